@@ -1,0 +1,112 @@
+import { z } from 'zod';
+
+/**
+ * Every setting of the hub, read from the environment and overridable by `--flag value` or
+ * `--flag=value` on the command line (flag = variable name in kebab-case: `--offline-timeout-s 30`).
+ * The README's configuration table is written from this schema: keep both in step.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const optionalUrl = (protocols: string[]) =>
+  z
+    .string()
+    .url()
+    .refine((u) => protocols.includes(new URL(u).protocol), {
+      message: `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+    })
+    .optional();
+
+export const configSchema = z.object({
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(0, 65535).default(8080),
+  MQTT_URL: optionalUrl(['mqtt:', 'mqtts:', 'tcp:', 'ws:', 'wss:']),
+  MQTT_PORT: int(0, 65535).default(1883),
+  MQTT_HOST: z.string().min(1).default('127.0.0.1'),
+  MQTT_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[^#+]*[^/#+]$/, 'no wildcards and no trailing slash')
+    .default('devices'),
+  MQTT_CLIENT_ID: z.string().min(1).max(64).default('vigil-hub'),
+  MQTT_QOS: z.enum(['0', '1']).transform(Number).default(1),
+  MQTT_CLEAN_SESSION: bool.default(false),
+  MQTT_USERNAME: z.string().optional(),
+  MQTT_PASSWORD: z.string().optional(),
+  REDIS_URL: optionalUrl(['redis:', 'rediss:']),
+  REDIS_KEY_PREFIX: z.string().default('vigil:'),
+  DATABASE_URL: optionalUrl(['postgres:', 'postgresql:']),
+  DATA_DIR: z.string().min(1).default('./data'),
+  OFFLINE_TIMEOUT_S: z.coerce.number().positive().max(7 * 24 * 3600).default(60),
+  PRESENCE_SWEEP_MS: int(50, 60_000).default(250),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MAX_PAYLOAD_BYTES: int(64, 1024 * 1024).default(16 * 1024),
+  MAX_METRIC_KEYS: int(1, 1024).default(64),
+  MAX_FUTURE_SKEW_S: int(0, 86_400).default(300),
+  WS_MAX_FRAME_BYTES: int(64, 16 * 1024 * 1024).default(16 * 1024),
+  WS_MAX_SUBSCRIPTIONS: int(1, 1_000_000).default(1000),
+  WS_MAX_MESSAGES_PER_S: int(1, 1_000_000).default(100),
+  WS_MAX_CONNECTIONS: int(1, 1_000_000).default(19_000),
+  WS_IDLE_TIMEOUT_S: int(8, 960).default(120),
+  WS_LAG_BYTES: int(1024, 1024 * 1024 * 1024).default(256 * 1024),
+  WS_MAX_BACKPRESSURE_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
+  WS_SLOW_CLIENT_DEADLINE_S: z.coerce.number().positive().max(3600).default(30),
+  WS_LAG_CHECK_MS: int(10, 10_000).default(100),
+  WRITER_BATCH_ROWS: int(1, 50_000).default(500),
+  WRITER_FLUSH_MS: int(1, 60_000).default(200),
+  WRITER_MAX_QUEUE: int(100, 10_000_000).default(100_000),
+  SHUTDOWN_GRACE_MS: int(0, 60_000).default(2000),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigKey = keyof Config;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** `--offline-timeout-s 30` and `--offline-timeout-s=30` become `OFFLINE_TIMEOUT_S=30`. */
+export function parseFlags(argv: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}": flags look like --port 8080`);
+    const eq = arg.indexOf('=');
+    const name = (eq === -1 ? arg.slice(2) : arg.slice(2, eq)).replaceAll('-', '_').toUpperCase();
+    let value: string | undefined;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else {
+      value = argv[i + 1];
+      if (value === undefined || value.startsWith('--')) throw new ConfigError(`flag ${arg} needs a value`);
+      i++;
+    }
+    if (!(name in configSchema.shape)) throw new ConfigError(`unknown flag ${arg}; known: ${flagNames().join(', ')}`);
+    out[name] = value;
+  }
+  return out;
+}
+
+function flagNames(): string[] {
+  return Object.keys(configSchema.shape).map((k) => `--${k.toLowerCase().replaceAll('_', '-')}`);
+}
+
+/** Reads the configuration; throws a ConfigError naming each bad variable and what it accepts. */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  argv: readonly string[] = [],
+): Config {
+  const raw: Record<string, string> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  Object.assign(raw, parseFlags(argv));
+  const parsed = configSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => {
+    const key = String(issue.path[0] ?? '?');
+    return `  ${key}=${JSON.stringify(raw[key] ?? '')}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}

@@ -1,0 +1,143 @@
+import { isDeviceId } from './device-id.js';
+
+/** One validated telemetry message. Optional readings are null when the device did not send them. */
+export interface Telemetry {
+  readonly deviceId: string;
+  /** Device's measurement time, epoch ms (receipt time when the device sent none). */
+  readonly ts: number;
+  /** When the hub received it, epoch ms. */
+  readonly receivedAt: number;
+  readonly batteryLevel: number | null;
+  readonly rssi: number | null;
+  readonly responseTimeMs: number | null;
+  readonly errorRate: number | null;
+  readonly metrics: Readonly<Record<string, number>> | null;
+}
+
+/** Why a message was rejected; each reason is counted separately in /metrics. */
+export const INVALID_REASONS = [
+  'payload_too_large',
+  'invalid_json',
+  'not_an_object',
+  'invalid_device_id',
+  'device_id_mismatch',
+  'invalid_timestamp',
+  'timestamp_in_future',
+  'invalid_battery_level',
+  'invalid_rssi',
+  'invalid_response_time',
+  'invalid_error_rate',
+  'invalid_metrics',
+  'too_many_metrics',
+] as const;
+export type InvalidReason = (typeof INVALID_REASONS)[number];
+
+export interface TelemetryLimits {
+  readonly maxPayloadBytes: number;
+  readonly maxMetricKeys: number;
+  readonly maxFutureSkewMs: number;
+}
+
+export type DecodeResult =
+  | { readonly ok: true; readonly telemetry: Telemetry }
+  | { readonly ok: false; readonly reason: InvalidReason; readonly detail: string };
+
+const fail = (reason: InvalidReason, detail: string): DecodeResult => ({ ok: false, reason, detail });
+
+/**
+ * Validates one telemetry payload for the device named by its topic. Hand-written rather than zod
+ * because it runs once per message on the hot path and must name one reason per rejection; the
+ * zod schema in `telemetry-schema.ts` documents the same rules for the REST API.
+ */
+export function decodeTelemetry(
+  topicDeviceId: string,
+  payload: Buffer | string,
+  receivedAt: number,
+  limits: TelemetryLimits,
+): DecodeResult {
+  if (payload.length > limits.maxPayloadBytes) {
+    return fail('payload_too_large', `payload is ${payload.length} bytes, limit ${limits.maxPayloadBytes}`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+  } catch {
+    return fail('invalid_json', 'payload is not valid JSON');
+  }
+  return validateTelemetry(topicDeviceId, body, receivedAt, limits);
+}
+
+export function validateTelemetry(
+  topicDeviceId: string,
+  body: unknown,
+  receivedAt: number,
+  limits: TelemetryLimits,
+): DecodeResult {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return fail('not_an_object', 'payload must be a JSON object');
+  }
+  const m = body as Record<string, unknown>;
+  if (!isDeviceId(topicDeviceId)) return fail('invalid_device_id', 'device id must be 1-128 chars of [A-Za-z0-9._:-]');
+  if (m.device_id !== undefined && m.device_id !== topicDeviceId) {
+    return fail('device_id_mismatch', "device_id in the payload differs from the topic's");
+  }
+
+  let ts = receivedAt;
+  const rawTs = m.timestamp;
+  if (rawTs !== undefined && rawTs !== null) {
+    if (typeof rawTs === 'number') ts = rawTs;
+    else if (typeof rawTs === 'string' && ISO_8601.test(rawTs)) ts = Date.parse(rawTs);
+    else return fail('invalid_timestamp', 'timestamp must be ISO 8601 or epoch milliseconds');
+    if (!Number.isFinite(ts) || ts < 0 || !Number.isInteger(ts)) {
+      return fail('invalid_timestamp', 'timestamp must be ISO 8601 or epoch milliseconds');
+    }
+    if (ts > receivedAt + limits.maxFutureSkewMs) {
+      return fail('timestamp_in_future', `timestamp is more than ${limits.maxFutureSkewMs / 1000} s in the future`);
+    }
+  }
+
+  const batteryLevel = optionalNumber(m.battery_level, 0, 100);
+  if (batteryLevel === INVALID) return fail('invalid_battery_level', 'battery_level must be a number 0-100');
+  const rssi = optionalNumber(m.rssi, -140, 0);
+  if (rssi === INVALID) return fail('invalid_rssi', 'rssi must be a number of dBm, -140..0');
+  const responseTimeMs = optionalNumber(m.response_time_ms, 0, Number.MAX_SAFE_INTEGER);
+  if (responseTimeMs === INVALID) return fail('invalid_response_time', 'response_time_ms must be a number >= 0');
+  const errorRate = optionalNumber(m.error_rate, 0, 1);
+  if (errorRate === INVALID) return fail('invalid_error_rate', 'error_rate must be a number 0..1');
+
+  let metrics: Record<string, number> | null = null;
+  const rawMetrics = m.metrics;
+  if (rawMetrics !== undefined && rawMetrics !== null) {
+    if (typeof rawMetrics !== 'object' || Array.isArray(rawMetrics)) {
+      return fail('invalid_metrics', 'metrics must be an object of finite numbers');
+    }
+    // A null-prototype copy: keys such as __proto__ stay plain data.
+    metrics = Object.create(null) as Record<string, number>;
+    let count = 0;
+    for (const key in rawMetrics) {
+      if (!Object.hasOwn(rawMetrics, key)) continue;
+      if (++count > limits.maxMetricKeys) {
+        return fail('too_many_metrics', `metrics has more than ${limits.maxMetricKeys} keys`);
+      }
+      const value = (rawMetrics as Record<string, unknown>)[key];
+      if (typeof value !== 'number' || !Number.isFinite(value) || key.length === 0 || key.length > 64) {
+        return fail('invalid_metrics', `metrics.${key.slice(0, 64)} must be a finite number (keys 1-64 chars)`);
+      }
+      metrics[key] = value;
+    }
+  }
+
+  return {
+    ok: true,
+    telemetry: { deviceId: topicDeviceId, ts, receivedAt, batteryLevel, rssi, responseTimeMs, errorRate, metrics },
+  };
+}
+
+const INVALID = Symbol('invalid');
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/;
+
+function optionalNumber(value: unknown, min: number, max: number): number | null | typeof INVALID {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) return INVALID;
+  return value;
+}

@@ -1,0 +1,110 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every counter the hub exposes at /metrics, in one place so that each limit and outcome is
+ * counted once and named consistently (`vigil_` prefix). One instance per hub, so tests that run
+ * several hubs in one process do not share counts.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'vigil_process_' });
+  const r = [registry];
+  return {
+    registry,
+    messagesIn: new Counter({
+      name: 'vigil_mqtt_messages_total',
+      help: 'MQTT messages received, by kind (telemetry, heartbeat, status, other) and outcome (accepted, invalid)',
+      labelNames: ['kind', 'outcome'] as const,
+      registers: r,
+    }),
+    invalidMessages: new Counter({
+      name: 'vigil_invalid_messages_total',
+      help: 'Rejected telemetry messages by reason',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    ingestToPush: new Histogram({
+      name: 'vigil_ingest_to_push_seconds',
+      help: 'Time from MQTT message receipt to WebSocket publish (sampled 1 in 64)',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers: r,
+    }),
+    mqttConnected: new Gauge({ name: 'vigil_mqtt_connected', help: '1 when the ingest client is connected', registers: r }),
+    mqttReconnects: new Counter({ name: 'vigil_mqtt_reconnects_total', help: 'Ingest client reconnect attempts', registers: r }),
+    wsConnections: new Gauge({ name: 'vigil_ws_connections', help: 'Open WebSocket connections', registers: r }),
+    wsConnectionsTotal: new Counter({
+      name: 'vigil_ws_connections_total',
+      help: 'WebSocket connections accepted or refused',
+      labelNames: ['outcome'] as const,
+      registers: r,
+    }),
+    wsSubscriptions: new Gauge({
+      name: 'vigil_ws_subscriptions',
+      help: 'Device subscriptions held by WebSocket clients (subscribe_all counts one)',
+      registers: r,
+    }),
+    wsClientErrors: new Counter({
+      name: 'vigil_ws_client_errors_total',
+      help: 'Errors answered to WebSocket clients, by code',
+      labelNames: ['code'] as const,
+      registers: r,
+    }),
+    wsCloses: new Counter({
+      name: 'vigil_ws_closes_total',
+      help: 'Connections closed by the hub, by reason',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    wsLaggingClients: new Gauge({
+      name: 'vigil_ws_lagging_clients',
+      help: 'Clients currently behind (updates conflated to the newest per device)',
+      registers: r,
+    }),
+    wsLagEpisodes: new Counter({ name: 'vigil_ws_lag_episodes_total', help: 'Times a client fell behind', registers: r }),
+    wsConflated: new Counter({
+      name: 'vigil_ws_conflated_frames_total',
+      help: 'Frames replaced by a newer one for a lagging client before they were sent',
+      registers: r,
+    }),
+    presenceTransitions: new Counter({
+      name: 'vigil_presence_transitions_total',
+      help: 'Device status transitions, by new status and reason',
+      labelNames: ['status', 'reason'] as const,
+      registers: r,
+    }),
+    expiryLag: new Histogram({
+      name: 'vigil_presence_expiry_lag_seconds',
+      help: 'Delay between a device deadline and the offline transition',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: r,
+    }),
+    devicesOnline: new Gauge({ name: 'vigil_devices_online', help: 'Devices currently online', registers: r }),
+    devicesKnown: new Gauge({ name: 'vigil_devices_known', help: 'Devices known to this hub', registers: r }),
+    writerQueueDepth: new Gauge({ name: 'vigil_writer_queue_depth', help: 'Rows waiting to be written', registers: r }),
+    writerRows: new Counter({
+      name: 'vigil_writer_rows_total',
+      help: 'Rows written, by table',
+      labelNames: ['table'] as const,
+      registers: r,
+    }),
+    writerFlushSeconds: new Histogram({
+      name: 'vigil_writer_flush_seconds',
+      help: 'Duration of one batch write',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: r,
+    }),
+    writerRetries: new Counter({ name: 'vigil_writer_retries_total', help: 'Failed batch writes retried', registers: r }),
+    writerDropped: new Counter({
+      name: 'vigil_writer_dropped_total',
+      help: 'Rows dropped because the queue was full (ingest pauses first; this stays 0 unless pausing is off)',
+      registers: r,
+    }),
+    ingestPaused: new Gauge({
+      name: 'vigil_ingest_paused',
+      help: '1 while MQTT ingest is paused because the write queue is full',
+      registers: r,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
