@@ -56,7 +56,6 @@ export const configSchema = z.object({
   WRITER_BATCH_ROWS: int(1, 50_000).default(500),
   WRITER_FLUSH_MS: int(1, 60_000).default(200),
   WRITER_MAX_QUEUE: int(100, 10_000_000).default(100_000),
-  SHUTDOWN_GRACE_MS: int(0, 60_000).default(2000),
 });
 
 export type Config = z.infer<typeof configSchema>;

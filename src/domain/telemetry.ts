@@ -86,7 +86,7 @@ export function validateTelemetry(
   const rawTs = m.timestamp;
   if (rawTs !== undefined && rawTs !== null) {
     if (typeof rawTs === 'number') ts = rawTs;
-    else if (typeof rawTs === 'string' && ISO_8601.test(rawTs)) ts = Date.parse(rawTs);
+    else if (typeof rawTs === 'string' && ISO_8601.test(rawTs)) ts = parseIsoAsUtc(rawTs);
     else return fail('invalid_timestamp', 'timestamp must be ISO 8601 or epoch milliseconds');
     if (!Number.isFinite(ts) || ts < 0 || !Number.isInteger(ts)) {
       return fail('invalid_timestamp', 'timestamp must be ISO 8601 or epoch milliseconds');
@@ -134,6 +134,13 @@ export function validateTelemetry(
 }
 
 const INVALID = Symbol('invalid');
+const HAS_ZONE = /(Z|[+-]\d{2}:?\d{2})$/;
+
+/** ISO 8601 without a zone is read as UTC, never as the hub's local time. */
+function parseIsoAsUtc(text: string): number {
+  const iso = text.replace(' ', 'T');
+  return Date.parse(HAS_ZONE.test(iso) ? iso : `${iso}Z`);
+}
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/;
 
 function optionalNumber(value: unknown, min: number, max: number): number | null | typeof INVALID {

@@ -1,0 +1,227 @@
+import type { Config } from './config.js';
+import { createLocalFanout } from './fanout/local-fanout.js';
+import { Hub } from './hub/hub.js';
+import type { Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createMemoryPresence } from './presence/memory-presence.js';
+import type { PresenceStore } from './presence/presence-store.js';
+import { createRedisPresence } from './presence/redis-presence.js';
+import { openDatabase, type Database } from './storage/database.js';
+import { loadDeviceStates } from './storage/device-repository.js';
+import { createWriter, type Writer } from './storage/writer.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded-broker.js';
+import { attachHttpRoutes, attachNotFound, type ReadinessCheck } from './transport/http-routes.js';
+import { startMqttIngest, type MqttIngest } from './transport/mqtt-ingest.js';
+import { redactUrl } from './transport/redact-url.js';
+import { loadUws, type us_listen_socket } from './transport/uws.js';
+import { attachWebSocket, type WsServer } from './transport/ws-server.js';
+
+export interface RunningHub {
+  readonly hub: Hub;
+  readonly config: Config;
+  readonly metrics: Metrics;
+  /** The HTTP/WebSocket port actually bound (PORT=0 picks a free one). */
+  readonly port: number;
+  readonly host: string;
+  /** The broker the hub ingests from (the embedded one's address when MQTT_URL is unset). */
+  readonly mqttUrl: string;
+  readonly parts: { readonly broker: string; readonly storage: string; readonly presence: string; readonly fanout: string };
+  stop(): Promise<void>;
+}
+
+const INGEST_READY_TIMEOUT_MS = 10_000;
+
+/**
+ * Wiring: chooses each part's implementation from the configuration (embedded when its URL is
+ * unset), logs the choice once, restores state, and starts serving.
+ */
+export async function startHub(config: Config, log: Logger): Promise<RunningHub> {
+  const uws = loadUws();
+  const metrics = createMetrics();
+  const cleanup: (() => Promise<void> | void)[] = [];
+  const stopAll = async () => {
+    for (const step of cleanup.reverse()) {
+      try {
+        await step();
+      } catch (error) {
+        log.error({ err: (error as Error).message }, 'error during shutdown');
+      }
+    }
+  };
+
+  try {
+    const database: Database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, log });
+    cleanup.push(() => database.close());
+    const writer: Writer = createWriter(database, {
+      batchRows: config.WRITER_BATCH_ROWS,
+      flushMs: config.WRITER_FLUSH_MS,
+      maxQueue: config.WRITER_MAX_QUEUE,
+      log,
+      metrics,
+    });
+    cleanup.push(() => writer.close());
+
+    const presence: PresenceStore = config.REDIS_URL
+      ? createRedisPresence({ url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX, sweepMs: config.PRESENCE_SWEEP_MS, log })
+      : createMemoryPresence({ sweepMs: config.PRESENCE_SWEEP_MS });
+    const fanout = createLocalFanout();
+    const hub = new Hub({ fanout, presence, sink: writer, metrics, defaultTimeoutMs: config.OFFLINE_TIMEOUT_S * 1000 });
+
+    await restoreState(hub, database);
+    await presence.start(hub);
+    cleanup.push(() => presence.stop());
+    await reconcilePresence(hub, presence, log);
+
+    const app = uws.App();
+    const ingestRef: { current: MqttIngest | null } = { current: null };
+    const checks: ReadinessCheck[] = [
+      {
+        name: 'broker',
+        check: async () => ({ ok: ingestRef.current?.connected ?? false, detail: ingestRef.current?.connected ? 'connected' : 'not connected' }),
+      },
+      {
+        name: 'storage',
+        check: async () => {
+          await database.ping();
+          return { ok: true, detail: database.kind };
+        },
+      },
+      { name: 'presence', check: async () => presence.health() },
+    ];
+    attachHttpRoutes(app, checks, metrics);
+    const ws: WsServer = attachWebSocket(
+      app,
+      hub,
+      {
+        maxFrameBytes: config.WS_MAX_FRAME_BYTES,
+        maxSubscriptions: config.WS_MAX_SUBSCRIPTIONS,
+        maxMessagesPerSecond: config.WS_MAX_MESSAGES_PER_S,
+        lagBytes: config.WS_LAG_BYTES,
+        slowDeadlineMs: config.WS_SLOW_CLIENT_DEADLINE_S * 1000,
+        maxConnections: config.WS_MAX_CONNECTIONS,
+        idleTimeoutS: config.WS_IDLE_TIMEOUT_S,
+        maxBackpressureBytes: config.WS_MAX_BACKPRESSURE_BYTES,
+        lagCheckMs: config.WS_LAG_CHECK_MS,
+      },
+      log,
+      metrics,
+    );
+    attachNotFound(app);
+    await fanout.start(ws.delivery);
+    cleanup.push(() => fanout.stop());
+
+    const listenSocket = await listen(app, config.HOST, config.PORT);
+    const port = uws.us_socket_local_port(listenSocket);
+    cleanup.push(() => {
+      ws.stop();
+      uws.us_listen_socket_close(listenSocket);
+    });
+    // Runs before the writer closes (cleanup is reversed): clients go first, then data is flushed.
+    cleanup.push(() => ws.closeAll());
+
+    let broker: EmbeddedBroker | null = null;
+    if (!config.MQTT_URL) {
+      broker = await startEmbeddedBroker(config.MQTT_HOST, config.MQTT_PORT);
+      const embedded = broker;
+      cleanup.push(() => embedded.stop());
+    }
+    const mqttUrl = config.MQTT_URL ?? broker!.url;
+    const ingest = startMqttIngest(
+      {
+        url: mqttUrl,
+        topicPrefix: config.MQTT_TOPIC_PREFIX,
+        clientId: config.MQTT_CLIENT_ID,
+        qos: config.MQTT_QOS as 0 | 1,
+        clean: config.MQTT_CLEAN_SESSION,
+        username: config.MQTT_USERNAME,
+        password: config.MQTT_PASSWORD,
+        limits: {
+          maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
+          maxMetricKeys: config.MAX_METRIC_KEYS,
+          maxFutureSkewMs: config.MAX_FUTURE_SKEW_S * 1000,
+        },
+      },
+      hub,
+      log,
+      metrics,
+    );
+    ingestRef.current = ingest;
+    cleanup.push(() => ingest.stop());
+    await waitForIngest(ingest, log);
+
+    const parts = {
+      broker: broker ? `embedded aedes on ${broker.url}` : `external ${redactUrl(mqttUrl)}`,
+      storage: database.kind === 'pglite' ? `embedded PGlite in ${config.DATA_DIR}` : 'PostgreSQL',
+      presence: presence.kind === 'memory' ? 'in-process deadline heap' : 'Redis key expiry + deadline sweep',
+      fanout: fanout.kind === 'local' ? 'in-process (single instance)' : 'Redis',
+    };
+    log.info({ parts, ws: `ws://${config.HOST}:${port}/ws` }, `Vigil listening on http://${config.HOST}:${port}`);
+
+    let stopped: Promise<void> | null = null;
+    return {
+      hub,
+      config,
+      metrics,
+      port,
+      host: config.HOST,
+      mqttUrl,
+      parts,
+      stop: () => (stopped ??= stopAll()),
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/** The registry comes back from the database, so the first snapshot after a restart is right. */
+async function restoreState(hub: Hub, database: Database): Promise<void> {
+  for (const stored of await loadDeviceStates(database.db)) {
+    const state = hub.registry.getOrCreate(stored.id);
+    state.lastSeen = stored.lastSeen;
+    state.telemetry = stored.lastTelemetry;
+    state.timeoutMs = stored.offlineTimeoutS === null ? null : stored.offlineTimeoutS * 1000;
+    if (stored.status === 'online' || stored.status === 'offline') hub.registry.setStatus(state, stored.status);
+  }
+}
+
+/**
+ * After a restart: a device recorded online keeps its presence if the store still has it, gets
+ * the rest of its timeout if it was heard from recently, and otherwise goes offline as `reconcile`.
+ */
+async function reconcilePresence(hub: Hub, presence: PresenceStore, log: Logger): Promise<void> {
+  const online = [...hub.registry.values()].filter((s) => s.status === 'online');
+  if (online.length === 0) return;
+  const seen = await presence.lastSeen(online.map((s) => s.id));
+  const now = Date.now();
+  let offline = 0;
+  online.forEach((state, i) => {
+    if (seen[i] !== null && seen[i] !== undefined) return;
+    const lastSeen = state.lastSeen ?? 0;
+    if (lastSeen + hub.timeoutMsOf(state) > now) presence.touch(state.id, lastSeen, hub.timeoutMsOf(state));
+    else {
+      hub.reconcileOffline(state.id);
+      offline++;
+    }
+  });
+  log.info({ checked: online.length, offline }, 'presence reconciled after start');
+}
+
+function listen(app: ReturnType<ReturnType<typeof loadUws>['App']>, host: string, port: number): Promise<us_listen_socket> {
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (socket) => {
+      if (socket) resolve(socket);
+      else reject(new Error(`cannot listen on ${host}:${port} (PORT in use or HOST not an address of this machine)`));
+    });
+  });
+}
+
+async function waitForIngest(ingest: MqttIngest, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), INGEST_READY_TIMEOUT_MS);
+  });
+  const outcome = await Promise.race([ingest.ready().then(() => 'ready' as const), timeout]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') log.warn('MQTT broker not reachable yet; the hub serves and keeps retrying (/readyz says not ready)');
+}

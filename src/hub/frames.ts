@@ -1,0 +1,63 @@
+import type { StatusChange } from '../domain/device-status.js';
+import type { Telemetry } from '../domain/telemetry.js';
+import type { DeviceState } from './device-registry.js';
+
+/** Hub → client frames of the device channels (docs/websocket-protocol.md). Built once per event. */
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export function telemetryData(t: Telemetry) {
+  return {
+    battery_level: t.batteryLevel,
+    rssi: t.rssi,
+    response_time_ms: t.responseTimeMs,
+    error_rate: t.errorRate,
+    metrics: t.metrics,
+    timestamp: iso(t.ts),
+    received_at: iso(t.receivedAt),
+  };
+}
+
+export function deviceUpdateFrame(state: DeviceState, t: Telemetry): string {
+  return JSON.stringify({
+    type: 'device_update',
+    device_id: state.id,
+    seq: state.seq,
+    data: telemetryData(t),
+    timestamp: iso(t.ts),
+  });
+}
+
+export function statusChangeFrame(change: StatusChange, seq: number): string {
+  return JSON.stringify({
+    type: 'status_change',
+    device_id: change.deviceId,
+    seq,
+    status: change.status,
+    previous: change.previous,
+    reason: change.reason,
+    last_seen: iso(change.lastSeen),
+    timestamp: iso(change.at),
+  });
+}
+
+/**
+ * The full current state of a device, sent right after `subscribe_device`. Its `seq` is the last
+ * one already reflected, so the stream that follows continues at seq + 1.
+ */
+export function snapshotFrame(deviceId: string, state: DeviceState | undefined, epoch: string, now: number): string {
+  return JSON.stringify({
+    type: 'snapshot',
+    device_id: deviceId,
+    seq: state?.seq ?? 0,
+    epoch,
+    data: {
+      status: state?.status ?? 'unknown',
+      last_seen: iso(state?.lastSeen ?? null),
+      telemetry: state?.telemetry ? telemetryData(state.telemetry) : null,
+      health: null,
+      active_alerts: [],
+    },
+    timestamp: iso(now),
+  });
+}

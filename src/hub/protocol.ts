@@ -1,0 +1,105 @@
+import { isDeviceId } from '../domain/device-id.js';
+
+/**
+ * The WebSocket protocol's client side, decoded without any transport (docs/websocket-protocol.md).
+ * Every request may carry an `id` (number or short string) that the answer echoes.
+ */
+export type RequestId = number | string | null;
+
+export type ClientMessage =
+  | { readonly type: 'subscribe_device'; readonly id: RequestId; readonly deviceId: string }
+  | { readonly type: 'unsubscribe_device'; readonly id: RequestId; readonly deviceId: string }
+  | { readonly type: 'subscribe_all'; readonly id: RequestId }
+  | { readonly type: 'unsubscribe_all'; readonly id: RequestId }
+  | { readonly type: 'ping'; readonly id: RequestId };
+
+/** Error codes a client can receive; each is counted in vigil_ws_client_errors_total. */
+export type ErrorCode =
+  | 'binary_not_supported'
+  | 'frame_too_large'
+  | 'invalid_json'
+  | 'invalid_message'
+  | 'unknown_type'
+  | 'invalid_device_id'
+  | 'subscription_limit'
+  | 'rate_limited'
+  | 'not_subscribed';
+
+export interface ProtocolError {
+  readonly id: RequestId;
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+export type DecodeOutcome = { readonly ok: true; readonly message: ClientMessage } | { readonly ok: false; readonly error: ProtocolError };
+
+/** Close codes the hub uses (documented in docs/websocket-protocol.md). */
+export const CloseCode = {
+  goingAway: 1001,
+  messageTooBig: 1009,
+  slowConsumer: 4008,
+  subscriptionLimit: 4009,
+  rateLimited: 4029,
+} as const;
+
+const CLIENT_TYPES = new Set(['subscribe_device', 'unsubscribe_device', 'subscribe_all', 'unsubscribe_all', 'ping']);
+
+const failure = (id: RequestId, code: ErrorCode, message: string): DecodeOutcome => ({
+  ok: false,
+  error: { id, code, message },
+});
+
+export function decodeClientMessage(text: string, maxBytes: number): DecodeOutcome {
+  // Length in UTF-16 units never exceeds the UTF-8 byte length, so this check is cheap and safe.
+  if (text.length > maxBytes || Buffer.byteLength(text) > maxBytes) {
+    return failure(null, 'frame_too_large', `frames are limited to ${maxBytes} bytes`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return failure(null, 'invalid_json', 'frame is not valid JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return failure(null, 'invalid_message', 'a message is a JSON object with a "type"');
+  }
+  const m = body as Record<string, unknown>;
+  const id = readId(m.id);
+  if (typeof m.type !== 'string') return failure(id, 'invalid_message', 'a message is a JSON object with a "type"');
+  if (!CLIENT_TYPES.has(m.type)) {
+    return failure(id, 'unknown_type', `unknown type "${m.type.slice(0, 40)}"; expected one of ${[...CLIENT_TYPES].join(', ')}`);
+  }
+  switch (m.type) {
+    case 'subscribe_device':
+    case 'unsubscribe_device':
+      if (!isDeviceId(m.device_id)) {
+        return failure(id, 'invalid_device_id', 'device_id must be 1-128 characters of [A-Za-z0-9._:-]');
+      }
+      return { ok: true, message: { type: m.type, id, deviceId: m.device_id } };
+    case 'subscribe_all':
+    case 'unsubscribe_all':
+    case 'ping':
+      return { ok: true, message: { type: m.type, id } };
+    default:
+      return failure(id, 'unknown_type', 'unknown type');
+  }
+}
+
+/** Ids are echoed back, so only small scalars are kept; anything else is ignored. */
+function readId(value: unknown): RequestId {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value === 'string' && value.length <= 64) return value;
+  return null;
+}
+
+export function encodeAck(id: RequestId): string {
+  return id === null ? '{"type":"ack"}' : JSON.stringify({ type: 'ack', id });
+}
+
+export function encodeError(error: ProtocolError): string {
+  return JSON.stringify({ type: 'error', id: error.id, error: { code: error.code, message: error.message } });
+}
+
+export function encodePong(id: RequestId): string {
+  return id === null ? '{"type":"pong"}' : JSON.stringify({ type: 'pong', id });
+}

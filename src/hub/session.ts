@@ -1,0 +1,264 @@
+import type { Metrics } from '../metrics.js';
+import { ALL_CHANNEL, type Hub } from './hub.js';
+import type { LagRouter } from './lag-router.js';
+import {
+  CloseCode,
+  decodeClientMessage,
+  encodeAck,
+  encodeError,
+  encodePong,
+  type ClientMessage,
+  type ErrorCode,
+  type RequestId,
+} from './protocol.js';
+
+/** What a session needs of its connection; the uWS adapter implements it (transport apart from protocol). */
+export interface ClientSocket {
+  send(frame: string): void;
+  subscribe(channel: string): void;
+  unsubscribe(channel: string): void;
+  bufferedAmount(): number;
+  cork(fn: () => void): void;
+  close(code: number, reason: string): void;
+}
+
+export interface SessionLimits {
+  readonly maxFrameBytes: number;
+  readonly maxSubscriptions: number;
+  readonly maxMessagesPerSecond: number;
+  /** Buffered bytes above which a client counts as lagging and its updates are conflated. */
+  readonly lagBytes: number;
+  /** How long a client may stay lagging before it is closed as a slow consumer. */
+  readonly slowDeadlineMs: number;
+}
+
+/** Refused subscriptions a client may ask for before it is closed (a loop, not a user). */
+const MAX_REFUSED_SUBSCRIPTIONS = 10;
+
+/**
+ * One WebSocket client: its requests, subscriptions and, while it lags, the newest pending frame
+ * per (channel, kind). A lagging client is taken off the uWS topics so the fast path never waits
+ * for it; its frames are conflated here and delivered on drain, then it rejoins the topics within
+ * the same tick so nothing falls between.
+ */
+export class Session {
+  readonly devices = new Set<string>();
+  all = false;
+  lagging = false;
+  lagSince = 0;
+  private readonly pending = new Map<string, string>();
+  private windowStart = 0;
+  private windowCount = 0;
+  private refusedSubscriptions = 0;
+  private closed = false;
+
+  constructor(
+    readonly connectionId: string,
+    private readonly socket: ClientSocket,
+    private readonly hub: Hub,
+    private readonly lag: LagRouter,
+    private readonly limits: SessionLimits,
+    private readonly metrics: Metrics,
+  ) {}
+
+  get subscriptionCount(): number {
+    return this.devices.size + (this.all ? 1 : 0);
+  }
+
+  onText(text: string, now: number): void {
+    if (!this.withinRate(now)) return;
+    const decoded = decodeClientMessage(text, this.limits.maxFrameBytes);
+    if (!decoded.ok) {
+      this.sendError(decoded.error.id, decoded.error.code, decoded.error.message);
+      return;
+    }
+    this.handle(decoded.message);
+  }
+
+  onBinary(now: number): void {
+    if (!this.withinRate(now)) return;
+    this.sendError(null, 'binary_not_supported', 'send JSON text frames');
+  }
+
+  private handle(message: ClientMessage): void {
+    switch (message.type) {
+      case 'subscribe_device':
+        return this.subscribeDevice(message.deviceId, message.id);
+      case 'unsubscribe_device':
+        return this.unsubscribeDevice(message.deviceId, message.id);
+      case 'subscribe_all':
+        return this.subscribeAll(message.id);
+      case 'unsubscribe_all':
+        return this.unsubscribeAll(message.id);
+      case 'ping':
+        this.socket.send(encodePong(message.id));
+        return;
+    }
+  }
+
+  private subscribeDevice(deviceId: string, id: RequestId): void {
+    const isNew = !this.devices.has(deviceId);
+    if (isNew && this.subscriptionCount >= this.limits.maxSubscriptions) {
+      this.sendError(id, 'subscription_limit', `at most ${this.limits.maxSubscriptions} subscriptions per connection`);
+      if (++this.refusedSubscriptions > MAX_REFUSED_SUBSCRIPTIONS) this.close(CloseCode.subscriptionLimit, 'subscription limit');
+      return;
+    }
+    // Join the channel and send the snapshot in one synchronous block: no frame can fall between.
+    this.socket.cork(() => {
+      if (isNew) {
+        this.devices.add(deviceId);
+        this.metrics.wsSubscriptions.inc();
+        if (this.lagging) this.lag.follow(deviceId, this);
+        else this.socket.subscribe(deviceId);
+      }
+      // A fresh snapshot supersedes any conflated frame of this device still pending.
+      if (this.lagging) this.dropPending(deviceId);
+      this.socket.send(encodeAck(id));
+      this.socket.send(this.hub.snapshot(deviceId));
+    });
+  }
+
+  private unsubscribeDevice(deviceId: string, id: RequestId): void {
+    if (!this.devices.delete(deviceId)) {
+      this.sendError(id, 'not_subscribed', `not subscribed to ${deviceId}`);
+      return;
+    }
+    this.metrics.wsSubscriptions.dec();
+    if (this.lagging) {
+      this.lag.unfollow(deviceId, this);
+      this.dropPending(deviceId);
+    } else this.socket.unsubscribe(deviceId);
+    this.socket.send(encodeAck(id));
+  }
+
+  private subscribeAll(id: RequestId): void {
+    if (!this.all) {
+      if (this.subscriptionCount >= this.limits.maxSubscriptions) {
+        this.sendError(id, 'subscription_limit', `at most ${this.limits.maxSubscriptions} subscriptions per connection`);
+        return;
+      }
+      this.all = true;
+      this.metrics.wsSubscriptions.inc();
+      if (this.lagging) this.lag.follow(ALL_CHANNEL, this);
+      else this.socket.subscribe(ALL_CHANNEL);
+    }
+    this.socket.send(encodeAck(id));
+  }
+
+  private unsubscribeAll(id: RequestId): void {
+    if (!this.all) {
+      this.sendError(id, 'not_subscribed', 'not subscribed to all');
+      return;
+    }
+    this.all = false;
+    this.metrics.wsSubscriptions.dec();
+    if (this.lagging) {
+      this.lag.unfollow(ALL_CHANNEL, this);
+      this.dropPending(ALL_CHANNEL);
+    } else this.socket.unsubscribe(ALL_CHANNEL);
+    this.socket.send(encodeAck(id));
+  }
+
+  /** Called for a lagging session with every frame of a channel it follows. */
+  conflate(channel: string, key: string, frame: string): void {
+    const pendingKey = `${channel}\u0000${key}`;
+    // delete + set moves the key to the end, so pending frames stay in the order of their newest version.
+    if (this.pending.delete(pendingKey)) this.metrics.wsConflated.inc();
+    this.pending.set(pendingKey, frame);
+  }
+
+  /** The client's buffer grew past the lag threshold: leave the topics, start conflating. */
+  enterLag(now: number): void {
+    if (this.lagging || this.closed) return;
+    this.lagging = true;
+    this.lagSince = now;
+    for (const deviceId of this.devices) {
+      this.socket.unsubscribe(deviceId);
+      this.lag.follow(deviceId, this);
+    }
+    if (this.all) {
+      this.socket.unsubscribe(ALL_CHANNEL);
+      this.lag.follow(ALL_CHANNEL, this);
+    }
+    this.metrics.wsLagEpisodes.inc();
+    this.metrics.wsLaggingClients.inc();
+  }
+
+  /**
+   * The socket drained (or the lag monitor looked): send what is pending and, once the buffer is
+   * low, rejoin the topics. Returns false when the client was closed as stuck.
+   */
+  catchUp(now: number): boolean {
+    if (!this.lagging || this.closed) return true;
+    if (this.socket.bufferedAmount() > this.limits.lagBytes / 2) {
+      if (now - this.lagSince > this.limits.slowDeadlineMs) {
+        this.close(CloseCode.slowConsumer, 'slow consumer');
+        return false;
+      }
+      return true;
+    }
+    this.socket.cork(() => {
+      for (const frame of this.pending.values()) this.socket.send(frame);
+      this.pending.clear();
+      if (this.socket.bufferedAmount() > this.limits.lagBytes / 2) return;
+      this.leaveLag();
+    });
+    return true;
+  }
+
+  private leaveLag(): void {
+    this.lagging = false;
+    for (const deviceId of this.devices) {
+      this.lag.unfollow(deviceId, this);
+      this.socket.subscribe(deviceId);
+    }
+    if (this.all) {
+      this.lag.unfollow(ALL_CHANNEL, this);
+      this.socket.subscribe(ALL_CHANNEL);
+    }
+    this.metrics.wsLaggingClients.dec();
+  }
+
+  private dropPending(channel: string): void {
+    const prefix = `${channel}\u0000`;
+    for (const key of this.pending.keys()) if (key.startsWith(prefix)) this.pending.delete(key);
+  }
+
+  /** The socket is gone (closed by either side): release everything it held. */
+  dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.metrics.wsSubscriptions.dec(this.subscriptionCount);
+    if (this.lagging) {
+      for (const deviceId of this.devices) this.lag.unfollow(deviceId, this);
+      if (this.all) this.lag.unfollow(ALL_CHANNEL, this);
+      this.metrics.wsLaggingClients.dec();
+    }
+    this.devices.clear();
+    this.pending.clear();
+  }
+
+  private withinRate(now: number): boolean {
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now;
+      this.windowCount = 0;
+    }
+    const count = ++this.windowCount;
+    const max = this.limits.maxMessagesPerSecond;
+    if (count <= max) return true;
+    if (count === max + 1) this.sendError(null, 'rate_limited', `at most ${max} messages per second; extra messages are ignored`);
+    else if (count > 2 * max) this.close(CloseCode.rateLimited, 'rate limit');
+    return false;
+  }
+
+  private sendError(id: RequestId, code: ErrorCode, message: string): void {
+    this.metrics.wsClientErrors.inc({ code });
+    this.socket.send(encodeError({ id, code, message }));
+  }
+
+  private close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.metrics.wsCloses.inc({ reason });
+    this.socket.close(code, reason);
+  }
+}

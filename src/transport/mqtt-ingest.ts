@@ -1,0 +1,188 @@
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { decodeTelemetry, type TelemetryLimits } from '../domain/telemetry.js';
+import { isDeviceId } from '../domain/device-id.js';
+import type { Hub } from '../hub/hub.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { redactUrl } from './redact-url.js';
+
+export interface MqttIngestOptions {
+  readonly url: string;
+  readonly topicPrefix: string;
+  readonly clientId: string;
+  readonly qos: 0 | 1;
+  readonly clean: boolean;
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+  readonly limits: TelemetryLimits;
+}
+
+export interface MqttIngest {
+  readonly connected: boolean;
+  /** Resolves once the first connection and subscription are up. */
+  ready(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+/** An invalid device is logged at most this often (every message is still counted). */
+const INVALID_LOG_INTERVAL_MS = 60_000;
+const INVALID_LOG_MEMORY = 10_000;
+const LATENCY_SAMPLE_MASK = 63;
+
+/**
+ * The hub's MQTT client. Subscribes to `{prefix}/+/telemetry`, `…/heartbeat` and `…/status` with a
+ * persistent session (QoS 1, fixed client id, clean=false by default) so the broker keeps messages
+ * while the hub is away, and reconnects with exponential backoff and jitter.
+ */
+export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, metrics: Metrics): MqttIngest {
+  const prefix = `${opts.topicPrefix}/`;
+  const topics = ['telemetry', 'heartbeat', 'status'].map((kind) => `${prefix}+/${kind}`);
+  const lastInvalidLog = new Map<string, number>();
+  let attempt = 0;
+  let sampled = 0;
+  let stopping = false;
+  let state: 'connecting' | 'connected' | 'disconnected' = 'connecting';
+  // Bound once: a labelled counter lookup per message would hash its labels every time.
+  const acceptedTelemetry = metrics.messagesIn.labels({ kind: 'telemetry', outcome: 'accepted' });
+
+  const clientOptions: IClientOptions = {
+    clientId: opts.clientId,
+    clean: opts.clean,
+    protocolVersion: 4,
+    reconnectPeriod: BACKOFF_BASE_MS,
+    connectTimeout: 10_000,
+    keepalive: 30,
+    resubscribe: false,
+    username: opts.username,
+    password: opts.password,
+  };
+  const client: MqttClient = connect(opts.url, clientOptions);
+
+  let resolveReady!: () => void;
+  let rejectReady!: (error: Error) => void;
+  const readyPromise = new Promise<void>((resolve, reject) => {
+    resolveReady = resolve;
+    rejectReady = reject;
+  });
+  readyPromise.catch(() => undefined);
+
+  const setState = (next: typeof state, detail: Record<string, unknown> = {}) => {
+    if (next === state) return;
+    state = next;
+    metrics.mqttConnected.set(next === 'connected' ? 1 : 0);
+    const where = { url: redactUrl(opts.url), ...detail };
+    if (next === 'connected') log.info(where, 'mqtt connected');
+    else log.warn(where, 'mqtt disconnected; reconnecting with backoff');
+  };
+
+  client.on('connect', (connack) => {
+    attempt = 0;
+    client.options.reconnectPeriod = BACKOFF_BASE_MS;
+    client.subscribe(topics, { qos: opts.qos }, (error) => {
+      if (error) {
+        log.error({ err: error.message, topics }, 'mqtt subscribe failed');
+        rejectReady(error);
+        return;
+      }
+      setState('connected', { sessionPresent: connack.sessionPresent, topics });
+      resolveReady();
+    });
+  });
+  client.on('reconnect', () => {
+    metrics.mqttReconnects.inc();
+    attempt++;
+    // Exponential backoff with full jitter for the next attempt, so a fleet of hubs does not stampede.
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
+    client.options.reconnectPeriod = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+  });
+  client.on('close', () => {
+    if (!stopping) setState('disconnected');
+  });
+  client.on('error', (error) => {
+    if (state !== 'disconnected') log.warn({ err: error.message, url: redactUrl(opts.url) }, 'mqtt error');
+  });
+
+  client.on('message', (topic, payload) => {
+    const receivedAt = Date.now();
+    if (!topic.startsWith(prefix)) return;
+    const slash = topic.indexOf('/', prefix.length);
+    if (slash === -1) return;
+    const deviceId = topic.slice(prefix.length, slash);
+    const kind = topic.slice(slash + 1);
+    if (kind === 'telemetry') onTelemetry(deviceId, payload, receivedAt);
+    else if (kind === 'heartbeat') onHeartbeat(deviceId, receivedAt);
+    else if (kind === 'status') onStatus(deviceId, payload, receivedAt);
+  });
+
+  function onTelemetry(deviceId: string, payload: Buffer, receivedAt: number): void {
+    const decoded = decodeTelemetry(deviceId, payload, receivedAt, opts.limits);
+    if (!decoded.ok) {
+      rejected('telemetry', deviceId, decoded.reason, decoded.detail, receivedAt);
+      return;
+    }
+    if ((++sampled & LATENCY_SAMPLE_MASK) === 0) {
+      const started = performance.now();
+      hub.ingestTelemetry(decoded.telemetry);
+      metrics.ingestToPush.observe((performance.now() - started) / 1000);
+    } else hub.ingestTelemetry(decoded.telemetry);
+    acceptedTelemetry.inc();
+  }
+
+  function onHeartbeat(deviceId: string, receivedAt: number): void {
+    if (!isDeviceId(deviceId)) return rejected('heartbeat', deviceId, 'invalid_device_id', 'bad device id in topic', receivedAt);
+    hub.heartbeat(deviceId, receivedAt);
+    metrics.messagesIn.inc({ kind: 'heartbeat', outcome: 'accepted' });
+  }
+
+  function onStatus(deviceId: string, payload: Buffer, receivedAt: number): void {
+    if (!isDeviceId(deviceId)) return rejected('status', deviceId, 'invalid_device_id', 'bad device id in topic', receivedAt);
+    const online = parseStatusPayload(payload);
+    if (online === null) {
+      return rejected('status', deviceId, 'invalid_status', 'status payload must be online, offline or {"online":bool}', receivedAt);
+    }
+    hub.deviceSaid(deviceId, online, receivedAt);
+    metrics.messagesIn.inc({ kind: 'status', outcome: 'accepted' });
+  }
+
+  function rejected(kind: string, deviceId: string, reason: string, detail: string, at: number): void {
+    metrics.messagesIn.inc({ kind, outcome: 'invalid' });
+    metrics.invalidMessages.inc({ reason });
+    const key = deviceId.slice(0, 128);
+    const last = lastInvalidLog.get(key);
+    if (last !== undefined && at - last < INVALID_LOG_INTERVAL_MS) return;
+    if (lastInvalidLog.size >= INVALID_LOG_MEMORY) lastInvalidLog.clear();
+    lastInvalidLog.set(key, at);
+    log.warn({ device: key, kind, reason, detail }, 'invalid message dropped (logged at most once a minute per device)');
+  }
+
+  return {
+    get connected() {
+      return state === 'connected';
+    },
+    ready: () => readyPromise,
+    async stop() {
+      stopping = true;
+      await new Promise<void>((resolve) => client.end(false, () => resolve()));
+      metrics.mqttConnected.set(0);
+    },
+  };
+}
+
+/** `online` / `offline`, or JSON `{"online": true|false}`; anything else is null. */
+export function parseStatusPayload(payload: Buffer): boolean | null {
+  if (payload.length > 256) return null;
+  const text = payload.toString('utf8').trim();
+  if (text === 'online') return true;
+  if (text === 'offline') return false;
+  try {
+    const body: unknown = JSON.parse(text);
+    if (typeof body === 'object' && body !== null && typeof (body as { online?: unknown }).online === 'boolean') {
+      return (body as { online: boolean }).online;
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  return null;
+}

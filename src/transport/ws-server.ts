@@ -1,0 +1,155 @@
+import type { LocalDelivery } from '../fanout/fanout.js';
+import type { Hub } from '../hub/hub.js';
+import { LagRouter } from '../hub/lag-router.js';
+import { CloseCode } from '../hub/protocol.js';
+import { Session, type ClientSocket, type SessionLimits } from '../hub/session.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { loadUws, type TemplatedApp, type WebSocket } from './uws.js';
+
+export interface WsServerOptions extends SessionLimits {
+  readonly maxConnections: number;
+  readonly idleTimeoutS: number;
+  /** uWS's own per-socket ceiling: past it the socket is closed rather than silently skipped. */
+  readonly maxBackpressureBytes: number;
+  readonly lagCheckMs: number;
+}
+
+interface UserData {
+  readonly connectionId: string;
+  readonly remoteAddress: string;
+  session: Session | null;
+}
+
+export interface WsServer {
+  readonly delivery: LocalDelivery;
+  readonly connections: number;
+  /** Closes every client with 1001 (going away), for shutdown. */
+  closeAll(): void;
+  stop(): void;
+}
+
+/** uWS rejects frames over this outright (1009); below it the hub answers oversize frames with an error. */
+const HARD_FRAME_FACTOR = 4;
+
+/** Mounts the WebSocket endpoint `/ws`: per-device channels are uWS topics named by device id. */
+export function attachWebSocket(
+  app: TemplatedApp,
+  hub: Hub,
+  opts: WsServerOptions,
+  log: Logger,
+  metrics: Metrics,
+): WsServer {
+  const uws = loadUws();
+  const lag = new LagRouter();
+  const sockets = new Set<WebSocket<UserData>>();
+  let nextId = 0;
+  let accepting = true;
+  const idPrefix = `${process.pid.toString(36)}-`;
+
+  app.ws<UserData>('/ws', {
+    compression: uws.DISABLED,
+    maxPayloadLength: Math.max(opts.maxFrameBytes * HARD_FRAME_FACTOR, 64 * 1024),
+    idleTimeout: opts.idleTimeoutS,
+    sendPingsAutomatically: true,
+    maxBackpressure: opts.maxBackpressureBytes,
+    closeOnBackpressureLimit: 1,
+
+    upgrade(res, req, context) {
+      // The request object is only valid during this call: copy what the connection keeps.
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      if (!accepting || sockets.size >= opts.maxConnections) {
+        metrics.wsConnectionsTotal.inc({ outcome: accepting ? 'refused_limit' : 'refused_shutdown' });
+        res.writeStatus('503 Service Unavailable').writeHeader('content-type', 'application/json');
+        res.writeHeader('retry-after', '5');
+        res.end(JSON.stringify({ error: { code: accepting ? 'too_many_connections' : 'shutting_down', message: 'try again later' } }));
+        return;
+      }
+      const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+      const data: UserData = { connectionId: idPrefix + (nextId++).toString(36), remoteAddress, session: null };
+      res.upgrade(data, key, protocol, extensions, context);
+    },
+
+    open(ws) {
+      const data = ws.getUserData();
+      sockets.add(ws);
+      data.session = new Session(data.connectionId, adapt(ws), hub, lag, opts, metrics);
+      metrics.wsConnections.set(sockets.size);
+      metrics.wsConnectionsTotal.inc({ outcome: 'accepted' });
+      log.debug({ conn: data.connectionId, ip: data.remoteAddress }, 'ws connected');
+    },
+
+    message(ws, message, isBinary) {
+      const session = ws.getUserData().session;
+      if (session === null) return;
+      if (isBinary) session.onBinary(Date.now());
+      else session.onText(Buffer.from(message).toString('utf8'), Date.now());
+    },
+
+    drain(ws) {
+      ws.getUserData().session?.catchUp(Date.now());
+    },
+
+    close(ws, code) {
+      const data = ws.getUserData();
+      sockets.delete(ws);
+      data.session?.dispose();
+      data.session = null;
+      metrics.wsConnections.set(sockets.size);
+      log.debug({ conn: data.connectionId, code }, 'ws closed');
+    },
+  });
+
+  // Topic publishes cannot report a slow receiver, so look at buffers on a short interval instead.
+  const lagMonitor = setInterval(() => {
+    const now = Date.now();
+    for (const ws of sockets) {
+      const session = ws.getUserData().session;
+      if (session === null) continue;
+      if (session.lagging) session.catchUp(now);
+      else if (ws.getBufferedAmount() > opts.lagBytes) session.enterLag(now);
+    }
+  }, opts.lagCheckMs);
+  lagMonitor.unref();
+
+  const delivery: LocalDelivery = {
+    toDevice(deviceId, frame, key) {
+      app.publish(deviceId, frame, false);
+      lag.deliver(deviceId, key, frame);
+    },
+    toAll(frame, key) {
+      app.publish('*', frame, false);
+      lag.deliver('*', key, frame);
+    },
+  };
+
+  return {
+    delivery,
+    get connections() {
+      return sockets.size;
+    },
+    closeAll() {
+      accepting = false;
+      for (const ws of [...sockets]) {
+        metrics.wsCloses.inc({ reason: 'shutdown' });
+        ws.end(CloseCode.goingAway, 'server shutting down');
+      }
+    },
+    stop() {
+      clearInterval(lagMonitor);
+    },
+  };
+}
+
+function adapt(ws: WebSocket<UserData>): ClientSocket {
+  return {
+    send: (frame) => void ws.send(frame, false),
+    subscribe: (channel) => void ws.subscribe(channel),
+    unsubscribe: (channel) => void ws.unsubscribe(channel),
+    bufferedAmount: () => ws.getBufferedAmount(),
+    cork: (fn) => void ws.cork(fn),
+    close: (code, reason) => ws.end(code, reason),
+  };
+}

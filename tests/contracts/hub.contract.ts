@@ -1,0 +1,300 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningHub } from '../../src/app.js';
+import { deviceClient, httpUrl, wsUrl } from '../helpers/hub.js';
+import { randomSuffix } from '../helpers/services.js';
+import { TestClient, type Frame } from '../helpers/ws-client.js';
+
+/** Settings the suite's hub runs with; the tests below rely on these limits. */
+export const CONTRACT_HUB_SETTINGS = {
+  OFFLINE_TIMEOUT_S: '1',
+  PRESENCE_SWEEP_MS: '100',
+  WS_MAX_SUBSCRIPTIONS: '5',
+  WS_MAX_MESSAGES_PER_S: '40',
+  WS_MAX_FRAME_BYTES: '1024',
+  WS_LAG_BYTES: '65536',
+  WS_LAG_CHECK_MS: '20',
+  WS_SLOW_CLIENT_DEADLINE_S: '3',
+};
+
+type Device = Awaited<ReturnType<typeof deviceClient>>;
+
+/** ~5 KB of readings per message, so a client that stops reading fills its buffers quickly. */
+function bulkyMetrics(i: number): Record<string, number> {
+  const metrics: Record<string, number> = { i };
+  for (let k = 0; k < 63; k++) metrics[`reading_${k}_`.padEnd(60, 'x')] = i + k;
+  return metrics;
+}
+
+/**
+ * The hub end to end — real MQTT in, real WebSocket out — run once on the embedded defaults and
+ * once on this machine's Mosquitto, Redis and PostgreSQL.
+ */
+export function runHubContract(name: string, start: () => Promise<RunningHub>): void {
+  describe(`hub end to end (${name})`, () => {
+    let hub: RunningHub;
+    let device: Device;
+    const clients: TestClient[] = [];
+    const id = () => `dev-${randomSuffix()}`;
+    const connect = async () => {
+      const client = await TestClient.connect(wsUrl(hub));
+      clients.push(client);
+      return client;
+    };
+    const subscribe = async (client: TestClient, deviceId: string) => {
+      const before = client.frames.length;
+      const ack = await client.request({ type: 'subscribe_device', device_id: deviceId }, before + 1000);
+      expect(ack.type).toBe('ack');
+      return client.next((f) => f.type === 'snapshot' && f.device_id === deviceId, 5000, before);
+    };
+
+    beforeAll(async () => {
+      hub = await start();
+      device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
+    });
+    afterAll(async () => {
+      for (const c of clients) c.close();
+      await device?.client.endAsync();
+      await hub?.stop();
+    });
+
+    it('sends ack then a snapshot, then device_update frames with increasing seq', async () => {
+      const d = id();
+      const client = await connect();
+      const snapshot = await subscribe(client, d);
+      expect(snapshot).toMatchObject({ type: 'snapshot', device_id: d, seq: 0, data: { status: 'unknown', telemetry: null } });
+      const ackIndex = client.frames.findIndex((f) => f.type === 'ack');
+      expect(client.frames.indexOf(snapshot)).toBeGreaterThan(ackIndex);
+
+      await device.telemetry(d, { battery_level: 87.5, rssi: -61, response_time_ms: 120, error_rate: 0.01, metrics: { temperature: 21.5 } });
+      const online = await client.next((f) => f.type === 'status_change' && f.device_id === d);
+      expect(online).toMatchObject({ status: 'online', previous: null, reason: 'telemetry', seq: 1 });
+      const update = await client.next((f) => f.type === 'device_update' && f.device_id === d);
+      expect(update).toMatchObject({
+        seq: 2,
+        data: { battery_level: 87.5, rssi: -61, response_time_ms: 120, error_rate: 0.01, metrics: { temperature: 21.5 } },
+      });
+      expect(typeof update.timestamp).toBe('string');
+    });
+
+    it('keeps per-device order: seq rises by one per frame across 200 messages', async () => {
+      const d = id();
+      const client = await connect();
+      await subscribe(client, d);
+      for (let i = 0; i < 200; i++) await device.telemetry(d, { metrics: { i } });
+      await client.next((f) => f.type === 'device_update' && (f.data as { metrics: { i: number } }).metrics.i === 199, 10_000);
+      const frames = client.frames.filter((f) => f.device_id === d && typeof f.seq === 'number' && f.type !== 'snapshot');
+      const seqs = frames.map((f) => f.seq as number);
+      expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+      const order = client.ofType('device_update', d).map((f) => (f.data as { metrics: { i: number } }).metrics.i);
+      expect(order).toEqual([...Array(200).keys()]);
+    });
+
+    it('gives a late subscriber the latest state in its snapshot and continues at seq + 1', async () => {
+      const d = id();
+      const first = await connect();
+      await subscribe(first, d);
+      await device.telemetry(d, { battery_level: 50 });
+      await device.telemetry(d, { battery_level: 49 });
+      await first.next((f) => f.type === 'device_update' && (f.data as { battery_level: number }).battery_level === 49);
+      const late = await connect();
+      const snapshot = await subscribe(late, d);
+      expect(snapshot).toMatchObject({ seq: 3, data: { status: 'online', telemetry: { battery_level: 49 } } });
+      expect(typeof (snapshot.data as { last_seen: unknown }).last_seen).toBe('string');
+      await device.telemetry(d, { battery_level: 48 });
+      const next = await late.next((f) => f.type === 'device_update' && f.device_id === d);
+      expect(next.seq).toBe(4);
+    });
+
+    it('subscribe_all carries status changes of every device but not raw telemetry', async () => {
+      const d = id();
+      const client = await connect();
+      expect((await client.request({ type: 'subscribe_all' }, 1)).type).toBe('ack');
+      await device.telemetry(d, { battery_level: 10 });
+      const change = await client.next((f) => f.type === 'status_change' && f.device_id === d);
+      expect(change).toMatchObject({ status: 'online', reason: 'telemetry' });
+      await device.telemetry(d, { battery_level: 11 });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(client.ofType('device_update')).toHaveLength(0);
+      expect((await client.request({ type: 'unsubscribe_all' }, 2)).type).toBe('ack');
+      expect((await client.request({ type: 'unsubscribe_all' }, 3)).error).toMatchObject({ code: 'not_subscribed' });
+    });
+
+    it('stops sending after unsubscribe_device and answers ping with pong', async () => {
+      const d = id();
+      const client = await connect();
+      await subscribe(client, d);
+      expect((await client.request({ type: 'unsubscribe_device', device_id: d }, 5)).type).toBe('ack');
+      await device.telemetry(d, { battery_level: 1 });
+      expect(await client.request({ type: 'ping' }, 6)).toEqual({ type: 'pong', id: 6 });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(client.ofType('device_update', d)).toHaveLength(0);
+      expect((await client.request({ type: 'unsubscribe_device', device_id: d }, 7)).error).toMatchObject({ code: 'not_subscribed' });
+    });
+
+    it('answers bad frames with an error and keeps the connection open', async () => {
+      const client = await connect();
+      const cases: [string | Buffer, string][] = [
+        ['not json', 'invalid_json'],
+        ['[1,2]', 'invalid_message'],
+        ['{"no":"type"}', 'invalid_message'],
+        ['{"type":"launch_rockets"}', 'unknown_type'],
+        ['{"type":"subscribe_device","device_id":"../etc/passwd"}', 'invalid_device_id'],
+        ['{"type":"subscribe_device"}', 'invalid_device_id'],
+        [JSON.stringify({ type: 'ping', pad: 'x'.repeat(2000) }), 'frame_too_large'],
+        [Buffer.from([1, 2, 3]), 'binary_not_supported'],
+      ];
+      for (const [frame, code] of cases) {
+        const before = client.frames.length;
+        client.socket.send(frame);
+        const error = await client.next((f) => f.type === 'error', 2000, before);
+        expect((error.error as { code: string }).code).toBe(code);
+      }
+      expect(await client.request({ type: 'ping' }, 9)).toEqual({ type: 'pong', id: 9 });
+      expect(client.closeCode).toBeNull();
+    });
+
+    it('refuses subscriptions past the limit with an error', async () => {
+      const client = await connect();
+      for (let i = 0; i < 5; i++) await subscribe(client, id());
+      const refused = await client.request({ type: 'subscribe_device', device_id: id() }, 77);
+      expect(refused).toMatchObject({ type: 'error', id: 77, error: { code: 'subscription_limit' } });
+      expect(await client.request({ type: 'ping' }, 78)).toEqual({ type: 'pong', id: 78 });
+    });
+
+    it('rate-limits a flooding client: one error, then close 4029', async () => {
+      const client = await connect();
+      for (let i = 0; i < 200; i++) client.send({ type: 'ping' });
+      const error = await client.next((f) => f.type === 'error');
+      expect(error.error).toMatchObject({ code: 'rate_limited' });
+      expect(await client.waitClose()).toBe(4029);
+    });
+
+    it('drops each kind of invalid telemetry, counts it by reason, and keeps serving other devices', async () => {
+      const bad = id();
+      const good = id();
+      const client = await connect();
+      await subscribe(client, bad);
+      await subscribe(client, good);
+      const future = new Date(Date.now() + 3600_000).toISOString();
+      const invalid: [string, unknown][] = [
+        ['invalid_json', '{"battery_level":'],
+        ['not_an_object', '[1,2,3]'],
+        ['device_id_mismatch', { device_id: 'someone-else' }],
+        ['invalid_timestamp', { timestamp: 'yesterday' }],
+        ['timestamp_in_future', { timestamp: future }],
+        ['invalid_battery_level', { battery_level: 101 }],
+        ['invalid_rssi', { rssi: 5 }],
+        ['invalid_response_time', { response_time_ms: -1 }],
+        ['invalid_error_rate', { error_rate: 1.5 }],
+        ['invalid_metrics', { metrics: { temperature: 'hot' } }],
+        ['too_many_metrics', { metrics: Object.fromEntries([...Array(65).keys()].map((k) => [`m${k}`, k])) }],
+        ['payload_too_large', { metrics: { a: 1 }, pad: 'x'.repeat(17 * 1024) }],
+      ];
+      for (const [, body] of invalid) await device.telemetry(bad, body);
+      await device.raw('bad$id/telemetry', '{}');
+      await device.telemetry(good, { battery_level: 70 });
+      await client.next((f) => f.type === 'device_update' && f.device_id === good);
+      expect(client.frames.filter((f) => f.device_id === bad && f.type !== 'snapshot')).toHaveLength(0);
+
+      const text = await (await fetch(httpUrl(hub, '/metrics'))).text();
+      for (const [reason] of [...invalid, ['invalid_device_id']]) {
+        expect(text, reason as string).toMatch(new RegExp(`vigil_invalid_messages_total\\{reason="${reason}"\\} [1-9]`));
+      }
+    });
+
+    it('accepts ISO and epoch timestamps and ignores unknown fields', async () => {
+      const d = id();
+      const client = await connect();
+      await subscribe(client, d);
+      await device.telemetry(d, { timestamp: '2026-01-02T03:04:05Z', device_id: d, firmware: 'x' });
+      await device.telemetry(d, { timestamp: Date.UTC(2026, 0, 2, 3, 4, 6) });
+      await client.next((f) => f.type === 'device_update' && f.timestamp === '2026-01-02T03:04:06.000Z');
+      expect(client.ofType('device_update', d)[0]!.timestamp).toBe('2026-01-02T03:04:05.000Z');
+    });
+
+    it('marks a silent device offline after its timeout, with the lag under a second', async () => {
+      const d = id();
+      const client = await connect();
+      await subscribe(client, d);
+      await device.telemetry(d, {});
+      const online = await client.next((f) => f.type === 'status_change' && f.status === 'online');
+      const offline = await client.next((f) => f.type === 'status_change' && f.status === 'offline', 5000);
+      expect(offline).toMatchObject({ reason: 'timeout', previous: 'online' });
+      const silentMs = Date.parse(offline.timestamp as string) - Date.parse(online.timestamp as string);
+      expect(silentMs).toBeGreaterThanOrEqual(1000);
+      expect(silentMs).toBeLessThan(2000);
+    });
+
+    it('heartbeats keep a device online and its Last Will takes it offline at once', async () => {
+      const d = id();
+      const client = await connect();
+      await subscribe(client, d);
+      await device.raw(`${d}/heartbeat`, '');
+      await client.next((f) => f.type === 'status_change' && f.status === 'online' && f.reason === 'heartbeat');
+      await device.raw(`${d}/status`, 'offline');
+      const gone = await client.next((f) => f.type === 'status_change' && f.status === 'offline');
+      expect(gone.reason).toBe('last_will');
+      await device.raw(`${d}/status`, '{"online":true}');
+      await client.next((f) => f.type === 'status_change' && f.status === 'online' && f.seq === 3);
+    });
+
+    it('conflates updates for a client that stops reading, without slowing the others', async () => {
+      const d = id();
+      const slow = await connect();
+      const fast = await connect();
+      await subscribe(slow, d);
+      await subscribe(fast, d);
+      slow.socket.pause();
+      const total = 3000;
+      const publishes: Promise<void>[] = [];
+      for (let i = 0; i < total; i++) publishes.push(device.telemetry(d, { metrics: bulkyMetrics(i) }));
+      await Promise.all(publishes);
+      await fast.next((f) => f.type === 'device_update' && (f.data as { metrics: { i: number } }).metrics.i === total - 1, 15_000);
+      expect(fast.ofType('device_update', d)).toHaveLength(total);
+
+      const lagging = await (await fetch(httpUrl(hub, '/metrics'))).text();
+      expect(lagging).toMatch(/vigil_ws_lag_episodes_total [1-9]/);
+      slow.socket.resume();
+      const last = await slow.next((f) => f.type === 'device_update' && (f.data as { metrics: { i: number } }).metrics.i === total - 1, 10_000);
+      const seen = slow.ofType('device_update', d);
+      expect(seen.length).toBeLessThan(total);
+      const seqs = seen.map((f) => f.seq as number);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(last.seq).toBe(fast.ofType('device_update', d).at(-1)!.seq);
+      expect(slow.closeCode).toBeNull();
+    });
+
+    it('closes a client that stays stuck past the deadline with 4008', async () => {
+      const d = id();
+      const stuck = await connect();
+      await subscribe(stuck, d);
+      stuck.socket.pause();
+      const deadline = Date.now() + 8000;
+      // Keep traffic flowing until the hub gives up on the client.
+      while (Date.now() < deadline) {
+        const text = await (await fetch(httpUrl(hub, '/metrics'))).text();
+        if (/vigil_ws_closes_total\{reason="slow consumer"\} [1-9]/.test(text)) break;
+        await Promise.all(Array.from({ length: 200 }, (_, i) => device.telemetry(d, { metrics: bulkyMetrics(i) })));
+      }
+      stuck.socket.resume();
+      expect(await stuck.waitClose()).toBe(4008);
+    });
+
+    it('serves /healthz, /readyz with each part, JSON 404 and 405', async () => {
+      const health = await fetch(httpUrl(hub, '/healthz'));
+      expect(health.status).toBe(200);
+      const ready = await fetch(httpUrl(hub, '/readyz'));
+      const body = (await ready.json()) as { status: string; checks: Record<string, { ok: boolean }> };
+      expect(ready.status).toBe(200);
+      expect(body.status).toBe('ready');
+      expect(Object.keys(body.checks).sort()).toEqual(['broker', 'presence', 'storage']);
+      const missing = await fetch(httpUrl(hub, '/nope'));
+      expect(missing.status).toBe(404);
+      expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('not_found');
+      const wrong = await fetch(httpUrl(hub, '/healthz'), { method: 'POST' });
+      expect(wrong.status).toBe(405);
+    });
+  });
+}
+
+export type { Frame };

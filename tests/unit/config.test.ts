@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ HOST: '127.0.0.1', PORT: 8080, MQTT_PORT: 1883, OFFLINE_TIMEOUT_S: 60, LOG_LEVEL: 'info' });
+    expect(config.MQTT_URL).toBeUndefined();
+    expect(config.REDIS_URL).toBeUndefined();
+    expect(config.DATABASE_URL).toBeUndefined();
+  });
+
+  it('reads the environment and lets flags override it', () => {
+    const config = loadConfig({ PORT: '9000', OFFLINE_TIMEOUT_S: '30' }, ['--port', '9100', '--log-level=debug']);
+    expect(config.PORT).toBe(9100);
+    expect(config.OFFLINE_TIMEOUT_S).toBe(30);
+    expect(config.LOG_LEVEL).toBe('debug');
+  });
+
+  it('names the bad variable and what it accepts', () => {
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT="eighty"/);
+    expect(() => loadConfig({ LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL="loud".*(info|debug)/s);
+    expect(() => loadConfig({ REDIS_URL: 'http://x' })).toThrow(/REDIS_URL=.*redis:\/\//);
+    expect(() => loadConfig({ MQTT_TOPIC_PREFIX: 'devices/#' })).toThrow(/MQTT_TOPIC_PREFIX/);
+  });
+
+  it('rejects unknown flags and flags without a value', () => {
+    expect(() => loadConfig({}, ['--prot', '1'])).toThrow(ConfigError);
+    expect(() => loadConfig({}, ['--port'])).toThrow(/needs a value/);
+  });
+});

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { decodeClientMessage, encodeAck, encodeError } from '../../src/hub/protocol.js';
+
+const decode = (text: string) => decodeClientMessage(text, 1024);
+
+describe('WebSocket protocol decoder', () => {
+  it('decodes every client message type and keeps the id', () => {
+    expect(decode('{"type":"subscribe_device","device_id":"d1","id":7}')).toEqual({ ok: true, message: { type: 'subscribe_device', id: 7, deviceId: 'd1' } });
+    expect(decode('{"type":"unsubscribe_device","device_id":"d1","id":"x"}')).toMatchObject({ ok: true, message: { id: 'x' } });
+    for (const type of ['subscribe_all', 'unsubscribe_all', 'ping']) {
+      expect(decode(JSON.stringify({ type }))).toEqual({ ok: true, message: { type, id: null } });
+    }
+  });
+
+  it.each([
+    ['nope', 'invalid_json'],
+    ['"text"', 'invalid_message'],
+    ['{"type":5}', 'invalid_message'],
+    ['{"type":"hack"}', 'unknown_type'],
+    ['{"type":"subscribe_device","device_id":""}', 'invalid_device_id'],
+    ['{"type":"subscribe_device","device_id":"a b"}', 'invalid_device_id'],
+    [JSON.stringify({ type: 'ping', pad: 'x'.repeat(1100) }), 'frame_too_large'],
+  ])('rejects %s as %s', (text, code) => {
+    const r = decode(text);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error.code).toBe(code);
+  });
+
+  it('echoes the id of a bad request when it can read one', () => {
+    const r = decode('{"type":"hack","id":3}');
+    expect(r.ok ? null : r.error.id).toBe(3);
+    expect(decode('{"type":"ping","id":{"evil":1}}')).toMatchObject({ ok: true, message: { id: null } });
+  });
+
+  it('encodes acks and errors', () => {
+    expect(JSON.parse(encodeAck(4))).toEqual({ type: 'ack', id: 4 });
+    expect(JSON.parse(encodeError({ id: null, code: 'rate_limited', message: 'slow down' }))).toEqual({
+      type: 'error',
+      id: null,
+      error: { code: 'rate_limited', message: 'slow down' },
+    });
+  });
+});
