@@ -70,6 +70,11 @@ export class Hub implements PresenceListener {
     if (state.lastSeen === null || state.lastSeen < lastSeen) state.lastSeen = lastSeen;
     if (state.status === 'offline') return;
     const at = this.now();
+    // Heard from since the store wrote its deadline (a touch still on its way): not expired.
+    if (state.lastSeen + this.timeoutMsOf(state) > at) {
+      this.opts.presence.touch(state.id, state.lastSeen, this.timeoutMsOf(state));
+      return;
+    }
     this.opts.metrics.expiryLag.observe(Math.max(0, at - deadline) / 1000);
     this.transition(state, 'offline', 'timeout', at);
   }

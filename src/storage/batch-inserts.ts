@@ -1,0 +1,94 @@
+import { sql } from 'drizzle-orm';
+import type { StatusChange } from '../domain/device-status.js';
+import type { Telemetry } from '../domain/telemetry.js';
+import type { VigilDb } from './database.js';
+
+/**
+ * Multi-row writes as one statement with one parameter: the batch as a JSON array expanded by
+ * json_to_recordset. Parsing stays constant whatever the batch size, and the same SQL runs on
+ * PostgreSQL and PGlite. Timestamps travel as epoch ms.
+ */
+
+/** Inserts telemetry; a (device_id, ts) already stored (a broker redelivery) is skipped. */
+export async function insertTelemetry(db: VigilDb, rows: readonly Telemetry[]): Promise<void> {
+  const json = JSON.stringify(rows.map(toTelemetryRecord));
+  await db.execute(sql`
+    insert into telemetry (device_id, ts, received_at, battery_level, rssi, response_time_ms, error_rate, metrics)
+    select r.d, to_timestamp(r.t / 1000.0), to_timestamp(r.r / 1000.0), r.b, r.s, r.p, r.e, r.m
+    from json_to_recordset(${json}::json)
+      as r(d text, t double precision, r double precision, b double precision, s double precision,
+           p double precision, e double precision, m jsonb)
+    on conflict (device_id, ts) do nothing`);
+  await upsertDevicesSeen(db, rows);
+}
+
+function toTelemetryRecord(t: Telemetry) {
+  return { d: t.deviceId, t: t.ts, r: t.receivedAt, b: t.batteryLevel, s: t.rssi, p: t.responseTimeMs, e: t.errorRate, m: t.metrics };
+}
+
+/**
+ * Keeps the registry's last_seen and last_telemetry current: one row per device of the batch, and a
+ * row already newer in the table (from a later batch written first) is kept.
+ */
+async function upsertDevicesSeen(db: VigilDb, rows: readonly Telemetry[]): Promise<void> {
+  const newest = new Map<string, Telemetry>();
+  for (const t of rows) {
+    const seen = newest.get(t.deviceId);
+    if (seen === undefined || t.ts >= seen.ts) newest.set(t.deviceId, t);
+  }
+  const json = JSON.stringify(
+    [...newest.values()].map((t) => ({ d: t.deviceId, r: t.receivedAt, t: toStoredTelemetry(t) })),
+  );
+  await db.execute(sql`
+    insert into devices (id, first_seen, last_seen, last_telemetry, updated_at)
+    select r.d, to_timestamp(r.r / 1000.0), to_timestamp(r.r / 1000.0), r.t, now()
+    from json_to_recordset(${json}::json) as r(d text, r double precision, t jsonb)
+    order by r.d
+    on conflict (id) do update set
+      last_seen = greatest(devices.last_seen, excluded.last_seen),
+      last_telemetry = case
+        when devices.last_telemetry is null
+          or (devices.last_telemetry->>'ts')::double precision <= (excluded.last_telemetry->>'ts')::double precision
+        then excluded.last_telemetry else devices.last_telemetry end,
+      updated_at = now()`);
+}
+
+function toStoredTelemetry(t: Telemetry) {
+  return {
+    ts: t.ts,
+    receivedAt: t.receivedAt,
+    batteryLevel: t.batteryLevel,
+    rssi: t.rssi,
+    responseTimeMs: t.responseTimeMs,
+    errorRate: t.errorRate,
+    metrics: t.metrics,
+  };
+}
+
+/** Appends status changes and moves each device's current status to its newest change. */
+export async function insertStatusChanges(db: VigilDb, rows: readonly StatusChange[]): Promise<void> {
+  const json = JSON.stringify(
+    rows.map((c) => ({ d: c.deviceId, s: c.status, p: c.previous, why: c.reason, l: c.lastSeen, a: c.at })),
+  );
+  await db.execute(sql`
+    insert into status_changes (device_id, status, previous, reason, last_seen, at)
+    select r.d, r.s, r.p, r.why, to_timestamp(r.l / 1000.0), to_timestamp(r.a / 1000.0)
+    from json_to_recordset(${json}::json)
+      as r(d text, s text, p text, why text, l double precision, a double precision)
+    on conflict (device_id, at, status) do nothing`);
+  const newest = new Map<string, StatusChange>();
+  for (const c of rows) {
+    const seen = newest.get(c.deviceId);
+    if (seen === undefined || c.at >= seen.at) newest.set(c.deviceId, c);
+  }
+  const devicesJson = JSON.stringify([...newest.values()].map((c) => ({ d: c.deviceId, s: c.status, l: c.lastSeen })));
+  await db.execute(sql`
+    insert into devices (id, status, last_seen, first_seen, updated_at)
+    select r.d, r.s, to_timestamp(r.l / 1000.0), coalesce(to_timestamp(r.l / 1000.0), now()), now()
+    from json_to_recordset(${devicesJson}::json) as r(d text, s text, l double precision)
+    order by r.d
+    on conflict (id) do update set
+      status = excluded.status,
+      last_seen = greatest(devices.last_seen, excluded.last_seen),
+      updated_at = now()`);
+}

@@ -1,0 +1,138 @@
+/**
+ * A FIFO of rows cut into batches, written by `write` with at most `maxInFlight` batches at once.
+ * A failed batch goes back to the front and is retried with exponential backoff and jitter; rows
+ * are never dropped. Enqueue is O(1): rows go into the open batch, which closes at `batchRows`.
+ */
+export interface BatchQueueOptions<T> {
+  readonly batchRows: number;
+  readonly maxInFlight: number;
+  write(rows: T[]): Promise<void>;
+  onWritten(rows: number, seconds: number): void;
+  onFailure(error: Error, attempt: number): void;
+  onRecovered(afterAttempts: number): void;
+}
+
+interface Batch<T> {
+  rows: T[];
+  /** Sequence number of the batch's first row (rows are numbered as they are enqueued). */
+  firstSeq: number;
+}
+
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 5000;
+
+export class BatchQueue<T> {
+  private readonly closed: Batch<T>[] = [];
+  private open: Batch<T>;
+  private readonly inFlight = new Set<Batch<T>>();
+  private enqueued = 0;
+  private queuedRows = 0;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private waiters: { seq: number; resolve: () => void }[] = [];
+
+  constructor(private readonly opts: BatchQueueOptions<T>) {
+    this.open = { rows: [], firstSeq: 0 };
+  }
+
+  /** Rows not yet written (queued and in flight). */
+  get depth(): number {
+    return this.queuedRows;
+  }
+
+  get retrying(): boolean {
+    return this.failures > 0;
+  }
+
+  push(row: T): void {
+    this.open.rows.push(row);
+    this.enqueued++;
+    this.queuedRows++;
+    if (this.open.rows.length >= this.opts.batchRows) {
+      this.closeOpen();
+      this.pump();
+    }
+  }
+
+  /** Writes the open batch even if it is not full (called on the flush interval). */
+  kick(): void {
+    if (this.open.rows.length > 0) this.closeOpen();
+    this.pump();
+  }
+
+  /** Resolves when every row enqueued before the call is written. */
+  flushed(): Promise<void> {
+    const seq = this.enqueued;
+    this.kick();
+    if (this.oldestUnwritten() >= seq) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ seq, resolve }));
+  }
+
+  /** Stops retry timers; rows still queued stay unwritten. */
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private closeOpen(): void {
+    this.closed.push(this.open);
+    this.open = { rows: [], firstSeq: this.enqueued };
+  }
+
+  private pump(): void {
+    if (this.retryTimer !== null || this.stopped) return; // backing off, or closed
+    while (this.inFlight.size < this.opts.maxInFlight && this.closed.length > 0) {
+      const batch = this.closed.shift()!;
+      this.inFlight.add(batch);
+      void this.writeBatch(batch);
+    }
+  }
+
+  private async writeBatch(batch: Batch<T>): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.opts.write(batch.rows);
+    } catch (error) {
+      this.inFlight.delete(batch);
+      this.closed.unshift(batch);
+      this.failures++;
+      this.opts.onFailure(error as Error, this.failures);
+      if (this.retryTimer === null && !this.stopped) {
+        const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (this.failures - 1));
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          this.pump();
+        }, ceiling / 2 + (Math.random() * ceiling) / 2);
+      }
+      return;
+    }
+    this.inFlight.delete(batch);
+    this.queuedRows -= batch.rows.length;
+    if (this.failures > 0) {
+      this.opts.onRecovered(this.failures);
+      this.failures = 0;
+    }
+    this.opts.onWritten(batch.rows.length, (performance.now() - started) / 1000);
+    this.releaseWaiters();
+    this.pump();
+  }
+
+  private oldestUnwritten(): number {
+    let oldest = this.open.rows.length > 0 ? this.open.firstSeq : Infinity;
+    if (this.closed.length > 0) oldest = Math.min(oldest, this.closed[0]!.firstSeq);
+    for (const batch of this.inFlight) oldest = Math.min(oldest, batch.firstSeq);
+    return oldest;
+  }
+
+  private releaseWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const oldest = this.oldestUnwritten();
+    this.waiters = this.waiters.filter((w) => {
+      if (oldest < w.seq) return true;
+      w.resolve();
+      return false;
+    });
+  }
+}

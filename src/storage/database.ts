@@ -1,0 +1,94 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import type { Logger } from '../logger.js';
+import * as schema from './schema/index.js';
+
+/** Both drivers extend PgDatabase, so one schema and one set of queries serve PostgreSQL and PGlite. */
+export type VigilDb = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export interface Database {
+  readonly kind: 'pglite' | 'postgres';
+  readonly db: VigilDb;
+  /** Largest batch that keeps the event loop responsive (PGlite runs on the hub's own thread). */
+  readonly maxBatchRows: number;
+  /** Batches one writer may have in flight at once. */
+  readonly maxInFlight: number;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** postgres:// URL; without it, PGlite in `dataDir`. */
+  readonly url?: string | undefined;
+  readonly dataDir: string;
+  readonly log?: Logger;
+}
+
+/** The SQL migrations drizzle-kit generated, next to the sources whatever the working directory. */
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
+
+/** Opens the database and applies pending migrations before returning it. */
+export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
+  return opts.url ? openPostgres(opts.url) : openPglite(opts.dataDir);
+}
+
+async function openPostgres(url: string): Promise<Database> {
+  const client = postgres(url, { max: 10, onnotice: () => undefined, connect_timeout: 10 });
+  const db = drizzlePostgres(client, { schema });
+  try {
+    await migratePostgres(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  } catch (error) {
+    await client.end({ timeout: 1 });
+    throw new Error(`PostgreSQL at DATABASE_URL could not be migrated: ${(error as Error).message}`);
+  }
+  return {
+    kind: 'postgres',
+    db: db as unknown as VigilDb,
+    maxBatchRows: 5000,
+    maxInFlight: 3,
+    async ping() {
+      await client`select 1`;
+    },
+    async close() {
+      await client.end({ timeout: 5 });
+    },
+  };
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+  const dir = join(dataDir, 'pglite');
+  mkdirSync(dir, { recursive: true });
+  let client: PGlite;
+  try {
+    client = await PGlite.create(dir);
+  } catch (error) {
+    throw new Error(
+      `the embedded database in ${dir} could not be opened (${(error as Error).message}); ` +
+        'PGlite allows one process at a time: stop the other hub or set DATA_DIR to another folder',
+    );
+  }
+  const db = drizzlePglite(client, { schema });
+  await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  return {
+    kind: 'pglite',
+    db: db as unknown as VigilDb,
+    // A 500-row insert blocks PGlite's (and so the hub's) thread for ~17 ms: keep batches small.
+    maxBatchRows: 200,
+    maxInFlight: 1,
+    async ping() {
+      await db.execute(sql`select 1`);
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}

@@ -1,0 +1,132 @@
+import type { StatusChange } from '../domain/device-status.js';
+import type { Telemetry } from '../domain/telemetry.js';
+import type { EventSink } from '../hub/hub.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { BatchQueue } from './batch-queue.js';
+import { insertStatusChanges, insertTelemetry } from './batch-inserts.js';
+import type { Database } from './database.js';
+
+export interface WriterOptions {
+  readonly batchRows: number;
+  readonly flushMs: number;
+  /** Rows queued before `saturated` turns true (the caller then pauses ingest). */
+  readonly maxQueue: number;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+}
+
+export interface WriterStats {
+  readonly depth: number;
+  readonly saturated: boolean;
+  readonly retrying: boolean;
+}
+
+/**
+ * The hub's only path to the database: enqueue is synchronous and O(1); rows are written in
+ * batches by size or interval, retried until they are stored, never dropped. When the queue
+ * reaches `maxQueue` the writer says so (`saturated`) and the caller stops reading from the broker,
+ * which keeps the rest for us.
+ */
+export interface Writer extends EventSink {
+  readonly depth: number;
+  readonly saturated: boolean;
+  /** Called once each time a saturated queue falls back below half of `maxQueue`. */
+  onDrained(listener: () => void): void;
+  /** Resolves when everything enqueued before the call is written. */
+  flush(): Promise<void>;
+  /** Flushes (waiting up to `deadlineMs` while the database is away) and stops. */
+  close(deadlineMs?: number): Promise<void>;
+  stats(): WriterStats;
+}
+
+export function createWriter(database: Database, opts: WriterOptions): Writer {
+  const { log, metrics } = opts;
+  const batchRows = Math.min(opts.batchRows, database.maxBatchRows);
+  const drainedListeners: (() => void)[] = [];
+  let saturated = false;
+
+  const queueFor = <T>(table: string, maxInFlight: number, write: (rows: T[]) => Promise<void>) => {
+    const rowsCounter = metrics.writerRows.labels({ table });
+    return new BatchQueue<T>({
+      batchRows,
+      maxInFlight,
+      write,
+      onWritten(rows, seconds) {
+        rowsCounter.inc(rows);
+        metrics.writerFlushSeconds.observe(seconds);
+        afterWrite();
+      },
+      onFailure(error, attempt) {
+        metrics.writerRetries.inc();
+        if (attempt === 1) log.warn({ table, err: error.message }, 'database write failed; retrying with backoff (nothing is dropped)');
+      },
+      onRecovered(afterAttempts) {
+        log.info({ table, afterAttempts }, 'database writes recovered');
+      },
+    });
+  };
+  const telemetry = queueFor<Telemetry>('telemetry', database.maxInFlight, (rows) => insertTelemetry(database.db, rows));
+  // One batch in flight keeps status changes in order, so a device's current status never regresses.
+  const statusChanges = queueFor<StatusChange>('status_changes', 1, (rows) => insertStatusChanges(database.db, rows));
+
+  const depth = () => telemetry.depth + statusChanges.depth;
+  const afterWrite = () => {
+    metrics.writerQueueDepth.set(depth());
+    if (saturated && depth() < opts.maxQueue / 2) {
+      saturated = false;
+      for (const listener of drainedListeners) listener();
+    }
+  };
+  const afterEnqueue = () => {
+    if (!saturated && depth() >= opts.maxQueue) {
+      saturated = true;
+      log.warn({ depth: depth() }, 'write queue full: pausing ingest until the database catches up');
+    }
+  };
+
+  const timer = setInterval(() => {
+    telemetry.kick();
+    statusChanges.kick();
+    metrics.writerQueueDepth.set(depth());
+  }, opts.flushMs);
+  timer.unref();
+
+  const flush = async () => {
+    await Promise.all([telemetry.flushed(), statusChanges.flushed()]);
+  };
+
+  return {
+    enqueueTelemetry(t) {
+      telemetry.push(t);
+      afterEnqueue();
+    },
+    enqueueStatusChange(c) {
+      statusChanges.push(c);
+      afterEnqueue();
+    },
+    get depth() {
+      return depth();
+    },
+    get saturated() {
+      return saturated;
+    },
+    onDrained(listener) {
+      drainedListeners.push(listener);
+    },
+    flush,
+    async close(deadlineMs = 10_000) {
+      clearInterval(timer);
+      let deadline: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => {
+        deadline = setTimeout(() => resolve('timeout'), deadlineMs);
+      });
+      const outcome = await Promise.race([flush().then(() => 'flushed' as const), timedOut]);
+      clearTimeout(deadline);
+      telemetry.stop();
+      statusChanges.stop();
+      if (outcome === 'timeout') log.error({ unwritten: depth() }, 'writer closed with rows it could not write');
+    },
+    stats: () => ({ depth: depth(), saturated, retrying: telemetry.retrying || statusChanges.retrying }),
+  };
+}
