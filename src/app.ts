@@ -70,7 +70,8 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     await restoreState(hub, database);
     await presence.start(hub);
     cleanup.push(() => presence.stop());
-    await reconcilePresence(hub, presence, log);
+    const reconciled = await hub.reconcile();
+    log.info(reconciled, 'presence reconciled after start');
 
     const app = uws.App();
     const ingestRef: { current: MqttIngest | null } = { current: null };
@@ -183,28 +184,6 @@ async function restoreState(hub: Hub, database: Database): Promise<void> {
     state.timeoutMs = stored.offlineTimeoutS === null ? null : stored.offlineTimeoutS * 1000;
     if (stored.status === 'online' || stored.status === 'offline') hub.registry.setStatus(state, stored.status);
   }
-}
-
-/**
- * After a restart: a device recorded online keeps its presence if the store still has it, gets
- * the rest of its timeout if it was heard from recently, and otherwise goes offline as `reconcile`.
- */
-async function reconcilePresence(hub: Hub, presence: PresenceStore, log: Logger): Promise<void> {
-  const online = [...hub.registry.values()].filter((s) => s.status === 'online');
-  if (online.length === 0) return;
-  const seen = await presence.lastSeen(online.map((s) => s.id));
-  const now = Date.now();
-  let offline = 0;
-  online.forEach((state, i) => {
-    if (seen[i] !== null && seen[i] !== undefined) return;
-    const lastSeen = state.lastSeen ?? 0;
-    if (lastSeen + hub.timeoutMsOf(state) > now) presence.touch(state.id, lastSeen, hub.timeoutMsOf(state));
-    else {
-      hub.reconcileOffline(state.id);
-      offline++;
-    }
-  });
-  log.info({ checked: online.length, offline }, 'presence reconciled after start');
 }
 
 function listen(app: ReturnType<ReturnType<typeof loadUws>['App']>, host: string, port: number): Promise<us_listen_socket> {

@@ -57,32 +57,63 @@ export class Hub implements PresenceListener {
   /** A device's own word on `devices/{id}/status` (its Last Will, or `online` when it returns). */
   deviceSaid(deviceId: string, online: boolean, at: number): void {
     const state = this.registry.getOrCreate(deviceId);
-    if (online) {
-      this.heard(state, at, 'heartbeat');
-      return;
-    }
-    this.opts.presence.remove(deviceId);
-    if (state.status !== 'offline') this.transition(state, 'offline', 'last_will', at);
+    if (online) this.heard(state, at, 'heartbeat');
+    else if (state.status !== 'offline') this.changeStatus(state, 'offline', 'last_will', at);
   }
 
+  /** This hub claimed the device's expiry in the presence store. */
   onExpired(deviceId: string, lastSeen: number, deadline: number): void {
     const state = this.registry.getOrCreate(deviceId);
     if (state.lastSeen === null || state.lastSeen < lastSeen) state.lastSeen = lastSeen;
     if (state.status === 'offline') return;
     const at = this.now();
-    // Heard from since the store wrote its deadline (a touch still on its way): not expired.
     if (state.lastSeen + this.timeoutMsOf(state) > at) {
+      // Heard from after the store wrote its deadline (a touch still on its way): not expired.
+      // Re-arm, and take the online status back for any hub that saw the expiry.
       this.opts.presence.touch(state.id, state.lastSeen, this.timeoutMsOf(state));
+      void this.opts.presence.claim(this.statusChange(state, 'online', 'heartbeat', at));
       return;
     }
     this.opts.metrics.expiryLag.observe(Math.max(0, at - deadline) / 1000);
-    this.transition(state, 'offline', 'timeout', at);
+    const change = this.statusChange(state, 'offline', 'timeout', at);
+    this.registry.setStatus(state, 'offline');
+    this.announce(state, change, true);
   }
 
-  /** A device recorded online whose presence is gone (found at start or after an outage). */
-  reconcileOffline(deviceId: string): void {
-    const state = this.registry.getOrCreate(deviceId);
-    if (state.status !== 'offline') this.transition(state, 'offline', 'reconcile', this.now());
+  /** Another hub claimed a transition: mirror it for this hub's clients (it stored it already). */
+  onRemoteTransition(change: StatusChange): void {
+    const state = this.registry.getOrCreate(change.deviceId);
+    if (change.lastSeen !== null && (state.lastSeen === null || state.lastSeen < change.lastSeen)) state.lastSeen = change.lastSeen;
+    this.registry.setStatus(state, change.status);
+    this.announce(state, change, false);
+  }
+
+  /** The presence store came back after an outage: re-check every device this hub holds online. */
+  onReconnected(): void {
+    void this.reconcile().catch(() => undefined);
+  }
+
+  /**
+   * A device recorded online whose presence is gone keeps the rest of its timeout if it was heard
+   * from recently, and otherwise goes offline as `reconcile` (not observed live). Used at start
+   * and after the presence store comes back.
+   */
+  async reconcile(): Promise<{ checked: number; offline: number }> {
+    const online = [...this.registry.values()].filter((s) => s.status === 'online');
+    if (online.length === 0) return { checked: 0, offline: 0 };
+    const seen = await this.opts.presence.lastSeen(online.map((s) => s.id));
+    const now = this.now();
+    let offline = 0;
+    online.forEach((state, i) => {
+      if (seen[i] !== null && seen[i] !== undefined) return;
+      const lastSeen = state.lastSeen ?? 0;
+      if (lastSeen + this.timeoutMsOf(state) > now) this.opts.presence.touch(state.id, lastSeen, this.timeoutMsOf(state));
+      else if (state.status === 'online') {
+        this.changeStatus(state, 'offline', 'reconcile', now);
+        offline++;
+      }
+    });
+    return { checked: online.length, offline };
   }
 
   snapshot(deviceId: string): string {
@@ -96,19 +127,41 @@ export class Hub implements PresenceListener {
   private heard(state: DeviceState, at: number, reason: TransitionReason): void {
     if (state.lastSeen === null || at > state.lastSeen) state.lastSeen = at;
     this.opts.presence.touch(state.id, at, this.timeoutMsOf(state));
-    if (state.status !== 'online') this.transition(state, 'online', reason, at);
+    if (state.status !== 'online') this.changeStatus(state, 'online', reason, at);
   }
 
-  private transition(state: DeviceState, status: DeviceStatus, reason: TransitionReason, at: number): void {
-    const previous = state.status === 'unknown' ? null : state.status;
+  /**
+   * Applies a transition at once (later messages see the new status) and reports it if this hub
+   * wins the claim; a hub that loses hears it from the winner as a remote transition. When the
+   * store cannot answer (Redis away) the hub reports it itself: availability over deduplication.
+   */
+  private changeStatus(state: DeviceState, status: DeviceStatus, reason: TransitionReason, at: number): void {
+    const change = this.statusChange(state, status, reason, at);
     this.registry.setStatus(state, status);
+    const claimed = this.opts.presence.claim(change);
+    if (claimed === true) this.announce(state, change, true);
+    else if (claimed !== false) {
+      claimed.then(
+        (won) => won && this.announce(state, change, true),
+        () => this.announce(state, change, true),
+      );
+    }
+  }
+
+  private statusChange(state: DeviceState, status: DeviceStatus, reason: TransitionReason, at: number): StatusChange {
+    const previous = state.status === 'unknown' ? null : state.status;
+    return { deviceId: state.id, status, previous, reason, lastSeen: state.lastSeen, at };
+  }
+
+  /** Numbers the change on the device's channel, pushes it, and stores it if this hub owns it. */
+  private announce(state: DeviceState, change: StatusChange, store: boolean): void {
     state.seq++;
-    const change: StatusChange = { deviceId: state.id, status, previous, reason, lastSeen: state.lastSeen, at };
     const frame = statusChangeFrame(change, state.seq);
     this.opts.fanout.toDevice(state.id, frame, 's');
     this.opts.fanout.toAll(frame, `s:${state.id}`);
-    this.opts.sink.enqueueStatusChange(change);
-    this.opts.metrics.presenceTransitions.inc({ status, reason });
     this.opts.metrics.devicesOnline.set(this.registry.online);
+    if (!store) return;
+    this.opts.sink.enqueueStatusChange(change);
+    this.opts.metrics.presenceTransitions.inc({ status: change.status, reason: change.reason });
   }
 }

@@ -85,14 +85,13 @@ export function createMemoryPresence(opts: { sweepMs: number; now?: () => number
         if (deadline < armedFor) arm();
       }
     },
-    remove(deviceId) {
-      live.delete(deviceId);
+    claim(change) {
+      // One process: the hub's own registry already decided; an offline change forgets the deadline.
+      if (change.status === 'offline') live.delete(change.deviceId);
+      return true;
     },
     async lastSeen(deviceIds) {
       return deviceIds.map((id) => live.get(id)?.lastSeen ?? null);
-    },
-    async present() {
-      return new Map([...live].map(([id, e]) => [id, e.lastSeen]));
     },
     health() {
       return { ok: true, detail: `in-process, ${live.size} devices present` };

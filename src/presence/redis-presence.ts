@@ -1,7 +1,10 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../transport/redact-url.js';
-import { CLAIM_ONE, CLAIM_DUE, TOUCH_MANY } from './redis-scripts.js';
+import { randomBytes } from 'node:crypto';
+import type { DeviceStatus, StatusChange, TransitionReason } from '../domain/device-status.js';
+import { LATE_EXPIRY_MS } from './late-expiry.js';
+import { CLAIM_DUE, CLAIM_ONE, CLAIM_TRANSITION, TOUCH_MANY } from './redis-scripts.js';
 import type { PresenceHealth, PresenceListener, PresenceStore } from './presence-store.js';
 
 export interface RedisPresenceOptions {
@@ -18,10 +21,12 @@ interface PendingTouch {
   deadline: number;
 }
 
+type ScriptKeys = [deadlines: string, seen: string, statuses: string, prefix: string, channel: string];
 type RedisWithScripts = Redis & {
-  vigilTouch(zset: string, seen: string, prefix: string, ...args: (string | number)[]): Promise<number>;
-  vigilClaimDue(zset: string, seen: string, prefix: string, now: number, limit: number): Promise<string[]>;
-  vigilClaimOne(zset: string, seen: string, prefix: string, id: string, now: number): Promise<string[] | null>;
+  vigilTouch(...args: [...ScriptKeys, ...(string | number)[]]): Promise<number>;
+  vigilClaimDue(...args: [...ScriptKeys, now: number, limit: number, hub: string, lateMs: number]): Promise<string[]>;
+  vigilClaimOne(...args: [...ScriptKeys, id: string, now: number, hub: string, lateMs: number]): Promise<string[] | null>;
+  vigilClaim(...args: [...ScriptKeys, id: string, status: string, reason: string, at: number, lastSeen: string, hub: string]): Promise<number>;
 };
 
 const CLAIM_BATCH = 1000;
@@ -40,16 +45,19 @@ const FLUSH_BATCH = 2000;
  */
 export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   const prefix = `${opts.keyPrefix}presence:`;
-  const zset = `${prefix}{deadlines}`;
-  const seenHash = `${prefix}{seen}`;
+  const channel = `${prefix}{transitions}`;
+  const keys: ScriptKeys = [`${prefix}{deadlines}`, `${prefix}{seen}`, `${prefix}{status}`, prefix, channel];
+  /** Tags this hub's announcements so it can ignore its own echo. */
+  const hubId = randomBytes(6).toString('base64url');
   const db = Number(new URL(opts.url).pathname.slice(1) || 0);
   const flushMs = opts.flushMs ?? 20;
   const redisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true } as const;
   const commands = new Redis(opts.url, redisOptions) as RedisWithScripts;
   const subscriber = new Redis(opts.url, { ...redisOptions, enableOfflineQueue: true });
-  commands.defineCommand('vigilTouch', { numberOfKeys: 3, lua: TOUCH_MANY });
-  commands.defineCommand('vigilClaimDue', { numberOfKeys: 3, lua: CLAIM_DUE });
-  commands.defineCommand('vigilClaimOne', { numberOfKeys: 3, lua: CLAIM_ONE });
+  commands.defineCommand('vigilTouch', { numberOfKeys: 5, lua: TOUCH_MANY });
+  commands.defineCommand('vigilClaimDue', { numberOfKeys: 5, lua: CLAIM_DUE });
+  commands.defineCommand('vigilClaimOne', { numberOfKeys: 5, lua: CLAIM_ONE });
+  commands.defineCommand('vigilClaim', { numberOfKeys: 5, lua: CLAIM_TRANSITION });
 
   /** The deadline last written to Redis per device (coalescing). */
   const written = new Map<string, number>();
@@ -86,7 +94,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
     const args: (string | number)[] = [Date.now()];
     for (const [id, t] of batch) args.push(id, t.lastSeen, t.deadline);
     try {
-      await commands.vigilTouch(zset, seenHash, prefix, ...args);
+      await commands.vigilTouch(...keys, ...args);
       noteSuccess();
     } catch (error) {
       // Put them back unless a newer touch arrived meanwhile; forget what we believed was written.
@@ -103,7 +111,8 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
 
   function report(id: string, lastSeen: string | undefined, deadline: string | undefined): void {
     written.delete(id);
-    if (pending.has(id)) return; // heard again meanwhile: the pending touch brings it back
+    // Even when a touch is pending (heard within the last flush interval), the hub decides: it
+    // re-arms the device and takes its online status back.
     listener?.onExpired(id, Number(lastSeen), Number(deadline));
   }
 
@@ -111,8 +120,9 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
     if (sweeping || stopped) return;
     sweeping = true;
     try {
+      await flush(); // touches heard before this sweep reach Redis before anything is claimed
       for (;;) {
-        const claimed = await commands.vigilClaimDue(zset, seenHash, prefix, Date.now(), CLAIM_BATCH);
+        const claimed = await commands.vigilClaimDue(...keys, Date.now(), CLAIM_BATCH, hubId, LATE_EXPIRY_MS);
         for (let i = 0; i < claimed.length; i += 3) report(claimed[i]!, claimed[i + 1], claimed[i + 2]);
         if (claimed.length < CLAIM_BATCH * 3) break;
       }
@@ -125,14 +135,21 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   }
 
   async function onExpiredEvent(key: string): Promise<void> {
-    if (!key.startsWith(prefix) || key.startsWith(`${prefix}{`)) return;
+    if (!key.startsWith(prefix) || key.startsWith(`${prefix}{`)) return; // not a device key
     const id = key.slice(prefix.length);
     try {
-      const claimed = await commands.vigilClaimOne(zset, seenHash, prefix, id, Date.now());
+      const claimed = await commands.vigilClaimOne(...keys, id, Date.now(), hubId, LATE_EXPIRY_MS);
       if (claimed) report(id, claimed[0], claimed[1]);
     } catch (error) {
       noteFailure(error as Error); // the sweep will claim it
     }
+  }
+
+  function onAnnouncement(message: string): void {
+    const change = parseAnnouncement(message, hubId);
+    if (change === null) return;
+    if (change.status === 'offline') written.delete(change.deviceId);
+    listener?.onRemoteTransition?.(change);
   }
 
   async function enableExpiryEvents(): Promise<void> {
@@ -163,13 +180,18 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
         throw new Error(`Redis at ${redactUrl(opts.url)} is not reachable: ${(error as Error).message}`);
       }
       await enableExpiryEvents();
-      const channel = `__keyevent@${db}__:expired`;
-      subscriber.on('message', (_channel: string, key: string) => void onExpiredEvent(key));
-      await subscriber.subscribe(channel);
+      const expired = `__keyevent@${db}__:expired`;
+      subscriber.on('message', (from: string, message: string) => {
+        if (from === expired) void onExpiredEvent(message);
+        else if (from === channel) onAnnouncement(message);
+      });
+      await subscriber.subscribe(expired, channel);
       everReady = true;
       // Events published while we were disconnected are lost: reconcile and let the sweep catch up.
       commands.on('ready', () => {
         if (!everReady || stopped) return;
+        // Redis may have restarted empty: write every touch again rather than trust old deadlines.
+        written.clear();
         void enableExpiryEvents().catch((error: Error) => noteFailure(error));
         listener?.onReconnected?.();
       });
@@ -194,32 +216,29 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
       } else pending.set(deviceId, { lastSeen: at, deadline: stored });
       if (pending.size >= FLUSH_BATCH) void flush();
     },
-    remove(deviceId) {
-      written.delete(deviceId);
-      pending.delete(deviceId);
-      commands
-        .multi()
-        .del(prefix + deviceId)
-        .zrem(zset, deviceId)
-        .hdel(seenHash, deviceId)
-        .exec()
-        .catch((error: Error) => noteFailure(error));
+    claim(change) {
+      if (change.status === 'offline') {
+        written.delete(change.deviceId);
+        pending.delete(change.deviceId);
+      }
+      return commands.vigilClaim(
+        ...keys,
+        change.deviceId,
+        change.status,
+        change.reason,
+        change.at,
+        change.lastSeen === null ? '' : String(change.lastSeen),
+        hubId,
+      ).then((won) => won === 1);
     },
     async lastSeen(deviceIds) {
       if (deviceIds.length === 0) return [];
-      const values = await commands.mget(deviceIds.map((id) => prefix + id));
-      return values.map((v) => (v === null ? null : Number(v)));
-    },
-    async present() {
-      const now = Date.now();
-      const ids = await commands.zrangebyscore(zset, now, '+inf');
-      const result = new Map<string, number>();
-      for (let i = 0; i < ids.length; i += CLAIM_BATCH) {
-        const chunk = ids.slice(i, i + CLAIM_BATCH);
-        const seen = await commands.hmget(seenHash, ...chunk);
-        chunk.forEach((id, j) => result.set(id, Number(seen[j] ?? now)));
+      const out: (number | null)[] = [];
+      for (let i = 0; i < deviceIds.length; i += CLAIM_BATCH) {
+        const values = await commands.mget(deviceIds.slice(i, i + CLAIM_BATCH).map((id) => prefix + id));
+        for (const v of values) out.push(v === null ? null : Number(v));
       }
-      return result;
+      return out;
     },
     health(): PresenceHealth {
       if (commands.status !== 'ready') return { ok: false, detail: `redis ${commands.status}${lastError ? `: ${lastError}` : ''}` };
@@ -234,6 +253,20 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
       listener = null;
       await Promise.allSettled([commands.quit(), subscriber.quit()]);
     },
+  };
+}
+
+/** "hub|id|status|reason|at|lastSeen" from another hub, or null (own echo or malformed). */
+export function parseAnnouncement(message: string, ownHubId: string): StatusChange | null {
+  const [hub, deviceId, status, reason, at, lastSeen] = message.split('|');
+  if (hub === ownHubId || !deviceId || (status !== 'online' && status !== 'offline')) return null;
+  return {
+    deviceId,
+    status: status as DeviceStatus,
+    previous: status === 'online' ? 'offline' : 'online',
+    reason: reason as TransitionReason,
+    at: Number(at),
+    lastSeen: lastSeen ? Number(lastSeen) : null,
   };
 }
 

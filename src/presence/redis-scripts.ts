@@ -1,7 +1,10 @@
 /**
- * Lua for the Redis presence store. KEYS: 1 = deadlines zset, 2 = last-seen hash, 3 = key prefix
- * (per-device keys are `prefix .. id`). Each runs atomically, so a claim (ZREM returning 1) happens
- * exactly once per expiry whichever path or hub gets there first.
+ * Lua for the Redis presence store. Every script takes the same KEYS:
+ *   1 deadlines (zset id → deadline ms)   2 last seen (hash id → ms)   3 statuses (hash id → online|offline)
+ *   4 per-device key prefix (`prefix .. id`, SET … PX)   5 transitions channel (PUBLISH)
+ * Each runs atomically, so a claim (ZREM or the status hash flip) happens exactly once per
+ * transition, whichever path or hub gets there first, and the winner announces it to the others in
+ * the same step: "hub|id|status|reason|at|lastSeen".
  */
 
 /** ARGV: now, then (id, lastSeen, deadline) triples. Writes each device's key, deadline and last seen. */
@@ -10,25 +13,37 @@ local now = tonumber(ARGV[1])
 for i = 2, #ARGV, 3 do
   local id, seen, deadline = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local ttl = math.max(1, math.floor(deadline - now))
-  redis.call('SET', KEYS[3] .. id, seen, 'PX', ttl)
+  redis.call('SET', KEYS[4] .. id, seen, 'PX', ttl)
   redis.call('ZADD', KEYS[1], deadline, id)
   redis.call('HSET', KEYS[2], id, seen)
 end
 return 1
 `;
 
-/** ARGV: now, limit. Claims up to `limit` devices whose deadline passed; returns id, lastSeen, deadline triples. */
-export const CLAIM_DUE = `
+const CLAIM_EXPIRY = `
+-- An expiry claimed long after its deadline was not seen live (no hub was sweeping): 'reconcile'.
+local function claim(id, deadline, now, hub, lateMs)
+  if redis.call('ZREM', KEYS[1], id) == 0 then return nil end
+  local reason = 'timeout'
+  if tonumber(now) - tonumber(deadline) > tonumber(lateMs) then reason = 'reconcile' end
+  local seen = redis.call('HGET', KEYS[2], id) or deadline
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('DEL', KEYS[4] .. id)
+  redis.call('HSET', KEYS[3], id, 'offline')
+  redis.call('PUBLISH', KEYS[5], hub .. '|' .. id .. '|offline|' .. reason .. '|' .. now .. '|' .. seen)
+  return seen
+end
+`;
+
+/** ARGV: now, limit, hub, lateMs. Claims up to `limit` devices whose deadline passed; returns id, lastSeen, deadline triples. */
+export const CLAIM_DUE = `${CLAIM_EXPIRY}
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
 for i = 1, #due, 2 do
-  local id = due[i]
-  if redis.call('ZREM', KEYS[1], id) == 1 then
-    local seen = redis.call('HGET', KEYS[2], id)
-    redis.call('HDEL', KEYS[2], id)
-    redis.call('DEL', KEYS[3] .. id)
-    out[#out + 1] = id
-    out[#out + 1] = seen or due[i + 1]
+  local seen = claim(due[i], due[i + 1], ARGV[1], ARGV[3], ARGV[4])
+  if seen then
+    out[#out + 1] = due[i]
+    out[#out + 1] = seen
     out[#out + 1] = due[i + 1]
   end
 end
@@ -36,17 +51,32 @@ return out
 `;
 
 /**
- * ARGV: id, now. Called on an expired event: claims the device if its key is really gone and its
- * deadline is still registered; returns {lastSeen, deadline} or nil.
+ * ARGV: id, now, hub, lateMs. On an expired event: claims the device if its key is really gone and its
+ * deadline is still registered (and due); returns {lastSeen, deadline} or nil.
  */
-export const CLAIM_ONE = `
+export const CLAIM_ONE = `${CLAIM_EXPIRY}
 local id = ARGV[1]
-if redis.call('EXISTS', KEYS[3] .. id) == 1 then return nil end
+if redis.call('EXISTS', KEYS[4] .. id) == 1 then return nil end
 local deadline = redis.call('ZSCORE', KEYS[1], id)
-if not deadline then return nil end
-if tonumber(deadline) > tonumber(ARGV[2]) + 1000 then return nil end
-redis.call('ZREM', KEYS[1], id)
-local seen = redis.call('HGET', KEYS[2], id)
-redis.call('HDEL', KEYS[2], id)
-return {seen or deadline, deadline}
+if not deadline or tonumber(deadline) > tonumber(ARGV[2]) + 1000 then return nil end
+local seen = claim(id, deadline, ARGV[2], ARGV[3], ARGV[4])
+if not seen then return nil end
+return {seen, deadline}
+`;
+
+/**
+ * ARGV: id, status, reason, at, lastSeen ('' when unknown), hub. Claims a change to online, or to
+ * offline (Last Will, reconcile: the device's presence is dropped too). Returns 1 for the winner.
+ */
+export const CLAIM_TRANSITION = `
+local id, status = ARGV[1], ARGV[2]
+if redis.call('HGET', KEYS[3], id) == status then return 0 end
+redis.call('HSET', KEYS[3], id, status)
+if status == 'offline' then
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('DEL', KEYS[4] .. id)
+end
+redis.call('PUBLISH', KEYS[5], ARGV[6] .. '|' .. id .. '|' .. status .. '|' .. ARGV[3] .. '|' .. ARGV[4] .. '|' .. ARGV[5])
+return 1
 `;
