@@ -3,6 +3,7 @@ import type { DeviceStatus, StatusChange, TransitionReason } from '../domain/dev
 import type { Telemetry } from '../domain/telemetry.js';
 import type { Fanout } from '../fanout/fanout.js';
 import type { Metrics } from '../metrics.js';
+import { LATE_EXPIRY_MS } from '../presence/late-expiry.js';
 import type { PresenceListener, PresenceStore } from '../presence/presence-store.js';
 import { DeviceRegistry, type DeviceState } from './device-registry.js';
 import { deviceUpdateFrame, snapshotFrame, statusChangeFrame } from './frames.js';
@@ -74,8 +75,9 @@ export class Hub implements PresenceListener {
       void this.opts.presence.claim(this.statusChange(state, 'online', 'heartbeat', at));
       return;
     }
-    this.opts.metrics.expiryLag.observe(Math.max(0, at - deadline) / 1000);
-    const change = this.statusChange(state, 'offline', 'timeout', at);
+    const lag = Math.max(0, at - deadline);
+    this.opts.metrics.expiryLag.observe(lag / 1000);
+    const change = this.statusChange(state, 'offline', lag > LATE_EXPIRY_MS ? 'reconcile' : 'timeout', at);
     this.registry.setStatus(state, 'offline');
     this.announce(state, change, true);
   }
