@@ -1,4 +1,4 @@
-import type { Config } from './config.js';
+import { typeTimeouts, type Config } from './config.js';
 import { createLocalFanout } from './fanout/local-fanout.js';
 import { Hub } from './hub/hub.js';
 import type { Logger } from './logger.js';
@@ -10,7 +10,8 @@ import { openDatabase, type Database } from './storage/database.js';
 import { loadDeviceStates } from './storage/device-repository.js';
 import { createWriter, type Writer } from './storage/writer.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded-broker.js';
-import { attachHttpRoutes, attachNotFound, type ReadinessCheck } from './transport/http-routes.js';
+import { attachHttpRoutes, attachNotFound, type ReadinessCheck } from './transport/http/probes.js';
+import { attachStatusRoutes } from './transport/http/status-routes.js';
 import { startMqttIngest, type MqttIngest } from './transport/mqtt-ingest.js';
 import { redactUrl } from './transport/redact-url.js';
 import { loadUws, type us_listen_socket } from './transport/uws.js';
@@ -65,7 +66,15 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       ? createRedisPresence({ url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX, sweepMs: config.PRESENCE_SWEEP_MS, log })
       : createMemoryPresence({ sweepMs: config.PRESENCE_SWEEP_MS });
     const fanout = createLocalFanout();
-    const hub = new Hub({ fanout, presence, sink: writer, metrics, defaultTimeoutMs: config.OFFLINE_TIMEOUT_S * 1000 });
+    const hub = new Hub({
+      fanout,
+      presence,
+      sink: writer,
+      metrics,
+      defaultTimeoutMs: config.OFFLINE_TIMEOUT_S * 1000,
+      typeTimeoutsMs: typeTimeouts(config),
+      flap: { transitions: config.FLAP_TRANSITIONS, windowMs: config.FLAP_WINDOW_S * 1000 },
+    });
 
     await restoreState(hub, database);
     await presence.start(hub);
@@ -90,6 +99,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       { name: 'presence', check: async () => presence.health() },
     ];
     attachHttpRoutes(app, checks, metrics);
+    attachStatusRoutes(app, { hub, presence, database, maxBodyBytes: config.HTTP_MAX_BODY_BYTES });
     const ws: WsServer = attachWebSocket(
       app,
       hub,
@@ -182,6 +192,8 @@ async function restoreState(hub: Hub, database: Database): Promise<void> {
     state.lastSeen = stored.lastSeen;
     state.telemetry = stored.lastTelemetry;
     state.timeoutMs = stored.offlineTimeoutS === null ? null : stored.offlineTimeoutS * 1000;
+    state.type = stored.type;
+    state.name = stored.name;
     if (stored.status === 'online' || stored.status === 'offline') hub.registry.setStatus(state, stored.status);
   }
 }

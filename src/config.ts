@@ -40,6 +40,13 @@ export const configSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   OFFLINE_TIMEOUT_S: z.coerce.number().positive().max(7 * 24 * 3600).default(60),
   PRESENCE_SWEEP_MS: int(50, 60_000).default(250),
+  DEVICE_TYPE_TIMEOUTS: z
+    .string()
+    .regex(/^([A-Za-z0-9._:-]+=\d+(\.\d+)?)(,[A-Za-z0-9._:-]+=\d+(\.\d+)?)*$/, 'a list like sensor=1500,tracker=30 (type=seconds)')
+    .optional(),
+  FLAP_TRANSITIONS: int(2, 100).default(6),
+  FLAP_WINDOW_S: int(1, 86_400).default(300),
+  HTTP_MAX_BODY_BYTES: int(1024, 16 * 1024 * 1024).default(64 * 1024),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAX_PAYLOAD_BYTES: int(64, 1024 * 1024).default(16 * 1024),
   MAX_METRIC_KEYS: int(1, 1024).default(64),
@@ -59,6 +66,16 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** `sensor=1500,tracker=30` → Map of device type → timeout in ms. */
+export function typeTimeouts(config: Config): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const pair of config.DEVICE_TYPE_TIMEOUTS?.split(',') ?? []) {
+    const [type, seconds] = pair.split('=');
+    map.set(type!, Number(seconds) * 1000);
+  }
+  return map;
+}
 export type ConfigKey = keyof Config;
 
 export class ConfigError extends Error {

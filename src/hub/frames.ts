@@ -28,7 +28,7 @@ export function deviceUpdateFrame(state: DeviceState, t: Telemetry): string {
   });
 }
 
-export function statusChangeFrame(change: StatusChange, seq: number): string {
+export function statusChangeFrame(change: StatusChange, seq: number, flapping: boolean): string {
   return JSON.stringify({
     type: 'status_change',
     device_id: change.deviceId,
@@ -36,6 +36,7 @@ export function statusChangeFrame(change: StatusChange, seq: number): string {
     status: change.status,
     previous: change.previous,
     reason: change.reason,
+    flapping,
     last_seen: iso(change.lastSeen),
     timestamp: iso(change.at),
   });
@@ -53,6 +54,7 @@ export function snapshotFrame(deviceId: string, state: DeviceState | undefined, 
     epoch,
     data: {
       status: state?.status ?? 'unknown',
+      flapping: state?.flapping ?? false,
       last_seen: iso(state?.lastSeen ?? null),
       telemetry: state?.telemetry ? telemetryData(state.telemetry) : null,
       health: null,

@@ -20,8 +20,14 @@ export interface HubOptions {
   readonly sink: EventSink;
   readonly metrics: Metrics;
   readonly defaultTimeoutMs: number;
+  /** Offline timeouts by device type, in ms (a device's own override wins). */
+  readonly typeTimeoutsMs?: ReadonlyMap<string, number>;
+  /** A device with `transitions` status changes within `windowMs` is flagged as flapping. */
+  readonly flap?: { readonly transitions: number; readonly windowMs: number };
   readonly now?: () => number;
 }
+
+const DEFAULT_FLAP = { transitions: 6, windowMs: 300_000 };
 
 /** Channel names are the uWS topics; `*` carries every device's status, health and alert frames. */
 export const ALL_CHANNEL = '*';
@@ -123,7 +129,16 @@ export class Hub implements PresenceListener {
   }
 
   timeoutMsOf(state: DeviceState): number {
-    return state.timeoutMs ?? this.opts.defaultTimeoutMs;
+    if (state.timeoutMs !== null) return state.timeoutMs;
+    if (state.type !== null) return this.opts.typeTimeoutsMs?.get(state.type) ?? this.opts.defaultTimeoutMs;
+    return this.opts.defaultTimeoutMs;
+  }
+
+  /** The device's timeout or type changed: its current deadline moves with it. */
+  retime(state: DeviceState): void {
+    if (state.status === 'online' && state.lastSeen !== null) {
+      this.opts.presence.touch(state.id, state.lastSeen, this.timeoutMsOf(state));
+    }
   }
 
   private heard(state: DeviceState, at: number, reason: TransitionReason): void {
@@ -158,7 +173,9 @@ export class Hub implements PresenceListener {
   /** Numbers the change on the device's channel, pushes it, and stores it if this hub owns it. */
   private announce(state: DeviceState, change: StatusChange, store: boolean): void {
     state.seq++;
-    const frame = statusChangeFrame(change, state.seq);
+    const flap = this.opts.flap ?? DEFAULT_FLAP;
+    this.registry.recordTransition(state, change.at, flap.transitions, flap.windowMs);
+    const frame = statusChangeFrame(change, state.seq, state.flapping);
     this.opts.fanout.toDevice(state.id, frame, 's');
     this.opts.fanout.toAll(frame, `s:${state.id}`);
     this.opts.metrics.devicesOnline.set(this.registry.online);

@@ -2,7 +2,7 @@ import { and, count, desc, eq, gte, lt } from 'drizzle-orm';
 import type { TransitionReason } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import type { VigilDb } from './database.js';
-import { devices, statusChanges } from './schema/index.js';
+import { devices, statusChanges, telemetry } from './schema/index.js';
 
 export interface StoredDeviceState {
   readonly id: string;
@@ -73,4 +73,62 @@ export async function getStatusHistory(
     totalRecords: totals[0]?.n ?? 0,
     hasMore: rows.length > query.limit,
   };
+}
+
+export interface TelemetryHistoryEntry {
+  readonly ts: number;
+  readonly batteryLevel: number | null;
+  readonly rssi: number | null;
+  readonly responseTimeMs: number | null;
+  readonly errorRate: number | null;
+  readonly metrics: Record<string, number> | null;
+}
+
+/** A device's telemetry, newest first, one page at a time (`before` is the cursor). */
+export async function getTelemetryHistory(
+  db: VigilDb,
+  deviceId: string,
+  query: HistoryQuery,
+): Promise<{ history: TelemetryHistoryEntry[]; totalRecords: number; hasMore: boolean }> {
+  const where = and(
+    eq(telemetry.deviceId, deviceId),
+    query.since === undefined ? undefined : gte(telemetry.ts, new Date(query.since)),
+    query.before === undefined ? undefined : lt(telemetry.ts, new Date(query.before)),
+  );
+  const [rows, totals] = await Promise.all([
+    db.select().from(telemetry).where(where).orderBy(desc(telemetry.ts)).limit(query.limit + 1),
+    db.select({ n: count() }).from(telemetry).where(where),
+  ]);
+  return {
+    history: rows.slice(0, query.limit).map((r) => ({
+      ts: r.ts.getTime(),
+      batteryLevel: r.batteryLevel,
+      rssi: r.rssi,
+      responseTimeMs: r.responseTimeMs,
+      errorRate: r.errorRate,
+      metrics: r.metrics,
+    })),
+    totalRecords: totals[0]?.n ?? 0,
+    hasMore: rows.length > query.limit,
+  };
+}
+
+export interface DeviceSettings {
+  readonly type?: string | null | undefined;
+  readonly name?: string | null | undefined;
+  readonly metadata?: Record<string, unknown> | undefined;
+  readonly offlineTimeoutS?: number | null | undefined;
+}
+
+/** Creates or updates a device's registry row with the fields given (others untouched). */
+export async function saveDeviceSettings(db: VigilDb, deviceId: string, settings: DeviceSettings): Promise<void> {
+  const set: Partial<typeof devices.$inferInsert> = { updatedAt: new Date() };
+  if (settings.type !== undefined) set.type = settings.type;
+  if (settings.name !== undefined) set.name = settings.name;
+  if (settings.metadata !== undefined) set.metadata = settings.metadata;
+  if (settings.offlineTimeoutS !== undefined) set.offlineTimeoutS = settings.offlineTimeoutS;
+  await db
+    .insert(devices)
+    .values({ id: deviceId, ...set })
+    .onConflictDoUpdate({ target: devices.id, set });
 }

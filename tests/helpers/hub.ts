@@ -16,6 +16,11 @@ export type HubMode = 'embedded' | 'services';
  * prefix and client id so runs never see each other's data.
  */
 export async function startTestHub(mode: HubMode, overrides: Record<string, string> = {}): Promise<RunningHub> {
+  return startHubWithEnv({ ...testHubEnv(mode), ...overrides });
+}
+
+/** The environment of a test hub; start two hubs with the same one to restart "the same" hub. */
+export function testHubEnv(mode: HubMode): Record<string, string> {
   const env: Record<string, string> = {
     HOST: '127.0.0.1',
     PORT: '0',
@@ -32,7 +37,11 @@ export async function startTestHub(mode: HubMode, overrides: Record<string, stri
     env.REDIS_KEY_PREFIX = `vigil-test:${randomSuffix()}:`;
     env.DATABASE_URL = inject('postgresUrl');
   }
-  const config = loadConfig({ ...env, ...overrides });
+  return env;
+}
+
+export async function startHubWithEnv(env: Record<string, string>): Promise<RunningHub> {
+  const config = loadConfig(env);
   return startHub(config, createLogger(config.LOG_LEVEL));
 }
 

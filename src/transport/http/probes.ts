@@ -1,5 +1,6 @@
-import type { Metrics } from '../metrics.js';
-import type { HttpResponse, TemplatedApp } from './uws.js';
+import type { Metrics } from '../../metrics.js';
+import type { TemplatedApp } from '../uws.js';
+import { sendJson, watchAbort } from './respond.js';
 
 /** One dependency /readyz asks about; `detail` says what is wrong when it is not ok. */
 export interface ReadinessCheck {
@@ -54,21 +55,6 @@ export function attachNotFound(app: TemplatedApp): void {
     const path = req.getUrl();
     sendJson(res, '404 Not Found', { error: { code: 'not_found', message: `no route for ${path.slice(0, 200)}` } });
   });
-}
-
-export function sendJson(res: HttpResponse, status: string, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeStatus(status).writeHeader('content-type', 'application/json');
-  for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
-  res.end(JSON.stringify(body));
-}
-
-/** uWS needs onAborted before any async work; the flag tells the callback not to touch `res`. */
-export function watchAbort(res: HttpResponse): { value: boolean } {
-  const aborted = { value: false };
-  res.onAborted(() => {
-    aborted.value = true;
-  });
-  return aborted;
 }
 
 async function runCheck(check: ReadinessCheck): Promise<{ name: string; ok: boolean; detail: string }> {

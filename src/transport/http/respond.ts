@@ -1,0 +1,87 @@
+import type { z } from 'zod';
+import type { HttpResponse } from '../uws.js';
+
+export function sendJson(res: HttpResponse, status: string, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeStatus(status).writeHeader('content-type', 'application/json');
+  for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
+  res.end(JSON.stringify(body));
+}
+
+/** uWS needs onAborted before any async work; the flag tells the callback not to touch `res`. */
+export function watchAbort(res: HttpResponse): { value: boolean } {
+  const aborted = { value: false };
+  res.onAborted(() => {
+    aborted.value = true;
+  });
+  return aborted;
+}
+
+/** Answers an async handler's result, corked, unless the client went away meanwhile. */
+export function respondLater(
+  res: HttpResponse,
+  work: () => Promise<[status: string, body: unknown]>,
+  aborted: { value: boolean } = watchAbort(res),
+): void {
+  work().then(
+    ([status, body]) => {
+      if (!aborted.value) res.cork(() => sendJson(res, status, body));
+    },
+    (error: unknown) => {
+      if (!aborted.value) {
+        res.cork(() => sendJson(res, '500 Internal Server Error', { detail: 'internal error', error: { code: 'internal', message: (error as Error).message } }));
+      }
+    },
+  );
+}
+
+export type BodyResult = { ok: true; value: unknown } | { ok: false; status: string; body: unknown };
+
+/**
+ * Reads a JSON body of at most `limit` bytes and hands it to `done`; answers 413 past the limit
+ * and 400 when it is not JSON itself. Call it synchronously inside the handler (uWS streams the
+ * body in chunks); `done` gets the abort flag to pass on to `respondLater`.
+ */
+export function readJsonBody(
+  res: HttpResponse,
+  limit: number,
+  done: (result: BodyResult, aborted: { value: boolean }) => void,
+): void {
+  const aborted = watchAbort(res);
+  const finish = (result: BodyResult) => {
+    if (aborted.value) return;
+    if (result.ok) done(result, aborted);
+    else res.cork(() => sendJson(res, result.status, result.body));
+  };
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let finished = false;
+  res.onData((chunk, isLast) => {
+    if (finished) return;
+    size += chunk.byteLength;
+    if (size > limit) {
+      finished = true;
+      finish({ ok: false, status: '413 Payload Too Large', body: { detail: `body larger than ${limit} bytes` } });
+      return;
+    }
+    // The chunk's memory is reused by uWS after this call: copy it.
+    chunks.push(Buffer.from(chunk.slice(0)));
+    if (!isLast) return;
+    finished = true;
+    try {
+      finish({ ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown });
+    } catch {
+      finish({ ok: false, status: '400 Bad Request', body: { detail: 'body is not valid JSON' } });
+    }
+  });
+}
+
+/** zod issues in the seed API's shape: `{"detail":[{"loc":["body","battery_level"],"msg":…,"type":…}]}`. */
+export function validationError(where: 'body' | 'query', error: z.ZodError): { detail: { loc: (string | number)[]; msg: string; type: string }[] } {
+  return {
+    detail: error.issues.map((issue) => ({
+      loc: [where, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],
+      msg: issue.message,
+      type: issue.code,
+    })),
+  };
+}

@@ -1,0 +1,171 @@
+import { z } from 'zod';
+import { isDeviceId } from '../../domain/device-id.js';
+import type { DeviceState } from '../../hub/device-registry.js';
+import type { Hub } from '../../hub/hub.js';
+import type { PresenceStore } from '../../presence/presence-store.js';
+import type { Database } from '../../storage/database.js';
+import { getStatusHistory, getTelemetryHistory, saveDeviceSettings } from '../../storage/device-repository.js';
+import type { TemplatedApp } from '../uws.js';
+import { readJsonBody, respondLater, sendJson, validationError } from './respond.js';
+
+export interface StatusRoutesContext {
+  readonly hub: Hub;
+  readonly presence: PresenceStore;
+  readonly database: Database;
+  readonly maxBodyBytes: number;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const notFound = (id: string): [string, unknown] => ['404 Not Found', { detail: `Device ${id} not found` }];
+
+/** The seed REST service's status view of one device. */
+function statusView(state: DeviceState) {
+  return {
+    device_id: state.id,
+    timestamp: iso(state.telemetry?.ts ?? null),
+    battery_level: state.telemetry?.batteryLevel ?? null,
+    rssi: state.telemetry?.rssi ?? null,
+    online: state.status === 'online',
+    status: state.status,
+    flapping: state.flapping,
+    last_updated: iso(state.lastSeen),
+  };
+}
+
+export const historyQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  since: z.iso.datetime({ offset: true }).optional(),
+  before: z.iso.datetime({ offset: true }).optional(),
+  kind: z.enum(['telemetry', 'status']).default('telemetry'),
+});
+
+export const batchBody = z.object({
+  device_ids: z.array(z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'device ids are 1-128 chars of [A-Za-z0-9._:-]')).min(1).max(1000),
+});
+
+export const deviceSettingsBody = z
+  .object({
+    type: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/).nullable().optional(),
+    name: z.string().max(200).nullable().optional(),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+    offline_timeout_s: z.number().int().min(1).max(7 * 24 * 3600).nullable().optional(),
+  })
+  .strict();
+
+function parseQuery(query: string): Record<string, string> {
+  return Object.fromEntries(new URLSearchParams(query));
+}
+
+/** GET /status/summary, GET /status/{id}, GET /status/{id}/history, POST /status/batch, GET|PUT /devices/{id}. */
+export function attachStatusRoutes(app: TemplatedApp, ctx: StatusRoutesContext): void {
+  const { hub } = ctx;
+
+  app.get('/status/summary', (res) => {
+    const devices = [];
+    let online = 0;
+    for (const state of hub.registry.values()) {
+      if (state.status === 'online') online++;
+      devices.push({
+        device_id: state.id,
+        battery_level: state.telemetry?.batteryLevel ?? null,
+        online: state.status === 'online',
+        status: state.status,
+        last_update: iso(state.lastSeen),
+      });
+    }
+    sendJson(res, '200 OK', { devices, total_devices: devices.length, online_devices: online, offline_devices: devices.length - online });
+  });
+
+  app.get('/status/:id', (res, req) => {
+    const id = decodeURIComponent(req.getParameter(0) ?? '');
+    const state = isDeviceId(id) ? hub.registry.get(id) : undefined;
+    if (state === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
+    sendJson(res, '200 OK', statusView(state));
+  });
+
+  app.get('/status/:id/history', (res, req) => {
+    const id = decodeURIComponent(req.getParameter(0) ?? '');
+    const parsed = historyQuery.safeParse(parseQuery(req.getQuery() ?? ''));
+    if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
+    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
+    const q = parsed.data;
+    const page = { limit: q.limit, since: q.since ? Date.parse(q.since) : undefined, before: q.before ? Date.parse(q.before) : undefined };
+    respondLater(res, async () => {
+      if (q.kind === 'status') {
+        const result = await getStatusHistory(ctx.database.db, id, page);
+        const history = result.history.map((h) => ({ ...h, last_seen: iso(h.lastSeen), timestamp: iso(h.at), lastSeen: undefined, at: undefined }));
+        return ['200 OK', { device_id: id, history, total_records: result.totalRecords, has_more: result.hasMore, next_before: result.hasMore ? history.at(-1)?.timestamp : null }];
+      }
+      const result = await getTelemetryHistory(ctx.database.db, id, page);
+      const history = result.history.map((h) => ({
+        timestamp: iso(h.ts),
+        battery_level: h.batteryLevel,
+        rssi: h.rssi,
+        response_time_ms: h.responseTimeMs,
+        error_rate: h.errorRate,
+        metrics: h.metrics,
+        online: true,
+      }));
+      return ['200 OK', { device_id: id, history, total_records: result.totalRecords, has_more: result.hasMore, next_before: result.hasMore ? history.at(-1)?.timestamp : null }];
+    });
+  });
+
+  // Batch lookup: presence answered in one store round trip for up to 1000 ids.
+  app.post('/status/batch', (res) => {
+    readJsonBody(res, ctx.maxBodyBytes, (body, aborted) => {
+      if (!body.ok) return;
+      const parsed = batchBody.safeParse(body.value);
+      if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
+      const ids = parsed.data.device_ids;
+      respondLater(res, async () => {
+        const seen = await ctx.presence.lastSeen(ids);
+        const devices = ids.map((id, i) => {
+          const state = hub.registry.get(id);
+          return state ? { ...statusView(state), present: seen[i] !== null } : { device_id: id, status: 'unknown', online: false, present: seen[i] !== null };
+        });
+        return ['200 OK', { devices }];
+      }, aborted);
+    });
+  });
+
+  app.get('/devices/:id', (res, req) => {
+    const id = decodeURIComponent(req.getParameter(0) ?? '');
+    const state = isDeviceId(id) ? hub.registry.get(id) : undefined;
+    if (state === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
+    sendJson(res, '200 OK', {
+      ...statusView(state),
+      type: state.type,
+      name: state.name,
+      offline_timeout_s: state.timeoutMs === null ? null : state.timeoutMs / 1000,
+      effective_offline_timeout_s: hub.timeoutMsOf(state) / 1000,
+    });
+  });
+
+  app.put('/devices/:id', (res, req) => {
+    const id = decodeURIComponent(req.getParameter(0) ?? '');
+    if (!isDeviceId(id)) {
+      sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['path', 'device_id'], msg: 'device ids are 1-128 chars of [A-Za-z0-9._:-]', type: 'invalid_string' }] });
+      return;
+    }
+    readJsonBody(res, ctx.maxBodyBytes, (body, aborted) => {
+      if (!body.ok) return;
+      const parsed = deviceSettingsBody.safeParse(body.value);
+      if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
+      const settings = parsed.data;
+      respondLater(res, async () => {
+        await saveDeviceSettings(ctx.database.db, id, {
+          type: settings.type,
+          name: settings.name,
+          metadata: settings.metadata,
+          offlineTimeoutS: settings.offline_timeout_s,
+        });
+        const state = hub.registry.getOrCreate(id);
+        if (settings.type !== undefined) state.type = settings.type;
+        if (settings.name !== undefined) state.name = settings.name;
+        if (settings.offline_timeout_s !== undefined) state.timeoutMs = settings.offline_timeout_s === null ? null : settings.offline_timeout_s * 1000;
+        hub.retime(state);
+        return ['200 OK', { device_id: id, type: state.type, name: state.name, offline_timeout_s: state.timeoutMs === null ? null : state.timeoutMs / 1000, effective_offline_timeout_s: hub.timeoutMsOf(state) / 1000 }];
+      }, aborted);
+    });
+  });
+}

@@ -1,0 +1,138 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { RunningHub } from '../../src/app.js';
+import { deviceClient, httpUrl, startHubWithEnv, testHubEnv, wsUrl, type HubMode } from '../helpers/hub.js';
+import { randomSuffix } from '../helpers/services.js';
+import { TestClient } from '../helpers/ws-client.js';
+
+const SETTINGS = { OFFLINE_TIMEOUT_S: '60', PRESENCE_SWEEP_MS: '100', DEVICE_TYPE_TIMEOUTS: 'fast=1', FLAP_TRANSITIONS: '4', FLAP_WINDOW_S: '60' };
+
+const put = (hub: RunningHub, path: string, body: unknown) =>
+  fetch(httpUrl(hub, path), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+/** Presence through the whole hub: timeouts per device and type, flapping, restarts, reads. */
+export function runPresenceHubContract(mode: HubMode): void {
+  describe(`presence in the hub (${mode})`, () => {
+    const env = { ...testHubEnv(mode), ...SETTINGS };
+    const hubs: RunningHub[] = [];
+    const clients: TestClient[] = [];
+    const start = async () => {
+      const hub = await startHubWithEnv(env);
+      hubs.push(hub);
+      return hub;
+    };
+    const follow = async (hub: RunningHub, deviceId: string) => {
+      const client = await TestClient.connect(wsUrl(hub));
+      clients.push(client);
+      await client.request({ type: 'subscribe_device', device_id: deviceId }, 1);
+      return client;
+    };
+    afterAll(async () => {
+      for (const c of clients) c.close();
+      for (const h of hubs) await h.stop();
+    });
+
+    it('uses a per-device timeout set over REST, and a per-type one from configuration', async () => {
+      const hub = await start();
+      const device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
+      const own = `own-${randomSuffix()}`;
+      const typed = `typed-${randomSuffix()}`;
+      expect((await put(hub, `/devices/${own}`, { offline_timeout_s: 1 })).status).toBe(200);
+      const typedReply = await put(hub, `/devices/${typed}`, { type: 'fast' });
+      expect(await typedReply.json()).toMatchObject({ effective_offline_timeout_s: 1 });
+      for (const id of [own, typed]) {
+        const client = await follow(hub, id);
+        await device.telemetry(id, { battery_level: 50 });
+        const online = await client.next((f) => f.type === 'status_change' && f.status === 'online');
+        const offline = await client.next((f) => f.type === 'status_change' && f.status === 'offline', 4000);
+        const silent = Date.parse(offline.timestamp as string) - Date.parse(online.last_seen as string);
+        expect(silent).toBeGreaterThanOrEqual(1000);
+        expect(silent).toBeLessThan(2000);
+      }
+      await device.client.endAsync();
+      await hub.stop();
+    });
+
+    it('flags a device that toggles too often as flapping, still reporting each change', async () => {
+      const hub = await start();
+      const device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
+      const id = `flappy-${randomSuffix()}`;
+      const client = await follow(hub, id);
+      for (const word of ['online', 'offline', 'online', 'offline']) {
+        await device.raw(`${id}/status`, word);
+        await client.next((f) => f.type === 'status_change' && f.status === word && client.ofType('status_change').length > 0);
+      }
+      await client.next(() => client.ofType('status_change').length === 4);
+      const changes = client.ofType('status_change');
+      expect(changes.map((c) => c.flapping)).toEqual([false, false, false, true]);
+      expect(await (await fetch(httpUrl(hub, `/status/${id}`))).json()).toMatchObject({ status: 'offline', flapping: true });
+      await device.client.endAsync();
+      await hub.stop();
+    });
+
+    it('after a restart, a device that went silent while the hub was down is offline as reconcile', async () => {
+      const first = await start();
+      const id = `sleeper-${randomSuffix()}`;
+      await put(first, `/devices/${id}`, { offline_timeout_s: 1 });
+      let device = await deviceClient(first, first.config.MQTT_TOPIC_PREFIX);
+      const client = await follow(first, id);
+      await device.telemetry(id, { battery_level: 42 });
+      await client.next((f) => f.type === 'device_update');
+      await new Promise((r) => setTimeout(r, 300)); // the writer stores the device's state
+      // Stop within the device's 1 s timeout: nobody sees it go offline live.
+      await first.stop();
+      expect(client.ofType('status_change').map((c) => c.status)).toEqual(['online']);
+      await device.client.endAsync();
+
+      await new Promise((r) => setTimeout(r, 1800));
+      const second = await start();
+      const after = await follow(second, id);
+      const snapshot = await after.next((f) => f.type === 'snapshot');
+      expect(snapshot.data).toMatchObject({ status: 'offline', telemetry: { battery_level: 42 } });
+      // The transition was stored, marked as found after the fact.
+      await new Promise((r) => setTimeout(r, 400));
+      const history = (await (await fetch(httpUrl(second, `/status/${id}/history?kind=status`))).json()) as { history: { status: string; reason: string }[] };
+      expect(history.history[0]).toMatchObject({ status: 'offline', reason: 'reconcile' });
+      expect(history.history.filter((h) => h.status === 'offline')).toHaveLength(1);
+      device = await deviceClient(second, second.config.MQTT_TOPIC_PREFIX);
+      await device.telemetry(id, { battery_level: 41 });
+      await after.next((f) => f.type === 'status_change' && f.status === 'online');
+      await device.client.endAsync();
+      await second.stop();
+    });
+
+    it('answers status reads: one device, summary, batch, and the seed errors', async () => {
+      const hub = await start();
+      const device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
+      const id = `read-${randomSuffix()}`;
+      const client = await follow(hub, id);
+      await device.telemetry(id, { battery_level: 76, rssi: -60, timestamp: '2026-06-09T14:00:00Z' });
+      await client.next((f) => f.type === 'device_update');
+      await new Promise((r) => setTimeout(r, 100)); // presence touches are batched (~20 ms)
+      expect(await (await fetch(httpUrl(hub, `/status/${id}`))).json()).toMatchObject({
+        device_id: id,
+        timestamp: '2026-06-09T14:00:00.000Z',
+        battery_level: 76,
+        rssi: -60,
+        online: true,
+      });
+      const missing = await fetch(httpUrl(hub, '/status/nobody-here'));
+      expect(missing.status).toBe(404);
+      expect(await missing.json()).toEqual({ detail: 'Device nobody-here not found' });
+      const summary = (await (await fetch(httpUrl(hub, '/status/summary'))).json()) as { total_devices: number; online_devices: number; devices: { device_id: string }[] };
+      expect(summary.devices.some((d) => d.device_id === id)).toBe(true);
+      expect(summary.online_devices).toBeGreaterThanOrEqual(1);
+      const batch = await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', body: JSON.stringify({ device_ids: [id, 'ghost'] }) });
+      expect(await batch.json()).toMatchObject({ devices: [{ device_id: id, online: true, present: true }, { device_id: 'ghost', status: 'unknown', present: false }] });
+      const bad = await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', body: JSON.stringify({ device_ids: ['a/b'] }) });
+      expect(bad.status).toBe(422);
+      expect(((await bad.json()) as { detail: { loc: unknown[] }[] }).detail[0]!.loc).toEqual(['body', 'device_ids', 0]);
+      expect((await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', body: '{nope' })).status).toBe(400);
+      expect((await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', body: 'x'.repeat(70_000) })).status).toBe(413);
+      const history = (await (await fetch(httpUrl(hub, `/status/${id}/history?limit=10`))).json()) as { history: unknown[]; total_records: number };
+      await new Promise((r) => setTimeout(r, 400));
+      expect(history.history.length).toBeLessThanOrEqual(1);
+      await device.client.endAsync();
+      await hub.stop();
+    });
+  });
+}

@@ -1,0 +1,3 @@
+import { runPresenceHubContract } from '../contracts/presence-hub.contract.js';
+
+runPresenceHubContract('services');
