@@ -81,7 +81,8 @@ export class Hub implements PresenceListener {
       void this.opts.presence.claim(this.statusChange(state, 'online', 'heartbeat', at));
       return;
     }
-    const lag = Math.max(0, at - deadline);
+    // Measured from the true deadline: the store's own may include its coalescing slack.
+    const lag = Math.max(0, at - Math.min(deadline, state.lastSeen + this.timeoutMsOf(state)));
     this.opts.metrics.expiryLag.observe(lag / 1000);
     const change = this.statusChange(state, 'offline', lag > LATE_EXPIRY_MS ? 'reconcile' : 'timeout', at);
     this.registry.setStatus(state, 'offline');

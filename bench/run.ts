@@ -1,0 +1,32 @@
+import { parseArgs } from 'node:util';
+import { footprintScenario } from './scenarios/footprint.js';
+import { presenceScenario } from './scenarios/presence.js';
+import { printTable, saveResults, type Figure } from './report.js';
+
+/**
+ * `npm run bench [-- --only presence]`: bounded scenarios against this machine's services.
+ * Figures vary ±10–20 % between runs on a shared 2-core machine: compare ratios within one run.
+ */
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
+  },
+});
+
+const scenarios: Record<string, () => Promise<Figure[]>> = {
+  presence: () => presenceScenario(values['redis-url']!),
+  footprint: () => footprintScenario(),
+};
+
+const selected = values.only ? values.only.split(',') : Object.keys(scenarios);
+const figures: Figure[] = [];
+for (const name of selected) {
+  const run = scenarios[name];
+  if (!run) throw new Error(`unknown scenario ${name}; known: ${Object.keys(scenarios).join(', ')}`);
+  process.stderr.write(`bench: ${name}…\n`);
+  figures.push(...(await run()));
+}
+printTable(figures);
+process.stdout.write(`\nresults: ${saveResults(figures)}\n`);
+process.exit(0);
