@@ -1,4 +1,4 @@
-import { and, count, desc, eq, gte, lt } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte, lt } from 'drizzle-orm';
 import type { TransitionReason } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import type { VigilDb } from './database.js';
@@ -131,4 +131,30 @@ export async function saveDeviceSettings(db: VigilDb, deviceId: string, settings
     .insert(devices)
     .values({ id: deviceId, ...set })
     .onConflictDoUpdate({ target: devices.id, set });
+}
+
+/** The status changes needed to compute uptime over [from, to]: the last one before, and those inside. */
+export async function getStatusWindow(
+  db: VigilDb,
+  deviceId: string,
+  from: number,
+  to: number,
+): Promise<{ before: { status: 'online' | 'offline'; at: number } | null; changes: { status: 'online' | 'offline'; at: number }[] }> {
+  const [before, inside] = await Promise.all([
+    db
+      .select({ status: statusChanges.status, at: statusChanges.at })
+      .from(statusChanges)
+      .where(and(eq(statusChanges.deviceId, deviceId), lt(statusChanges.at, new Date(from))))
+      .orderBy(desc(statusChanges.at))
+      .limit(1),
+    db
+      .select({ status: statusChanges.status, at: statusChanges.at })
+      .from(statusChanges)
+      .where(and(eq(statusChanges.deviceId, deviceId), gte(statusChanges.at, new Date(from)), lt(statusChanges.at, new Date(to))))
+      .orderBy(asc(statusChanges.at), asc(statusChanges.id)),
+  ]);
+  return {
+    before: before[0] ? { status: before[0].status, at: before[0].at.getTime() } : null,
+    changes: inside.map((c) => ({ status: c.status, at: c.at.getTime() })),
+  };
 }

@@ -96,6 +96,11 @@ export function runPresenceHubContract(mode: HubMode): void {
       device = await deviceClient(second, second.config.MQTT_TOPIC_PREFIX);
       await device.telemetry(id, { battery_level: 41 });
       await after.next((f) => f.type === 'status_change' && f.status === 'online');
+      await new Promise((r) => setTimeout(r, 400));
+      const uptime = (await (await fetch(httpUrl(second, `/devices/${id}/uptime?window_s=3600`))).json()) as { uptime_ratio: number; transitions: number };
+      expect(uptime.transitions).toBe(3);
+      expect(uptime.uptime_ratio).toBeGreaterThan(0);
+      expect(uptime.uptime_ratio).toBeLessThan(1);
       await device.client.endAsync();
       await second.stop();
     });

@@ -4,7 +4,8 @@ import type { DeviceState } from '../../hub/device-registry.js';
 import type { Hub } from '../../hub/hub.js';
 import type { PresenceStore } from '../../presence/presence-store.js';
 import type { Database } from '../../storage/database.js';
-import { getStatusHistory, getTelemetryHistory, saveDeviceSettings } from '../../storage/device-repository.js';
+import { computeUptime } from '../../domain/uptime.js';
+import { getStatusHistory, getStatusWindow, getTelemetryHistory, saveDeviceSettings } from '../../storage/device-repository.js';
 import type { TemplatedApp } from '../uws.js';
 import { readJsonBody, respondLater, sendJson, validationError } from './respond.js';
 
@@ -37,6 +38,10 @@ export const historyQuery = z.object({
   since: z.iso.datetime({ offset: true }).optional(),
   before: z.iso.datetime({ offset: true }).optional(),
   kind: z.enum(['telemetry', 'status']).default('telemetry'),
+});
+
+export const uptimeQuery = z.object({
+  window_s: z.coerce.number().int().min(60).max(90 * 86_400).default(86_400),
 });
 
 export const batchBody = z.object({
@@ -125,6 +130,20 @@ export function attachStatusRoutes(app: TemplatedApp, ctx: StatusRoutesContext):
         });
         return ['200 OK', { devices }];
       }, aborted);
+    });
+  });
+
+  app.get('/devices/:id/uptime', (res, req) => {
+    const id = decodeURIComponent(req.getParameter(0) ?? '');
+    const parsed = uptimeQuery.safeParse(parseQuery(req.getQuery() ?? ''));
+    if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
+    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
+    const to = Date.now();
+    const from = to - parsed.data.window_s * 1000;
+    respondLater(res, async () => {
+      const window = await getStatusWindow(ctx.database.db, id, from, to);
+      const uptime = computeUptime(window.before, window.changes, from, to);
+      return ['200 OK', { device_id: id, from: iso(from), to: iso(to), uptime_ratio: uptime.ratio, online_s: uptime.onlineMs / 1000, window_s: uptime.windowMs / 1000, transitions: uptime.transitions }];
     });
   });
 
