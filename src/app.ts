@@ -146,6 +146,10 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
         clean: config.MQTT_CLEAN_SESSION,
         username: config.MQTT_USERNAME,
         password: config.MQTT_PASSWORD,
+        protocolVersion: (config.MQTT_PROTOCOL ?? (broker ? 4 : 5)) as 4 | 5,
+        receiveMaximum: config.MQTT_RECEIVE_MAXIMUM,
+        sessionExpiryS: config.MQTT_SESSION_EXPIRY_S,
+        durability: writer,
         limits: {
           maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
           maxMetricKeys: config.MAX_METRIC_KEYS,

@@ -30,6 +30,11 @@ export function createMetrics() {
       registers: r,
     }),
     mqttConnected: new Gauge({ name: 'vigil_mqtt_connected', help: '1 when the ingest client is connected', registers: r }),
+    mqttHeldAcks: new Gauge({
+      name: 'vigil_mqtt_held_acks',
+      help: 'QoS 1 messages processed but not yet acknowledged to the broker (waiting for storage)',
+      registers: r,
+    }),
     mqttReconnects: new Counter({ name: 'vigil_mqtt_reconnects_total', help: 'Ingest client reconnect attempts', registers: r }),
     wsConnections: new Gauge({ name: 'vigil_ws_connections', help: 'Open WebSocket connections', registers: r }),
     wsConnectionsTotal: new Counter({

@@ -41,6 +41,17 @@ export class BatchQueue<T> {
     return this.queuedRows;
   }
 
+  /** Rows ever enqueued; a row's sequence number is the count before it. */
+  get enqueuedCount(): number {
+    return this.enqueued;
+  }
+
+  /** Every row with a sequence number below this is written. */
+  durableThrough(): number {
+    const oldest = this.oldestUnwritten();
+    return oldest === Infinity ? this.enqueued : oldest;
+  }
+
   get retrying(): boolean {
     return this.failures > 0;
   }

@@ -16,6 +16,12 @@ export interface WriterOptions {
   readonly metrics: Metrics;
 }
 
+/** Where the queues stood when a message was taken in: it is durable once both are written past it. */
+export interface DurabilityMark {
+  readonly telemetry: number;
+  readonly statusChanges: number;
+}
+
 export interface WriterStats {
   readonly depth: number;
   readonly saturated: boolean;
@@ -35,6 +41,13 @@ export interface Writer extends EventSink {
   onDrained(listener: () => void): void;
   /** Resolves when everything enqueued before the call is written. */
   flush(): Promise<void>;
+  /** The position of everything enqueued so far (see `isDurable`). */
+  mark(): DurabilityMark;
+  isDurable(mark: DurabilityMark): boolean;
+  /** Called after every batch written. */
+  onProgress(listener: () => void): void;
+  /** Writes the open batches now rather than at the next interval. */
+  kick(): void;
   /** Flushes (waiting up to `deadlineMs` while the database is away) and stops. */
   close(deadlineMs?: number): Promise<void>;
   stats(): WriterStats;
@@ -44,6 +57,7 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
   const { log, metrics } = opts;
   const batchRows = Math.min(opts.batchRows, database.maxBatchRows);
   const drainedListeners: (() => void)[] = [];
+  const progressListeners: (() => void)[] = [];
   let saturated = false;
 
   const queueFor = <T>(table: string, maxInFlight: number, write: (rows: T[]) => Promise<void>) => {
@@ -73,6 +87,7 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
   const depth = () => telemetry.depth + statusChanges.depth;
   const afterWrite = () => {
     metrics.writerQueueDepth.set(depth());
+    for (const listener of progressListeners) listener();
     if (saturated && depth() < opts.maxQueue / 2) {
       saturated = false;
       for (const listener of drainedListeners) listener();
@@ -98,6 +113,12 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
 
   return {
     enqueueTelemetry(t) {
+      // Held acknowledgements bound the queue with QoS 1; with QoS 0 nothing does, so past the
+      // limit rows are dropped (and counted) rather than growing memory without bound.
+      if (saturated && depth() >= opts.maxQueue) {
+        metrics.writerDropped.inc();
+        return;
+      }
       telemetry.push(t);
       afterEnqueue();
     },
@@ -115,6 +136,15 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
       drainedListeners.push(listener);
     },
     flush,
+    mark: () => ({ telemetry: telemetry.enqueuedCount, statusChanges: statusChanges.enqueuedCount }),
+    isDurable: (mark) => telemetry.durableThrough() >= mark.telemetry && statusChanges.durableThrough() >= mark.statusChanges,
+    onProgress(listener) {
+      progressListeners.push(listener);
+    },
+    kick() {
+      telemetry.kick();
+      statusChanges.kick();
+    },
     async close(deadlineMs = 10_000) {
       clearInterval(timer);
       let deadline: NodeJS.Timeout | undefined;

@@ -4,6 +4,7 @@ import { isDeviceId } from '../domain/device-id.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { installAckGate, type DurabilitySource } from './ack-gate.js';
 import { redactUrl } from './redact-url.js';
 
 export interface MqttIngestOptions {
@@ -15,6 +16,12 @@ export interface MqttIngestOptions {
   readonly username?: string | undefined;
   readonly password?: string | undefined;
   readonly limits: TelemetryLimits;
+  /** 5 (default): Receive Maximum sets the broker's window of unacknowledged messages; 4 for old brokers. */
+  readonly protocolVersion: 4 | 5;
+  readonly receiveMaximum: number;
+  readonly sessionExpiryS: number;
+  /** With QoS 1, acknowledgements wait until the writer has stored what each message produced. */
+  readonly durability: DurabilitySource;
 }
 
 export interface MqttIngest {
@@ -50,7 +57,11 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
   const clientOptions: IClientOptions = {
     clientId: opts.clientId,
     clean: opts.clean,
-    protocolVersion: 4,
+    protocolVersion: opts.protocolVersion,
+    // MQTT 5 ends a session at disconnect unless it has an expiry: keep it, or the broker drops our backlog.
+    ...(opts.protocolVersion === 5
+      ? { properties: { receiveMaximum: opts.receiveMaximum, sessionExpiryInterval: opts.clean ? 0 : opts.sessionExpiryS } }
+      : {}),
     reconnectPeriod: BACKOFF_BASE_MS,
     connectTimeout: 10_000,
     keepalive: 30,
@@ -59,6 +70,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     password: opts.password,
   };
   const client: MqttClient = connect(opts.url, clientOptions);
+  if (opts.qos === 1) installAckGate(client, opts.durability, metrics, opts.receiveMaximum);
 
   let resolveReady!: () => void;
   let rejectReady!: (error: Error) => void;
