@@ -1,0 +1,55 @@
+import postgres from 'postgres';
+import { afterAll, expect, inject, it } from 'vitest';
+import type { RunningHub } from '../../src/app.js';
+import { httpUrl, startTestHub } from '../helpers/hub.js';
+import { startPostgres, stopPostgres } from '../helpers/postgres-service.js';
+import { randomSuffix } from '../helpers/services.js';
+import { steadyPublisher } from '../helpers/steady-publisher.js';
+
+let hub: RunningHub | undefined;
+afterAll(async () => {
+  await startPostgres(); // whatever happened, leave PostgreSQL running for the rest of the suite
+  await hub?.stop();
+});
+
+it('PostgreSQL stopped while telemetry flows: the writer backs off, catches up, and stores every message once', async () => {
+  hub = await startTestHub('services', { MQTT_CLEAN_SESSION: 'false', MQTT_SESSION_EXPIRY_S: '300' });
+  const run = randomSuffix();
+  const total = 2000;
+  const publisher = await steadyPublisher({
+    prefix: hub.config.MQTT_TOPIC_PREFIX,
+    devices: Array.from({ length: 10 }, (_, i) => `${run}-d${i}`),
+    total,
+    ratePerS: 250,
+  });
+  await new Promise((r) => setTimeout(r, 1500));
+  stopPostgres();
+  const outageStarted = Date.now();
+  await new Promise((r) => setTimeout(r, 1000));
+  const ready = await fetch(httpUrl(hub, '/readyz'));
+  expect(ready.status).toBe(503);
+  expect(((await ready.json()) as { failing: string[] }).failing).toContain('storage');
+  await new Promise((r) => setTimeout(r, 3000));
+  await startPostgres();
+  const outageMs = Date.now() - outageStarted;
+  await publisher.done;
+
+  const sql = postgres(inject('postgresUrl'), { max: 1, onnotice: () => undefined });
+  try {
+    let stored = { rows: 0, distinct: 0 };
+    const until = Date.now() + 20_000;
+    while (Date.now() < until) {
+      [stored] = await sql<{ rows: number; distinct: number }[]>`
+        select count(*)::int as rows, count(distinct (device_id, ts))::int as distinct from telemetry where device_id like ${`${run}-%`}`;
+      if (stored.rows >= total) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const metrics = await (await fetch(httpUrl(hub, '/metrics'))).text();
+    const retries = /vigil_writer_retries_total (\d+)/.exec(metrics)?.[1];
+    process.stdout.write(`postgres outage ${outageMs} ms: accepted ${publisher.accepted}, stored ${stored.rows}, distinct ${stored.distinct}, writer retries ${retries}\n`);
+    expect(stored).toEqual({ rows: total, distinct: total });
+    expect(Number(retries)).toBeGreaterThan(0);
+  } finally {
+    await sql.end();
+  }
+});
