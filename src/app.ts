@@ -1,4 +1,5 @@
 import { typeTimeouts, type Config } from './config.js';
+import { scheduleRetention } from './jobs/retention-job.js';
 import { createLocalFanout } from './fanout/local-fanout.js';
 import { Hub } from './hub/hub.js';
 import type { Logger } from './logger.js';
@@ -61,6 +62,13 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       metrics,
     });
     cleanup.push(() => writer.close());
+    const retention = scheduleRetention(
+      database,
+      { telemetryDays: config.RETENTION_DAYS, historyDays: config.HISTORY_RETENTION_DAYS, batchRows: 5000, pauseMs: 50 },
+      config.RETENTION_CRON,
+      log,
+    );
+    cleanup.push(() => retention.stop());
 
     const presence: PresenceStore = config.REDIS_URL
       ? createRedisPresence({ url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX, sweepMs: config.PRESENCE_SWEEP_MS, log })

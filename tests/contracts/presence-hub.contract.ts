@@ -136,6 +136,11 @@ export function runPresenceHubContract(mode: HubMode): void {
       const history = (await (await fetch(httpUrl(hub, `/status/${id}/history?limit=10`))).json()) as { history: unknown[]; total_records: number };
       await new Promise((r) => setTimeout(r, 400));
       expect(history.history.length).toBeLessThanOrEqual(1);
+      await new Promise((r) => setTimeout(r, 300)); // the writer flushes every 200 ms
+      const from = '2026-06-09T13:00:00Z';
+      const charts = (await (await fetch(httpUrl(hub, `/devices/${id}/metrics?bucket=1h&from=${from}&to=2026-06-09T15:00:00Z`))).json()) as { buckets: { count: number; battery_level: { avg: number } }[] };
+      expect(charts.buckets).toEqual([expect.objectContaining({ start: '2026-06-09T14:00:00.000Z', count: 1, battery_level: { avg: 76, min: 76, max: 76 } })]);
+      expect((await fetch(httpUrl(hub, `/devices/${id}/metrics?bucket=5m`))).status).toBe(422);
       await device.client.endAsync();
       await hub.stop();
     });

@@ -39,7 +39,7 @@ it('PostgreSQL stopped while telemetry flows: the writer backs off, catches up, 
     let stored = { rows: 0, distinct: 0 };
     const until = Date.now() + 20_000;
     while (Date.now() < until) {
-      [stored] = await sql<{ rows: number; distinct: number }[]>`
+      [stored = stored] = await sql<{ rows: number; distinct: number }[]>`
         select count(*)::int as rows, count(distinct (device_id, ts))::int as distinct from telemetry where device_id like ${`${run}-%`}`;
       if (stored.rows >= total) break;
       await new Promise((r) => setTimeout(r, 250));

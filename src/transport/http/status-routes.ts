@@ -5,6 +5,7 @@ import type { Hub } from '../../hub/hub.js';
 import type { PresenceStore } from '../../presence/presence-store.js';
 import type { Database } from '../../storage/database.js';
 import { computeUptime } from '../../domain/uptime.js';
+import { getMetricBuckets } from '../../storage/metrics-repository.js';
 import { getStatusHistory, getStatusWindow, getTelemetryHistory, saveDeviceSettings } from '../../storage/device-repository.js';
 import type { TemplatedApp } from '../uws.js';
 import { readJsonBody, respondLater, sendJson, validationError } from './respond.js';
@@ -38,6 +39,14 @@ export const historyQuery = z.object({
   since: z.iso.datetime({ offset: true }).optional(),
   before: z.iso.datetime({ offset: true }).optional(),
   kind: z.enum(['telemetry', 'status']).default('telemetry'),
+});
+
+export const metricsQuery = z.object({
+  from: z.iso.datetime({ offset: true }).optional(),
+  to: z.iso.datetime({ offset: true }).optional(),
+  bucket: z.enum(['1m', '1h']).default('1m'),
+  /** Sensor metrics to aggregate besides the standard readings, comma-separated. */
+  metrics: z.string().max(1100).optional(),
 });
 
 export const uptimeQuery = z.object({
@@ -130,6 +139,21 @@ export function attachStatusRoutes(app: TemplatedApp, ctx: StatusRoutesContext):
         });
         return ['200 OK', { devices }];
       }, aborted);
+    });
+  });
+
+  app.get('/devices/:id/metrics', (res, req) => {
+    const id = decodeURIComponent(req.getParameter(0) ?? '');
+    const parsed = metricsQuery.safeParse(parseQuery(req.getQuery() ?? ''));
+    if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
+    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
+    const q = parsed.data;
+    const to = q.to ? Date.parse(q.to) : Date.now();
+    const from = q.from ? Date.parse(q.from) : to - (q.bucket === '1m' ? 3600_000 : 86_400_000);
+    const sensors = q.metrics ? q.metrics.split(',').slice(0, 16) : [];
+    respondLater(res, async () => {
+      const buckets = await getMetricBuckets(ctx.database.db, id, { from, to, bucket: q.bucket, sensors });
+      return ['200 OK', { device_id: id, bucket: q.bucket, from: iso(from), to: iso(to), buckets: buckets.map((b) => ({ start: iso(b.start), count: b.count, ...b.fields })) }];
     });
   });
 

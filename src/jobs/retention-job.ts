@@ -1,0 +1,25 @@
+import cron from 'node-cron';
+import type { Logger } from '../logger.js';
+import type { Database } from '../storage/database.js';
+import { applyRetention, type RetentionPolicy } from '../storage/retention.js';
+
+/** Runs retention on a cron schedule; a run still going when the next is due is not overlapped. */
+export function scheduleRetention(database: Database, policy: RetentionPolicy, schedule: string, log: Logger): { stop(): void } {
+  let running = false;
+  const task = cron.schedule(schedule, async () => {
+    if (running) return;
+    running = true;
+    try {
+      const started = Date.now();
+      const deleted = await applyRetention(database.db, policy);
+      log.info({ deleted, ms: Date.now() - started }, 'retention applied');
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, 'retention failed; it runs again at the next schedule');
+    } finally {
+      running = false;
+    }
+  });
+  return {
+    stop: () => void task.stop(),
+  };
+}
