@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { footprintScenario } from './scenarios/footprint.js';
 import { presenceScenario } from './scenarios/presence.js';
+import { writerScenario } from './scenarios/writer.js';
 import { printTable, saveResults, type Figure } from './report.js';
 
 /**
@@ -11,12 +12,14 @@ const { values } = parseArgs({
   options: {
     only: { type: 'string' },
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
+    'postgres-url': { type: 'string', default: process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
   },
 });
 
 const scenarios: Record<string, () => Promise<Figure[]>> = {
   presence: () => presenceScenario(values['redis-url']!),
   footprint: () => footprintScenario(),
+  writer: () => writerScenario(values['postgres-url']!),
 };
 
 const selected = values.only ? values.only.split(',') : Object.keys(scenarios);

@@ -19,7 +19,6 @@ export async function insertTelemetry(db: VigilDb, rows: readonly Telemetry[]): 
       as r(d text, t double precision, r double precision, b double precision, s double precision,
            p double precision, e double precision, m jsonb)
     on conflict (device_id, ts) do nothing`);
-  await upsertDevicesSeen(db, rows);
 }
 
 function toTelemetryRecord(t: Telemetry) {
@@ -27,18 +26,11 @@ function toTelemetryRecord(t: Telemetry) {
 }
 
 /**
- * Keeps the registry's last_seen and last_telemetry current: one row per device of the batch, and a
- * row already newer in the table (from a later batch written first) is kept.
+ * Keeps the registry's last_seen and last_telemetry current, one row per device (the newest
+ * reading of each); a row already newer in the table is kept.
  */
-async function upsertDevicesSeen(db: VigilDb, rows: readonly Telemetry[]): Promise<void> {
-  const newest = new Map<string, Telemetry>();
-  for (const t of rows) {
-    const seen = newest.get(t.deviceId);
-    if (seen === undefined || t.ts >= seen.ts) newest.set(t.deviceId, t);
-  }
-  const json = JSON.stringify(
-    [...newest.values()].map((t) => ({ d: t.deviceId, r: t.receivedAt, t: toStoredTelemetry(t) })),
-  );
+export async function upsertDevicesSeen(db: VigilDb, newest: readonly Telemetry[]): Promise<void> {
+  const json = JSON.stringify(newest.map((t) => ({ d: t.deviceId, r: t.receivedAt, t: toStoredTelemetry(t) })));
   await db.execute(sql`
     insert into devices (id, first_seen, last_seen, last_telemetry, updated_at)
     select r.d, to_timestamp(r.r / 1000.0), to_timestamp(r.r / 1000.0), r.t, now()

@@ -127,7 +127,9 @@ export class BatchQueue<T> {
     }
     this.opts.onWritten(batch.rows.length, (performance.now() - started) / 1000);
     this.releaseWaiters();
-    this.pump();
+    // Yield to the event loop between batches: PGlite computes on this thread, and back-to-back
+    // batches resolved through microtasks alone would starve every socket.
+    setImmediate(() => this.pump());
   }
 
   private oldestUnwritten(): number {

@@ -82,7 +82,7 @@ async function openPglite(dataDir: string): Promise<Database> {
     kind: 'pglite',
     db: db as unknown as VigilDb,
     // A 500-row insert blocks PGlite's (and so the hub's) thread for ~17 ms: keep batches small.
-    maxBatchRows: 200,
+    maxBatchRows: 100,
     maxInFlight: 1,
     async ping() {
       await db.execute(sql`select 1`);

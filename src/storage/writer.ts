@@ -4,8 +4,10 @@ import type { EventSink } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { BatchQueue } from './batch-queue.js';
-import { insertStatusChanges, insertTelemetry } from './batch-inserts.js';
+import { insertStatusChanges, insertTelemetry, upsertDevicesSeen } from './batch-inserts.js';
 import type { Database } from './database.js';
+
+const DEVICE_REFRESH_MS = 1000;
 
 export interface WriterOptions {
   readonly batchRows: number;
@@ -84,6 +86,20 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
   // One batch in flight keeps status changes in order, so a device's current status never regresses.
   const statusChanges = queueFor<StatusChange>('status_changes', 1, (rows) => insertStatusChanges(database.db, rows));
 
+  // Device rows (last seen, newest reading) are refreshed once a second from the newest reading of
+  // each device, not per batch: concurrent batches would otherwise fight over the same rows' locks.
+  let newestByDevice = new Map<string, Telemetry>();
+  const devices = queueFor<Telemetry>('devices', 1, (rows) => upsertDevicesSeen(database.db, rows));
+  const moveDeviceRows = () => {
+    if (newestByDevice.size === 0) return;
+    const newest = newestByDevice;
+    newestByDevice = new Map();
+    for (const t of newest.values()) devices.push(t);
+    devices.kick();
+  };
+  const deviceTimer = setInterval(moveDeviceRows, DEVICE_REFRESH_MS);
+  deviceTimer.unref();
+
   const depth = () => telemetry.depth + statusChanges.depth;
   const afterWrite = () => {
     metrics.writerQueueDepth.set(depth());
@@ -108,7 +124,8 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
   timer.unref();
 
   const flush = async () => {
-    await Promise.all([telemetry.flushed(), statusChanges.flushed()]);
+    moveDeviceRows();
+    await Promise.all([telemetry.flushed(), statusChanges.flushed(), devices.flushed()]);
   };
 
   return {
@@ -120,6 +137,8 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
         return;
       }
       telemetry.push(t);
+      const seen = newestByDevice.get(t.deviceId);
+      if (seen === undefined || t.ts >= seen.ts) newestByDevice.set(t.deviceId, t);
       afterEnqueue();
     },
     enqueueStatusChange(c) {
@@ -147,6 +166,7 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
     },
     async close(deadlineMs = 10_000) {
       clearInterval(timer);
+      clearInterval(deviceTimer);
       let deadline: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((resolve) => {
         deadline = setTimeout(() => resolve('timeout'), deadlineMs);
@@ -155,6 +175,7 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
       clearTimeout(deadline);
       telemetry.stop();
       statusChanges.stop();
+      devices.stop();
       if (outcome === 'timeout') log.error({ unwritten: depth() }, 'writer closed with rows it could not write');
     },
     stats: () => ({ depth: depth(), saturated, retrying: telemetry.retrying || statusChanges.retrying }),
