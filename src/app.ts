@@ -100,8 +100,9 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       {
         name: 'storage',
         check: async () => {
+          const { depth, retrying } = writer.stats();
           await database.ping();
-          return { ok: true, detail: database.kind };
+          return { ok: !retrying, detail: `${database.kind}; write queue ${depth} rows${retrying ? ', writes failing and retrying' : ''}` };
         },
       },
       { name: 'presence', check: async () => presence.health() },
