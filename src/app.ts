@@ -1,5 +1,7 @@
-import { typeTimeouts, type Config } from './config.js';
+import { alertRules, healthWeights, typeTimeouts, type Config } from './config.js';
+import { scheduleHealthSweeps } from './jobs/health-sweep.js';
 import { scheduleRetention } from './jobs/retention-job.js';
+import { loadActiveAlerts, loadLatestHealth } from './storage/alert-repository.js';
 import { createLocalFanout } from './fanout/local-fanout.js';
 import { Hub } from './hub/hub.js';
 import type { Logger } from './logger.js';
@@ -12,6 +14,7 @@ import { loadDeviceStates } from './storage/device-repository.js';
 import { createWriter, type Writer } from './storage/writer.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded-broker.js';
 import { attachHttpRoutes, attachNotFound, type ReadinessCheck } from './transport/http/probes.js';
+import { attachHealthRoutes } from './transport/http/health-routes.js';
 import { attachStatusRoutes } from './transport/http/status-routes.js';
 import { startMqttIngest, type MqttIngest } from './transport/mqtt-ingest.js';
 import { redactUrl } from './transport/redact-url.js';
@@ -82,9 +85,19 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       defaultTimeoutMs: config.OFFLINE_TIMEOUT_S * 1000,
       typeTimeoutsMs: typeTimeouts(config),
       flap: { transitions: config.FLAP_TRANSITIONS, windowMs: config.FLAP_WINDOW_S * 1000 },
+      insights: {
+        weights: healthWeights(config),
+        step: config.HEALTH_STEP,
+        rules: alertRules(config),
+        zscoreMetrics: config.ANOMALY_ZSCORE_METRICS?.split(',') ?? [],
+        zscoreThreshold: config.ANOMALY_ZSCORE,
+        offlineAlertMs: config.OFFLINE_ALERT_MINUTES * 60_000,
+      },
     });
 
     await restoreState(hub, database);
+    const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, log);
+    cleanup.push(() => sweeps.stop());
     await presence.start(hub);
     cleanup.push(() => presence.stop());
     const reconciled = await hub.reconcile();
@@ -109,6 +122,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     ];
     attachHttpRoutes(app, checks, metrics);
     attachStatusRoutes(app, { hub, presence, database, maxBodyBytes: config.HTTP_MAX_BODY_BYTES });
+    attachHealthRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES);
     const ws: WsServer = attachWebSocket(
       app,
       hub,
@@ -209,6 +223,8 @@ async function restoreState(hub: Hub, database: Database): Promise<void> {
     state.name = stored.name;
     if (stored.status === 'online' || stored.status === 'offline') hub.registry.setStatus(state, stored.status);
   }
+  for (const alert of await loadActiveAlerts(database.db)) hub.insights.restoreAlert(alert);
+  for (const [deviceId, health] of await loadLatestHealth(database.db)) hub.insights.restoreHealth(deviceId, health);
 }
 
 function listen(app: ReturnType<ReturnType<typeof loadUws>['App']>, host: string, port: number): Promise<us_listen_socket> {

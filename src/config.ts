@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { thresholdRuleSchema, toRule, type ThresholdRule } from './domain/alert-rules.js';
+import { DEFAULT_WEIGHTS, type Weights } from './domain/health-score.js';
 
 /**
  * Every setting of the hub, read from the environment and overridable by `--flag value` or
@@ -49,6 +51,16 @@ export const configSchema = z.object({
     .optional(),
   FLAP_TRANSITIONS: int(2, 100).default(6),
   FLAP_WINDOW_S: int(1, 86_400).default(300),
+  HEALTH_WEIGHTS: z
+    .string()
+    .regex(/^(availability|battery|signal|error_rate|response_time|freshness)=\d+(\.\d+)?(,(availability|battery|signal|error_rate|response_time|freshness)=\d+(\.\d+)?)*$/, 'a list like availability=30,battery=20 (components: availability, battery, signal, error_rate, response_time, freshness)')
+    .optional(),
+  HEALTH_STEP: z.coerce.number().min(0).max(100).default(1),
+  HEALTH_SWEEP_CRON: z.string().min(9).default('*/5 * * * *'),
+  ALERT_RULES: z.string().optional(),
+  ANOMALY_ZSCORE_METRICS: z.string().regex(/^[A-Za-z0-9._:-]+(,[A-Za-z0-9._:-]+)*$/).optional(),
+  ANOMALY_ZSCORE: z.coerce.number().min(1).max(100).default(4),
+  OFFLINE_ALERT_MINUTES: z.coerce.number().min(0).max(10_080).default(5),
   HTTP_MAX_BODY_BYTES: int(1024, 16 * 1024 * 1024).default(64 * 1024),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAX_PAYLOAD_BYTES: int(64, 1024 * 1024).default(16 * 1024),
@@ -72,6 +84,33 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** HEALTH_WEIGHTS over the defaults. */
+export function healthWeights(config: Config): Weights {
+  const weights: Record<string, number> = { ...DEFAULT_WEIGHTS };
+  for (const pair of config.HEALTH_WEIGHTS?.split(',') ?? []) {
+    const [name, weight] = pair.split('=');
+    weights[name!] = Number(weight);
+  }
+  return weights as Weights;
+}
+
+/** ALERT_RULES: a JSON array of threshold rules (docs/health-and-alerts.md); errors name the rule and field. */
+export function alertRules(config: Config): ThresholdRule[] {
+  if (!config.ALERT_RULES) return [];
+  let raw: unknown;
+  try {
+    raw = JSON.parse(config.ALERT_RULES);
+  } catch {
+    throw new ConfigError('invalid configuration:\n  ALERT_RULES: not valid JSON (expected an array of rules)');
+  }
+  const parsed = z.array(thresholdRuleSchema).safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ALERT_RULES[${i.path.join('.')}]: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data.map(toRule);
+}
 
 /** `sensor=1500,tracker=30` → Map of device type → timeout in ms. */
 export function typeTimeouts(config: Config): Map<string, number> {
@@ -125,7 +164,10 @@ export function loadConfig(
   }
   Object.assign(raw, parseFlags(argv));
   const parsed = configSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    alertRules(parsed.data); // fail at start, naming the bad rule
+    return parsed.data;
+  }
   const lines = parsed.error.issues.map((issue) => {
     const key = String(issue.path[0] ?? '?');
     return `  ${key}=${JSON.stringify(raw[key] ?? '')}: ${issue.message}`;

@@ -83,6 +83,13 @@ export function createMetrics() {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
       registers: r,
     }),
+    alerts: new Counter({
+      name: 'vigil_alert_transitions_total',
+      help: 'Alert transitions (raised, updated, acknowledged, cleared) by severity',
+      labelNames: ['transition', 'severity'] as const,
+      registers: r,
+    }),
+    alertsActive: new Gauge({ name: 'vigil_alerts_active', help: 'Alerts raised or acknowledged and not cleared', registers: r }),
     devicesOnline: new Gauge({ name: 'vigil_devices_online', help: 'Devices currently online', registers: r }),
     devicesKnown: new Gauge({ name: 'vigil_devices_known', help: 'Devices known to this hub', registers: r }),
     writerQueueDepth: new Gauge({ name: 'vigil_writer_queue_depth', help: 'Rows waiting to be written', registers: r }),

@@ -15,7 +15,7 @@ export async function footprintScenario(devices = 100_000): Promise<Figure[]> {
   const hub = new Hub({
     fanout: createLocalFanout(),
     presence,
-    sink: { enqueueTelemetry: () => undefined, enqueueStatusChange: () => undefined },
+    sink: { enqueueTelemetry: () => undefined, enqueueStatusChange: () => undefined, enqueueHealthScore: () => undefined, enqueueAlert: () => undefined },
     metrics: createMetrics(),
     defaultTimeoutMs: 600_000,
   });

@@ -1,6 +1,7 @@
 import type { StatusChange } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import type { DeviceState } from './device-registry.js';
+import type { Alert, AlertTransition, ScoredHealth } from './insights.js';
 
 /** Hub → client frames of the device channels (docs/websocket-protocol.md). Built once per event. */
 
@@ -46,7 +47,60 @@ export function statusChangeFrame(change: StatusChange, seq: number, flapping: b
  * The full current state of a device, sent right after `subscribe_device`. Its `seq` is the last
  * one already reflected, so the stream that follows continues at seq + 1.
  */
-export function snapshotFrame(deviceId: string, state: DeviceState | undefined, epoch: string, now: number): string {
+export function healthData(health: ScoredHealth) {
+  return { score: health.score, components: health.components, timestamp: iso(health.at) };
+}
+
+export function alertData(alert: Alert) {
+  return {
+    alert_id: alert.id,
+    device_id: alert.deviceId,
+    anomaly_type: alert.type,
+    severity: alert.severity,
+    state: alert.state,
+    data: alert.data,
+    raised_at: iso(alert.raisedAt),
+    updated_at: iso(alert.updatedAt),
+    cleared_at: iso(alert.clearedAt),
+    acknowledged_at: iso(alert.acknowledgedAt),
+    acknowledged_by: alert.acknowledgedBy,
+  };
+}
+
+export function healthScoreFrame(deviceId: string, seq: number, health: ScoredHealth, previous: number | null): string {
+  return JSON.stringify({
+    type: 'health_score',
+    device_id: deviceId,
+    seq,
+    score: health.score,
+    previous,
+    components: health.components,
+    timestamp: iso(health.at),
+  });
+}
+
+export function alertFrame(seq: number, alert: Alert, transition: AlertTransition, at: number): string {
+  return JSON.stringify({
+    type: 'anomaly_alert',
+    device_id: alert.deviceId,
+    seq,
+    alert_id: alert.id,
+    anomaly_type: alert.type,
+    severity: alert.severity,
+    state: transition,
+    data: alert.data,
+    timestamp: iso(at),
+  });
+}
+
+export function snapshotFrame(
+  deviceId: string,
+  state: DeviceState | undefined,
+  epoch: string,
+  now: number,
+  health: ScoredHealth | null,
+  alerts: readonly Alert[],
+): string {
   return JSON.stringify({
     type: 'snapshot',
     device_id: deviceId,
@@ -57,8 +111,8 @@ export function snapshotFrame(deviceId: string, state: DeviceState | undefined, 
       flapping: state?.flapping ?? false,
       last_seen: iso(state?.lastSeen ?? null),
       telemetry: state?.telemetry ? telemetryData(state.telemetry) : null,
-      health: null,
-      active_alerts: [],
+      health: health === null ? null : healthData(health),
+      active_alerts: alerts.map(alertData),
     },
     timestamp: iso(now),
   });

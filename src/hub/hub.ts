@@ -6,12 +6,16 @@ import type { Metrics } from '../metrics.js';
 import { LATE_EXPIRY_MS } from '../presence/late-expiry.js';
 import type { PresenceListener, PresenceStore } from '../presence/presence-store.js';
 import { DeviceRegistry, type DeviceState } from './device-registry.js';
-import { deviceUpdateFrame, snapshotFrame, statusChangeFrame } from './frames.js';
+import { alertFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
+import { Insights, type Alert, type AlertTransition, type InsightOptions, type InsightSink, type ScoredHealth } from './insights.js';
 
 /** Where the hub hands what must outlive it; implemented by the batched storage writer. */
 export interface EventSink {
   enqueueTelemetry(t: Telemetry): void;
   enqueueStatusChange(c: StatusChange): void;
+  enqueueHealthScore(deviceId: string, health: ScoredHealth): void;
+  /** The alert's state after a transition (a copy: the live object keeps changing). */
+  enqueueAlert(alert: Alert): void;
 }
 
 export interface HubOptions {
@@ -24,8 +28,19 @@ export interface HubOptions {
   readonly typeTimeoutsMs?: ReadonlyMap<string, number>;
   /** A device with `transitions` status changes within `windowMs` is flagged as flapping. */
   readonly flap?: { readonly transitions: number; readonly windowMs: number };
+  readonly insights?: Partial<Omit<InsightOptions, 'timeoutMsOf'>>;
   readonly now?: () => number;
 }
+
+const DEFAULT_INSIGHTS: Omit<InsightOptions, 'timeoutMsOf'> = {
+  weights: { availability: 30, battery: 20, signal: 15, error_rate: 15, response_time: 10, freshness: 10 },
+  step: 1,
+  minScoreIntervalMs: 1000,
+  rules: [],
+  zscoreMetrics: [],
+  zscoreThreshold: 4,
+  offlineAlertMs: 5 * 60_000,
+};
 
 const DEFAULT_FLAP = { transitions: 6, windowMs: 300_000 };
 
@@ -37,14 +52,16 @@ export const ALL_CHANNEL = '*';
  * device and hands each frame to the fan-out once. Everything here is synchronous, so a snapshot
  * taken inside a subscribe handler and the stream after it can neither overlap nor leave a gap.
  */
-export class Hub implements PresenceListener {
+export class Hub implements PresenceListener, InsightSink {
   readonly registry = new DeviceRegistry();
+  readonly insights: Insights;
   /** Changes when the hub restarts: a client's `seq` is only comparable within one epoch. */
   readonly epoch = randomBytes(6).toString('base64url');
   private readonly now: () => number;
 
   constructor(private readonly opts: HubOptions) {
     this.now = opts.now ?? Date.now;
+    this.insights = new Insights({ ...DEFAULT_INSIGHTS, ...opts.insights, timeoutMsOf: (state) => this.timeoutMsOf(state) }, this);
   }
 
   /** One validated telemetry message: presence, newest state, one frame to its followers, storage. */
@@ -55,6 +72,38 @@ export class Hub implements PresenceListener {
     state.seq++;
     this.opts.fanout.toDevice(state.id, deviceUpdateFrame(state, t), 'u');
     this.opts.sink.enqueueTelemetry(t);
+    this.insights.onTelemetry(state, t, t.receivedAt);
+  }
+
+  /** Re-scores every device (the periodic sweep) and raises due offline alerts. */
+  sweep(): void {
+    this.insights.sweep(this.registry.values(), this.now(), true);
+  }
+
+  /** Raises due offline alerts only (cheap, run often). */
+  sweepOffline(): void {
+    this.insights.sweep(this.registry.values(), this.now(), false);
+  }
+
+  acknowledgeAlert(alertId: string, by: string): Alert | null {
+    return this.insights.acknowledge(alertId, by, this.now(), (id) => this.registry.getOrCreate(id));
+  }
+
+  healthScore(state: DeviceState, health: ScoredHealth, previous: number | null): void {
+    state.seq++;
+    const frame = healthScoreFrame(state.id, state.seq, health, previous);
+    this.opts.fanout.toDevice(state.id, frame, 'h');
+    this.opts.fanout.toAll(frame, `h:${state.id}`);
+    this.opts.sink.enqueueHealthScore(state.id, health);
+  }
+
+  alert(state: DeviceState, alert: Alert, transition: AlertTransition): void {
+    state.seq++;
+    const frame = alertFrame(state.seq, alert, transition, alert.updatedAt);
+    this.opts.fanout.toDevice(state.id, frame, `a:${alert.id}`);
+    this.opts.fanout.toAll(frame, `a:${alert.id}`);
+    this.opts.sink.enqueueAlert({ ...alert });
+    this.opts.metrics.alerts.inc({ transition, severity: alert.severity });
   }
 
   heartbeat(deviceId: string, at: number): void {
@@ -85,6 +134,7 @@ export class Hub implements PresenceListener {
     const lag = Math.max(0, at - Math.min(deadline, state.lastSeen + this.timeoutMsOf(state)));
     this.opts.metrics.expiryLag.observe(lag / 1000);
     const change = this.statusChange(state, 'offline', lag > LATE_EXPIRY_MS ? 'reconcile' : 'timeout', at);
+    this.insights.beforeStatusChange(state, at);
     this.registry.setStatus(state, 'offline');
     this.announce(state, change, true);
   }
@@ -93,6 +143,7 @@ export class Hub implements PresenceListener {
   onRemoteTransition(change: StatusChange): void {
     const state = this.registry.getOrCreate(change.deviceId);
     if (change.lastSeen !== null && (state.lastSeen === null || state.lastSeen < change.lastSeen)) state.lastSeen = change.lastSeen;
+    this.insights.beforeStatusChange(state, change.at);
     this.registry.setStatus(state, change.status);
     this.announce(state, change, false);
   }
@@ -126,7 +177,14 @@ export class Hub implements PresenceListener {
   }
 
   snapshot(deviceId: string): string {
-    return snapshotFrame(deviceId, this.registry.get(deviceId), this.epoch, this.now());
+    return snapshotFrame(
+      deviceId,
+      this.registry.get(deviceId),
+      this.epoch,
+      this.now(),
+      this.insights.health(deviceId),
+      this.insights.activeAlerts(deviceId),
+    );
   }
 
   timeoutMsOf(state: DeviceState): number {
@@ -155,6 +213,7 @@ export class Hub implements PresenceListener {
    */
   private changeStatus(state: DeviceState, status: DeviceStatus, reason: TransitionReason, at: number): void {
     const change = this.statusChange(state, status, reason, at);
+    this.insights.beforeStatusChange(state, at);
     this.registry.setStatus(state, status);
     const claimed = this.opts.presence.claim(change);
     if (claimed === true) this.announce(state, change, true);
@@ -180,6 +239,7 @@ export class Hub implements PresenceListener {
     this.opts.fanout.toDevice(state.id, frame, 's');
     this.opts.fanout.toAll(frame, `s:${state.id}`);
     this.opts.metrics.devicesOnline.set(this.registry.online);
+    this.insights.afterStatusChange(state, change.at);
     if (!store) return;
     this.opts.sink.enqueueStatusChange(change);
     this.opts.metrics.presenceTransitions.inc({ status: change.status, reason: change.reason });

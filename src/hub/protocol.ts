@@ -11,7 +11,8 @@ export type ClientMessage =
   | { readonly type: 'unsubscribe_device'; readonly id: RequestId; readonly deviceId: string }
   | { readonly type: 'subscribe_all'; readonly id: RequestId }
   | { readonly type: 'unsubscribe_all'; readonly id: RequestId }
-  | { readonly type: 'ping'; readonly id: RequestId };
+  | { readonly type: 'ping'; readonly id: RequestId }
+  | { readonly type: 'ack_alert'; readonly id: RequestId; readonly alertId: string };
 
 /** Error codes a client can receive; each is counted in vigil_ws_client_errors_total. */
 export type ErrorCode =
@@ -23,7 +24,9 @@ export type ErrorCode =
   | 'invalid_device_id'
   | 'subscription_limit'
   | 'rate_limited'
-  | 'not_subscribed';
+  | 'not_subscribed'
+  | 'invalid_alert_id'
+  | 'alert_not_found';
 
 export interface ProtocolError {
   readonly id: RequestId;
@@ -42,7 +45,8 @@ export const CloseCode = {
   rateLimited: 4029,
 } as const;
 
-const CLIENT_TYPES = new Set(['subscribe_device', 'unsubscribe_device', 'subscribe_all', 'unsubscribe_all', 'ping']);
+const CLIENT_TYPES = new Set(['subscribe_device', 'unsubscribe_device', 'subscribe_all', 'unsubscribe_all', 'ping', 'ack_alert']);
+const ALERT_ID = /^[0-9a-f-]{36}$/;
 
 const failure = (id: RequestId, code: ErrorCode, message: string): DecodeOutcome => ({
   ok: false,
@@ -76,6 +80,11 @@ export function decodeClientMessage(text: string, maxBytes: number): DecodeOutco
         return failure(id, 'invalid_device_id', 'device_id must be 1-128 characters of [A-Za-z0-9._:-]');
       }
       return { ok: true, message: { type: m.type, id, deviceId: m.device_id } };
+    case 'ack_alert':
+      if (typeof m.alert_id !== 'string' || !ALERT_ID.test(m.alert_id)) {
+        return failure(id, 'invalid_alert_id', 'alert_id must be the id of an alert (a UUID)');
+      }
+      return { ok: true, message: { type: 'ack_alert', id, alertId: m.alert_id } };
     case 'subscribe_all':
     case 'unsubscribe_all':
     case 'ping':

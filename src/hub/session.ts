@@ -93,6 +93,12 @@ export class Session {
       case 'ping':
         this.socket.send(encodePong(message.id));
         return;
+      case 'ack_alert': {
+        const alert = this.hub.acknowledgeAlert(message.alertId, `ws:${this.connectionId}`);
+        if (alert === null) this.sendError(message.id, 'alert_not_found', `no active alert ${message.alertId}`);
+        else this.socket.send(encodeAck(message.id));
+        return;
+      }
     }
   }
 

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { StatusChange } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
+import type { Alert, ScoredHealth } from '../hub/insights.js';
 import type { VigilDb } from './database.js';
 
 /**
@@ -83,4 +84,55 @@ export async function insertStatusChanges(db: VigilDb, rows: readonly StatusChan
       status = excluded.status,
       last_seen = greatest(devices.last_seen, excluded.last_seen),
       updated_at = now()`);
+}
+
+export interface HealthRow {
+  readonly deviceId: string;
+  readonly health: ScoredHealth;
+}
+
+export async function insertHealthScores(db: VigilDb, rows: readonly HealthRow[]): Promise<void> {
+  const json = JSON.stringify(rows.map((r) => ({ d: r.deviceId, t: r.health.at, s: r.health.score, c: r.health.components })));
+  await db.execute(sql`
+    insert into health_scores (device_id, ts, score, components)
+    select r.d, to_timestamp(r.t / 1000.0), r.s, r.c
+    from json_to_recordset(${json}::json) as r(d text, t double precision, s real, c jsonb)
+    on conflict (device_id, ts) do nothing`);
+}
+
+/**
+ * Writes alert states: new alerts are inserted (a second active alert of the same device and type,
+ * from another hub, is refused by the partial unique index and skipped), known ones updated to
+ * their newest state. Rows of one batch are folded to the newest state per alert first.
+ */
+export async function upsertAlerts(db: VigilDb, rows: readonly Alert[]): Promise<void> {
+  const newest = new Map<string, Alert>();
+  for (const a of rows) newest.set(a.id, a);
+  const json = JSON.stringify(
+    [...newest.values()].map((a) => ({
+      i: a.id,
+      d: a.deviceId,
+      ty: a.type,
+      sv: a.severity,
+      st: a.state,
+      da: a.data,
+      ra: a.raisedAt,
+      up: a.updatedAt,
+      cl: a.clearedAt,
+      ac: a.acknowledgedAt,
+      by: a.acknowledgedBy,
+    })),
+  );
+  const records = sql`json_to_recordset(${json}::json) as r(i text, d text, ty text, sv text, st text, da jsonb, ra double precision, up double precision, cl double precision, ac double precision, by text)`;
+  await db.execute(sql`
+    insert into alerts (id, device_id, type, severity, state, data, raised_at, updated_at, cleared_at, acknowledged_at, acknowledged_by)
+    select r.i, r.d, r.ty, r.sv, r.st, r.da, to_timestamp(r.ra / 1000.0), to_timestamp(r.up / 1000.0),
+           to_timestamp(r.cl / 1000.0), to_timestamp(r.ac / 1000.0), r.by
+    from ${records}
+    on conflict do nothing`);
+  await db.execute(sql`
+    update alerts set severity = r.sv, state = r.st, data = r.da, updated_at = to_timestamp(r.up / 1000.0),
+      cleared_at = to_timestamp(r.cl / 1000.0), acknowledged_at = to_timestamp(r.ac / 1000.0), acknowledged_by = r.by
+    from ${records}
+    where alerts.id = r.i and alerts.updated_at <= to_timestamp(r.up / 1000.0)`);
 }

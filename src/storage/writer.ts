@@ -4,7 +4,8 @@ import type { EventSink } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { BatchQueue } from './batch-queue.js';
-import { insertStatusChanges, insertTelemetry, upsertDevicesSeen } from './batch-inserts.js';
+import type { Alert } from '../hub/insights.js';
+import { insertHealthScores, insertStatusChanges, insertTelemetry, upsertAlerts, upsertDevicesSeen, type HealthRow } from './batch-inserts.js';
 import type { Database } from './database.js';
 
 const DEVICE_REFRESH_MS = 1000;
@@ -86,6 +87,10 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
   // One batch in flight keeps status changes in order, so a device's current status never regresses.
   const statusChanges = queueFor<StatusChange>('status_changes', 1, (rows) => insertStatusChanges(database.db, rows));
 
+  const healthScores = queueFor<HealthRow>('health_scores', 1, (rows) => insertHealthScores(database.db, rows));
+  // One batch at a time keeps each alert's states in order.
+  const alerts = queueFor<Alert>('alerts', 1, (rows) => upsertAlerts(database.db, rows));
+
   // Device rows (last seen, newest reading) are refreshed once a second from the newest reading of
   // each device, not per batch: concurrent batches would otherwise fight over the same rows' locks.
   let newestByDevice = new Map<string, Telemetry>();
@@ -119,13 +124,15 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
   const timer = setInterval(() => {
     telemetry.kick();
     statusChanges.kick();
+    healthScores.kick();
+    alerts.kick();
     metrics.writerQueueDepth.set(depth());
   }, opts.flushMs);
   timer.unref();
 
   const flush = async () => {
     moveDeviceRows();
-    await Promise.all([telemetry.flushed(), statusChanges.flushed(), devices.flushed()]);
+    await Promise.all([telemetry.flushed(), statusChanges.flushed(), devices.flushed(), healthScores.flushed(), alerts.flushed()]);
   };
 
   return {
@@ -144,6 +151,12 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
     enqueueStatusChange(c) {
       statusChanges.push(c);
       afterEnqueue();
+    },
+    enqueueHealthScore(deviceId, health) {
+      healthScores.push({ deviceId, health });
+    },
+    enqueueAlert(alert) {
+      alerts.push(alert);
     },
     get depth() {
       return depth();
@@ -176,8 +189,10 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
       telemetry.stop();
       statusChanges.stop();
       devices.stop();
+      healthScores.stop();
+      alerts.stop();
       if (outcome === 'timeout') log.error({ unwritten: depth() }, 'writer closed with rows it could not write');
     },
-    stats: () => ({ depth: depth(), saturated, retrying: telemetry.retrying || statusChanges.retrying }),
+    stats: () => ({ depth: depth(), saturated, retrying: telemetry.retrying || statusChanges.retrying || alerts.retrying }),
   };
 }

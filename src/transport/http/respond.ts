@@ -45,6 +45,8 @@ export function readJsonBody(
   res: HttpResponse,
   limit: number,
   done: (result: BodyResult, aborted: { value: boolean }) => void,
+  /** An empty body is read as null instead of answered with 400. */
+  allowEmpty = false,
 ): void {
   const aborted = watchAbort(res);
   const finish = (result: BodyResult) => {
@@ -67,8 +69,10 @@ export function readJsonBody(
     chunks.push(Buffer.from(chunk.slice(0)));
     if (!isLast) return;
     finished = true;
+    const text = Buffer.concat(chunks).toString('utf8');
+    if (allowEmpty && text.trim() === '') return finish({ ok: true, value: null });
     try {
-      finish({ ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown });
+      finish({ ok: true, value: JSON.parse(text) as unknown });
     } catch {
       finish({ ok: false, status: '400 Bad Request', body: { detail: 'body is not valid JSON' } });
     }

@@ -1,0 +1,324 @@
+import { randomUUID } from 'node:crypto';
+import { BUILT_IN_RULES, EwmaStats, isBack, isPast, type Severity, type ThresholdRule } from '../domain/alert-rules.js';
+import { computeHealth, type HealthScore, type Weights } from '../domain/health-score.js';
+import { RollingMetrics } from '../domain/rolling-metrics.js';
+import type { Telemetry } from '../domain/telemetry.js';
+import type { DeviceState } from './device-registry.js';
+
+export type AlertLifecycle = 'raised' | 'acknowledged' | 'cleared';
+export type AlertTransition = 'raised' | 'updated' | 'cleared' | 'acknowledged';
+
+export interface Alert {
+  readonly id: string;
+  readonly deviceId: string;
+  readonly type: string;
+  severity: Severity;
+  state: AlertLifecycle;
+  data: Record<string, unknown>;
+  readonly raisedAt: number;
+  updatedAt: number;
+  clearedAt: number | null;
+  acknowledgedAt: number | null;
+  acknowledgedBy: string | null;
+}
+
+export interface ScoredHealth extends HealthScore {
+  readonly at: number;
+}
+
+/** Where insights go: the hub numbers, pushes and stores them. */
+export interface InsightSink {
+  healthScore(state: DeviceState, health: ScoredHealth, previous: number | null): void;
+  alert(state: DeviceState, alert: Alert, transition: AlertTransition): void;
+}
+
+export interface InsightOptions {
+  readonly weights: Weights;
+  /** A score is pushed and stored when it moved at least this much since the last one pushed. */
+  readonly step: number;
+  /** Per device, scoring on telemetry happens at most this often (the sweep catches the rest). */
+  readonly minScoreIntervalMs: number;
+  readonly rules: readonly ThresholdRule[];
+  /** Sensor metrics watched by the z-score detector, and its threshold. */
+  readonly zscoreMetrics: readonly string[];
+  readonly zscoreThreshold: number;
+  /** A device offline this long raises `device_offline`. */
+  readonly offlineAlertMs: number;
+  readonly timeoutMsOf: (state: DeviceState) => number;
+}
+
+interface DeviceInsight {
+  readonly metrics: RollingMetrics;
+  readonly firstSeen: number;
+  accountedAt: number;
+  offlineSince: number | null;
+  health: ScoredHealth | null;
+  pushed: number | null;
+  scoredAt: number;
+  readonly pastSince: Map<string, number>;
+  readonly active: Map<string, Alert>;
+  zstats: Map<string, EwmaStats> | null;
+}
+
+const OFFLINE = 'device_offline';
+const ZSCORE_CLEAR = 2;
+
+/**
+ * Rolling metrics, health scores and anomaly alerts, per device, updated as telemetry arrives in
+ * O(1) per message. Alerts: one active per (device, type); hysteresis and minimum duration from the
+ * rule; acknowledged by an admin; telemetry alerts are held (neither cleared nor raised) while a
+ * device is offline, since nothing is evaluated without telemetry; an outage raises one
+ * `device_offline` alert after `offlineAlertMs`, so a flapping device does not storm.
+ */
+export class Insights {
+  private readonly devices = new Map<string, DeviceInsight>();
+  private readonly alertsById = new Map<string, Alert>();
+  private readonly rules: readonly ThresholdRule[];
+
+  constructor(
+    private readonly opts: InsightOptions,
+    private readonly sink: InsightSink,
+  ) {
+    this.rules = [...BUILT_IN_RULES.filter((b) => !opts.rules.some((r) => r.type === b.type)), ...opts.rules];
+  }
+
+  onTelemetry(state: DeviceState, t: Telemetry, now: number): void {
+    const d = this.device(state, now);
+    this.account(state, d, now);
+    d.metrics.add(t);
+    for (const rule of this.rules) {
+      if (rule.deviceType !== null && rule.deviceType !== state.type) continue;
+      const value = this.read(rule, t, d);
+      if (value !== null) this.judge(state, d, rule.type, rule.severity, isPast(rule, value), isBack(rule, value), rule.forMs, now, { value, metric: rule.metric, threshold: rule.raise, clear: rule.clear });
+    }
+    if (this.opts.zscoreMetrics.length > 0 && t.metrics !== null) this.zscores(state, d, t.metrics, now);
+    if (now - d.scoredAt >= this.opts.minScoreIntervalMs) this.rescore(state, d, now);
+  }
+
+  /** Call before a device's status changes: online time is accounted up to now. */
+  beforeStatusChange(state: DeviceState, now: number): void {
+    const d = this.devices.get(state.id);
+    if (d) this.account(state, d, now);
+  }
+
+  afterStatusChange(state: DeviceState, now: number): void {
+    const d = this.device(state, now);
+    if (state.status === 'offline') d.offlineSince ??= now;
+    else {
+      d.offlineSince = null;
+      const offline = d.active.get(OFFLINE);
+      if (offline) this.clear(state, d, offline, now, {});
+    }
+    this.rescore(state, d, now);
+  }
+
+  /** The periodic sweep: re-score quiet devices (freshness decays) and raise due offline alerts. */
+  sweep(states: Iterable<DeviceState>, now: number, rescore: boolean): void {
+    for (const state of states) {
+      if (!rescore && state.status !== 'offline') continue;
+      const d = this.devices.get(state.id);
+      if (d === undefined) continue;
+      this.account(state, d, now);
+      if (state.status === 'offline' && d.offlineSince !== null && now - d.offlineSince >= this.opts.offlineAlertMs && !d.active.has(OFFLINE)) {
+        this.raise(state, d, OFFLINE, 'major', now, { offline_since: new Date(d.offlineSince).toISOString() });
+      }
+      if (rescore) this.rescore(state, d, now);
+    }
+  }
+
+  acknowledge(alertId: string, by: string, now: number, stateOf: (deviceId: string) => DeviceState): Alert | null {
+    const alert = this.alertsById.get(alertId);
+    if (alert === undefined || alert.state !== 'raised') return alert ?? null;
+    alert.state = 'acknowledged';
+    alert.acknowledgedAt = now;
+    alert.acknowledgedBy = by;
+    alert.updatedAt = now;
+    this.sink.alert(stateOf(alert.deviceId), alert, 'acknowledged');
+    return alert;
+  }
+
+  /** Active alerts restored from storage at start. */
+  restoreAlert(alert: Alert): void {
+    this.alertsById.set(alert.id, alert);
+    this.pendingRestore.set(alert.deviceId, [...(this.pendingRestore.get(alert.deviceId) ?? []), alert]);
+  }
+
+  restoreHealth(deviceId: string, health: ScoredHealth): void {
+    this.restoredHealth.set(deviceId, health);
+  }
+
+  health(deviceId: string): ScoredHealth | null {
+    return this.devices.get(deviceId)?.health ?? this.restoredHealth.get(deviceId) ?? null;
+  }
+
+  activeAlerts(deviceId: string): Alert[] {
+    const d = this.devices.get(deviceId);
+    return d ? [...d.active.values()] : (this.pendingRestore.get(deviceId) ?? []);
+  }
+
+  allActiveAlerts(): Alert[] {
+    return [...this.alertsById.values()].filter((a) => a.state !== 'cleared');
+  }
+
+  alert(alertId: string): Alert | undefined {
+    return this.alertsById.get(alertId);
+  }
+
+  metricsSummary(deviceId: string, now: number) {
+    const d = this.devices.get(deviceId);
+    if (d === undefined) return null;
+    return { recent: d.metrics.recentSummary(), last24h: d.metrics.summary24h(now), uptime24h: d.metrics.uptime24h(now, d.firstSeen) };
+  }
+
+  healthOfAll(): { deviceId: string; score: number }[] {
+    const out: { deviceId: string; score: number }[] = [];
+    for (const [deviceId, d] of this.devices) if (d.health) out.push({ deviceId, score: d.health.score });
+    for (const [deviceId, h] of this.restoredHealth) if (!this.devices.has(deviceId)) out.push({ deviceId, score: h.score });
+    return out;
+  }
+
+  private readonly pendingRestore = new Map<string, Alert[]>();
+  private readonly restoredHealth = new Map<string, ScoredHealth>();
+
+  private device(state: DeviceState, now: number): DeviceInsight {
+    let d = this.devices.get(state.id);
+    if (d === undefined) {
+      d = {
+        metrics: new RollingMetrics(),
+        firstSeen: now,
+        accountedAt: now,
+        offlineSince: state.status === 'offline' ? now : null,
+        health: this.restoredHealth.get(state.id) ?? null,
+        pushed: this.restoredHealth.get(state.id)?.score ?? null,
+        scoredAt: 0,
+        pastSince: new Map(),
+        active: new Map(),
+        zstats: null,
+      };
+      for (const alert of this.pendingRestore.get(state.id) ?? []) d.active.set(alert.type, alert);
+      this.pendingRestore.delete(state.id);
+      this.restoredHealth.delete(state.id);
+      this.devices.set(state.id, d);
+    }
+    return d;
+  }
+
+  private account(state: DeviceState, d: DeviceInsight, now: number): void {
+    if (state.status === 'online' && now > d.accountedAt) d.metrics.addOnlineTime(d.accountedAt, now);
+    d.accountedAt = now;
+  }
+
+  private read(rule: ThresholdRule, t: Telemetry, d: DeviceInsight): number | null {
+    switch (rule.metric) {
+      case 'battery_level':
+        return t.batteryLevel;
+      case 'rssi':
+        return t.rssi;
+      case 'error_rate':
+        return t.errorRate;
+      case 'response_time_ms':
+        return t.responseTimeMs;
+      case 'response_time_mean10': {
+        if (t.responseTimeMs === null) return null;
+        const { mean, samples } = d.metrics.recentResponseMean();
+        return samples >= rule.minSamples ? mean : null;
+      }
+      default:
+        return t.metrics?.[rule.metric.slice('metrics.'.length)] ?? null;
+    }
+  }
+
+  private zscores(state: DeviceState, d: DeviceInsight, metrics: Readonly<Record<string, number>>, now: number): void {
+    d.zstats ??= new Map();
+    for (const name of this.opts.zscoreMetrics) {
+      const value = metrics[name];
+      if (value === undefined) continue;
+      let stats = d.zstats.get(name);
+      if (stats === undefined) d.zstats.set(name, (stats = new EwmaStats()));
+      const z = stats.score(value);
+      if (z === null) continue;
+      const past = Math.abs(z) > this.opts.zscoreThreshold;
+      this.judge(state, d, `anomaly:${name}`, 'warning', past, Math.abs(z) < ZSCORE_CLEAR, 0, now, { value, z: Math.round(z * 100) / 100, mean: stats.mean });
+    }
+  }
+
+  private judge(
+    state: DeviceState,
+    d: DeviceInsight,
+    type: string,
+    severity: Severity,
+    past: boolean,
+    back: boolean,
+    forMs: number,
+    now: number,
+    data: Record<string, unknown>,
+  ): void {
+    const active = d.active.get(type);
+    if (active) {
+      if (back) this.clear(state, d, active, now, data);
+      return;
+    }
+    if (!past) {
+      d.pastSince.delete(type);
+      return;
+    }
+    const since = d.pastSince.get(type) ?? now;
+    d.pastSince.set(type, since);
+    if (now - since >= forMs) this.raise(state, d, type, severity, now, { ...data, since: new Date(since).toISOString() });
+  }
+
+  private raise(state: DeviceState, d: DeviceInsight, type: string, severity: Severity, now: number, data: Record<string, unknown>): void {
+    d.pastSince.delete(type);
+    const alert: Alert = {
+      id: randomUUID(),
+      deviceId: state.id,
+      type,
+      severity,
+      state: 'raised',
+      data,
+      raisedAt: now,
+      updatedAt: now,
+      clearedAt: null,
+      acknowledgedAt: null,
+      acknowledgedBy: null,
+    };
+    d.active.set(type, alert);
+    this.alertsById.set(alert.id, alert);
+    this.sink.alert(state, alert, 'raised');
+  }
+
+  private clear(state: DeviceState, d: DeviceInsight, alert: Alert, now: number, data: Record<string, unknown>): void {
+    d.active.delete(alert.type);
+    alert.state = 'cleared';
+    alert.clearedAt = now;
+    alert.updatedAt = now;
+    alert.data = { ...alert.data, cleared_with: data.value ?? null };
+    this.alertsById.delete(alert.id);
+    this.sink.alert(state, alert, 'cleared');
+  }
+
+  private rescore(state: DeviceState, d: DeviceInsight, now: number): void {
+    d.scoredAt = now;
+    const { mean } = d.metrics.recentResponseMean();
+    const scored = computeHealth(
+      {
+        online: state.status === 'online',
+        uptime24h: d.metrics.uptime24h(now, d.firstSeen),
+        flapping: state.flapping,
+        battery: d.metrics.lastBattery,
+        rssi: d.metrics.lastRssi,
+        errorRate: d.metrics.lastErrorRate,
+        responseTimeMs: mean,
+        silenceMs: state.lastSeen === null ? null : Math.max(0, now - state.lastSeen),
+        timeoutMs: this.opts.timeoutMsOf(state),
+      },
+      this.opts.weights,
+    );
+    const health: ScoredHealth = { ...scored, at: now };
+    d.health = health;
+    if (d.pushed !== null && Math.abs(health.score - d.pushed) < this.opts.step) return;
+    const previous = d.pushed;
+    d.pushed = health.score;
+    this.sink.healthScore(state, health, previous);
+  }
+}
