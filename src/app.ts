@@ -96,7 +96,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     });
 
     await restoreState(hub, database);
-    const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, log);
+    const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, config.OFFLINE_ALERT_CHECK_S * 1000, log);
     cleanup.push(() => sweeps.stop());
     await presence.start(hub);
     cleanup.push(() => presence.stop());

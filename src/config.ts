@@ -61,6 +61,7 @@ export const configSchema = z.object({
   ANOMALY_ZSCORE_METRICS: z.string().regex(/^[A-Za-z0-9._:-]+(,[A-Za-z0-9._:-]+)*$/).optional(),
   ANOMALY_ZSCORE: z.coerce.number().min(1).max(100).default(4),
   OFFLINE_ALERT_MINUTES: z.coerce.number().min(0).max(10_080).default(5),
+  OFFLINE_ALERT_CHECK_S: z.coerce.number().min(0.1).max(3600).default(10),
   HTTP_MAX_BODY_BYTES: int(1024, 16 * 1024 * 1024).default(64 * 1024),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAX_PAYLOAD_BYTES: int(64, 1024 * 1024).default(16 * 1024),

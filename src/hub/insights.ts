@@ -109,7 +109,8 @@ export class Insights {
       const offline = d.active.get(OFFLINE);
       if (offline) this.clear(state, d, offline, now, {});
     }
-    this.rescore(state, d, now);
+    // Not counted against the per-second limit: the telemetry that brought it online follows at once.
+    this.rescore(state, d, now, false);
   }
 
   /** The periodic sweep: re-score quiet devices (freshness decays) and raise due offline alerts. */
@@ -297,8 +298,8 @@ export class Insights {
     this.sink.alert(state, alert, 'cleared');
   }
 
-  private rescore(state: DeviceState, d: DeviceInsight, now: number): void {
-    d.scoredAt = now;
+  private rescore(state: DeviceState, d: DeviceInsight, now: number, throttled = true): void {
+    if (throttled) d.scoredAt = now;
     const { mean } = d.metrics.recentResponseMean();
     const scored = computeHealth(
       {

@@ -1,0 +1,3 @@
+import { runInsightsContract } from '../contracts/insights.contract.js';
+
+runInsightsContract('services');
