@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { footprintScenario } from './scenarios/footprint.js';
+import { hotPathScenario } from './scenarios/hot-path.js';
 import { presenceScenario } from './scenarios/presence.js';
 import { writerScenario } from './scenarios/writer.js';
 import { printTable, saveResults, type Figure } from './report.js';
@@ -19,6 +20,7 @@ const { values } = parseArgs({
 const scenarios: Record<string, () => Promise<Figure[]>> = {
   presence: () => presenceScenario(values['redis-url']!),
   footprint: () => footprintScenario(),
+  'hot-path': () => hotPathScenario(),
   writer: () => writerScenario(values['postgres-url']!),
 };
 
