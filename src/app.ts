@@ -14,7 +14,14 @@ import { loadDeviceStates } from './storage/device-repository.js';
 import { createWriter, type Writer } from './storage/writer.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded-broker.js';
 import { attachHttpRoutes, attachNotFound, type ReadinessCheck } from './transport/http/probes.js';
+import { accessPolicy } from './security/access.js';
+import { ApiKeyStore } from './security/api-keys.js';
+import { RateLimiter } from './security/rate-limiter.js';
+import { WsTokens } from './security/ws-token.js';
+import { attachAdminRoutes } from './transport/http/admin-routes.js';
+import { createGuard, preflight, type HttpSecurity } from './transport/http/guard.js';
 import { attachHealthRoutes } from './transport/http/health-routes.js';
+import { attachIngestRoutes } from './transport/http/ingest-routes.js';
 import { attachStatusRoutes } from './transport/http/status-routes.js';
 import { startMqttIngest, type MqttIngest } from './transport/mqtt-ingest.js';
 import { redactUrl } from './transport/redact-url.js';
@@ -35,6 +42,8 @@ export interface RunningHub {
 }
 
 const INGEST_READY_TIMEOUT_MS = 10_000;
+/** Keys created or revoked by the CLI (another process) take effect within this. */
+const KEY_RELOAD_MS = 5000;
 
 /**
  * Wiring: chooses each part's implementation from the configuration (embedded when its URL is
@@ -120,9 +129,27 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       },
       { name: 'presence', check: async () => presence.health() },
     ];
-    attachHttpRoutes(app, checks, metrics);
-    attachStatusRoutes(app, { hub, presence, database, maxBodyBytes: config.HTTP_MAX_BODY_BYTES });
-    attachHealthRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES);
+    const keys = new ApiKeyStore(database.db);
+    await keys.load();
+    const keyReload = setInterval(() => void keys.load().catch(() => undefined), KEY_RELOAD_MS);
+    keyReload.unref();
+    cleanup.push(() => clearInterval(keyReload));
+    const tokens = new WsTokens(config.WS_TOKEN_SECRET);
+    const access = accessPolicy(config, keys, tokens);
+    const security: HttpSecurity = {
+      keys,
+      authRequired: access.authRequired,
+      limiter: new RateLimiter(config.HTTP_RATE_PER_S, config.HTTP_RATE_BURST),
+      corsOrigins: new Set(config.CORS_ORIGINS?.split(',').map((o) => o.trim()) ?? []),
+      metrics,
+    };
+    const guard = createGuard(security);
+    app.options('/*', preflight(security));
+    attachHttpRoutes(app, checks, metrics, guard);
+    attachStatusRoutes(app, { hub, presence, database, maxBodyBytes: config.HTTP_MAX_BODY_BYTES, guard });
+    attachHealthRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
+    attachIngestRoutes(app, hub, database, config, guard);
+    attachAdminRoutes(app, keys, tokens, config.HTTP_MAX_BODY_BYTES, guard);
     const ws: WsServer = attachWebSocket(
       app,
       hub,
@@ -139,6 +166,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       },
       log,
       metrics,
+      access.ws,
     );
     attachNotFound(app);
     await fanout.start(ws.delivery);
@@ -194,6 +222,13 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       fanout: fanout.kind === 'local' ? 'in-process (single instance)' : 'Redis',
     };
     log.info({ parts, ws: `ws://${config.HOST}:${port}/ws` }, `Vigil listening on http://${config.HOST}:${port}`);
+    if (!access.authRequired()) {
+      log.warn(
+        access.loopback
+          ? 'no API key exists: serving without authentication on loopback only (create one with npm run keys -- create)'
+          : 'ALLOW_ANONYMOUS=true: serving without authentication on a non-loopback address',
+      );
+    }
 
     let stopped: Promise<void> | null = null;
     return {

@@ -83,6 +83,12 @@ export function createMetrics() {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
       registers: r,
     }),
+    httpRefused: new Counter({
+      name: 'vigil_http_refused_total',
+      help: 'HTTP requests refused before their handler, by code (missing_key, invalid_key, forbidden, rate_limited)',
+      labelNames: ['code'] as const,
+      registers: r,
+    }),
     alerts: new Counter({
       name: 'vigil_alert_transitions_total',
       help: 'Alert transitions (raised, updated, acknowledged, cleared) by severity',

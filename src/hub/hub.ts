@@ -75,6 +75,18 @@ export class Hub implements PresenceListener, InsightSink {
     this.insights.onTelemetry(state, t, t.receivedAt);
   }
 
+  /** A device deleted by an admin: forgotten here (its presence claimed offline so nothing fires). */
+  forget(deviceId: string): void {
+    const state = this.registry.get(deviceId);
+    if (state === undefined) return;
+    void this.opts.presence.claim(this.statusChange(state, 'offline', 'reconcile', this.now()));
+    this.registry.delete(deviceId);
+  }
+
+  countInvalid(reason: string): void {
+    this.opts.metrics.invalidMessages.inc({ reason });
+  }
+
   /** Re-scores every device (the periodic sweep) and raises due offline alerts. */
   sweep(): void {
     this.insights.sweep(this.registry.values(), this.now(), true);

@@ -12,7 +12,8 @@ export type ClientMessage =
   | { readonly type: 'subscribe_all'; readonly id: RequestId }
   | { readonly type: 'unsubscribe_all'; readonly id: RequestId }
   | { readonly type: 'ping'; readonly id: RequestId }
-  | { readonly type: 'ack_alert'; readonly id: RequestId; readonly alertId: string };
+  | { readonly type: 'ack_alert'; readonly id: RequestId; readonly alertId: string }
+  | { readonly type: 'auth'; readonly id: RequestId; readonly token: string };
 
 /** Error codes a client can receive; each is counted in vigil_ws_client_errors_total. */
 export type ErrorCode =
@@ -26,7 +27,10 @@ export type ErrorCode =
   | 'rate_limited'
   | 'not_subscribed'
   | 'invalid_alert_id'
-  | 'alert_not_found';
+  | 'alert_not_found'
+  | 'unauthenticated'
+  | 'invalid_token'
+  | 'forbidden';
 
 export interface ProtocolError {
   readonly id: RequestId;
@@ -43,9 +47,11 @@ export const CloseCode = {
   slowConsumer: 4008,
   subscriptionLimit: 4009,
   rateLimited: 4029,
+  unauthenticated: 4401,
+  forbidden: 4403,
 } as const;
 
-const CLIENT_TYPES = new Set(['subscribe_device', 'unsubscribe_device', 'subscribe_all', 'unsubscribe_all', 'ping', 'ack_alert']);
+const CLIENT_TYPES = new Set(['subscribe_device', 'unsubscribe_device', 'subscribe_all', 'unsubscribe_all', 'ping', 'ack_alert', 'auth']);
 const ALERT_ID = /^[0-9a-f-]{36}$/;
 
 const failure = (id: RequestId, code: ErrorCode, message: string): DecodeOutcome => ({
@@ -85,6 +91,11 @@ export function decodeClientMessage(text: string, maxBytes: number): DecodeOutco
         return failure(id, 'invalid_alert_id', 'alert_id must be the id of an alert (a UUID)');
       }
       return { ok: true, message: { type: 'ack_alert', id, alertId: m.alert_id } };
+    case 'auth':
+      if (typeof m.token !== 'string' || m.token.length === 0 || m.token.length > 512) {
+        return failure(id, 'invalid_token', 'auth needs a "token": an API key or a token from POST /ws-token');
+      }
+      return { ok: true, message: { type: 'auth', id, token: m.token } };
     case 'subscribe_all':
     case 'unsubscribe_all':
     case 'ping':

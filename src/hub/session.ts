@@ -1,4 +1,5 @@
 import type { Metrics } from '../metrics.js';
+import { allows, mayRead, type Principal } from '../security/api-keys.js';
 import { ALL_CHANNEL, type Hub } from './hub.js';
 import type { LagRouter } from './lag-router.js';
 import {
@@ -59,6 +60,9 @@ export class Session {
     private readonly lag: LagRouter,
     private readonly limits: SessionLimits,
     private readonly metrics: Metrics,
+    /** Null until the client authenticates (when the hub requires it). */
+    public principal: Principal | null,
+    private readonly authenticate: (token: string) => Principal | null,
   ) {}
 
   get subscriptionCount(): number {
@@ -81,6 +85,11 @@ export class Session {
   }
 
   private handle(message: ClientMessage): void {
+    if (message.type === 'auth') return this.authenticateWith(message.token, message.id);
+    if (this.principal === null && message.type !== 'ping') {
+      this.sendError(message.id, 'unauthenticated', 'send {"type":"auth","token":…} first');
+      return;
+    }
     switch (message.type) {
       case 'subscribe_device':
         return this.subscribeDevice(message.deviceId, message.id);
@@ -94,6 +103,7 @@ export class Session {
         this.socket.send(encodePong(message.id));
         return;
       case 'ack_alert': {
+        if (!allows(this.principal!, 'command')) return this.sendError(message.id, 'forbidden', 'acknowledging alerts needs the "command" scope');
         const alert = this.hub.acknowledgeAlert(message.alertId, `ws:${this.connectionId}`);
         if (alert === null) this.sendError(message.id, 'alert_not_found', `no active alert ${message.alertId}`);
         else this.socket.send(encodeAck(message.id));
@@ -102,7 +112,22 @@ export class Session {
     }
   }
 
+  private authenticateWith(token: string, id: RequestId): void {
+    const principal = this.authenticate(token);
+    if (principal === null) {
+      this.sendError(id, 'invalid_token', 'invalid API key or token');
+      this.close(CloseCode.unauthenticated, 'invalid token');
+      return;
+    }
+    this.principal = principal;
+    this.socket.send(encodeAck(id));
+  }
+
   private subscribeDevice(deviceId: string, id: RequestId): void {
+    if (!allows(this.principal!, 'read') || !mayRead(this.principal!, deviceId)) {
+      this.sendError(id, 'forbidden', `this key may not read ${deviceId}`);
+      return;
+    }
     const isNew = !this.devices.has(deviceId);
     if (isNew && this.subscriptionCount >= this.limits.maxSubscriptions) {
       this.sendError(id, 'subscription_limit', `at most ${this.limits.maxSubscriptions} subscriptions per connection`);
@@ -138,6 +163,11 @@ export class Session {
   }
 
   private subscribeAll(id: RequestId): void {
+    const p = this.principal!;
+    if (!allows(p, 'read') || (p.kind === 'key' && p.key.deviceIds !== null)) {
+      this.sendError(id, 'forbidden', 'subscribe_all needs the "read" scope on all devices');
+      return;
+    }
     if (!this.all) {
       if (this.subscriptionCount >= this.limits.maxSubscriptions) {
         this.sendError(id, 'subscription_limit', `at most ${this.limits.maxSubscriptions} subscriptions per connection`);
@@ -260,6 +290,11 @@ export class Session {
   private sendError(id: RequestId, code: ErrorCode, message: string): void {
     this.metrics.wsClientErrors.inc({ code });
     this.socket.send(encodeError({ id, code, message }));
+  }
+
+  /** Closes a client that did not authenticate in time. */
+  closeUnauthenticated(): void {
+    if (this.principal === null) this.close(CloseCode.unauthenticated, 'authentication timeout');
   }
 
   private close(code: number, reason: string): void {

@@ -158,3 +158,8 @@ export async function getStatusWindow(
     changes: inside.map((c) => ({ status: c.status, at: c.at.getTime() })),
   };
 }
+
+/** Removes a device from the registry table; its history stays until retention removes it. */
+export async function deleteDevice(db: VigilDb, deviceId: string): Promise<void> {
+  await db.delete(devices).where(eq(devices.id, deviceId));
+}

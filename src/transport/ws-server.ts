@@ -5,7 +5,18 @@ import { CloseCode } from '../hub/protocol.js';
 import { Session, type ClientSocket, type SessionLimits } from '../hub/session.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { Principal } from '../security/api-keys.js';
+import { presentedKey } from './http/guard.js';
 import { loadUws, type TemplatedApp, type WebSocket } from './uws.js';
+
+/** How WebSocket clients prove who they are (see docs/security.md). */
+export interface WsAccess {
+  /** The principal of an upgrade request: from a header key or a `?token=`; 'invalid' refuses it; null: must send `auth`. */
+  fromUpgrade(apiKey: string, token: string): Principal | 'invalid' | null;
+  /** An `auth` message's token (an API key or a ws-token). */
+  authenticate(token: string): Principal | null;
+  readonly authTimeoutMs: number;
+}
 
 export interface WsServerOptions extends SessionLimits {
   readonly maxConnections: number;
@@ -18,7 +29,9 @@ export interface WsServerOptions extends SessionLimits {
 interface UserData {
   readonly connectionId: string;
   readonly remoteAddress: string;
+  readonly principal: Principal | null;
   session: Session | null;
+  authTimer: NodeJS.Timeout | null;
 }
 
 export interface WsServer {
@@ -39,6 +52,7 @@ export function attachWebSocket(
   opts: WsServerOptions,
   log: Logger,
   metrics: Metrics,
+  access: WsAccess,
 ): WsServer {
   const uws = loadUws();
   const lag = new LagRouter();
@@ -67,15 +81,26 @@ export function attachWebSocket(
         res.end(JSON.stringify({ error: { code: accepting ? 'too_many_connections' : 'shutting_down', message: 'try again later' } }));
         return;
       }
+      const principal = access.fromUpgrade(presentedKey(req), new URLSearchParams(req.getQuery() ?? '').get('token') ?? '');
+      if (principal === 'invalid') {
+        metrics.wsConnectionsTotal.inc({ outcome: 'refused_auth' });
+        res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ detail: 'Invalid API key or token', error: { code: 'invalid_token', message: 'invalid API key or token' } }));
+        return;
+      }
       const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
-      const data: UserData = { connectionId: idPrefix + (nextId++).toString(36), remoteAddress, session: null };
+      const data: UserData = { connectionId: idPrefix + (nextId++).toString(36), remoteAddress, principal, session: null, authTimer: null };
       res.upgrade(data, key, protocol, extensions, context);
     },
 
     open(ws) {
       const data = ws.getUserData();
       sockets.add(ws);
-      data.session = new Session(data.connectionId, adapt(ws), hub, lag, opts, metrics);
+      data.session = new Session(data.connectionId, adapt(ws), hub, lag, opts, metrics, data.principal, access.authenticate);
+      if (data.principal === null) {
+        const session = data.session;
+        data.authTimer = setTimeout(() => session.closeUnauthenticated(), access.authTimeoutMs);
+      }
       metrics.wsConnections.set(sockets.size);
       metrics.wsConnectionsTotal.inc({ outcome: 'accepted' });
       log.debug({ conn: data.connectionId, ip: data.remoteAddress }, 'ws connected');
@@ -95,6 +120,7 @@ export function attachWebSocket(
     close(ws, code) {
       const data = ws.getUserData();
       sockets.delete(ws);
+      if (data.authTimer !== null) clearTimeout(data.authTimer);
       data.session?.dispose();
       data.session = null;
       metrics.wsConnections.set(sockets.size);

@@ -5,7 +5,9 @@ import { alertData, healthData } from '../../hub/frames.js';
 import type { Hub } from '../../hub/hub.js';
 import type { Database } from '../../storage/database.js';
 import { healthTrend, listAlerts } from '../../storage/alert-repository.js';
+import { mayRead } from '../../security/api-keys.js';
 import type { TemplatedApp } from '../uws.js';
+import type { Guard } from './guard.js';
 import { readJsonBody, respondLater, sendJson, validationError } from './respond.js';
 
 export const alertsQuery = z.object({
@@ -24,9 +26,10 @@ const notFound = (id: string): [string, unknown] => ['404 Not Found', { detail: 
 const query = (text: string) => Object.fromEntries(new URLSearchParams(text));
 
 /** Health scores, rolling metrics and alerts over REST. */
-export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Database, maxBodyBytes: number): void {
-  app.get('/devices/:id/metrics/summary', (res, req) => {
+export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Database, maxBodyBytes: number, guard: Guard): void {
+  app.get('/devices/:id/metrics/summary', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
+    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
     const summary = isDeviceId(id) ? hub.insights.metricsSummary(id, Date.now()) : null;
     if (summary === null) return sendJson(res, ...notFound(id.slice(0, 128)));
     const view = (s: typeof summary.recent) => ({
@@ -38,10 +41,11 @@ export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Databa
       avg_rssi: s.avgRssi,
     });
     sendJson(res, '200 OK', { device_id: id, recent: view(summary.recent), last_24h: { ...view(summary.last24h), uptime_ratio: summary.uptime24h } });
-  });
+  }));
 
-  app.get('/devices/:id/health', (res, req) => {
+  app.get('/devices/:id/health', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
+    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
     const health = isDeviceId(id) ? hub.insights.health(id) : null;
     if (health === null) return sendJson(res, ...notFound(id.slice(0, 128)));
     respondLater(res, async () => {
@@ -50,9 +54,9 @@ export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Databa
       const delta = Math.round((health.score - first) * 10) / 10;
       return ['200 OK', { device_id: id, ...healthData(health), trend: { direction: delta > 1 ? 'up' : delta < -1 ? 'down' : 'flat', change_24h: delta, points: points.map((p) => ({ timestamp: iso(p.at), score: p.score })) } }];
     });
-  });
+  }));
 
-  app.get('/health/devices', (res, req) => {
+  app.get('/health/devices', guard('read', (res, req, ctx) => {
     const parsed = healthDevicesQuery.safeParse(query(req.getQuery() ?? ''));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
     const scores = hub.insights.healthOfAll();
@@ -62,9 +66,9 @@ export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Databa
     const worst = scores.sort((a, b) => a.score - b.score).slice(0, parsed.data.worst).map((s) => ({ device_id: s.deviceId, score: s.score }));
     const mean = scores.length ? Math.round((scores.reduce((n, s) => n + s.score, 0) / scores.length) * 10) / 10 : null;
     sendJson(res, '200 OK', { devices: scores.length, mean_score: mean, distribution, worst });
-  });
+  }));
 
-  app.get('/alerts', (res, req) => {
+  app.get('/alerts', guard('read', (res, req, ctx) => {
     const parsed = alertsQuery.safeParse(query(req.getQuery() ?? ''));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
     const q = parsed.data;
@@ -79,9 +83,9 @@ export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Databa
       const alerts = page.alerts.map(alertData);
       return ['200 OK', { alerts, has_more: page.hasMore, next_before: page.hasMore ? alerts.at(-1)?.raised_at : null }];
     });
-  });
+  }));
 
-  app.post('/alerts/:id/ack', (res, req) => {
+  app.post('/alerts/:id/ack', guard('command', (res, req, ctx) => {
     const alertId = decodeURIComponent(req.getParameter(0) ?? '');
     readJsonBody(res, maxBodyBytes, (body, aborted) => {
       const parsed = body.ok && body.value !== null ? ackBody.safeParse(body.value) : ackBody.safeParse({});
@@ -93,5 +97,5 @@ export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Databa
         else sendJson(res, '200 OK', alertData(alert));
       });
     }, true);
-  });
+  }));
 }

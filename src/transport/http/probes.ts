@@ -1,6 +1,7 @@
 import type { Metrics } from '../../metrics.js';
 import type { TemplatedApp } from '../uws.js';
-import { sendJson, watchAbort } from './respond.js';
+import type { Guard } from './guard.js';
+import { sendJson, watchAbort, writeCommonHeaders } from './respond.js';
 
 /** One dependency /readyz asks about; `detail` says what is wrong when it is not ok. */
 export interface ReadinessCheck {
@@ -11,7 +12,7 @@ export interface ReadinessCheck {
 const READINESS_TIMEOUT_MS = 2000;
 
 /** Probes and metrics. Mounted before the catch-all 404. */
-export function attachHttpRoutes(app: TemplatedApp, checks: readonly ReadinessCheck[], metrics: Metrics): void {
+export function attachHttpRoutes(app: TemplatedApp, checks: readonly ReadinessCheck[], metrics: Metrics, guard: Guard): void {
   app.get('/healthz', (res) => {
     sendJson(res, '200 OK', { status: 'ok' });
   });
@@ -32,15 +33,17 @@ export function attachHttpRoutes(app: TemplatedApp, checks: readonly ReadinessCh
     });
   });
 
-  app.get('/metrics', (res) => {
+  app.get('/metrics', guard('read', (res, req, ctx) => {
     const aborted = watchAbort(res);
     void metrics.registry.metrics().then((text) => {
       if (aborted.value) return;
       res.cork(() => {
-        res.writeStatus('200 OK').writeHeader('content-type', metrics.registry.contentType).end(text);
+        res.writeStatus('200 OK').writeHeader('content-type', metrics.registry.contentType);
+        writeCommonHeaders(res);
+        res.end(text);
       });
     });
-  });
+  }));
 
   for (const path of ['/healthz', '/readyz', '/metrics']) {
     app.any(path, (res) => {

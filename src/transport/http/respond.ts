@@ -1,8 +1,20 @@
 import type { z } from 'zod';
 import type { HttpResponse } from '../uws.js';
 
+/** Headers every response of a request carries (request id, security headers, CORS), set by the guard. */
+const commonHeaders = new WeakMap<HttpResponse, readonly [string, string][]>();
+
+export function setCommonHeaders(res: HttpResponse, headers: readonly [string, string][]): void {
+  commonHeaders.set(res, headers);
+}
+
+export function writeCommonHeaders(res: HttpResponse): void {
+  for (const [name, value] of commonHeaders.get(res) ?? []) res.writeHeader(name, value);
+}
+
 export function sendJson(res: HttpResponse, status: string, body: unknown, headers: Record<string, string> = {}): void {
   res.writeStatus(status).writeHeader('content-type', 'application/json');
+  writeCommonHeaders(res);
   for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
   res.end(JSON.stringify(body));
 }

@@ -7,7 +7,9 @@ import type { Database } from '../../storage/database.js';
 import { computeUptime } from '../../domain/uptime.js';
 import { getMetricBuckets } from '../../storage/metrics-repository.js';
 import { getStatusHistory, getStatusWindow, getTelemetryHistory, saveDeviceSettings } from '../../storage/device-repository.js';
+import { mayRead } from '../../security/api-keys.js';
 import type { TemplatedApp } from '../uws.js';
+import type { Guard } from './guard.js';
 import { readJsonBody, respondLater, sendJson, validationError } from './respond.js';
 
 export interface StatusRoutesContext {
@@ -15,6 +17,7 @@ export interface StatusRoutesContext {
   readonly presence: PresenceStore;
   readonly database: Database;
   readonly maxBodyBytes: number;
+  readonly guard: Guard;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -71,13 +74,14 @@ function parseQuery(query: string): Record<string, string> {
 }
 
 /** GET /status/summary, GET /status/{id}, GET /status/{id}/history, POST /status/batch, GET|PUT /devices/{id}. */
-export function attachStatusRoutes(app: TemplatedApp, ctx: StatusRoutesContext): void {
-  const { hub } = ctx;
+export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext): void {
+  const { hub, guard } = deps;
 
-  app.get('/status/summary', (res) => {
+  app.get('/status/summary', guard('read', (res, req, ctx) => {
     const devices = [];
     let online = 0;
     for (const state of hub.registry.values()) {
+      if (!mayRead(ctx.principal, state.id)) continue;
       if (state.status === 'online') online++;
       devices.push({
         device_id: state.id,
@@ -88,17 +92,19 @@ export function attachStatusRoutes(app: TemplatedApp, ctx: StatusRoutesContext):
       });
     }
     sendJson(res, '200 OK', { devices, total_devices: devices.length, online_devices: online, offline_devices: devices.length - online });
-  });
+  }));
 
-  app.get('/status/:id', (res, req) => {
+  app.get('/status/:id', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
+    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
     const state = isDeviceId(id) ? hub.registry.get(id) : undefined;
     if (state === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
     sendJson(res, '200 OK', statusView(state));
-  });
+  }));
 
-  app.get('/status/:id/history', (res, req) => {
+  app.get('/status/:id/history', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
+    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
     const parsed = historyQuery.safeParse(parseQuery(req.getQuery() ?? ''));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
     if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
@@ -106,11 +112,11 @@ export function attachStatusRoutes(app: TemplatedApp, ctx: StatusRoutesContext):
     const page = { limit: q.limit, since: q.since ? Date.parse(q.since) : undefined, before: q.before ? Date.parse(q.before) : undefined };
     respondLater(res, async () => {
       if (q.kind === 'status') {
-        const result = await getStatusHistory(ctx.database.db, id, page);
+        const result = await getStatusHistory(deps.database.db, id, page);
         const history = result.history.map((h) => ({ ...h, last_seen: iso(h.lastSeen), timestamp: iso(h.at), lastSeen: undefined, at: undefined }));
         return ['200 OK', { device_id: id, history, total_records: result.totalRecords, has_more: result.hasMore, next_before: result.hasMore ? history.at(-1)?.timestamp : null }];
       }
-      const result = await getTelemetryHistory(ctx.database.db, id, page);
+      const result = await getTelemetryHistory(deps.database.db, id, page);
       const history = result.history.map((h) => ({
         timestamp: iso(h.ts),
         battery_level: h.batteryLevel,
@@ -122,17 +128,20 @@ export function attachStatusRoutes(app: TemplatedApp, ctx: StatusRoutesContext):
       }));
       return ['200 OK', { device_id: id, history, total_records: result.totalRecords, has_more: result.hasMore, next_before: result.hasMore ? history.at(-1)?.timestamp : null }];
     });
-  });
+  }));
 
   // Batch lookup: presence answered in one store round trip for up to 1000 ids.
-  app.post('/status/batch', (res) => {
-    readJsonBody(res, ctx.maxBodyBytes, (body, aborted) => {
+  app.post('/status/batch', guard('read', (res, req, ctx) => {
+    readJsonBody(res, deps.maxBodyBytes, (body, aborted) => {
       if (!body.ok) return;
       const parsed = batchBody.safeParse(body.value);
       if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
       const ids = parsed.data.device_ids;
+      if (!ids.every((id) => mayRead(ctx.principal, id))) {
+        return res.cork(() => sendJson(res, '403 Forbidden', { detail: 'this key may not read some of these devices' }));
+      }
       respondLater(res, async () => {
-        const seen = await ctx.presence.lastSeen(ids);
+        const seen = await deps.presence.lastSeen(ids);
         const devices = ids.map((id, i) => {
           const state = hub.registry.get(id);
           return state ? { ...statusView(state), present: seen[i] !== null } : { device_id: id, status: 'unknown', online: false, present: seen[i] !== null };
@@ -140,10 +149,11 @@ export function attachStatusRoutes(app: TemplatedApp, ctx: StatusRoutesContext):
         return ['200 OK', { devices }];
       }, aborted);
     });
-  });
+  }));
 
-  app.get('/devices/:id/metrics', (res, req) => {
+  app.get('/devices/:id/metrics', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
+    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
     const parsed = metricsQuery.safeParse(parseQuery(req.getQuery() ?? ''));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
     if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
@@ -152,27 +162,29 @@ export function attachStatusRoutes(app: TemplatedApp, ctx: StatusRoutesContext):
     const from = q.from ? Date.parse(q.from) : to - (q.bucket === '1m' ? 3600_000 : 86_400_000);
     const sensors = q.metrics ? q.metrics.split(',').slice(0, 16) : [];
     respondLater(res, async () => {
-      const buckets = await getMetricBuckets(ctx.database.db, id, { from, to, bucket: q.bucket, sensors });
+      const buckets = await getMetricBuckets(deps.database.db, id, { from, to, bucket: q.bucket, sensors });
       return ['200 OK', { device_id: id, bucket: q.bucket, from: iso(from), to: iso(to), buckets: buckets.map((b) => ({ start: iso(b.start), count: b.count, ...b.fields })) }];
     });
-  });
+  }));
 
-  app.get('/devices/:id/uptime', (res, req) => {
+  app.get('/devices/:id/uptime', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
+    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
     const parsed = uptimeQuery.safeParse(parseQuery(req.getQuery() ?? ''));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
     if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
     const to = Date.now();
     const from = to - parsed.data.window_s * 1000;
     respondLater(res, async () => {
-      const window = await getStatusWindow(ctx.database.db, id, from, to);
+      const window = await getStatusWindow(deps.database.db, id, from, to);
       const uptime = computeUptime(window.before, window.changes, from, to);
       return ['200 OK', { device_id: id, from: iso(from), to: iso(to), uptime_ratio: uptime.ratio, online_s: uptime.onlineMs / 1000, window_s: uptime.windowMs / 1000, transitions: uptime.transitions }];
     });
-  });
+  }));
 
-  app.get('/devices/:id', (res, req) => {
+  app.get('/devices/:id', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
+    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
     const state = isDeviceId(id) ? hub.registry.get(id) : undefined;
     if (state === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
     sendJson(res, '200 OK', {
@@ -182,21 +194,22 @@ export function attachStatusRoutes(app: TemplatedApp, ctx: StatusRoutesContext):
       offline_timeout_s: state.timeoutMs === null ? null : state.timeoutMs / 1000,
       effective_offline_timeout_s: hub.timeoutMsOf(state) / 1000,
     });
-  });
+  }));
 
-  app.put('/devices/:id', (res, req) => {
+  app.put('/devices/:id', guard('admin', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
+    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
     if (!isDeviceId(id)) {
       sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['path', 'device_id'], msg: 'device ids are 1-128 chars of [A-Za-z0-9._:-]', type: 'invalid_string' }] });
       return;
     }
-    readJsonBody(res, ctx.maxBodyBytes, (body, aborted) => {
+    readJsonBody(res, deps.maxBodyBytes, (body, aborted) => {
       if (!body.ok) return;
       const parsed = deviceSettingsBody.safeParse(body.value);
       if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
       const settings = parsed.data;
       respondLater(res, async () => {
-        await saveDeviceSettings(ctx.database.db, id, {
+        await saveDeviceSettings(deps.database.db, id, {
           type: settings.type,
           name: settings.name,
           metadata: settings.metadata,
@@ -210,5 +223,5 @@ export function attachStatusRoutes(app: TemplatedApp, ctx: StatusRoutesContext):
         return ['200 OK', { device_id: id, type: state.type, name: state.name, offline_timeout_s: state.timeoutMs === null ? null : state.timeoutMs / 1000, effective_offline_timeout_s: hub.timeoutMsOf(state) / 1000 }];
       }, aborted);
     });
-  });
+  }));
 }

@@ -1,0 +1,42 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config.js';
+import { ApiKeyStore, SCOPES, type Scope } from '../security/api-keys.js';
+import { openDatabase } from '../storage/database.js';
+
+/**
+ * `npm run keys -- create --scope read,command --name dashboard [--devices d1,d2]`,
+ * `npm run keys -- list`, `npm run keys -- revoke <id>`. Uses DATABASE_URL (or PGlite in DATA_DIR,
+ * which only one process may open: with PGlite, stop the hub or use POST /admin/keys instead).
+ */
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { scope: { type: 'string' }, name: { type: 'string' }, devices: { type: 'string' } },
+});
+const [command, arg] = positionals;
+const config = loadConfig(process.env);
+const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR });
+const keys = new ApiKeyStore(database.db);
+await keys.load();
+const fail = (message: string) => {
+  process.stderr.write(`keys: ${message}\n`);
+  process.exitCode = 2;
+};
+try {
+  if (command === 'create') {
+    const scopes = (values.scope ?? '').split(',').filter(Boolean);
+    const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+    if (scopes.length === 0 || bad.length > 0 || !values.name) {
+      fail(`usage: create --scope ${SCOPES.join('|')}[,…] --name NAME [--devices id,id]${bad.length ? ` (unknown scope: ${bad.join(', ')})` : ''}`);
+    } else {
+      const created = await keys.create(values.name, scopes as Scope[], values.devices ? values.devices.split(',') : null);
+      process.stdout.write(`created key ${created.key.id} (${scopes.join(',')}) for ${values.name}\n${created.token}\nKeep it now: only its hash is stored.\n`);
+    }
+  } else if (command === 'list') {
+    for (const k of keys.list()) process.stdout.write(`${k.id}  ${k.name}  ${[...k.scopes].join(',')}${k.deviceIds ? `  devices:${[...k.deviceIds].join(',')}` : ''}\n`);
+  } else if (command === 'revoke' && arg) {
+    if (await keys.revoke(arg)) process.stdout.write(`revoked ${arg}\n`);
+    else fail(`no key ${arg}`);
+  } else fail('usage: keys create|list|revoke …');
+} finally {
+  await database.close();
+}

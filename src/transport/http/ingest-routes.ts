@@ -1,0 +1,95 @@
+import { z } from 'zod';
+import type { Config } from '../../config.js';
+import { DEVICE_ID_PATTERN } from '../../domain/device-id.js';
+import { validateTelemetry } from '../../domain/telemetry.js';
+import type { Hub } from '../../hub/hub.js';
+import { mayRead } from '../../security/api-keys.js';
+import type { Database } from '../../storage/database.js';
+import { deleteDevice } from '../../storage/device-repository.js';
+import type { TemplatedApp } from '../uws.js';
+import type { Guard } from './guard.js';
+import { readJsonBody, respondLater, sendJson, validationError } from './respond.js';
+
+/** The earlier REST service's body (seed 003), plus the hub's optional readings. */
+export const statusBody = z.object({
+  device_id: z.string().regex(DEVICE_ID_PATTERN, 'device ids are 1-128 chars of [A-Za-z0-9._:-]'),
+  timestamp: z.union([z.iso.datetime({ offset: true, local: true }), z.number().int().nonnegative()]).optional(),
+  battery_level: z.number().min(0).max(100).optional(),
+  rssi: z.number().min(-140).max(0).optional(),
+  online: z.boolean().optional(),
+  response_time_ms: z.number().min(0).optional(),
+  error_rate: z.number().min(0).max(1).optional(),
+  metrics: z.record(z.string().min(1).max(64), z.number().finite()).optional(),
+});
+
+export const devicesQuery = z.object({
+  status: z.enum(['online', 'offline', 'unknown']).optional(),
+  type: z.string().max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+const VERSION = '0.1.0';
+
+/** HTTP ingest (POST /status) through the MQTT pipeline's validation and hub, the seed's /health, and device list/delete. */
+export function attachIngestRoutes(app: TemplatedApp, hub: Hub, database: Database, config: Config, guard: Guard): void {
+  const limits = { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxMetricKeys: config.MAX_METRIC_KEYS, maxFutureSkewMs: config.MAX_FUTURE_SKEW_S * 1000 };
+
+  app.post('/status', guard('ingest', (res) => {
+    readJsonBody(res, Math.min(config.HTTP_MAX_BODY_BYTES, config.MAX_PAYLOAD_BYTES), (body) => {
+      if (!body.ok) return;
+      const parsed = statusBody.safeParse(body.value);
+      if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
+      const decoded = validateTelemetry(parsed.data.device_id, body.value, Date.now(), limits);
+      if (!decoded.ok) {
+        hub.countInvalid(decoded.reason);
+        return res.cork(() => sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['body'], msg: decoded.detail, type: decoded.reason }] }));
+      }
+      hub.ingestTelemetry(decoded.telemetry);
+      if (parsed.data.online === false) hub.deviceSaid(parsed.data.device_id, false, decoded.telemetry.receivedAt);
+      res.cork(() => sendJson(res, '200 OK', { status: 'success', message: 'Device status updated successfully', device_id: parsed.data.device_id }));
+    });
+  }));
+
+  app.get('/health', guard(null, (res) => {
+    respondLater(res, async () => {
+      const connected = await database.ping().then(
+        () => true,
+        () => false,
+      );
+      return [connected ? '200 OK' : '503 Service Unavailable', { status: connected ? 'healthy' : 'unhealthy', timestamp: new Date().toISOString(), database: connected ? 'connected' : 'disconnected', version: VERSION }];
+    });
+  }));
+
+  app.get('/devices', guard('read', (res, req, ctx) => {
+    const parsed = devicesQuery.safeParse(Object.fromEntries(new URLSearchParams(req.getQuery() ?? '')));
+    if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
+    const q = parsed.data;
+    const matching = [...hub.registry.values()]
+      .filter((d) => mayRead(ctx.principal, d.id) && (q.status === undefined || d.status === q.status) && (q.type === undefined || d.type === q.type))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    const page = matching.slice(q.offset, q.offset + q.limit).map((d) => ({
+      device_id: d.id,
+      type: d.type,
+      name: d.name,
+      status: d.status,
+      flapping: d.flapping,
+      last_seen: d.lastSeen === null ? null : new Date(d.lastSeen).toISOString(),
+      health_score: hub.insights.health(d.id)?.score ?? null,
+      active_alerts: hub.insights.activeAlerts(d.id).length,
+      battery_level: d.telemetry?.batteryLevel ?? null,
+      rssi: d.telemetry?.rssi ?? null,
+    }));
+    sendJson(res, '200 OK', { devices: page, total: matching.length, limit: q.limit, offset: q.offset });
+  }));
+
+  app.del('/devices/:id', guard('admin', (res, req) => {
+    const id = decodeURIComponent(req.getParameter(0) ?? '');
+    if (hub.registry.get(id) === undefined) return sendJson(res, '404 Not Found', { detail: `Device ${id.slice(0, 128)} not found` });
+    respondLater(res, async () => {
+      await deleteDevice(database.db, id);
+      hub.forget(id);
+      return ['200 OK', { device_id: id, deleted: true }];
+    });
+  }));
+}
