@@ -168,7 +168,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       metrics,
       access.ws,
     );
-    attachNotFound(app);
+    attachNotFound(app, guard);
     await fanout.start(ws.delivery);
     cleanup.push(() => fanout.stop());
 

@@ -51,6 +51,10 @@ export function attachIngestRoutes(app: TemplatedApp, hub: Hub, database: Databa
     });
   }));
 
+  app.any('/status', guard(null, (res) => {
+    sendJson(res, '405 Method Not Allowed', { detail: 'use POST /status to send a status, GET /status/{device_id} to read one' }, { allow: 'POST' });
+  }));
+
   app.get('/health', guard(null, (res) => {
     respondLater(res, async () => {
       const connected = await database.ping().then(

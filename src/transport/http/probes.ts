@@ -13,11 +13,11 @@ const READINESS_TIMEOUT_MS = 2000;
 
 /** Probes and metrics. Mounted before the catch-all 404. */
 export function attachHttpRoutes(app: TemplatedApp, checks: readonly ReadinessCheck[], metrics: Metrics, guard: Guard): void {
-  app.get('/healthz', (res) => {
+  app.get('/healthz', guard(null, (res, req, ctx) => {
     sendJson(res, '200 OK', { status: 'ok' });
-  });
+  }));
 
-  app.get('/readyz', (res) => {
+  app.get('/readyz', guard(null, (res, req, ctx) => {
     const aborted = watchAbort(res);
     void Promise.all(checks.map(runCheck)).then((results) => {
       if (aborted.value) return;
@@ -31,7 +31,7 @@ export function attachHttpRoutes(app: TemplatedApp, checks: readonly ReadinessCh
         });
       });
     });
-  });
+  }));
 
   app.get('/metrics', guard('read', (res, req, ctx) => {
     const aborted = watchAbort(res);
@@ -53,11 +53,11 @@ export function attachHttpRoutes(app: TemplatedApp, checks: readonly ReadinessCh
 }
 
 /** The last route: every unknown path gets a JSON 404. */
-export function attachNotFound(app: TemplatedApp): void {
-  app.any('/*', (res, req) => {
+export function attachNotFound(app: TemplatedApp, guard: Guard): void {
+  app.any('/*', guard(null, (res, req) => {
     const path = req.getUrl();
     sendJson(res, '404 Not Found', { error: { code: 'not_found', message: `no route for ${path.slice(0, 200)}` } });
-  });
+  }));
 }
 
 async function runCheck(check: ReadinessCheck): Promise<{ name: string; ok: boolean; detail: string }> {
