@@ -2,6 +2,7 @@ import { alertRules, healthWeights, typeTimeouts, type Config } from './config.j
 import { scheduleHealthSweeps } from './jobs/health-sweep.js';
 import { scheduleRetention } from './jobs/retention-job.js';
 import { loadActiveAlerts, loadLatestHealth } from './storage/alert-repository.js';
+import { loadPendingCommands } from './storage/command-repository.js';
 import { createLocalFanout } from './fanout/local-fanout.js';
 import { Hub } from './hub/hub.js';
 import type { Logger } from './logger.js';
@@ -19,6 +20,7 @@ import { ApiKeyStore } from './security/api-keys.js';
 import { RateLimiter } from './security/rate-limiter.js';
 import { WsTokens } from './security/ws-token.js';
 import { attachAdminRoutes } from './transport/http/admin-routes.js';
+import { attachCommandRoutes } from './transport/http/command-routes.js';
 import { createGuard, preflight, type HttpSecurity } from './transport/http/guard.js';
 import { attachHealthRoutes } from './transport/http/health-routes.js';
 import { attachIngestRoutes } from './transport/http/ingest-routes.js';
@@ -150,6 +152,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     attachHealthRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
     attachIngestRoutes(app, hub, database, config, guard);
     attachAdminRoutes(app, keys, tokens, config.HTTP_MAX_BODY_BYTES, guard);
+    attachCommandRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
     const ws: WsServer = attachWebSocket(
       app,
       hub,
@@ -212,6 +215,8 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       metrics,
     );
     ingestRef.current = ingest;
+    hub.commandPublisher = (deviceId, payload) => ingest.publishCommand(deviceId, payload);
+    cleanup.push(() => hub.commands.stop());
     cleanup.push(() => ingest.stop());
     await waitForIngest(ingest, log);
 
@@ -259,6 +264,7 @@ async function restoreState(hub: Hub, database: Database): Promise<void> {
     if (stored.status === 'online' || stored.status === 'offline') hub.registry.setStatus(state, stored.status);
   }
   for (const alert of await loadActiveAlerts(database.db)) hub.insights.restoreAlert(alert);
+  for (const command of await loadPendingCommands(database.db)) hub.commands.restore(command);
   for (const [deviceId, health] of await loadLatestHealth(database.db)) hub.insights.restoreHealth(deviceId, health);
 }
 

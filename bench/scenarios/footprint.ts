@@ -2,6 +2,7 @@ import { createLocalFanout } from '../../src/fanout/local-fanout.js';
 import { Hub } from '../../src/hub/hub.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createMemoryPresence } from '../../src/presence/memory-presence.js';
+import { discardingSink } from '../discarding-sink.js';
 import type { Figure } from '../report.js';
 
 /**
@@ -15,7 +16,7 @@ export async function footprintScenario(devices = 100_000): Promise<Figure[]> {
   const hub = new Hub({
     fanout: createLocalFanout(),
     presence,
-    sink: { enqueueTelemetry: () => undefined, enqueueStatusChange: () => undefined, enqueueHealthScore: () => undefined, enqueueAlert: () => undefined },
+    sink: discardingSink,
     metrics: createMetrics(),
     defaultTimeoutMs: 600_000,
   });

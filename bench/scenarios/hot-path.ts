@@ -3,6 +3,7 @@ import { decodeTelemetry } from '../../src/domain/telemetry.js';
 import { Hub } from '../../src/hub/hub.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createMemoryPresence } from '../../src/presence/memory-presence.js';
+import { discardingSink } from '../discarding-sink.js';
 import type { Figure } from '../report.js';
 
 /**
@@ -15,7 +16,7 @@ export async function hotPathScenario(messages = 500_000, devices = 10_000): Pro
   const hub = new Hub({
     fanout: createLocalFanout(),
     presence,
-    sink: { enqueueTelemetry: () => undefined, enqueueStatusChange: () => undefined, enqueueHealthScore: () => undefined, enqueueAlert: () => undefined },
+    sink: discardingSink,
     metrics: createMetrics(),
     defaultTimeoutMs: 600_000,
   });

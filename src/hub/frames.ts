@@ -1,6 +1,7 @@
 import type { StatusChange } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import type { DeviceState } from './device-registry.js';
+import type { Command } from './commands.js';
 import type { Alert, AlertTransition, ScoredHealth } from './insights.js';
 
 /** Hub → client frames of the device channels (docs/websocket-protocol.md). Built once per event. */
@@ -91,6 +92,28 @@ export function alertFrame(seq: number, alert: Alert, transition: AlertTransitio
     data: alert.data,
     timestamp: iso(at),
   });
+}
+
+export function commandData(c: Command) {
+  return {
+    command_id: c.id,
+    device_id: c.deviceId,
+    command: c.command,
+    params: c.params,
+    state: c.state,
+    attempts: c.attempts,
+    max_attempts: c.maxAttempts,
+    timeout_s: c.timeoutS,
+    result: c.result,
+    idempotency_key: c.idempotencyKey,
+    created_at: iso(c.createdAt),
+    updated_at: iso(c.updatedAt),
+    expires_at: iso(c.expiresAt),
+  };
+}
+
+export function commandUpdateFrame(seq: number, c: Command): string {
+  return JSON.stringify({ type: 'command_update', seq, ...commandData(c), timestamp: iso(c.updatedAt) });
 }
 
 export function snapshotFrame(

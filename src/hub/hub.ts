@@ -6,7 +6,8 @@ import type { Metrics } from '../metrics.js';
 import { LATE_EXPIRY_MS } from '../presence/late-expiry.js';
 import type { PresenceListener, PresenceStore } from '../presence/presence-store.js';
 import { DeviceRegistry, type DeviceState } from './device-registry.js';
-import { alertFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
+import { CommandService, type Command } from './commands.js';
+import { alertFrame, commandUpdateFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
 import { Insights, type Alert, type AlertTransition, type InsightOptions, type InsightSink, type ScoredHealth } from './insights.js';
 
 /** Where the hub hands what must outlive it; implemented by the batched storage writer. */
@@ -16,6 +17,7 @@ export interface EventSink {
   enqueueHealthScore(deviceId: string, health: ScoredHealth): void;
   /** The alert's state after a transition (a copy: the live object keeps changing). */
   enqueueAlert(alert: Alert): void;
+  enqueueCommand(command: Command): void;
 }
 
 export interface HubOptions {
@@ -55,12 +57,23 @@ export const ALL_CHANNEL = '*';
 export class Hub implements PresenceListener, InsightSink {
   readonly registry = new DeviceRegistry();
   readonly insights: Insights;
+  readonly commands: CommandService;
+  /** Set once the MQTT client exists: sends a command to `{prefix}/{id}/commands`. */
+  commandPublisher: ((deviceId: string, payload: string) => void) | null = null;
   /** Changes when the hub restarts: a client's `seq` is only comparable within one epoch. */
   readonly epoch = randomBytes(6).toString('base64url');
   private readonly now: () => number;
 
   constructor(private readonly opts: HubOptions) {
     this.now = opts.now ?? Date.now;
+    this.commands = new CommandService(
+      {
+        publish: (deviceId, payload) => this.commandPublisher?.(deviceId, payload),
+        isOnline: (deviceId) => this.registry.get(deviceId)?.status === 'online' && this.commandPublisher !== null,
+        changed: (command) => this.commandChanged(command),
+      },
+      this.now,
+    );
     this.insights = new Insights({ ...DEFAULT_INSIGHTS, ...opts.insights, timeoutMsOf: (state) => this.timeoutMsOf(state) }, this);
   }
 
@@ -99,6 +112,13 @@ export class Hub implements PresenceListener, InsightSink {
 
   acknowledgeAlert(alertId: string, by: string): Alert | null {
     return this.insights.acknowledge(alertId, by, this.now(), (id) => this.registry.getOrCreate(id));
+  }
+
+  private commandChanged(command: Command): void {
+    const state = this.registry.getOrCreate(command.deviceId);
+    state.seq++;
+    this.opts.fanout.toDevice(state.id, commandUpdateFrame(state.seq, command), `c:${command.id}`);
+    this.opts.sink.enqueueCommand({ ...command });
   }
 
   healthScore(state: DeviceState, health: ScoredHealth, previous: number | null): void {
@@ -252,6 +272,7 @@ export class Hub implements PresenceListener, InsightSink {
     this.opts.fanout.toAll(frame, `s:${state.id}`);
     this.opts.metrics.devicesOnline.set(this.registry.online);
     this.insights.afterStatusChange(state, change.at);
+    if (change.status === 'online') this.commands.deviceOnline(state.id);
     if (!store) return;
     this.opts.sink.enqueueStatusChange(change);
     this.opts.metrics.presenceTransitions.inc({ status: change.status, reason: change.reason });

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { StatusChange } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
+import type { Command } from '../hub/commands.js';
 import type { Alert, ScoredHealth } from '../hub/insights.js';
 import type { VigilDb } from './database.js';
 
@@ -135,4 +136,37 @@ export async function upsertAlerts(db: VigilDb, rows: readonly Alert[]): Promise
       cleared_at = to_timestamp(r.cl / 1000.0), acknowledged_at = to_timestamp(r.ac / 1000.0), acknowledged_by = r.by
     from ${records}
     where alerts.id = r.i and alerts.updated_at <= to_timestamp(r.up / 1000.0)`);
+}
+
+/** Writes command states: insert new ones, then move known ones to their newest state. */
+export async function upsertCommands(db: VigilDb, rows: readonly Command[]): Promise<void> {
+  const newest = new Map<string, Command>();
+  for (const c of rows) newest.set(c.id, c);
+  const json = JSON.stringify(
+    [...newest.values()].map((c) => ({
+      i: c.id,
+      d: c.deviceId,
+      c: c.command,
+      p: c.params,
+      s: c.state,
+      a: c.attempts,
+      m: c.maxAttempts,
+      t: c.timeoutS,
+      k: c.idempotencyKey,
+      r: c.result === null || c.result === undefined ? null : JSON.stringify(c.result),
+      cr: c.createdAt,
+      up: c.updatedAt,
+      ex: c.expiresAt,
+    })),
+  );
+  const records = sql`json_to_recordset(${json}::json) as r(i text, d text, c text, p jsonb, s text, a int, m int, t int, k text, r text, cr double precision, up double precision, ex double precision)`;
+  await db.execute(sql`
+    insert into commands (id, device_id, command, params, state, attempts, max_attempts, timeout_s, idempotency_key, result, created_at, updated_at, expires_at)
+    select r.i, r.d, r.c, r.p, r.s, r.a, r.m, r.t, r.k, r.r::jsonb, to_timestamp(r.cr / 1000.0), to_timestamp(r.up / 1000.0), to_timestamp(r.ex / 1000.0)
+    from ${records}
+    on conflict do nothing`);
+  await db.execute(sql`
+    update commands set state = r.s, attempts = r.a, result = r.r::jsonb, updated_at = to_timestamp(r.up / 1000.0)
+    from ${records}
+    where commands.id = r.i and commands.updated_at <= to_timestamp(r.up / 1000.0)`);
 }

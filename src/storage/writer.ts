@@ -4,8 +4,9 @@ import type { EventSink } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { BatchQueue } from './batch-queue.js';
+import type { Command } from '../hub/commands.js';
 import type { Alert } from '../hub/insights.js';
-import { insertHealthScores, insertStatusChanges, insertTelemetry, upsertAlerts, upsertDevicesSeen, type HealthRow } from './batch-inserts.js';
+import { insertHealthScores, insertStatusChanges, insertTelemetry, upsertAlerts, upsertCommands, upsertDevicesSeen, type HealthRow } from './batch-inserts.js';
 import type { Database } from './database.js';
 
 const DEVICE_REFRESH_MS = 1000;
@@ -90,6 +91,7 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
   const healthScores = queueFor<HealthRow>('health_scores', 1, (rows) => insertHealthScores(database.db, rows));
   // One batch at a time keeps each alert's states in order.
   const alerts = queueFor<Alert>('alerts', 1, (rows) => upsertAlerts(database.db, rows));
+  const commands = queueFor<Command>('commands', 1, (rows) => upsertCommands(database.db, rows));
 
   // Device rows (last seen, newest reading) are refreshed once a second from the newest reading of
   // each device, not per batch: concurrent batches would otherwise fight over the same rows' locks.
@@ -126,13 +128,14 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
     statusChanges.kick();
     healthScores.kick();
     alerts.kick();
+    commands.kick();
     metrics.writerQueueDepth.set(depth());
   }, opts.flushMs);
   timer.unref();
 
   const flush = async () => {
     moveDeviceRows();
-    await Promise.all([telemetry.flushed(), statusChanges.flushed(), devices.flushed(), healthScores.flushed(), alerts.flushed()]);
+    await Promise.all([telemetry.flushed(), statusChanges.flushed(), devices.flushed(), healthScores.flushed(), alerts.flushed(), commands.flushed()]);
   };
 
   return {
@@ -157,6 +160,9 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
     },
     enqueueAlert(alert) {
       alerts.push(alert);
+    },
+    enqueueCommand(command) {
+      commands.push(command);
     },
     get depth() {
       return depth();
@@ -191,6 +197,7 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
       devices.stop();
       healthScores.stop();
       alerts.stop();
+      commands.stop();
       if (outcome === 'timeout') log.error({ unwritten: depth() }, 'writer closed with rows it could not write');
     },
     stats: () => ({ depth: depth(), saturated, retrying: telemetry.retrying || statusChanges.retrying || alerts.retrying }),

@@ -26,6 +26,8 @@ export interface MqttIngestOptions {
 
 export interface MqttIngest {
   readonly connected: boolean;
+  /** Publishes a command to `{prefix}/{deviceId}/commands` at QoS 1. */
+  publishCommand(deviceId: string, payload: string): void;
   /** Resolves once the first connection and subscription are up. */
   ready(): Promise<void>;
   stop(): Promise<void>;
@@ -45,7 +47,7 @@ const LATENCY_SAMPLE_MASK = 63;
  */
 export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, metrics: Metrics): MqttIngest {
   const prefix = `${opts.topicPrefix}/`;
-  const topics = ['telemetry', 'heartbeat', 'status'].map((kind) => `${prefix}+/${kind}`);
+  const topics = ['telemetry', 'heartbeat', 'status', 'commands/ack'].map((kind) => `${prefix}+/${kind}`);
   const lastInvalidLog = new Map<string, number>();
   let attempt = 0;
   let sampled = 0;
@@ -126,7 +128,16 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (kind === 'telemetry') onTelemetry(deviceId, payload, receivedAt);
     else if (kind === 'heartbeat') onHeartbeat(deviceId, receivedAt);
     else if (kind === 'status') onStatus(deviceId, payload, receivedAt);
+    else if (kind === 'commands/ack') onCommandAck(deviceId, payload, receivedAt);
   });
+
+  function onCommandAck(deviceId: string, payload: Buffer, receivedAt: number): void {
+    const ack = parseCommandAck(payload);
+    if (ack === null || !hub.commands.acknowledge(deviceId, ack.commandId, ack.status, ack.result)) {
+      return rejected('command_ack', deviceId, 'invalid_command_ack', 'expected {"command_id","status":"received"|"succeeded"|"failed"} for a pending command', receivedAt);
+    }
+    metrics.messagesIn.inc({ kind: 'command_ack', outcome: 'accepted' });
+  }
 
   function onTelemetry(deviceId: string, payload: Buffer, receivedAt: number): void {
     const decoded = decodeTelemetry(deviceId, payload, receivedAt, opts.limits);
@@ -173,6 +184,9 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     get connected() {
       return state === 'connected';
     },
+    publishCommand(deviceId, payload) {
+      client.publish(`${prefix}${deviceId}/commands`, payload, { qos: 1 });
+    },
     ready: () => readyPromise,
     async stop() {
       stopping = true;
@@ -197,4 +211,17 @@ export function parseStatusPayload(payload: Buffer): boolean | null {
     // not JSON: fall through
   }
   return null;
+}
+
+/** `{"command_id","status":"received"|"succeeded"|"failed","result"}`, or null. */
+export function parseCommandAck(payload: Buffer): { commandId: string; status: 'received' | 'succeeded' | 'failed'; result: unknown } | null {
+  if (payload.length > 16_384) return null;
+  try {
+    const body = JSON.parse(payload.toString('utf8')) as { command_id?: unknown; status?: unknown; result?: unknown };
+    if (typeof body.command_id !== 'string' || body.command_id.length > 64) return null;
+    if (body.status !== 'received' && body.status !== 'succeeded' && body.status !== 'failed') return null;
+    return { commandId: body.command_id, status: body.status, result: body.result ?? null };
+  } catch {
+    return null;
+  }
 }

@@ -1,0 +1,187 @@
+import { randomUUID } from 'node:crypto';
+
+export const COMMAND_STATES = ['queued', 'sent', 'received', 'succeeded', 'failed', 'timed_out', 'expired'] as const;
+export type CommandState = (typeof COMMAND_STATES)[number];
+const MAX_IDEMPOTENCY_KEYS = 100_000;
+const FINAL: ReadonlySet<CommandState> = new Set(['succeeded', 'failed', 'timed_out', 'expired']);
+
+export interface Command {
+  readonly id: string;
+  readonly deviceId: string;
+  readonly command: string;
+  readonly params: Record<string, unknown>;
+  state: CommandState;
+  attempts: number;
+  readonly maxAttempts: number;
+  readonly timeoutS: number;
+  readonly idempotencyKey: string | null;
+  result: unknown;
+  readonly createdAt: number;
+  updatedAt: number;
+  readonly expiresAt: number;
+}
+
+export interface CommandRequest {
+  readonly command: string;
+  readonly params: Record<string, unknown>;
+  readonly timeoutS: number;
+  readonly maxAttempts: number;
+  readonly expiresInS: number;
+}
+
+/** What the command service needs around it: the broker, the device's status, and the hub's push and storage. */
+export interface CommandPorts {
+  publish(deviceId: string, payload: string): void;
+  isOnline(deviceId: string): boolean;
+  changed(command: Command): void;
+}
+
+/**
+ * Commands to devices (seed 001): queued → sent → received → succeeded | failed | timed_out | expired.
+ * Sent over MQTT QoS 1 when the device is online (or as soon as it comes online, until the command
+ * expires); resent with exponential backoff when no acknowledgement comes within `timeout_s`, up to
+ * `max_attempts`; then timed out. One timer per command in flight.
+ */
+export class CommandService {
+  private readonly commands = new Map<string, Command>();
+  private readonly byIdempotency = new Map<string, Command>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly ports: CommandPorts,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Creates a command, or returns the one already made with this idempotency key. */
+  submit(deviceId: string, request: CommandRequest, idempotencyKey: string | null): { command: Command; created: boolean } {
+    if (idempotencyKey !== null) {
+      const existing = this.byIdempotency.get(`${deviceId}\u0000${idempotencyKey}`);
+      if (existing) return { command: existing, created: false };
+    }
+    const at = this.now();
+    const command: Command = {
+      id: randomUUID(),
+      deviceId,
+      command: request.command,
+      params: request.params,
+      state: 'queued',
+      attempts: 0,
+      maxAttempts: request.maxAttempts,
+      timeoutS: request.timeoutS,
+      idempotencyKey,
+      result: null,
+      createdAt: at,
+      updatedAt: at,
+      expiresAt: at + request.expiresInS * 1000,
+    };
+    this.track(command);
+    this.ports.changed(command);
+    if (this.ports.isOnline(deviceId)) this.send(command);
+    else this.arm(command, command.expiresAt - at);
+    return { command, created: true };
+  }
+
+  /** Commands restored from storage at start (not final ones). */
+  restore(command: Command): void {
+    this.track(command);
+    const left = command.expiresAt - this.now();
+    if (left <= 0) return this.finish(command, 'expired', null);
+    command.state = 'queued';
+    this.arm(command, left);
+  }
+
+  /** The device came online: send what waited for it. */
+  deviceOnline(deviceId: string): void {
+    for (const command of this.commands.values()) {
+      if (command.deviceId === deviceId && command.state === 'queued') this.send(command);
+    }
+  }
+
+  /** `devices/{id}/commands/ack`: {command_id, status: received|succeeded|failed, result}. */
+  acknowledge(deviceId: string, commandId: string, status: 'received' | 'succeeded' | 'failed', result: unknown): boolean {
+    const command = this.commands.get(commandId);
+    if (command === undefined || command.deviceId !== deviceId || FINAL.has(command.state)) return false;
+    if (status === 'received') {
+      if (command.state === 'received') return true;
+      command.state = 'received';
+      command.updatedAt = this.now();
+      this.ports.changed(command);
+      // Now wait for the outcome, without resending.
+      this.arm(command, command.timeoutS * 1000);
+      return true;
+    }
+    this.finish(command, status, result ?? null);
+    return true;
+  }
+
+  get(commandId: string): Command | undefined {
+    return this.commands.get(commandId);
+  }
+
+  stop(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private track(command: Command): void {
+    this.commands.set(command.id, command);
+    if (command.idempotencyKey === null) return;
+    // Bounded: the oldest keys go first (the database's unique index still refuses a duplicate row).
+    if (this.byIdempotency.size >= MAX_IDEMPOTENCY_KEYS) this.byIdempotency.delete(this.byIdempotency.keys().next().value!);
+    this.byIdempotency.set(`${command.deviceId}\u0000${command.idempotencyKey}`, command);
+  }
+
+  private send(command: Command): void {
+    if (this.now() >= command.expiresAt) return this.finish(command, 'expired', null);
+    command.attempts++;
+    command.state = 'sent';
+    command.updatedAt = this.now();
+    this.ports.publish(
+      command.deviceId,
+      JSON.stringify({ command_id: command.id, command: command.command, params: command.params, attempt: command.attempts }),
+    );
+    this.ports.changed(command);
+    this.arm(command, command.timeoutS * 1000);
+  }
+
+  private arm(command: Command, ms: number): void {
+    const previous = this.timers.get(command.id);
+    if (previous) clearTimeout(previous);
+    const timer = setTimeout(() => this.onTimer(command), Math.max(0, ms));
+    timer.unref();
+    this.timers.set(command.id, timer);
+  }
+
+  private onTimer(command: Command): void {
+    this.timers.delete(command.id);
+    if (FINAL.has(command.state)) return;
+    if (command.state === 'queued') return this.finish(command, 'expired', null);
+    if (command.state === 'received' || command.attempts >= command.maxAttempts) return this.finish(command, 'timed_out', null);
+    // No acknowledgement: resend after an exponential backoff (1 s, 2 s, 4 s …), if still online.
+    const backoff = 1000 * 2 ** (command.attempts - 1);
+    const timer = setTimeout(() => {
+      this.timers.delete(command.id);
+      if (FINAL.has(command.state)) return;
+      if (this.ports.isOnline(command.deviceId)) this.send(command);
+      else {
+        command.state = 'queued';
+        command.updatedAt = this.now();
+        this.ports.changed(command);
+        this.arm(command, command.expiresAt - this.now());
+      }
+    }, backoff);
+    timer.unref();
+    this.timers.set(command.id, timer);
+  }
+
+  private finish(command: Command, state: CommandState, result: unknown): void {
+    const timer = this.timers.get(command.id);
+    if (timer) clearTimeout(timer);
+    this.timers.delete(command.id);
+    command.state = state;
+    command.result = result;
+    command.updatedAt = this.now();
+    this.ports.changed(command);
+    this.commands.delete(command.id);
+  }
+}

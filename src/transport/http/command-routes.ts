@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { isDeviceId } from '../../domain/device-id.js';
+import { commandData } from '../../hub/frames.js';
+import type { Hub } from '../../hub/hub.js';
+import { mayRead } from '../../security/api-keys.js';
+import type { Database } from '../../storage/database.js';
+import { listCommands } from '../../storage/command-repository.js';
+import type { TemplatedApp } from '../uws.js';
+import type { Guard } from './guard.js';
+import { readJsonBody, respondLater, sendJson, validationError } from './respond.js';
+
+export const commandBody = z
+  .object({
+    command: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/),
+    params: z.record(z.string(), z.unknown()).default({}),
+    timeout_s: z.number().int().min(1).max(3600).default(30),
+    max_attempts: z.number().int().min(1).max(10).default(3),
+    expires_in_s: z.number().int().min(1).max(7 * 86_400).default(3600),
+  })
+  .strict();
+
+export const commandsQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(50) });
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+
+/** POST /devices/{id}/commands (202 with command_id; Idempotency-Key honoured) and GET /devices/{id}/commands. */
+export function attachCommandRoutes(app: TemplatedApp, hub: Hub, database: Database, maxBodyBytes: number, guard: Guard): void {
+  app.post('/devices/:id/commands', guard('command', (res, req) => {
+    const id = decodeURIComponent(req.getParameter(0) ?? '');
+    const key = req.getHeader('idempotency-key');
+    if (!isDeviceId(id)) {
+      sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['path', 'device_id'], msg: 'device ids are 1-128 chars of [A-Za-z0-9._:-]', type: 'invalid_string' }] });
+      return;
+    }
+    if (key && !IDEMPOTENCY_KEY.test(key)) {
+      sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['header', 'idempotency-key'], msg: '1-128 printable ASCII characters', type: 'invalid_string' }] });
+      return;
+    }
+    readJsonBody(res, maxBodyBytes, (body) => {
+      if (!body.ok) return;
+      const parsed = commandBody.safeParse(body.value);
+      if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
+      const q = parsed.data;
+      const { command, created } = hub.commands.submit(
+        id,
+        { command: q.command, params: q.params, timeoutS: q.timeout_s, maxAttempts: q.max_attempts, expiresInS: q.expires_in_s },
+        key || null,
+      );
+      res.cork(() => sendJson(res, created ? '202 Accepted' : '200 OK', commandData(command)));
+    });
+  }));
+
+  app.get('/devices/:id/commands', guard('read', (res, req, ctx) => {
+    const id = decodeURIComponent(req.getParameter(0) ?? '');
+    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device' });
+    const parsed = commandsQuery.safeParse(Object.fromEntries(new URLSearchParams(req.getQuery() ?? '')));
+    if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
+    respondLater(res, async () => ['200 OK', { device_id: id, commands: (await listCommands(database.db, id, parsed.data.limit)).map(commandData) }]);
+  }));
+}

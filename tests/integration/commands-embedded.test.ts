@@ -1,0 +1,3 @@
+import { runCommandsContract } from '../contracts/commands.contract.js';
+
+runCommandsContract('embedded');
