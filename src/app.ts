@@ -21,6 +21,8 @@ import { RateLimiter } from './security/rate-limiter.js';
 import { WsTokens } from './security/ws-token.js';
 import { attachAdminRoutes } from './transport/http/admin-routes.js';
 import { attachCommandRoutes } from './transport/http/command-routes.js';
+import { attachOpenApi } from './transport/http/openapi.js';
+import { VERSION } from './version.js';
 import { createGuard, preflight, type HttpSecurity } from './transport/http/guard.js';
 import { attachHealthRoutes } from './transport/http/health-routes.js';
 import { attachIngestRoutes } from './transport/http/ingest-routes.js';
@@ -153,6 +155,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     attachIngestRoutes(app, hub, database, config, guard);
     attachAdminRoutes(app, keys, tokens, config.HTTP_MAX_BODY_BYTES, guard);
     attachCommandRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
+    attachOpenApi(app, VERSION, guard);
     const ws: WsServer = attachWebSocket(
       app,
       hub,

@@ -186,3 +186,19 @@ it('refuses to serve a public interface without keys unless ALLOW_ANONYMOUS=true
   const open = await startTestHub('embedded', { HOST: '0.0.0.0', ALLOW_ANONYMOUS: 'true' });
   await open.stop();
 });
+
+it('publishes an OpenAPI 3 document built from the validating schemas, and a page that renders it', async () => {
+  const hub = await startTestHub('embedded');
+  try {
+    const doc = (await (await fetch(httpUrl(hub, '/openapi.json'))).json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: { 'application/json': { schema: { properties: Record<string, { maximum?: number }> } } } } }>> };
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/status', '/status/{device_id}', '/devices/{device_id}/commands', '/alerts']));
+    // The same zod schema that answers 422 for battery_level 101 documents its maximum.
+    expect(doc.paths['/status']!.post!.requestBody!.content['application/json'].schema.properties.battery_level!.maximum).toBe(100);
+    const page = await fetch(httpUrl(hub, '/docs'));
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).toContain('/openapi.json');
+  } finally {
+    await hub.stop();
+  }
+});

@@ -6,6 +6,7 @@ import type { Hub } from '../../hub/hub.js';
 import { mayRead } from '../../security/api-keys.js';
 import type { Database } from '../../storage/database.js';
 import { deleteDevice } from '../../storage/device-repository.js';
+import { VERSION } from '../../version.js';
 import type { TemplatedApp } from '../uws.js';
 import type { Guard } from './guard.js';
 import { readJsonBody, respondLater, sendJson, validationError } from './respond.js';
@@ -29,7 +30,6 @@ export const devicesQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
 });
 
-const VERSION = '0.1.0';
 
 /** HTTP ingest (POST /status) through the MQTT pipeline's validation and hub, the seed's /health, and device list/delete. */
 export function attachIngestRoutes(app: TemplatedApp, hub: Hub, database: Database, config: Config, guard: Guard): void {
