@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { footprintScenario } from './scenarios/footprint.js';
 import { hotPathScenario } from './scenarios/hot-path.js';
 import { presenceScenario } from './scenarios/presence.js';
+import { restScenario } from './scenarios/rest.js';
 import { writerScenario } from './scenarios/writer.js';
 import { printTable, saveResults, type Figure } from './report.js';
 
@@ -21,6 +22,7 @@ const scenarios: Record<string, () => Promise<Figure[]>> = {
   presence: () => presenceScenario(values['redis-url']!),
   footprint: () => footprintScenario(),
   'hot-path': () => hotPathScenario(),
+  rest: () => restScenario(),
   writer: () => writerScenario(values['postgres-url']!),
 };
 
