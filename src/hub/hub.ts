@@ -136,6 +136,7 @@ export class Hub implements PresenceListener, InsightSink {
     this.opts.fanout.toAll(frame, `a:${alert.id}`);
     this.opts.sink.enqueueAlert({ ...alert });
     this.opts.metrics.alerts.inc({ transition, severity: alert.severity });
+    this.opts.metrics.alertsActive.set(this.insights.allActiveAlerts().length);
   }
 
   heartbeat(deviceId: string, at: number): void {

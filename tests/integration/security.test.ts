@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { request } from 'node:http';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +7,13 @@ import { httpUrl, startTestHub, wsUrl } from '../helpers/hub.js';
 import { randomSuffix } from '../helpers/services.js';
 import { TestClient } from '../helpers/ws-client.js';
 
-const json = (body: unknown) => ({ 'content-type': 'application/json', body: JSON.stringify(body) });
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
 
 describe('security by default', () => {
   let hub: RunningHub;
@@ -154,6 +161,38 @@ describe('security by default', () => {
     clients.push(bad);
     expect((await bad.request({ type: 'auth', token: 'wrong' }, 1)).error).toMatchObject({ code: 'invalid_token' });
     expect(await bad.waitClose()).toBe(4401);
+  });
+
+  it('lists, filters, pages and deletes devices', async () => {
+    const ids = [`list-a-${randomSuffix()}`, `list-b-${randomSuffix()}`];
+    for (const id of ids) await call('/status', { method: 'POST', key: keys.ingest, body: JSON.stringify({ device_id: id, battery_level: 50 }) });
+    await call(`/devices/${ids[0]}`, { method: 'PUT', key: keys.admin, body: JSON.stringify({ type: 'meter', name: 'Meter A' }) });
+    const typed = (await (await call('/devices?type=meter', { key: keys.admin })).json()) as { devices: { device_id: string; name: string; status: string }[]; total: number };
+    expect(typed.devices.map((d) => [d.device_id, d.name, d.status])).toEqual([[ids[0], 'Meter A', 'online']]);
+    const paged = (await (await call('/devices?status=online&limit=1&offset=0', { key: keys.admin })).json()) as { devices: unknown[]; total: number };
+    expect(paged.devices).toHaveLength(1);
+    expect(paged.total).toBeGreaterThanOrEqual(2);
+    expect((await call('/devices?status=sleepy', { key: keys.admin })).status).toBe(422);
+    expect((await call(`/devices/${ids[1]}`, { method: 'DELETE', key: keys.read })).status).toBe(403);
+    expect((await call(`/devices/${ids[1]}`, { method: 'DELETE', key: keys.admin })).status).toBe(200);
+    expect((await call(`/devices/${ids[1]}`, { key: keys.admin })).status).toBe(404);
+  });
+
+  it('creates and revokes keys with the CLI, which the running hub picks up', async () => {
+    const run = (args: string[]) =>
+      execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/keys.ts', ...args], {
+        cwd: new URL('../..', import.meta.url).pathname,
+        env: { ...process.env, DATABASE_URL: hub.config.DATABASE_URL },
+        encoding: 'utf8',
+      });
+    const created = run(['create', '--scope', 'read', '--name', 'cli-made']);
+    const token = created.split('\n')[1]!;
+    expect(token).toMatch(/^vgl_/);
+    const id = /created key (\S+)/.exec(created)![1]!;
+    await waitUntil(async () => (await call('/status/summary', { key: token })).status === 200);
+    expect(run(['list'])).toContain('cli-made');
+    run(['revoke', id]);
+    await waitUntil(async () => (await call('/status/summary', { key: token })).status === 401);
   });
 
   it('revoking a key locks it out at once', async () => {
