@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningHub } from '../../src/app.js';
 import { httpUrl, startTestHub, wsUrl } from '../helpers/hub.js';
+import { freshDatabases } from '../helpers/fresh-database.js';
 import { randomSuffix } from '../helpers/services.js';
 import { TestClient } from '../helpers/ws-client.js';
 
@@ -15,6 +16,9 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs = 10_000): Pro
   }
 }
 
+const databases = freshDatabases();
+afterAll(() => databases.dropAll());
+
 describe('security by default', () => {
   let hub: RunningHub;
   const clients: TestClient[] = [];
@@ -24,7 +28,8 @@ describe('security by default', () => {
     fetch(httpUrl(hub, path), { ...init, headers: { ...(init.headers as Record<string, string>), ...(init.key ? { 'x-api-key': init.key } : {}) } });
 
   beforeAll(async () => {
-    hub = await startTestHub('services', { WS_AUTH_TIMEOUT_S: '1', HTTP_RATE_PER_S: '1000', CORS_ORIGINS: 'http://allowed.example' });
+    // Its own database: the keys made here switch authentication on for every hub that shares it.
+    hub = await startTestHub('services', { DATABASE_URL: await databases.create(), WS_AUTH_TIMEOUT_S: '1', HTTP_RATE_PER_S: '1000', CORS_ORIGINS: 'http://allowed.example' });
     // No key yet: anonymous on loopback may create the first admin key.
     const created = await call('/admin/keys', { method: 'POST', body: JSON.stringify({ name: 'ops', scopes: ['admin'] }) });
     expect(created.status).toBe(201);

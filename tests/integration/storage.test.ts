@@ -1,7 +1,6 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import postgres from 'postgres';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { openDatabase } from '../../src/storage/database.js';
 import { loadDeviceStates } from '../../src/storage/device-repository.js';
@@ -9,23 +8,11 @@ import { createWriter } from '../../src/storage/writer.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { runStorageContract } from '../contracts/storage.contract.js';
-import { SERVICES, randomSuffix } from '../helpers/services.js';
+import { freshDatabases } from '../helpers/fresh-database.js';
 
-/** A fresh, empty PostgreSQL database for the suite, dropped afterwards. */
-const admin = postgres(SERVICES.postgresAdminUrl, { max: 1, onnotice: () => undefined });
-const created: string[] = [];
-async function freshPostgresUrl(): Promise<string> {
-  const name = `vigil_store_${randomSuffix()}`;
-  await admin.unsafe(`create database ${name}`);
-  created.push(name);
-  const url = new URL(SERVICES.postgresAdminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-afterAll(async () => {
-  for (const name of created) await admin.unsafe(`drop database if exists ${name} with (force)`);
-  await admin.end();
-});
+const databases = freshDatabases();
+const freshPostgresUrl = () => databases.create();
+afterAll(() => databases.dropAll());
 
 const pgliteDir = mkdtempSync(join(tmpdir(), 'vigil-pglite-'));
 runStorageContract('postgresql', async () => openDatabase({ url: await freshPostgresUrl(), dataDir: '/nonexistent' }));
