@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { footprintScenario } from './scenarios/footprint.js';
+import { ingestScenario } from './scenarios/ingest.js';
 import { hotPathScenario } from './scenarios/hot-path.js';
 import { presenceScenario } from './scenarios/presence.js';
 import { restScenario } from './scenarios/rest.js';
@@ -13,12 +14,20 @@ import { printTable, saveResults, type Figure } from './report.js';
 const { values } = parseArgs({
   options: {
     only: { type: 'string' },
+    'mqtt-url': { type: 'string', default: process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883' },
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
     'postgres-url': { type: 'string', default: process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
   },
 });
 
+const services = {
+  mqttUrl: values['mqtt-url']!,
+  redisUrl: values['redis-url']!,
+  postgresAdminUrl: values['postgres-url']!,
+};
+
 const scenarios: Record<string, () => Promise<Figure[]>> = {
+  ingest: () => ingestScenario(services),
   presence: () => presenceScenario(values['redis-url']!),
   footprint: () => footprintScenario(),
   'hot-path': () => hotPathScenario(),

@@ -1,0 +1,61 @@
+import { runChild, waitForLine } from '../load/child.js';
+import { readCounter, startBenchHub, type BenchServices } from '../bench-env.js';
+import type { Figure } from '../report.js';
+
+const ACCEPTED = /vigil_mqtt_messages_total\{kind="telemetry",outcome="accepted"\} (\d+)/;
+
+/** Messages per second the broker can hand to a subscriber that does nothing. */
+async function bareCeiling(s: BenchServices, qos: 0 | 1, count: number): Promise<{ rate: number; received: number }> {
+  const prefix = `bare${Date.now().toString(36)}/devices`;
+  const sub = runChild<{ received: number; seconds: number }>('bench/load/bare-subscriber.ts', { url: s.mqttUrl, prefix, qos, expect: count });
+  await waitForLine(sub.child, 'ready');
+  const pub = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix, count, qos, devices: 1000 });
+  const [r] = await Promise.all([sub.result, pub.result]);
+  return { rate: r.received / r.seconds, received: r.received };
+}
+
+/** Messages per second the hub takes end to end: validate, presence, score and rules, fan-out, batched write. */
+async function hubRate(s: BenchServices, qos: 0 | 1, count: number): Promise<{ rate: number; accepted: number }> {
+  const { hub, prefix, stop } = await startBenchHub(s, { MQTT_QOS: String(qos) });
+  try {
+    const pub = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix, count, qos, devices: 1000 });
+    let first = 0;
+    let last = 0;
+    let accepted = 0;
+    let idleSince = performance.now();
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 100));
+      const now = await readCounter(hub.port, ACCEPTED);
+      const at = performance.now();
+      if (now > accepted) {
+        if (accepted === 0) first = at;
+        accepted = now;
+        last = at;
+        idleSince = at;
+      }
+      if (accepted >= count || at - idleSince > 3000) break;
+    }
+    await pub.result;
+    return { rate: accepted / ((last - first) / 1000), accepted };
+  } finally {
+    await stop();
+  }
+}
+
+export async function ingestScenario(s: BenchServices): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  for (const [qos, count] of [
+    [0, 200_000],
+    [1, 100_000],
+  ] as const) {
+    const bare = await bareCeiling(s, qos, count);
+    const hub = await hubRate(s, qos, count);
+    const note = '2 cores shared by publisher, Mosquitto and subscriber';
+    figures.push(
+      { scenario: 'ingest', metric: `bare MQTT.js subscriber, QoS ${qos}`, value: bare.rate, unit: 'msg/s', note: `${bare.received}/${count} received; ${note}` },
+      { scenario: 'ingest', metric: `hub end to end, QoS ${qos}`, value: hub.rate, unit: 'msg/s', note: `${hub.accepted}/${count} accepted; Redis presence, PostgreSQL writes` },
+      { scenario: 'ingest', metric: `hub / bare ratio, QoS ${qos}`, value: hub.rate / bare.rate, unit: 'x', note: 'target >= 0.6' },
+    );
+  }
+  return figures;
+}
