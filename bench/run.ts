@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { footprintScenario } from './scenarios/footprint.js';
 import { ingestScenario } from './scenarios/ingest.js';
+import { latencyScenario } from './scenarios/latency.js';
 import { hotPathScenario } from './scenarios/hot-path.js';
 import { presenceScenario } from './scenarios/presence.js';
 import { restScenario } from './scenarios/rest.js';
@@ -28,6 +29,13 @@ const services = {
 
 const scenarios: Record<string, () => Promise<Figure[]>> = {
   ingest: () => ingestScenario(services),
+  latency: () =>
+    latencyScenario(services, [
+      { rate: 1000, clients: 1000 },
+      { rate: 10_000, clients: 1000 },
+      { rate: 30_000, clients: 1000 },
+      { rate: 10_000, clients: 10_000 },
+    ]),
   presence: () => presenceScenario(values['redis-url']!),
   footprint: () => footprintScenario(),
   'hot-path': () => hotPathScenario(),

@@ -1,0 +1,36 @@
+import { runChild, waitForLine } from '../load/child.js';
+import { startBenchHub, type BenchServices } from '../bench-env.js';
+import type { Figure } from '../report.js';
+
+/**
+ * MQTT publish → WebSocket receive latency at fixed rates: C clients each follow one of C devices,
+ * so every message reaches one client; publisher, clients and hub are three processes on 2 cores.
+ */
+export async function latencyScenario(s: BenchServices, cases: readonly { rate: number; clients: number }[], seconds = 5): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  for (const { rate, clients } of cases) {
+    const { hub, prefix, stop } = await startBenchHub(s, { MQTT_QOS: '0' });
+    try {
+      const count = rate * seconds;
+      const ws = runChild<{ frames: number; p50: number; p99: number; p999: number; samples: number }>('bench/load/ws-clients.ts', {
+        url: `ws://127.0.0.1:${hub.port}/ws`,
+        clients,
+        devices: clients,
+        expect: count,
+      });
+      await waitForLine(ws.child, 'ready', 120_000);
+      const pub = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix, count, rate, devices: clients, qos: 0 });
+      const [r] = await Promise.all([ws.result, pub.result]);
+      const label = `${rate / 1000}k msg/s, ${clients} clients`;
+      const note = `${r.frames}/${count} delivered`;
+      figures.push(
+        { scenario: 'latency', metric: `publish→WS p50 (${label})`, value: r.p50, unit: 'ms', note },
+        { scenario: 'latency', metric: `publish→WS p99 (${label})`, value: r.p99, unit: 'ms' },
+        { scenario: 'latency', metric: `publish→WS p99.9 (${label})`, value: r.p999, unit: 'ms' },
+      );
+    } finally {
+      await stop();
+    }
+  }
+  return figures;
+}
