@@ -1,8 +1,4 @@
-import { createLocalFanout } from '../../src/fanout/local-fanout.js';
-import { Hub } from '../../src/hub/hub.js';
-import { createMetrics } from '../../src/metrics.js';
-import { createMemoryPresence } from '../../src/presence/memory-presence.js';
-import { discardingSink } from '../discarding-sink.js';
+import { createBenchHub } from '../bench-hub.js';
 import type { Figure } from '../report.js';
 
 /**
@@ -12,15 +8,7 @@ import type { Figure } from '../report.js';
  */
 export async function footprintScenario(devices = 100_000): Promise<Figure[]> {
   const gc = (globalThis as { gc?: () => void }).gc;
-  const presence = createMemoryPresence({ sweepMs: 1000 });
-  const hub = new Hub({
-    fanout: createLocalFanout(),
-    presence,
-    sink: discardingSink,
-    metrics: createMetrics(),
-    defaultTimeoutMs: 600_000,
-  });
-  await presence.start(hub);
+  const { hub, presence } = await createBenchHub();
   gc?.();
   const before = process.memoryUsage().heapUsed;
   const now = Date.now();

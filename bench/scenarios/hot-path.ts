@@ -1,9 +1,5 @@
-import { createLocalFanout } from '../../src/fanout/local-fanout.js';
+import { createBenchHub } from '../bench-hub.js';
 import { decodeTelemetry } from '../../src/domain/telemetry.js';
-import { Hub } from '../../src/hub/hub.js';
-import { createMetrics } from '../../src/metrics.js';
-import { createMemoryPresence } from '../../src/presence/memory-presence.js';
-import { discardingSink } from '../discarding-sink.js';
 import type { Figure } from '../report.js';
 
 /**
@@ -12,15 +8,7 @@ import type { Figure } from '../report.js';
  * scoring and rules alone. Storage is a sink that keeps nothing here; the writer has its own scenario.
  */
 export async function hotPathScenario(messages = 500_000, devices = 10_000): Promise<Figure[]> {
-  const presence = createMemoryPresence({ sweepMs: 1000 });
-  const hub = new Hub({
-    fanout: createLocalFanout(),
-    presence,
-    sink: discardingSink,
-    metrics: createMetrics(),
-    defaultTimeoutMs: 600_000,
-  });
-  await presence.start(hub);
+  const { hub, presence } = await createBenchHub();
   const limits = { maxPayloadBytes: 16_384, maxMetricKeys: 64, maxFutureSkewMs: 300_000 };
   const payloads = Array.from({ length: 100 }, (_, i) =>
     Buffer.from(JSON.stringify({ timestamp: Date.now(), battery_level: 50 + (i % 50), rssi: -60 - (i % 30), response_time_ms: 100 + i, error_rate: (i % 10) / 100, metrics: { temperature: 20 + (i % 5), humidity: 40 } })),

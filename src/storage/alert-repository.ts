@@ -1,7 +1,7 @@
 import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { Severity } from '../domain/alert-rules.js';
 import type { Alert, ScoredHealth } from '../hub/insights.js';
-import type { VigilDb } from './database.js';
+import { resultRows, type VigilDb } from './database.js';
 import { alerts, healthScores } from './schema/index.js';
 
 const toAlert = (r: typeof alerts.$inferSelect): Alert => ({
@@ -57,12 +57,7 @@ export async function loadLatestHealth(db: VigilDb): Promise<Map<string, ScoredH
   const result = await db.execute(sql`
     select distinct on (device_id) device_id, extract(epoch from ts) * 1000 as at, score, components
     from health_scores order by device_id, ts desc`);
-  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as {
-    device_id: string;
-    at: string | number;
-    score: number;
-    components: ScoredHealth['components'];
-  }[];
+  const rows = resultRows<{ device_id: string; at: string | number; score: number; components: ScoredHealth['components'] }>(result);
   return new Map(rows.map((r) => [r.device_id, { score: Number(r.score), components: r.components, at: Number(r.at) }]));
 }
 

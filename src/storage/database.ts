@@ -33,6 +33,11 @@ export interface OpenDatabaseOptions {
   readonly log?: Logger;
 }
 
+/** Rows of a raw `db.execute`: postgres.js returns them as the result, PGlite under `.rows`. */
+export function resultRows<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as T[];
+}
+
 /** The SQL migrations drizzle-kit generated, next to the sources whatever the working directory. */
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 

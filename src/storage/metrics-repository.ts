@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { VigilDb } from './database.js';
+import { resultRows, type VigilDb } from './database.js';
 
 export type Bucket = '1m' | '1h';
 
@@ -36,7 +36,7 @@ export async function getMetricBuckets(
     from telemetry
     where device_id = ${deviceId} and ts >= ${new Date(opts.from).toISOString()}::timestamptz and ts < ${new Date(opts.to).toISOString()}::timestamptz
     group by 1 order by 1`);
-  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Record<string, string | number | null>[];
+  const rows = resultRows<Record<string, string | number | null>>(result);
   const num = (v: string | number | null | undefined) => (v === null || v === undefined ? null : Number(v));
   return rows.map((row) => ({
     start: Number(row.start),

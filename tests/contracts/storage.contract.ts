@@ -4,7 +4,7 @@ import type { StatusChange } from '../../src/domain/device-status.js';
 import type { Telemetry } from '../../src/domain/telemetry.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
-import type { Database } from '../../src/storage/database.js';
+import { resultRows, type Database } from '../../src/storage/database.js';
 import { getStatusHistory, getTelemetryHistory, loadDeviceStates } from '../../src/storage/device-repository.js';
 import { getMetricBuckets } from '../../src/storage/metrics-repository.js';
 import { applyRetention } from '../../src/storage/retention.js';
@@ -37,7 +37,7 @@ const change = (deviceId: string, status: 'online' | 'offline', at: number): Sta
 
 async function count(database: Database, table: string, deviceId: string): Promise<number> {
   const result = await database.db.execute(sql`select count(*)::int as n from ${sql.raw(table)} where device_id = ${deviceId}`);
-  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { n: number }[];
+  const rows = resultRows<{ n: number }>(result);
   return Number(rows[0]!.n);
 }
 
@@ -58,7 +58,7 @@ export function runStorageContract(name: string, open: () => Promise<Database>):
     it('applies the migrations from empty', async () => {
       for (const table of ['devices', 'telemetry', 'status_changes', 'health_scores', 'alerts', 'commands', 'api_keys']) {
         const result = await database.db.execute(sql`select to_regclass(${table}) as t`);
-        const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { t: string | null }[];
+        const rows = resultRows<{ t: string | null }>(result);
         expect(rows[0]!.t, table).not.toBeNull();
       }
     });

@@ -1,0 +1,14 @@
+import { createLocalFanout } from '../src/fanout/local-fanout.js';
+import { Hub } from '../src/hub/hub.js';
+import { createMetrics } from '../src/metrics.js';
+import { createMemoryPresence } from '../src/presence/memory-presence.js';
+import type { PresenceStore } from '../src/presence/presence-store.js';
+import { discardingSink } from './discarding-sink.js';
+
+/** A hub in this process with in-process presence, no sockets and no storage: its own cost only. */
+export async function createBenchHub(): Promise<{ hub: Hub; presence: PresenceStore }> {
+  const presence = createMemoryPresence({ sweepMs: 1000 });
+  const hub = new Hub({ fanout: createLocalFanout(), presence, sink: discardingSink, metrics: createMetrics(), defaultTimeoutMs: 600_000 });
+  await presence.start(hub);
+  return { hub, presence };
+}
