@@ -1,7 +1,11 @@
 import { parseArgs } from 'node:util';
 import { connectAsync } from 'mqtt';
 
-/** The broker's ceiling: an MQTT.js subscriber that only counts. Prints {"received","seconds"} once `expect` arrived or it went idle. */
+/**
+ * The broker's ceiling: an MQTT.js subscriber that only counts (and, with --latency true, reads the
+ * publisher's send time to give the broker-only latency baseline). Prints {"received","seconds",
+ * "p50","p99","p999"} once `expect` arrived or it went idle.
+ */
 const { values } = parseArgs({
   options: {
     url: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
@@ -9,8 +13,11 @@ const { values } = parseArgs({
     qos: { type: 'string', default: '0' },
     expect: { type: 'string', default: '100000' },
     'idle-ms': { type: 'string', default: '3000' },
+    latency: { type: 'string', default: 'false' },
   },
 });
+const measureLatency = values.latency === 'true';
+const latencies: number[] = [];
 const expected = Number(values.expect);
 const client = await connectAsync(values.url!, { clientId: `vigil-bench-bare-${process.pid}`, clean: true, protocolVersion: 5, properties: { receiveMaximum: 1000 } });
 await client.subscribeAsync(`${values.prefix}/+/telemetry`, { qos: values.qos === '1' ? 1 : 0 });
@@ -19,11 +26,18 @@ let first = 0;
 let last = 0;
 let idle: NodeJS.Timeout | undefined;
 const finish = () => {
-  process.stdout.write(`${JSON.stringify({ received, seconds: (last - first) / 1000 })}\n`);
+  latencies.sort((a, b) => a - b);
+  const at = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]! / 1000 : null);
+  process.stdout.write(`${JSON.stringify({ received, seconds: (last - first) / 1000, p50: at(0.5), p99: at(0.99), p999: at(0.999) })}\n`);
   process.exit(0);
 };
-client.on('message', () => {
+client.on('message', (_topic, payload) => {
   const now = performance.now();
+  if (measureLatency) {
+    const text = payload.toString();
+    const at = text.indexOf('"t":');
+    if (at !== -1) latencies.push((performance.timeOrigin + now) * 1000 - Number.parseFloat(text.slice(at + 4)));
+  }
   if (received++ === 0) first = now;
   last = now;
   clearTimeout(idle);

@@ -9,6 +9,17 @@ import type { Figure } from '../report.js';
 export async function latencyScenario(s: BenchServices, cases: readonly { rate: number; clients: number }[], seconds = 5): Promise<Figure[]> {
   const figures: Figure[] = [];
   for (const { rate, clients } of cases) {
+    // The broker alone, same publisher and rate: the floor the hub's figures stand on.
+    const barePrefix = `lat${Date.now().toString(36)}/devices`;
+    const bare = runChild<{ received: number; p50: number; p99: number }>('bench/load/bare-subscriber.ts', {
+      url: s.mqttUrl,
+      prefix: barePrefix,
+      expect: rate * seconds,
+      latency: 'true',
+    });
+    await waitForLine(bare.child, 'ready');
+    const barePub = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix: barePrefix, count: rate * seconds, rate, devices: clients, qos: 0 });
+    const [baseline] = await Promise.all([bare.result, barePub.result]);
     const { hub, prefix, stop } = await startBenchHub(s, { MQTT_QOS: '0' });
     try {
       const count = rate * seconds;
@@ -27,6 +38,7 @@ export async function latencyScenario(s: BenchServices, cases: readonly { rate: 
         { scenario: 'latency', metric: `publish→WS p50 (${label})`, value: r.p50, unit: 'ms', note },
         { scenario: 'latency', metric: `publish→WS p99 (${label})`, value: r.p99, unit: 'ms' },
         { scenario: 'latency', metric: `publish→WS p99.9 (${label})`, value: r.p999, unit: 'ms' },
+        { scenario: 'latency', metric: `broker only p50 / p99 (${rate / 1000}k msg/s)`, value: baseline.p99, unit: 'ms p99', note: `p50 ${baseline.p50?.toFixed(2)} ms: publisher → Mosquitto → bare subscriber` },
       );
     } finally {
       await stop();
