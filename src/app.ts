@@ -22,6 +22,7 @@ import { WsTokens } from './security/ws-token.js';
 import { attachAdminRoutes } from './transport/http/admin-routes.js';
 import { attachCommandRoutes } from './transport/http/command-routes.js';
 import { attachOpenApi } from './transport/http/openapi.js';
+import { attachDashboard } from './transport/http/static-files.js';
 import { VERSION } from './version.js';
 import { createGuard, preflight, type HttpSecurity } from './transport/http/guard.js';
 import { attachHealthRoutes } from './transport/http/health-routes.js';
@@ -156,6 +157,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     attachAdminRoutes(app, keys, tokens, config.HTTP_MAX_BODY_BYTES, guard);
     attachCommandRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
     attachOpenApi(app, VERSION, guard);
+    attachDashboard(app, guard);
     const ws: WsServer = attachWebSocket(
       app,
       hub,

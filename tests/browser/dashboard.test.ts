@@ -1,0 +1,58 @@
+import { mkdirSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { RunningHub } from '../../src/app.js';
+import { deviceClient, httpUrl, startHubWithEnv, testHubEnv } from '../helpers/hub.js';
+
+/** The dashboard in real headless Chromium (Debian's package), fed by real MQTT telemetry. */
+const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
+let hub: RunningHub;
+let browser: Browser;
+let page: Page;
+let device: Awaited<ReturnType<typeof deviceClient>>;
+const env = { ...testHubEnv('embedded'), OFFLINE_TIMEOUT_S: '4', PRESENCE_SWEEP_MS: '100' };
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  hub = await startHubWithEnv(env);
+  device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on('pageerror', (e) => {
+    throw e;
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await device?.client.endAsync();
+  await hub?.stop();
+});
+
+it('shows a device come online with its score, an alert raised and acknowledged, and the device go offline', async () => {
+  await page.goto(httpUrl(hub, '/'));
+  await page.waitForSelector('#connection.up');
+  await device.telemetry('browser-1', { battery_level: 80, rssi: -60, error_rate: 0, response_time_ms: 120 });
+  const row = page.locator('.row[data-id="browser-1"]');
+  await expect.poll(() => row.textContent(), { timeout: 5000 }).toContain('online');
+  await expect.poll(async () => Number((await row.locator('.score').textContent()) ?? 'NaN'), { timeout: 5000 }).toBeGreaterThan(50);
+  await page.screenshot({ path: `${ARTIFACTS}fleet.png` });
+
+  await row.click();
+  await expect.poll(() => page.locator('#device-status').textContent(), { timeout: 5000 }).toBe('online');
+  await device.telemetry('browser-1', { battery_level: 10, rssi: -60 });
+  const raised = page.locator('#device-alerts li[data-state="raised"]');
+  await expect.poll(() => raised.count(), { timeout: 5000 }).toBe(1);
+  expect(await raised.textContent()).toContain('low_battery');
+  await raised.getByRole('button', { name: 'Acknowledge' }).click();
+  await expect.poll(() => page.locator('#device-alerts li[data-state="acknowledged"]').count(), { timeout: 5000 }).toBe(1);
+  await page.screenshot({ path: `${ARTIFACTS}device.png` });
+
+  // Silent past its 4 s timeout: the page shows it offline without a reload.
+  await expect.poll(() => page.locator('#device-status').textContent(), { timeout: 8000 }).toBe('offline');
+  await page.goto(httpUrl(hub, '/#/alerts'));
+  await expect.poll(() => page.locator('table[aria-label="Alert feed"] tbody tr').count(), { timeout: 5000 }).toBeGreaterThan(0);
+});
