@@ -98,20 +98,32 @@ function setConnection(up, text) {
   el.className = `conn ${up ? 'up' : 'down'}`;
 }
 
+const unread = new Set();
+
+async function readNewDevices() {
+  const ids = [...unread].slice(0, 1000);
+  for (const id of ids) unread.delete(id);
+  if (unread.size > 0) setTimeout(readNewDevices, 500);
+  try {
+    const res = await api('/status/batch', { method: 'POST', body: JSON.stringify({ device_ids: ids }) });
+    if (!res.ok) return;
+    for (const s of (await res.json()).devices) {
+      const d = state.devices.get(s.device_id);
+      if (d) Object.assign(d, { battery_level: s.battery_level ?? d.battery_level, rssi: s.rssi ?? d.rssi });
+    }
+    scheduleRender();
+  } catch {
+    /* shown by the connection state */
+  }
+}
+
 function device(id) {
   let d = state.devices.get(id);
   if (!d) {
     state.devices.set(id, (d = { device_id: id, status: 'unknown', active_alerts: 0, health_score: null, last_seen: null }));
-    // subscribe_all carries no raw telemetry: read a new device's latest readings once.
-    api(`/status/${encodeURIComponent(id)}`)
-      .then((r) => (r.ok ? r.json() : null))
-      .then((s) => {
-        if (!s) return;
-        d.battery_level = s.battery_level;
-        d.rssi = s.rssi;
-        scheduleRender();
-      })
-      .catch(() => undefined);
+    // subscribe_all carries no raw telemetry: read new devices' latest readings, batched.
+    unread.add(id);
+    if (unread.size === 1) setTimeout(readNewDevices, 500);
   }
   return d;
 }
@@ -137,14 +149,18 @@ function onFrame(f) {
   scheduleRender();
 }
 
+// Bursts of frames are applied to the state at once and drawn at most every 250 ms: a fleet of
+// 10k devices changing together costs one sort and one screen of rows, not one per frame.
 let pending = false;
+let lastRender = 0;
 function scheduleRender() {
   if (pending) return;
   pending = true;
-  requestAnimationFrame(() => {
+  setTimeout(() => requestAnimationFrame(() => {
     pending = false;
+    lastRender = performance.now();
     render();
-  });
+  }), Math.max(0, 250 - (performance.now() - lastRender)));
 }
 
 // ---- views ----

@@ -1,0 +1,43 @@
+import { createServer, type AddressInfo } from 'node:net';
+import { connectAsync } from 'mqtt';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, expect, it } from 'vitest';
+import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+
+let browser: Browser | undefined;
+let hub: HubProcess | undefined;
+afterAll(async () => {
+  await browser?.close();
+  await hub?.stop();
+});
+
+it('the dashboard reconnects with backoff and resumes after the hub restarts, without a reload', async () => {
+  const env = { PORT: String(await freePort()), MQTT_PORT: String(await freePort()), DATA_DIR: `/tmp/vigil-browser-${Date.now()}` };
+  hub = await spawnHub(env);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${env.PORT}/`);
+  await page.waitForSelector('#connection.up');
+
+  await hub.stop('SIGTERM'); // clients are closed with 1001
+  await page.waitForSelector('#connection.down', { timeout: 10_000 });
+  hub = await spawnHub(env);
+  await page.waitForSelector('#connection.up', { timeout: 30_000 });
+
+  // Live again: a device heard now appears without a reload.
+  const device = await connectAsync(`mqtt://127.0.0.1:${env.MQTT_PORT}`, { clientId: `dev-${Date.now()}` });
+  await device.publishAsync('devices/after-restart/telemetry', JSON.stringify({ battery_level: 90 }), { qos: 1 });
+  await device.endAsync();
+  await expect.poll(() => page.locator('.row[data-id="after-restart"]').textContent(), { timeout: 10_000 }).toContain('online');
+});
