@@ -12,7 +12,7 @@ const h = (tag, attrs = {}, ...children) => {
   return el;
 };
 
-const state = { devices: new Map(), alerts: [], sort: { key: 'id', dir: 1 }, filter: { status: '', type: '', text: '' }, device: null };
+const state = { devices: new Map(), alerts: [], activeBySeverity: {}, sort: { key: 'id', dir: 1 }, filter: { status: '', type: '', text: '' }, device: null };
 const ROW = 32;
 let key = sessionStorage.getItem('vigil-key') || '';
 let ws = null;
@@ -47,6 +47,9 @@ $('#login').addEventListener('submit', (e) => {
 
 async function loadFleet() {
   state.devices.clear();
+  state.activeBySeverity = {};
+  const active = await (await api('/alerts?state=active&limit=1000')).json();
+  for (const a of active.alerts) state.activeBySeverity[a.severity] = (state.activeBySeverity[a.severity] || 0) + 1;
   for (let offset = 0; ; offset += 1000) {
     const page = await (await api(`/devices?limit=1000&offset=${offset}`)).json();
     for (const d of page.devices) state.devices.set(d.device_id, { ...d, last_seen: d.last_seen ? Date.parse(d.last_seen) : null });
@@ -136,8 +139,15 @@ function onFrame(f) {
     d.last_seen = f.last_seen ? Date.parse(f.last_seen) : d.last_seen;
   } else if (f.type === 'health_score') d.health_score = f.score;
   else if (f.type === 'anomaly_alert') {
-    if (f.state === 'raised') d.active_alerts++;
-    if (f.state === 'cleared') d.active_alerts = Math.max(0, d.active_alerts - 1);
+    const bySeverity = state.activeBySeverity;
+    if (f.state === 'raised') {
+      d.active_alerts++;
+      bySeverity[f.severity] = (bySeverity[f.severity] || 0) + 1;
+    }
+    if (f.state === 'cleared') {
+      d.active_alerts = Math.max(0, d.active_alerts - 1);
+      bySeverity[f.severity] = Math.max(0, (bySeverity[f.severity] || 0) - 1);
+    }
     state.alerts.unshift(f);
     state.alerts.length = Math.min(state.alerts.length, 500);
   } else if (f.type === 'device_update') {
@@ -207,8 +217,6 @@ function renderFleet() {
     );
   }
   const all = [...state.devices.values()];
-  const bySeverity = {};
-  for (const a of state.alerts) if (a.state === 'raised') bySeverity[a.severity] = (bySeverity[a.severity] || 0) + 1;
   $('#cards').replaceChildren(
     ...[
       ['Devices', all.length],
@@ -216,6 +224,7 @@ function renderFleet() {
       ['Offline', all.filter((d) => d.status === 'offline').length],
       ['Flapping', all.filter((d) => d.flapping).length],
       ['Active alerts', all.reduce((n, d) => n + (d.active_alerts || 0), 0)],
+      ...['critical', 'major', 'minor', 'warning', 'info'].filter((sv) => state.activeBySeverity[sv] > 0).map((sv) => [`· ${sv}`, state.activeBySeverity[sv]]),
     ].map(([label, n]) => h('div', { class: 'card' }, label, h('b', {}, String(n)))),
   );
   state.rows = visibleDevices();
@@ -283,7 +292,9 @@ async function renderDevice(id) {
       api(`/devices/${encodeURIComponent(id)}/commands?limit=20`).then((r) => (r.ok ? r.json() : { commands: [] })),
     ]).catch(() => [{ history: [] }, { history: [] }, { alerts: [] }, { commands: [] }]);
     if (state.device?.id !== id) return;
-    state.device.points = history.history.map((p) => ({ t: Date.parse(p.timestamp), battery: p.battery_level, rssi: p.rssi })).reverse();
+    state.device.points = history.history
+      .map((p) => ({ t: Date.parse(p.timestamp), battery: p.battery_level, rssi: p.rssi, response: p.response_time_ms, errors: p.error_rate, ...(p.metrics || {}) }))
+      .reverse();
     state.device.timeline = statuses.history.map((s) => ({ t: Date.parse(s.timestamp), status: s.status })).reverse();
     for (const a of alerts.alerts) state.device.alerts.set(a.alert_id, a);
     state.device.commands = commands.commands;
@@ -297,7 +308,7 @@ function onDeviceFrame(f) {
     dv.snapshot = f.data;
     for (const a of f.data.active_alerts) dv.alerts.set(a.alert_id, a);
   } else if (f.type === 'device_update') {
-    dv.points.push({ t: Date.parse(f.timestamp), battery: f.data.battery_level, rssi: f.data.rssi });
+    dv.points.push({ t: Date.parse(f.timestamp), battery: f.data.battery_level, rssi: f.data.rssi, response: f.data.response_time_ms, errors: f.data.error_rate, ...(f.data.metrics || {}) });
     if (dv.points.length > 500) dv.points.shift();
     if (dv.snapshot) dv.snapshot.telemetry = f.data;
   } else if (f.type === 'status_change') {
@@ -311,6 +322,15 @@ function onDeviceFrame(f) {
   } else if (f.type === 'command_update') {
     dv.commands = [{ ...f }, ...dv.commands.filter((c) => c.command_id !== f.command_id)].slice(0, 20);
   }
+}
+
+const STANDARD = new Set(['t', 'battery', 'rssi', 'response', 'errors']);
+const sensorNames = (points) => [...new Set(points.flatMap((p) => Object.keys(p)).filter((k) => !STANDARD.has(k)))].slice(0, 6);
+function range(points, field) {
+  const values = points.map((p) => p[field]).filter((v) => typeof v === 'number');
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  return [min, max > min ? max : min + 1];
 }
 
 function chart(points, field, label, min, max) {
@@ -353,7 +373,12 @@ function drawDevice() {
         h('h3', {}, `Status timeline — ${Math.round((online / total) * 1000) / 10} % online`),
         h('div', { class: 'timeline' }, ...segments.map((x) => h('span', { class: x.status === 'online' ? 'on' : 'off', style: `width:${(x.ms / total) * 100}%`, title: x.status }))),
         h('p', {}, `Last seen ${s.last_seen ?? '—'}`)),
-      h('section', { class: 'panel', 'aria-label': 'Metrics' }, chart(dv.points, 'battery', 'Battery %', 0, 100), chart(dv.points, 'rssi', 'RSSI dBm', -140, 0)),
+      h('section', { class: 'panel', 'aria-label': 'Metrics' },
+        chart(dv.points, 'battery', 'Battery %', 0, 100),
+        chart(dv.points, 'rssi', 'RSSI dBm', -140, 0),
+        chart(dv.points, 'response', 'Response time ms', 0, Math.max(1000, ...dv.points.map((p) => p.response ?? 0))),
+        chart(dv.points, 'errors', 'Error rate', 0, 1),
+        ...sensorNames(dv.points).map((name) => chart(dv.points, name, name, ...range(dv.points, name)))),
       h('section', { class: 'panel', 'aria-label': 'Alerts' }, h('h3', {}, 'Alerts'),
         h('ul', { id: 'device-alerts' }, ...[...dv.alerts.values()].map((a) =>
           h('li', { 'data-alert': a.alert_id, 'data-state': a.state }, h('span', { class: `sev-${a.severity}` }, a.severity), ` ${a.anomaly_type} — ${a.state} `,

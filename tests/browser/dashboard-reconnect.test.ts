@@ -41,3 +41,31 @@ it('the dashboard reconnects with backoff and resumes after the hub restarts, wi
   await device.endAsync();
   await expect.poll(() => page.locator('.row[data-id="after-restart"]').textContent(), { timeout: 10_000 }).toContain('online');
 });
+
+it('asks for an API key when the hub requires one, and keeps it for the session only', async () => {
+  const env = { PORT: String(await freePort()), MQTT_PORT: String(await freePort()), DATA_DIR: `/tmp/vigil-browser-keys-${Date.now()}` };
+  const keyed = await spawnHub(env);
+  try {
+    const created = await fetch(`http://127.0.0.1:${env.PORT}/admin/keys`, { method: 'POST', body: JSON.stringify({ name: 'dashboard', scopes: ['read', 'command'] }) });
+    const { key } = (await created.json()) as { key: string };
+    browser ??= await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`http://127.0.0.1:${env.PORT}/`);
+    await page.waitForSelector('#login:not([hidden])');
+    await page.getByLabel('API key').fill('vgl_wrong_key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.locator('#login-error').textContent()).toContain('API key');
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForSelector('#connection.up', { timeout: 10_000 });
+    expect(await page.evaluate('sessionStorage.getItem("vigil-key")')).toBe(key);
+    expect(await page.evaluate('localStorage.length')).toBe(0);
+    await context.close();
+  } finally {
+    await keyed.stop();
+  }
+});
