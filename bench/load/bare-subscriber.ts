@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { connectAsync } from 'mqtt';
+import { latencySummary, nowUs } from './latency-summary.js';
 
 /**
  * The broker's ceiling: an MQTT.js subscriber that only counts (and, with --latency true, reads the
@@ -26,9 +27,7 @@ let first = 0;
 let last = 0;
 let idle: NodeJS.Timeout | undefined;
 const finish = () => {
-  latencies.sort((a, b) => a - b);
-  const at = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]! / 1000 : null);
-  process.stdout.write(`${JSON.stringify({ received, seconds: (last - first) / 1000, p50: at(0.5), p99: at(0.99), p999: at(0.999) })}\n`);
+  process.stdout.write(`${JSON.stringify({ received, seconds: (last - first) / 1000, ...latencySummary(latencies) })}\n`);
   process.exit(0);
 };
 client.on('message', (_topic, payload) => {
@@ -36,7 +35,7 @@ client.on('message', (_topic, payload) => {
   if (measureLatency) {
     const text = payload.toString();
     const at = text.indexOf('"t":');
-    if (at !== -1) latencies.push((performance.timeOrigin + now) * 1000 - Number.parseFloat(text.slice(at + 4)));
+    if (at !== -1) latencies.push(nowUs() - Number.parseFloat(text.slice(at + 4)));
   }
   if (received++ === 0) first = now;
   last = now;

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { connectAsync } from 'mqtt';
+import { nowUs } from './latency-summary.js';
 
 /**
  * Publishes `count` telemetry messages over `devices` devices, as fast as the socket takes them
@@ -24,9 +25,8 @@ const qos = values.qos === '1' ? 1 : 0;
 const deadline = Date.now() + Number(values['max-seconds']) * 1000;
 const client = await connectAsync(values.url!, { clientId: `vigil-bench-pub-${process.pid}`, clean: true });
 const topics = Array.from({ length: devices }, (_, i) => `${values.prefix}/bench-${i}/telemetry`);
-const nowUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
 const payload = (i: number) =>
-  `{"battery_level":${50 + (i % 50)},"rssi":${-60 - (i % 30)},"response_time_ms":${100 + (i % 100)},"error_rate":0.01,"metrics":{"t":${nowUs()},"temperature":21.5}}`;
+  `{"battery_level":${50 + (i % 50)},"rssi":${-60 - (i % 30)},"response_time_ms":${100 + (i % 100)},"error_rate":0.01,"metrics":{"t":${Math.round(nowUs())},"temperature":21.5}}`;
 
 const started = performance.now();
 let sent = 0;

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { latencySummary, nowUs } from './latency-summary.js';
 
 /**
  * C WebSocket clients in one process (a load generator): client i follows device `bench-{i % devices}`
@@ -22,7 +23,6 @@ const clients = Number(values.clients);
 const devices = Number(values.devices);
 const expected = Number(values.expect);
 const measureLatency = values.latency === 'true';
-const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
 const latencies: number[] = [];
 let frames = 0;
 let first = 0;
@@ -30,9 +30,7 @@ let last = 0;
 let idle: NodeJS.Timeout | undefined;
 
 const finish = () => {
-  latencies.sort((a, b) => a - b);
-  const at = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]! / 1000 : null);
-  process.stdout.write(`${JSON.stringify({ frames, seconds: (last - first) / 1000, p50: at(0.5), p99: at(0.99), p999: at(0.999), samples: latencies.length })}\n`);
+  process.stdout.write(`${JSON.stringify({ frames, seconds: (last - first) / 1000, ...latencySummary(latencies), samples: latencies.length })}\n`);
   process.exit(0);
 };
 
