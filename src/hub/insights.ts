@@ -60,6 +60,8 @@ interface DeviceInsight {
   zstats: Map<string, EwmaStats> | null;
 }
 
+type Verdict = { readonly kind: 'raise'; readonly since: number } | { readonly kind: 'clear'; readonly alert: Alert };
+
 const OFFLINE = 'device_offline';
 const ZSCORE_CLEAR = 2;
 
@@ -89,7 +91,9 @@ export class Insights {
     for (const rule of this.rules) {
       if (rule.deviceType !== null && rule.deviceType !== state.type) continue;
       const value = this.read(rule, t, d);
-      if (value !== null) this.judge(state, d, rule.type, rule.severity, isPast(rule, value), isBack(rule, value), rule.forMs, now, { value, metric: rule.metric, threshold: rule.raise, clear: rule.clear });
+      if (value === null) continue;
+      const verdict = this.verdict(d, rule.type, isPast(rule, value), isBack(rule, value), rule.forMs, now);
+      if (verdict) this.apply(state, d, rule.type, rule.severity, verdict, now, { value, metric: rule.metric, threshold: rule.raise, clear: rule.clear });
     }
     if (this.opts.zscoreMetrics.length > 0 && t.metrics !== null) this.zscores(state, d, t.metrics, now);
     if (now - d.scoredAt >= this.opts.minScoreIntervalMs) this.rescore(state, d, now);
@@ -239,33 +243,31 @@ export class Insights {
       const z = stats.score(value);
       if (z === null) continue;
       const past = Math.abs(z) > this.opts.zscoreThreshold;
-      this.judge(state, d, `anomaly:${name}`, 'warning', past, Math.abs(z) < ZSCORE_CLEAR, 0, now, { value, z: Math.round(z * 100) / 100, mean: stats.mean });
+      const type = `anomaly:${name}`;
+      const verdict = this.verdict(d, type, past, Math.abs(z) < ZSCORE_CLEAR, 0, now);
+      if (verdict) this.apply(state, d, type, 'warning', verdict, now, { value, z: Math.round(z * 100) / 100, mean: stats.mean });
     }
   }
 
-  private judge(
-    state: DeviceState,
-    d: DeviceInsight,
-    type: string,
-    severity: Severity,
-    past: boolean,
-    back: boolean,
-    forMs: number,
-    now: number,
-    data: Record<string, unknown>,
-  ): void {
+  /**
+   * Whether a rule's reading raises or clears its alert (hysteresis and minimum duration). Nothing is
+   * allocated unless something happens: this runs for every rule on every message.
+   */
+  private verdict(d: DeviceInsight, type: string, past: boolean, back: boolean, forMs: number, now: number): Verdict | null {
     const active = d.active.get(type);
-    if (active) {
-      if (back) this.clear(state, d, active, now, data);
-      return;
-    }
+    if (active) return back ? { kind: 'clear', alert: active } : null;
     if (!past) {
       d.pastSince.delete(type);
-      return;
+      return null;
     }
     const since = d.pastSince.get(type) ?? now;
     d.pastSince.set(type, since);
-    if (now - since >= forMs) this.raise(state, d, type, severity, now, { ...data, since: new Date(since).toISOString() });
+    return now - since >= forMs ? { kind: 'raise', since } : null;
+  }
+
+  private apply(state: DeviceState, d: DeviceInsight, type: string, severity: Severity, verdict: Verdict, now: number, data: Record<string, unknown>): void {
+    if (verdict.kind === 'clear') this.clear(state, d, verdict.alert, now, data);
+    else this.raise(state, d, type, severity, now, { ...data, since: new Date(verdict.since).toISOString() });
   }
 
   private raise(state: DeviceState, d: DeviceInsight, type: string, severity: Severity, now: number, data: Record<string, unknown>): void {
