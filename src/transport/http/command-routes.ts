@@ -7,7 +7,7 @@ import type { Database } from '../../storage/database.js';
 import { listCommands } from '../../storage/command-repository.js';
 import type { TemplatedApp } from '../uws.js';
 import type { Guard } from './guard.js';
-import { readJsonBody, respondLater, sendJson, validationError } from './respond.js';
+import { readJsonBody, respondLater, sendDeviceForbidden, sendJson, validationError } from './respond.js';
 
 export const commandBody = z
   .object({
@@ -51,7 +51,7 @@ export function attachCommandRoutes(app: TemplatedApp, hub: Hub, database: Datab
 
   app.get('/devices/:id/commands', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device' });
+    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
     const parsed = commandsQuery.safeParse(Object.fromEntries(new URLSearchParams(req.getQuery() ?? '')));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
     respondLater(res, async () => ['200 OK', { device_id: id, commands: (await listCommands(database.db, id, parsed.data.limit)).map(commandData) }]);

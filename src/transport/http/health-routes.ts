@@ -8,7 +8,7 @@ import { healthTrend, listAlerts } from '../../storage/alert-repository.js';
 import { mayRead } from '../../security/api-keys.js';
 import type { TemplatedApp } from '../uws.js';
 import type { Guard } from './guard.js';
-import { readJsonBody, respondLater, sendJson, validationError } from './respond.js';
+import { readJsonBody, respondLater, sendDeviceForbidden, sendDeviceNotFound, sendJson, validationError } from './respond.js';
 
 export const alertsQuery = z.object({
   state: z.enum(['active', 'raised', 'acknowledged', 'cleared', 'all']).default('active'),
@@ -22,16 +22,15 @@ export const healthDevicesQuery = z.object({ worst: z.coerce.number().int().min(
 export const ackBody = z.object({ by: z.string().min(1).max(100).optional() }).strict();
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const notFound = (id: string): [string, unknown] => ['404 Not Found', { detail: `Device ${id} not found` }];
 const query = (text: string) => Object.fromEntries(new URLSearchParams(text));
 
 /** Health scores, rolling metrics and alerts over REST. */
 export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Database, maxBodyBytes: number, guard: Guard): void {
   app.get('/devices/:id/metrics/summary', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
+    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
     const summary = isDeviceId(id) ? hub.insights.metricsSummary(id, Date.now()) : null;
-    if (summary === null) return sendJson(res, ...notFound(id.slice(0, 128)));
+    if (summary === null) return sendDeviceNotFound(res, id);
     const view = (s: typeof summary.recent) => ({
       message_count: s.count,
       avg_response_time_ms: s.avgResponseTimeMs,
@@ -45,9 +44,9 @@ export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Databa
 
   app.get('/devices/:id/health', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
+    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
     const health = isDeviceId(id) ? hub.insights.health(id) : null;
-    if (health === null) return sendJson(res, ...notFound(id.slice(0, 128)));
+    if (health === null) return sendDeviceNotFound(res, id);
     respondLater(res, async () => {
       const points = await healthTrend(database.db, id, Date.now() - 86_400_000);
       const first = points[0]?.score ?? health.score;

@@ -9,7 +9,7 @@ import { deleteDevice } from '../../storage/device-repository.js';
 import { VERSION } from '../../version.js';
 import type { TemplatedApp } from '../uws.js';
 import type { Guard } from './guard.js';
-import { readJsonBody, respondLater, sendJson, validationError } from './respond.js';
+import { readJsonBody, respondLater, sendDeviceNotFound, sendJson, validationError } from './respond.js';
 
 /** The earlier REST service's body (seed 003), plus the hub's optional readings. */
 export const statusBody = z.object({
@@ -89,7 +89,7 @@ export function attachIngestRoutes(app: TemplatedApp, hub: Hub, database: Databa
 
   app.del('/devices/:id', guard('admin', (res, req) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (hub.registry.get(id) === undefined) return sendJson(res, '404 Not Found', { detail: `Device ${id.slice(0, 128)} not found` });
+    if (hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
     respondLater(res, async () => {
       await deleteDevice(database.db, id);
       hub.forget(id);

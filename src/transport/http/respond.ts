@@ -101,3 +101,13 @@ export function validationError(where: 'body' | 'query', error: z.ZodError): { d
     })),
   };
 }
+
+/** 404 in the earlier service's shape: `{"detail":"Device X not found"}`. */
+export function sendDeviceNotFound(res: HttpResponse, deviceId: string): void {
+  sendJson(res, '404 Not Found', { detail: `Device ${deviceId.slice(0, 128)} not found` });
+}
+
+/** 403 for a key limited to other devices. */
+export function sendDeviceForbidden(res: HttpResponse): void {
+  sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
+}

@@ -10,7 +10,7 @@ import { getStatusHistory, getStatusWindow, getTelemetryHistory, saveDeviceSetti
 import { mayRead } from '../../security/api-keys.js';
 import type { TemplatedApp } from '../uws.js';
 import type { Guard } from './guard.js';
-import { readJsonBody, respondLater, sendJson, validationError } from './respond.js';
+import { readJsonBody, respondLater, sendDeviceForbidden, sendDeviceNotFound, sendJson, validationError } from './respond.js';
 
 export interface StatusRoutesContext {
   readonly hub: Hub;
@@ -21,7 +21,6 @@ export interface StatusRoutesContext {
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-const notFound = (id: string): [string, unknown] => ['404 Not Found', { detail: `Device ${id} not found` }];
 
 /** The seed REST service's status view of one device. */
 function statusView(state: DeviceState) {
@@ -96,18 +95,18 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
 
   app.get('/status/:id', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
+    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
     const state = isDeviceId(id) ? hub.registry.get(id) : undefined;
-    if (state === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
+    if (state === undefined) return sendDeviceNotFound(res, id);
     sendJson(res, '200 OK', statusView(state));
   }));
 
   app.get('/status/:id/history', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
+    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
     const parsed = historyQuery.safeParse(parseQuery(req.getQuery() ?? ''));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
-    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
+    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
     const q = parsed.data;
     const page = { limit: q.limit, since: q.since ? Date.parse(q.since) : undefined, before: q.before ? Date.parse(q.before) : undefined };
     respondLater(res, async () => {
@@ -153,10 +152,10 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
 
   app.get('/devices/:id/metrics', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
+    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
     const parsed = metricsQuery.safeParse(parseQuery(req.getQuery() ?? ''));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
-    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
+    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
     const q = parsed.data;
     const to = q.to ? Date.parse(q.to) : Date.now();
     const from = q.from ? Date.parse(q.from) : to - (q.bucket === '1m' ? 3600_000 : 86_400_000);
@@ -169,10 +168,10 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
 
   app.get('/devices/:id/uptime', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
+    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
     const parsed = uptimeQuery.safeParse(parseQuery(req.getQuery() ?? ''));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
-    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
+    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
     const to = Date.now();
     const from = to - parsed.data.window_s * 1000;
     respondLater(res, async () => {
@@ -184,9 +183,9 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
 
   app.get('/devices/:id', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
+    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
     const state = isDeviceId(id) ? hub.registry.get(id) : undefined;
-    if (state === undefined) return sendJson(res, ...notFound(id.slice(0, 128)));
+    if (state === undefined) return sendDeviceNotFound(res, id);
     sendJson(res, '200 OK', {
       ...statusView(state),
       type: state.type,
@@ -198,7 +197,7 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
 
   app.put('/devices/:id', guard('admin', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
+    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
     if (!isDeviceId(id)) {
       sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['path', 'device_id'], msg: 'device ids are 1-128 chars of [A-Za-z0-9._:-]', type: 'invalid_string' }] });
       return;
