@@ -30,11 +30,16 @@ function formatValue(v: number): string {
 
 /** Writes the run to bench/results/<timestamp>.json with the machine it ran on. */
 export function saveResults(figures: readonly Figure[]): string {
+  return saveNamedResult('', { figures });
+}
+
+/** Writes bench/results/<name->timestamp>.json: the body plus when and on which machine it ran. */
+export function saveNamedResult(name: string, body: Record<string, unknown>): string {
   const dir = new URL('./results/', import.meta.url);
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const file = new URL(`${stamp}.json`, dir);
+  const file = new URL(`${name ? `${name}-` : ''}${stamp}.json`, dir);
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
-  writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), machine, figures }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), machine, ...body }, null, 2)}\n`);
   return file.pathname;
 }
