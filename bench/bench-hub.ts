@@ -8,7 +8,7 @@ import { discardingSink } from './discarding-sink.js';
 /** A hub in this process with in-process presence, no sockets and no storage: its own cost only. */
 export async function createBenchHub(): Promise<{ hub: Hub; presence: PresenceStore }> {
   const presence = createMemoryPresence({ sweepMs: 1000 });
-  const hub = new Hub({ fanout: createLocalFanout(), presence, sink: discardingSink, metrics: createMetrics(), defaultTimeoutMs: 600_000 });
+  const hub = new Hub({ fanout: createLocalFanout({ historySize: 32, historyTtlMs: 300_000 }), presence, sink: discardingSink, metrics: createMetrics(), defaultTimeoutMs: 600_000 });
   await presence.start(hub);
   return { hub, presence };
 }

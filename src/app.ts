@@ -3,7 +3,15 @@ import { scheduleHealthSweeps } from './jobs/health-sweep.js';
 import { scheduleRetention } from './jobs/retention-job.js';
 import { loadActiveAlerts, loadLatestHealth } from './storage/alert-repository.js';
 import { loadPendingCommands } from './storage/command-repository.js';
+import { hostname } from 'node:os';
+import { Cluster } from './cluster/cluster.js';
+import { IngestRouter } from './cluster/ingest-router.js';
+import { takeLease } from './cluster/lease.js';
+import { Membership } from './cluster/membership.js';
+import { RedisBus } from './cluster/redis-bus.js';
+import type { Fanout } from './fanout/fanout.js';
 import { createLocalFanout } from './fanout/local-fanout.js';
+import { createRedisFanout } from './fanout/redis-fanout.js';
 import { Hub } from './hub/hub.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -43,6 +51,8 @@ export interface RunningHub {
   /** The broker the hub ingests from (the embedded one's address when MQTT_URL is unset). */
   readonly mqttUrl: string;
   readonly parts: { readonly broker: string; readonly storage: string; readonly presence: string; readonly fanout: string };
+  /** Cluster mode: this instance's id (null when single-instance). */
+  readonly instanceId: string | null;
   stop(): Promise<void>;
 }
 
@@ -79,20 +89,61 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       metrics,
     });
     cleanup.push(() => writer.close());
+    // Cluster mode: instances share Redis (membership, fan-out, history) and an MQTT shared subscription.
+    let bus: RedisBus | null = null;
+    let membership: Membership | null = null;
+    let cluster: Cluster | null = null;
+    const instanceId = config.CLUSTER_ENABLED ? (config.CLUSTER_INSTANCE_ID ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64)) : null;
+    if (instanceId !== null) {
+      const clusterBus = new RedisBus(config.REDIS_URL!, log);
+      bus = clusterBus;
+      cleanup.push(() => clusterBus.close());
+      await clusterBus.connect();
+      const members = new Membership({ redis: clusterBus.commands, keyPrefix: config.REDIS_KEY_PREFIX, instanceId, heartbeatMs: 1000, leaseMs: 3000, log });
+      membership = members;
+      members.onChange(() => metrics.clusterMembers.set(members.list.length));
+      cleanup.push(() => members.stop());
+      await members.start();
+      metrics.clusterMembers.set(members.list.length);
+      cluster = new Cluster({ bus: clusterBus, membership: members, instanceId, keyPrefix: config.REDIS_KEY_PREFIX, log, metrics });
+    }
     const retention = scheduleRetention(
       database,
       { telemetryDays: config.RETENTION_DAYS, historyDays: config.HISTORY_RETENTION_DAYS, batchRows: 5000, pauseMs: 50 },
       config.RETENTION_CRON,
       log,
+      bus === null ? undefined : () => takeLease(bus.commands, `${config.REDIS_KEY_PREFIX}cluster:lease:retention`, instanceId!, 10 * 60_000),
     );
     cleanup.push(() => retention.stop());
 
     const presence: PresenceStore = config.REDIS_URL
       ? createRedisPresence({ url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX, sweepMs: config.PRESENCE_SWEEP_MS, log })
       : createMemoryPresence({ sweepMs: config.PRESENCE_SWEEP_MS });
-    const fanout = createLocalFanout();
+    const hubRef: { current: Hub | null } = { current: null };
+    const fanout: Fanout =
+      bus === null
+        ? createLocalFanout({ historySize: config.HISTORY_SIZE, historyTtlMs: config.HISTORY_TTL_S * 1000 })
+        : await createRedisFanout({
+            bus,
+            keyPrefix: config.REDIS_KEY_PREFIX,
+            instanceId: instanceId!,
+            historySize: config.HISTORY_SIZE,
+            historyTtlMs: config.HISTORY_TTL_S * 1000,
+            log,
+            metrics,
+            onFenced: (deviceId, storedSeq) => hubRef.current?.fenced(deviceId, storedSeq),
+          });
+    const owner = membership;
+    const peers = cluster;
     const hub = new Hub({
       fanout,
+      ...(owner && peers
+        ? {
+            owns: (deviceId: string) => owner.owns(deviceId),
+            remoteSnapshot: (deviceId: string) => peers.requestSnapshot(owner.ownerOf(deviceId), deviceId),
+          }
+        : {}),
+      massOffline: { minDevices: config.MASS_OFFLINE_MIN_DEVICES, share: config.MASS_OFFLINE_SHARE, windowMs: config.MASS_OFFLINE_WINDOW_S * 1000 },
       presence,
       sink: writer,
       metrics,
@@ -109,6 +160,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       },
     });
 
+    hubRef.current = hub;
     await restoreState(hub, database);
     const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, config.OFFLINE_ALERT_CHECK_S * 1000, log);
     cleanup.push(() => sweeps.stop());
@@ -196,11 +248,22 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       cleanup.push(() => embedded.stop());
     }
     const mqttUrl = config.MQTT_URL ?? broker!.url;
+    const ingestHandle: { current: MqttIngest | null } = { current: null };
+    const router = cluster === null ? undefined : new IngestRouter(cluster, hub.registry, metrics, (topic, payload, at) => ingestHandle.current?.handle(topic, payload, at, true));
+    if (cluster !== null) {
+      await cluster.start({
+        forwarded: (topic, payload) => ingestHandle.current?.handle(topic, payload, Date.now(), true),
+        snapshot: (deviceId) => hub.snapshot(deviceId),
+      });
+    }
     const ingest = startMqttIngest(
       {
         url: mqttUrl,
         topicPrefix: config.MQTT_TOPIC_PREFIX,
-        clientId: config.MQTT_CLIENT_ID,
+        // Each instance needs its own session on the broker.
+        clientId: instanceId !== null && config.MQTT_CLIENT_ID === 'vigil-hub' ? `vigil-${instanceId}` : config.MQTT_CLIENT_ID,
+        sharedGroup: instanceId !== null ? config.MQTT_SHARED_GROUP : undefined,
+        router,
         qos: config.MQTT_QOS as 0 | 1,
         clean: config.MQTT_CLEAN_SESSION,
         username: config.MQTT_USERNAME,
@@ -220,6 +283,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       metrics,
     );
     ingestRef.current = ingest;
+    ingestHandle.current = ingest;
     hub.commandPublisher = (deviceId, payload) => ingest.publishCommand(deviceId, payload);
     cleanup.push(() => hub.commands.stop());
     cleanup.push(() => ingest.stop());
@@ -229,7 +293,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       broker: broker ? `embedded aedes on ${broker.url}` : `external ${redactUrl(mqttUrl)}`,
       storage: database.kind === 'pglite' ? `embedded PGlite in ${config.DATA_DIR}` : 'PostgreSQL',
       presence: presence.kind === 'memory' ? 'in-process deadline heap' : 'Redis key expiry + deadline sweep',
-      fanout: fanout.kind === 'local' ? 'in-process (single instance)' : 'Redis',
+      fanout: fanout.kind === 'local' ? 'in-process (single instance)' : `Redis pub/sub, instance ${instanceId} of ${membership?.list.length} (shared subscription group ${config.MQTT_SHARED_GROUP})`,
     };
     log.info({ parts, ws: `ws://${config.HOST}:${port}/ws` }, `Vigil listening on http://${config.HOST}:${port}`);
     if (!access.authRequired()) {
@@ -249,6 +313,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       host: config.HOST,
       mqttUrl,
       parts,
+      instanceId,
       stop: () => (stopped ??= stopAll()),
     };
   } catch (error) {

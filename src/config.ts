@@ -88,6 +88,17 @@ export const configSchema = z.object({
   WRITER_BATCH_ROWS: int(1, 50_000).default(500),
   WRITER_FLUSH_MS: int(1, 60_000).default(200),
   WRITER_MAX_QUEUE: int(100, 10_000_000).default(100_000),
+  CLUSTER_ENABLED: bool.default(false),
+  CLUSTER_INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, '1-64 characters of [A-Za-z0-9._-]')
+    .optional(),
+  MQTT_SHARED_GROUP: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, '1-64 characters of [A-Za-z0-9_-]').default('vigil'),
+  HISTORY_SIZE: int(0, 10_000).default(32),
+  HISTORY_TTL_S: int(1, 86_400).default(300),
+  MASS_OFFLINE_MIN_DEVICES: int(2, 10_000_000).default(20),
+  MASS_OFFLINE_SHARE: z.coerce.number().min(0).max(1).default(0.3),
+  MASS_OFFLINE_WINDOW_S: z.coerce.number().positive().max(3600).default(10),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -173,6 +184,11 @@ export function loadConfig(
   const parsed = configSchema.safeParse(raw);
   if (parsed.success) {
     alertRules(parsed.data); // fail at start, naming the bad rule
+    if (parsed.data.CLUSTER_ENABLED && (!parsed.data.REDIS_URL || !parsed.data.MQTT_URL)) {
+      throw new ConfigError(
+        'invalid configuration:\n  CLUSTER_ENABLED=true needs REDIS_URL and MQTT_URL: instances share Redis and an MQTT 5 broker with shared subscriptions (the embedded broker is single-instance)',
+      );
+    }
     return parsed.data;
   }
   const lines = parsed.error.issues.map((issue) => {

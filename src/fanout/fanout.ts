@@ -1,21 +1,37 @@
 /**
  * Carries frames to the WebSocket clients that follow a device (or everything, for
- * `subscribe_all`). `local` delivers in-process; a Redis implementation will carry frames between
- * hub instances and then deliver locally, dropping its own echo.
+ * `subscribe_all`). `local` delivers in-process; `redis` also carries frames between hub instances
+ * (pub/sub per device channel, subscribed only while this instance has followers) and drops its
+ * own echo. Both keep a short per-device history so a reconnecting client can resume.
  *
  * `key` names what a frame supersedes for a lagging client (conflation): a newer frame with the
  * same key replaces an older one that has not been sent yet.
  */
 export interface Fanout {
   readonly kind: 'local' | 'redis';
+  /** Names the numbering of `seq`: a client's `since_seq` only means something within one epoch. */
+  readonly epoch: string;
   start(local: LocalDelivery): Promise<void>;
-  toDevice(deviceId: string, frame: string, key: string): void;
+  toDevice(deviceId: string, seq: number, frame: string, key: string): void;
   toAll(frame: string, key: string): void;
+  /** A local client follows a channel (device id or `*`); resolves once frames from every instance arrive. */
+  follow(channel: string): Promise<void>;
+  unfollow(channel: string): void;
+  /** The device's frames after `sinceSeq`, if every one of them is still kept. */
+  recover(deviceId: string, sinceSeq: number, currentSeq: number): Recovery | Promise<Recovery>;
   stop(): Promise<void>;
 }
+
+export type Recovery = { readonly recovered: true; readonly seq: number; readonly frames: readonly string[] } | { readonly recovered: false };
 
 /** Delivery to the clients connected to this process (implemented by the WebSocket server). */
 export interface LocalDelivery {
   toDevice(deviceId: string, frame: string, key: string): void;
   toAll(frame: string, key: string): void;
+}
+
+/** The seq of a frame (`"seq":N`), for frames whose number was not passed along. */
+export function seqOf(frame: string): number {
+  const at = frame.indexOf('"seq":');
+  return at === -1 ? 0 : Number.parseInt(frame.slice(at + 6, at + 26), 10);
 }

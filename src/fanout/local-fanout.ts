@@ -1,20 +1,39 @@
+import { randomBytes } from 'node:crypto';
 import type { Fanout, LocalDelivery } from './fanout.js';
+import { MemoryHistory } from './memory-history.js';
 
-/** Single-instance fan-out: every frame goes straight to this process's clients. */
-export function createLocalFanout(): Fanout {
+const HISTORY_SWEEP_MS = 10_000;
+
+/** Single-instance fan-out: every frame goes straight to this process's clients; history in memory. */
+export function createLocalFanout(opts: { historySize: number; historyTtlMs: number }): Fanout & { readonly history: MemoryHistory } {
   let local: LocalDelivery | null = null;
+  const history = new MemoryHistory(opts.historySize, opts.historyTtlMs);
+  const sweeper = setInterval(() => history.sweep(Date.now()), HISTORY_SWEEP_MS);
+  sweeper.unref();
   return {
     kind: 'local',
+    // A restarted hub numbers from scratch: its clients must not resume across it.
+    epoch: randomBytes(6).toString('base64url'),
+    history,
     async start(delivery) {
       local = delivery;
     },
-    toDevice(deviceId, frame, key) {
+    toDevice(deviceId, seq, frame, key) {
+      history.record(deviceId, seq, frame);
       local?.toDevice(deviceId, frame, key);
     },
     toAll(frame, key) {
       local?.toAll(frame, key);
     },
+    async follow(channel) {
+      history.follow(channel);
+    },
+    unfollow(channel) {
+      history.unfollow(channel, Date.now());
+    },
+    recover: (deviceId, sinceSeq, currentSeq) => history.recover(deviceId, sinceSeq, currentSeq),
     async stop() {
+      clearInterval(sweeper);
       local = null;
     },
   };

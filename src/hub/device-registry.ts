@@ -10,6 +10,8 @@ export interface DeviceState {
   telemetry: Telemetry | null;
   /** Per-device sequence number of the frames on its channel; a gap tells a client it missed one. */
   seq: number;
+  /** Cluster mode: the membership version at which `seq` was last read back from Redis (-1: never). */
+  syncedVersion: number;
   /** Per-device offline timeout override in ms (null: by type, else the configured default). */
   timeoutMs: number | null;
   type: string | null;
@@ -46,6 +48,7 @@ export class DeviceRegistry {
         lastSeen: null,
         telemetry: null,
         seq: 0,
+        syncedVersion: -1,
         timeoutMs: null,
         type: null,
         name: null,

@@ -1,13 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import type { DeviceStatus, StatusChange, TransitionReason } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
-import type { Fanout } from '../fanout/fanout.js';
+import { seqOf, type Fanout, type Recovery } from '../fanout/fanout.js';
 import type { Metrics } from '../metrics.js';
 import { LATE_EXPIRY_MS } from '../presence/late-expiry.js';
 import type { PresenceListener, PresenceStore } from '../presence/presence-store.js';
 import { DeviceRegistry, type DeviceState } from './device-registry.js';
 import { CommandService, type Command } from './commands.js';
 import { alertFrame, commandUpdateFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
+import { MassOfflineGuard } from './mass-offline.js';
 import { Insights, type Alert, type AlertTransition, type InsightOptions, type InsightSink, type ScoredHealth } from './insights.js';
 
 /** Where the hub hands what must outlive it; implemented by the batched storage writer. */
@@ -32,6 +32,24 @@ export interface HubOptions {
   readonly flap?: { readonly transitions: number; readonly windowMs: number };
   readonly insights?: Partial<Omit<InsightOptions, 'timeoutMsOf'>>;
   readonly now?: () => number;
+  /** Cluster mode: whether this instance owns a device (numbers and publishes its frames). Default: all. */
+  readonly owns?: (deviceId: string) => boolean;
+  /** Cluster mode: the snapshot of a device this instance does not own, from its owner (null: no answer). */
+  readonly remoteSnapshot?: (deviceId: string) => Promise<string | null>;
+  /** An offline wave at least this large, and this share of the devices online, is one incident. */
+  readonly massOffline?: { readonly minDevices: number; readonly share: number; readonly windowMs: number };
+}
+
+/** What a subscriber gets first: a snapshot, or (resuming) the frames it missed; `seq` is the last included. */
+export interface Prepared {
+  readonly recovered: boolean | null;
+  readonly frames: readonly string[];
+  readonly seq: number;
+}
+
+export interface ResumeFrom {
+  readonly sinceSeq: number;
+  readonly epoch: string;
 }
 
 const DEFAULT_INSIGHTS: Omit<InsightOptions, 'timeoutMsOf'> = {
@@ -60,12 +78,14 @@ export class Hub implements PresenceListener, InsightSink {
   readonly commands: CommandService;
   /** Set once the MQTT client exists: sends a command to `{prefix}/{id}/commands`. */
   commandPublisher: ((deviceId: string, payload: string) => void) | null = null;
-  /** Changes when the hub restarts: a client's `seq` is only comparable within one epoch. */
-  readonly epoch = randomBytes(6).toString('base64url');
   private readonly now: () => number;
+  private readonly owns: (deviceId: string) => boolean;
+  private readonly massOffline: MassOfflineGuard;
 
   constructor(private readonly opts: HubOptions) {
     this.now = opts.now ?? Date.now;
+    this.owns = opts.owns ?? (() => true);
+    this.massOffline = new MassOfflineGuard(opts.massOffline ?? { minDevices: 20, share: 0.3, windowMs: 10_000 });
     this.commands = new CommandService(
       {
         publish: (deviceId, payload) => this.commandPublisher?.(deviceId, payload),
@@ -83,7 +103,7 @@ export class Hub implements PresenceListener, InsightSink {
     this.heard(state, t.receivedAt, 'telemetry');
     if (state.telemetry === null || t.ts >= state.telemetry.ts) state.telemetry = t;
     state.seq++;
-    this.opts.fanout.toDevice(state.id, deviceUpdateFrame(state, t), 'u');
+    this.opts.fanout.toDevice(state.id, state.seq, deviceUpdateFrame(state, t), 'u');
     this.opts.sink.enqueueTelemetry(t);
     this.insights.onTelemetry(state, t, t.receivedAt);
   }
@@ -100,14 +120,62 @@ export class Hub implements PresenceListener, InsightSink {
     this.opts.metrics.invalidMessages.inc({ reason });
   }
 
-  /** Re-scores every device (the periodic sweep) and raises due offline alerts. */
-  sweep(): void {
-    this.insights.sweep(this.registry.values(), this.now(), true);
+  /** Changes when numbering restarts: a client's `seq` is only comparable within one epoch. */
+  get epoch(): string {
+    return this.opts.fanout.epoch;
   }
 
-  /** Raises due offline alerts only (cheap, run often). */
+  /** Re-scores every device this instance owns (the periodic sweep) and raises due offline alerts. */
+  sweep(): void {
+    this.insights.sweep(this.ownedDevices(), this.now(), true, this.massOffline.covers);
+  }
+
+  /** Raises due offline alerts only (cheap, run often); devices in a mass-offline incident raise none. */
   sweepOffline(): void {
-    this.insights.sweep(this.registry.values(), this.now(), false);
+    this.insights.sweep(this.ownedDevices(), this.now(), false, this.massOffline.covers);
+  }
+
+  private *ownedDevices(): Iterable<DeviceState> {
+    for (const state of this.registry.values()) if (this.owns(state.id)) yield state;
+  }
+
+  /** A WebSocket client follows a channel (device id or `*`): frames from every instance come here. */
+  follow(channel: string): Promise<void> {
+    return this.opts.fanout.follow(channel);
+  }
+
+  unfollow(channel: string): void {
+    this.opts.fanout.unfollow(channel);
+  }
+
+  /** Another instance numbered this device further (ownership moved): continue after its seq. */
+  fenced(deviceId: string, storedSeq: number): void {
+    const state = this.registry.get(deviceId);
+    if (state !== undefined && state.seq < storedSeq) state.seq = storedSeq;
+  }
+
+  /**
+   * What a new subscriber gets first. Synchronous when this instance numbers the device and can
+   * answer at once (so nothing falls between it and the stream); otherwise a promise, once frames
+   * from every instance reach this one (`followed`), of the missed frames or the owner's snapshot.
+   */
+  prepare(deviceId: string, resume: ResumeFrom | null, followed: Promise<void>): Prepared | Promise<Prepared> {
+    const resumable = resume !== null && resume.epoch === this.epoch;
+    if (this.opts.fanout.kind === 'local' || (resume === null && this.owns(deviceId))) {
+      const seq = this.registry.get(deviceId)?.seq ?? 0;
+      const recovery = resumable ? this.opts.fanout.recover(deviceId, resume.sinceSeq, seq) : null;
+      if (recovery !== null && !(recovery instanceof Promise) && recovery.recovered) return { recovered: true, frames: recovery.frames, seq: recovery.seq };
+      return { recovered: resume === null ? null : false, frames: [this.snapshot(deviceId)], seq };
+    }
+    return (async () => {
+      await followed;
+      if (resumable) {
+        const recovery: Recovery = await this.opts.fanout.recover(deviceId, resume.sinceSeq, this.registry.get(deviceId)?.seq ?? 0);
+        if (recovery.recovered) return { recovered: true, frames: recovery.frames, seq: recovery.seq };
+      }
+      const frame = (this.owns(deviceId) ? null : await this.opts.remoteSnapshot?.(deviceId)) ?? this.snapshot(deviceId);
+      return { recovered: resume === null ? null : false, frames: [frame], seq: seqOf(frame) };
+    })();
   }
 
   acknowledgeAlert(alertId: string, by: string): Alert | null {
@@ -117,14 +185,14 @@ export class Hub implements PresenceListener, InsightSink {
   private commandChanged(command: Command): void {
     const state = this.registry.getOrCreate(command.deviceId);
     state.seq++;
-    this.opts.fanout.toDevice(state.id, commandUpdateFrame(state.seq, command), `c:${command.id}`);
+    this.opts.fanout.toDevice(state.id, state.seq, commandUpdateFrame(state.seq, command), `c:${command.id}`);
     this.opts.sink.enqueueCommand({ ...command });
   }
 
   healthScore(state: DeviceState, health: ScoredHealth, previous: number | null): void {
     state.seq++;
     const frame = healthScoreFrame(state.id, state.seq, health, previous);
-    this.opts.fanout.toDevice(state.id, frame, 'h');
+    this.opts.fanout.toDevice(state.id, state.seq, frame, 'h');
     this.opts.fanout.toAll(frame, `h:${state.id}`);
     this.opts.sink.enqueueHealthScore(state.id, health);
   }
@@ -132,7 +200,7 @@ export class Hub implements PresenceListener, InsightSink {
   alert(state: DeviceState, alert: Alert, transition: AlertTransition): void {
     state.seq++;
     const frame = alertFrame(state.seq, alert, transition, alert.updatedAt);
-    this.opts.fanout.toDevice(state.id, frame, `a:${alert.id}`);
+    this.opts.fanout.toDevice(state.id, state.seq, frame, `a:${alert.id}`);
     this.opts.fanout.toAll(frame, `a:${alert.id}`);
     this.opts.sink.enqueueAlert({ ...alert });
     this.opts.metrics.alerts.inc({ transition, severity: alert.severity });
@@ -263,19 +331,51 @@ export class Hub implements PresenceListener, InsightSink {
     return { deviceId: state.id, status, previous, reason, lastSeen: state.lastSeen, at };
   }
 
-  /** Numbers the change on the device's channel, pushes it, and stores it if this hub owns it. */
+  /**
+   * Numbers the change on the device's channel and pushes it if this instance owns the device (in
+   * a cluster the owner publishes, whichever instance claimed it), and stores it if `store` (this
+   * instance won the claim).
+   */
   private announce(state: DeviceState, change: StatusChange, store: boolean): void {
-    state.seq++;
     const flap = this.opts.flap ?? DEFAULT_FLAP;
     this.registry.recordTransition(state, change.at, flap.transitions, flap.windowMs);
-    const frame = statusChangeFrame(change, state.seq, state.flapping);
-    this.opts.fanout.toDevice(state.id, frame, 's');
-    this.opts.fanout.toAll(frame, `s:${state.id}`);
     this.opts.metrics.devicesOnline.set(this.registry.online);
-    this.insights.afterStatusChange(state, change.at);
-    if (change.status === 'online') this.commands.deviceOnline(state.id);
-    if (!store) return;
-    this.opts.sink.enqueueStatusChange(change);
-    this.opts.metrics.presenceTransitions.inc({ status: change.status, reason: change.reason });
+    if (this.owns(state.id)) {
+      state.seq++;
+      const frame = statusChangeFrame(change, state.seq, state.flapping);
+      this.opts.fanout.toDevice(state.id, state.seq, frame, 's');
+      this.opts.fanout.toAll(frame, `s:${state.id}`);
+      this.insights.afterStatusChange(state, change.at);
+      if (change.status === 'online') this.commands.deviceOnline(state.id);
+    }
+    if (store) {
+      this.opts.sink.enqueueStatusChange(change);
+      this.opts.metrics.presenceTransitions.inc({ status: change.status, reason: change.reason });
+    }
+    this.watchForIncident(state, change);
+  }
+
+  /** Mass offline: one incident (on the `*` channel and stored as an alert) instead of an alert per device. */
+  private watchForIncident(state: DeviceState, change: StatusChange): void {
+    const verdict = this.massOffline.note(state.id, change.status, change.at, this.registry.online);
+    // Every instance sees every transition; the owner of `*` speaks for the fleet.
+    if (verdict === null || !this.owns(ALL_CHANNEL)) return;
+    const alert: Alert = {
+      id: verdict.id,
+      deviceId: ALL_CHANNEL,
+      type: 'mass_offline',
+      severity: 'critical',
+      state: verdict.transition === 'raised' ? 'raised' : 'cleared',
+      data: { devices: verdict.devices, window_s: verdict.windowMs / 1000, sample: verdict.sample },
+      raisedAt: verdict.raisedAt,
+      updatedAt: change.at,
+      clearedAt: verdict.transition === 'cleared' ? change.at : null,
+      acknowledgedAt: null,
+      acknowledgedBy: null,
+    };
+    this.opts.fanout.toAll(alertFrame(0, alert, verdict.transition, change.at), `a:${alert.id}`);
+    this.opts.sink.enqueueAlert(alert);
+    this.opts.metrics.alerts.inc({ transition: verdict.transition, severity: 'critical' });
+    if (verdict.transition === 'raised') this.opts.metrics.massOfflineIncidents.inc();
   }
 }

@@ -118,13 +118,13 @@ export class Insights {
   }
 
   /** The periodic sweep: re-score quiet devices (freshness decays) and raise due offline alerts. */
-  sweep(states: Iterable<DeviceState>, now: number, rescore: boolean): void {
+  sweep(states: Iterable<DeviceState>, now: number, rescore: boolean, inIncident: (deviceId: string) => boolean = () => false): void {
     for (const state of states) {
       if (!rescore && state.status !== 'offline') continue;
       const d = this.devices.get(state.id);
       if (d === undefined) continue;
       this.account(state, d, now);
-      if (state.status === 'offline' && d.offlineSince !== null && now - d.offlineSince >= this.opts.offlineAlertMs && !d.active.has(OFFLINE)) {
+      if (state.status === 'offline' && d.offlineSince !== null && now - d.offlineSince >= this.opts.offlineAlertMs && !d.active.has(OFFLINE) && !inIncident(state.id)) {
         this.raise(state, d, OFFLINE, 'major', now, { offline_since: new Date(d.offlineSince).toISOString() });
       }
       if (rescore) this.rescore(state, d, now);

@@ -7,7 +7,7 @@ import { isDeviceId } from '../domain/device-id.js';
 export type RequestId = number | string | null;
 
 export type ClientMessage =
-  | { readonly type: 'subscribe_device'; readonly id: RequestId; readonly deviceId: string }
+  | { readonly type: 'subscribe_device'; readonly id: RequestId; readonly deviceId: string; readonly resume: { readonly sinceSeq: number; readonly epoch: string } | null }
   | { readonly type: 'unsubscribe_device'; readonly id: RequestId; readonly deviceId: string }
   | { readonly type: 'subscribe_all'; readonly id: RequestId }
   | { readonly type: 'unsubscribe_all'; readonly id: RequestId }
@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'rate_limited'
   | 'not_subscribed'
   | 'invalid_alert_id'
+  | 'invalid_resume'
+  | 'unavailable'
   | 'alert_not_found'
   | 'unauthenticated'
   | 'invalid_token'
@@ -81,11 +83,18 @@ export function decodeClientMessage(text: string, maxBytes: number): DecodeOutco
   }
   switch (m.type) {
     case 'subscribe_device':
-    case 'unsubscribe_device':
+    case 'unsubscribe_device': {
       if (!isDeviceId(m.device_id)) {
         return failure(id, 'invalid_device_id', 'device_id must be 1-128 characters of [A-Za-z0-9._:-]');
       }
-      return { ok: true, message: { type: m.type, id, deviceId: m.device_id } };
+      if (m.type === 'unsubscribe_device') return { ok: true, message: { type: m.type, id, deviceId: m.device_id } };
+      if (m.since_seq === undefined && m.epoch === undefined) return { ok: true, message: { type: m.type, id, deviceId: m.device_id, resume: null } };
+      const since = m.since_seq;
+      if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0 || typeof m.epoch !== 'string' || m.epoch.length === 0 || m.epoch.length > 64) {
+        return failure(id, 'invalid_resume', 'resuming needs "since_seq" (a non-negative integer) and "epoch" (from the snapshot) together');
+      }
+      return { ok: true, message: { type: m.type, id, deviceId: m.device_id, resume: { sinceSeq: since, epoch: m.epoch } } };
+    }
     case 'ack_alert':
       if (typeof m.alert_id !== 'string' || !ALERT_ID.test(m.alert_id)) {
         return failure(id, 'invalid_alert_id', 'alert_id must be the id of an alert (a UUID)');
@@ -114,6 +123,11 @@ function readId(value: unknown): RequestId {
 
 export function encodeAck(id: RequestId): string {
   return id === null ? '{"type":"ack"}' : JSON.stringify({ type: 'ack', id });
+}
+
+/** The answer to a resuming subscribe: whether the missed frames follow, or a fresh snapshot. */
+export function encodeResumeAck(id: RequestId, recovered: boolean): string {
+  return JSON.stringify({ type: 'ack', id, recovered });
 }
 
 export function encodeError(error: ProtocolError): string {

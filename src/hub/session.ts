@@ -1,12 +1,14 @@
 import type { Metrics } from '../metrics.js';
 import { allows, mayRead, type Principal } from '../security/api-keys.js';
-import { ALL_CHANNEL, type Hub } from './hub.js';
+import { seqOf } from '../fanout/fanout.js';
+import { ALL_CHANNEL, type Hub, type Prepared, type ResumeFrom } from './hub.js';
 import type { LagRouter } from './lag-router.js';
 import {
   CloseCode,
   decodeClientMessage,
   encodeAck,
   encodeError,
+  encodeResumeAck,
   encodePong,
   type ClientMessage,
   type ErrorCode,
@@ -35,6 +37,8 @@ export interface SessionLimits {
 
 /** Refused subscriptions a client may ask for before it is closed (a loop, not a user). */
 const MAX_REFUSED_SUBSCRIPTIONS = 10;
+/** Frames held for one device while its snapshot or missed frames are fetched; past it: a new snapshot. */
+const MAX_HELD_FRAMES = 10_000;
 
 /**
  * One WebSocket client: its requests, subscriptions and, while it lags, the newest pending frame
@@ -48,6 +52,8 @@ export class Session {
   lagging = false;
   lagSince = 0;
   private readonly pending = new Map<string, string>();
+  /** Devices whose first frames are on their way (another instance, Redis): live frames wait here. */
+  private readonly preparing = new Map<string, string[]>();
   private windowStart = 0;
   private windowCount = 0;
   private refusedSubscriptions = 0;
@@ -92,7 +98,7 @@ export class Session {
     }
     switch (message.type) {
       case 'subscribe_device':
-        return this.subscribeDevice(message.deviceId, message.id);
+        return this.subscribeDevice(message.deviceId, message.id, message.resume);
       case 'unsubscribe_device':
         return this.unsubscribeDevice(message.deviceId, message.id);
       case 'subscribe_all':
@@ -123,7 +129,7 @@ export class Session {
     this.socket.send(encodeAck(id));
   }
 
-  private subscribeDevice(deviceId: string, id: RequestId): void {
+  private subscribeDevice(deviceId: string, id: RequestId, resume: ResumeFrom | null): void {
     if (!allows(this.principal!, 'read') || !mayRead(this.principal!, deviceId)) {
       this.sendError(id, 'forbidden', `this key may not read ${deviceId}`);
       return;
@@ -134,19 +140,58 @@ export class Session {
       if (++this.refusedSubscriptions > MAX_REFUSED_SUBSCRIPTIONS) this.close(CloseCode.subscriptionLimit, 'subscription limit');
       return;
     }
-    // Join the channel and send the snapshot in one synchronous block: no frame can fall between.
+    if (!isNew && this.preparing.has(deviceId)) return this.socket.send(encodeAck(id)); // its first frames are coming
+    const followed = isNew ? this.hub.follow(deviceId) : Promise.resolve();
+    const prepared = this.hub.prepare(deviceId, resume, followed);
+    if (!(prepared instanceof Promise)) {
+      // Join the channel and send the first frames in one synchronous block: no frame can fall between.
+      this.socket.cork(() => {
+        if (isNew) {
+          this.devices.add(deviceId);
+          this.metrics.wsSubscriptions.inc();
+          if (this.lagging) this.lag.follow(deviceId, this);
+          else this.socket.subscribe(deviceId);
+        }
+        // Fresh frames supersede any conflated frame of this device still pending.
+        if (this.lagging) this.dropPending(deviceId);
+        this.sendFirstFrames(id, prepared);
+      });
+      return;
+    }
+    if (isNew) {
+      this.devices.add(deviceId);
+      this.metrics.wsSubscriptions.inc();
+    }
+    // Until the first frames arrive, live frames of the device are held (in order) rather than sent.
+    const held: string[] = [];
+    this.preparing.set(deviceId, held);
+    this.socket.unsubscribe(deviceId);
+    this.lag.follow(deviceId, this);
+    prepared.then(
+      (first) => this.finishPreparing(deviceId, id, held, first),
+      () => this.finishPreparing(deviceId, id, held, null),
+    );
+  }
+
+  private finishPreparing(deviceId: string, id: RequestId, held: string[], first: Prepared | null): void {
+    if (this.closed || this.preparing.get(deviceId) !== held) return; // unsubscribed or closed meanwhile
+    this.preparing.delete(deviceId);
     this.socket.cork(() => {
-      if (isNew) {
-        this.devices.add(deviceId);
-        this.metrics.wsSubscriptions.inc();
-        if (this.lagging) this.lag.follow(deviceId, this);
-        else this.socket.subscribe(deviceId);
+      if (first === null) this.sendError(id, 'unavailable', `could not read ${deviceId} from the cluster; subscribe again`);
+      else {
+        this.sendFirstFrames(id, first);
+        for (const frame of held) if (seqOf(frame) > first.seq) this.socket.send(frame);
       }
-      // A fresh snapshot supersedes any conflated frame of this device still pending.
-      if (this.lagging) this.dropPending(deviceId);
-      this.socket.send(encodeAck(id));
-      this.socket.send(this.hub.snapshot(deviceId));
+      if (!this.lagging) {
+        this.lag.unfollow(deviceId, this);
+        this.socket.subscribe(deviceId);
+      }
     });
+  }
+
+  private sendFirstFrames(id: RequestId, first: Prepared): void {
+    this.socket.send(first.recovered === null ? encodeAck(id) : encodeResumeAck(id, first.recovered));
+    for (const frame of first.frames) this.socket.send(frame);
   }
 
   private unsubscribeDevice(deviceId: string, id: RequestId): void {
@@ -155,10 +200,12 @@ export class Session {
       return;
     }
     this.metrics.wsSubscriptions.dec();
-    if (this.lagging) {
+    this.hub.unfollow(deviceId);
+    if (this.lagging || this.preparing.delete(deviceId)) {
       this.lag.unfollow(deviceId, this);
       this.dropPending(deviceId);
-    } else this.socket.unsubscribe(deviceId);
+    }
+    this.socket.unsubscribe(deviceId);
     this.socket.send(encodeAck(id));
   }
 
@@ -175,6 +222,7 @@ export class Session {
       }
       this.all = true;
       this.metrics.wsSubscriptions.inc();
+      void this.hub.follow(ALL_CHANNEL).catch(() => undefined);
       if (this.lagging) this.lag.follow(ALL_CHANNEL, this);
       else this.socket.subscribe(ALL_CHANNEL);
     }
@@ -188,6 +236,7 @@ export class Session {
     }
     this.all = false;
     this.metrics.wsSubscriptions.dec();
+    this.hub.unfollow(ALL_CHANNEL);
     if (this.lagging) {
       this.lag.unfollow(ALL_CHANNEL, this);
       this.dropPending(ALL_CHANNEL);
@@ -197,6 +246,11 @@ export class Session {
 
   /** Called for a lagging session with every frame of a channel it follows. */
   conflate(channel: string, key: string, frame: string): void {
+    const held = this.preparing.get(channel);
+    if (held !== undefined) {
+      if (held.length < MAX_HELD_FRAMES) held.push(frame);
+      return;
+    }
     const pendingKey = `${channel}\u0000${key}`;
     // delete + set moves the key to the end, so pending frames stay in the order of their newest version.
     if (this.pending.delete(pendingKey)) this.metrics.wsConflated.inc();
@@ -209,6 +263,7 @@ export class Session {
     this.lagging = true;
     this.lagSince = now;
     for (const deviceId of this.devices) {
+      if (this.preparing.has(deviceId)) continue;
       this.socket.unsubscribe(deviceId);
       this.lag.follow(deviceId, this);
     }
@@ -245,6 +300,7 @@ export class Session {
   private leaveLag(): void {
     this.lagging = false;
     for (const deviceId of this.devices) {
+      if (this.preparing.has(deviceId)) continue;
       this.lag.unfollow(deviceId, this);
       this.socket.subscribe(deviceId);
     }
@@ -265,11 +321,14 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.metrics.wsSubscriptions.dec(this.subscriptionCount);
-    if (this.lagging) {
+    for (const deviceId of this.devices) this.hub.unfollow(deviceId);
+    if (this.all) this.hub.unfollow(ALL_CHANNEL);
+    if (this.lagging || this.preparing.size > 0) {
       for (const deviceId of this.devices) this.lag.unfollow(deviceId, this);
       if (this.all) this.lag.unfollow(ALL_CHANNEL, this);
-      this.metrics.wsLaggingClients.dec();
     }
+    if (this.lagging) this.metrics.wsLaggingClients.dec();
+    this.preparing.clear();
     this.devices.clear();
     this.pending.clear();
   }

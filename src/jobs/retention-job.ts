@@ -4,12 +4,20 @@ import type { Database } from '../storage/database.js';
 import { applyRetention, type RetentionPolicy } from '../storage/retention.js';
 
 /** Runs retention on a cron schedule; a run still going when the next is due is not overlapped. */
-export function scheduleRetention(database: Database, policy: RetentionPolicy, schedule: string, log: Logger): { stop(): void } {
+export function scheduleRetention(
+  database: Database,
+  policy: RetentionPolicy,
+  schedule: string,
+  log: Logger,
+  /** Cluster mode: resolves true on the one instance that runs this round (a Redis lease). */
+  mayRun: () => Promise<boolean> = async () => true,
+): { stop(): void } {
   let running = false;
   const task = cron.schedule(schedule, async () => {
     if (running) return;
     running = true;
     try {
+      if (!(await mayRun())) return;
       const started = Date.now();
       const deleted = await applyRetention(database.db, policy);
       log.info({ deleted, ms: Date.now() - started }, 'retention applied');

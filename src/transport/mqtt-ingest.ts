@@ -22,10 +22,21 @@ export interface MqttIngestOptions {
   readonly sessionExpiryS: number;
   /** With QoS 1, acknowledgements wait until the writer has stored what each message produced. */
   readonly durability: DurabilitySource;
+  /** Cluster mode: subscribe as this shared-subscription group (`$share/<group>/…`), one instance per message. */
+  readonly sharedGroup?: string | undefined;
+  /** Cluster mode: decides whether a device's message is handled here (see IngestRouter). */
+  readonly router?: MessageRouter | undefined;
+}
+
+export interface MessageRouter {
+  /** True when the message was taken elsewhere (forwarded to its owner, or parked). */
+  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, forwarded: boolean): boolean;
 }
 
 export interface MqttIngest {
   readonly connected: boolean;
+  /** Handles a device message as if it had arrived here (cluster forwards and replays). */
+  handle(topic: string, payload: Buffer, receivedAt: number, forwarded: boolean): void;
   /** Publishes a command to `{prefix}/{deviceId}/commands` at QoS 1. */
   publishCommand(deviceId: string, payload: string): void;
   /** Resolves once the first connection and subscription are up. */
@@ -47,7 +58,8 @@ const LATENCY_SAMPLE_MASK = 63;
  */
 export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, metrics: Metrics): MqttIngest {
   const prefix = `${opts.topicPrefix}/`;
-  const topics = ['telemetry', 'heartbeat', 'status', 'commands/ack'].map((kind) => `${prefix}+/${kind}`);
+  const share = opts.sharedGroup ? `$share/${opts.sharedGroup}/` : '';
+  const topics = ['telemetry', 'heartbeat', 'status', 'commands/ack'].map((kind) => `${share}${prefix}+/${kind}`);
   const lastInvalidLog = new Map<string, number>();
   let attempt = 0;
   let sampled = 0;
@@ -118,18 +130,23 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (state !== 'disconnected') log.warn({ err: error.message, url: redactUrl(opts.url) }, 'mqtt error');
   });
 
-  client.on('message', (topic, payload) => {
-    const receivedAt = Date.now();
+  client.on('message', (topic, payload) => handle(topic, payload, Date.now(), false));
+
+  function handle(topic: string, payload: Buffer, receivedAt: number, forwarded: boolean): void {
     if (!topic.startsWith(prefix)) return;
     const slash = topic.indexOf('/', prefix.length);
     if (slash === -1) return;
     const deviceId = topic.slice(prefix.length, slash);
-    const kind = topic.slice(slash + 1);
+    if (opts.router !== undefined && isDeviceId(deviceId) && opts.router.route(deviceId, topic, payload, receivedAt, forwarded)) return;
+    dispatch(deviceId, topic.slice(slash + 1), payload, receivedAt);
+  }
+
+  function dispatch(deviceId: string, kind: string, payload: Buffer, receivedAt: number): void {
     if (kind === 'telemetry') onTelemetry(deviceId, payload, receivedAt);
     else if (kind === 'heartbeat') onHeartbeat(deviceId, receivedAt);
     else if (kind === 'status') onStatus(deviceId, payload, receivedAt);
     else if (kind === 'commands/ack') onCommandAck(deviceId, payload, receivedAt);
-  });
+  }
 
   function onCommandAck(deviceId: string, payload: Buffer, receivedAt: number): void {
     const ack = parseCommandAck(payload);
@@ -184,6 +201,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     get connected() {
       return state === 'connected';
     },
+    handle,
     publishCommand(deviceId, payload) {
       client.publish(`${prefix}${deviceId}/commands`, payload, { qos: 1 });
     },

@@ -5,7 +5,11 @@ const decode = (text: string) => decodeClientMessage(text, 1024);
 
 describe('WebSocket protocol decoder', () => {
   it('decodes every client message type and keeps the id', () => {
-    expect(decode('{"type":"subscribe_device","device_id":"d1","id":7}')).toEqual({ ok: true, message: { type: 'subscribe_device', id: 7, deviceId: 'd1' } });
+    expect(decode('{"type":"subscribe_device","device_id":"d1","id":7}')).toEqual({ ok: true, message: { type: 'subscribe_device', id: 7, deviceId: 'd1', resume: null } });
+    expect(decode('{"type":"subscribe_device","device_id":"d1","since_seq":41,"epoch":"e1"}')).toMatchObject({
+      ok: true,
+      message: { resume: { sinceSeq: 41, epoch: 'e1' } },
+    });
     expect(decode('{"type":"unsubscribe_device","device_id":"d1","id":"x"}')).toMatchObject({ ok: true, message: { id: 'x' } });
     for (const type of ['subscribe_all', 'unsubscribe_all', 'ping']) {
       expect(decode(JSON.stringify({ type }))).toEqual({ ok: true, message: { type, id: null } });
@@ -20,6 +24,10 @@ describe('WebSocket protocol decoder', () => {
     ['{"type":"subscribe_device","device_id":""}', 'invalid_device_id'],
     ['{"type":"subscribe_device","device_id":"a b"}', 'invalid_device_id'],
     [JSON.stringify({ type: 'ping', pad: 'x'.repeat(1100) }), 'frame_too_large'],
+    ['{"type":"subscribe_device","device_id":"d1","since_seq":5}', 'invalid_resume'],
+    ['{"type":"subscribe_device","device_id":"d1","since_seq":-1,"epoch":"e"}', 'invalid_resume'],
+    ['{"type":"subscribe_device","device_id":"d1","since_seq":1.5,"epoch":"e"}', 'invalid_resume'],
+    ['{"type":"subscribe_device","device_id":"d1","since_seq":"5","epoch":"e"}', 'invalid_resume'],
   ])('rejects %s as %s', (text, code) => {
     const r = decode(text);
     expect(r.ok).toBe(false);

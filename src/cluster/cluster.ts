@@ -1,0 +1,127 @@
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Membership } from './membership.js';
+import type { RedisBus } from './redis-bus.js';
+
+export interface ClusterOptions {
+  readonly bus: RedisBus;
+  readonly membership: Membership;
+  readonly instanceId: string;
+  readonly keyPrefix: string;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly rpcTimeoutMs?: number;
+}
+
+interface RpcMessage {
+  op: 'snapshot' | 'reply';
+  id: number;
+  from?: string;
+  device?: string;
+  frame?: string | null;
+}
+
+/**
+ * What hub instances say to each other besides frames: device messages forwarded to their owner
+ * (one channel per instance), and snapshot requests to the owner of a device.
+ */
+export class Cluster {
+  private readonly forwardPrefix: string;
+  private readonly rpcPrefix: string;
+  private readonly pending = new Map<number, (frame: string | null) => void>();
+  private nextRpc = 0;
+  private onForwarded: ((topic: string, payload: Buffer) => void) | null = null;
+  private snapshotOf: ((deviceId: string) => string) | null = null;
+
+  constructor(private readonly opts: ClusterOptions) {
+    this.forwardPrefix = `${opts.keyPrefix}cluster:fwd:`;
+    this.rpcPrefix = `${opts.keyPrefix}cluster:rpc:`;
+  }
+
+  get instanceId(): string {
+    return this.opts.instanceId;
+  }
+
+  get membership(): Membership {
+    return this.opts.membership;
+  }
+
+  async start(handlers: { forwarded: (topic: string, payload: Buffer) => void; snapshot: (deviceId: string) => string }): Promise<void> {
+    this.onForwarded = handlers.forwarded;
+    this.snapshotOf = handlers.snapshot;
+    this.opts.bus.route(this.forwardPrefix, (_self, message) => {
+      const nl = message.indexOf(10);
+      if (nl === -1) return;
+      this.opts.metrics.clusterForwarded.inc({ direction: 'in' });
+      this.onForwarded?.(message.toString('utf8', 0, nl), message.subarray(nl + 1));
+    });
+    this.opts.bus.route(this.rpcPrefix, (_self, message) => this.onRpc(message));
+    await this.opts.bus.subscribe(this.forwardPrefix + this.opts.instanceId);
+    await this.opts.bus.subscribe(this.rpcPrefix + this.opts.instanceId);
+  }
+
+  /**
+   * Hands a device's message to its owner. When nobody receives it the owner is gone: it is evicted
+   * at once (not at the end of its lease) and `orphaned` decides again with the new member list.
+   */
+  forward(owner: string, topic: string, payload: Buffer, orphaned: () => void): void {
+    this.opts.metrics.clusterForwarded.inc({ direction: 'out' });
+    const message = Buffer.concat([Buffer.from(`${topic}\n`), payload]);
+    this.opts.bus.publish(this.forwardPrefix + owner, message).then(
+      (receivers) => {
+        if (receivers > 0) return;
+        this.opts.metrics.clusterForwardOrphans.inc();
+        void this.opts.membership.evict(owner).catch(() => undefined);
+        orphaned();
+      },
+      () => {
+        this.opts.metrics.clusterForwardOrphans.inc();
+        orphaned();
+      },
+    );
+  }
+
+  /** The device's snapshot from its owner, or null when the owner does not answer in time. */
+  requestSnapshot(owner: string, deviceId: string): Promise<string | null> {
+    const id = ++this.nextRpc;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        this.opts.metrics.clusterRpcTimeouts.inc();
+        resolve(null);
+      }, this.opts.rpcTimeoutMs ?? 1000);
+      this.pending.set(id, (frame) => {
+        clearTimeout(timer);
+        resolve(frame);
+      });
+      const request: RpcMessage = { op: 'snapshot', id, from: this.opts.instanceId, device: deviceId };
+      this.opts.bus.publish(this.rpcPrefix + owner, JSON.stringify(request)).then(
+        (receivers) => receivers === 0 && this.pending.get(id)?.(null),
+        () => this.pending.get(id)?.(null),
+      );
+    }).finally(() => this.pending.delete(id)) as Promise<string | null>;
+  }
+
+  /** Per-device seqs as stored by the fan-out (null: never numbered). */
+  async storedSeqs(deviceIds: readonly string[]): Promise<(number | null)[]> {
+    const values = await this.opts.bus.commands.hmget(`${this.opts.keyPrefix}fanout:seq`, ...deviceIds);
+    return values.map((v) => (v === null ? null : Number(v)));
+  }
+
+  private onRpc(message: Buffer): void {
+    let body: RpcMessage;
+    try {
+      body = JSON.parse(message.toString('utf8')) as RpcMessage;
+    } catch {
+      return;
+    }
+    if (body.op === 'reply') {
+      this.pending.get(body.id)?.(typeof body.frame === 'string' ? body.frame : null);
+      return;
+    }
+    if (body.op === 'snapshot' && typeof body.from === 'string' && typeof body.device === 'string' && this.snapshotOf) {
+      const reply: RpcMessage = { op: 'reply', id: body.id, frame: this.snapshotOf(body.device) };
+      void this.opts.bus.publish(this.rpcPrefix + body.from, JSON.stringify(reply)).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+import { redactUrl } from '../transport/redact-url.js';
+
+type Handler = (suffix: string, message: Buffer) => void;
+
+/**
+ * The two Redis connections instances talk over: one for commands and PUBLISH, one that only
+ * subscribes (a subscribed connection can run nothing else). Channels are routed to handlers by
+ * prefix; ioredis subscribes again by itself after a reconnect.
+ */
+export class RedisBus {
+  readonly commands: Redis;
+  private readonly subscriber: Redis;
+  private readonly routes: { prefix: string; handler: Handler }[] = [];
+
+  constructor(url: string, log: Logger) {
+    const options = { maxRetriesPerRequest: 2, lazyConnect: true } as const;
+    this.commands = new Redis(url, options);
+    this.subscriber = new Redis(url, options);
+    for (const [name, connection] of [['commands', this.commands], ['subscriber', this.subscriber]] as const) {
+      connection.on('error', (error: Error) => log.debug({ err: error.message, url: redactUrl(url), connection: name }, 'cluster redis error'));
+    }
+    this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      const name = channel.toString();
+      for (const route of this.routes) {
+        if (name.startsWith(route.prefix)) return route.handler(name.slice(route.prefix.length), message);
+      }
+    });
+  }
+
+  async connect(): Promise<void> {
+    await Promise.all([this.commands.connect(), this.subscriber.connect()]);
+  }
+
+  route(prefix: string, handler: Handler): void {
+    this.routes.push({ prefix, handler });
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    await this.subscriber.subscribe(channel);
+  }
+
+  unsubscribe(channel: string): void {
+    void this.subscriber.unsubscribe(channel).catch(() => undefined);
+  }
+
+  /** Resolves with the number of instances that received it. */
+  publish(channel: string, message: string | Buffer): Promise<number> {
+    return this.commands.publish(channel, message);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.commands.quit().catch(() => undefined), this.subscriber.quit().catch(() => undefined)]);
+  }
+}
