@@ -270,7 +270,9 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
         password: config.MQTT_PASSWORD,
         protocolVersion: (config.MQTT_PROTOCOL ?? (broker ? 4 : 5)) as 4 | 5,
         receiveMaximum: config.MQTT_RECEIVE_MAXIMUM,
-        sessionExpiryS: config.MQTT_SESSION_EXPIRY_S,
+        // A persistent member of a shared group keeps being dealt messages while it is down (Mosquitto,
+        // EMQX): by default a cluster instance's session ends with its connection (docs/scaling.md).
+        sessionExpiryS: instanceId !== null ? config.MQTT_SHARED_SESSION_EXPIRY_S : config.MQTT_SESSION_EXPIRY_S,
         durability: writer,
         limits: {
           maxPayloadBytes: config.MAX_PAYLOAD_BYTES,

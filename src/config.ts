@@ -93,6 +93,7 @@ export const configSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._-]{1,64}$/, '1-64 characters of [A-Za-z0-9._-]')
     .optional(),
+  MQTT_SHARED_SESSION_EXPIRY_S: int(0, 4_294_967_295).default(0),
   MQTT_SHARED_GROUP: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, '1-64 characters of [A-Za-z0-9_-]').default('vigil'),
   HISTORY_SIZE: int(0, 10_000).default(32),
   HISTORY_TTL_S: int(1, 86_400).default(300),

@@ -24,7 +24,29 @@ export class IngestRouter {
     private readonly registry: DeviceRegistry,
     private readonly metrics: Metrics,
     private readonly dispatch: Dispatch,
-  ) {}
+  ) {
+    cluster.membership.onChange(() => void this.syncOwned());
+  }
+
+  /**
+   * Ownership moved: read back the seq of every known device this instance now owns, at once, so
+   * frames numbered outside the ingest path (expiries, sweeps) continue where the last owner stopped.
+   */
+  private async syncOwned(): Promise<void> {
+    const membership = this.cluster.membership;
+    const version = membership.version;
+    const owned = [...this.registry.values()].filter((s) => s.syncedVersion !== version && membership.owns(s.id));
+    for (let i = 0; i < owned.length; i += 5000) {
+      const chunk = owned.slice(i, i + 5000);
+      const stored = await this.cluster.storedSeqs(chunk.map((s) => s.id)).catch(() => null);
+      if (stored === null || membership.version !== version) return;
+      chunk.forEach((state, j) => {
+        const seq = stored[j];
+        if (seq !== null && seq !== undefined && seq > state.seq) state.seq = seq;
+        if (!this.parked.has(state.id)) state.syncedVersion = version;
+      });
+    }
+  }
 
   /** True when the message was taken (forwarded or parked); false: handle it now. */
   route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, forwarded: boolean): boolean {
