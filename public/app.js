@@ -70,7 +70,9 @@ async function connect() {
     backoff = 1000;
     setConnection(true, 'live');
     send({ type: 'subscribe_all' });
-    if (state.device) send({ type: 'subscribe_device', device_id: state.device.id });
+    // Resume: with the epoch and last seq seen, the hub sends only what was missed (or a fresh snapshot).
+    const dv = state.device;
+    if (dv) send({ type: 'subscribe_device', device_id: dv.id, ...(dv.epoch ? { since_seq: dv.seq, epoch: dv.epoch } : {}) });
   };
   ws.onmessage = (e) => onFrame(JSON.parse(e.data));
   ws.onclose = (e) => {
@@ -132,13 +134,19 @@ function device(id) {
 }
 
 function onFrame(f) {
-  const d = f.device_id ? device(f.device_id) : null;
+  // `*` is the fleet itself (a mass-offline incident), not a device.
+  const d = f.device_id && f.device_id !== '*' ? device(f.device_id) : null;
   if (f.type === 'status_change') {
     d.status = f.status;
     d.flapping = f.flapping;
     d.last_seen = f.last_seen ? Date.parse(f.last_seen) : d.last_seen;
   } else if (f.type === 'health_score') d.health_score = f.score;
   else if (f.type === 'anomaly_alert') {
+    if (!d) {
+      state.alerts.unshift(f);
+      scheduleRender();
+      return;
+    }
     const bySeverity = state.activeBySeverity;
     if (f.state === 'raised') {
       d.active_alerts++;
@@ -283,7 +291,7 @@ function leaveDevice() {
 async function renderDevice(id) {
   if (state.device?.id !== id) {
     if (state.device) leaveDevice();
-    state.device = { id, snapshot: null, points: [], alerts: new Map(), commands: [], timeline: [] };
+    state.device = { id, epoch: null, seq: 0, snapshot: null, points: [], alerts: new Map(), commands: [], timeline: [] };
     send({ type: 'subscribe_device', device_id: id });
     const [history, statuses, alerts, commands] = await Promise.all([
       api(`/status/${encodeURIComponent(id)}/history?limit=200`).then((r) => (r.ok ? r.json() : { history: [] })),
@@ -304,7 +312,14 @@ async function renderDevice(id) {
 
 function onDeviceFrame(f) {
   const dv = state.device;
+  if (f.type !== 'snapshot' && typeof f.seq === 'number') {
+    // Frames also sent on the fleet channel arrive twice; a resumed stream may overlap what was seen.
+    if (f.seq <= dv.seq) return;
+    dv.seq = f.seq;
+  }
   if (f.type === 'snapshot') {
+    dv.epoch = f.epoch;
+    dv.seq = f.seq;
     dv.snapshot = f.data;
     for (const a of f.data.active_alerts) dv.alerts.set(a.alert_id, a);
   } else if (f.type === 'device_update') {

@@ -27,20 +27,33 @@ it('the dashboard reconnects with backoff and resumes after the hub restarts, wi
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   const page = await browser.newPage();
+  const sent: string[] = [];
+  page.on('websocket', (socket) => socket.on('framesent', (frame) => sent.push(String(frame.payload))));
   await page.goto(`http://127.0.0.1:${env.PORT}/`);
   await page.waitForSelector('#connection.up');
+  const before = await connectAsync(`mqtt://127.0.0.1:${env.MQTT_PORT}`, { clientId: `dev-before-${Date.now()}` });
+  await before.publishAsync('devices/before-restart/telemetry', JSON.stringify({ battery_level: 70 }), { qos: 1 });
+  await before.endAsync();
+  await page.locator('.row[data-id="before-restart"]').click();
+  await expect.poll(() => page.locator('#device-status').textContent(), { timeout: 5000 }).toBe('online');
 
   await hub.stop('SIGTERM'); // clients are closed with 1001
   await page.waitForSelector('#connection.down', { timeout: 10_000 });
   hub = await spawnHub(env);
   await page.waitForSelector('#connection.up', { timeout: 30_000 });
 
+  // The open device view resumes with its epoch and last seq (a restarted hub answers with a fresh snapshot).
+  await expect.poll(() => sent.map((s) => JSON.parse(s) as { type: string; since_seq?: number; epoch?: string }).some((m) => m.type === 'subscribe_device' && typeof m.since_seq === 'number' && typeof m.epoch === 'string')).toBe(true);
+  await expect.poll(() => page.locator('#device-status').textContent(), { timeout: 5000 }).toBe('online');
+
+  await page.evaluate(() => (location.hash = '#/'));
+
   // Live again: a device heard now appears without a reload.
   const device = await connectAsync(`mqtt://127.0.0.1:${env.MQTT_PORT}`, { clientId: `dev-${Date.now()}` });
   await device.publishAsync('devices/after-restart/telemetry', JSON.stringify({ battery_level: 90 }), { qos: 1 });
   await device.endAsync();
   await expect.poll(() => page.locator('.row[data-id="after-restart"]').textContent(), { timeout: 10_000 }).toContain('online');
-});
+}, 60_000);
 
 it('asks for an API key when the hub requires one, and keeps it for the session only', async () => {
   const env = { PORT: String(await freePort()), MQTT_PORT: String(await freePort()), DATA_DIR: `/tmp/vigil-browser-keys-${Date.now()}` };
