@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { clusterScenario } from './scenarios/cluster.js';
 import { footprintScenario } from './scenarios/footprint.js';
 import { ingestScenario } from './scenarios/ingest.js';
 import { latencyScenario } from './scenarios/latency.js';
@@ -41,6 +42,7 @@ const scenarios: Record<string, () => Promise<Figure[]>> = {
   'hot-path': () => hotPathScenario(),
   rest: () => restScenario(),
   writer: () => writerScenario(values['postgres-url']!),
+  cluster: () => clusterScenario(services),
 };
 
 const selected = values.only ? values.only.split(',') : Object.keys(scenarios);

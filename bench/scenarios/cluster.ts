@@ -1,0 +1,103 @@
+import { runChild, waitForLine } from '../load/child.js';
+import { readCounter, startBenchCluster, startBenchHub, type BenchServices } from '../bench-env.js';
+import type { HubProcess } from '../../tests/helpers/hub-process.js';
+import type { Figure } from '../report.js';
+
+const ACCEPTED = /vigil_mqtt_messages_total\{kind="telemetry",outcome="accepted"\} (\d+)/;
+const CORES = '2 cores shared by every instance, Mosquitto, Redis, PostgreSQL and the publisher';
+
+/** Messages/s processed across `hubs` (each counted once, by its device's owner) while `count` are published. */
+async function processedRate(s: BenchServices, hubs: HubProcess[], prefix: string, count: number): Promise<{ rate: number; accepted: number }> {
+  const pub = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix, count, qos: 0, devices: 1000 });
+  let first = 0;
+  let last = 0;
+  let accepted = 0;
+  let idleSince = performance.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = (await Promise.all(hubs.map((h) => readCounter(h.port, ACCEPTED)))).reduce((a, b) => a + b, 0);
+    const at = performance.now();
+    if (now > accepted) {
+      if (accepted === 0) first = at;
+      accepted = now;
+      last = at;
+      idleSince = at;
+    }
+    if (accepted >= count || at - idleSince > 3000) break;
+  }
+  await pub.result;
+  return { rate: accepted / ((last - first) / 1000), accepted };
+}
+
+/** publish → WS latency with every client on `clientHub`, at a fixed rate over `clients` devices. */
+async function pushLatency(s: BenchServices, clientHub: HubProcess, prefix: string, rate: number, clients: number, seconds: number) {
+  const count = rate * seconds;
+  const ws = runChild<{ frames: number; p50: number; p99: number; p999: number }>('bench/load/ws-clients.ts', {
+    url: `ws://127.0.0.1:${clientHub.port}/ws`,
+    clients,
+    devices: clients,
+    expect: count,
+  });
+  await waitForLine(ws.child, 'ready', 120_000);
+  const pub = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix, count, rate, devices: clients, qos: 0 });
+  const [r] = await Promise.all([ws.result, pub.result]);
+  return { ...r, count };
+}
+
+/**
+ * Scale-out: ingest with one, two and three instances (QoS 0, end to end), and the cost of the
+ * Redis fan-out path against the single-instance one at the same rate.
+ */
+export async function clusterScenario(s: BenchServices, count = 100_000): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  const single = await startBenchHub(s, { MQTT_QOS: '0' });
+  try {
+    const r = await processedRate(s, [single.hub], single.prefix, count);
+    figures.push({ scenario: 'cluster', metric: 'ingest, 1 hub (single-instance mode)', value: r.rate, unit: 'msg/s', note: `${r.accepted}/${count}; ${CORES}` });
+  } finally {
+    await single.stop();
+  }
+  for (const instances of [1, 2, 3]) {
+    const cluster = await startBenchCluster(s, instances, { MQTT_QOS: '0' });
+    try {
+      const r = await processedRate(s, cluster.hubs, cluster.prefix, count);
+      const forwarded = (await Promise.all(cluster.hubs.map((h) => readCounter(h.port, /vigil_cluster_forwarded_total\{direction="out"\} (\d+)/)))).reduce((a, b) => a + b, 0);
+      figures.push({
+        scenario: 'cluster',
+        metric: `ingest, ${instances} instance${instances > 1 ? 's' : ''} (cluster mode)`,
+        value: r.rate,
+        unit: 'msg/s',
+        note: `${r.accepted}/${count}; ${Math.round((forwarded / Math.max(1, r.accepted)) * 100)} % forwarded to their owner`,
+      });
+    } finally {
+      await cluster.stop();
+    }
+  }
+
+  // Fan-out: the same 2k msg/s to 1,000 clients, through the in-process path and through Redis.
+  const rate = 2000;
+  const clients = 1000;
+  const local = await startBenchHub(s, { MQTT_QOS: '0' });
+  try {
+    const r = await pushLatency(s, local.hub, local.prefix, rate, clients, 5);
+    figures.push({ scenario: 'cluster', metric: 'push p50 / p99, single instance (local fan-out)', value: r.p99, unit: 'ms p99', note: `p50 ${r.p50.toFixed(2)} ms; ${r.frames}/${r.count} delivered` });
+  } finally {
+    await local.stop();
+  }
+  const pair = await startBenchCluster(s, 2, { MQTT_QOS: '0' });
+  try {
+    // Clients on one instance; half the devices are owned by the other, so half the frames cross Redis.
+    const r = await pushLatency(s, pair.hubs[0]!, pair.prefix, rate, clients, 5);
+    const remote = await readCounter(pair.hubs[0]!.port, /vigil_fanout_remote_frames_total (\d+)/);
+    figures.push({
+      scenario: 'cluster',
+      metric: 'push p50 / p99, 2 instances (Redis fan-out)',
+      value: r.p99,
+      unit: 'ms p99',
+      note: `p50 ${r.p50.toFixed(2)} ms; ${r.frames}/${r.count} delivered, ${remote} of them via Redis from the other instance`,
+    });
+  } finally {
+    await pair.stop();
+  }
+  return figures;
+}

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { ownerOf } from '../../src/cluster/rendezvous.js';
+import { MassOfflineGuard } from '../../src/hub/mass-offline.js';
+import { MemoryHistory } from '../../src/fanout/memory-history.js';
+
+describe('rendezvous ownership', () => {
+  const devices = Array.from({ length: 3000 }, (_, i) => `device-${i}`);
+  const members = ['hub-a', 'hub-b', 'hub-c'];
+
+  it('spreads devices evenly and is the same whatever the member order', () => {
+    const counts = new Map<string, number>();
+    for (const d of devices) {
+      const owner = ownerOf(d, members)!;
+      expect(ownerOf(d, [...members].reverse())).toBe(owner);
+      counts.set(owner, (counts.get(owner) ?? 0) + 1);
+    }
+    for (const m of members) expect(counts.get(m)!).toBeGreaterThan(800);
+  });
+
+  it('moves only the leaving member devices', () => {
+    for (const d of devices) {
+      const before = ownerOf(d, members)!;
+      const after = ownerOf(d, ['hub-a', 'hub-c'])!;
+      if (before !== 'hub-b') expect(after).toBe(before);
+    }
+  });
+});
+
+describe('mass-offline guard', () => {
+  const opts = { minDevices: 5, share: 0.3, windowMs: 10_000 };
+
+  it('raises one incident for a wave, covers its devices and clears when most are back', () => {
+    const guard = new MassOfflineGuard(opts);
+    let online = 10;
+    const verdicts = [];
+    for (let i = 0; i < 8; i++) verdicts.push(guard.note(`d${i}`, 'offline', 1000 + i, --online));
+    const raised = verdicts.filter((v) => v !== null);
+    expect(raised).toHaveLength(1);
+    expect(raised[0]).toMatchObject({ transition: 'raised', devices: 5 });
+    for (let i = 0; i < 8; i++) expect(guard.covers(`d${i}`)).toBe(true);
+    const back = [];
+    for (let i = 0; i < 8; i++) back.push(guard.note(`d${i}`, 'online', 5000 + i, ++online));
+    expect(back.filter((v) => v !== null)).toMatchObject([{ transition: 'cleared', devices: 8 }]);
+    expect(guard.covers('d0')).toBe(false);
+  });
+
+  it('leaves devices failing one by one alone', () => {
+    const guard = new MassOfflineGuard(opts);
+    for (let i = 0; i < 20; i++) expect(guard.note(`d${i}`, 'offline', i * 11_000, 100)).toBeNull();
+  });
+
+  it('needs the share as well as the count', () => {
+    const guard = new MassOfflineGuard(opts);
+    for (let i = 0; i < 6; i++) expect(guard.note(`d${i}`, 'offline', 1000 + i, 1000)).toBeNull();
+  });
+});
+
+describe('memory history', () => {
+  it('recovers a contiguous run and refuses when frames are gone', () => {
+    const history = new MemoryHistory(4, 60_000);
+    history.record('x', 1, 'f1'); // not followed: not kept
+    history.follow('x');
+    for (let seq = 1; seq <= 6; seq++) history.record('x', seq, `f${seq}`);
+    expect(history.recover('x', 3, 6)).toEqual({ recovered: true, seq: 6, frames: ['f4', 'f5', 'f6'] });
+    expect(history.recover('x', 6, 6)).toEqual({ recovered: true, seq: 6, frames: [] });
+    expect(history.recover('x', 1, 6)).toEqual({ recovered: false }); // f2 was overwritten
+    expect(history.recover('x', 7, 6)).toEqual({ recovered: false });
+    history.unfollow('x', 0);
+    history.sweep(59_999);
+    expect(history.devices).toBe(1);
+    history.sweep(60_000);
+    expect(history.devices).toBe(0);
+  });
+});
