@@ -2,6 +2,7 @@ import { afterAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { RunningHub } from '../../src/app.js';
 import { httpUrl, startTestHub, wsUrl } from '../helpers/hub.js';
+import { recordFault } from './fault-report.js';
 
 let hub: RunningHub | undefined;
 afterAll(async () => {
@@ -35,7 +36,12 @@ it('5,000 WebSocket clients connecting at once are all served, and the hub keeps
   const seconds = (Date.now() - started) / 1000;
   const served = snapshots.filter(Boolean).length;
   const metrics = await (await fetch(httpUrl(hub, '/metrics'))).text();
-  process.stdout.write(`connection storm: ${served}/${count} subscribed with a snapshot in ${seconds.toFixed(1)} s; ${/vigil_ws_connections (\d+)/.exec(metrics)?.[1]} open\n`);
+  recordFault({
+    fault: `${count.toLocaleString('en-US')} WebSocket clients connecting at once`,
+    pushed: served,
+    recoveryMs: Math.round(seconds * 1000),
+    note: `${served}/${count} got a snapshot; ${/vigil_ws_connections (\d+)/.exec(metrics)?.[1]} open; recovery = all served`,
+  });
   expect(served).toBe(count);
   expect((await fetch(httpUrl(hub, '/healthz'))).status).toBe(200);
   await Promise.all(sockets.map((ws) => new Promise<void>((resolve) => (ws.readyState === WebSocket.CLOSED ? resolve() : (ws.once('close', () => resolve()), ws.close())))));

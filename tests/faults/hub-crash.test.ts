@@ -3,6 +3,7 @@ import { afterAll, expect, inject, it } from 'vitest';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
 import { steadyPublisher } from '../helpers/steady-publisher.js';
+import { recordFault } from './fault-report.js';
 
 const hubs: HubProcess[] = [];
 afterAll(async () => {
@@ -47,7 +48,9 @@ for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
     const code = await hubs.at(-1)!.stop(signal);
     if (signal === 'SIGTERM') expect(code).toBe(0); // graceful: flushed and exited cleanly
     const acceptedAtStop = publisher.accepted;
+    const restartAt = Date.now();
     hubs.push(await spawnHub(env));
+    const recoveryMs = Date.now() - restartAt;
     await publisher.done;
     const until = Date.now() + 15_000;
     let stored = await storedRows(run);
@@ -55,7 +58,14 @@ for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
       await new Promise((r) => setTimeout(r, 250));
       stored = await storedRows(run);
     }
-    process.stdout.write(`${signal}: accepted by broker ${publisher.accepted} (${acceptedAtStop} before the stop), stored ${stored.rows}, distinct ${stored.distinct}\n`);
+    recordFault({
+      fault: `hub ${signal} mid-stream, restarted`,
+      accepted: publisher.accepted,
+      stored: stored.rows,
+      duplicates: stored.rows - stored.distinct,
+      recoveryMs,
+      note: `${acceptedAtStop} accepted before the stop; recovery = restart to listening`,
+    });
     expect(publisher.accepted).toBe(total);
     expect(stored).toEqual({ rows: total, distinct: total });
   });
