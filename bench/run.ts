@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { clusterScenario } from './scenarios/cluster.js';
+import { fanoutScenario } from './scenarios/fanout.js';
 import { footprintScenario } from './scenarios/footprint.js';
 import { ingestScenario } from './scenarios/ingest.js';
 import { latencyScenario } from './scenarios/latency.js';
@@ -42,6 +43,7 @@ const scenarios: Record<string, () => Promise<Figure[]>> = {
   'hot-path': () => hotPathScenario(),
   rest: () => restScenario(),
   writer: () => writerScenario(values['postgres-url']!),
+  fanout: () => fanoutScenario(services),
   cluster: () => clusterScenario(services),
 };
 

@@ -51,9 +51,10 @@ export class Session {
   all = false;
   lagging = false;
   lagSince = 0;
-  private readonly pending = new Map<string, string>();
+  /** Allocated when the client first lags (most never do: idle connections stay small). */
+  private pending: Map<string, string> | null = null;
   /** Devices whose first frames are on their way (another instance, Redis): live frames wait here. */
-  private readonly preparing = new Map<string, string[]>();
+  private preparing: Map<string, string[]> | null = null;
   private windowStart = 0;
   private windowCount = 0;
   private refusedSubscriptions = 0;
@@ -140,7 +141,7 @@ export class Session {
       if (++this.refusedSubscriptions > MAX_REFUSED_SUBSCRIPTIONS) this.close(CloseCode.subscriptionLimit, 'subscription limit');
       return;
     }
-    if (!isNew && this.preparing.has(deviceId)) return this.socket.send(encodeAck(id)); // its first frames are coming
+    if (!isNew && this.preparing?.has(deviceId)) return this.socket.send(encodeAck(id)); // its first frames are coming
     const followed = isNew ? this.hub.follow(deviceId) : Promise.resolve();
     const prepared = this.hub.prepare(deviceId, resume, followed);
     if (!(prepared instanceof Promise)) {
@@ -164,7 +165,7 @@ export class Session {
     }
     // Until the first frames arrive, live frames of the device are held (in order) rather than sent.
     const held: string[] = [];
-    this.preparing.set(deviceId, held);
+    (this.preparing ??= new Map()).set(deviceId, held);
     this.socket.unsubscribe(deviceId);
     this.lag.follow(deviceId, this);
     prepared.then(
@@ -174,7 +175,7 @@ export class Session {
   }
 
   private finishPreparing(deviceId: string, id: RequestId, held: string[], first: Prepared | null): void {
-    if (this.closed || this.preparing.get(deviceId) !== held) return; // unsubscribed or closed meanwhile
+    if (this.closed || this.preparing?.get(deviceId) !== held) return; // unsubscribed or closed meanwhile
     this.preparing.delete(deviceId);
     this.socket.cork(() => {
       if (first === null) this.sendError(id, 'unavailable', `could not read ${deviceId} from the cluster; subscribe again`);
@@ -201,7 +202,7 @@ export class Session {
     }
     this.metrics.wsSubscriptions.dec();
     this.hub.unfollow(deviceId);
-    if (this.lagging || this.preparing.delete(deviceId)) {
+    if (this.lagging || this.preparing?.delete(deviceId)) {
       this.lag.unfollow(deviceId, this);
       this.dropPending(deviceId);
     }
@@ -246,15 +247,16 @@ export class Session {
 
   /** Called for a lagging session with every frame of a channel it follows. */
   conflate(channel: string, key: string, frame: string): void {
-    const held = this.preparing.get(channel);
+    const held = this.preparing?.get(channel);
     if (held !== undefined) {
       if (held.length < MAX_HELD_FRAMES) held.push(frame);
       return;
     }
     const pendingKey = `${channel}\u0000${key}`;
     // delete + set moves the key to the end, so pending frames stay in the order of their newest version.
-    if (this.pending.delete(pendingKey)) this.metrics.wsConflated.inc();
-    this.pending.set(pendingKey, frame);
+    const pending = (this.pending ??= new Map());
+    if (pending.delete(pendingKey)) this.metrics.wsConflated.inc();
+    pending.set(pendingKey, frame);
   }
 
   /** The client's buffer grew past the lag threshold: leave the topics, start conflating. */
@@ -263,7 +265,7 @@ export class Session {
     this.lagging = true;
     this.lagSince = now;
     for (const deviceId of this.devices) {
-      if (this.preparing.has(deviceId)) continue;
+      if (this.preparing?.has(deviceId)) continue;
       this.socket.unsubscribe(deviceId);
       this.lag.follow(deviceId, this);
     }
@@ -289,8 +291,10 @@ export class Session {
       return true;
     }
     this.socket.cork(() => {
-      for (const frame of this.pending.values()) this.socket.send(frame);
-      this.pending.clear();
+      if (this.pending !== null) {
+        for (const frame of this.pending.values()) this.socket.send(frame);
+        this.pending.clear();
+      }
       if (this.socket.bufferedAmount() > this.limits.lagBytes / 2) return;
       this.leaveLag();
     });
@@ -300,7 +304,7 @@ export class Session {
   private leaveLag(): void {
     this.lagging = false;
     for (const deviceId of this.devices) {
-      if (this.preparing.has(deviceId)) continue;
+      if (this.preparing?.has(deviceId)) continue;
       this.lag.unfollow(deviceId, this);
       this.socket.subscribe(deviceId);
     }
@@ -313,6 +317,7 @@ export class Session {
 
   private dropPending(channel: string): void {
     const prefix = `${channel}\u0000`;
+    if (this.pending === null) return;
     for (const key of this.pending.keys()) if (key.startsWith(prefix)) this.pending.delete(key);
   }
 
@@ -323,14 +328,14 @@ export class Session {
     this.metrics.wsSubscriptions.dec(this.subscriptionCount);
     for (const deviceId of this.devices) this.hub.unfollow(deviceId);
     if (this.all) this.hub.unfollow(ALL_CHANNEL);
-    if (this.lagging || this.preparing.size > 0) {
+    if (this.lagging || (this.preparing?.size ?? 0) > 0) {
       for (const deviceId of this.devices) this.lag.unfollow(deviceId, this);
       if (this.all) this.lag.unfollow(ALL_CHANNEL, this);
     }
     if (this.lagging) this.metrics.wsLaggingClients.dec();
-    this.preparing.clear();
+    this.preparing?.clear();
     this.devices.clear();
-    this.pending.clear();
+    this.pending?.clear();
   }
 
   private withinRate(now: number): boolean {

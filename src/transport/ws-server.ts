@@ -96,7 +96,7 @@ export function attachWebSocket(
     open(ws) {
       const data = ws.getUserData();
       sockets.add(ws);
-      data.session = new Session(data.connectionId, adapt(ws), hub, lag, opts, metrics, data.principal, access.authenticate);
+      data.session = new Session(data.connectionId, new UwsClientSocket(ws), hub, lag, opts, metrics, data.principal, access.authenticate);
       if (data.principal === null) {
         const session = data.session;
         data.authTimer = setTimeout(() => session.closeUnauthenticated(), access.authTimeoutMs);
@@ -169,13 +169,25 @@ export function attachWebSocket(
   };
 }
 
-function adapt(ws: WebSocket<UserData>): ClientSocket {
-  return {
-    send: (frame) => void ws.send(frame, false),
-    subscribe: (channel) => void ws.subscribe(channel),
-    unsubscribe: (channel) => void ws.unsubscribe(channel),
-    bufferedAmount: () => ws.getBufferedAmount(),
-    cork: (fn) => void ws.cork(fn),
-    close: (code, reason) => ws.end(code, reason),
-  };
+/** The session's view of a uWS socket: methods on a prototype, so an idle connection costs one small object. */
+class UwsClientSocket implements ClientSocket {
+  constructor(private readonly ws: WebSocket<UserData>) {}
+  send(frame: string): void {
+    this.ws.send(frame, false);
+  }
+  subscribe(channel: string): void {
+    this.ws.subscribe(channel);
+  }
+  unsubscribe(channel: string): void {
+    this.ws.unsubscribe(channel);
+  }
+  bufferedAmount(): number {
+    return this.ws.getBufferedAmount();
+  }
+  cork(fn: () => void): void {
+    this.ws.cork(fn);
+  }
+  close(code: number, reason: string): void {
+    this.ws.end(code, reason);
+  }
 }
