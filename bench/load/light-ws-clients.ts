@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
+import { nowUs } from './latency-summary.js';
 
 /**
  * C WebSocket clients that only count frames: a hand-rolled handshake, then frame headers are
@@ -17,8 +18,16 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'raw' },
     expect: { type: 'string', default: '0' },
     'idle-ms': { type: 'string', default: '3000' },
+    latency: { type: 'string', default: 'false' },
   },
 });
+const measureLatency = values.latency === 'true';
+/** Publish → receive in µs, from the publisher's `"t":` in each frame (read from the bytes, no decoding). */
+const samples = new Float64Array(measureLatency ? 4_000_000 : 0);
+let sampled = 0;
+const T = Buffer.from('"t":');
+const UPDATE = Buffer.from('{"type":"device_update"');
+let updates = 0;
 const url = new URL(values.url!);
 const clients = Number(values.clients);
 const devices = Number(values.devices);
@@ -30,9 +39,23 @@ let upgraded = 0;
 let idle: NodeJS.Timeout | undefined;
 
 const finish = () => {
-  process.stdout.write(`${JSON.stringify({ frames, seconds: (last - first) / 1000 })}\n`);
+  const sorted = samples.subarray(0, sampled).sort();
+  const at = (p: number) => (sampled ? sorted[Math.min(sampled - 1, Math.floor(p * sampled))]! / 1000 : null);
+  process.stdout.write(`${JSON.stringify({ frames, updates, seconds: (last - first) / 1000, p50: at(0.5), p99: at(0.99), p999: at(0.999), samples: sampled })}\n`);
   process.exit(0);
 };
+
+function sample(data: Buffer, start: number, end: number): void {
+  const found = data.indexOf(T, start);
+  if (found === -1 || found >= end || sampled >= samples.length) return;
+  let t = 0;
+  for (let i = found + 4; i < end; i++) {
+    const digit = data[i]! - 48;
+    if (digit < 0 || digit > 9) break;
+    t = t * 10 + digit;
+  }
+  if (t > 0) samples[sampled++] = nowUs() - t;
+}
 
 /** A masked client text frame (clients must mask). */
 function textFrame(text: string): Buffer {
@@ -88,11 +111,18 @@ function open(i: number): void {
         header = 10;
       }
       const opcode = data[at]! & 0x0f;
+      const available = data.length - at - header;
       if (opcode === 1 || opcode === 2) {
         if (preamble > 0) preamble--;
-        else countFrame();
+        else {
+          const whole = available >= length;
+          if (whole && data.compare(UPDATE, 0, UPDATE.length, at + header, at + header + UPDATE.length) === 0) {
+            updates++;
+            if (measureLatency) sample(data, at + header, at + header + length);
+          }
+          countFrame();
+        }
       }
-      const available = data.length - at - header;
       if (available < length) {
         skip = length - available;
         return;
@@ -107,7 +137,8 @@ function countFrame(): void {
   const now = performance.now();
   if (frames++ === 0) first = now;
   last = now;
-  if (expected > 0 && frames >= expected) return finish();
+  // Hub mode waits for `expect` device updates (status and health frames come too); raw for frames.
+  if (expected > 0 && (values.mode === 'hub' ? updates : frames) >= expected) return finish();
   if ((frames & 1023) === 0 || expected === 0) {
     clearTimeout(idle);
     idle = setTimeout(finish, Number(values['idle-ms']));

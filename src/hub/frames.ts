@@ -20,7 +20,37 @@ export function telemetryData(t: Telemetry) {
   };
 }
 
+/** One-entry caches: consecutive messages mostly share their millisecond, and toISOString is not free. */
+let tsMs = NaN;
+let tsIso = '';
+let receivedMs = NaN;
+let receivedIso = '';
+const num = (v: number | null): string => (v === null ? 'null' : String(v));
+
+/**
+ * The hot path's frame, written out by hand: the same text as JSON.stringify of the object (the
+ * unit test holds them equal) without building the object or formatting a date per message.
+ * Device ids are validated to [A-Za-z0-9._:-] and numbers to be finite, so neither needs escaping.
+ */
 export function deviceUpdateFrame(state: DeviceState, t: Telemetry): string {
+  if (t.ts !== tsMs) {
+    tsMs = t.ts;
+    tsIso = new Date(t.ts).toISOString();
+  }
+  if (t.receivedAt !== receivedMs) {
+    receivedMs = t.receivedAt;
+    receivedIso = new Date(t.receivedAt).toISOString();
+  }
+  return (
+    `{"type":"device_update","device_id":"${state.id}","seq":${state.seq},"data":{"battery_level":${num(t.batteryLevel)},` +
+    `"rssi":${num(t.rssi)},"response_time_ms":${num(t.responseTimeMs)},"error_rate":${num(t.errorRate)},` +
+    `"metrics":${t.metrics === null ? 'null' : JSON.stringify(t.metrics)},"timestamp":"${tsIso}","received_at":"${receivedIso}"},` +
+    `"timestamp":"${tsIso}"}`
+  );
+}
+
+/** The reference form of deviceUpdateFrame (tests compare the two). */
+export function deviceUpdateFrameReference(state: DeviceState, t: Telemetry): string {
   return JSON.stringify({
     type: 'device_update',
     device_id: state.id,
