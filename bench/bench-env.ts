@@ -7,8 +7,18 @@ export interface BenchServices {
   readonly postgresAdminUrl: string;
 }
 
-/** A hub process on this machine's Mosquitto, Redis and a throwaway PostgreSQL database. */
-export async function startBenchHub(services: BenchServices, extra: Record<string, string> = {}): Promise<{ hub: HubProcess; prefix: string; stop(): Promise<void> }> {
+interface BenchHubs {
+  readonly hubs: HubProcess[];
+  readonly prefix: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Hub processes on this machine's Mosquitto and Redis and a throwaway PostgreSQL database, with a
+ * topic and key prefix of their own. `instances` > 0 runs them in cluster mode (shared subscription
+ * group, Redis fan-out) and waits until each sees the others; 0 runs one single-instance hub.
+ */
+async function startHubs(services: BenchServices, instances: number, extra: Record<string, string>): Promise<BenchHubs> {
   const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const admin = postgres(services.postgresAdminUrl, { max: 1, onnotice: () => undefined });
   const name = `vigil_bench_${run}`;
@@ -16,65 +26,27 @@ export async function startBenchHub(services: BenchServices, extra: Record<strin
   const url = new URL(services.postgresAdminUrl);
   url.pathname = `/${name}`;
   const prefix = `b${run}/devices`;
-  const hub = await spawnHub({
+  const base = {
     PORT: '0',
     MQTT_URL: services.mqttUrl,
     REDIS_URL: services.redisUrl,
     DATABASE_URL: url.toString(),
     REDIS_KEY_PREFIX: `vigil-bench:${run}:`,
     MQTT_TOPIC_PREFIX: prefix,
-    MQTT_CLIENT_ID: `vigil-bench-${run}`,
     MQTT_CLEAN_SESSION: 'true',
     WS_MAX_CONNECTIONS: '19500',
     WS_MAX_SUBSCRIPTIONS: '100000',
-    DATA_DIR: `/tmp/vigil-bench-${run}`,
-    ...extra,
-  });
-  return {
-    hub,
-    prefix,
-    async stop() {
-      await hub.stop();
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    },
   };
-}
-
-/** N hub processes in cluster mode sharing one broker group, Redis prefix and database. */
-export async function startBenchCluster(
-  services: BenchServices,
-  instances: number,
-  extra: Record<string, string> = {},
-): Promise<{ hubs: HubProcess[]; prefix: string; stop(): Promise<void> }> {
-  const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  const admin = postgres(services.postgresAdminUrl, { max: 1, onnotice: () => undefined });
-  const name = `vigil_bench_${run}`;
-  await admin.unsafe(`create database ${name}`);
-  const url = new URL(services.postgresAdminUrl);
-  url.pathname = `/${name}`;
-  const prefix = `b${run}/devices`;
   const hubs: HubProcess[] = [];
-  for (let i = 0; i < instances; i++) {
-    hubs.push(
-      await spawnHub({
-        PORT: '0',
-        MQTT_URL: services.mqttUrl,
-        REDIS_URL: services.redisUrl,
-        DATABASE_URL: url.toString(),
-        REDIS_KEY_PREFIX: `vigil-bench:${run}:`,
-        MQTT_TOPIC_PREFIX: prefix,
-        CLUSTER_ENABLED: 'true',
-        CLUSTER_INSTANCE_ID: `bench-${run}-${i}`,
-        MQTT_SHARED_GROUP: `bench${run}`,
-        WS_MAX_CONNECTIONS: '19500',
-        DATA_DIR: `/tmp/vigil-bench-${run}-${i}`,
-        ...extra,
-      }),
-    );
+  for (let i = 0; i < Math.max(1, instances); i++) {
+    const own: Record<string, string> =
+      instances === 0
+        ? { MQTT_CLIENT_ID: `vigil-bench-${run}` }
+        : { CLUSTER_ENABLED: 'true', CLUSTER_INSTANCE_ID: `bench-${run}-${i}`, MQTT_SHARED_GROUP: `bench${run}` };
+    hubs.push(await spawnHub({ ...base, ...own, DATA_DIR: `/tmp/vigil-bench-${run}-${i}`, ...extra }));
   }
   // Every instance sees the others before load starts (1 s heartbeats).
-  for (const hub of hubs) {
+  for (const hub of instances > 1 ? hubs : []) {
     for (let tries = 0; tries < 50 && (await readCounter(hub.port, /^vigil_cluster_members (\d+)/m)) < instances; tries++) {
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -90,8 +62,45 @@ export async function startBenchCluster(
   };
 }
 
+/** One single-instance hub process. */
+export async function startBenchHub(services: BenchServices, extra: Record<string, string> = {}): Promise<{ hub: HubProcess; prefix: string; stop(): Promise<void> }> {
+  const started = await startHubs(services, 0, extra);
+  return { hub: started.hubs[0]!, prefix: started.prefix, stop: started.stop };
+}
+
+/** N hub processes in cluster mode sharing one broker group, Redis prefix and database. */
+export function startBenchCluster(services: BenchServices, instances: number, extra: Record<string, string> = {}): Promise<BenchHubs> {
+  return startHubs(services, instances, extra);
+}
+
 /** Reads a counter from the hub's /metrics. */
 export async function readCounter(port: number, pattern: RegExp): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   return Number(pattern.exec(text)?.[1] ?? 0);
+}
+
+const ACCEPTED = /vigil_mqtt_messages_total\{kind="telemetry",outcome="accepted"\} (\d+)/;
+
+/**
+ * Telemetry messages/s the hubs accept together (each counted once, where it is processed), from
+ * the first to the last counted, until `count` are in or nothing moved for 3 s.
+ */
+export async function acceptedRate(hubs: readonly HubProcess[], count: number): Promise<{ rate: number; accepted: number }> {
+  let first = 0;
+  let last = 0;
+  let accepted = 0;
+  let idleSince = performance.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = (await Promise.all(hubs.map((h) => readCounter(h.port, ACCEPTED)))).reduce((a, b) => a + b, 0);
+    const at = performance.now();
+    if (now > accepted) {
+      if (accepted === 0) first = at;
+      accepted = now;
+      last = at;
+      idleSince = at;
+    }
+    if (accepted >= count || at - idleSince > 3000) break;
+  }
+  return { rate: accepted / ((last - first) / 1000), accepted };
 }

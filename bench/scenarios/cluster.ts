@@ -1,33 +1,17 @@
 import { runChild, waitForLine } from '../load/child.js';
-import { readCounter, startBenchCluster, startBenchHub, type BenchServices } from '../bench-env.js';
+import { acceptedRate, readCounter, startBenchCluster, startBenchHub, type BenchServices } from '../bench-env.js';
 import type { HubProcess } from '../../tests/helpers/hub-process.js';
 import type { Figure } from '../report.js';
 
-const ACCEPTED = /vigil_mqtt_messages_total\{kind="telemetry",outcome="accepted"\} (\d+)/;
 const CORES = '2 cores shared by every instance, Mosquitto, Redis, PostgreSQL and the publisher';
 
 /** Messages/s processed across `hubs` (each counted once, by its device's owner) while `count` are published. */
 async function processedRate(s: BenchServices, hubs: HubProcess[], prefix: string, count: number): Promise<{ rate: number; accepted: number }> {
   // QoS 1 end to end (acknowledged after storage): the broker paces the publisher, nothing is dropped.
   const pub = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix, count, qos: 1, devices: 1000 });
-  let first = 0;
-  let last = 0;
-  let accepted = 0;
-  let idleSince = performance.now();
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 100));
-    const now = (await Promise.all(hubs.map((h) => readCounter(h.port, ACCEPTED)))).reduce((a, b) => a + b, 0);
-    const at = performance.now();
-    if (now > accepted) {
-      if (accepted === 0) first = at;
-      accepted = now;
-      last = at;
-      idleSince = at;
-    }
-    if (accepted >= count || at - idleSince > 3000) break;
-  }
+  const measured = await acceptedRate(hubs, count);
   await pub.result;
-  return { rate: accepted / ((last - first) / 1000), accepted };
+  return measured;
 }
 
 /** publish → WS latency with every client on `clientHub`, at a fixed rate over `clients` devices. */

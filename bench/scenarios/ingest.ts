@@ -1,8 +1,6 @@
 import { runChild, waitForLine } from '../load/child.js';
-import { readCounter, startBenchHub, type BenchServices } from '../bench-env.js';
+import { acceptedRate, startBenchHub, type BenchServices } from '../bench-env.js';
 import type { Figure } from '../report.js';
-
-const ACCEPTED = /vigil_mqtt_messages_total\{kind="telemetry",outcome="accepted"\} (\d+)/;
 
 /** Messages per second the broker can hand to a subscriber that does nothing. */
 async function bareCeiling(s: BenchServices, qos: 0 | 1, count: number): Promise<{ rate: number; received: number }> {
@@ -19,24 +17,9 @@ async function hubRate(s: BenchServices, qos: 0 | 1, count: number): Promise<{ r
   const { hub, prefix, stop } = await startBenchHub(s, { MQTT_QOS: String(qos) });
   try {
     const pub = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix, count, qos, devices: 1000 });
-    let first = 0;
-    let last = 0;
-    let accepted = 0;
-    let idleSince = performance.now();
-    for (;;) {
-      await new Promise((r) => setTimeout(r, 100));
-      const now = await readCounter(hub.port, ACCEPTED);
-      const at = performance.now();
-      if (now > accepted) {
-        if (accepted === 0) first = at;
-        accepted = now;
-        last = at;
-        idleSince = at;
-      }
-      if (accepted >= count || at - idleSince > 3000) break;
-    }
+    const measured = await acceptedRate([hub], count);
     await pub.result;
-    return { rate: accepted / ((last - first) / 1000), accepted };
+    return measured;
   } finally {
     await stop();
   }

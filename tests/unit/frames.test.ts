@@ -5,7 +5,7 @@ import { DeviceRegistry } from '../../src/hub/device-registry.js';
 import { deviceUpdateFrame, deviceUpdateFrameReference } from '../../src/hub/frames.js';
 
 const limits = { maxPayloadBytes: 16_384, maxMetricKeys: 64, maxFutureSkewMs: 300_000 };
-const optional = (arb: fc.Arbitrary<number>) => fc.option(arb, { nil: undefined });
+const optional = <T,>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
 
 it('the hand-written device_update frame is exactly JSON.stringify of the documented object', () => {
   const registry = new DeviceRegistry();
