@@ -12,7 +12,8 @@ import { RedisBus } from './cluster/redis-bus.js';
 import type { Fanout } from './fanout/fanout.js';
 import { createLocalFanout } from './fanout/local-fanout.js';
 import { createRedisFanout } from './fanout/redis-fanout.js';
-import { Hub } from './hub/hub.js';
+import type { CommandRequest } from './hub/commands.js';
+import { Hub, type SubmittedCommand } from './hub/hub.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createMemoryPresence } from './presence/memory-presence.js';
@@ -140,7 +141,11 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       ...(owner && peers
         ? {
             owns: (deviceId: string) => owner.owns(deviceId),
-            remoteSnapshot: (deviceId: string) => peers.requestSnapshot(owner.ownerOf(deviceId), deviceId),
+            remoteSnapshot: (deviceId: string) => peers.ask(owner.ownerOf(deviceId), 'snapshot', deviceId),
+            remoteCommand: async (deviceId: string, request: CommandRequest, idempotencyKey: string | null) => {
+              const answer = await peers.ask(owner.ownerOf(deviceId), 'command', deviceId, { request, idempotencyKey });
+              return answer === null ? null : (JSON.parse(answer) as SubmittedCommand);
+            },
           }
         : {}),
       massOffline: { minDevices: config.MASS_OFFLINE_MIN_DEVICES, share: config.MASS_OFFLINE_SHARE, windowMs: config.MASS_OFFLINE_WINDOW_S * 1000 },
@@ -251,9 +256,13 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     const ingestHandle: { current: MqttIngest | null } = { current: null };
     const router = cluster === null ? undefined : new IngestRouter(cluster, hub.registry, metrics, (topic, payload, at) => ingestHandle.current?.handle(topic, payload, at, true));
     if (cluster !== null) {
-      await cluster.start({
-        forwarded: (topic, payload) => ingestHandle.current?.handle(topic, payload, Date.now(), true),
+      await cluster.start((topic, payload) => ingestHandle.current?.handle(topic, payload, Date.now(), true), {
         snapshot: (deviceId) => hub.snapshot(deviceId),
+        command: (deviceId, body) => {
+          const { request, idempotencyKey } = body as { request: CommandRequest; idempotencyKey: string | null };
+          const submitted = hub.submitCommand(deviceId, request, idempotencyKey);
+          return submitted instanceof Promise ? null : JSON.stringify(submitted); // never re-forwarded
+        },
       });
     }
     const ingest = startMqttIngest(

@@ -13,17 +13,22 @@ export interface ClusterOptions {
   readonly rpcTimeoutMs?: number;
 }
 
+/** Asks the owner of a device for something only it can answer; the answer is a string (JSON). */
+export type RpcHandler = (deviceId: string, body: unknown) => string | null;
+
 interface RpcMessage {
-  op: 'snapshot' | 'reply';
+  op: string;
   id: number;
   from?: string;
   device?: string;
-  frame?: string | null;
+  body?: unknown;
+  answer?: string | null;
 }
 
 /**
  * What hub instances say to each other besides frames: device messages forwarded to their owner
- * (one channel per instance), and snapshot requests to the owner of a device.
+ * (one channel per instance), and requests only a device's owner can answer (its snapshot, a
+ * command to send and track).
  */
 export class Cluster {
   private readonly forwardPrefix: string;
@@ -31,7 +36,7 @@ export class Cluster {
   private readonly pending = new Map<number, (frame: string | null) => void>();
   private nextRpc = 0;
   private onForwarded: ((topic: string, payload: Buffer) => void) | null = null;
-  private snapshotOf: ((deviceId: string) => string) | null = null;
+  private readonly handlers = new Map<string, RpcHandler>();
 
   constructor(private readonly opts: ClusterOptions) {
     this.forwardPrefix = `${opts.keyPrefix}cluster:fwd:`;
@@ -46,9 +51,10 @@ export class Cluster {
     return this.opts.membership;
   }
 
-  async start(handlers: { forwarded: (topic: string, payload: Buffer) => void; snapshot: (deviceId: string) => string }): Promise<void> {
-    this.onForwarded = handlers.forwarded;
-    this.snapshotOf = handlers.snapshot;
+  /** `rpc`: what this instance answers for the devices it owns, by operation (snapshot, command). */
+  async start(forwarded: (topic: string, payload: Buffer) => void, rpc: Record<string, RpcHandler>): Promise<void> {
+    this.onForwarded = forwarded;
+    for (const [op, handler] of Object.entries(rpc)) this.handlers.set(op, handler);
     this.opts.bus.route(this.forwardPrefix, (_self, message) => {
       const nl = message.indexOf(10);
       if (nl === -1) return;
@@ -81,8 +87,8 @@ export class Cluster {
     );
   }
 
-  /** The device's snapshot from its owner, or null when the owner does not answer in time. */
-  requestSnapshot(owner: string, deviceId: string): Promise<string | null> {
+  /** Asks a device's owner (`op` with `body`); null when it does not answer in time. */
+  ask(owner: string, op: string, deviceId: string, body?: unknown): Promise<string | null> {
     const id = ++this.nextRpc;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -94,7 +100,7 @@ export class Cluster {
         clearTimeout(timer);
         resolve(frame);
       });
-      const request: RpcMessage = { op: 'snapshot', id, from: this.opts.instanceId, device: deviceId };
+      const request: RpcMessage = { op, id, from: this.opts.instanceId, device: deviceId, body };
       this.opts.bus.publish(this.rpcPrefix + owner, JSON.stringify(request)).then(
         (receivers) => receivers === 0 && this.pending.get(id)?.(null),
         () => this.pending.get(id)?.(null),
@@ -116,12 +122,18 @@ export class Cluster {
       return;
     }
     if (body.op === 'reply') {
-      this.pending.get(body.id)?.(typeof body.frame === 'string' ? body.frame : null);
+      this.pending.get(body.id)?.(typeof body.answer === 'string' ? body.answer : null);
       return;
     }
-    if (body.op === 'snapshot' && typeof body.from === 'string' && typeof body.device === 'string' && this.snapshotOf) {
-      const reply: RpcMessage = { op: 'reply', id: body.id, frame: this.snapshotOf(body.device) };
-      void this.opts.bus.publish(this.rpcPrefix + body.from, JSON.stringify(reply)).catch(() => undefined);
+    const handler = this.handlers.get(body.op);
+    if (handler === undefined || typeof body.from !== 'string' || typeof body.device !== 'string') return;
+    let answer: string | null;
+    try {
+      answer = handler(body.device, body.body);
+    } catch {
+      answer = null;
     }
+    const reply: RpcMessage = { op: 'reply', id: body.id, answer };
+    void this.opts.bus.publish(this.rpcPrefix + body.from, JSON.stringify(reply)).catch(() => undefined);
   }
 }

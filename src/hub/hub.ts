@@ -5,8 +5,8 @@ import type { Metrics } from '../metrics.js';
 import { LATE_EXPIRY_MS } from '../presence/late-expiry.js';
 import type { PresenceListener, PresenceStore } from '../presence/presence-store.js';
 import { DeviceRegistry, type DeviceState } from './device-registry.js';
-import { CommandService, type Command } from './commands.js';
-import { alertFrame, commandUpdateFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
+import { CommandService, type Command, type CommandRequest } from './commands.js';
+import { alertFrame, commandData, commandUpdateFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
 import { MassOfflineGuard } from './mass-offline.js';
 import { Insights, type Alert, type AlertTransition, type InsightOptions, type InsightSink, type ScoredHealth } from './insights.js';
 
@@ -36,6 +36,8 @@ export interface HubOptions {
   readonly owns?: (deviceId: string) => boolean;
   /** Cluster mode: the snapshot of a device this instance does not own, from its owner (null: no answer). */
   readonly remoteSnapshot?: (deviceId: string) => Promise<string | null>;
+  /** Cluster mode: a command for a device this instance does not own, submitted by its owner (null: no answer). */
+  readonly remoteCommand?: (deviceId: string, request: CommandRequest, idempotencyKey: string | null) => Promise<SubmittedCommand | null>;
   /** An offline wave at least this large, and this share of the devices online, is one incident. */
   readonly massOffline?: { readonly minDevices: number; readonly share: number; readonly windowMs: number };
 }
@@ -45,6 +47,12 @@ export interface Prepared {
   readonly recovered: boolean | null;
   readonly frames: readonly string[];
   readonly seq: number;
+}
+
+/** A submitted command as the API shows it, and whether this request created it (idempotency). */
+export interface SubmittedCommand {
+  readonly command: ReturnType<typeof commandData>;
+  readonly created: boolean;
 }
 
 export interface ResumeFrom {
@@ -137,6 +145,16 @@ export class Hub implements PresenceListener, InsightSink {
 
   private *ownedDevices(): Iterable<DeviceState> {
     for (const state of this.registry.values()) if (this.owns(state.id)) yield state;
+  }
+
+  /**
+   * Submits a command. The device's owner sends and tracks it (its acknowledgements reach the owner),
+   * so on another instance this asks the owner.
+   */
+  submitCommand(deviceId: string, request: CommandRequest, idempotencyKey: string | null): SubmittedCommand | Promise<SubmittedCommand | null> {
+    if (this.opts.remoteCommand !== undefined && !this.owns(deviceId)) return this.opts.remoteCommand(deviceId, request, idempotencyKey);
+    const { command, created } = this.commands.submit(deviceId, request, idempotencyKey);
+    return { command: commandData(command), created };
   }
 
   /** A WebSocket client follows a channel (device id or `*`): frames from every instance come here. */

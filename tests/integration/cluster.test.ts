@@ -1,3 +1,4 @@
+import { connectAsync } from 'mqtt';
 import postgres from 'postgres';
 import { afterAll, expect, inject, it } from 'vitest';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
@@ -183,3 +184,43 @@ it('an instance killed under load: the others keep serving, its clients resume e
   expect(after.rows).toBe(after.distinct);
   expect(lost).toBeLessThanOrEqual(150); // at most ~0.5 s of its share at 300 msg/s
 }, 120_000);
+
+it('commands sent through any instance reach the device once and are tracked by its owner to the end', async () => {
+  const d = `${run}-cmd`;
+  const prefix = `c${run}/devices`;
+  const device = await connectAsync(SERVICES.mqttUrl, { clientId: `dev-${run}`, clean: true });
+  const received: { command_id: string; command: string }[] = [];
+  await device.subscribeAsync(`${prefix}/${d}/commands`, { qos: 1 });
+  device.on('message', (_topic, payload) => {
+    const command = JSON.parse(payload.toString()) as { command_id: string; command: string };
+    received.push(command);
+    void device.publishAsync(`${prefix}/${d}/commands/ack`, JSON.stringify({ command_id: command.command_id, status: 'succeeded', result: { ok: true } }), { qos: 1 });
+  });
+  await device.publishAsync(`${prefix}/${d}/telemetry`, JSON.stringify({ battery_level: 90 }), { qos: 1 });
+  const live = hubs.filter((h): h is HubProcess => h !== null);
+  await new Promise((r) => setTimeout(r, 1000)); // online everywhere
+
+  const ids: string[] = [];
+  for (const [i, hub] of live.entries()) {
+    const response = await fetch(`http://127.0.0.1:${hub.port}/devices/${d}/commands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': `k-${i}` },
+      body: JSON.stringify({ command: `reboot-${i}` }),
+    });
+    expect(response.status, await response.clone().text()).toBe(202);
+    ids.push(((await response.json()) as { command_id: string }).command_id);
+    // The same key again, on another instance: the same command, not a second one.
+    const again = await fetch(`http://127.0.0.1:${live[(i + 1) % live.length]!.port}/devices/${d}/commands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': `k-${i}` },
+      body: JSON.stringify({ command: `reboot-${i}` }),
+    });
+    expect(((await again.json()) as { command_id: string }).command_id).toBe(ids[i]);
+  }
+  await until('commands succeeded', async () => {
+    const listed = (await (await fetch(`http://127.0.0.1:${live[0]!.port}/devices/${d}/commands`)).json()) as { commands: { command_id: string; state: string }[] };
+    return ids.every((id) => listed.commands.find((c) => c.command_id === id)?.state === 'succeeded');
+  });
+  expect(received.map((c) => c.command_id).sort()).toEqual([...ids].sort());
+  await device.endAsync();
+}, 60_000);

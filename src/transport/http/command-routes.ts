@@ -35,17 +35,27 @@ export function attachCommandRoutes(app: TemplatedApp, hub: Hub, database: Datab
       sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['header', 'idempotency-key'], msg: '1-128 printable ASCII characters', type: 'invalid_string' }] });
       return;
     }
-    readJsonBody(res, maxBodyBytes, (body) => {
+    readJsonBody(res, maxBodyBytes, (body, aborted) => {
       if (!body.ok) return;
       const parsed = commandBody.safeParse(body.value);
       if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
       const q = parsed.data;
-      const { command, created } = hub.commands.submit(
+      const submitted = hub.submitCommand(
         id,
         { command: q.command, params: q.params, timeoutS: q.timeout_s, maxAttempts: q.max_attempts, expiresInS: q.expires_in_s },
         key || null,
       );
-      res.cork(() => sendJson(res, created ? '202 Accepted' : '200 OK', commandData(command)));
+      if (!(submitted instanceof Promise)) return res.cork(() => sendJson(res, submitted.created ? '202 Accepted' : '200 OK', submitted.command));
+      // Cluster: the device's owner took it (or did not answer).
+      respondLater(
+        res,
+        async () => {
+          const answer = await submitted;
+          if (answer === null) return ['503 Service Unavailable', { detail: 'the instance that owns this device did not answer; retry with the same Idempotency-Key', error: { code: 'owner_unavailable', message: 'retry' } }];
+          return [answer.created ? '202 Accepted' : '200 OK', answer.command];
+        },
+        aborted,
+      );
     });
   }));
 
