@@ -142,6 +142,8 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
         ? {
             owns: (deviceId: string) => owner.owns(deviceId),
             remoteSnapshot: (deviceId: string) => peers.ask(owner.ownerOf(deviceId), 'snapshot', deviceId),
+            askOwner: (op: string, deviceId: string, body: unknown) => peers.ask(owner.ownerOf(deviceId), `q:${op}`, deviceId, body),
+            askAll: (op: string, body: unknown) => peers.askAll(`q:${op}`, body),
             remoteCommand: async (deviceId: string, request: CommandRequest, idempotencyKey: string | null) => {
               const answer = await peers.ask(owner.ownerOf(deviceId), 'command', deviceId, { request, idempotencyKey });
               return answer === null ? null : (JSON.parse(answer) as SubmittedCommand);
@@ -256,12 +258,17 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     const ingestHandle: { current: MqttIngest | null } = { current: null };
     const router = cluster === null ? undefined : new IngestRouter(cluster, hub.registry, metrics, (topic, payload, at) => ingestHandle.current?.handle(topic, payload, at, true));
     if (cluster !== null) {
-      await cluster.start((topic, payload) => ingestHandle.current?.handle(topic, payload, Date.now(), true), {
+      const queries = cluster;
+      await queries.start((topic, payload) => ingestHandle.current?.handle(topic, payload, Date.now(), true), {
         snapshot: (deviceId) => hub.snapshot(deviceId),
         command: (deviceId, body) => {
           const { request, idempotencyKey } = body as { request: CommandRequest; idempotencyKey: string | null };
           const submitted = hub.submitCommand(deviceId, request, idempotencyKey);
           return submitted instanceof Promise ? null : JSON.stringify(submitted); // never re-forwarded
+        },
+        'q:*': (deviceId, query) => {
+          const { op, body } = query as { op: string; body: unknown };
+          return hub.answer(op, deviceId, body);
         },
       });
     }

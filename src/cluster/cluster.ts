@@ -14,7 +14,7 @@ export interface ClusterOptions {
 }
 
 /** Asks the owner of a device for something only it can answer; the answer is a string (JSON). */
-export type RpcHandler = (deviceId: string, body: unknown) => string | null;
+export type RpcHandler = (deviceId: string, body: unknown) => string | null | Promise<string | null>;
 
 interface RpcMessage {
   op: string;
@@ -108,6 +108,11 @@ export class Cluster {
     }).finally(() => this.pending.delete(id)) as Promise<string | null>;
   }
 
+  /** Asks every live instance (this one too, through Redis like the others); null where one did not answer. */
+  askAll(op: string, body?: unknown): Promise<(string | null)[]> {
+    return Promise.all(this.opts.membership.list.map((member) => this.ask(member, op, '*', body)));
+  }
+
   /** Per-device seqs as stored by the fan-out (null: never numbered). */
   async storedSeqs(deviceIds: readonly string[]): Promise<(number | null)[]> {
     const values = await this.opts.bus.commands.hmget(`${this.opts.keyPrefix}fanout:seq`, ...deviceIds);
@@ -125,15 +130,18 @@ export class Cluster {
       this.pending.get(body.id)?.(typeof body.answer === 'string' ? body.answer : null);
       return;
     }
-    const handler = this.handlers.get(body.op);
+    // Named queries (`q:<name>`) all go to the `q:*` handler.
+    const handler = this.handlers.get(body.op) ?? (body.op.startsWith('q:') ? this.handlers.get('q:*') : undefined);
     if (handler === undefined || typeof body.from !== 'string' || typeof body.device !== 'string') return;
-    let answer: string | null;
-    try {
-      answer = handler(body.device, body.body);
-    } catch {
-      answer = null;
-    }
-    const reply: RpcMessage = { op: 'reply', id: body.id, answer };
-    void this.opts.bus.publish(this.rpcPrefix + body.from, JSON.stringify(reply)).catch(() => undefined);
+    const op = body.op;
+    const from = body.from;
+    Promise.resolve()
+      .then(() => (op.startsWith('q:') ? handler(body.device!, { op: op.slice(2), body: body.body }) : handler(body.device!, body.body)))
+      .catch(() => null)
+      .then((answer) => {
+        const reply: RpcMessage = { op: 'reply', id: body.id, answer };
+        return this.opts.bus.publish(this.rpcPrefix + from, JSON.stringify(reply));
+      })
+      .catch(() => undefined);
   }
 }

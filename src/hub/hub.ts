@@ -6,7 +6,7 @@ import { LATE_EXPIRY_MS } from '../presence/late-expiry.js';
 import type { PresenceListener, PresenceStore } from '../presence/presence-store.js';
 import { DeviceRegistry, type DeviceState } from './device-registry.js';
 import { CommandService, type Command, type CommandRequest } from './commands.js';
-import { alertFrame, commandData, commandUpdateFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
+import { alertData, alertFrame, commandData, commandUpdateFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
 import { MassOfflineGuard } from './mass-offline.js';
 import { Insights, type Alert, type AlertTransition, type InsightOptions, type InsightSink, type ScoredHealth } from './insights.js';
 
@@ -36,6 +36,10 @@ export interface HubOptions {
   readonly owns?: (deviceId: string) => boolean;
   /** Cluster mode: the snapshot of a device this instance does not own, from its owner (null: no answer). */
   readonly remoteSnapshot?: (deviceId: string) => Promise<string | null>;
+  /** Cluster mode: runs a named query on a device's owner (null: no answer). */
+  readonly askOwner?: (op: string, deviceId: string, body: unknown) => Promise<string | null>;
+  /** Cluster mode: runs a named query on every live instance, this one included (null where one did not answer). */
+  readonly askAll?: (op: string, body: unknown) => Promise<(string | null)[]>;
   /** Cluster mode: a command for a device this instance does not own, submitted by its owner (null: no answer). */
   readonly remoteCommand?: (deviceId: string, request: CommandRequest, idempotencyKey: string | null) => Promise<SubmittedCommand | null>;
   /** An offline wave at least this large, and this share of the devices online, is one incident. */
@@ -48,6 +52,11 @@ export interface Prepared {
   readonly frames: readonly string[];
   readonly seq: number;
 }
+
+/** What a device's owner answers; `ok: false` when it could not be asked (owner gone, Redis away). */
+export type OwnerAnswer<T> = { readonly ok: true; readonly value: T } | { readonly ok: false };
+
+type OwnerQuery = (deviceId: string, body: unknown) => unknown;
 
 /** A submitted command as the API shows it, and whether this request created it (idempotency). */
 export interface SubmittedCommand {
@@ -89,6 +98,7 @@ export class Hub implements PresenceListener, InsightSink {
   private readonly now: () => number;
   private readonly owns: (deviceId: string) => boolean;
   private readonly massOffline: MassOfflineGuard;
+  private readonly ownerQueries = new Map<string, OwnerQuery>();
 
   constructor(private readonly opts: HubOptions) {
     this.now = opts.now ?? Date.now;
@@ -103,6 +113,11 @@ export class Hub implements PresenceListener, InsightSink {
       this.now,
     );
     this.insights = new Insights({ ...DEFAULT_INSIGHTS, ...opts.insights, timeoutMsOf: (state) => this.timeoutMsOf(state) }, this);
+    this.defineOwnerQuery('ack-alert', (_all, body) => {
+      const { alertId, by } = body as { alertId: string; by: string };
+      const alert = this.acknowledgeAlert(alertId, by);
+      return alert === null ? null : alertData(alert);
+    });
   }
 
   /** One validated telemetry message: presence, newest state, one frame to its followers, storage. */
@@ -145,6 +160,35 @@ export class Hub implements PresenceListener, InsightSink {
 
   private *ownedDevices(): Iterable<DeviceState> {
     for (const state of this.registry.values()) if (this.owns(state.id)) yield state;
+  }
+
+  /**
+   * Names a question only the instance holding a device's state can answer (its health, its
+   * metrics, an alert): `ask` runs it here or on the owner, with the same code either way.
+   */
+  defineOwnerQuery(op: string, query: OwnerQuery): void {
+    this.ownerQueries.set(op, query);
+  }
+
+  async ask<T>(op: string, deviceId: string, body?: unknown): Promise<OwnerAnswer<T>> {
+    if (this.opts.askOwner === undefined || this.owns(deviceId)) return { ok: true, value: (await this.ownerQueries.get(op)!(deviceId, body)) as T };
+    const answer = await this.opts.askOwner(op, deviceId, body);
+    return answer === null ? { ok: false } : (JSON.parse(answer) as OwnerAnswer<T>);
+  }
+
+  /** Every instance's answer (one, here, when single-instance); instances that did not answer are left out. */
+  async askEveryone<T>(op: string, body?: unknown): Promise<{ answers: T[]; missing: number }> {
+    if (this.opts.askAll === undefined) return { answers: [(await this.ownerQueries.get(op)!('*', body)) as T], missing: 0 };
+    const answers = await this.opts.askAll(op, body);
+    const ok = answers.filter((a): a is string => a !== null).map((a) => (JSON.parse(a) as OwnerAnswer<T>)).filter((a) => a.ok);
+    return { answers: ok.map((a) => (a as { value: T }).value), missing: answers.length - ok.length };
+  }
+
+  /** The answering side of `ask` and `askEveryone`, for the cluster's request channel. */
+  async answer(op: string, deviceId: string, body: unknown): Promise<string | null> {
+    const query = this.ownerQueries.get(op);
+    if (query === undefined) return null;
+    return JSON.stringify({ ok: true, value: (await query(deviceId, body)) ?? null });
   }
 
   /**
@@ -194,6 +238,12 @@ export class Hub implements PresenceListener, InsightSink {
       const frame = (this.owns(deviceId) ? null : await this.opts.remoteSnapshot?.(deviceId)) ?? this.snapshot(deviceId);
       return { recovered: resume === null ? null : false, frames: [frame], seq: seqOf(frame) };
     })();
+  }
+
+  /** Acknowledges an alert wherever it is held (the instance owning its device); null: not found. */
+  async acknowledgeAlertAnywhere(alertId: string, by: string): Promise<ReturnType<typeof alertData> | null> {
+    const { answers } = await this.askEveryone<ReturnType<typeof alertData> | null>('ack-alert', { alertId, by });
+    return answers.find((a) => a !== null) ?? null;
   }
 
   acknowledgeAlert(alertId: string, by: string): Alert | null {

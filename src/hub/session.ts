@@ -111,9 +111,15 @@ export class Session {
         return;
       case 'ack_alert': {
         if (!allows(this.principal!, 'command')) return this.sendError(message.id, 'forbidden', 'acknowledging alerts needs the "command" scope');
-        const alert = this.hub.acknowledgeAlert(message.alertId, `ws:${this.connectionId}`);
-        if (alert === null) this.sendError(message.id, 'alert_not_found', `no active alert ${message.alertId}`);
-        else this.socket.send(encodeAck(message.id));
+        const { id, alertId } = message;
+        this.hub.acknowledgeAlertAnywhere(alertId, `ws:${this.connectionId}`).then(
+          (alert) => {
+            if (this.closed) return;
+            if (alert === null) this.sendError(id, 'alert_not_found', `no active alert ${alertId}`);
+            else this.socket.send(encodeAck(id));
+          },
+          () => !this.closed && this.sendError(id, 'unavailable', 'could not reach the instance holding this alert; retry'),
+        );
         return;
       }
     }

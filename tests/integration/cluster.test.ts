@@ -224,3 +224,26 @@ it('commands sent through any instance reach the device once and are tracked by 
   expect(received.map((c) => c.command_id).sort()).toEqual([...ids].sort());
   await device.endAsync();
 }, 60_000);
+
+it('health, metrics and the fleet view read the same on every instance', async () => {
+  const live = hubs.filter((h): h is HubProcess => h !== null);
+  const get = async (hub: HubProcess, path: string) => {
+    const response = await fetch(`http://127.0.0.1:${hub.port}${path}`);
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  for (const d of devices.slice(0, 6)) {
+    const answers = await Promise.all(live.map((h) => get(h, `/devices/${d}/health`)));
+    expect(answers.map((a) => a.status)).toEqual(live.map(() => 200));
+    expect(new Set(answers.map((a) => a.body.score)).size, d).toBe(1);
+    const summaries = await Promise.all(live.map((h) => get(h, `/devices/${d}/metrics/summary`)));
+    expect(new Set(summaries.map((a) => JSON.stringify((a.body.last_24h as { message_count: number }).message_count))).size).toBe(1);
+  }
+  const fleets = await Promise.all(live.map((h) => get(h, '/health/devices?worst=5')));
+  for (const fleet of fleets) {
+    expect(fleet.status).toBe(200);
+    expect(fleet.body.devices as number).toBeGreaterThanOrEqual(devices.length);
+    expect(fleet.body).not.toHaveProperty('incomplete');
+  }
+  expect(new Set(fleets.map((f) => JSON.stringify(f.body))).size).toBe(1);
+  expect((await get(live[0]!, `/devices/${run}-never-seen/health`)).status).toBe(404);
+});

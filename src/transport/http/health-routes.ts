@@ -24,13 +24,26 @@ export const ackBody = z.object({ by: z.string().min(1).max(100).optional() }).s
 const iso = (ms: number) => new Date(ms).toISOString();
 const query = (text: string) => Object.fromEntries(new URLSearchParams(text));
 
-/** Health scores, rolling metrics and alerts over REST. */
+/** The 503 of a cluster whose owning instance did not answer. */
+const OWNER_UNAVAILABLE = ['503 Service Unavailable', { detail: 'the instance holding this device did not answer; retry', error: { code: 'owner_unavailable', message: 'retry' } }] as const;
+const BUCKETS = ['0-20', '20-40', '40-60', '60-80', '80-100'];
+
+interface FleetPart {
+  devices: number;
+  sum: number;
+  distribution: number[];
+  worst: { device_id: string; score: number }[];
+}
+
+/**
+ * Health scores, rolling metrics and alerts over REST. Scores and live alerts are held by the
+ * instance that owns a device (one instance unless clustered): each in-memory read is a named
+ * query that runs there, so any instance answers alike.
+ */
 export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Database, maxBodyBytes: number, guard: Guard): void {
-  app.get('/devices/:id/metrics/summary', guard('read', (res, req, ctx) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    const summary = isDeviceId(id) ? hub.insights.metricsSummary(id, Date.now()) : null;
-    if (summary === null) return sendDeviceNotFound(res, id);
+  hub.defineOwnerQuery('metrics-summary', (id) => {
+    const summary = hub.insights.metricsSummary(id, Date.now());
+    if (summary === null) return null;
     const view = (s: typeof summary.recent) => ({
       message_count: s.count,
       avg_response_time_ms: s.avgResponseTimeMs,
@@ -39,32 +52,59 @@ export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Databa
       avg_battery_level: s.avgBattery,
       avg_rssi: s.avgRssi,
     });
-    sendJson(res, '200 OK', { device_id: id, recent: view(summary.recent), last_24h: { ...view(summary.last24h), uptime_ratio: summary.uptime24h } });
-  }));
+    return { device_id: id, recent: view(summary.recent), last_24h: { ...view(summary.last24h), uptime_ratio: summary.uptime24h } };
+  });
+  hub.defineOwnerQuery('health', async (id) => {
+    const health = hub.insights.health(id);
+    if (health === null) return null;
+    const points = await healthTrend(database.db, id, Date.now() - 86_400_000);
+    const first = points[0]?.score ?? health.score;
+    const delta = Math.round((health.score - first) * 10) / 10;
+    return { device_id: id, ...healthData(health), trend: { direction: delta > 1 ? 'up' : delta < -1 ? 'down' : 'flat', change_24h: delta, points: points.map((p) => ({ timestamp: iso(p.at), score: p.score })) } };
+  });
+  hub.defineOwnerQuery('fleet-health', (_all, worst) => {
+    const scores = hub.insights.healthOfAll();
+    const distribution = [0, 0, 0, 0, 0];
+    for (const s of scores) distribution[Math.min(4, Math.floor(s.score / 20))]!++;
+    const part: FleetPart = {
+      devices: scores.length,
+      sum: scores.reduce((n, s) => n + s.score, 0),
+      distribution,
+      worst: scores.sort((a, b) => a.score - b.score).slice(0, worst as number).map((s) => ({ device_id: s.deviceId, score: s.score })),
+    };
+    return part;
+  });
 
-  app.get('/devices/:id/health', guard('read', (res, req, ctx) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    const health = isDeviceId(id) ? hub.insights.health(id) : null;
-    if (health === null) return sendDeviceNotFound(res, id);
-    respondLater(res, async () => {
-      const points = await healthTrend(database.db, id, Date.now() - 86_400_000);
-      const first = points[0]?.score ?? health.score;
-      const delta = Math.round((health.score - first) * 10) / 10;
-      return ['200 OK', { device_id: id, ...healthData(health), trend: { direction: delta > 1 ? 'up' : delta < -1 ? 'down' : 'flat', change_24h: delta, points: points.map((p) => ({ timestamp: iso(p.at), score: p.score })) } }];
+  /** A per-device read answered by the device's owner: 404 when it knows no such device. */
+  const ownerRead = (op: string) =>
+    guard('read', (res, req, ctx) => {
+      const id = decodeURIComponent(req.getParameter(0) ?? '');
+      if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
+      if (!isDeviceId(id)) return sendDeviceNotFound(res, id);
+      respondLater(res, async () => {
+        const answer = await hub.ask<unknown>(op, id);
+        if (!answer.ok) return [...OWNER_UNAVAILABLE];
+        return answer.value === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', answer.value];
+      });
     });
-  }));
+  app.get('/devices/:id/metrics/summary', ownerRead('metrics-summary'));
+  app.get('/devices/:id/health', ownerRead('health'));
 
-  app.get('/health/devices', guard('read', (res, req, ctx) => {
+  app.get('/health/devices', guard('read', (res, req) => {
     const parsed = healthDevicesQuery.safeParse(query(req.getQuery() ?? ''));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
-    const scores = hub.insights.healthOfAll();
-    const distribution: Record<string, number> = { '0-20': 0, '20-40': 0, '40-60': 0, '60-80': 0, '80-100': 0 };
-    const labels = Object.keys(distribution);
-    for (const s of scores) distribution[labels[Math.min(4, Math.floor(s.score / 20))]!]!++;
-    const worst = scores.sort((a, b) => a.score - b.score).slice(0, parsed.data.worst).map((s) => ({ device_id: s.deviceId, score: s.score }));
-    const mean = scores.length ? Math.round((scores.reduce((n, s) => n + s.score, 0) / scores.length) * 10) / 10 : null;
-    sendJson(res, '200 OK', { devices: scores.length, mean_score: mean, distribution, worst });
+    const worst = parsed.data.worst;
+    respondLater(res, async () => {
+      // Each instance scores the devices it owns: the fleet is the sum of their parts.
+      const { answers, missing } = await hub.askEveryone<FleetPart>('fleet-health', worst);
+      if (answers.length === 0) return [...OWNER_UNAVAILABLE];
+      const devices = answers.reduce((n, a) => n + a.devices, 0);
+      const sum = answers.reduce((n, a) => n + a.sum, 0);
+      const distribution = Object.fromEntries(BUCKETS.map((label, i) => [label, answers.reduce((n, a) => n + a.distribution[i]!, 0)]));
+      const worstOfAll = answers.flatMap((a) => a.worst).sort((a, b) => a.score - b.score).slice(0, worst);
+      const body = { devices, mean_score: devices ? Math.round((sum / devices) * 10) / 10 : null, distribution, worst: worstOfAll };
+      return ['200 OK', missing > 0 ? { ...body, incomplete: `${missing} instance(s) did not answer` } : body];
+    });
   }));
 
   app.get('/alerts', guard('read', (res, req, ctx) => {
@@ -90,11 +130,15 @@ export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Databa
       const parsed = body.ok && body.value !== null ? ackBody.safeParse(body.value) : ackBody.safeParse({});
       if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
       if (aborted.value) return;
-      const alert = hub.acknowledgeAlert(alertId, parsed.data.by ?? 'api');
-      res.cork(() => {
-        if (alert === null) sendJson(res, '404 Not Found', { detail: `Alert ${alertId.slice(0, 64)} not found or not active` });
-        else sendJson(res, '200 OK', alertData(alert));
-      });
+      respondLater(
+        res,
+        async () => {
+          // Whichever instance holds the alert acknowledges it.
+          const alert = await hub.acknowledgeAlertAnywhere(alertId, parsed.data.by ?? 'api');
+          return alert ? ['200 OK', alert] : ['404 Not Found', { detail: `Alert ${alertId.slice(0, 64)} not found or not active` }];
+        },
+        aborted,
+      );
     }, true);
   }));
 }
