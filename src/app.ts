@@ -141,6 +141,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       ...(owner && peers
         ? {
             owns: (deviceId: string) => owner.owns(deviceId),
+            ownerOf: (deviceId: string) => owner.ownerOf(deviceId),
             remoteSnapshot: (deviceId: string) => peers.ask(owner.ownerOf(deviceId), 'snapshot', deviceId),
             askOwner: (op: string, deviceId: string, body: unknown) => peers.ask(owner.ownerOf(deviceId), `q:${op}`, deviceId, body),
             askAll: (op: string, body: unknown) => peers.askAll(`q:${op}`, body),

@@ -36,6 +36,8 @@ export interface HubOptions {
   readonly owns?: (deviceId: string) => boolean;
   /** Cluster mode: the snapshot of a device this instance does not own, from its owner (null: no answer). */
   readonly remoteSnapshot?: (deviceId: string) => Promise<string | null>;
+  /** Cluster mode: the instance that owns a device. */
+  readonly ownerOf?: (deviceId: string) => string;
   /** Cluster mode: runs a named query on a device's owner (null: no answer). */
   readonly askOwner?: (op: string, deviceId: string, body: unknown) => Promise<string | null>;
   /** Cluster mode: runs a named query on every live instance, this one included (null where one did not answer). */
@@ -58,10 +60,33 @@ export type OwnerAnswer<T> = { readonly ok: true; readonly value: T } | { readon
 
 type OwnerQuery = (deviceId: string, body: unknown) => unknown;
 
+/** A device as the API shows it, from the instance that holds its state. */
+export interface DeviceView {
+  readonly id: string;
+  readonly status: DeviceStatus | 'unknown';
+  readonly flapping: boolean;
+  readonly lastSeen: number | null;
+  readonly ts: number | null;
+  readonly batteryLevel: number | null;
+  readonly rssi: number | null;
+  readonly type: string | null;
+  readonly name: string | null;
+  readonly timeoutMs: number | null;
+  readonly effectiveTimeoutMs: number;
+  readonly healthScore: number | null;
+  readonly activeAlerts: number;
+}
+
 /** A submitted command as the API shows it, and whether this request created it (idempotency). */
 export interface SubmittedCommand {
   readonly command: ReturnType<typeof commandData>;
   readonly created: boolean;
+}
+
+export interface DeviceSettings {
+  readonly type?: string | null;
+  readonly name?: string | null;
+  readonly timeoutMs?: number | null;
 }
 
 export interface ResumeFrom {
@@ -113,6 +138,12 @@ export class Hub implements PresenceListener, InsightSink {
       this.now,
     );
     this.insights = new Insights({ ...DEFAULT_INSIGHTS, ...opts.insights, timeoutMsOf: (state) => this.timeoutMsOf(state) }, this);
+    this.defineOwnerQuery('views', (_first, ids) => (ids as string[]).map((id) => this.localView(id)));
+    this.defineOwnerQuery('apply-settings', (id, settings) => this.applySettings(id, settings as DeviceSettings));
+    this.defineOwnerQuery('forget', (_all, id) => {
+      this.forget(id as string);
+      return true;
+    });
     this.defineOwnerQuery('ack-alert', (_all, body) => {
       const { alertId, by } = body as { alertId: string; by: string };
       const alert = this.acknowledgeAlert(alertId, by);
@@ -238,6 +269,79 @@ export class Hub implements PresenceListener, InsightSink {
       const frame = (this.owns(deviceId) ? null : await this.opts.remoteSnapshot?.(deviceId)) ?? this.snapshot(deviceId);
       return { recovered: resume === null ? null : false, frames: [frame], seq: seqOf(frame) };
     })();
+  }
+
+  /** Views of known devices (unknown ids are left out), each from the instance that owns it. */
+  async views(ids: readonly string[]): Promise<Map<string, DeviceView>> {
+    const out = new Map<string, DeviceView>();
+    const byOwner = new Map<string, string[]>();
+    for (const id of ids) {
+      if (this.opts.ownerOf === undefined || this.owns(id)) {
+        const view = this.localView(id);
+        if (view !== null) out.set(id, view);
+        continue;
+      }
+      const owner = this.opts.ownerOf(id);
+      byOwner.get(owner)?.push(id) ?? byOwner.set(owner, [id]);
+    }
+    await Promise.all(
+      [...byOwner.values()].map(async (group) => {
+        const answer = await this.ask<(DeviceView | null)[]>('views', group[0]!, group);
+        // An owner that does not answer: this instance's own view (status is shared; readings may lag).
+        group.forEach((id, i) => {
+          const view = answer.ok ? answer.value[i] : this.localView(id);
+          if (view) out.set(id, view);
+        });
+      }),
+    );
+    return out;
+  }
+
+  async view(id: string): Promise<DeviceView | null> {
+    return (await this.views([id])).get(id) ?? null;
+  }
+
+  private localView(id: string): DeviceView | null {
+    const state = this.registry.get(id);
+    if (state === undefined) return null;
+    return {
+      id,
+      status: state.status,
+      flapping: state.flapping,
+      lastSeen: state.lastSeen,
+      ts: state.telemetry?.ts ?? null,
+      batteryLevel: state.telemetry?.batteryLevel ?? null,
+      rssi: state.telemetry?.rssi ?? null,
+      type: state.type,
+      name: state.name,
+      timeoutMs: state.timeoutMs,
+      effectiveTimeoutMs: this.timeoutMsOf(state),
+      healthScore: this.insights.health(id)?.score ?? null,
+      activeAlerts: this.insights.activeAlerts(id).length,
+    };
+  }
+
+  /** New settings (already stored): here, and on the owner, which times the device out. */
+  async updateSettings(id: string, settings: DeviceSettings): Promise<DeviceView> {
+    const local = this.applySettings(id, settings);
+    if (this.opts.ownerOf === undefined || this.owns(id)) return local;
+    const answer = await this.ask<DeviceView>('apply-settings', id, settings);
+    return answer.ok ? answer.value : local;
+  }
+
+  private applySettings(id: string, settings: DeviceSettings): DeviceView {
+    const state = this.registry.getOrCreate(id);
+    if (settings.type !== undefined) state.type = settings.type;
+    if (settings.name !== undefined) state.name = settings.name;
+    if (settings.timeoutMs !== undefined) state.timeoutMs = settings.timeoutMs;
+    this.retime(state);
+    return this.localView(id)!;
+  }
+
+  /** A device deleted by an admin, forgotten by every instance. */
+  async forgetEverywhere(id: string): Promise<void> {
+    if (this.opts.askAll === undefined) return this.forget(id);
+    await this.askEveryone('forget', id);
   }
 
   /** Acknowledges an alert wherever it is held (the instance owning its device); null: not found. */

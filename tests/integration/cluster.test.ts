@@ -247,3 +247,24 @@ it('health, metrics and the fleet view read the same on every instance', async (
   expect(new Set(fleets.map((f) => JSON.stringify(f.body))).size).toBe(1);
   expect((await get(live[0]!, `/devices/${run}-never-seen/health`)).status).toBe(404);
 });
+
+it('device reads, lists and settings answer alike on every instance', async () => {
+  const live = hubs.filter((h): h is HubProcess => h !== null);
+  const d = devices[3]!;
+  const views = await Promise.all(live.map(async (h) => (await (await fetch(`http://127.0.0.1:${h.port}/status/${d}`)).json()) as Record<string, unknown>));
+  expect(new Set(views.map((v) => JSON.stringify(v))).size).toBe(1);
+  expect(views[0]).toMatchObject({ device_id: d, battery_level: 50 });
+  const lists = await Promise.all(live.map(async (h) => (await (await fetch(`http://127.0.0.1:${h.port}/devices?limit=1000`)).json()) as { devices: { device_id: string; health_score: number | null }[] }));
+  for (const list of lists) {
+    const ours = list.devices.filter((x) => devices.includes(x.device_id));
+    expect(ours).toHaveLength(devices.length);
+    expect(ours.every((x) => typeof x.health_score === 'number')).toBe(true);
+  }
+  // A setting changed through one instance reaches the instance that times the device out.
+  for (const h of live) {
+    const put = await fetch(`http://127.0.0.1:${h.port}/devices/${d}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ offline_timeout_s: 77 }) });
+    expect(put.status).toBe(200);
+  }
+  const after = await Promise.all(live.map(async (h) => (await (await fetch(`http://127.0.0.1:${h.port}/devices/${d}`)).json()) as { effective_offline_timeout_s: number }));
+  expect(after.map((a) => a.effective_offline_timeout_s)).toEqual(live.map(() => 77));
+});

@@ -72,19 +72,28 @@ export function attachIngestRoutes(app: TemplatedApp, hub: Hub, database: Databa
     const matching = [...hub.registry.values()]
       .filter((d) => mayRead(ctx.principal, d.id) && (q.status === undefined || d.status === q.status) && (q.type === undefined || d.type === q.type))
       .sort((a, b) => (a.id < b.id ? -1 : 1));
-    const page = matching.slice(q.offset, q.offset + q.limit).map((d) => ({
-      device_id: d.id,
-      type: d.type,
-      name: d.name,
-      status: d.status,
-      flapping: d.flapping,
-      last_seen: d.lastSeen === null ? null : new Date(d.lastSeen).toISOString(),
-      health_score: hub.insights.health(d.id)?.score ?? null,
-      active_alerts: hub.insights.activeAlerts(d.id).length,
-      battery_level: d.telemetry?.batteryLevel ?? null,
-      rssi: d.telemetry?.rssi ?? null,
-    }));
-    sendJson(res, '200 OK', { devices: page, total: matching.length, limit: q.limit, offset: q.offset });
+    const pageIds = matching.slice(q.offset, q.offset + q.limit).map((d) => d.id);
+    respondLater(res, async () => {
+      // Scores, alerts and readings come from each device's owner (this instance unless clustered).
+      const views = await hub.views(pageIds);
+      const page = pageIds.flatMap((id) => {
+        const d = views.get(id);
+        if (d === undefined) return [];
+        return [{
+          device_id: d.id,
+          type: d.type,
+          name: d.name,
+          status: d.status,
+          flapping: d.flapping,
+          last_seen: d.lastSeen === null ? null : new Date(d.lastSeen).toISOString(),
+          health_score: d.healthScore,
+          active_alerts: d.activeAlerts,
+          battery_level: d.batteryLevel,
+          rssi: d.rssi,
+        }];
+      });
+      return ['200 OK', { devices: page, total: matching.length, limit: q.limit, offset: q.offset }];
+    });
   }));
 
   app.del('/devices/:id', guard('admin', (res, req) => {
@@ -92,7 +101,7 @@ export function attachIngestRoutes(app: TemplatedApp, hub: Hub, database: Databa
     if (hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
     respondLater(res, async () => {
       await deleteDevice(database.db, id);
-      hub.forget(id);
+      await hub.forgetEverywhere(id);
       return ['200 OK', { device_id: id, deleted: true }];
     });
   }));

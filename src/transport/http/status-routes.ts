@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isDeviceId } from '../../domain/device-id.js';
-import type { DeviceState } from '../../hub/device-registry.js';
+import type { DeviceView } from '../../hub/hub.js';
 import type { Hub } from '../../hub/hub.js';
 import type { PresenceStore } from '../../presence/presence-store.js';
 import type { Database } from '../../storage/database.js';
@@ -23,16 +23,26 @@ export interface StatusRoutesContext {
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The seed REST service's status view of one device. */
-function statusView(state: DeviceState) {
+function statusView(view: DeviceView) {
   return {
-    device_id: state.id,
-    timestamp: iso(state.telemetry?.ts ?? null),
-    battery_level: state.telemetry?.batteryLevel ?? null,
-    rssi: state.telemetry?.rssi ?? null,
-    online: state.status === 'online',
-    status: state.status,
-    flapping: state.flapping,
-    last_updated: iso(state.lastSeen),
+    device_id: view.id,
+    timestamp: iso(view.ts),
+    battery_level: view.batteryLevel,
+    rssi: view.rssi,
+    online: view.status === 'online',
+    status: view.status,
+    flapping: view.flapping,
+    last_updated: iso(view.lastSeen),
+  };
+}
+
+function deviceView(view: DeviceView) {
+  return {
+    ...statusView(view),
+    type: view.type,
+    name: view.name,
+    offline_timeout_s: view.timeoutMs === null ? null : view.timeoutMs / 1000,
+    effective_offline_timeout_s: view.effectiveTimeoutMs / 1000,
   };
 }
 
@@ -77,28 +87,27 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
   const { hub, guard } = deps;
 
   app.get('/status/summary', guard('read', (res, req, ctx) => {
-    const devices = [];
-    let online = 0;
-    for (const state of hub.registry.values()) {
-      if (!mayRead(ctx.principal, state.id)) continue;
-      if (state.status === 'online') online++;
-      devices.push({
-        device_id: state.id,
-        battery_level: state.telemetry?.batteryLevel ?? null,
-        online: state.status === 'online',
-        status: state.status,
-        last_update: iso(state.lastSeen),
-      });
-    }
-    sendJson(res, '200 OK', { devices, total_devices: devices.length, online_devices: online, offline_devices: devices.length - online });
+    const ids = [...hub.registry.values()].filter((s) => mayRead(ctx.principal, s.id)).map((s) => s.id);
+    respondLater(res, async () => {
+      const views = await hub.views(ids);
+      const devices = [];
+      let online = 0;
+      for (const view of views.values()) {
+        if (view.status === 'online') online++;
+        devices.push({ device_id: view.id, battery_level: view.batteryLevel, online: view.status === 'online', status: view.status, last_update: iso(view.lastSeen) });
+      }
+      return ['200 OK', { devices, total_devices: devices.length, online_devices: online, offline_devices: devices.length - online }];
+    });
   }));
 
   app.get('/status/:id', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
     if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    const state = isDeviceId(id) ? hub.registry.get(id) : undefined;
-    if (state === undefined) return sendDeviceNotFound(res, id);
-    sendJson(res, '200 OK', statusView(state));
+    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
+    respondLater(res, async () => {
+      const view = await hub.view(id);
+      return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', statusView(view)];
+    });
   }));
 
   app.get('/status/:id/history', guard('read', (res, req, ctx) => {
@@ -140,10 +149,10 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
         return res.cork(() => sendJson(res, '403 Forbidden', { detail: 'this key may not read some of these devices' }));
       }
       respondLater(res, async () => {
-        const seen = await deps.presence.lastSeen(ids);
+        const [seen, views] = await Promise.all([deps.presence.lastSeen(ids), hub.views(ids)]);
         const devices = ids.map((id, i) => {
-          const state = hub.registry.get(id);
-          return state ? { ...statusView(state), present: seen[i] !== null } : { device_id: id, status: 'unknown', online: false, present: seen[i] !== null };
+          const view = views.get(id);
+          return view ? { ...statusView(view), present: seen[i] !== null } : { device_id: id, status: 'unknown', online: false, present: seen[i] !== null };
         });
         return ['200 OK', { devices }];
       }, aborted);
@@ -184,14 +193,10 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
   app.get('/devices/:id', guard('read', (res, req, ctx) => {
     const id = decodeURIComponent(req.getParameter(0) ?? '');
     if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    const state = isDeviceId(id) ? hub.registry.get(id) : undefined;
-    if (state === undefined) return sendDeviceNotFound(res, id);
-    sendJson(res, '200 OK', {
-      ...statusView(state),
-      type: state.type,
-      name: state.name,
-      offline_timeout_s: state.timeoutMs === null ? null : state.timeoutMs / 1000,
-      effective_offline_timeout_s: hub.timeoutMsOf(state) / 1000,
+    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
+    respondLater(res, async () => {
+      const view = await hub.view(id);
+      return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', deviceView(view)];
     });
   }));
 
@@ -214,12 +219,14 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
           metadata: settings.metadata,
           offlineTimeoutS: settings.offline_timeout_s,
         });
-        const state = hub.registry.getOrCreate(id);
-        if (settings.type !== undefined) state.type = settings.type;
-        if (settings.name !== undefined) state.name = settings.name;
-        if (settings.offline_timeout_s !== undefined) state.timeoutMs = settings.offline_timeout_s === null ? null : settings.offline_timeout_s * 1000;
-        hub.retime(state);
-        return ['200 OK', { device_id: id, type: state.type, name: state.name, offline_timeout_s: state.timeoutMs === null ? null : state.timeoutMs / 1000, effective_offline_timeout_s: hub.timeoutMsOf(state) / 1000 }];
+        // Applied here and on the device's owner, which is the instance that times it out.
+        const view = await hub.updateSettings(id, {
+          ...(settings.type !== undefined ? { type: settings.type } : {}),
+          ...(settings.name !== undefined ? { name: settings.name } : {}),
+          ...(settings.offline_timeout_s !== undefined ? { timeoutMs: settings.offline_timeout_s === null ? null : settings.offline_timeout_s * 1000 } : {}),
+        });
+        const { device_id, type, name, offline_timeout_s, effective_offline_timeout_s } = deviceView(view);
+        return ['200 OK', { device_id, type, name, offline_timeout_s, effective_offline_timeout_s }];
       }, aborted);
     });
   }));
