@@ -394,8 +394,15 @@ export class Hub implements PresenceListener, InsightSink {
   onExpired(deviceId: string, lastSeen: number, deadline: number): void {
     const state = this.registry.getOrCreate(deviceId);
     if (state.lastSeen === null || state.lastSeen < lastSeen) state.lastSeen = lastSeen;
-    if (state.status === 'offline') return;
     const at = this.now();
+    if (state.status === 'offline') {
+      // This hub won the expiry, yet its registry already says offline: its own claim for the same
+      // outage (the reconcile at start) is still on its way and will lose to this one, which the
+      // store made exclusive (an offline claim removes the deadline). Report the outage here, once.
+      const change: StatusChange = { deviceId, status: 'offline', previous: 'online', reason: 'reconcile', lastSeen: state.lastSeen, at };
+      this.announce(state, change, true);
+      return;
+    }
     if (state.lastSeen + this.timeoutMsOf(state) > at) {
       // Heard from after the store wrote its deadline (a touch still on its way): not expired.
       // Re-arm, and take the online status back for any hub that saw the expiry.

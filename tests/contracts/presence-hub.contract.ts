@@ -88,9 +88,13 @@ export function runPresenceHubContract(mode: HubMode): void {
       const after = await follow(second, id);
       const snapshot = await after.next((f) => f.type === 'snapshot');
       expect(snapshot.data).toMatchObject({ status: 'offline', telemetry: { battery_level: 42 } });
-      // The transition was stored, marked as found after the fact.
-      await new Promise((r) => setTimeout(r, 400));
-      const history = (await (await fetch(httpUrl(second, `/status/${id}/history?kind=status`))).json()) as { history: { status: string; reason: string }[] };
+      // The transition was stored (by the batched writer: poll), marked as found after the fact.
+      type History = { history: { status: string; reason: string }[] };
+      let history: History = { history: [] };
+      for (let tries = 0; tries < 50 && history.history[0]?.status !== 'offline'; tries++) {
+        await new Promise((r) => setTimeout(r, 100));
+        history = (await (await fetch(httpUrl(second, `/status/${id}/history?kind=status`))).json()) as History;
+      }
       expect(history.history[0]).toMatchObject({ status: 'offline', reason: 'reconcile' });
       expect(history.history.filter((h) => h.status === 'offline')).toHaveLength(1);
       device = await deviceClient(second, second.config.MQTT_TOPIC_PREFIX);
