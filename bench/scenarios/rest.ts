@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { spawnHub } from '../../tests/helpers/hub-process.js';
 import type { Figure } from '../report.js';
 
@@ -7,6 +7,9 @@ import type { Figure } from '../report.js';
  * < 100 ms). The hub runs in its own process on embedded defaults; wrk shares the 2 cores with it.
  */
 export async function restScenario(seconds = 10): Promise<Figure[]> {
+  if (spawnSync('wrk', ['--version']).error) {
+    return [{ scenario: 'rest', metric: 'GET /status/{id} requests/s', value: NaN, unit: 'req/s', note: 'skipped: wrk is not installed (apt-get install wrk)' }];
+  }
   const hub = await spawnHub({ PORT: '0', MQTT_PORT: '0', DATA_DIR: `/tmp/vigil-bench-rest-${Date.now()}`, HTTP_RATE_PER_S: '1000000', HTTP_RATE_BURST: '1000000' });
   try {
     const base = `http://127.0.0.1:${hub.port}`;
