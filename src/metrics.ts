@@ -9,8 +9,18 @@ export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'vigil_process_' });
   const r = [registry];
+  const beforeCollectHooks: (() => void)[] = [];
   return {
     registry,
+    /** Hot-path counts kept in plain numbers are added to their counters before each scrape. */
+    beforeCollect(hook: () => void): void {
+      beforeCollectHooks.push(hook);
+    },
+    /** The Prometheus text, with every batched count added first. */
+    async scrape(): Promise<string> {
+      for (const hook of beforeCollectHooks) hook();
+      return registry.metrics();
+    },
     messagesIn: new Counter({
       name: 'vigil_mqtt_messages_total',
       help: 'MQTT messages received, by kind (telemetry, heartbeat, status, other) and outcome (accepted, invalid)',

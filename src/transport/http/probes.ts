@@ -35,7 +35,7 @@ export function attachHttpRoutes(app: TemplatedApp, checks: readonly ReadinessCh
 
   app.get('/metrics', guard('read', (res, req, ctx) => {
     const aborted = watchAbort(res);
-    void metrics.registry.metrics().then((text) => {
+    void metrics.scrape().then((text) => {
       if (aborted.value) return;
       res.cork(() => {
         res.writeStatus('200 OK').writeHeader('content-type', metrics.registry.contentType);
