@@ -194,6 +194,15 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       },
       { name: 'presence', check: async () => presence.health() },
     ];
+    if (bus !== null && membership !== null) {
+      const clusterBus = bus;
+      const members = membership;
+      // Frames to other instances, forwards and owner queries all ride on these connections.
+      checks.push({
+        name: 'cluster',
+        check: async () => ({ ok: clusterBus.ready, detail: clusterBus.ready ? `${members.list.length} instance(s): ${members.list.join(', ')}` : 'redis connections down' }),
+      });
+    }
     const keys = new ApiKeyStore(database.db);
     await keys.load();
     const keyReload = setInterval(() => void keys.load().catch(() => undefined), KEY_RELOAD_MS);

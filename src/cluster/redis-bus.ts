@@ -29,6 +29,10 @@ export class RedisBus {
     });
   }
 
+  get ready(): boolean {
+    return this.commands.status === 'ready' && this.subscriber.status === 'ready';
+  }
+
   async connect(): Promise<void> {
     await Promise.all([this.commands.connect(), this.subscriber.connect()]);
   }

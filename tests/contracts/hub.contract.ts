@@ -334,7 +334,9 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       const body = (await ready.json()) as { status: string; checks: Record<string, { ok: boolean }> };
       expect(ready.status).toBe(200);
       expect(body.status).toBe('ready');
-      expect(Object.keys(body.checks).sort()).toEqual(['broker', 'presence', 'storage']);
+      const parts = hub.instanceId === null ? ['broker', 'presence', 'storage'] : ['broker', 'cluster', 'presence', 'storage'];
+      expect(Object.keys(body.checks).sort()).toEqual(parts);
+      expect(Object.values(body.checks).every((c) => c.ok)).toBe(true);
       const missing = await fetch(httpUrl(hub, '/nope'));
       expect(missing.status).toBe(404);
       expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('not_found');
