@@ -117,6 +117,8 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
   };
 
   client.on('connect', (connack) => {
+    // Acknowledgements and commands leave at once rather than wait for Nagle's algorithm.
+    (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     attempt = 0;
     client.options.reconnectPeriod = BACKOFF_BASE_MS;
     client.subscribe(topics, { qos: opts.qos }, (error) => {
