@@ -8,6 +8,8 @@ const HISTORY_SWEEP_MS = 10_000;
 export function createLocalFanout(opts: { historySize: number; historyTtlMs: number }): Fanout & { readonly history: MemoryHistory } {
   let local: LocalDelivery | null = null;
   const history = new MemoryHistory(opts.historySize, opts.historyTtlMs);
+  // Most devices have no follower at a given moment: for them a frame goes nowhere, not even into uWS.
+  const followers = new Map<string, number>();
   const sweeper = setInterval(() => history.sweep(Date.now()), HISTORY_SWEEP_MS);
   sweeper.unref();
   return {
@@ -20,15 +22,19 @@ export function createLocalFanout(opts: { historySize: number; historyTtlMs: num
     },
     toDevice(deviceId, seq, frame, key) {
       history.record(deviceId, seq, frame);
-      local?.toDevice(deviceId, frame, key);
+      if (followers.has(deviceId)) local?.toDevice(deviceId, frame, key);
     },
     toAll(frame, key) {
-      local?.toAll(frame, key);
+      if (followers.has('*')) local?.toAll(frame, key);
     },
     async follow(channel) {
+      followers.set(channel, (followers.get(channel) ?? 0) + 1);
       history.follow(channel);
     },
     unfollow(channel) {
+      const count = (followers.get(channel) ?? 0) - 1;
+      if (count > 0) followers.set(channel, count);
+      else followers.delete(channel);
       history.unfollow(channel, Date.now());
     },
     recover: (deviceId, sinceSeq, currentSeq) => history.recover(deviceId, sinceSeq, currentSeq),

@@ -91,11 +91,11 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
       local = delivery;
     },
     toDevice(deviceId, seq, frame, key) {
-      local?.toDevice(deviceId, frame, key);
+      if (follows.has(deviceId)) local?.toDevice(deviceId, frame, key);
       enqueue(deviceId, seq, key, frame);
     },
     toAll(frame, key) {
-      local?.toAll(frame, key);
+      if (follows.has('*')) local?.toAll(frame, key);
       enqueue('*', 0, key, frame);
     },
     follow(channel) {
