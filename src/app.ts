@@ -12,8 +12,7 @@ import { RedisBus } from './cluster/redis-bus.js';
 import type { Fanout } from './fanout/fanout.js';
 import { createLocalFanout } from './fanout/local-fanout.js';
 import { createRedisFanout } from './fanout/redis-fanout.js';
-import type { CommandRequest } from './hub/commands.js';
-import { Hub, type SubmittedCommand } from './hub/hub.js';
+import { Hub } from './hub/hub.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createMemoryPresence } from './presence/memory-presence.js';
@@ -140,14 +139,11 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       fanout,
       ...(owner && peers
         ? {
-            owns: (deviceId: string) => owner.owns(deviceId),
-            ownerOf: (deviceId: string) => owner.ownerOf(deviceId),
-            remoteSnapshot: (deviceId: string) => peers.ask(owner.ownerOf(deviceId), 'snapshot', deviceId),
-            askOwner: (op: string, deviceId: string, body: unknown) => peers.ask(owner.ownerOf(deviceId), `q:${op}`, deviceId, body),
-            askAll: (op: string, body: unknown) => peers.askAll(`q:${op}`, body),
-            remoteCommand: async (deviceId: string, request: CommandRequest, idempotencyKey: string | null) => {
-              const answer = await peers.ask(owner.ownerOf(deviceId), 'command', deviceId, { request, idempotencyKey });
-              return answer === null ? null : (JSON.parse(answer) as SubmittedCommand);
+            cluster: {
+              owns: (deviceId: string) => owner.owns(deviceId),
+              ownerOf: (deviceId: string) => owner.ownerOf(deviceId),
+              askOwner: (op: string, deviceId: string, body: unknown) => peers.ask(owner.ownerOf(deviceId), op, deviceId, body),
+              askAll: (op: string, body: unknown) => peers.askAll(op, body),
             },
           }
         : {}),
@@ -268,19 +264,10 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     const ingestHandle: { current: MqttIngest | null } = { current: null };
     const router = cluster === null ? undefined : new IngestRouter(cluster, hub.registry, metrics, (topic, payload, at) => ingestHandle.current?.handle(topic, payload, at, true));
     if (cluster !== null) {
-      const queries = cluster;
-      await queries.start((topic, payload) => ingestHandle.current?.handle(topic, payload, Date.now(), true), {
-        snapshot: (deviceId) => hub.snapshot(deviceId),
-        command: (deviceId, body) => {
-          const { request, idempotencyKey } = body as { request: CommandRequest; idempotencyKey: string | null };
-          const submitted = hub.submitCommand(deviceId, request, idempotencyKey);
-          return submitted instanceof Promise ? null : JSON.stringify(submitted); // never re-forwarded
-        },
-        'q:*': (deviceId, query) => {
-          const { op, body } = query as { op: string; body: unknown };
-          return hub.answer(op, deviceId, body);
-        },
-      });
+      await cluster.start(
+        (topic, payload) => ingestHandle.current?.handle(topic, payload, Date.now(), true),
+        (op, deviceId, body) => hub.queries.answer(op, deviceId, body),
+      );
     }
     const ingest = startMqttIngest(
       {

@@ -13,8 +13,8 @@ export interface ClusterOptions {
   readonly rpcTimeoutMs?: number;
 }
 
-/** Asks the owner of a device for something only it can answer; the answer is a string (JSON). */
-export type RpcHandler = (deviceId: string, body: unknown) => string | null | Promise<string | null>;
+/** Answers a named question about a device this instance holds; the answer is a string (JSON). */
+export type QueryHandler = (op: string, deviceId: string, body: unknown) => Promise<string | null>;
 
 interface RpcMessage {
   op: string;
@@ -36,7 +36,7 @@ export class Cluster {
   private readonly pending = new Map<number, (frame: string | null) => void>();
   private nextRpc = 0;
   private onForwarded: ((topic: string, payload: Buffer) => void) | null = null;
-  private readonly handlers = new Map<string, RpcHandler>();
+  private answerQuery: QueryHandler | null = null;
 
   constructor(private readonly opts: ClusterOptions) {
     this.forwardPrefix = `${opts.keyPrefix}cluster:fwd:`;
@@ -51,10 +51,10 @@ export class Cluster {
     return this.opts.membership;
   }
 
-  /** `rpc`: what this instance answers for the devices it owns, by operation (snapshot, command). */
-  async start(forwarded: (topic: string, payload: Buffer) => void, rpc: Record<string, RpcHandler>): Promise<void> {
+  /** `answer`: what this instance says when asked about the devices it holds (the hub's owner queries). */
+  async start(forwarded: (topic: string, payload: Buffer) => void, answer: QueryHandler): Promise<void> {
     this.onForwarded = forwarded;
-    for (const [op, handler] of Object.entries(rpc)) this.handlers.set(op, handler);
+    this.answerQuery = answer;
     this.opts.bus.route(this.forwardPrefix, (_self, message) => {
       const nl = message.indexOf(10);
       if (nl === -1) return;
@@ -130,13 +130,11 @@ export class Cluster {
       this.pending.get(body.id)?.(typeof body.answer === 'string' ? body.answer : null);
       return;
     }
-    // Named queries (`q:<name>`) all go to the `q:*` handler.
-    const handler = this.handlers.get(body.op) ?? (body.op.startsWith('q:') ? this.handlers.get('q:*') : undefined);
-    if (handler === undefined || typeof body.from !== 'string' || typeof body.device !== 'string') return;
-    const op = body.op;
-    const from = body.from;
+    const handler = this.answerQuery;
+    if (handler === null || typeof body.from !== 'string' || typeof body.device !== 'string') return;
+    const { op, from, device } = body;
     Promise.resolve()
-      .then(() => (op.startsWith('q:') ? handler(body.device!, { op: op.slice(2), body: body.body }) : handler(body.device!, body.body)))
+      .then(() => handler(op, device, body.body))
       .catch(() => null)
       .then((answer) => {
         const reply: RpcMessage = { op: 'reply', id: body.id, answer };

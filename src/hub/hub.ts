@@ -7,7 +7,9 @@ import type { PresenceListener, PresenceStore } from '../presence/presence-store
 import { DeviceRegistry, type DeviceState } from './device-registry.js';
 import { CommandService, type Command, type CommandRequest } from './commands.js';
 import { alertData, alertFrame, commandData, commandUpdateFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
+import { DeviceViews } from './device-views.js';
 import { MassOfflineGuard } from './mass-offline.js';
+import { OwnerQueries, type ClusterPort } from './owner-queries.js';
 import { Insights, type Alert, type AlertTransition, type InsightOptions, type InsightSink, type ScoredHealth } from './insights.js';
 
 /** Where the hub hands what must outlive it; implemented by the batched storage writer. */
@@ -32,18 +34,8 @@ export interface HubOptions {
   readonly flap?: { readonly transitions: number; readonly windowMs: number };
   readonly insights?: Partial<Omit<InsightOptions, 'timeoutMsOf'>>;
   readonly now?: () => number;
-  /** Cluster mode: whether this instance owns a device (numbers and publishes its frames). Default: all. */
-  readonly owns?: (deviceId: string) => boolean;
-  /** Cluster mode: the snapshot of a device this instance does not own, from its owner (null: no answer). */
-  readonly remoteSnapshot?: (deviceId: string) => Promise<string | null>;
-  /** Cluster mode: the instance that owns a device. */
-  readonly ownerOf?: (deviceId: string) => string;
-  /** Cluster mode: runs a named query on a device's owner (null: no answer). */
-  readonly askOwner?: (op: string, deviceId: string, body: unknown) => Promise<string | null>;
-  /** Cluster mode: runs a named query on every live instance, this one included (null where one did not answer). */
-  readonly askAll?: (op: string, body: unknown) => Promise<(string | null)[]>;
-  /** Cluster mode: a command for a device this instance does not own, submitted by its owner (null: no answer). */
-  readonly remoteCommand?: (deviceId: string, request: CommandRequest, idempotencyKey: string | null) => Promise<SubmittedCommand | null>;
+  /** Cluster mode: who owns each device (it numbers and publishes its frames) and how to ask it. */
+  readonly cluster?: ClusterPort;
   /** An offline wave at least this large, and this share of the devices online, is one incident. */
   readonly massOffline?: { readonly minDevices: number; readonly share: number; readonly windowMs: number };
 }
@@ -55,38 +47,10 @@ export interface Prepared {
   readonly seq: number;
 }
 
-/** What a device's owner answers; `ok: false` when it could not be asked (owner gone, Redis away). */
-export type OwnerAnswer<T> = { readonly ok: true; readonly value: T } | { readonly ok: false };
-
-type OwnerQuery = (deviceId: string, body: unknown) => unknown;
-
-/** A device as the API shows it, from the instance that holds its state. */
-export interface DeviceView {
-  readonly id: string;
-  readonly status: DeviceStatus | 'unknown';
-  readonly flapping: boolean;
-  readonly lastSeen: number | null;
-  readonly ts: number | null;
-  readonly batteryLevel: number | null;
-  readonly rssi: number | null;
-  readonly type: string | null;
-  readonly name: string | null;
-  readonly timeoutMs: number | null;
-  readonly effectiveTimeoutMs: number;
-  readonly healthScore: number | null;
-  readonly activeAlerts: number;
-}
-
 /** A submitted command as the API shows it, and whether this request created it (idempotency). */
 export interface SubmittedCommand {
   readonly command: ReturnType<typeof commandData>;
   readonly created: boolean;
-}
-
-export interface DeviceSettings {
-  readonly type?: string | null;
-  readonly name?: string | null;
-  readonly timeoutMs?: number | null;
 }
 
 export interface ResumeFrom {
@@ -123,11 +87,14 @@ export class Hub implements PresenceListener, InsightSink {
   private readonly now: () => number;
   private readonly owns: (deviceId: string) => boolean;
   private readonly massOffline: MassOfflineGuard;
-  private readonly ownerQueries = new Map<string, OwnerQuery>();
+  /** Named questions answered by the instance holding a device (all of them here, unless clustered). */
+  readonly queries: OwnerQueries;
+  readonly views: DeviceViews;
 
   constructor(private readonly opts: HubOptions) {
     this.now = opts.now ?? Date.now;
-    this.owns = opts.owns ?? (() => true);
+    this.owns = opts.cluster ? (deviceId) => opts.cluster!.owns(deviceId) : () => true;
+    this.queries = new OwnerQueries(opts.cluster);
     this.massOffline = new MassOfflineGuard(opts.massOffline ?? { minDevices: 20, share: 0.3, windowMs: 10_000 });
     this.commands = new CommandService(
       {
@@ -138,13 +105,17 @@ export class Hub implements PresenceListener, InsightSink {
       this.now,
     );
     this.insights = new Insights({ ...DEFAULT_INSIGHTS, ...opts.insights, timeoutMsOf: (state) => this.timeoutMsOf(state) }, this);
-    this.defineOwnerQuery('views', (_first, ids) => (ids as string[]).map((id) => this.localView(id)));
-    this.defineOwnerQuery('apply-settings', (id, settings) => this.applySettings(id, settings as DeviceSettings));
-    this.defineOwnerQuery('forget', (_all, id) => {
+    this.views = new DeviceViews(this);
+    this.queries.define('snapshot', (id) => this.snapshot(id));
+    this.queries.define('submit-command', (id, body) => {
+      const { request, idempotencyKey } = body as { request: CommandRequest; idempotencyKey: string | null };
+      return this.submitHere(id, request, idempotencyKey);
+    });
+    this.queries.define('forget', (_all, id) => {
       this.forget(id as string);
       return true;
     });
-    this.defineOwnerQuery('ack-alert', (_all, body) => {
+    this.queries.define('ack-alert', (_all, body) => {
       const { alertId, by } = body as { alertId: string; by: string };
       const alert = this.acknowledgeAlert(alertId, by);
       return alert === null ? null : alertData(alert);
@@ -194,40 +165,15 @@ export class Hub implements PresenceListener, InsightSink {
   }
 
   /**
-   * Names a question only the instance holding a device's state can answer (its health, its
-   * metrics, an alert): `ask` runs it here or on the owner, with the same code either way.
-   */
-  defineOwnerQuery(op: string, query: OwnerQuery): void {
-    this.ownerQueries.set(op, query);
-  }
-
-  async ask<T>(op: string, deviceId: string, body?: unknown): Promise<OwnerAnswer<T>> {
-    if (this.opts.askOwner === undefined || this.owns(deviceId)) return { ok: true, value: (await this.ownerQueries.get(op)!(deviceId, body)) as T };
-    const answer = await this.opts.askOwner(op, deviceId, body);
-    return answer === null ? { ok: false } : (JSON.parse(answer) as OwnerAnswer<T>);
-  }
-
-  /** Every instance's answer (one, here, when single-instance); instances that did not answer are left out. */
-  async askEveryone<T>(op: string, body?: unknown): Promise<{ answers: T[]; missing: number }> {
-    if (this.opts.askAll === undefined) return { answers: [(await this.ownerQueries.get(op)!('*', body)) as T], missing: 0 };
-    const answers = await this.opts.askAll(op, body);
-    const ok = answers.filter((a): a is string => a !== null).map((a) => (JSON.parse(a) as OwnerAnswer<T>)).filter((a) => a.ok);
-    return { answers: ok.map((a) => (a as { value: T }).value), missing: answers.length - ok.length };
-  }
-
-  /** The answering side of `ask` and `askEveryone`, for the cluster's request channel. */
-  async answer(op: string, deviceId: string, body: unknown): Promise<string | null> {
-    const query = this.ownerQueries.get(op);
-    if (query === undefined) return null;
-    return JSON.stringify({ ok: true, value: (await query(deviceId, body)) ?? null });
-  }
-
-  /**
    * Submits a command. The device's owner sends and tracks it (its acknowledgements reach the owner),
    * so on another instance this asks the owner.
    */
   submitCommand(deviceId: string, request: CommandRequest, idempotencyKey: string | null): SubmittedCommand | Promise<SubmittedCommand | null> {
-    if (this.opts.remoteCommand !== undefined && !this.owns(deviceId)) return this.opts.remoteCommand(deviceId, request, idempotencyKey);
+    if (this.queries.isLocal(deviceId)) return this.submitHere(deviceId, request, idempotencyKey);
+    return this.queries.ask<SubmittedCommand>('submit-command', deviceId, { request, idempotencyKey }).then((a) => (a.ok ? a.value : null));
+  }
+
+  private submitHere(deviceId: string, request: CommandRequest, idempotencyKey: string | null): SubmittedCommand {
     const { command, created } = this.commands.submit(deviceId, request, idempotencyKey);
     return { command: commandData(command), created };
   }
@@ -266,87 +212,20 @@ export class Hub implements PresenceListener, InsightSink {
         const recovery: Recovery = await this.opts.fanout.recover(deviceId, resume.sinceSeq, this.registry.get(deviceId)?.seq ?? 0);
         if (recovery.recovered) return { recovered: true, frames: recovery.frames, seq: recovery.seq };
       }
-      const frame = (this.owns(deviceId) ? null : await this.opts.remoteSnapshot?.(deviceId)) ?? this.snapshot(deviceId);
+      const fromOwner = await this.queries.ask<string>('snapshot', deviceId);
+      const frame = fromOwner.ok ? fromOwner.value : this.snapshot(deviceId); // owner silent: this instance's view
       return { recovered: resume === null ? null : false, frames: [frame], seq: seqOf(frame) };
     })();
   }
 
-  /** Views of known devices (unknown ids are left out), each from the instance that owns it. */
-  async views(ids: readonly string[]): Promise<Map<string, DeviceView>> {
-    const out = new Map<string, DeviceView>();
-    const byOwner = new Map<string, string[]>();
-    for (const id of ids) {
-      if (this.opts.ownerOf === undefined || this.owns(id)) {
-        const view = this.localView(id);
-        if (view !== null) out.set(id, view);
-        continue;
-      }
-      const owner = this.opts.ownerOf(id);
-      byOwner.get(owner)?.push(id) ?? byOwner.set(owner, [id]);
-    }
-    await Promise.all(
-      [...byOwner.values()].map(async (group) => {
-        const answer = await this.ask<(DeviceView | null)[]>('views', group[0]!, group);
-        // An owner that does not answer: this instance's own view (status is shared; readings may lag).
-        group.forEach((id, i) => {
-          const view = answer.ok ? answer.value[i] : this.localView(id);
-          if (view) out.set(id, view);
-        });
-      }),
-    );
-    return out;
-  }
-
-  async view(id: string): Promise<DeviceView | null> {
-    return (await this.views([id])).get(id) ?? null;
-  }
-
-  private localView(id: string): DeviceView | null {
-    const state = this.registry.get(id);
-    if (state === undefined) return null;
-    return {
-      id,
-      status: state.status,
-      flapping: state.flapping,
-      lastSeen: state.lastSeen,
-      ts: state.telemetry?.ts ?? null,
-      batteryLevel: state.telemetry?.batteryLevel ?? null,
-      rssi: state.telemetry?.rssi ?? null,
-      type: state.type,
-      name: state.name,
-      timeoutMs: state.timeoutMs,
-      effectiveTimeoutMs: this.timeoutMsOf(state),
-      healthScore: this.insights.health(id)?.score ?? null,
-      activeAlerts: this.insights.activeAlerts(id).length,
-    };
-  }
-
-  /** New settings (already stored): here, and on the owner, which times the device out. */
-  async updateSettings(id: string, settings: DeviceSettings): Promise<DeviceView> {
-    const local = this.applySettings(id, settings);
-    if (this.opts.ownerOf === undefined || this.owns(id)) return local;
-    const answer = await this.ask<DeviceView>('apply-settings', id, settings);
-    return answer.ok ? answer.value : local;
-  }
-
-  private applySettings(id: string, settings: DeviceSettings): DeviceView {
-    const state = this.registry.getOrCreate(id);
-    if (settings.type !== undefined) state.type = settings.type;
-    if (settings.name !== undefined) state.name = settings.name;
-    if (settings.timeoutMs !== undefined) state.timeoutMs = settings.timeoutMs;
-    this.retime(state);
-    return this.localView(id)!;
-  }
-
   /** A device deleted by an admin, forgotten by every instance. */
   async forgetEverywhere(id: string): Promise<void> {
-    if (this.opts.askAll === undefined) return this.forget(id);
-    await this.askEveryone('forget', id);
+    await this.queries.everyone('forget', id);
   }
 
   /** Acknowledges an alert wherever it is held (the instance owning its device); null: not found. */
   async acknowledgeAlertAnywhere(alertId: string, by: string): Promise<ReturnType<typeof alertData> | null> {
-    const { answers } = await this.askEveryone<ReturnType<typeof alertData> | null>('ack-alert', { alertId, by });
+    const { answers } = await this.queries.everyone<ReturnType<typeof alertData> | null>('ack-alert', { alertId, by });
     return answers.find((a) => a !== null) ?? null;
   }
 

@@ -41,7 +41,7 @@ interface FleetPart {
  * query that runs there, so any instance answers alike.
  */
 export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Database, maxBodyBytes: number, guard: Guard): void {
-  hub.defineOwnerQuery('metrics-summary', (id) => {
+  hub.queries.define('metrics-summary', (id) => {
     const summary = hub.insights.metricsSummary(id, Date.now());
     if (summary === null) return null;
     const view = (s: typeof summary.recent) => ({
@@ -54,7 +54,7 @@ export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Databa
     });
     return { device_id: id, recent: view(summary.recent), last_24h: { ...view(summary.last24h), uptime_ratio: summary.uptime24h } };
   });
-  hub.defineOwnerQuery('health', async (id) => {
+  hub.queries.define('health', async (id) => {
     const health = hub.insights.health(id);
     if (health === null) return null;
     const points = await healthTrend(database.db, id, Date.now() - 86_400_000);
@@ -62,7 +62,7 @@ export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Databa
     const delta = Math.round((health.score - first) * 10) / 10;
     return { device_id: id, ...healthData(health), trend: { direction: delta > 1 ? 'up' : delta < -1 ? 'down' : 'flat', change_24h: delta, points: points.map((p) => ({ timestamp: iso(p.at), score: p.score })) } };
   });
-  hub.defineOwnerQuery('fleet-health', (_all, worst) => {
+  hub.queries.define('fleet-health', (_all, worst) => {
     const scores = hub.insights.healthOfAll();
     const distribution = [0, 0, 0, 0, 0];
     for (const s of scores) distribution[Math.min(4, Math.floor(s.score / 20))]!++;
@@ -82,7 +82,7 @@ export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Databa
       if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
       if (!isDeviceId(id)) return sendDeviceNotFound(res, id);
       respondLater(res, async () => {
-        const answer = await hub.ask<unknown>(op, id);
+        const answer = await hub.queries.ask<unknown>(op, id);
         if (!answer.ok) return [...OWNER_UNAVAILABLE];
         return answer.value === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', answer.value];
       });
@@ -96,7 +96,7 @@ export function attachHealthRoutes(app: TemplatedApp, hub: Hub, database: Databa
     const worst = parsed.data.worst;
     respondLater(res, async () => {
       // Each instance scores the devices it owns: the fleet is the sum of their parts.
-      const { answers, missing } = await hub.askEveryone<FleetPart>('fleet-health', worst);
+      const { answers, missing } = await hub.queries.everyone<FleetPart>('fleet-health', worst);
       if (answers.length === 0) return [...OWNER_UNAVAILABLE];
       const devices = answers.reduce((n, a) => n + a.devices, 0);
       const sum = answers.reduce((n, a) => n + a.sum, 0);

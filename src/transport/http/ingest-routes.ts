@@ -75,7 +75,7 @@ export function attachIngestRoutes(app: TemplatedApp, hub: Hub, database: Databa
     const pageIds = matching.slice(q.offset, q.offset + q.limit).map((d) => d.id);
     respondLater(res, async () => {
       // Scores, alerts and readings come from each device's owner (this instance unless clustered).
-      const views = await hub.views(pageIds);
+      const views = await hub.views.many(pageIds);
       const page = pageIds.flatMap((id) => {
         const d = views.get(id);
         if (d === undefined) return [];

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isDeviceId } from '../../domain/device-id.js';
-import type { DeviceView } from '../../hub/hub.js';
+import type { DeviceView } from '../../hub/device-views.js';
 import type { Hub } from '../../hub/hub.js';
 import type { PresenceStore } from '../../presence/presence-store.js';
 import type { Database } from '../../storage/database.js';
@@ -89,7 +89,7 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
   app.get('/status/summary', guard('read', (res, req, ctx) => {
     const ids = [...hub.registry.values()].filter((s) => mayRead(ctx.principal, s.id)).map((s) => s.id);
     respondLater(res, async () => {
-      const views = await hub.views(ids);
+      const views = await hub.views.many(ids);
       const devices = [];
       let online = 0;
       for (const view of views.values()) {
@@ -105,7 +105,7 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
     if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
     if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
     respondLater(res, async () => {
-      const view = await hub.view(id);
+      const view = await hub.views.one(id);
       return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', statusView(view)];
     });
   }));
@@ -149,7 +149,7 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
         return res.cork(() => sendJson(res, '403 Forbidden', { detail: 'this key may not read some of these devices' }));
       }
       respondLater(res, async () => {
-        const [seen, views] = await Promise.all([deps.presence.lastSeen(ids), hub.views(ids)]);
+        const [seen, views] = await Promise.all([deps.presence.lastSeen(ids), hub.views.many(ids)]);
         const devices = ids.map((id, i) => {
           const view = views.get(id);
           return view ? { ...statusView(view), present: seen[i] !== null } : { device_id: id, status: 'unknown', online: false, present: seen[i] !== null };
@@ -195,7 +195,7 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
     if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
     if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
     respondLater(res, async () => {
-      const view = await hub.view(id);
+      const view = await hub.views.one(id);
       return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', deviceView(view)];
     });
   }));
@@ -220,7 +220,7 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
           offlineTimeoutS: settings.offline_timeout_s,
         });
         // Applied here and on the device's owner, which is the instance that times it out.
-        const view = await hub.updateSettings(id, {
+        const view = await hub.views.updateSettings(id, {
           ...(settings.type !== undefined ? { type: settings.type } : {}),
           ...(settings.name !== undefined ? { name: settings.name } : {}),
           ...(settings.offline_timeout_s !== undefined ? { timeoutMs: settings.offline_timeout_s === null ? null : settings.offline_timeout_s * 1000 } : {}),
