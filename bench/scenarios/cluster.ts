@@ -17,10 +17,12 @@ async function processedRate(s: BenchServices, hubs: HubProcess[], prefix: strin
 /** publish → WS latency with every client on `clientHub`, at a fixed rate over `clients` devices. */
 async function pushLatency(s: BenchServices, clientHub: HubProcess, prefix: string, rate: number, clients: number, seconds: number) {
   const count = rate * seconds;
-  const ws = runChild<{ frames: number; p50: number; p99: number; p999: number }>('bench/load/ws-clients.ts', {
+  const ws = runChild<{ frames: number; updates: number; p50: number; p99: number; p999: number }>('bench/load/light-ws-clients.ts', {
     url: `ws://127.0.0.1:${clientHub.port}/ws`,
     clients,
     devices: clients,
+    mode: 'hub',
+    latency: 'true',
     expect: count,
   });
   await waitForLine(ws.child, 'ready', 120_000);
@@ -65,7 +67,7 @@ export async function clusterScenario(s: BenchServices, count = 60_000): Promise
   const local = await startBenchHub(s, { MQTT_QOS: '0' });
   try {
     const r = await pushLatency(s, local.hub, local.prefix, rate, clients, 5);
-    figures.push({ scenario: 'cluster', metric: 'push p50 / p99, single instance (local fan-out)', value: r.p99, unit: 'ms p99', note: `p50 ${r.p50.toFixed(2)} ms; ${r.frames}/${r.count} delivered` });
+    figures.push({ scenario: 'cluster', metric: 'push p50 / p99, single instance (local fan-out)', value: r.p99, unit: 'ms p99', note: `p50 ${r.p50.toFixed(2)} ms; ${r.updates}/${r.count} delivered` });
   } finally {
     await local.stop();
   }
@@ -79,7 +81,7 @@ export async function clusterScenario(s: BenchServices, count = 60_000): Promise
       metric: 'push p50 / p99, 2 instances (Redis fan-out)',
       value: r.p99,
       unit: 'ms p99',
-      note: `p50 ${r.p50.toFixed(2)} ms; ${r.frames}/${r.count} delivered, ${remote} of them via Redis from the other instance`,
+      note: `p50 ${r.p50.toFixed(2)} ms; ${r.updates}/${r.count} delivered, ${remote} of them via Redis from the other instance`,
     });
   } finally {
     await pair.stop();

@@ -71,7 +71,7 @@ async function holdConnections(s: BenchServices, total: number) {
     // Two generator processes: each has the same 20,000 open-file limit as the hub.
     const halves = [Math.ceil(total / 2), Math.floor(total / 2)];
     const started = performance.now();
-    const runs = halves.map((n) => runChild<ClientResult>('bench/load/ws-clients.ts', { url: `ws://127.0.0.1:${hub.port}/ws`, clients: n, mode: 'raw', latency: 'false' }, 300_000));
+    const runs = halves.map((n) => runChild<ClientResult>('bench/load/light-ws-clients.ts', { url: `ws://127.0.0.1:${hub.port}/ws`, clients: n, mode: 'raw' }, 300_000));
     for (const run of runs) {
       children.push(run.child);
       run.result.catch(() => undefined);
