@@ -24,6 +24,7 @@ export function createLocalFanout(opts: { historySize: number; historyTtlMs: num
       history.record(deviceId, seq, frame);
       if (followers.has(deviceId)) local?.toDevice(deviceId, frame, key);
     },
+    wants: (deviceId) => followers.has(deviceId) || history.keeps(deviceId),
     toAll(frame, key) {
       if (followers.has('*')) local?.toAll(frame, key);
     },

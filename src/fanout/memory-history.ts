@@ -26,6 +26,11 @@ export class MemoryHistory {
     return this.rings.size;
   }
 
+  /** True while the device's frames are recorded (it has, or recently had, a follower). */
+  keeps(deviceId: string): boolean {
+    return this.rings.has(deviceId);
+  }
+
   follow(deviceId: string): void {
     if (this.size === 0) return;
     let ring = this.rings.get(deviceId);

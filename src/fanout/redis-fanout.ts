@@ -94,6 +94,8 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
       if (follows.has(deviceId)) local?.toDevice(deviceId, frame, key);
       enqueue(deviceId, seq, key, frame);
     },
+    // Every frame goes to Redis: it keeps the seq fence and other instances' followers see it.
+    wants: () => true,
     toAll(frame, key) {
       if (follows.has('*')) local?.toAll(frame, key);
       enqueue('*', 0, key, frame);

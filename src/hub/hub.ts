@@ -128,7 +128,8 @@ export class Hub implements PresenceListener, InsightSink {
     this.heard(state, t.receivedAt, 'telemetry');
     if (state.telemetry === null || t.ts >= state.telemetry.ts) state.telemetry = t;
     state.seq++;
-    this.opts.fanout.toDevice(state.id, state.seq, deviceUpdateFrame(state, t), 'u');
+    const fanout = this.opts.fanout;
+    if (fanout.wants(state.id)) fanout.toDevice(state.id, state.seq, deviceUpdateFrame(state, t), 'u');
     this.opts.sink.enqueueTelemetry(t);
     this.insights.onTelemetry(state, t, t.receivedAt);
   }

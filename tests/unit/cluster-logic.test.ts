@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ownerOf } from '../../src/cluster/rendezvous.js';
 import { MassOfflineGuard } from '../../src/hub/mass-offline.js';
 import { MemoryHistory } from '../../src/fanout/memory-history.js';
+import { createLocalFanout } from '../../src/fanout/local-fanout.js';
 
 describe('rendezvous ownership', () => {
   const devices = Array.from({ length: 3000 }, (_, i) => `device-${i}`);
@@ -70,5 +71,34 @@ describe('memory history', () => {
     expect(history.devices).toBe(1);
     history.sweep(60_000);
     expect(history.devices).toBe(0);
+  });
+});
+
+describe('local fan-out', () => {
+  it('wants a device frame only while someone follows it or its history is kept', async () => {
+    const fanout = createLocalFanout({ historySize: 4, historyTtlMs: 60_000 });
+    const delivered: string[] = [];
+    await fanout.start({ toDevice: (_id, frame) => delivered.push(frame), toAll: () => undefined });
+    expect(fanout.wants('x')).toBe(false);
+    await fanout.follow('x');
+    expect(fanout.wants('x')).toBe(true);
+    expect(fanout.wants('y')).toBe(false);
+    fanout.toDevice('x', 1, 'f1', 'u');
+    fanout.unfollow('x');
+    // Still kept for a reconnecting client until the history's TTL runs out.
+    expect(fanout.wants('x')).toBe(true);
+    fanout.history.sweep(Date.now() + 60_001);
+    expect(fanout.wants('x')).toBe(false);
+    expect(delivered).toEqual(['f1']);
+    await fanout.stop();
+  });
+
+  it('with no history, wants only followed devices', async () => {
+    const fanout = createLocalFanout({ historySize: 0, historyTtlMs: 60_000 });
+    await fanout.follow('x');
+    expect(fanout.wants('x')).toBe(true);
+    fanout.unfollow('x');
+    expect(fanout.wants('x')).toBe(false);
+    await fanout.stop();
   });
 });
