@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import { spawnHub, type HubProcess } from '../tests/helpers/hub-process.js';
 
@@ -103,4 +104,10 @@ export async function acceptedRate(hubs: readonly HubProcess[], count: number): 
     if (accepted >= count || at - idleSince > 3000) break;
   }
   return { rate: accepted / ((last - first) / 1000), accepted };
+}
+
+/** CPU time (user + system) a process has used so far, ms, from /proc (Linux: USER_HZ is 100). */
+export function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }

@@ -5,7 +5,7 @@ import { latencySummary, nowUs } from './latency-summary.js';
 /**
  * The broker's ceiling: an MQTT.js subscriber that only counts (and, with --latency true, reads the
  * publisher's send time to give the broker-only latency baseline). Prints {"received","seconds",
- * "p50","p99","p999"} once `expect` arrived or it went idle.
+ * "cpuUsPerMsg","p50","p99","p999"} once `expect` arrived or it went idle.
  */
 const { values } = parseArgs({
   options: {
@@ -26,11 +26,17 @@ await client.subscribeAsync(`${values.prefix}/+/telemetry`, { qos: values.qos ==
 let received = 0;
 let first = 0;
 let last = 0;
-let idle: NodeJS.Timeout | undefined;
+let cpuAtFirst = 0;
+// Idleness is checked by one interval, not a timer re-armed per message: the ceiling does nothing per message.
+const idleMs = Number(values['idle-ms']);
 const finish = () => {
-  process.stdout.write(`${JSON.stringify({ received, seconds: (last - first) / 1000, ...latencySummary(latencies) })}\n`);
+  const cpuUs = cpuNowUs() - cpuAtFirst;
+  process.stdout.write(`${JSON.stringify({ received, seconds: (last - first) / 1000, cpuUsPerMsg: received > 1 ? cpuUs / (received - 1) : null, ...latencySummary(latencies) })}\n`);
   process.exit(0);
 };
+setInterval(() => {
+  if (received > 0 && performance.now() - last > idleMs) finish();
+}, 100);
 client.on('message', (_topic, payload) => {
   const now = performance.now();
   if (measureLatency) {
@@ -38,10 +44,17 @@ client.on('message', (_topic, payload) => {
     const at = text.indexOf('"t":');
     if (at !== -1) latencies.push(nowUs() - Number.parseFloat(text.slice(at + 4)));
   }
-  if (received++ === 0) first = now;
+  if (received++ === 0) {
+    first = now;
+    cpuAtFirst = cpuNowUs();
+  }
   last = now;
-  clearTimeout(idle);
   if (received >= expected) finish();
-  idle = setTimeout(finish, Number(values['idle-ms']));
 });
 process.stdout.write('ready\n');
+
+/** CPU time this process has used (user + system), µs. */
+function cpuNowUs(): number {
+  const used = process.cpuUsage();
+  return used.user + used.system;
+}
