@@ -5,7 +5,7 @@ import { nowUs } from './latency-summary.js';
 /**
  * Publishes `count` telemetry messages over `devices` devices, as fast as the socket takes them
  * (`rate` 0) or at a fixed rate, each carrying its send time (µs, metrics.t) for latency. Bounded in
- * count and time; prints {"sent","seconds"}.
+ * count and time; prints {"sent","seconds"}. `--warm N`: the first N carry no send time (warm-up).
  */
 const { values } = parseArgs({
   options: {
@@ -16,12 +16,16 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '0' },
     qos: { type: 'string', default: '0' },
     'max-seconds': { type: 'string', default: '60' },
+    // Sent first, at the same rate, without a send time: every process on the path (this one too)
+    // runs warm code by the time measured messages flow. Included in `count`.
+    warm: { type: 'string', default: '0' },
   },
 });
 const devices = Number(values.devices);
 const count = Number(values.count);
 const rate = Number(values.rate);
 const qos = values.qos === '1' ? 1 : 0;
+const warm = Number(values.warm);
 const deadline = Date.now() + Number(values['max-seconds']) * 1000;
 const client = await connectAsync(values.url!, { clientId: `vigil-bench-pub-${process.pid}`, clean: true, log: () => undefined });
 // Each publish leaves at once: with Nagle's algorithm a burst of small writes waits for the
@@ -29,7 +33,7 @@ const client = await connectAsync(values.url!, { clientId: `vigil-bench-pub-${pr
 (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
 const topics = Array.from({ length: devices }, (_, i) => `${values.prefix}/bench-${i}/telemetry`);
 const payload = (i: number) =>
-  `{"battery_level":${50 + (i % 50)},"rssi":${-60 - (i % 30)},"response_time_ms":${100 + (i % 100)},"error_rate":0.01,"metrics":{"t":${Math.round(nowUs())},"temperature":21.5}}`;
+  `{"battery_level":${50 + (i % 50)},"rssi":${-60 - (i % 30)},"response_time_ms":${100 + (i % 100)},"error_rate":0.01,"metrics":{${i < warm ? '' : `"t":${Math.round(nowUs())},`}"temperature":21.5}}`;
 
 const started = performance.now();
 let sent = 0;
