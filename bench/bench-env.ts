@@ -19,7 +19,7 @@ interface BenchHubs {
  * topic and key prefix of their own. `instances` > 0 runs them in cluster mode (shared subscription
  * group, Redis fan-out) and waits until each sees the others; 0 runs one single-instance hub.
  */
-async function startHubs(services: BenchServices, instances: number, extra: Record<string, string>): Promise<BenchHubs> {
+async function startHubs(services: BenchServices, instances: number, extra: Record<string, string>, nodeArgs: readonly string[] = []): Promise<BenchHubs> {
   const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const admin = postgres(services.postgresAdminUrl, { max: 1, onnotice: () => undefined });
   const name = `vigil_bench_${run}`;
@@ -44,7 +44,7 @@ async function startHubs(services: BenchServices, instances: number, extra: Reco
       instances === 0
         ? { MQTT_CLIENT_ID: `vigil-bench-${run}` }
         : { CLUSTER_ENABLED: 'true', CLUSTER_INSTANCE_ID: `bench-${run}-${i}`, MQTT_SHARED_GROUP: `bench${run}` };
-    hubs.push(await spawnHub({ ...base, ...own, DATA_DIR: `/tmp/vigil-bench-${run}-${i}`, ...extra }));
+    hubs.push(await spawnHub({ ...base, ...own, DATA_DIR: `/tmp/vigil-bench-${run}-${i}`, ...extra }, 30_000, nodeArgs));
   }
   // Every instance sees the others before load starts (1 s heartbeats).
   for (const hub of instances > 1 ? hubs : []) {
@@ -63,9 +63,9 @@ async function startHubs(services: BenchServices, instances: number, extra: Reco
   };
 }
 
-/** One single-instance hub process. */
-export async function startBenchHub(services: BenchServices, extra: Record<string, string> = {}): Promise<{ hub: HubProcess; prefix: string; stop(): Promise<void> }> {
-  const started = await startHubs(services, 0, extra);
+/** One single-instance hub process (`nodeArgs`: extra node flags, e.g. `--inspect=127.0.0.1:0`). */
+export async function startBenchHub(services: BenchServices, extra: Record<string, string> = {}, nodeArgs: readonly string[] = []): Promise<{ hub: HubProcess; prefix: string; stop(): Promise<void> }> {
+  const started = await startHubs(services, 0, extra, nodeArgs);
   return { hub: started.hubs[0]!, prefix: started.prefix, stop: started.stop };
 }
 

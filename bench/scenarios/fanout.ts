@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { runChild, waitForLine } from '../load/child.js';
+import { heapAfterGc } from '../load/inspector-heap.js';
 import { readCounter, startBenchHub, type BenchServices } from '../bench-env.js';
 import type { Figure } from '../report.js';
 
@@ -54,13 +55,16 @@ async function hubFanout(s: BenchServices, clients: number, devices: number, fra
 
 /** ~19k idle connections on the hub: all accepted? and heap/RSS per connection. */
 async function holdConnections(s: BenchServices, total: number) {
-  const { hub, stop } = await startBenchHub(s, { MQTT_QOS: '0', WS_MAX_CONNECTIONS: String(total + 100) });
+  const { hub, stop } = await startBenchHub(s, { MQTT_QOS: '0', WS_MAX_CONNECTIONS: String(total + 100) }, ['--inspect=127.0.0.1:0']);
   const read = async () => {
+    // After a full collection (through the inspector), for both: a plain reading includes garbage,
+    // and a collection between two readings returns memory and would lower the RSS figure.
+    const heap = await heapAfterGc(hub.logs);
     const text = await (await fetch(`http://127.0.0.1:${hub.port}/metrics`)).text();
     const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
     return {
       rss: value(/^vigil_process_process_resident_memory_bytes (\S+)/m),
-      heap: value(/^vigil_process_nodejs_heap_size_used_bytes (\S+)/m),
+      heap,
       connections: value(/^vigil_ws_connections (\S+)/m),
     };
   };

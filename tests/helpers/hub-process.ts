@@ -14,10 +14,10 @@ export interface HubProcess {
 }
 
 /** Runs the hub as its own process (`node --import tsx src/main.ts`), as a user would. */
-export async function spawnHub(env: Record<string, string>, timeoutMs = 30_000): Promise<HubProcess> {
+export async function spawnHub(env: Record<string, string>, timeoutMs = 30_000, nodeArgs: readonly string[] = []): Promise<HubProcess> {
   // BENCH_HUB_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the hub processes only.
-  const nodeArgs = process.env.BENCH_HUB_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
+  const extraArgs = process.env.BENCH_HUB_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...extraArgs, ...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,38 @@
+import WebSocket from 'ws';
+
+/**
+ * The live heap of a process started with `--inspect=127.0.0.1:0`, measured the only exact way:
+ * a full collection through the inspector protocol, then the used size. `logs` are the process's
+ * output lines, where Node prints the inspector's address.
+ */
+export async function heapAfterGc(logs: readonly string[]): Promise<number> {
+  const url = logs.join('\n').match(/Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/)?.[1];
+  if (url === undefined) throw new Error('the process was not started with --inspect=127.0.0.1:0');
+  const socket = new WebSocket(url);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  let next = 0;
+  const call = (method: string) =>
+    new Promise<Record<string, number>>((resolve, reject) => {
+      const id = ++next;
+      const timer = setTimeout(() => reject(new Error(`inspector: no answer to ${method}`)), 30_000);
+      const onMessage = (data: WebSocket.RawData) => {
+        const reply = JSON.parse(data.toString()) as { id?: number; result?: Record<string, number> };
+        if (reply.id !== id) return;
+        clearTimeout(timer);
+        socket.off('message', onMessage);
+        resolve(reply.result ?? {});
+      };
+      socket.on('message', onMessage);
+      socket.send(JSON.stringify({ id, method }));
+    });
+  try {
+    await call('HeapProfiler.collectGarbage');
+    const usage = await call('Runtime.getHeapUsage');
+    return usage.usedSize!;
+  } finally {
+    socket.close();
+  }
+}
