@@ -85,6 +85,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       batchRows: config.WRITER_BATCH_ROWS,
       flushMs: config.WRITER_FLUSH_MS,
       maxQueue: config.WRITER_MAX_QUEUE,
+      deviceRefreshMs: config.WRITER_DEVICE_REFRESH_MS,
       log,
       metrics,
     });

@@ -88,6 +88,7 @@ export const configSchema = z.object({
   WRITER_BATCH_ROWS: int(1, 50_000).default(500),
   WRITER_FLUSH_MS: int(1, 60_000).default(200),
   WRITER_MAX_QUEUE: int(100, 10_000_000).default(100_000),
+  WRITER_DEVICE_REFRESH_MS: int(100, 600_000).default(5000),
   CLUSTER_ENABLED: bool.default(false),
   CLUSTER_INSTANCE_ID: z
     .string()

@@ -9,13 +9,13 @@ import type { Alert } from '../hub/insights.js';
 import { insertHealthScores, insertStatusChanges, insertTelemetry, upsertAlerts, upsertCommands, upsertDevicesSeen, type HealthRow } from './batch-inserts.js';
 import type { Database } from './database.js';
 
-const DEVICE_REFRESH_MS = 1000;
-
 export interface WriterOptions {
   readonly batchRows: number;
   readonly flushMs: number;
   /** Rows queued before `saturated` turns true (the caller then pauses ingest). */
   readonly maxQueue: number;
+  /** How often device rows (last seen, newest reading) are brought up to date; 1 s when absent. */
+  readonly deviceRefreshMs?: number;
   readonly log: Logger;
   readonly metrics: Metrics;
 }
@@ -93,8 +93,9 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
   const alerts = queueFor<Alert>('alerts', 1, (rows) => upsertAlerts(database.db, rows));
   const commands = queueFor<Command>('commands', 1, (rows) => upsertCommands(database.db, rows));
 
-  // Device rows (last seen, newest reading) are refreshed once a second from the newest reading of
-  // each device, not per batch: concurrent batches would otherwise fight over the same rows' locks.
+  // Device rows (last seen, newest reading) are refreshed every `deviceRefreshMs` from the newest
+  // reading of each device, not per batch: concurrent batches would otherwise fight over the same
+  // rows' locks, and for a fleet of many slow devices each refresh costs as much as its telemetry.
   let newestByDevice = new Map<string, Telemetry>();
   const devices = queueFor<Telemetry>('devices', 1, (rows) => upsertDevicesSeen(database.db, rows));
   const moveDeviceRows = () => {
@@ -104,7 +105,7 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
     for (const t of newest.values()) devices.push(t);
     devices.kick();
   };
-  const deviceTimer = setInterval(moveDeviceRows, DEVICE_REFRESH_MS);
+  const deviceTimer = setInterval(moveDeviceRows, opts.deviceRefreshMs ?? 1000);
   deviceTimer.unref();
 
   const depth = () => telemetry.depth + statusChanges.depth;

@@ -89,6 +89,24 @@ export function runStorageContract(name: string, open: () => Promise<Database>):
       expect(state.lastSeen).toBe(t0 + 2005);
     });
 
+    it('refreshes device rows on its own every deviceRefreshMs, without a flush', async () => {
+      const own = createWriter(database, { batchRows: 100, flushMs: 20, maxQueue: 10_000, deviceRefreshMs: 100, log, metrics: createMetrics() });
+      try {
+        const id = unique('refresh');
+        const t0 = Date.UTC(2026, 0, 3);
+        own.enqueueTelemetry(reading(id, t0, { batteryLevel: 42 }));
+        const deadline = Date.now() + 2000;
+        let state: Awaited<ReturnType<typeof loadDeviceStates>>[number] | undefined;
+        while (Date.now() < deadline && state?.lastTelemetry == null) {
+          await new Promise((r) => setTimeout(r, 50));
+          state = (await loadDeviceStates(database.db)).find((d) => d.id === id);
+        }
+        expect(state?.lastTelemetry).toMatchObject({ deviceId: id, ts: t0, batteryLevel: 42 });
+      } finally {
+        await own.close();
+      }
+    });
+
     it('pages history newest first with a before cursor', async () => {
       const id = unique('h');
       const t0 = Date.UTC(2026, 0, 3);
