@@ -14,10 +14,10 @@ export interface Fanout {
   start(local: LocalDelivery): Promise<void>;
   toDevice(deviceId: string, seq: number, frame: string, key: string): void;
   /**
-   * False when a device frame would go nowhere (no follower, no history kept): the hub then skips
-   * building it. Its seq is still spent, so numbering stays the same either way.
+   * False when a frame on this channel (device id or `*`) would go nowhere (no follower, no history
+   * kept): the hub then skips building it. Its seq is still spent, so numbering stays the same.
    */
-  wants(deviceId: string): boolean;
+  wants(channel: string): boolean;
   toAll(frame: string, key: string): void;
   /** A local client follows a channel (device id or `*`); resolves once frames from every instance arrive. */
   follow(channel: string): Promise<void>;

@@ -24,7 +24,7 @@ export function createLocalFanout(opts: { historySize: number; historyTtlMs: num
       history.record(deviceId, seq, frame);
       if (followers.has(deviceId)) local?.toDevice(deviceId, frame, key);
     },
-    wants: (deviceId) => followers.has(deviceId) || history.keeps(deviceId),
+    wants: (channel) => followers.has(channel) || history.keeps(channel),
     toAll(frame, key) {
       if (followers.has('*')) local?.toAll(frame, key);
     },

@@ -243,9 +243,16 @@ export class Hub implements PresenceListener, InsightSink {
 
   healthScore(state: DeviceState, health: ScoredHealth, previous: number | null): void {
     state.seq++;
-    const frame = healthScoreFrame(state.id, state.seq, health, previous);
-    this.opts.fanout.toDevice(state.id, state.seq, frame, 'h');
-    this.opts.fanout.toAll(frame, `h:${state.id}`);
+    // Scores change about once a second per device: for a large fleet nobody watches, building
+    // their frames would cost more than scoring them.
+    const fanout = this.opts.fanout;
+    const toDevice = fanout.wants(state.id);
+    const toAll = fanout.wants(ALL_CHANNEL);
+    if (toDevice || toAll) {
+      const frame = healthScoreFrame(state.id, state.seq, health, previous);
+      if (toDevice) fanout.toDevice(state.id, state.seq, frame, 'h');
+      if (toAll) fanout.toAll(frame, `h:${state.id}`);
+    }
     this.opts.sink.enqueueHealthScore(state.id, health);
   }
 

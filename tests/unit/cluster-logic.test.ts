@@ -80,6 +80,10 @@ describe('local fan-out', () => {
     const delivered: string[] = [];
     await fanout.start({ toDevice: (_id, frame) => delivered.push(frame), toAll: () => undefined });
     expect(fanout.wants('x')).toBe(false);
+    expect(fanout.wants('*')).toBe(false);
+    await fanout.follow('*');
+    expect(fanout.wants('*')).toBe(true);
+    expect(fanout.wants('x')).toBe(false);
     await fanout.follow('x');
     expect(fanout.wants('x')).toBe(true);
     expect(fanout.wants('y')).toBe(false);
