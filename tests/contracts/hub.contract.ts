@@ -125,6 +125,29 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       expect(next.seq).toBe(lastSeq + 1);
     });
 
+    it('numbers events of a device nobody follows (their frames are not built) so a first subscriber continues at seq + 1', async () => {
+      const d = id();
+      const watcher = await connect();
+      await device.telemetry(d, { battery_level: 70 });
+      await device.telemetry(d, { battery_level: 69 });
+      await device.telemetry(d, { battery_level: 68 });
+      // Wait until the hub has taken the last reading: the snapshot then carries it.
+      let snapshot: Frame;
+      const deadline = Date.now() + 5000;
+      do {
+        const probe = await connect();
+        snapshot = await subscribe(probe, d);
+        probe.close();
+      } while ((snapshot.data as { telemetry?: { battery_level?: number } | null }).telemetry?.battery_level !== 68 && Date.now() < deadline);
+      // online transition + three readings (+ a health score): numbered though no frame was built.
+      expect(snapshot.seq).toBeGreaterThanOrEqual(4);
+      const fresh = await subscribe(watcher, d);
+      await device.telemetry(d, { battery_level: 67 });
+      // The first numbered frame after the snapshot (a health score may come before the reading).
+      const next = await watcher.next((f) => f.device_id === d && typeof f.seq === 'number' && f.type !== 'snapshot');
+      expect(next.seq).toBe((fresh.seq as number) + 1);
+    });
+
     it('resumes after a reconnect with since_seq and epoch: the missed frames in order, no gap, no duplicate', async () => {
       const d = id();
       const first = await connect();
