@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, configSchema, loadConfig } from '../../src/config.js';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
@@ -27,5 +28,14 @@ describe('configuration', () => {
   it('rejects unknown flags and flags without a value', () => {
     expect(() => loadConfig({}, ['--prot', '1'])).toThrow(ConfigError);
     expect(() => loadConfig({}, ['--port'])).toThrow(/needs a value/);
+  });
+});
+
+describe('README configuration table', () => {
+  it('names every setting the hub reads', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const tableRows = readme.split('\n').filter((line) => line.startsWith('| `'));
+    const missing = Object.keys(configSchema.shape).filter((key) => !tableRows.some((row) => row.includes(`\`${key}\``)));
+    expect(missing).toEqual([]);
   });
 });
