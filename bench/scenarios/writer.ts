@@ -12,7 +12,7 @@ import type { Figure } from '../report.js';
 
 /** Rows per second through the batched writer, with the event-loop delay the writing causes. */
 async function measure(database: Database, rows: number, label: string): Promise<Figure[]> {
-  const writer = createWriter(database, { batchRows: 1000, flushMs: 50, maxQueue: 1_000_000, log: createLogger('silent'), metrics: createMetrics() });
+  const writer = createWriter(database, { batchRows: 1000, flushMs: 50, maxQueue: 1_000_000, deviceRefreshMs: 1000, log: createLogger('silent'), metrics: createMetrics() });
   const delay = monitorEventLoopDelay({ resolution: 1 });
   const base = Date.now() - 86_400_000;
   const started = performance.now();

@@ -14,8 +14,8 @@ export interface WriterOptions {
   readonly flushMs: number;
   /** Rows queued before `saturated` turns true (the caller then pauses ingest). */
   readonly maxQueue: number;
-  /** How often device rows (last seen, newest reading) are brought up to date; 1 s when absent. */
-  readonly deviceRefreshMs?: number;
+  /** How often device rows (last seen, newest reading) are brought up to date (WRITER_DEVICE_REFRESH_MS). */
+  readonly deviceRefreshMs: number;
   readonly log: Logger;
   readonly metrics: Metrics;
 }
@@ -105,7 +105,7 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
     for (const t of newest.values()) devices.push(t);
     devices.kick();
   };
-  const deviceTimer = setInterval(moveDeviceRows, opts.deviceRefreshMs ?? 1000);
+  const deviceTimer = setInterval(moveDeviceRows, opts.deviceRefreshMs);
   deviceTimer.unref();
 
   const depth = () => telemetry.depth + statusChanges.depth;

@@ -48,7 +48,7 @@ export function runStorageContract(name: string, open: () => Promise<Database>):
     let writer: Writer;
     beforeAll(async () => {
       database = await open();
-      writer = createWriter(database, { batchRows: 100, flushMs: 20, maxQueue: 10_000, log, metrics: createMetrics() });
+      writer = createWriter(database, { batchRows: 100, flushMs: 20, maxQueue: 10_000, deviceRefreshMs: 1000, log, metrics: createMetrics() });
     });
     afterAll(async () => {
       await writer?.close();

@@ -24,7 +24,7 @@ describe('state survives a restart', () => {
       const url = engine === 'postgresql' ? await freshPostgresUrl() : undefined;
       const dataDir = mkdtempSync(join(tmpdir(), 'vigil-restart-'));
       const first = await openDatabase({ url, dataDir });
-      const writer = createWriter(first, { batchRows: 100, flushMs: 20, maxQueue: 1000, log: createLogger('silent'), metrics: createMetrics() });
+      const writer = createWriter(first, { batchRows: 100, flushMs: 20, maxQueue: 1000, deviceRefreshMs: 1000, log: createLogger('silent'), metrics: createMetrics() });
       const at = Date.UTC(2026, 1, 1);
       writer.enqueueTelemetry({ deviceId: 'survivor', ts: at, receivedAt: at, batteryLevel: 33, rssi: -70, responseTimeMs: null, errorRate: null, metrics: { t: 1 } });
       writer.enqueueStatusChange({ deviceId: 'survivor', status: 'online', previous: null, reason: 'telemetry', lastSeen: at, at });
