@@ -38,7 +38,7 @@ import { attachIngestRoutes } from './transport/http/ingest-routes.js';
 import { attachStatusRoutes } from './transport/http/status-routes.js';
 import { startMqttIngest, type MqttIngest } from './transport/mqtt-ingest.js';
 import { redactUrl } from './transport/redact-url.js';
-import { loadUws, type us_listen_socket } from './transport/uws.js';
+import { loadedUwsBuild, loadUws, type us_listen_socket } from './transport/uws.js';
 import { attachWebSocket, type WsServer } from './transport/ws-server.js';
 
 export interface RunningHub {
@@ -66,6 +66,8 @@ const KEY_RELOAD_MS = 5000;
  */
 export async function startHub(config: Config, log: Logger): Promise<RunningHub> {
   const uws = loadUws();
+  const build = loadedUwsBuild();
+  log.info({ uws: build }, `uWebSockets.js ${build.version} (${build.dependency})`);
   const metrics = createMetrics();
   const cleanup: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
