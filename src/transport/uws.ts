@@ -20,6 +20,11 @@ interface ReportHeader {
   readonly header?: { readonly glibcVersionRuntime?: string };
 }
 
+/** No build fits this host: the message says why and what to install. */
+export class UwsUnavailableError extends Error {
+  override readonly name = 'UwsUnavailableError';
+}
+
 let loaded: { readonly uws: typeof Uws; readonly build: LoadedUwsBuild } | null = null;
 
 /** This process's Node, platform and C library (glibc from the diagnostic report; musl has none). */
@@ -76,5 +81,5 @@ function loadFirstFitting(): { uws: typeof Uws; build: LoadedUwsBuild } {
       errors.set(build.dependency, (error as Error).message.split('\n')[0] ?? '');
     }
   }
-  throw new Error(noUwsBuildMessage(host, UWS_BUILDS, errors));
+  throw new UwsUnavailableError(noUwsBuildMessage(host, UWS_BUILDS, errors));
 }
