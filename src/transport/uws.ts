@@ -5,6 +5,13 @@ import type * as Uws from 'uWebSockets.js';
 import { UWS_BUILDS } from './uws-builds.js';
 import { chooseUwsBuild, noUwsBuildMessage, type UwsHost } from './uws-choice.js';
 
+/*
+ * Typed against v20.57's index.d.ts (the `uWebSockets.js` dependency). v20.30's differs only where the
+ * hub keeps to what both do: `closeOnBackpressureLimit` is a number there (the hub passes `true`,
+ * which both read as on), `getQuery`/`getParameter` may return undefined in v20.57 (the hub always
+ * defaults them with `?? ''`); `sendFirstFragment`/`sendFragment`/`sendLastFragment`/`_cfg` exist only
+ * in v20.30 and `dropped`/`filter`/`close` only in v20.57, and the hub uses none of them.
+ */
 export type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
 
 /** The build loaded, for the start-up log. */
