@@ -13,6 +13,7 @@ import type { Fanout } from './fanout/fanout.js';
 import { createLocalFanout } from './fanout/local-fanout.js';
 import { createRedisFanout } from './fanout/redis-fanout.js';
 import { Hub } from './hub/hub.js';
+import { watchDeviceBounds } from './hub/device-bounds.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createMemoryPresence } from './presence/memory-presence.js';
@@ -154,6 +155,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       metrics,
       defaultTimeoutMs: config.OFFLINE_TIMEOUT_S * 1000,
       typeTimeoutsMs: typeTimeouts(config),
+      deviceLimits: { maxDevices: config.MAX_DEVICES, newPerS: config.MAX_NEW_DEVICES_PER_S, burst: config.MAX_NEW_DEVICES_BURST },
       flap: { transitions: config.FLAP_TRANSITIONS, windowMs: config.FLAP_WINDOW_S * 1000 },
       insights: {
         weights: healthWeights(config),
@@ -166,7 +168,8 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     });
 
     hubRef.current = hub;
-    await restoreState(hub, database);
+    await restoreState(hub, database, log);
+    cleanup.push(watchDeviceBounds(hub.registry, metrics, log));
     const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, config.OFFLINE_ALERT_CHECK_S * 1000, log);
     cleanup.push(() => sweeps.stop());
     await presence.start(hub);
@@ -338,10 +341,22 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
   }
 }
 
-/** The registry comes back from the database, so the first snapshot after a restart is right. */
-async function restoreState(hub: Hub, database: Database): Promise<void> {
-  for (const stored of await loadDeviceStates(database.db)) {
-    const state = hub.registry.getOrCreate(stored.id);
+/**
+ * The registry comes back from the database, so the first snapshot after a restart is right; at
+ * most MAX_DEVICES of them (the most recently heard), saying so when more are stored.
+ */
+async function restoreState(hub: Hub, database: Database, log: Logger): Promise<void> {
+  const { maxDevices } = hub.registry.limits;
+  const { states, stored: total } = await loadDeviceStates(database.db, maxDevices);
+  if (total > maxDevices) {
+    log.warn(
+      { stored: total, restored: states.length, maxDevices },
+      'more devices stored than MAX_DEVICES: the most recently heard were restored, the others are refused until some are deleted or MAX_DEVICES is raised',
+    );
+  }
+  for (const stored of states) {
+    const state = hub.registry.adopt(stored.id);
+    if (typeof state === 'string') break;
     state.lastSeen = stored.lastSeen;
     state.telemetry = stored.lastTelemetry;
     state.timeoutMs = stored.offlineTimeoutS === null ? null : stored.offlineTimeoutS * 1000;

@@ -23,7 +23,7 @@ export function createMetrics() {
     },
     messagesIn: new Counter({
       name: 'vigil_mqtt_messages_total',
-      help: 'MQTT messages received, by kind (telemetry, heartbeat, status, other) and outcome (accepted, invalid)',
+      help: 'MQTT messages received, by kind (telemetry, heartbeat, status, other) and outcome (accepted, invalid, refused: a new device over MAX_DEVICES or MAX_NEW_DEVICES_PER_S)',
       labelNames: ['kind', 'outcome'] as const,
       registers: r,
     }),
@@ -125,7 +125,14 @@ export function createMetrics() {
     clusterMembers: new Gauge({ name: 'vigil_cluster_members', help: 'Live hub instances this instance sees', registers: r }),
     massOfflineIncidents: new Counter({ name: 'vigil_mass_offline_incidents_total', help: 'Offline waves reported as one incident', registers: r }),
     devicesOnline: new Gauge({ name: 'vigil_devices_online', help: 'Devices currently online', registers: r }),
-    devicesKnown: new Gauge({ name: 'vigil_devices_known', help: 'Devices known to this hub', registers: r }),
+    devicesKnown: new Gauge({ name: 'vigil_devices_known', help: 'Devices known to this hub (held in its registry)', registers: r }),
+    devicesMax: new Gauge({ name: 'vigil_devices_max', help: 'MAX_DEVICES: most devices the registry holds', registers: r }),
+    devicesRefused: new Counter({
+      name: 'vigil_devices_refused_total',
+      help: 'Messages (or settings) of a new device not registered: device_limit (MAX_DEVICES reached), new_device_rate (over MAX_NEW_DEVICES_PER_S)',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
     writerQueueDepth: new Gauge({ name: 'vigil_writer_queue_depth', help: 'Rows waiting to be written', registers: r }),
     writerRows: new Counter({
       name: 'vigil_writer_rows_total',

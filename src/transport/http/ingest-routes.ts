@@ -9,7 +9,7 @@ import { deleteDevice } from '../../storage/device-repository.js';
 import { VERSION } from '../../version.js';
 import type { TemplatedApp } from '../uws.js';
 import type { Guard } from './guard.js';
-import { readJsonBody, respondLater, sendDeviceNotFound, sendJson, validationError } from './respond.js';
+import { readJsonBody, respondLater, sendDeviceNotFound, sendDeviceRefused, sendJson, validationError } from './respond.js';
 
 /** The earlier REST service's body (seed 003), plus the hub's optional readings. */
 export const statusBody = z.object({
@@ -45,6 +45,9 @@ export function attachIngestRoutes(app: TemplatedApp, hub: Hub, database: Databa
         hub.countInvalid(decoded.reason);
         return res.cork(() => sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['body'], msg: decoded.detail, type: decoded.reason }] }));
       }
+      // A new device may be refused (cap or rate); a known one is its Map lookup.
+      const admitted = hub.registry.admit(parsed.data.device_id);
+      if (typeof admitted === 'string') return res.cork(() => sendDeviceRefused(res, admitted));
       hub.ingestTelemetry(decoded.telemetry);
       if (parsed.data.online === false) hub.deviceSaid(parsed.data.device_id, false, decoded.telemetry.receivedAt);
       res.cork(() => sendJson(res, '200 OK', { status: 'success', message: 'Device status updated successfully', device_id: parsed.data.device_id }));

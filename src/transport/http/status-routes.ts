@@ -10,7 +10,7 @@ import { getStatusHistory, getStatusWindow, getTelemetryHistory, saveDeviceSetti
 import { mayRead } from '../../security/api-keys.js';
 import type { TemplatedApp } from '../uws.js';
 import type { Guard } from './guard.js';
-import { readJsonBody, respondLater, sendDeviceForbidden, sendDeviceNotFound, sendJson, validationError } from './respond.js';
+import { readJsonBody, respondLater, sendDeviceForbidden, sendDeviceNotFound, sendDeviceRefused, sendJson, validationError } from './respond.js';
 
 export interface StatusRoutesContext {
   readonly hub: Hub;
@@ -212,6 +212,9 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
       const parsed = deviceSettingsBody.safeParse(body.value);
       if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
       const settings = parsed.data;
+      // Settings for an id the hub has not seen create it: the same bounds as a device that speaks.
+      const admitted = hub.registry.admit(id);
+      if (typeof admitted === 'string') return res.cork(() => sendDeviceRefused(res, admitted));
       respondLater(res, async () => {
         await saveDeviceSettings(deps.database.db, id, {
           type: settings.type,
