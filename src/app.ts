@@ -58,6 +58,8 @@ export interface RunningHub {
 }
 
 const INGEST_READY_TIMEOUT_MS = 10_000;
+/** Topic (device ids are at most 128 characters), packet id and properties of one packet. */
+const BROKER_PACKET_MARGIN_BYTES = 4096;
 /** Keys created or revoked by the CLI (another process) take effect within this. */
 const KEY_RELOAD_MS = 5000;
 
@@ -220,7 +222,8 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     const guard = createGuard(security);
     app.options('/*', preflight(security));
     attachHttpRoutes(app, checks, metrics, guard);
-    attachStatusRoutes(app, { hub, presence, database, maxBodyBytes: config.HTTP_MAX_BODY_BYTES, guard });
+    const bounds = { maxPageItems: config.HTTP_MAX_PAGE_ITEMS, maxRangeMs: config.MAX_QUERY_RANGE_DAYS * 86_400_000, maxRows: config.MAX_QUERY_ROWS };
+    attachStatusRoutes(app, { hub, presence, database, maxBodyBytes: config.HTTP_MAX_BODY_BYTES, guard, bounds });
     attachHealthRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
     attachIngestRoutes(app, hub, database, config, guard);
     attachAdminRoutes(app, keys, tokens, config.HTTP_MAX_BODY_BYTES, guard);
@@ -260,7 +263,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
 
     let broker: EmbeddedBroker | null = null;
     if (!config.MQTT_URL) {
-      broker = await startEmbeddedBroker(config.MQTT_HOST, config.MQTT_PORT);
+      broker = await startEmbeddedBroker(config.MQTT_HOST, config.MQTT_PORT, embeddedBrokerMaxPacket(config), () => metrics.brokerOversizePackets.inc());
       const embedded = broker;
       cleanup.push(() => embedded.stop());
     }
@@ -339,6 +342,15 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * The embedded broker's largest packet: the largest telemetry payload or command the hub accepts
+ * (commands are published through the broker too: their bodies may reach HTTP_MAX_BODY_BYTES), plus
+ * room for the topic, packet id and MQTT 5 properties. Larger ones close the sender's connection.
+ */
+export function embeddedBrokerMaxPacket(config: Config): number {
+  return Math.max(config.MAX_PAYLOAD_BYTES, config.HTTP_MAX_BODY_BYTES) + BROKER_PACKET_MARGIN_BYTES;
 }
 
 /**

@@ -45,6 +45,11 @@ export function createMetrics() {
       help: 'QoS 1 messages processed but not yet acknowledged to the broker (waiting for storage)',
       registers: r,
     }),
+    brokerOversizePackets: new Counter({
+      name: 'vigil_broker_oversize_packets_total',
+      help: 'Packets the embedded broker refused (connection closed) for being larger than MAX_PAYLOAD_BYTES or HTTP_MAX_BODY_BYTES plus 4 KiB',
+      registers: r,
+    }),
     mqttReconnects: new Counter({ name: 'vigil_mqtt_reconnects_total', help: 'Ingest client reconnect attempts', registers: r }),
     wsConnections: new Gauge({ name: 'vigil_ws_connections', help: 'Open WebSocket connections', registers: r }),
     wsConnectionsTotal: new Counter({

@@ -140,13 +140,17 @@ export async function saveDeviceSettings(db: VigilDb, deviceId: string, settings
     .onConflictDoUpdate({ target: devices.id, set });
 }
 
-/** The status changes needed to compute uptime over [from, to]: the last one before, and those inside. */
+/**
+ * The status changes needed to compute uptime over [from, to]: the last one before, and those
+ * inside; null when more than `maxRows` are inside (MAX_QUERY_ROWS).
+ */
 export async function getStatusWindow(
   db: VigilDb,
   deviceId: string,
   from: number,
   to: number,
-): Promise<{ before: { status: 'online' | 'offline'; at: number } | null; changes: { status: 'online' | 'offline'; at: number }[] }> {
+  maxRows: number,
+): Promise<{ before: { status: 'online' | 'offline'; at: number } | null; changes: { status: 'online' | 'offline'; at: number }[] } | null> {
   const [before, inside] = await Promise.all([
     db
       .select({ status: statusChanges.status, at: statusChanges.at })
@@ -158,8 +162,10 @@ export async function getStatusWindow(
       .select({ status: statusChanges.status, at: statusChanges.at })
       .from(statusChanges)
       .where(and(eq(statusChanges.deviceId, deviceId), gte(statusChanges.at, new Date(from)), lt(statusChanges.at, new Date(to))))
-      .orderBy(asc(statusChanges.at), asc(statusChanges.id)),
+      .orderBy(asc(statusChanges.at), asc(statusChanges.id))
+      .limit(maxRows + 1),
   ]);
+  if (inside.length > maxRows) return null;
   return {
     before: before[0] ? { status: before[0].status, at: before[0].at.getTime() } : null,
     changes: inside.map((c) => ({ status: c.status, at: c.at.getTime() })),

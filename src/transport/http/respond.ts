@@ -124,3 +124,12 @@ export function sendDeviceRefused(res: HttpResponse, reason: Refusal): void {
     sendJson(res, '429 Too Many Requests', { detail: 'new devices arrive faster than MAX_NEW_DEVICES_PER_S', error: { code: 'new_device_rate', message: 'retry later' } }, { 'retry-after': '1' });
   }
 }
+
+/** A query parameter refused, in the validation shape (`loc: ["query", field]`) with a code clients can test. */
+export function queryError(field: string, msg: string, type: string): { detail: { loc: string[]; msg: string; type: string }[] } {
+  return { detail: [{ loc: ['query', field], msg, type }] };
+}
+
+export function sendQueryError(res: HttpResponse, field: string, msg: string, type: string): void {
+  sendJson(res, '422 Unprocessable Entity', queryError(field, msg, type));
+}
