@@ -218,11 +218,12 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       limiter: new RateLimiter(config.HTTP_RATE_PER_S, config.HTTP_RATE_BURST),
       corsOrigins: new Set(config.CORS_ORIGINS?.split(',').map((o) => o.trim()) ?? []),
       metrics,
+      maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES,
     };
     const guard = createGuard(security);
     app.options('/*', preflight(security));
     attachHttpRoutes(app, checks, metrics, guard);
-    const bounds = { maxPageItems: config.HTTP_MAX_PAGE_ITEMS, maxRangeMs: config.MAX_QUERY_RANGE_DAYS * 86_400_000, maxRows: config.MAX_QUERY_ROWS };
+    const bounds = { maxPageItems: config.HTTP_MAX_PAGE_ITEMS, maxRangeMs: config.MAX_QUERY_RANGE_DAYS * 86_400_000, maxRows: config.MAX_QUERY_ROWS, refused: (code: string) => metrics.httpRefused.inc({ code }) };
     attachStatusRoutes(app, { hub, presence, database, maxBodyBytes: config.HTTP_MAX_BODY_BYTES, guard, bounds });
     attachHealthRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
     attachIngestRoutes(app, hub, database, config, guard);
@@ -240,6 +241,10 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
         lagBytes: config.WS_LAG_BYTES,
         slowDeadlineMs: config.WS_SLOW_CLIENT_DEADLINE_S * 1000,
         maxConnections: config.WS_MAX_CONNECTIONS,
+        maxConnectionsPerAddress: config.WS_MAX_CONNECTIONS_PER_IP,
+        exemptAddresses: new Set(config.WS_CONNECTION_LIMIT_EXEMPT?.split(',').map((a) => a.trim()) ?? []),
+        maxUnauthenticated: config.WS_MAX_UNAUTHENTICATED,
+        maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES,
         idleTimeoutS: config.WS_IDLE_TIMEOUT_S,
         maxBackpressureBytes: config.WS_MAX_BACKPRESSURE_BYTES,
         lagCheckMs: config.WS_LAG_CHECK_MS,

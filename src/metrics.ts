@@ -52,9 +52,10 @@ export function createMetrics() {
     }),
     mqttReconnects: new Counter({ name: 'vigil_mqtt_reconnects_total', help: 'Ingest client reconnect attempts', registers: r }),
     wsConnections: new Gauge({ name: 'vigil_ws_connections', help: 'Open WebSocket connections', registers: r }),
+    wsUnauthenticated: new Gauge({ name: 'vigil_ws_unauthenticated', help: 'WebSocket connections open that have not authenticated yet (WS_MAX_UNAUTHENTICATED)', registers: r }),
     wsConnectionsTotal: new Counter({
       name: 'vigil_ws_connections_total',
-      help: 'WebSocket connections accepted or refused',
+      help: 'WebSocket connections accepted or refused, by outcome (accepted, refused_limit, refused_address_limit, refused_unauthenticated_limit, refused_headers, refused_auth, refused_shutdown)',
       labelNames: ['outcome'] as const,
       registers: r,
     }),
@@ -100,7 +101,7 @@ export function createMetrics() {
     }),
     httpRefused: new Counter({
       name: 'vigil_http_refused_total',
-      help: 'HTTP requests refused before their handler, by code (missing_key, invalid_key, forbidden, rate_limited)',
+      help: 'HTTP requests refused, by code (missing_key, invalid_key, forbidden, rate_limited, headers_too_large; query bounds: too_big, invalid_cursor, range_too_large, too_many_rows)',
       labelNames: ['code'] as const,
       registers: r,
     }),

@@ -27,6 +27,8 @@ export interface QueryBounds {
   readonly maxPageItems: number;
   readonly maxRangeMs: number;
   readonly maxRows: number;
+  /** Counts a request refused by one of these bounds (vigil_http_refused_total{code}). */
+  refused(code: string): void;
 }
 
 /** A page of /status/summary unless `limit` says otherwise. */
@@ -95,8 +97,14 @@ export const deviceSettingsBody = z
   })
   .strict();
 
+/** 422 for a query over one of the bounds, counted by its code. */
+function sendOverBound(res: HttpResponse, bounds: QueryBounds, field: string, msg: string, code: string): void {
+  bounds.refused(code);
+  sendQueryError(res, field, msg, code);
+}
+
 function sendRangeTooLarge(res: HttpResponse, field: string, bounds: QueryBounds): void {
-  sendQueryError(res, field, `the time range may span at most ${bounds.maxRangeMs / 86_400_000} days (MAX_QUERY_RANGE_DAYS)`, 'range_too_large');
+  sendOverBound(res, bounds, field, `the time range may span at most ${bounds.maxRangeMs / 86_400_000} days (MAX_QUERY_RANGE_DAYS)`, 'range_too_large');
 }
 
 function parseQuery(query: string): Record<string, string> {
@@ -113,9 +121,9 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
     const parsed = summaryQuery.safeParse(parseQuery(req.getQuery() ?? ''));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
     const { limit, cursor } = parsed.data;
-    if (limit > bounds.maxPageItems) return sendQueryError(res, 'limit', `at most ${bounds.maxPageItems} devices a page (HTTP_MAX_PAGE_ITEMS)`, 'too_big');
+    if (limit > bounds.maxPageItems) return sendOverBound(res, bounds, 'limit', `at most ${bounds.maxPageItems} devices a page (HTTP_MAX_PAGE_ITEMS)`, 'too_big');
     const after = cursor === undefined ? '' : decodeCursor(cursor);
-    if (after === null) return sendQueryError(res, 'cursor', 'not a cursor this API gave out (use next_cursor as it is)', 'invalid_cursor');
+    if (after === null) return sendOverBound(res, bounds, 'cursor', 'not a cursor this API gave out (use next_cursor as it is)', 'invalid_cursor');
     const page = devicePage(hub.registry, ctx.principal, after, limit);
     respondLater(res, async () => {
       const views = await hub.views.many(page.ids);
@@ -217,6 +225,7 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
     respondLater(res, async () => {
       const window = await getStatusWindow(deps.database.db, id, from, to, bounds.maxRows);
       if (window === null) {
+        bounds.refused('too_many_rows');
         return ['422 Unprocessable Entity', queryError('window_s', `more than ${bounds.maxRows} status changes in this window (MAX_QUERY_ROWS): ask for a shorter one`, 'too_many_rows')];
       }
       const uptime = computeUptime(window.before, window.changes, from, to);
