@@ -31,7 +31,7 @@ export interface QueryBounds {
   refused(code: string): void;
 }
 
-/** A page of /status/summary unless `limit` says otherwise. */
+/** A page of /status/summary unless `limit` says otherwise (or HTTP_MAX_PAGE_ITEMS is lower). */
 export const SUMMARY_DEFAULT_LIMIT = 500;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -76,7 +76,7 @@ export const metricsQuery = z.object({
 });
 
 export const summaryQuery = z.object({
-  limit: z.coerce.number().int().min(1).default(SUMMARY_DEFAULT_LIMIT),
+  limit: z.coerce.number().int().min(1).optional(),
   cursor: z.string().max(200).optional(),
 });
 
@@ -120,7 +120,8 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
   app.get('/status/summary', guard('read', (res, req, ctx) => {
     const parsed = summaryQuery.safeParse(parseQuery(req.getQuery() ?? ''));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
-    const { limit, cursor } = parsed.data;
+    const { cursor } = parsed.data;
+    const limit = parsed.data.limit ?? Math.min(SUMMARY_DEFAULT_LIMIT, bounds.maxPageItems);
     if (limit > bounds.maxPageItems) return sendOverBound(res, bounds, 'limit', `at most ${bounds.maxPageItems} devices a page (HTTP_MAX_PAGE_ITEMS)`, 'too_big');
     const after = cursor === undefined ? '' : decodeCursor(cursor);
     if (after === null) return sendOverBound(res, bounds, 'cursor', 'not a cursor this API gave out (use next_cursor as it is)', 'invalid_cursor');
