@@ -119,11 +119,15 @@ export function attachWebSocket(
       const data = ws.getUserData();
       sockets.add(ws);
       perAddress.set(data.remoteAddress, (perAddress.get(data.remoteAddress) ?? 0) + 1);
-      const authenticate = data.principal === null ? (token: string) => {
-        const principal = access.authenticate(token);
-        if (principal !== null) authenticated(data);
-        return principal;
-      } : access.authenticate;
+      // A socket that must still authenticate leaves the WS_MAX_UNAUTHENTICATED count once it has.
+      const authenticate =
+        data.principal === null
+          ? (token: string) => {
+              const principal = access.authenticate(token);
+              if (principal !== null) authenticated(data);
+              return principal;
+            }
+          : access.authenticate;
       data.session = new Session(data.connectionId, new UwsClientSocket(ws), hub, lag, opts, metrics, data.principal, authenticate);
       if (data.principal === null) {
         data.awaitingAuth = true;
