@@ -10,6 +10,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import type { Logger } from '../logger.js';
+import { redactUrl, redactUrlsIn } from '../transport/redact-url.js';
 import * as schema from './schema/index.js';
 
 /** Both drivers extend PgDatabase, so one schema and one set of queries serve PostgreSQL and PGlite. */
@@ -46,14 +47,27 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database>
   return opts.url ? openPostgres(opts.url) : openPglite(opts.dataDir);
 }
 
+/** A driver's error as this module rethrows it: drivers may quote the URL (password and all) they were given. */
+function driverMessage(error: unknown): string {
+  if (!(error instanceof Error)) return redactUrlsIn(String(error));
+  // Drizzle wraps the driver's error ("Failed query: …"): the reason is its cause.
+  const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
+  return redactUrlsIn(`${error.message.split('\n')[0]}${cause}`);
+}
+
 async function openPostgres(url: string): Promise<Database> {
-  const client = postgres(url, { max: 10, onnotice: () => undefined, connect_timeout: 10 });
+  let client: postgres.Sql;
+  try {
+    client = postgres(url, { max: 10, onnotice: () => undefined, connect_timeout: 10 });
+  } catch (error) {
+    throw new Error(`DATABASE_URL ${redactUrl(url)} is not usable: ${driverMessage(error)}`);
+  }
   const db = drizzlePostgres(client, { schema });
   try {
     await migratePostgres(db, { migrationsFolder: MIGRATIONS_FOLDER });
   } catch (error) {
     await client.end({ timeout: 1 });
-    throw new Error(`PostgreSQL at DATABASE_URL could not be migrated: ${(error as Error).message}`);
+    throw new Error(`PostgreSQL at DATABASE_URL ${redactUrl(url)} could not be migrated: ${driverMessage(error)}`);
   }
   return {
     kind: 'postgres',

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Faults } from '../../errors/boundary.js';
 import type { Metrics } from '../../metrics.js';
 import { allows, type ApiKeyStore, type Principal, type Scope } from '../../security/api-keys.js';
 import type { RateLimiter } from '../../security/rate-limiter.js';
@@ -12,6 +13,7 @@ export interface HttpSecurity {
   readonly limiter: RateLimiter;
   readonly corsOrigins: ReadonlySet<string>;
   readonly metrics: Metrics;
+  readonly faults: Faults;
 }
 
 export interface RequestContext {
@@ -55,7 +57,7 @@ export function createGuard(sec: HttpSecurity): Guard {
     const origin = req.getHeader('origin');
     const headers: [string, string][] = [['x-request-id', requestId], ...SECURITY_HEADERS];
     if (origin && sec.corsOrigins.has(origin)) headers.push(['access-control-allow-origin', origin], ['vary', 'Origin']);
-    setCommonHeaders(res, headers);
+    setCommonHeaders(res, headers, { requestId, faults: sec.faults });
     const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
 
     let principal: Principal = { kind: 'anonymous' };
