@@ -83,7 +83,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
   };
 
   try {
-    const database: Database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, log });
+    const database: Database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, log, holder: 'a Vigil hub' });
     cleanup.push(() => database.close());
     const writer: Writer = createWriter(database, {
       batchRows: config.WRITER_BATCH_ROWS,

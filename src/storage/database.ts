@@ -11,6 +11,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import type { Logger } from '../logger.js';
 import { redactUrl, redactUrlsIn } from '../transport/redact-url.js';
+import { lockDataDir } from './data-dir-lock.js';
 import * as schema from './schema/index.js';
 
 /** Both drivers extend PgDatabase, so one schema and one set of queries serve PostgreSQL and PGlite. */
@@ -32,6 +33,8 @@ export interface OpenDatabaseOptions {
   readonly url?: string | undefined;
   readonly dataDir: string;
   readonly log?: Logger;
+  /** Who opens it, named to another process refused the same PGlite DATA_DIR ("the hub", "npm run keys"). */
+  readonly holder?: string;
 }
 
 /** Rows of a raw `db.execute`: postgres.js returns them as the result, PGlite under `.rows`. */
@@ -44,7 +47,7 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.m
 
 /** Opens the database and applies pending migrations before returning it. */
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
-  return opts.url ? openPostgres(opts.url) : openPglite(opts.dataDir);
+  return opts.url ? openPostgres(opts.url) : openPglite(opts.dataDir, opts.holder ?? 'a Vigil process');
 }
 
 /** A driver's error as this module rethrows it: drivers may quote the URL (password and all) they were given. */
@@ -83,20 +86,26 @@ async function openPostgres(url: string): Promise<Database> {
   };
 }
 
-async function openPglite(dataDir: string): Promise<Database> {
+async function openPglite(dataDir: string, holder: string): Promise<Database> {
   const dir = join(dataDir, 'pglite');
   mkdirSync(dir, { recursive: true });
+  // Before PGlite touches its files: a second process on them loses data (it does not lock them itself).
+  const lock = lockDataDir(dataDir, holder);
   let client: PGlite;
   try {
     client = await PGlite.create(dir);
   } catch (error) {
-    throw new Error(
-      `the embedded database in ${dir} could not be opened (${(error as Error).message}); ` +
-        'PGlite allows one process at a time: stop the other hub or set DATA_DIR to another folder',
-    );
+    lock.release();
+    throw new Error(`the embedded database in ${dir} could not be opened (${driverMessage(error)}); set DATA_DIR to another folder or restore it`);
   }
   const db = drizzlePglite(client, { schema });
-  await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  try {
+    await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  } catch (error) {
+    await client.close().catch(() => undefined); // the migration's error is the one to report
+    lock.release();
+    throw new Error(`the embedded database in ${dir} could not be migrated: ${driverMessage(error)}`);
+  }
   return {
     kind: 'pglite',
     db: db as unknown as VigilDb,
@@ -107,7 +116,11 @@ async function openPglite(dataDir: string): Promise<Database> {
       await db.execute(sql`select 1`);
     },
     async close() {
-      await client.close();
+      try {
+        await client.close();
+      } finally {
+        lock.release();
+      }
     },
   };
 }
