@@ -173,7 +173,13 @@ export class Session {
     }
     if (!isNew && this.preparing?.has(deviceId)) return this.socket.send(encodeAck(id)); // its first frames are coming
     const followed = isNew ? this.hub.follow(deviceId) : Promise.resolve();
-    const prepared = this.hub.prepare(deviceId, resume, followed);
+    let prepared: Prepared | Promise<Prepared>;
+    try {
+      prepared = this.hub.prepare(deviceId, resume, followed);
+    } catch (error) {
+      if (isNew) this.hub.unfollow(deviceId); // not subscribed after all: release the follow taken above
+      throw error;
+    }
     if (!(prepared instanceof Promise)) {
       // Join the channel and send the first frames in one synchronous block: no frame can fall between.
       this.socket.cork(() => {
