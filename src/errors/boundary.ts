@@ -75,10 +75,11 @@ export class Faults {
 
   /** A callback (a timer tick, an event handler) that reports instead of throwing. */
   guard(entry: Entry, fn: () => unknown): () => void {
+    const onRejected = this.catcher(entry); // once, not per tick
     return () => {
       try {
         const result = fn();
-        if (result instanceof Promise) result.catch(this.catcher(entry));
+        if (result instanceof Promise) result.catch(onRejected);
       } catch (error) {
         this.report(entry, error);
       }
