@@ -74,7 +74,16 @@ export function loadedUwsBuild(): LoadedUwsBuild {
   return (loaded ??= loadFirstFitting()).build;
 }
 
+/**
+ * v20.57 refuses request headers over UWS_HTTP_MAX_HEADERS_SIZE (read when its binary loads; 4 KiB by
+ * default) with its own HTML 431 before the hub sees the request. Raised past the largest
+ * HTTP_MAX_HEADER_BYTES the configuration accepts, so the hub's guard answers with its documented JSON
+ * error and counts it, as it does on v20.30 (which has no such setting). A value set by the user stays.
+ */
+const UWS_HEADERS_CEILING_BYTES = 128 * 1024;
+
 function loadFirstFitting(): { uws: typeof Uws; build: LoadedUwsBuild } {
+  process.env.UWS_HTTP_MAX_HEADERS_SIZE ??= String(UWS_HEADERS_CEILING_BYTES);
   const require = createRequire(import.meta.url);
   const host = currentUwsHost();
   const errors = new Map<string, string>();
