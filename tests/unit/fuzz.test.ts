@@ -107,7 +107,8 @@ describe('fuzz: MQTT side-channel payloads and REST validators', () => {
         const status = parseStatusPayload(Buffer.from(text));
         expect(status === null || typeof status === 'boolean').toBe(true);
         const ack = parseCommandAck(Buffer.from(text));
-        if (ack) expect(['received', 'succeeded', 'failed']).toContain(ack.status);
+        if (ack.ok) expect(['received', 'succeeded', 'failed']).toContain(ack.status);
+        else expect(['invalid_command_ack', 'unstorable_text']).toContain(ack.reason);
       }),
       { numRuns: 2000 },
     );

@@ -3,7 +3,7 @@ import type { Metrics } from '../../metrics.js';
 import { allows, type ApiKeyStore, type Principal, type Scope } from '../../security/api-keys.js';
 import type { RateLimiter } from '../../security/rate-limiter.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
-import { sendJson, setCommonHeaders } from './respond.js';
+import { sendJson, setCommonHeaders, setRefusalCounter } from './respond.js';
 
 export interface HttpSecurity {
   readonly keys: ApiKeyStore;
@@ -56,6 +56,7 @@ export function createGuard(sec: HttpSecurity): Guard {
     const headers: [string, string][] = [['x-request-id', requestId], ...SECURITY_HEADERS];
     if (origin && sec.corsOrigins.has(origin)) headers.push(['access-control-allow-origin', origin], ['vary', 'Origin']);
     setCommonHeaders(res, headers);
+    setRefusalCounter(res, (code) => sec.metrics.httpRefused.inc({ code }));
     const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
 
     let principal: Principal = { kind: 'anonymous' };
