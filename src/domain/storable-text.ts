@@ -6,9 +6,6 @@
  */
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-/** Stops a hostile, deeply nested body from making the walk itself expensive. */
-const MAX_WALK_NODES = 100_000;
-
 export function isStorableText(text: string): boolean {
   return !UNSTORABLE.test(text);
 }
@@ -25,29 +22,40 @@ export function mayHoldUnstorableText(raw: Buffer | string): boolean {
 }
 
 /**
- * Where the first key or string value that cannot be stored is, as a path of keys and indexes
- * (unstorable keys shown escaped), or null when every key and string is storable. A body too
- * large to walk is reported at its root.
+ * Where the first key or string value that cannot be stored is, as a path of keys and indexes, or
+ * null when every key and string is storable. Iterative, with parent links rather than a path per
+ * node, so deep nesting costs neither stack nor quadratic copying: linear in the body, which
+ * JSON.parse has just read whole (and every entry bounds).
  */
 export function findUnstorableText(value: unknown): (string | number)[] | null {
-  const stack: { value: unknown; path: (string | number)[] }[] = [{ value, path: [] }];
-  let visited = 0;
+  const stack: WalkNode[] = [{ value, key: null, parent: null }];
   while (stack.length > 0) {
     const node = stack.pop()!;
-    if (++visited > MAX_WALK_NODES) return [];
     const v = node.value;
     if (typeof v === 'string') {
-      if (UNSTORABLE.test(v)) return node.path;
+      if (UNSTORABLE.test(v)) return pathOf(node);
     } else if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], path: [...node.path, i] });
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], key: i, parent: node });
     } else if (typeof v === 'object' && v !== null) {
       for (const key of Object.keys(v)) {
-        if (UNSTORABLE.test(key)) return [...node.path, escapeText(key)];
-        stack.push({ value: (v as Record<string, unknown>)[key], path: [...node.path, key] });
+        if (UNSTORABLE.test(key)) return [...pathOf(node), key];
+        stack.push({ value: (v as Record<string, unknown>)[key], key, parent: node });
       }
     }
   }
   return null;
+}
+
+interface WalkNode {
+  readonly value: unknown;
+  readonly key: string | number | null;
+  readonly parent: WalkNode | null;
+}
+
+function pathOf(node: WalkNode): (string | number)[] {
+  const path: (string | number)[] = [];
+  for (let n: WalkNode | null = node; n !== null && n.key !== null; n = n.parent) path.push(n.key);
+  return path.reverse();
 }
 
 /** A string with NUL and lone surrogates written as JSON escapes (`\u0000`, `\ud800`): storable, readable. */
