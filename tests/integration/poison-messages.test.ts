@@ -245,3 +245,32 @@ describe('the writer dead-letters refused rows on both engines', () => {
     }, 90_000); // a first PGlite start (initdb) takes 20 s on a busy two-core machine
   }
 });
+
+describe('a refused row whose dead letter is refused too', () => {
+  it('is dropped, counted and logged without blocking the queue (PostgreSQL)', async () => {
+    const database = await openDatabase({ url: await databases.create(), dataDir: '/nonexistent' });
+    // A real refusal of the dead-letter insert: a constraint that no telemetry dead letter passes.
+    await database.db.execute(dsql`alter table dead_letters add constraint refuse_telemetry check (table_name <> 'telemetry')`);
+    const lines: string[] = [];
+    const metrics = createMetrics();
+    const writer = createWriter(database, { batchRows: 50, flushMs: 10_000, maxQueue: 1000, deviceRefreshMs: 60_000, log: createLogger('info', { write: (l: string) => void lines.push(l) }), metrics });
+    const at = Date.UTC(2026, 1, 2);
+    const row = (i: number, metrics: Record<string, number>): Telemetry => ({ deviceId: 'twice', ts: at + i, receivedAt: at + i, batteryLevel: null, rssi: null, responseTimeMs: null, errorRate: null, metrics });
+    writer.enqueueTelemetry(row(0, { ok: 1 }));
+    writer.enqueueTelemetry(row(1, { 'secret\u0000': 1 }));
+    writer.enqueueTelemetry(row(2, { ok: 2 }));
+    const mark = writer.mark();
+    await writer.flush();
+    expect(writer.isDurable(mark)).toBe(true);
+    const stored = resultRows<{ n: number }>(await database.db.execute(dsql`select count(*)::int as n from telemetry where device_id = 'twice'`));
+    expect(stored[0]).toEqual({ n: 2 });
+    const text = await metrics.scrape();
+    expect(text).toMatch(/vigil_writer_dead_letter_dropped_total\{table="telemetry"\} 1/);
+    expect(text).toMatch(/vigil_writer_rejected_rows_total\{table="telemetry",reason="22P05"\} 1/);
+    const dropped = lines.find((l) => l.includes('could not be dead-lettered'));
+    expect(dropped).toContain('23514');
+    expect(lines.join('\n')).not.toMatch(/secret|insert into|params/);
+    await writer.close();
+    await database.close();
+  });
+});
