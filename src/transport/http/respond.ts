@@ -94,7 +94,8 @@ export function readJsonBody(
     chunks.push(Buffer.from(chunk.slice(0)));
     if (!isLast) return;
     finished = true;
-    const text = Buffer.concat(chunks).toString('utf8');
+    const raw = Buffer.concat(chunks);
+    const text = raw.toString('utf8');
     if (allowEmpty && text.trim() === '') return finish({ ok: true, value: null });
     let value: unknown;
     try {
@@ -102,7 +103,7 @@ export function readJsonBody(
     } catch {
       return finish({ ok: false, status: '400 Bad Request', code: 'invalid_json', body: { detail: 'body is not valid JSON' } });
     }
-    const at = mayHoldUnstorableText(text) ? findUnstorableText(value) : null;
+    const at = mayHoldUnstorableText(raw) ? findUnstorableText(value) : null;
     if (at !== null) return finish(unstorableBody(at));
     finish({ ok: true, value });
   });
