@@ -82,19 +82,20 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
       maxInFlight,
       write,
       async reject(row, failure) {
+        let kept = true;
         try {
           await insertDeadLetter(database.db, { table, row, failure });
         } catch (error) {
           // An outage: thrown, so the row is retried with its batch (and counted then). Refused
-          // itself: drop, never block.
+          // itself: dropped, never blocking.
           const refused = refusalOf(error);
           if (refused === null) throw error;
-          metrics.writerRejectedRows.inc({ table, reason: failure.sqlstate ?? 'unknown' });
+          kept = false;
           metrics.writerDeadLetterDropped.inc({ table });
           log.error({ table, sqlstate: failure.sqlstate, deadLetterSqlstate: refused.sqlstate, err: refused.message }, 'refused row could not be dead-lettered either; dropped');
-          return;
         }
         metrics.writerRejectedRows.inc({ table, reason: failure.sqlstate ?? 'unknown' });
+        if (!kept) return;
         refusedSinceLog++;
         const now = Date.now();
         if (now - lastRefusalLog < REFUSAL_LOG_INTERVAL_MS) return;
