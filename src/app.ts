@@ -13,6 +13,7 @@ import type { Fanout } from './fanout/fanout.js';
 import { createLocalFanout } from './fanout/local-fanout.js';
 import { createRedisFanout } from './fanout/redis-fanout.js';
 import { Hub } from './hub/hub.js';
+import { watchDeviceBounds } from './hub/device-bounds.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createMemoryPresence } from './presence/memory-presence.js';
@@ -57,6 +58,8 @@ export interface RunningHub {
 }
 
 const INGEST_READY_TIMEOUT_MS = 10_000;
+/** Topic (device ids are at most 128 characters), packet id and properties of one packet. */
+const BROKER_PACKET_MARGIN_BYTES = 4096;
 /** Keys created or revoked by the CLI (another process) take effect within this. */
 const KEY_RELOAD_MS = 5000;
 
@@ -154,6 +157,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       metrics,
       defaultTimeoutMs: config.OFFLINE_TIMEOUT_S * 1000,
       typeTimeoutsMs: typeTimeouts(config),
+      deviceLimits: { maxDevices: config.MAX_DEVICES, newPerS: config.MAX_NEW_DEVICES_PER_S, burst: config.MAX_NEW_DEVICES_BURST },
       flap: { transitions: config.FLAP_TRANSITIONS, windowMs: config.FLAP_WINDOW_S * 1000 },
       insights: {
         weights: healthWeights(config),
@@ -166,7 +170,8 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     });
 
     hubRef.current = hub;
-    await restoreState(hub, database);
+    await restoreState(hub, database, log);
+    cleanup.push(watchDeviceBounds(hub.registry, metrics, log));
     const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, config.OFFLINE_ALERT_CHECK_S * 1000, log);
     cleanup.push(() => sweeps.stop());
     await presence.start(hub);
@@ -213,11 +218,13 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       limiter: new RateLimiter(config.HTTP_RATE_PER_S, config.HTTP_RATE_BURST),
       corsOrigins: new Set(config.CORS_ORIGINS?.split(',').map((o) => o.trim()) ?? []),
       metrics,
+      maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES,
     };
     const guard = createGuard(security);
     app.options('/*', preflight(security));
     attachHttpRoutes(app, checks, metrics, guard);
-    attachStatusRoutes(app, { hub, presence, database, maxBodyBytes: config.HTTP_MAX_BODY_BYTES, guard });
+    const bounds = { maxPageItems: config.HTTP_MAX_PAGE_ITEMS, maxRangeMs: config.MAX_QUERY_RANGE_DAYS * 86_400_000, maxRows: config.MAX_QUERY_ROWS, refused: (code: string) => metrics.httpRefused.inc({ code }) };
+    attachStatusRoutes(app, { hub, presence, database, maxBodyBytes: config.HTTP_MAX_BODY_BYTES, guard, bounds });
     attachHealthRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
     attachIngestRoutes(app, hub, database, config, guard);
     attachAdminRoutes(app, keys, tokens, config.HTTP_MAX_BODY_BYTES, guard);
@@ -234,6 +241,10 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
         lagBytes: config.WS_LAG_BYTES,
         slowDeadlineMs: config.WS_SLOW_CLIENT_DEADLINE_S * 1000,
         maxConnections: config.WS_MAX_CONNECTIONS,
+        maxConnectionsPerAddress: config.WS_MAX_CONNECTIONS_PER_IP,
+        exemptAddresses: new Set(config.WS_CONNECTION_LIMIT_EXEMPT?.split(',').map((a) => a.trim()) ?? []),
+        maxUnauthenticated: config.WS_MAX_UNAUTHENTICATED,
+        maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES,
         idleTimeoutS: config.WS_IDLE_TIMEOUT_S,
         maxBackpressureBytes: config.WS_MAX_BACKPRESSURE_BYTES,
         lagCheckMs: config.WS_LAG_CHECK_MS,
@@ -257,7 +268,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
 
     let broker: EmbeddedBroker | null = null;
     if (!config.MQTT_URL) {
-      broker = await startEmbeddedBroker(config.MQTT_HOST, config.MQTT_PORT);
+      broker = await startEmbeddedBroker(config.MQTT_HOST, config.MQTT_PORT, embeddedBrokerMaxPacket(config), () => metrics.brokerOversizePackets.inc());
       const embedded = broker;
       cleanup.push(() => embedded.stop());
     }
@@ -338,10 +349,31 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
   }
 }
 
-/** The registry comes back from the database, so the first snapshot after a restart is right. */
-async function restoreState(hub: Hub, database: Database): Promise<void> {
-  for (const stored of await loadDeviceStates(database.db)) {
-    const state = hub.registry.getOrCreate(stored.id);
+/**
+ * The embedded broker's largest packet: the largest telemetry payload or command the hub accepts
+ * (commands are published through the broker too: their bodies may reach HTTP_MAX_BODY_BYTES), plus
+ * room for the topic, packet id and MQTT 5 properties. Larger ones close the sender's connection.
+ */
+export function embeddedBrokerMaxPacket(config: Config): number {
+  return Math.max(config.MAX_PAYLOAD_BYTES, config.HTTP_MAX_BODY_BYTES) + BROKER_PACKET_MARGIN_BYTES;
+}
+
+/**
+ * The registry comes back from the database, so the first snapshot after a restart is right; at
+ * most MAX_DEVICES of them (the most recently heard), saying so when more are stored.
+ */
+async function restoreState(hub: Hub, database: Database, log: Logger): Promise<void> {
+  const { maxDevices } = hub.registry.limits;
+  const { states, stored: total } = await loadDeviceStates(database.db, maxDevices);
+  if (total > maxDevices) {
+    log.warn(
+      { stored: total, restored: states.length, maxDevices },
+      'more devices stored than MAX_DEVICES: the most recently heard were restored, the others are refused until some are deleted or MAX_DEVICES is raised',
+    );
+  }
+  for (const stored of states) {
+    const state = hub.registry.adopt(stored.id);
+    if (typeof state === 'string') break;
     state.lastSeen = stored.lastSeen;
     state.telemetry = stored.lastTelemetry;
     state.timeoutMs = stored.offlineTimeoutS === null ? null : stored.offlineTimeoutS * 1000;

@@ -88,13 +88,18 @@ export class IngestRouter {
       this.metrics.clusterUnsynced.inc(ids.length);
     }
     ids.forEach((id, i) => {
-      const state = this.registry.getOrCreate(id);
-      const seq = stored[i];
-      if (seq !== null && seq !== undefined && seq > state.seq) state.seq = seq;
-      state.syncedVersion = version;
       const queue = this.parked.get(id)!;
       this.parked.delete(id);
       this.parkedCount -= queue.length;
+      // A new device is admitted here, its owner (the registry counts the first message refused).
+      const state = this.registry.admit(id);
+      if (typeof state === 'string') {
+        this.registry.refuse(state, queue.length - 1);
+        return;
+      }
+      const seq = stored[i];
+      if (seq !== null && seq !== undefined && seq > state.seq) state.seq = seq;
+      state.syncedVersion = version;
       for (const handle of queue) handle();
     });
     this.loading = false;

@@ -4,7 +4,7 @@ import { seqOf, type Fanout, type Recovery } from '../fanout/fanout.js';
 import type { Metrics } from '../metrics.js';
 import { LATE_EXPIRY_MS } from '../presence/late-expiry.js';
 import type { PresenceListener, PresenceStore } from '../presence/presence-store.js';
-import { DeviceRegistry, type DeviceState } from './device-registry.js';
+import { blankState, DeviceRegistry, type DeviceLimits, type DeviceState } from './device-registry.js';
 import { CommandService, type Command, type CommandRequest } from './commands.js';
 import { alertData, alertFrame, commandData, commandUpdateFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
 import { DeviceViews } from './device-views.js';
@@ -38,6 +38,8 @@ export interface HubOptions {
   readonly cluster?: ClusterPort;
   /** An offline wave at least this large, and this share of the devices online, is one incident. */
   readonly massOffline?: { readonly minDevices: number; readonly share: number; readonly windowMs: number };
+  /** How many devices the registry holds and how fast new ones are admitted (MAX_DEVICES, MAX_NEW_DEVICES_*). */
+  readonly deviceLimits: DeviceLimits;
 }
 
 /** What a subscriber gets first: a snapshot, or (resuming) the frames it missed; `seq` is the last included. */
@@ -79,7 +81,7 @@ export const ALL_CHANNEL = '*';
  * taken inside a subscribe handler and the stream after it can neither overlap nor leave a gap.
  */
 export class Hub implements PresenceListener, InsightSink {
-  readonly registry = new DeviceRegistry();
+  readonly registry: DeviceRegistry;
   readonly insights: Insights;
   readonly commands: CommandService;
   /** Set once the MQTT client exists: sends a command to `{prefix}/{id}/commands`. */
@@ -93,6 +95,7 @@ export class Hub implements PresenceListener, InsightSink {
 
   constructor(private readonly opts: HubOptions) {
     this.now = opts.now ?? Date.now;
+    this.registry = new DeviceRegistry(opts.deviceLimits, this.now);
     this.owns = opts.cluster ? (deviceId) => opts.cluster!.owns(deviceId) : () => true;
     this.queries = new OwnerQueries(opts.cluster);
     this.massOffline = new MassOfflineGuard(opts.massOffline ?? { minDevices: 20, share: 0.3, windowMs: 10_000 });
@@ -122,9 +125,14 @@ export class Hub implements PresenceListener, InsightSink {
     });
   }
 
-  /** One validated telemetry message: presence, newest state, one frame to its followers, storage. */
-  ingestTelemetry(t: Telemetry): void {
-    const state = this.registry.getOrCreate(t.deviceId);
+  /**
+   * One validated telemetry message: presence, newest state, one frame to its followers, storage.
+   * False when it came from a new device the registry refused (full, or too many new ones a second):
+   * then nothing is registered, stored or pushed.
+   */
+  ingestTelemetry(t: Telemetry): boolean {
+    const state = this.registry.admit(t.deviceId);
+    if (typeof state === 'string') return false;
     this.heard(state, t.receivedAt, 'telemetry');
     if (state.telemetry === null || t.ts >= state.telemetry.ts) state.telemetry = t;
     state.seq++;
@@ -132,6 +140,7 @@ export class Hub implements PresenceListener, InsightSink {
     if (fanout.wants(state.id)) fanout.toDevice(state.id, state.seq, deviceUpdateFrame(state, t), 'u');
     this.opts.sink.enqueueTelemetry(t);
     this.insights.onTelemetry(state, t, t.receivedAt);
+    return true;
   }
 
   /** A device deleted by an admin: forgotten here (its presence claimed offline so nothing fires). */
@@ -231,14 +240,20 @@ export class Hub implements PresenceListener, InsightSink {
   }
 
   acknowledgeAlert(alertId: string, by: string): Alert | null {
-    return this.insights.acknowledge(alertId, by, this.now(), (id) => this.registry.getOrCreate(id));
+    // An alert's device is known unless the registry was full when it was restored (or it is the
+    // fleet's `*`): its frame is then numbered on a state of its own.
+    return this.insights.acknowledge(alertId, by, this.now(), (id) => {
+      const state = this.registry.adopt(id);
+      return typeof state === 'string' ? blankState(id) : state;
+    });
   }
 
   private commandChanged(command: Command): void {
-    const state = this.registry.getOrCreate(command.deviceId);
+    const state = this.registry.adopt(command.deviceId);
+    this.opts.sink.enqueueCommand({ ...command });
+    if (typeof state === 'string') return; // registry full: stored, but no channel to push it on
     state.seq++;
     this.opts.fanout.toDevice(state.id, state.seq, commandUpdateFrame(state.seq, command), `c:${command.id}`);
-    this.opts.sink.enqueueCommand({ ...command });
   }
 
   healthScore(state: DeviceState, health: ScoredHealth, previous: number | null): void {
@@ -266,20 +281,27 @@ export class Hub implements PresenceListener, InsightSink {
     this.opts.metrics.alertsActive.set(this.insights.allActiveAlerts().length);
   }
 
-  heartbeat(deviceId: string, at: number): void {
-    this.heard(this.registry.getOrCreate(deviceId), at, 'heartbeat');
+  /** False: a new device refused (see ingestTelemetry). */
+  heartbeat(deviceId: string, at: number): boolean {
+    const state = this.registry.admit(deviceId);
+    if (typeof state === 'string') return false;
+    this.heard(state, at, 'heartbeat');
+    return true;
   }
 
   /** A device's own word on `devices/{id}/status` (its Last Will, or `online` when it returns). */
-  deviceSaid(deviceId: string, online: boolean, at: number): void {
-    const state = this.registry.getOrCreate(deviceId);
+  deviceSaid(deviceId: string, online: boolean, at: number): boolean {
+    const state = this.registry.admit(deviceId);
+    if (typeof state === 'string') return false;
     if (online) this.heard(state, at, 'heartbeat');
     else if (state.status !== 'offline') this.changeStatus(state, 'offline', 'last_will', at);
+    return true;
   }
 
   /** This hub claimed the device's expiry in the presence store. */
   onExpired(deviceId: string, lastSeen: number, deadline: number): void {
-    const state = this.registry.getOrCreate(deviceId);
+    const state = this.registry.adopt(deviceId);
+    if (typeof state === 'string') return; // registry full: the device stays unknown here
     if (state.lastSeen === null || state.lastSeen < lastSeen) state.lastSeen = lastSeen;
     const at = this.now();
     if (state.status === 'offline') {
@@ -308,7 +330,8 @@ export class Hub implements PresenceListener, InsightSink {
 
   /** Another hub claimed a transition: mirror it for this hub's clients (it stored it already). */
   onRemoteTransition(change: StatusChange): void {
-    const state = this.registry.getOrCreate(change.deviceId);
+    const state = this.registry.adopt(change.deviceId);
+    if (typeof state === 'string') return;
     if (change.lastSeen !== null && (state.lastSeen === null || state.lastSeen < change.lastSeen)) state.lastSeen = change.lastSeen;
     this.insights.beforeStatusChange(state, change.at);
     this.registry.setStatus(state, change.status);

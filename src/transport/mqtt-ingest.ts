@@ -69,6 +69,13 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
   // Counted in a plain number and added to the labelled counter once a second: a counter update
   // per message shows in profiles.
   const acceptedTelemetry = metrics.messagesIn.labels({ kind: 'telemetry', outcome: 'accepted' });
+  // A new device the registry refused (vigil_devices_refused_total says why); with QoS 1 it is still
+  // acknowledged, as nothing of it waits for storage.
+  const refused = {
+    telemetry: metrics.messagesIn.labels({ kind: 'telemetry', outcome: 'refused' }),
+    heartbeat: metrics.messagesIn.labels({ kind: 'heartbeat', outcome: 'refused' }),
+    status: metrics.messagesIn.labels({ kind: 'status', outcome: 'refused' }),
+  };
   let acceptedSinceFlush = 0;
   const flushAccepted = () => {
     if (acceptedSinceFlush === 0) return;
@@ -179,18 +186,20 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
       rejected('telemetry', deviceId, decoded.reason, decoded.detail, receivedAt);
       return;
     }
+    let taken: boolean;
     if ((++sampled & LATENCY_SAMPLE_MASK) === 0) {
       const started = performance.now();
-      hub.ingestTelemetry(decoded.telemetry);
+      taken = hub.ingestTelemetry(decoded.telemetry);
       metrics.ingestToPush.observe((performance.now() - started) / 1000);
-    } else hub.ingestTelemetry(decoded.telemetry);
-    acceptedSinceFlush++;
+    } else taken = hub.ingestTelemetry(decoded.telemetry);
+    if (taken) acceptedSinceFlush++;
+    else refused.telemetry.inc();
   }
 
   function onHeartbeat(deviceId: string, receivedAt: number): void {
     if (!isDeviceId(deviceId)) return rejected('heartbeat', deviceId, 'invalid_device_id', 'bad device id in topic', receivedAt);
-    hub.heartbeat(deviceId, receivedAt);
-    metrics.messagesIn.inc({ kind: 'heartbeat', outcome: 'accepted' });
+    if (hub.heartbeat(deviceId, receivedAt)) metrics.messagesIn.inc({ kind: 'heartbeat', outcome: 'accepted' });
+    else refused.heartbeat.inc();
   }
 
   function onStatus(deviceId: string, payload: Buffer, receivedAt: number): void {
@@ -199,8 +208,8 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (online === null) {
       return rejected('status', deviceId, 'invalid_status', 'status payload must be online, offline or {"online":bool}', receivedAt);
     }
-    hub.deviceSaid(deviceId, online, receivedAt);
-    metrics.messagesIn.inc({ kind: 'status', outcome: 'accepted' });
+    if (hub.deviceSaid(deviceId, online, receivedAt)) metrics.messagesIn.inc({ kind: 'status', outcome: 'accepted' });
+    else refused.status.inc();
   }
 
   function rejected(kind: string, deviceId: string, reason: string, detail: string, at: number): void {

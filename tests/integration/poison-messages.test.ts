@@ -143,7 +143,7 @@ for (const mode of ['services', 'embedded'] as const satisfies readonly HubMode[
       const before = await metricValue(hub, 'vigil_writer_rejected_rows_total', 'table="telemetry",reason="22P05"');
       // Straight into the hub, as a decoder bug or a new kind of refused value would let it through.
       const row: Telemetry = { deviceId: bad, ts: Date.now() - 1000, receivedAt: Date.now(), batteryLevel: 1, rssi: null, responseTimeMs: null, errorRate: null, metrics: { 'x\u0000': 1 } };
-      await controlAround(async () => hub.hub.ingestTelemetry(row));
+      await controlAround(async () => void hub.hub.ingestTelemetry(row));
       expect(await metricValue(hub, 'vigil_writer_rejected_rows_total', 'table="telemetry",reason="22P05"')).toBe(before + 1);
       expect(await storedCount(hub, bad)).toBe(0);
       if (sql !== null) {

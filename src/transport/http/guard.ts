@@ -3,6 +3,7 @@ import type { Metrics } from '../../metrics.js';
 import { allows, type ApiKeyStore, type Principal, type Scope } from '../../security/api-keys.js';
 import type { RateLimiter } from '../../security/rate-limiter.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
+import { requestHeaderBytes } from './header-limit.js';
 import { sendJson, setCommonHeaders, setRefusalCounter } from './respond.js';
 
 export interface HttpSecurity {
@@ -12,6 +13,8 @@ export interface HttpSecurity {
   readonly limiter: RateLimiter;
   readonly corsOrigins: ReadonlySet<string>;
   readonly metrics: Metrics;
+  /** HTTP_MAX_HEADER_BYTES: larger request headers get a 431. */
+  readonly maxHeaderBytes: number;
 }
 
 export interface RequestContext {
@@ -57,6 +60,9 @@ export function createGuard(sec: HttpSecurity): Guard {
     if (origin && sec.corsOrigins.has(origin)) headers.push(['access-control-allow-origin', origin], ['vary', 'Origin']);
     setCommonHeaders(res, headers);
     setRefusalCounter(res, (code) => sec.metrics.httpRefused.inc({ code }));
+    if (requestHeaderBytes(req) > sec.maxHeaderBytes) {
+      return refuse(sec, res, '431 Request Header Fields Too Large', 'headers_too_large', `request headers over ${sec.maxHeaderBytes} bytes (HTTP_MAX_HEADER_BYTES)`);
+    }
     const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
 
     let principal: Principal = { kind: 'anonymous' };

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { describeTextPath, findUnstorableText, mayHoldUnstorableText } from '../../domain/storable-text.js';
+import type { Refusal } from '../../hub/device-registry.js';
 import type { HttpResponse } from '../uws.js';
 
 /** Headers every response of a request carries (request id, security headers, CORS), set by the guard. */
@@ -133,4 +134,25 @@ export function sendDeviceNotFound(res: HttpResponse, deviceId: string): void {
 /** 403 for a key limited to other devices. */
 export function sendDeviceForbidden(res: HttpResponse): void {
   sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
+}
+
+/**
+ * A new device the registry refused: 503 `device_limit` when MAX_DEVICES are known, 429
+ * `new_device_rate` (retry in a second) when new devices come faster than MAX_NEW_DEVICES_PER_S.
+ */
+export function sendDeviceRefused(res: HttpResponse, reason: Refusal): void {
+  if (reason === 'device_limit') {
+    sendJson(res, '503 Service Unavailable', { detail: 'the hub holds MAX_DEVICES devices: no new device is registered', error: { code: 'device_limit', message: 'device limit reached' } });
+  } else {
+    sendJson(res, '429 Too Many Requests', { detail: 'new devices arrive faster than MAX_NEW_DEVICES_PER_S', error: { code: 'new_device_rate', message: 'retry later' } }, { 'retry-after': '1' });
+  }
+}
+
+/** A query parameter refused, in the validation shape (`loc: ["query", field]`) with a code clients can test. */
+export function queryError(field: string, msg: string, type: string): { detail: { loc: string[]; msg: string; type: string }[] } {
+  return { detail: [{ loc: ['query', field], msg, type }] };
+}
+
+export function sendQueryError(res: HttpResponse, field: string, msg: string, type: string): void {
+  sendJson(res, '422 Unprocessable Entity', queryError(field, msg, type));
 }
