@@ -12,6 +12,7 @@ import { RedisBus } from './cluster/redis-bus.js';
 import type { Fanout } from './fanout/fanout.js';
 import { createLocalFanout } from './fanout/local-fanout.js';
 import { createRedisFanout } from './fanout/redis-fanout.js';
+import { Faults } from './errors/boundary.js';
 import { Hub } from './hub/hub.js';
 import { watchDeviceBounds } from './hub/device-bounds.js';
 import type { Logger } from './logger.js';
@@ -46,6 +47,8 @@ export interface RunningHub {
   readonly hub: Hub;
   readonly config: Config;
   readonly metrics: Metrics;
+  /** The hub's error boundaries (main.ts reports process-level faults here too). */
+  readonly faults: Faults;
   /** The HTTP/WebSocket port actually bound (PORT=0 picks a free one). */
   readonly port: number;
   readonly host: string;
@@ -70,6 +73,7 @@ const KEY_RELOAD_MS = 5000;
 export async function startHub(config: Config, log: Logger): Promise<RunningHub> {
   const uws = loadUws();
   const metrics = createMetrics();
+  const faults = new Faults(log, metrics);
   const cleanup: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
     for (const step of cleanup.reverse()) {
@@ -82,7 +86,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
   };
 
   try {
-    const database: Database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, log });
+    const database: Database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, log, holder: 'a Vigil hub' });
     cleanup.push(() => database.close());
     const writer: Writer = createWriter(database, {
       batchRows: config.WRITER_BATCH_ROWS,
@@ -99,30 +103,31 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     let cluster: Cluster | null = null;
     const instanceId = config.CLUSTER_ENABLED ? (config.CLUSTER_INSTANCE_ID ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64)) : null;
     if (instanceId !== null) {
-      const clusterBus = new RedisBus(config.REDIS_URL!, log);
+      const clusterBus = new RedisBus(config.REDIS_URL!, log, faults);
       bus = clusterBus;
       cleanup.push(() => clusterBus.close());
       await clusterBus.connect();
-      const members = new Membership({ redis: clusterBus.commands, keyPrefix: config.REDIS_KEY_PREFIX, instanceId, heartbeatMs: 1000, leaseMs: 3000, log });
+      const members = new Membership({ redis: clusterBus.commands, keyPrefix: config.REDIS_KEY_PREFIX, instanceId, heartbeatMs: 1000, leaseMs: 3000, log, faults });
       membership = members;
       members.onChange(() => metrics.clusterMembers.set(members.list.length));
       cleanup.push(() => members.stop());
       await members.start();
       metrics.clusterMembers.set(members.list.length);
-      cluster = new Cluster({ bus: clusterBus, membership: members, instanceId, keyPrefix: config.REDIS_KEY_PREFIX, log, metrics });
+      cluster = new Cluster({ bus: clusterBus, membership: members, instanceId, keyPrefix: config.REDIS_KEY_PREFIX, log, metrics, faults });
     }
     const retention = scheduleRetention(
       database,
       { telemetryDays: config.RETENTION_DAYS, historyDays: config.HISTORY_RETENTION_DAYS, batchRows: 5000, pauseMs: 50 },
       config.RETENTION_CRON,
       log,
+      faults,
       bus === null ? undefined : () => takeLease(bus.commands, `${config.REDIS_KEY_PREFIX}cluster:lease:retention`, instanceId!, 10 * 60_000),
     );
     cleanup.push(() => retention.stop());
 
     const presence: PresenceStore = config.REDIS_URL
-      ? createRedisPresence({ url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX, sweepMs: config.PRESENCE_SWEEP_MS, log })
-      : createMemoryPresence({ sweepMs: config.PRESENCE_SWEEP_MS });
+      ? createRedisPresence({ url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX, sweepMs: config.PRESENCE_SWEEP_MS, log, faults })
+      : createMemoryPresence({ sweepMs: config.PRESENCE_SWEEP_MS, faults });
     const hubRef: { current: Hub | null } = { current: null };
     const fanout: Fanout =
       bus === null
@@ -135,6 +140,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
             historyTtlMs: config.HISTORY_TTL_S * 1000,
             log,
             metrics,
+            faults,
             onFenced: (deviceId, storedSeq) => hubRef.current?.fenced(deviceId, storedSeq),
           });
     const owner = membership;
@@ -155,6 +161,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       presence,
       sink: writer,
       metrics,
+      faults,
       defaultTimeoutMs: config.OFFLINE_TIMEOUT_S * 1000,
       typeTimeoutsMs: typeTimeouts(config),
       deviceLimits: { maxDevices: config.MAX_DEVICES, newPerS: config.MAX_NEW_DEVICES_PER_S, burst: config.MAX_NEW_DEVICES_BURST },
@@ -172,7 +179,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     hubRef.current = hub;
     await restoreState(hub, database, log);
     cleanup.push(watchDeviceBounds(hub.registry, metrics, log));
-    const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, config.OFFLINE_ALERT_CHECK_S * 1000, log);
+    const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, config.OFFLINE_ALERT_CHECK_S * 1000, log, faults);
     cleanup.push(() => sweeps.stop());
     await presence.start(hub);
     cleanup.push(() => presence.stop());
@@ -207,7 +214,8 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     }
     const keys = new ApiKeyStore(database.db);
     await keys.load();
-    const keyReload = setInterval(() => void keys.load().catch(() => undefined), KEY_RELOAD_MS);
+    // A failed reload (the database away) keeps the keys last loaded, is reported, and is retried.
+    const keyReload = setInterval(faults.guard('key_reload', () => keys.load()), KEY_RELOAD_MS);
     keyReload.unref();
     cleanup.push(() => clearInterval(keyReload));
     const tokens = new WsTokens(config.WS_TOKEN_SECRET);
@@ -219,6 +227,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       corsOrigins: new Set(config.CORS_ORIGINS?.split(',').map((o) => o.trim()) ?? []),
       metrics,
       maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES,
+      faults,
     };
     const guard = createGuard(security);
     app.options('/*', preflight(security));
@@ -252,6 +261,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       log,
       metrics,
       access.ws,
+      faults,
     );
     attachNotFound(app, guard);
     await fanout.start(ws.delivery);
@@ -274,7 +284,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     }
     const mqttUrl = config.MQTT_URL ?? broker!.url;
     const ingestHandle: { current: MqttIngest | null } = { current: null };
-    const router = cluster === null ? undefined : new IngestRouter(cluster, hub.registry, metrics, (topic, payload, at) => ingestHandle.current?.handle(topic, payload, at, true));
+    const router = cluster === null ? undefined : new IngestRouter(cluster, hub.registry, metrics, (topic, payload, at) => ingestHandle.current?.handle(topic, payload, at, true), faults);
     if (cluster !== null) {
       await cluster.start(
         (topic, payload) => ingestHandle.current?.handle(topic, payload, Date.now(), true),
@@ -308,6 +318,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       hub,
       log,
       metrics,
+      faults,
     );
     ingestRef.current = ingest;
     ingestHandle.current = ingest;
@@ -336,6 +347,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       hub,
       config,
       metrics,
+      faults,
       port,
       host: config.HOST,
       mqttUrl,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { thresholdRuleSchema, toRule, type ThresholdRule } from './domain/alert-rules.js';
 import { DEFAULT_WEIGHTS, type Weights } from './domain/health-score.js';
+import { redactUrlsIn } from './transport/redact-url.js';
 
 /**
  * Every setting of the hub, read from the environment and overridable by `--flag value` or
@@ -11,12 +12,25 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+function protocolOf(url: string): string | null {
+  try {
+    return new URL(url).protocol;
+  } catch {
+    return null;
+  }
+}
+
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const optionalUrl = (protocols: string[]) =>
   z
     .string()
     .url()
-    .refine((u) => protocols.includes(new URL(u).protocol), {
+    // Runs even when .url() failed, which has said so already: a TypeError here would carry the
+    // value, password and all, out of loadConfig into an uncaught error's stack trace.
+    .refine((u) => {
+      const protocol = protocolOf(u);
+      return protocol === null || protocols.includes(protocol);
+    }, {
       message: `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`,
     })
     .optional();
@@ -153,6 +167,11 @@ export function typeTimeouts(config: Config): Map<string, number> {
 }
 export type ConfigKey = keyof Config;
 
+/** Settings whose value is a secret: a configuration error names them but never shows their value. */
+export function isSecretSetting(name: string): boolean {
+  return /(SECRET|PASSWORD|TOKEN|_KEY)$/.test(name);
+}
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
@@ -205,7 +224,10 @@ export function loadConfig(
   }
   const lines = parsed.error.issues.map((issue) => {
     const key = String(issue.path[0] ?? '?');
-    return `  ${key}=${JSON.stringify(raw[key] ?? '')}: ${issue.message}`;
+    const value = raw[key] ?? '';
+    if (!isSecretSetting(key)) return `  ${key}=${JSON.stringify(redactUrlsIn(value))}: ${issue.message}`;
+    // Never the value of a secret, not even inside the validator's message.
+    return `  ${key} (value not shown: a secret): ${value === '' ? issue.message : issue.message.replaceAll(value, '…')}`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
 }

@@ -170,6 +170,12 @@ export function createMetrics() {
       help: 'Rows dropped because the queue was full (ingest pauses first; this stays 0 unless pausing is off)',
       registers: r,
     }),
+    internalErrors: new Counter({
+      name: 'vigil_internal_errors_total',
+      help: 'Faults caught at an error boundary (the hub went on), by entry: http, ws, mqtt, cluster, fanout, presence, a timer or job, process',
+      labelNames: ['entry'] as const,
+      registers: r,
+    }),
     ingestPaused: new Gauge({
       name: 'vigil_ingest_paused',
       help: '1 while MQTT ingest is paused because the write queue is full',

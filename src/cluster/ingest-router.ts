@@ -1,3 +1,4 @@
+import type { Faults } from '../errors/boundary.js';
 import type { DeviceRegistry } from '../hub/device-registry.js';
 import type { Metrics } from '../metrics.js';
 import type { Cluster } from './cluster.js';
@@ -24,8 +25,9 @@ export class IngestRouter {
     private readonly registry: DeviceRegistry,
     private readonly metrics: Metrics,
     private readonly dispatch: Dispatch,
+    private readonly faults: Faults,
   ) {
-    cluster.membership.onChange(() => void this.syncOwned());
+    cluster.membership.onChange(faults.guard('cluster', () => this.syncOwned()));
   }
 
   /**
@@ -71,10 +73,17 @@ export class IngestRouter {
     if (queue === undefined) this.parked.set(deviceId, (queue = []));
     queue.push(() => this.dispatch(topic, payload, receivedAt));
     this.parkedCount++;
-    if (!this.loading) setImmediate(() => void this.load());
+    if (!this.loading) setImmediate(this.loadParked);
     this.loading = true;
     return true;
   }
+
+  private readonly loadParked = (): void => {
+    this.load().catch((error: unknown) => {
+      this.loading = false; // the next parked message starts a new round
+      this.faults.report('cluster', error, { op: 'replay-parked' });
+    });
+  };
 
   /** Reads the stored seq of every parked device in one round trip, then replays them in order. */
   private async load(): Promise<void> {
@@ -105,7 +114,7 @@ export class IngestRouter {
     this.loading = false;
     if (this.parked.size > 0) {
       this.loading = true;
-      setImmediate(() => void this.load());
+      setImmediate(this.loadParked);
     }
   }
 }

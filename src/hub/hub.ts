@@ -1,6 +1,7 @@
 import type { DeviceStatus, StatusChange, TransitionReason } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import { seqOf, type Fanout, type Recovery } from '../fanout/fanout.js';
+import type { Faults } from '../errors/boundary.js';
 import type { Metrics } from '../metrics.js';
 import { LATE_EXPIRY_MS } from '../presence/late-expiry.js';
 import type { PresenceListener, PresenceStore } from '../presence/presence-store.js';
@@ -27,6 +28,8 @@ export interface HubOptions {
   readonly presence: PresenceStore;
   readonly sink: EventSink;
   readonly metrics: Metrics;
+  /** Where faults of work nobody awaits (presence claims, timers, reconciles) are reported. */
+  readonly faults: Faults;
   readonly defaultTimeoutMs: number;
   /** Offline timeouts by device type, in ms (a device's own override wins). */
   readonly typeTimeoutsMs?: ReadonlyMap<string, number>;
@@ -104,6 +107,7 @@ export class Hub implements PresenceListener, InsightSink {
         publish: (deviceId, payload) => this.commandPublisher?.(deviceId, payload),
         isOnline: (deviceId) => this.registry.get(deviceId)?.status === 'online' && this.commandPublisher !== null,
         changed: (command) => this.commandChanged(command),
+        fault: opts.faults.catcher('commands'),
       },
       this.now,
     );
@@ -147,7 +151,7 @@ export class Hub implements PresenceListener, InsightSink {
   forget(deviceId: string): void {
     const state = this.registry.get(deviceId);
     if (state === undefined) return;
-    void this.opts.presence.claim(this.statusChange(state, 'offline', 'reconcile', this.now()));
+    this.claimQuietly(this.statusChange(state, 'offline', 'reconcile', this.now()));
     this.registry.delete(deviceId);
   }
 
@@ -316,7 +320,7 @@ export class Hub implements PresenceListener, InsightSink {
       // Heard from after the store wrote its deadline (a touch still on its way): not expired.
       // Re-arm, and take the online status back for any hub that saw the expiry.
       this.opts.presence.touch(state.id, state.lastSeen, this.timeoutMsOf(state));
-      void this.opts.presence.claim(this.statusChange(state, 'online', 'heartbeat', at));
+      this.claimQuietly(this.statusChange(state, 'online', 'heartbeat', at));
       return;
     }
     // Measured from the true deadline: the store's own may include its coalescing slack.
@@ -340,7 +344,7 @@ export class Hub implements PresenceListener, InsightSink {
 
   /** The presence store came back after an outage: re-check every device this hub holds online. */
   onReconnected(): void {
-    void this.reconcile().catch(() => undefined);
+    this.reconcile().catch(this.opts.faults.catcher('reconcile'));
   }
 
   /**
@@ -408,11 +412,22 @@ export class Hub implements PresenceListener, InsightSink {
     const claimed = this.opts.presence.claim(change);
     if (claimed === true) this.announce(state, change, true);
     else if (claimed !== false) {
-      claimed.then(
-        (won) => won && this.announce(state, change, true),
-        () => this.announce(state, change, true),
-      );
+      claimed
+        .then(
+          (won) => won && this.announce(state, change, true),
+          () => this.announce(state, change, true),
+        )
+        .catch(this.opts.faults.catcher('presence', { op: 'announce' }));
     }
+  }
+
+  /**
+   * A claim whose outcome changes nothing here (the registry already moved on): its failure (the
+   * presence store away) is still reported, never left to end the process as an unhandled rejection.
+   */
+  private claimQuietly(change: StatusChange): void {
+    const claimed = this.opts.presence.claim(change);
+    if (claimed instanceof Promise) claimed.catch(this.opts.faults.catcher('presence', { op: 'claim', status: change.status }));
   }
 
   private statusChange(state: DeviceState, status: DeviceStatus, reason: TransitionReason, at: number): StatusChange {

@@ -1,5 +1,6 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { decodeTelemetry, type TelemetryLimits } from '../domain/telemetry.js';
+import type { Faults } from '../errors/boundary.js';
 import { isDeviceId } from '../domain/device-id.js';
 import { describeTextPath, findUnstorableText, mayHoldUnstorableText } from '../domain/storable-text.js';
 import type { Hub } from '../hub/hub.js';
@@ -57,7 +58,7 @@ const LATENCY_SAMPLE_MASK = 63;
  * persistent session (QoS 1, fixed client id, clean=false by default) so the broker keeps messages
  * while the hub is away, and reconnects with exponential backoff and jitter.
  */
-export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, metrics: Metrics): MqttIngest {
+export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, metrics: Metrics, faults: Faults): MqttIngest {
   const prefix = `${opts.topicPrefix}/`;
   const share = opts.sharedGroup ? `$share/${opts.sharedGroup}/` : '';
   const topics = ['telemetry', 'heartbeat', 'status', 'commands/ack'].map((kind) => `${share}${prefix}+/${kind}`);
@@ -153,7 +154,20 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (state !== 'disconnected') log.warn({ err: error.message, url: redactUrl(opts.url) }, 'mqtt error');
   });
 
-  client.on('message', (topic, payload) => handle(topic, payload, Date.now(), false));
+  client.on('message', (topic, payload) => guardedHandle(topic, payload, Date.now(), false));
+
+  /**
+   * The boundary of one device message (from the broker, or forwarded by another instance): a fault
+   * is counted and logged (rate-limited), the message is acknowledged like a refused one, and the
+   * next message is handled. A try block costs nothing on the hot path while nothing throws.
+   */
+  function guardedHandle(topic: string, payload: Buffer, receivedAt: number, forwarded: boolean): void {
+    try {
+      handle(topic, payload, receivedAt, forwarded);
+    } catch (error) {
+      faults.report('mqtt', error, { topic: topic.slice(0, 200), forwarded });
+    }
+  }
 
   function handle(topic: string, payload: Buffer, receivedAt: number, forwarded: boolean): void {
     if (!topic.startsWith(prefix)) return;
@@ -227,7 +241,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     get connected() {
       return state === 'connected';
     },
-    handle,
+    handle: guardedHandle,
     publishCommand(deviceId, payload) {
       client.publish(`${prefix}${deviceId}/commands`, payload, { qos: 1 });
     },

@@ -1,3 +1,4 @@
+import type { Faults } from '../errors/boundary.js';
 import type { LocalDelivery } from '../fanout/fanout.js';
 import type { Hub } from '../hub/hub.js';
 import { LagRouter } from '../hub/lag-router.js';
@@ -62,6 +63,7 @@ export function attachWebSocket(
   log: Logger,
   metrics: Metrics,
   access: WsAccess,
+  faults: Faults,
 ): WsServer {
   const uws = loadUws();
   const lag = new LagRouter();
@@ -115,41 +117,57 @@ export function attachWebSocket(
       res.upgrade(data, key, protocol, extensions, context);
     },
 
+    // Each handler is an error boundary: a fault is reported (and answered where there is a request)
+    // and never reaches uWS, which would end the process.
     open(ws) {
       const data = ws.getUserData();
       sockets.add(ws);
       perAddress.set(data.remoteAddress, (perAddress.get(data.remoteAddress) ?? 0) + 1);
-      // A socket that must still authenticate leaves the WS_MAX_UNAUTHENTICATED count once it has.
-      const authenticate =
-        data.principal === null
-          ? (token: string) => {
-              const principal = access.authenticate(token);
-              if (principal !== null) authenticated(data);
-              return principal;
-            }
-          : access.authenticate;
-      data.session = new Session(data.connectionId, new UwsClientSocket(ws), hub, lag, opts, metrics, data.principal, authenticate);
-      if (data.principal === null) {
-        data.awaitingAuth = true;
-        unauthenticated++;
-        metrics.wsUnauthenticated.set(unauthenticated);
-        const session = data.session;
-        data.authTimer = setTimeout(() => session.closeUnauthenticated(), access.authTimeoutMs);
+      try {
+        // A socket that must still authenticate leaves the WS_MAX_UNAUTHENTICATED count once it has.
+        const authenticate =
+          data.principal === null
+            ? (token: string) => {
+                const principal = access.authenticate(token);
+                if (principal !== null) authenticated(data);
+                return principal;
+              }
+            : access.authenticate;
+        data.session = new Session(data.connectionId, new UwsClientSocket(ws), hub, lag, opts, metrics, data.principal, authenticate, faults);
+        if (data.principal === null) {
+          data.awaitingAuth = true;
+          unauthenticated++;
+          metrics.wsUnauthenticated.set(unauthenticated);
+          const session = data.session;
+          data.authTimer = setTimeout(faults.guard('ws', () => session.closeUnauthenticated()), access.authTimeoutMs);
+        }
+        metrics.wsConnections.set(sockets.size);
+        metrics.wsConnectionsTotal.inc({ outcome: 'accepted' });
+        log.debug({ conn: data.connectionId, ip: data.remoteAddress }, 'ws connected');
+      } catch (error) {
+        faults.report('ws', error, { conn: data.connectionId, handler: 'open' });
+        metrics.wsCloses.inc({ reason: 'internal error' });
+        ws.end(CloseCode.internalError, 'internal error');
       }
-      metrics.wsConnections.set(sockets.size);
-      metrics.wsConnectionsTotal.inc({ outcome: 'accepted' });
-      log.debug({ conn: data.connectionId, ip: data.remoteAddress }, 'ws connected');
     },
 
     message(ws, message, isBinary) {
       const session = ws.getUserData().session;
       if (session === null) return;
-      if (isBinary) session.onBinary(Date.now());
-      else session.onText(Buffer.from(message).toString('utf8'), Date.now());
+      try {
+        if (isBinary) session.onBinary(Date.now());
+        else session.onText(Buffer.from(message).toString('utf8'), Date.now());
+      } catch (error) {
+        session.internalError(null, error); // outside a decoded request (the rate limit, decoding)
+      }
     },
 
     drain(ws) {
-      ws.getUserData().session?.catchUp(Date.now());
+      try {
+        ws.getUserData().session?.catchUp(Date.now());
+      } catch (error) {
+        faults.report('ws', error, { conn: ws.getUserData().connectionId, handler: 'drain' });
+      }
     },
 
     close(ws, code) {
@@ -160,7 +178,11 @@ export function attachWebSocket(
       else perAddress.set(data.remoteAddress, held);
       authenticated(data); // no longer waiting, either way
       if (data.authTimer !== null) clearTimeout(data.authTimer);
-      data.session?.dispose();
+      try {
+        data.session?.dispose();
+      } catch (error) {
+        faults.report('ws', error, { conn: data.connectionId, handler: 'close' });
+      }
       data.session = null;
       metrics.wsConnections.set(sockets.size);
       log.debug({ conn: data.connectionId, code }, 'ws closed');
@@ -180,8 +202,12 @@ export function attachWebSocket(
     for (const ws of sockets) {
       const session = ws.getUserData().session;
       if (session === null) continue;
-      if (session.lagging) session.catchUp(now);
-      else if (ws.getBufferedAmount() > opts.lagBytes) session.enterLag(now);
+      try {
+        if (session.lagging) session.catchUp(now);
+        else if (ws.getBufferedAmount() > opts.lagBytes) session.enterLag(now);
+      } catch (error) {
+        faults.report('lag_monitor', error, { conn: session.connectionId }); // the other clients are still looked at
+      }
     }
   }, opts.lagCheckMs);
   lagMonitor.unref();

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Faults } from '../../errors/boundary.js';
 import type { Metrics } from '../../metrics.js';
 import { allows, type ApiKeyStore, type Principal, type Scope } from '../../security/api-keys.js';
 import type { RateLimiter } from '../../security/rate-limiter.js';
@@ -15,6 +16,7 @@ export interface HttpSecurity {
   readonly metrics: Metrics;
   /** HTTP_MAX_HEADER_BYTES: larger request headers get a 431. */
   readonly maxHeaderBytes: number;
+  readonly faults: Faults;
 }
 
 export interface RequestContext {
@@ -58,7 +60,7 @@ export function createGuard(sec: HttpSecurity): Guard {
     const origin = req.getHeader('origin');
     const headers: [string, string][] = [['x-request-id', requestId], ...SECURITY_HEADERS];
     if (origin && sec.corsOrigins.has(origin)) headers.push(['access-control-allow-origin', origin], ['vary', 'Origin']);
-    setCommonHeaders(res, headers);
+    setCommonHeaders(res, headers, { requestId, faults: sec.faults });
     setRefusalCounter(res, (code) => sec.metrics.httpRefused.inc({ code }));
     if (requestHeaderBytes(req) > sec.maxHeaderBytes) {
       return refuse(sec, res, '431 Request Header Fields Too Large', 'headers_too_large', `request headers over ${sec.maxHeaderBytes} bytes (HTTP_MAX_HEADER_BYTES)`);

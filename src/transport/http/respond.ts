@@ -1,13 +1,25 @@
 import type { z } from 'zod';
 import { describeTextPath, findUnstorableText, mayHoldUnstorableText } from '../../domain/storable-text.js';
 import type { Refusal } from '../../hub/device-registry.js';
+import type { Faults } from '../../errors/boundary.js';
 import type { HttpResponse } from '../uws.js';
 
-/** Headers every response of a request carries (request id, security headers, CORS), set by the guard. */
-const commonHeaders = new WeakMap<HttpResponse, readonly [string, string][]>();
+/** What the guard sets for each request: where its faults go and the id that ties a 500 to its log line. */
+export interface RequestFaults {
+  readonly requestId: string;
+  readonly faults: Faults;
+}
 
-export function setCommonHeaders(res: HttpResponse, headers: readonly [string, string][]): void {
-  commonHeaders.set(res, headers);
+interface RequestCommon {
+  readonly headers: readonly [string, string][];
+  readonly faults: RequestFaults;
+}
+
+/** Headers every response of a request carries (request id, security headers, CORS), set by the guard. */
+const common = new WeakMap<HttpResponse, RequestCommon>();
+
+export function setCommonHeaders(res: HttpResponse, headers: readonly [string, string][], faults: RequestFaults): void {
+  common.set(res, { headers, faults });
 }
 
 /** How the guard counts a request refused later, while its body is read (`vigil_http_refused_total{code}`). */
@@ -18,7 +30,22 @@ export function setRefusalCounter(res: HttpResponse, count: (code: string) => vo
 }
 
 export function writeCommonHeaders(res: HttpResponse): void {
-  for (const [name, value] of commonHeaders.get(res) ?? []) res.writeHeader(name, value);
+  for (const [name, value] of common.get(res)?.headers ?? []) res.writeHeader(name, value);
+}
+
+/** The body of every 500: no driver message, no stack, only the id to find the logged fault by. */
+export function internalErrorBody(requestId: string | null): unknown {
+  return { detail: 'internal error', error: { code: 'internal', message: 'internal error', request_id: requestId } };
+}
+
+/**
+ * The HTTP error boundary of a request's handler: the fault is logged with the request id and counted
+ * (`vigil_internal_errors_total{entry="http"}`), and the client gets a 500 without internals.
+ */
+export function failRequest(res: HttpResponse, error: unknown, aborted: { value: boolean }): void {
+  const context = common.get(res)?.faults;
+  context?.faults.report('http', error, { request_id: context.requestId });
+  if (!aborted.value) res.cork(() => sendJson(res, '500 Internal Server Error', internalErrorBody(context?.requestId ?? null)));
 }
 
 export function sendJson(res: HttpResponse, status: string, body: unknown, headers: Record<string, string> = {}): void {
@@ -47,11 +74,7 @@ export function respondLater(
     ([status, body]) => {
       if (!aborted.value) res.cork(() => sendJson(res, status, body));
     },
-    (error: unknown) => {
-      if (!aborted.value) {
-        res.cork(() => sendJson(res, '500 Internal Server Error', { detail: 'internal error', error: { code: 'internal', message: (error as Error).message } }));
-      }
-    },
+    (error: unknown) => failRequest(res, error, aborted),
   );
 }
 
