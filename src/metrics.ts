@@ -101,7 +101,7 @@ export function createMetrics() {
     }),
     httpRefused: new Counter({
       name: 'vigil_http_refused_total',
-      help: 'HTTP requests refused, by code (missing_key, invalid_key, forbidden, rate_limited, headers_too_large; query bounds: too_big, invalid_cursor, range_too_large, too_many_rows)',
+      help: 'HTTP requests refused, by code (missing_key, invalid_key, forbidden, rate_limited, headers_too_large; query bounds: too_big, invalid_cursor, range_too_large, too_many_rows; bodies: body_too_large, invalid_json, unstorable_text)',
       labelNames: ['code'] as const,
       registers: r,
     }),
@@ -153,6 +153,18 @@ export function createMetrics() {
       registers: r,
     }),
     writerRetries: new Counter({ name: 'vigil_writer_retries_total', help: 'Failed batch writes retried', registers: r }),
+    writerRejectedRows: new Counter({
+      name: 'vigil_writer_rejected_rows_total',
+      help: 'Rows the database refused (a data error, never retried), moved to dead_letters; by table and SQLSTATE',
+      labelNames: ['table', 'reason'] as const,
+      registers: r,
+    }),
+    writerDeadLetterDropped: new Counter({
+      name: 'vigil_writer_dead_letter_dropped_total',
+      help: 'Refused rows whose dead-letter row was refused too, so they were dropped (logged)',
+      labelNames: ['table'] as const,
+      registers: r,
+    }),
     writerDropped: new Counter({
       name: 'vigil_writer_dropped_total',
       help: 'Rows dropped because the queue was full (ingest pauses first; this stays 0 unless pausing is off)',

@@ -2,6 +2,7 @@ import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { decodeTelemetry, type TelemetryLimits } from '../domain/telemetry.js';
 import type { Faults } from '../errors/boundary.js';
 import { isDeviceId } from '../domain/device-id.js';
+import { describeTextPath, findUnstorableText, mayHoldUnstorableText } from '../domain/storable-text.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -186,8 +187,9 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
 
   function onCommandAck(deviceId: string, payload: Buffer, receivedAt: number): void {
     const ack = parseCommandAck(payload);
-    if (ack === null || !hub.commands.acknowledge(deviceId, ack.commandId, ack.status, ack.result)) {
-      return rejected('command_ack', deviceId, 'invalid_command_ack', 'expected {"command_id","status":"received"|"succeeded"|"failed"} for a pending command', receivedAt);
+    if (!ack.ok) return rejected('command_ack', deviceId, ack.reason, ack.detail, receivedAt);
+    if (!hub.commands.acknowledge(deviceId, ack.commandId, ack.status, ack.result)) {
+      return rejected('command_ack', deviceId, 'invalid_command_ack', ACK_SHAPE, receivedAt);
     }
     metrics.messagesIn.inc({ kind: 'command_ack', outcome: 'accepted' });
   }
@@ -271,15 +273,29 @@ export function parseStatusPayload(payload: Buffer): boolean | null {
   return null;
 }
 
-/** `{"command_id","status":"received"|"succeeded"|"failed","result"}`, or null. */
-export function parseCommandAck(payload: Buffer): { commandId: string; status: 'received' | 'succeeded' | 'failed'; result: unknown } | null {
-  if (payload.length > 16_384) return null;
+export type CommandAckResult =
+  | { readonly ok: true; readonly commandId: string; readonly status: 'received' | 'succeeded' | 'failed'; readonly result: unknown }
+  | { readonly ok: false; readonly reason: 'invalid_command_ack' | 'unstorable_text'; readonly detail: string };
+
+const ACK_SHAPE = 'expected {"command_id","status":"received"|"succeeded"|"failed"} for a pending command';
+
+/** `{"command_id","status":"received"|"succeeded"|"failed","result"}`; a result the database cannot store is refused here. */
+export function parseCommandAck(payload: Buffer): CommandAckResult {
+  const invalid = { ok: false, reason: 'invalid_command_ack', detail: ACK_SHAPE } as const;
+  if (payload.length > 16_384) return invalid;
+  let body: { command_id?: unknown; status?: unknown; result?: unknown };
   try {
-    const body = JSON.parse(payload.toString('utf8')) as { command_id?: unknown; status?: unknown; result?: unknown };
-    if (typeof body.command_id !== 'string' || body.command_id.length > 64) return null;
-    if (body.status !== 'received' && body.status !== 'succeeded' && body.status !== 'failed') return null;
-    return { commandId: body.command_id, status: body.status, result: body.result ?? null };
+    body = JSON.parse(payload.toString('utf8')) as typeof body;
   } catch {
-    return null;
+    return invalid;
   }
+  if (typeof body !== 'object' || body === null) return invalid;
+  if (typeof body.command_id !== 'string' || body.command_id.length > 64) return invalid;
+  if (body.status !== 'received' && body.status !== 'succeeded' && body.status !== 'failed') return invalid;
+  const result = body.result ?? null;
+  if (mayHoldUnstorableText(payload)) {
+    const at = findUnstorableText(result);
+    if (at !== null) return { ok: false, reason: 'unstorable_text', detail: `result.${describeTextPath(at)} holds NUL or a lone surrogate, which cannot be stored` };
+  }
+  return { ok: true, commandId: body.command_id, status: body.status, result };
 }

@@ -5,7 +5,7 @@ import { allows, type ApiKeyStore, type Principal, type Scope } from '../../secu
 import type { RateLimiter } from '../../security/rate-limiter.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import { requestHeaderBytes } from './header-limit.js';
-import { sendJson, setCommonHeaders } from './respond.js';
+import { sendJson, setCommonHeaders, setRefusalCounter } from './respond.js';
 
 export interface HttpSecurity {
   readonly keys: ApiKeyStore;
@@ -61,6 +61,7 @@ export function createGuard(sec: HttpSecurity): Guard {
     const headers: [string, string][] = [['x-request-id', requestId], ...SECURITY_HEADERS];
     if (origin && sec.corsOrigins.has(origin)) headers.push(['access-control-allow-origin', origin], ['vary', 'Origin']);
     setCommonHeaders(res, headers, { requestId, faults: sec.faults });
+    setRefusalCounter(res, (code) => sec.metrics.httpRefused.inc({ code }));
     if (requestHeaderBytes(req) > sec.maxHeaderBytes) {
       return refuse(sec, res, '431 Request Header Fields Too Large', 'headers_too_large', `request headers over ${sec.maxHeaderBytes} bytes (HTTP_MAX_HEADER_BYTES)`);
     }

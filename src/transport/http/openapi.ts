@@ -69,7 +69,7 @@ export function buildOpenApi(version: string) {
       [op.ok]: { description: 'OK' },
       '500': { description: 'Internal error (logged and counted): {"detail":"internal error","error":{"code":"internal","message":"internal error","request_id"}}, no details' },
     };
-    if (op.body || op.query) responses['422'] = { description: 'Validation error: {"detail":[{"loc","msg","type"}]}' };
+    if (op.body || op.query) responses['422'] = { description: 'Validation error: {"detail":[{"loc","msg","type"}]}; type unstorable_text for a key or string holding NUL or a lone surrogate' };
     if (op.body) Object.assign(responses, { '400': { description: 'Malformed JSON' }, '413': { description: 'Body too large' } });
     if (op.scope) Object.assign(responses, { '401': { description: 'No or invalid API key' }, '403': { description: 'Key lacks the scope' }, '429': { description: 'Rate limited (Retry-After)' } });
     (paths[op.path] ??= {})[op.method] = {

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { describeTextPath, findUnstorableText, mayHoldUnstorableText } from '../../domain/storable-text.js';
 import type { Refusal } from '../../hub/device-registry.js';
 import type { Faults } from '../../errors/boundary.js';
 import type { HttpResponse } from '../uws.js';
@@ -19,6 +20,13 @@ const common = new WeakMap<HttpResponse, RequestCommon>();
 
 export function setCommonHeaders(res: HttpResponse, headers: readonly [string, string][], faults: RequestFaults): void {
   common.set(res, { headers, faults });
+}
+
+/** How the guard counts a request refused later, while its body is read (`vigil_http_refused_total{code}`). */
+const refusalCounters = new WeakMap<HttpResponse, (code: string) => void>();
+
+export function setRefusalCounter(res: HttpResponse, count: (code: string) => void): void {
+  refusalCounters.set(res, count);
 }
 
 export function writeCommonHeaders(res: HttpResponse): void {
@@ -70,11 +78,13 @@ export function respondLater(
   );
 }
 
-export type BodyResult = { ok: true; value: unknown } | { ok: false; status: string; body: unknown };
+export type BodyResult = { ok: true; value: unknown } | { ok: false; status: string; code: string; body: unknown };
 
 /**
- * Reads a JSON body of at most `limit` bytes and hands it to `done`; answers 413 past the limit
- * and 400 when it is not JSON itself. Call it synchronously inside the handler (uWS streams the
+ * Reads a JSON body of at most `limit` bytes and hands it to `done`; answers 413 past the limit,
+ * 400 when it is not JSON itself, and 422 `unstorable_text` (with the field's location) when a key
+ * or string holds NUL or a lone surrogate, which no table can store (every body is checked here,
+ * so no route can pass one on to the database). Call it synchronously inside the handler (uWS streams the
  * body in chunks); `done` gets the abort flag to pass on to `respondLater`.
  */
 export function readJsonBody(
@@ -88,7 +98,10 @@ export function readJsonBody(
   const finish = (result: BodyResult) => {
     if (aborted.value) return;
     if (result.ok) done(result, aborted);
-    else res.cork(() => sendJson(res, result.status, result.body));
+    else {
+      refusalCounters.get(res)?.(result.code);
+      res.cork(() => sendJson(res, result.status, result.body));
+    }
   };
   const chunks: Buffer[] = [];
   let size = 0;
@@ -98,21 +111,31 @@ export function readJsonBody(
     size += chunk.byteLength;
     if (size > limit) {
       finished = true;
-      finish({ ok: false, status: '413 Payload Too Large', body: { detail: `body larger than ${limit} bytes` } });
+      finish({ ok: false, status: '413 Payload Too Large', code: 'body_too_large', body: { detail: `body larger than ${limit} bytes` } });
       return;
     }
     // The chunk's memory is reused by uWS after this call: copy it.
     chunks.push(Buffer.from(chunk.slice(0)));
     if (!isLast) return;
     finished = true;
-    const text = Buffer.concat(chunks).toString('utf8');
+    const raw = Buffer.concat(chunks);
+    const text = raw.toString('utf8');
     if (allowEmpty && text.trim() === '') return finish({ ok: true, value: null });
+    let value: unknown;
     try {
-      finish({ ok: true, value: JSON.parse(text) as unknown });
+      value = JSON.parse(text);
     } catch {
-      finish({ ok: false, status: '400 Bad Request', body: { detail: 'body is not valid JSON' } });
+      return finish({ ok: false, status: '400 Bad Request', code: 'invalid_json', body: { detail: 'body is not valid JSON' } });
     }
+    const at = mayHoldUnstorableText(raw) ? findUnstorableText(value) : null;
+    if (at !== null) return finish(unstorableBody(at));
+    finish({ ok: true, value });
   });
+}
+
+function unstorableBody(at: (string | number)[]): BodyResult {
+  const msg = `${describeTextPath(at)} holds NUL (U+0000) or a lone surrogate (U+D800-U+DFFF), which cannot be stored`;
+  return { ok: false, status: '422 Unprocessable Entity', code: 'unstorable_text', body: { detail: [{ loc: ['body', ...at], msg, type: 'unstorable_text' }] } };
 }
 
 /** zod issues in the seed API's shape: `{"detail":[{"loc":["body","battery_level"],"msg":…,"type":…}]}`. */
