@@ -22,20 +22,21 @@ import { openDatabase, type Database } from './storage/database.js';
 import { loadDeviceStates } from './storage/device-repository.js';
 import { createWriter, type Writer } from './storage/writer.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded-broker.js';
-import { attachHttpRoutes, attachNotFound, type ReadinessCheck } from './transport/http/probes.js';
+import { probeRoutes, type ReadinessCheck } from './transport/http/probes.js';
 import { accessPolicy } from './security/access.js';
 import { ApiKeyStore } from './security/api-keys.js';
 import { RateLimiter } from './security/rate-limiter.js';
 import { WsTokens } from './security/ws-token.js';
-import { attachAdminRoutes } from './transport/http/admin-routes.js';
-import { attachCommandRoutes } from './transport/http/command-routes.js';
-import { attachOpenApi } from './transport/http/openapi.js';
-import { attachDashboard } from './transport/http/static-files.js';
+import { adminRoutes } from './transport/http/admin-routes.js';
+import { commandRoutes } from './transport/http/command-routes.js';
+import { openApiRoute } from './transport/http/openapi.js';
+import { mountRoutes, type Route } from './transport/http/router.js';
+import { dashboardRoutes } from './transport/http/static-files.js';
 import { VERSION } from './version.js';
-import { createGuard, preflight, type HttpSecurity } from './transport/http/guard.js';
-import { attachHealthRoutes } from './transport/http/health-routes.js';
-import { attachIngestRoutes } from './transport/http/ingest-routes.js';
-import { attachStatusRoutes } from './transport/http/status-routes.js';
+import { hostRule, type HttpSecurity } from './transport/http/guard.js';
+import { healthRoutes } from './transport/http/health-routes.js';
+import { ingestRoutes } from './transport/http/ingest-routes.js';
+import { statusRoutes } from './transport/http/status-routes.js';
 import { startMqttIngest, type MqttIngest } from './transport/mqtt-ingest.js';
 import { redactUrl } from './transport/redact-url.js';
 import { loadUws, type us_listen_socket } from './transport/uws.js';
@@ -53,12 +54,12 @@ export interface RunningHub {
   readonly parts: { readonly broker: string; readonly storage: string; readonly presence: string; readonly fanout: string };
   /** Cluster mode: this instance's id (null when single-instance). */
   readonly instanceId: string | null;
+  /** The REST route table (method, path, policy entry), for tests generated from it. */
+  readonly routes: readonly Route[];
   stop(): Promise<void>;
 }
 
 const INGEST_READY_TIMEOUT_MS = 10_000;
-/** Keys created or revoked by the CLI (another process) take effect within this. */
-const KEY_RELOAD_MS = 5000;
 
 /**
  * Wiring: chooses each part's implementation from the configuration (embedded when its URL is
@@ -202,28 +203,37 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     }
     const keys = new ApiKeyStore(database.db);
     await keys.load();
-    const keyReload = setInterval(() => void keys.load().catch(() => undefined), KEY_RELOAD_MS);
+    // Keys created or revoked by the CLI or another instance take effect within KEY_RELOAD_MS; a
+    // revoked key's WebSocket sessions end at the reload that finds it (docs/security.md).
+    const keyReload = setInterval(() => {
+      keys.load().catch((error: unknown) => log.warn({ err: (error as Error).message }, 'API key reload failed; keeping the keys loaded before'));
+    }, config.KEY_RELOAD_MS);
     keyReload.unref();
     cleanup.push(() => clearInterval(keyReload));
-    const tokens = new WsTokens(config.WS_TOKEN_SECRET);
+    const tokens = new WsTokens(config.WS_TOKEN_SECRET, config.WS_TOKEN_TTL_S * 1000);
     const access = accessPolicy(config, keys, tokens);
+    const list = (value: string | undefined) => value?.split(',').map((o) => o.trim()).filter(Boolean) ?? [];
+    const corsOrigins = new Set(list(config.CORS_ORIGINS));
+    const hostAllowed = hostRule(config.HOST, list(config.ALLOWED_HOSTS));
     const security: HttpSecurity = {
       keys,
       authRequired: access.authRequired,
       limiter: new RateLimiter(config.HTTP_RATE_PER_S, config.HTTP_RATE_BURST),
-      corsOrigins: new Set(config.CORS_ORIGINS?.split(',').map((o) => o.trim()) ?? []),
+      corsOrigins,
+      hostAllowed,
+      maxBodyBytes: config.HTTP_MAX_BODY_BYTES,
       metrics,
     };
-    const guard = createGuard(security);
-    app.options('/*', preflight(security));
-    attachHttpRoutes(app, checks, metrics, guard);
-    attachStatusRoutes(app, { hub, presence, database, maxBodyBytes: config.HTTP_MAX_BODY_BYTES, guard });
-    attachHealthRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
-    attachIngestRoutes(app, hub, database, config, guard);
-    attachAdminRoutes(app, keys, tokens, config.HTTP_MAX_BODY_BYTES, guard);
-    attachCommandRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
-    attachOpenApi(app, VERSION, guard);
-    attachDashboard(app, guard);
+    const routes: Route[] = [
+      ...probeRoutes(checks, metrics),
+      ...statusRoutes({ hub, presence, database }),
+      ...healthRoutes(hub, database),
+      ...ingestRoutes(hub, database, config),
+      ...adminRoutes(keys, tokens, log),
+      ...commandRoutes(hub, database),
+      ...dashboardRoutes(),
+    ];
+    routes.push(openApiRoute(routes, VERSION));
     const ws: WsServer = attachWebSocket(
       app,
       hub,
@@ -240,9 +250,10 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       },
       log,
       metrics,
-      access.ws,
+      { ...access.ws, keys, hostAllowed, corsOrigins },
     );
-    attachNotFound(app, guard);
+    // After /ws: every other request goes through the route table.
+    mountRoutes(app, routes, security, log);
     await fanout.start(ws.delivery);
     cleanup.push(() => fanout.stop());
 
@@ -330,6 +341,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       mqttUrl,
       parts,
       instanceId,
+      routes,
       stop: () => (stopped ??= stopAll()),
     };
   } catch (error) {

@@ -49,7 +49,7 @@ export function createMetrics() {
     wsConnections: new Gauge({ name: 'vigil_ws_connections', help: 'Open WebSocket connections', registers: r }),
     wsConnectionsTotal: new Counter({
       name: 'vigil_ws_connections_total',
-      help: 'WebSocket connections accepted or refused',
+      help: 'WebSocket connections accepted or refused, by outcome (accepted, refused_limit, refused_shutdown, refused_auth, refused_origin)',
       labelNames: ['outcome'] as const,
       registers: r,
     }),
@@ -95,8 +95,14 @@ export function createMetrics() {
     }),
     httpRefused: new Counter({
       name: 'vigil_http_refused_total',
-      help: 'HTTP requests refused before their handler, by code (missing_key, invalid_key, forbidden, rate_limited)',
+      help: 'HTTP requests refused before their handler, by code (missing_key, invalid_key, forbidden, rate_limited, not_found, method_not_allowed, malformed_path, origin_not_allowed, unsupported_media_type, misdirected_request)',
       labelNames: ['code'] as const,
+      registers: r,
+    }),
+    httpInternalErrors: new Counter({
+      name: 'vigil_http_handler_errors_total',
+      help: 'HTTP handlers that threw (answered 500 without internals, logged), by route',
+      labelNames: ['route'] as const,
       registers: r,
     }),
     alerts: new Counter({

@@ -5,18 +5,26 @@ import { CloseCode } from '../hub/protocol.js';
 import { Session, type ClientSocket, type SessionLimits } from '../hub/session.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Principal } from '../security/api-keys.js';
-import { presentedKey } from './http/guard.js';
+import type { ApiKeyStore, Credentials } from '../security/api-keys.js';
+import { originAllowed, presentedKey } from './http/guard.js';
 import { loadUws, type TemplatedApp, type WebSocket } from './uws.js';
 
 /** How WebSocket clients prove who they are (see docs/security.md). */
 export interface WsAccess {
-  /** The principal of an upgrade request: from a header key or a `?token=`; 'invalid' refuses it; null: must send `auth`. */
-  fromUpgrade(apiKey: string, token: string): Principal | 'invalid' | null;
+  /** The credentials of an upgrade request: from a header key or a `?token=`; 'invalid' refuses it; null: must send `auth`. */
+  fromUpgrade(apiKey: string, token: string): Credentials | 'invalid' | null;
   /** An `auth` message's token (an API key or a ws-token). */
-  authenticate(token: string): Principal | null;
+  authenticate(token: string): Credentials | null;
   readonly authTimeoutMs: number;
+  /** Valid keys, and word of revoked ones: their sessions end at once. */
+  readonly keys: ApiKeyStore;
+  /** Host names this hub serves (DNS rebinding) and the origins besides its own allowed to connect. */
+  readonly hostAllowed: (host: string) => boolean;
+  readonly corsOrigins: ReadonlySet<string>;
 }
+
+/** Sessions whose token expired are closed by a check this often. */
+const CREDENTIALS_CHECK_MS = 1000;
 
 export interface WsServerOptions extends SessionLimits {
   readonly maxConnections: number;
@@ -29,7 +37,7 @@ export interface WsServerOptions extends SessionLimits {
 interface UserData {
   readonly connectionId: string;
   readonly remoteAddress: string;
-  readonly principal: Principal | null;
+  readonly credentials: Credentials | null;
   session: Session | null;
   authTimer: NodeJS.Timeout | null;
 }
@@ -81,23 +89,38 @@ export function attachWebSocket(
         res.end(JSON.stringify({ error: { code: accepting ? 'too_many_connections' : 'shutting_down', message: 'try again later' } }));
         return;
       }
-      const principal = access.fromUpgrade(presentedKey(req), new URLSearchParams(req.getQuery() ?? '').get('token') ?? '');
-      if (principal === 'invalid') {
+      const host = req.getHeader('host');
+      // A page on another site may open a WebSocket to any address (no CORS): only this hub's own
+      // pages and CORS_ORIGINS may, and only under a name of this hub (DNS rebinding).
+      const browserRefusal = !access.hostAllowed(host)
+        ? (['421 Misdirected Request', 'misdirected_request', 'this hub does not serve that host name (ALLOWED_HOSTS)'] as const)
+        : !originAllowed(access.corsOrigins, req.getHeader('origin'), host)
+          ? (['403 Forbidden', 'origin_not_allowed', 'WebSocket connections from this Origin are not allowed (CORS_ORIGINS)'] as const)
+          : null;
+      if (browserRefusal !== null) {
+        const [status, code, message] = browserRefusal;
+        metrics.wsConnectionsTotal.inc({ outcome: 'refused_origin' });
+        res.writeStatus(status).writeHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ detail: message, error: { code, message } }));
+        return;
+      }
+      const credentials = access.fromUpgrade(presentedKey(req), new URLSearchParams(req.getQuery() ?? '').get('token') ?? '');
+      if (credentials === 'invalid') {
         metrics.wsConnectionsTotal.inc({ outcome: 'refused_auth' });
         res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json');
         res.end(JSON.stringify({ detail: 'Invalid API key or token', error: { code: 'invalid_token', message: 'invalid API key or token' } }));
         return;
       }
       const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
-      const data: UserData = { connectionId: idPrefix + (nextId++).toString(36), remoteAddress, principal, session: null, authTimer: null };
+      const data: UserData = { connectionId: idPrefix + (nextId++).toString(36), remoteAddress, credentials, session: null, authTimer: null };
       res.upgrade(data, key, protocol, extensions, context);
     },
 
     open(ws) {
       const data = ws.getUserData();
       sockets.add(ws);
-      data.session = new Session(data.connectionId, new UwsClientSocket(ws), hub, lag, opts, metrics, data.principal, access.authenticate);
-      if (data.principal === null) {
+      data.session = new Session(data.connectionId, new UwsClientSocket(ws), hub, lag, opts, metrics, data.credentials, access.authenticate);
+      if (data.credentials === null) {
         const session = data.session;
         data.authTimer = setTimeout(() => session.closeUnauthenticated(), access.authTimeoutMs);
       }
@@ -140,6 +163,17 @@ export function attachWebSocket(
   }, opts.lagCheckMs);
   lagMonitor.unref();
 
+  // Revoked keys (by this instance, or found by the key reload: another instance, the CLI) end
+  // their sessions at once; expired ws-tokens within CREDENTIALS_CHECK_MS.
+  const valid = (keyId: string) => access.keys.get(keyId) !== null;
+  const checkCredentials = () => {
+    const now = Date.now();
+    for (const ws of [...sockets]) ws.getUserData().session?.checkCredentials(now, valid);
+  };
+  access.keys.onRevoked(checkCredentials);
+  const credentialsMonitor = setInterval(checkCredentials, CREDENTIALS_CHECK_MS);
+  credentialsMonitor.unref();
+
   const delivery: LocalDelivery = {
     toDevice(deviceId, frame, key) {
       app.publish(deviceId, frame, false);
@@ -165,6 +199,7 @@ export function attachWebSocket(
     },
     stop() {
       clearInterval(lagMonitor);
+      clearInterval(credentialsMonitor);
     },
   };
 }

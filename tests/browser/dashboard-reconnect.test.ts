@@ -59,7 +59,7 @@ it('asks for an API key when the hub requires one, and keeps it for the session 
   const env = { PORT: String(await freePort()), MQTT_PORT: String(await freePort()), DATA_DIR: `/tmp/vigil-browser-keys-${Date.now()}` };
   const keyed = await spawnHub(env);
   try {
-    const created = await fetch(`http://127.0.0.1:${env.PORT}/admin/keys`, { method: 'POST', body: JSON.stringify({ name: 'dashboard', scopes: ['read', 'command'] }) });
+    const created = await fetch(`http://127.0.0.1:${env.PORT}/admin/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'dashboard', scopes: ['read', 'command'] }) });
     const { key } = (await created.json()) as { key: string };
     browser ??= await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',

@@ -7,17 +7,13 @@ import type { Database } from '../../storage/database.js';
 import { computeUptime } from '../../domain/uptime.js';
 import { getMetricBuckets } from '../../storage/metrics-repository.js';
 import { getStatusHistory, getStatusWindow, getTelemetryHistory, saveDeviceSettings } from '../../storage/device-repository.js';
-import { mayRead } from '../../security/api-keys.js';
-import type { TemplatedApp } from '../uws.js';
-import type { Guard } from './guard.js';
-import { readJsonBody, respondLater, sendDeviceForbidden, sendDeviceNotFound, sendJson, validationError } from './respond.js';
+import { route, type Route } from './router.js';
+import { respondLater, sendDeviceNotFound, sendJson } from './respond.js';
 
 export interface StatusRoutesContext {
   readonly hub: Hub;
   readonly presence: PresenceStore;
   readonly database: Database;
-  readonly maxBodyBytes: number;
-  readonly guard: Guard;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -78,156 +74,191 @@ export const deviceSettingsBody = z
   })
   .strict();
 
-function parseQuery(query: string): Record<string, string> {
-  return Object.fromEntries(new URLSearchParams(query));
-}
-
-/** GET /status/summary, GET /status/{id}, GET /status/{id}/history, POST /status/batch, GET|PUT /devices/{id}. */
-export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext): void {
-  const { hub, guard } = deps;
-
-  app.get('/status/summary', guard('read', (res, req, ctx) => {
-    const ids = [...hub.registry.values()].filter((s) => mayRead(ctx.principal, s.id)).map((s) => s.id);
-    respondLater(res, async () => {
-      const views = await hub.views.many(ids);
-      const devices = [];
-      let online = 0;
-      for (const view of views.values()) {
-        if (view.status === 'online') online++;
-        devices.push({ device_id: view.id, battery_level: view.batteryLevel, online: view.status === 'online', status: view.status, last_update: iso(view.lastSeen) });
-      }
-      return ['200 OK', { devices, total_devices: devices.length, online_devices: online, offline_devices: devices.length - online }];
-    });
-  }));
-
-  app.get('/status/:id', guard('read', (res, req, ctx) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
-    respondLater(res, async () => {
-      const view = await hub.views.one(id);
-      return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', statusView(view)];
-    });
-  }));
-
-  app.get('/status/:id/history', guard('read', (res, req, ctx) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    const parsed = historyQuery.safeParse(parseQuery(req.getQuery() ?? ''));
-    if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
-    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
-    const q = parsed.data;
-    const page = { limit: q.limit, since: q.since ? Date.parse(q.since) : undefined, before: q.before ? Date.parse(q.before) : undefined };
-    respondLater(res, async () => {
-      if (q.kind === 'status') {
-        const result = await getStatusHistory(deps.database.db, id, page);
-        const history = result.history.map((h) => ({ ...h, last_seen: iso(h.lastSeen), timestamp: iso(h.at), lastSeen: undefined, at: undefined }));
-        return ['200 OK', { device_id: id, history, total_records: result.totalRecords, has_more: result.hasMore, next_before: result.hasMore ? history.at(-1)?.timestamp : null }];
-      }
-      const result = await getTelemetryHistory(deps.database.db, id, page);
-      const history = result.history.map((h) => ({
-        timestamp: iso(h.ts),
-        battery_level: h.batteryLevel,
-        rssi: h.rssi,
-        response_time_ms: h.responseTimeMs,
-        error_rate: h.errorRate,
-        metrics: h.metrics,
-        online: true,
-      }));
-      return ['200 OK', { device_id: id, history, total_records: result.totalRecords, has_more: result.hasMore, next_before: result.hasMore ? history.at(-1)?.timestamp : null }];
-    });
-  }));
-
-  // Batch lookup: presence answered in one store round trip for up to 1000 ids.
-  app.post('/status/batch', guard('read', (res, req, ctx) => {
-    readJsonBody(res, deps.maxBodyBytes, (body, aborted) => {
-      if (!body.ok) return;
-      const parsed = batchBody.safeParse(body.value);
-      if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
-      const ids = parsed.data.device_ids;
-      if (!ids.every((id) => mayRead(ctx.principal, id))) {
-        return res.cork(() => sendJson(res, '403 Forbidden', { detail: 'this key may not read some of these devices' }));
-      }
-      respondLater(res, async () => {
-        const [seen, views] = await Promise.all([deps.presence.lastSeen(ids), hub.views.many(ids)]);
-        const devices = ids.map((id, i) => {
-          const view = views.get(id);
-          return view ? { ...statusView(view), present: seen[i] !== null } : { device_id: id, status: 'unknown', online: false, present: seen[i] !== null };
-        });
-        return ['200 OK', { devices }];
-      }, aborted);
-    });
-  }));
-
-  app.get('/devices/:id/metrics', guard('read', (res, req, ctx) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    const parsed = metricsQuery.safeParse(parseQuery(req.getQuery() ?? ''));
-    if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
-    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
-    const q = parsed.data;
-    const to = q.to ? Date.parse(q.to) : Date.now();
-    const from = q.from ? Date.parse(q.from) : to - (q.bucket === '1m' ? 3600_000 : 86_400_000);
-    const sensors = q.metrics ? q.metrics.split(',').slice(0, 16) : [];
-    respondLater(res, async () => {
-      const buckets = await getMetricBuckets(deps.database.db, id, { from, to, bucket: q.bucket, sensors });
-      return ['200 OK', { device_id: id, bucket: q.bucket, from: iso(from), to: iso(to), buckets: buckets.map((b) => ({ start: iso(b.start), count: b.count, ...b.fields })) }];
-    });
-  }));
-
-  app.get('/devices/:id/uptime', guard('read', (res, req, ctx) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    const parsed = uptimeQuery.safeParse(parseQuery(req.getQuery() ?? ''));
-    if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
-    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
-    const to = Date.now();
-    const from = to - parsed.data.window_s * 1000;
-    respondLater(res, async () => {
-      const window = await getStatusWindow(deps.database.db, id, from, to);
-      const uptime = computeUptime(window.before, window.changes, from, to);
-      return ['200 OK', { device_id: id, from: iso(from), to: iso(to), uptime_ratio: uptime.ratio, online_s: uptime.onlineMs / 1000, window_s: uptime.windowMs / 1000, transitions: uptime.transitions }];
-    });
-  }));
-
-  app.get('/devices/:id', guard('read', (res, req, ctx) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
-    respondLater(res, async () => {
-      const view = await hub.views.one(id);
-      return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', deviceView(view)];
-    });
-  }));
-
-  app.put('/devices/:id', guard('admin', (res, req, ctx) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    if (!isDeviceId(id)) {
-      sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['path', 'device_id'], msg: 'device ids are 1-128 chars of [A-Za-z0-9._:-]', type: 'invalid_string' }] });
-      return;
-    }
-    readJsonBody(res, deps.maxBodyBytes, (body, aborted) => {
-      if (!body.ok) return;
-      const parsed = deviceSettingsBody.safeParse(body.value);
-      if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
-      const settings = parsed.data;
-      respondLater(res, async () => {
-        await saveDeviceSettings(deps.database.db, id, {
-          type: settings.type,
-          name: settings.name,
-          metadata: settings.metadata,
-          offlineTimeoutS: settings.offline_timeout_s,
-        });
-        // Applied here and on the device's owner, which is the instance that times it out.
-        const view = await hub.views.updateSettings(id, {
-          ...(settings.type !== undefined ? { type: settings.type } : {}),
-          ...(settings.name !== undefined ? { name: settings.name } : {}),
-          ...(settings.offline_timeout_s !== undefined ? { timeoutMs: settings.offline_timeout_s === null ? null : settings.offline_timeout_s * 1000 } : {}),
-        });
-        const { device_id, type, name, offline_timeout_s, effective_offline_timeout_s } = deviceView(view);
-        return ['200 OK', { device_id, type, name, offline_timeout_s, effective_offline_timeout_s }];
-      }, aborted);
-    });
-  }));
+/** GET /status/summary, GET /status/{id}, GET /status/{id}/history, POST /status/batch, GET|PUT /devices/{id}, device metrics and uptime. */
+export function statusRoutes(deps: StatusRoutesContext): Route[] {
+  const { hub } = deps;
+  const known = (id: string) => isDeviceId(id) && hub.registry.get(id) !== undefined;
+  return [
+    route({
+      method: 'GET',
+      path: '/status/summary',
+      summary: 'All devices with their latest status',
+      action: 'fleet.read',
+      device: 'none',
+      ok: '200',
+      handle(res, r) {
+        const ids = [...hub.registry.values()].filter((s) => r.authorize(s.id).ok).map((s) => s.id);
+        respondLater(res, async () => {
+          const views = await hub.views.many(ids);
+          const devices = [];
+          let online = 0;
+          for (const view of views.values()) {
+            if (view.status === 'online') online++;
+            devices.push({ device_id: view.id, battery_level: view.batteryLevel, online: view.status === 'online', status: view.status, last_update: iso(view.lastSeen) });
+          }
+          return ['200 OK', { devices, total_devices: devices.length, online_devices: online, offline_devices: devices.length - online }];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/status/{device_id}',
+      summary: 'Latest status of a device (404 {"detail":"Device X not found"})',
+      action: 'device.read',
+      device: 'path',
+      ok: '200',
+      handle(res, r) {
+        const id = r.params[0]!;
+        if (!known(id)) return sendDeviceNotFound(res, id);
+        respondLater(res, async () => {
+          const view = await hub.views.one(id);
+          return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', statusView(view)];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/status/{device_id}/history',
+      summary: 'Telemetry (or ?kind=status: status changes), newest first, paged',
+      action: 'device.read',
+      device: 'path',
+      query: historyQuery,
+      ok: '200',
+      handle(res, r) {
+        const id = r.params[0]!;
+        if (!known(id)) return sendDeviceNotFound(res, id);
+        const q = r.query;
+        const page = { limit: q.limit, since: q.since ? Date.parse(q.since) : undefined, before: q.before ? Date.parse(q.before) : undefined };
+        respondLater(res, async () => {
+          if (q.kind === 'status') {
+            const result = await getStatusHistory(deps.database.db, id, page);
+            const history = result.history.map((h) => ({ ...h, last_seen: iso(h.lastSeen), timestamp: iso(h.at), lastSeen: undefined, at: undefined }));
+            return ['200 OK', { device_id: id, history, total_records: result.totalRecords, has_more: result.hasMore, next_before: result.hasMore ? history.at(-1)?.timestamp : null }];
+          }
+          const result = await getTelemetryHistory(deps.database.db, id, page);
+          const history = result.history.map((h) => ({
+            timestamp: iso(h.ts),
+            battery_level: h.batteryLevel,
+            rssi: h.rssi,
+            response_time_ms: h.responseTimeMs,
+            error_rate: h.errorRate,
+            metrics: h.metrics,
+            online: true,
+          }));
+          return ['200 OK', { device_id: id, history, total_records: result.totalRecords, has_more: result.hasMore, next_before: result.hasMore ? history.at(-1)?.timestamp : null }];
+        }, r.aborted);
+      },
+    }),
+    // Batch lookup: presence answered in one store round trip for up to 1000 ids.
+    route({
+      method: 'POST',
+      path: '/status/batch',
+      summary: 'Status of up to 1000 devices, presence in one round trip (403 if the key may not read one of them)',
+      action: 'device.read',
+      device: { fromBody: (body) => body.device_ids },
+      body: batchBody,
+      ok: '200',
+      handle(res, r) {
+        const ids = r.body.device_ids;
+        respondLater(res, async () => {
+          const [seen, views] = await Promise.all([deps.presence.lastSeen(ids), hub.views.many(ids)]);
+          const devices = ids.map((id, i) => {
+            const view = views.get(id);
+            return view ? { ...statusView(view), present: seen[i] !== null } : { device_id: id, status: 'unknown', online: false, present: seen[i] !== null };
+          });
+          return ['200 OK', { devices }];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/devices/{device_id}/metrics',
+      summary: 'avg/min/max per minute or hour bucket, for charts',
+      action: 'device.read',
+      device: 'path',
+      query: metricsQuery,
+      ok: '200',
+      handle(res, r) {
+        const id = r.params[0]!;
+        if (!known(id)) return sendDeviceNotFound(res, id);
+        const q = r.query;
+        const to = q.to ? Date.parse(q.to) : Date.now();
+        const from = q.from ? Date.parse(q.from) : to - (q.bucket === '1m' ? 3600_000 : 86_400_000);
+        const sensors = q.metrics ? q.metrics.split(',').slice(0, 16) : [];
+        respondLater(res, async () => {
+          const buckets = await getMetricBuckets(deps.database.db, id, { from, to, bucket: q.bucket, sensors });
+          return ['200 OK', { device_id: id, bucket: q.bucket, from: iso(from), to: iso(to), buckets: buckets.map((b) => ({ start: iso(b.start), count: b.count, ...b.fields })) }];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/devices/{device_id}/uptime',
+      summary: 'Online share of a window, from the status history',
+      action: 'device.read',
+      device: 'path',
+      query: uptimeQuery,
+      ok: '200',
+      handle(res, r) {
+        const id = r.params[0]!;
+        if (!known(id)) return sendDeviceNotFound(res, id);
+        const to = Date.now();
+        const from = to - r.query.window_s * 1000;
+        respondLater(res, async () => {
+          const window = await getStatusWindow(deps.database.db, id, from, to);
+          const uptime = computeUptime(window.before, window.changes, from, to);
+          return ['200 OK', { device_id: id, from: iso(from), to: iso(to), uptime_ratio: uptime.ratio, online_s: uptime.onlineMs / 1000, window_s: uptime.windowMs / 1000, transitions: uptime.transitions }];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/devices/{device_id}',
+      summary: 'A device: status, type, name, timeouts',
+      action: 'device.read',
+      device: 'path',
+      ok: '200',
+      handle(res, r) {
+        const id = r.params[0]!;
+        if (!known(id)) return sendDeviceNotFound(res, id);
+        respondLater(res, async () => {
+          const view = await hub.views.one(id);
+          return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', deviceView(view)];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'PUT',
+      path: '/devices/{device_id}',
+      summary: 'Create or update a device: type, name, metadata, offline_timeout_s',
+      action: 'device.admin',
+      device: 'path',
+      body: deviceSettingsBody,
+      ok: '200',
+      handle(res, r) {
+        const id = r.params[0]!;
+        if (!isDeviceId(id)) {
+          sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['path', 'device_id'], msg: 'device ids are 1-128 chars of [A-Za-z0-9._:-]', type: 'invalid_string' }] });
+          return;
+        }
+        const settings = r.body;
+        respondLater(res, async () => {
+          await saveDeviceSettings(deps.database.db, id, {
+            type: settings.type,
+            name: settings.name,
+            metadata: settings.metadata,
+            offlineTimeoutS: settings.offline_timeout_s,
+          });
+          // Applied here and on the device's owner, which is the instance that times it out.
+          const view = await hub.views.updateSettings(id, {
+            ...(settings.type !== undefined ? { type: settings.type } : {}),
+            ...(settings.name !== undefined ? { name: settings.name } : {}),
+            ...(settings.offline_timeout_s !== undefined ? { timeoutMs: settings.offline_timeout_s === null ? null : settings.offline_timeout_s * 1000 } : {}),
+          });
+          const { device_id, type, name, offline_timeout_s, effective_offline_timeout_s } = deviceView(view);
+          return ['200 OK', { device_id, type, name, offline_timeout_s, effective_offline_timeout_s }];
+        }, r.aborted);
+      },
+    }),
+  ];
 }
