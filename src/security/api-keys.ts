@@ -44,6 +44,8 @@ const REVOKE_LOCK = 0x76_69_67_6b;
 export class ApiKeyStore {
   private keys = new Map<string, { key: ApiKey; hash: Buffer }>();
   private issued = false;
+  /** Bumped by every change made here, so a reload that overlapped one is read again. */
+  private generation = 0;
   private readonly revokedListeners: ((ids: readonly string[]) => void)[] = [];
 
   constructor(private readonly db: VigilDb) {}
@@ -63,10 +65,13 @@ export class ApiKeyStore {
 
   /** Loads the keys that are not revoked (call at start and after changes by another process). */
   async load(): Promise<void> {
+    const generation = this.generation;
     const [rows, [any]] = await Promise.all([
       this.db.select().from(apiKeys).where(isNull(apiKeys.revokedAt)),
       this.db.select({ n: sql<number>`count(*)::int` }).from(apiKeys),
     ]);
+    // A key created or revoked here meanwhile may be missing from (or still in) what was read.
+    if (generation !== this.generation) return this.load();
     const previous = this.keys;
     this.keys = new Map();
     this.issued = this.issued || (any?.n ?? 0) > 0;
@@ -105,6 +110,7 @@ export class ApiKeyStore {
       .returning();
     const key: ApiKey = { id, name, scopes: new Set(scopes), deviceIds: deviceIds ? new Set(deviceIds) : null, createdAt: row!.createdAt.getTime() };
     this.keys.set(id, { key, hash: hashSecret(secret) });
+    this.generation++;
     const first = !this.issued;
     this.issued = true;
     return { key, token, first };
@@ -129,6 +135,7 @@ export class ApiKeyStore {
       const [row] = await tx.select({ revokedAt: apiKeys.revokedAt }).from(apiKeys).where(sql`id = ${id}`);
       return row === undefined || row.revokedAt !== null ? 'not_found' : 'last_admin';
     });
+    this.generation++;
     if (outcome === 'revoked' && this.keys.delete(id)) this.notifyRevoked([id]);
     return outcome;
   }
