@@ -206,7 +206,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     // Keys created or revoked by the CLI or another instance take effect within KEY_RELOAD_MS; a
     // revoked key's WebSocket sessions end at the reload that finds it (docs/security.md).
     const keyReload = setInterval(() => {
-      keys.load().catch((error: unknown) => log.warn({ err: (error as Error).message }, 'API key reload failed; keeping the keys loaded before'));
+      keys.refresh().catch((error: unknown) => log.warn({ err: (error as Error).message }, 'API key reload failed; keeping the keys loaded before'));
     }, config.KEY_RELOAD_MS);
     keyReload.unref();
     cleanup.push(() => clearInterval(keyReload));
