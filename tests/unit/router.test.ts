@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
@@ -121,6 +122,18 @@ describe('route table plumbing', () => {
     expect(await send('/throws-after-body', 'POST', {}, '{"n":1}')).toBe(415);
     expect(await send('/throws-after-body', 'POST', { 'content-type': 'application/x-www-form-urlencoded' }, 'n=1')).toBe(415);
     expect(await send('/throws-after-body', 'POST', { 'content-type': 'application/json' }, '{"n":"x"}')).toBe(422);
+  });
+
+  it('answers any path, escape or method with a documented status, never a 500 or a dropped connection', async () => {
+    const segment = fc.stringMatching(/^([A-Za-z0-9._~-]|%[0-9A-Fa-f]{0,2}|%[EeCcFf][0-9A-Fa-f]%[0-9A-Fa-f]{0,2}|\u00e9|\ud83d\ude00){0,6}$/);
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('things', 'throws', 'nowhere'), fc.array(segment, { maxLength: 3 }), fc.constantFrom('GET', 'PUT', 'PATCH', 'DELETE', 'HEAD'), async (first, rest, method) => {
+        const path = `/${[first, ...rest.map((p) => encodeURI(p).replace(/%25/g, '%'))].join('/')}`;
+        const r = await fetch(`${base}${path}`, { method });
+        expect([200, 400, 404, 405, ...(first === 'throws' && rest.length === 0 && method === 'GET' ? [500] : [])], `${method} ${path}`).toContain(r.status);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('refuses a table with a duplicate route', () => {

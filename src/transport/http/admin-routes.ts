@@ -63,6 +63,7 @@ export function adminRoutes(keys: ApiKeyStore, tokens: WsTokens, log: Logger): R
       action: 'keys.admin',
       device: 'none',
       ok: '200',
+      answers: { '404': 'No such key', '409': 'The last admin key not limited to devices (last_admin_key): create another first' },
       handle(res, r) {
         const id = r.params[0]!;
         const target = keys.get(id);
@@ -88,6 +89,7 @@ export function adminRoutes(keys: ApiKeyStore, tokens: WsTokens, log: Logger): R
       action: 'token.issue',
       device: 'none',
       ok: '200',
+      answers: { '409': 'The hub needs no key: connect without a token' },
       handle(res, r) {
         if (r.principal.kind !== 'key') {
           sendJson(res, '409 Conflict', { detail: 'this hub needs no key: connect to /ws without a token' });

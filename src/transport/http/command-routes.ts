@@ -32,6 +32,7 @@ export function commandRoutes(hub: Hub, database: Database): Route[] {
       body: commandBody,
       headers: ['idempotency-key'],
       ok: '202',
+      answers: { '200': 'The command already made with this Idempotency-Key', '503': 'The owning instance did not answer (owner_unavailable): retry with the same Idempotency-Key' },
       handle(res, r) {
         const id = r.params[0]!;
         const key = r.headers['idempotency-key']!;

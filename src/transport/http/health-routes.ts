@@ -162,6 +162,7 @@ export function healthRoutes(hub: Hub, database: Database): Route[] {
       body: ackBody,
       optionalBody: true,
       ok: '200',
+      answers: { '404': 'No such alert, or not active', '503': 'The instance holding the alert did not answer (owner_unavailable)' },
       handle(res, r) {
         const alertId = r.params[0]!;
         respondLater(res, async () => {

@@ -41,6 +41,7 @@ export function buildOpenApi(routes: readonly Route[], version: string) {
     if (op.method !== 'GET') forbidden.push('Origin not this hub nor in CORS_ORIGINS (origin_not_allowed)');
     if (scope) Object.assign(responses, { '401': { description: 'No or invalid API key' }, '429': { description: 'Rate limited (Retry-After)' } });
     if (scope || op.method !== 'GET') responses['403'] = { description: forbidden.join('; ') };
+    for (const [status, description] of Object.entries(op.answers)) responses[status] = { description };
     (paths[op.path] ??= {})[op.method.toLowerCase()] = {
       summary: op.summary,
       ...(scope ? { security: [{ apiKey: [] }, { bearer: [] }], 'x-scope': scope, 'x-action': op.action } : { security: [] }),

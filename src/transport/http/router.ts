@@ -49,6 +49,8 @@ export interface RouteDef<B, Q> {
   readonly ok: string;
   /** Left out of the OpenAPI document (the dashboard's files). */
   readonly internal?: boolean;
+  /** Answers of this route besides the shared ones, for the OpenAPI document (status → description). */
+  readonly answers?: Readonly<Record<string, string>>;
   handle(res: HttpResponse, r: RouteRequest<B, Q>): void;
 }
 
@@ -64,6 +66,7 @@ export interface Route {
   readonly query: z.ZodType | undefined;
   readonly ok: string;
   readonly internal: boolean;
+  readonly answers: Readonly<Record<string, string>>;
   /** Runs the route once the request passed the checks every route shares. */
   run(res: HttpResponse, req: HttpRequest, base: BaseRequest, env: RouteEnv): void;
 }
@@ -95,6 +98,7 @@ export function route<B = undefined, Q = undefined>(def: RouteDef<B, Q>): Route 
     query: def.query,
     ok: def.ok,
     internal: def.internal ?? false,
+    answers: def.answers ?? {},
     run(res, req, base, env) {
       let query = undefined as Q;
       if (def.query) {
