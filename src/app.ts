@@ -323,6 +323,9 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       fanout: fanout.kind === 'local' ? 'in-process (single instance)' : `Redis pub/sub, instance ${instanceId} of ${membership?.list.length} (shared subscription group ${config.MQTT_SHARED_GROUP})`,
     };
     log.info({ parts, ws: `ws://${config.HOST}:${port}/ws` }, `Vigil listening on http://${config.HOST}:${port}`);
+    if (keys.everIssued && keys.size === 0 && !config.ALLOW_ANONYMOUS) {
+      log.warn('every API key is revoked: authentication stays on and no key is valid; create one with npm run keys -- create --scope admin');
+    }
     if (!access.authRequired()) {
       log.warn(
         access.loopback

@@ -49,7 +49,7 @@ export function createMetrics() {
     wsConnections: new Gauge({ name: 'vigil_ws_connections', help: 'Open WebSocket connections', registers: r }),
     wsConnectionsTotal: new Counter({
       name: 'vigil_ws_connections_total',
-      help: 'WebSocket connections accepted or refused, by outcome (accepted, refused_limit, refused_shutdown, refused_auth, refused_origin)',
+      help: 'WebSocket connections accepted or refused, by outcome (accepted, refused_limit, refused_shutdown, refused_auth, refused_origin, refused_host)',
       labelNames: ['outcome'] as const,
       registers: r,
     }),

@@ -93,13 +93,13 @@ export function attachWebSocket(
       // A page on another site may open a WebSocket to any address (no CORS): only this hub's own
       // pages and CORS_ORIGINS may, and only under a name of this hub (DNS rebinding).
       const browserRefusal = !access.hostAllowed(host)
-        ? (['421 Misdirected Request', 'misdirected_request', 'this hub does not serve that host name (ALLOWED_HOSTS)'] as const)
+        ? (['421 Misdirected Request', 'misdirected_request', 'this hub does not serve that host name (ALLOWED_HOSTS)', 'refused_host'] as const)
         : !originAllowed(access.corsOrigins, req.getHeader('origin'), host)
-          ? (['403 Forbidden', 'origin_not_allowed', 'WebSocket connections from this Origin are not allowed (CORS_ORIGINS)'] as const)
+          ? (['403 Forbidden', 'origin_not_allowed', 'WebSocket connections from this Origin are not allowed (CORS_ORIGINS)', 'refused_origin'] as const)
           : null;
       if (browserRefusal !== null) {
-        const [status, code, message] = browserRefusal;
-        metrics.wsConnectionsTotal.inc({ outcome: 'refused_origin' });
+        const [status, code, message, outcome] = browserRefusal;
+        metrics.wsConnectionsTotal.inc({ outcome });
         res.writeStatus(status).writeHeader('content-type', 'application/json');
         res.end(JSON.stringify({ detail: message, error: { code, message } }));
         return;
