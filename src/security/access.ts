@@ -36,6 +36,7 @@ export function accessPolicy(config: Config, keys: ApiKeyStore, tokens: WsTokens
     authRequired,
     ws: {
       authTimeoutMs: config.WS_AUTH_TIMEOUT_S * 1000,
+      authRequired,
       authenticate,
       fromUpgrade(apiKey: string, token: string): Credentials | 'invalid' | null {
         const presented = apiKey || token;

@@ -16,6 +16,8 @@ export interface WsAccess {
   /** An `auth` message's token (an API key or a ws-token). */
   authenticate(token: string): Credentials | null;
   readonly authTimeoutMs: number;
+  /** False while the hub serves without keys (anonymous sessions are ended once it does not). */
+  readonly authRequired: () => boolean;
   /** Valid keys, and word of revoked ones: their sessions end at once. */
   readonly keys: ApiKeyStore;
   /** Host names this hub serves (DNS rebinding) and the origins besides its own allowed to connect. */
@@ -168,7 +170,8 @@ export function attachWebSocket(
   const valid = (keyId: string) => access.keys.get(keyId) !== null;
   const checkCredentials = () => {
     const now = Date.now();
-    for (const ws of [...sockets]) ws.getUserData().session?.checkCredentials(now, valid);
+    const anonymousAllowed = !access.authRequired();
+    for (const ws of [...sockets]) ws.getUserData().session?.checkCredentials(now, valid, anonymousAllowed);
   };
   access.keys.onRevoked(checkCredentials);
   const credentialsMonitor = setInterval(checkCredentials, CREDENTIALS_CHECK_MS);

@@ -17,6 +17,8 @@ describe('key lifecycle', () => {
   let b: RunningHub;
   let admin = '';
   let adminId = '';
+  let firstKeyAt = 0;
+  const anonymous: TestClient[] = [];
   const clients: TestClient[] = [];
   const env = { HTTP_RATE_PER_S: '100000', HTTP_RATE_BURST: '100000', WS_TOKEN_TTL_S: '2', KEY_RELOAD_MS: '1000', WS_TOKEN_SECRET: 'k'.repeat(40) };
 
@@ -28,7 +30,7 @@ describe('key lifecycle', () => {
     });
   const makeKey = async (scopes: string[]) => (await (await call(a, '/admin/keys', { method: 'POST', key: admin, body: { name: 'k', scopes } })).json()) as { id: string; key: string };
   const session = async (hub: RunningHub, token: string, viaQuery = false) => {
-    const client = await TestClient.connect(viaQuery ? `${wsUrl(hub)}?token=${encodeURIComponent(token)}` : wsUrl(hub));
+    const client = await TestClient.connect(viaQuery && token ? `${wsUrl(hub)}?token=${encodeURIComponent(token)}` : wsUrl(hub));
     clients.push(client);
     if (!viaQuery) expect(await client.request({ type: 'auth', token }, 1)).toEqual({ type: 'ack', id: 1 });
     expect((await client.request({ type: 'subscribe_device', device_id: 'lifecycle-d' }, 2)).type).toBe('ack');
@@ -42,6 +44,9 @@ describe('key lifecycle', () => {
     // Two instances on one database (as in cluster mode): each learns of the other's revocations.
     a = await startTestHub('services', { ...env, DATABASE_URL: databaseUrl });
     b = await startTestHub('services', { ...env, DATABASE_URL: databaseUrl });
+    // Sessions opened while no key exists (the hub serves anonymously on loopback).
+    for (const hub of [a, b]) anonymous.push(await session(hub, '', true));
+    firstKeyAt = Date.now();
     const created = (await (await call(a, '/admin/keys', { method: 'POST', body: { name: 'root', scopes: ['admin'] } })).json()) as { id: string; key: string };
     admin = created.key;
     adminId = created.id;
@@ -49,6 +54,11 @@ describe('key lifecycle', () => {
   afterAll(async () => {
     for (const c of clients) c.close();
     await Promise.all([a?.stop(), b?.stop()]);
+  });
+
+  it('ends anonymous sessions (4401) on every instance once the first key exists', async () => {
+    for (const client of anonymous) expect(await client.waitClose(3000)).toBe(4401);
+    expect(Date.now() - firstKeyAt).toBeLessThan(2500);
   });
 
   it('ends the sessions of a revoked key with 4410, here at once and on another instance within a second', async () => {
