@@ -195,6 +195,13 @@ describe('authorization matrix', () => {
     expect((await call('/admin/keys', { method: 'POST', key: keys.limited, body: { name: 'escalate', scopes: ['read'], device_ids: [own, other] } })).status).toBe(403);
     // A read key cannot reach admin routes at all; a command key cannot create keys with more scopes.
     expect((await call('/admin/keys', { method: 'POST', key: keys.command, body: { name: 'escalate', scopes: ['command'] } })).status).toBe(403);
+    // Every refusal is counted, whether the route, the body or the handler found the device.
+    const count = async () => Number(/vigil_http_refused_total\{code="forbidden"\} (\d+)/.exec(await (await call('/metrics', { key: keys.admin })).text())?.[1] ?? 0);
+    const before = await count();
+    await call('/status', { method: 'POST', key: keys.limited, body: { device_id: other, battery_level: 50 } });
+    await call(`/alerts/${alertOf[other]}/ack`, { method: 'POST', key: keys.limited, body: {} });
+    await call(`/alerts?device_id=${other}`, { key: keys.limited });
+    expect(await count()).toBe(before + 3);
   });
 
   it('answers every WebSocket message for every caller as the policy says', async () => {

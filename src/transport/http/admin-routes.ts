@@ -22,7 +22,7 @@ export const keyView = (k: ApiKey) => ({
   created_at: new Date(k.createdAt).toISOString(),
 });
 
-const TOO_BROAD = { detail: 'a key can only create, see or revoke keys no broader than itself (scopes and devices)', error: { code: 'forbidden', message: 'key broader than the caller' } };
+const TOO_BROAD = 'a key can only create, see or revoke keys no broader than itself (scopes and devices)';
 
 /** API keys (admin scope; never broader than the caller's own) and short-lived WebSocket tokens for browsers. */
 export function adminRoutes(keys: ApiKeyStore, tokens: WsTokens, log: Logger): Route[] {
@@ -37,7 +37,7 @@ export function adminRoutes(keys: ApiKeyStore, tokens: WsTokens, log: Logger): R
       ok: '201',
       handle(res, r) {
         const { name, scopes, device_ids } = r.body;
-        if (!covers(r.principal, scopes, device_ids ?? null)) return sendJson(res, '403 Forbidden', TOO_BROAD);
+        if (!covers(r.principal, scopes, device_ids ?? null)) return sendJson(res, ...r.forbidden(TOO_BROAD));
         respondLater(res, async () => {
           const created = await keys.create(name, scopes, device_ids ?? null);
           if (created.first) log.warn({ keyId: created.key.id }, 'first API key created: authentication is now required, and stays on even if every key is revoked');
@@ -69,7 +69,7 @@ export function adminRoutes(keys: ApiKeyStore, tokens: WsTokens, log: Logger): R
         const target = keys.get(id);
         const notFound = ['404 Not Found', { detail: `Key ${id.slice(0, 32)} not found` }] as const;
         if (target === null) return sendJson(res, ...notFound);
-        if (!covers(r.principal, target.scopes, target.deviceIds)) return sendJson(res, '403 Forbidden', TOO_BROAD);
+        if (!covers(r.principal, target.scopes, target.deviceIds)) return sendJson(res, ...r.forbidden(TOO_BROAD));
         respondLater(res, async () => {
           const outcome = await keys.revoke(id, true);
           if (outcome === 'last_admin') {

@@ -6,8 +6,8 @@ import type { Hub } from '../../hub/hub.js';
 import type { Database } from '../../storage/database.js';
 import { healthTrend, listAlerts } from '../../storage/alert-repository.js';
 import { deviceLimit } from '../../security/policy.js';
-import { route, sendForbidden, type Route } from './router.js';
-import { respondLater, sendDeviceNotFound } from './respond.js';
+import { route, type Route } from './router.js';
+import { respondLater, sendDeviceNotFound, sendJson } from './respond.js';
 
 export const alertsQuery = z.object({
   state: z.enum(['active', 'raised', 'acknowledged', 'cleared', 'all']).default('active'),
@@ -135,7 +135,7 @@ export function healthRoutes(hub: Hub, database: Database): Route[] {
         const q = r.query;
         if (q.device_id !== undefined) {
           const decision = r.authorize(q.device_id);
-          if (!decision.ok) return sendForbidden(res, decision);
+          if (!decision.ok) return sendJson(res, ...r.forbidden(decision.message));
         }
         const limit = deviceLimit(r.principal);
         respondLater(res, async () => {
@@ -168,7 +168,7 @@ export function healthRoutes(hub: Hub, database: Database): Route[] {
         respondLater(res, async () => {
           // Whichever instance holds the alert acknowledges it, once the policy allows its device.
           const outcome = await hub.acknowledgeAlertAnywhere(alertId, r.body.by ?? 'api', (deviceId) => r.authorize(deviceId).ok);
-          if (outcome === 'forbidden') return ['403 Forbidden', { detail: 'this key may not use this device', error: { code: 'forbidden', message: "this key may not use this alert's device" } }];
+          if (outcome === 'forbidden') return r.forbidden("this key may not use this alert's device");
           return outcome ? ['200 OK', outcome] : ['404 Not Found', { detail: `Alert ${alertId.slice(0, 64)} not found or not active` }];
         }, r.aborted);
       },

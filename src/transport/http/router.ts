@@ -23,6 +23,8 @@ export interface RouteRequest<B, Q> {
   readonly aborted: { value: boolean };
   /** The same action on a device the handler found (an alert's device), or for filtering an aggregate. */
   authorize(deviceId: string): Decision;
+  /** The body of a 403 the handler decided (counted in vigil_http_refused_total like the others). */
+  forbidden(message: string): [status: '403 Forbidden', body: unknown];
 }
 
 /**
@@ -81,6 +83,7 @@ interface BaseRequest {
 
 interface RouteEnv {
   readonly maxBodyBytes: number;
+  readonly countRefused: (code: string) => void;
   /** Runs a handler step inside the error boundary. */
   readonly guarded: (res: HttpResponse, step: () => void) => void;
 }
@@ -115,6 +118,10 @@ export function route<B = undefined, Q = undefined>(def: RouteDef<B, Q>): Route 
         rawBody,
         headers,
         authorize: (deviceId) => authorize(base.principal, def.action, deviceId),
+        forbidden: (message) => {
+          env.countRefused('forbidden');
+          return forbiddenAnswer(message);
+        },
       });
       const schema = def.body;
       if (schema === undefined) return def.handle(res, request(undefined as B, undefined));
@@ -125,7 +132,10 @@ export function route<B = undefined, Q = undefined>(def: RouteDef<B, Q>): Route 
           if (typeof device === 'object') {
             for (const id of device.fromBody(parsed.data)) {
               const decision = authorize(base.principal, def.action, id);
-              if (!decision.ok) return sendForbidden(res, decision);
+              if (!decision.ok) {
+                env.countRefused('forbidden');
+                return sendJson(res, ...forbiddenAnswer(decision.message));
+              }
             }
           }
           def.handle(res, request(parsed.data, raw));
@@ -135,10 +145,7 @@ export function route<B = undefined, Q = undefined>(def: RouteDef<B, Q>): Route 
   };
 }
 
-/** 403 of a decision that refused. */
-export function sendForbidden(res: HttpResponse, decision: Extract<Decision, { ok: false }>): void {
-  sendJson(res, '403 Forbidden', { detail: decision.message, error: { code: decision.code, message: decision.message } });
-}
+const forbiddenAnswer = (message: string): [status: '403 Forbidden', body: unknown] => ['403 Forbidden', { detail: message, error: { code: 'forbidden', message } }];
 
 /** Reads a JSON body up to `limit` bytes (413 past it, 400 when not JSON); answers corked. */
 function readBody(res: HttpResponse, limit: number, aborted: { value: boolean }, optional: boolean, done: (value: unknown) => void): void {
@@ -278,15 +285,12 @@ export function mountRoutes(app: TemplatedApp, routes: readonly Route[], sec: Ht
           return refuse(sec, res, '401 Unauthorized', 'missing_key', 'API key required (X-API-Key or Authorization: Bearer)', { 'www-authenticate': 'Bearer' });
         }
         const decision = authorize(principal, r.action, r.deviceSource === 'path' ? params[0]! : null);
-        if (!decision.ok) {
-          sec.metrics.httpRefused.inc({ code: 'forbidden' });
-          return sendForbidden(res, decision);
-        }
+        if (!decision.ok) return refuse(sec, res, '403 Forbidden', decision.code, decision.message);
       }
       const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
       const wait = sec.limiter.take(principal.kind === 'key' ? `key:${principal.key.id}` : `ip:${ip}`, Date.now());
       if (wait > 0) return refuse(sec, res, '429 Too Many Requests', 'rate_limited', 'too many requests', { 'retry-after': String(wait) });
-      r.run(res, req, { principal, requestId, ip, params, aborted: watchAbort(res) }, { maxBodyBytes: sec.maxBodyBytes, guarded });
+      r.run(res, req, { principal, requestId, ip, params, aborted: watchAbort(res) }, { maxBodyBytes: sec.maxBodyBytes, countRefused: (code) => sec.metrics.httpRefused.inc({ code }), guarded });
     });
   });
 }
