@@ -177,24 +177,13 @@ export class Session {
   /**
    * Ends the session when its key was revoked (`valid` says no), its ws-token expired, or it is
    * anonymous on a hub that now requires keys; called on every key reload and once a second.
-   * Returns false when it closed the session.
    */
-  checkCredentials(now: number, valid: (keyId: string) => boolean, anonymousAllowed: boolean): boolean {
+  checkCredentials(now: number, valid: (keyId: string) => boolean, anonymousAllowed: boolean): void {
     const principal = this.principal;
     // Opened while the hub needed no key: once one exists, anonymous sessions end too.
-    if (principal?.kind === 'anonymous' && !anonymousAllowed) {
-      this.close(CloseCode.unauthenticated, 'authentication now required');
-      return false;
-    }
-    if (principal?.kind === 'key' && !valid(principal.key.id)) {
-      this.close(CloseCode.keyRevoked, 'key revoked');
-      return false;
-    }
-    if (this.expiresAt !== null && now >= this.expiresAt) {
-      this.close(CloseCode.tokenExpired, 'token expired');
-      return false;
-    }
-    return true;
+    if (principal?.kind === 'anonymous' && !anonymousAllowed) this.close(CloseCode.unauthenticated, 'authentication now required');
+    else if (principal?.kind === 'key' && !valid(principal.key.id)) this.close(CloseCode.keyRevoked, 'key revoked');
+    else if (this.expiresAt !== null && now >= this.expiresAt) this.close(CloseCode.tokenExpired, 'token expired');
   }
 
   private subscribeDevice(deviceId: string, id: RequestId, resume: ResumeFrom | null): void {
