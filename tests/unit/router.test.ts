@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Faults } from '../../src/errors/boundary.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import type { ApiKeyStore } from '../../src/security/api-keys.js';
@@ -54,7 +55,9 @@ describe('route table plumbing', () => {
       corsOrigins: new Set(['http://allowed.example']),
       hostAllowed: hostRule('127.0.0.1', ['vigil.example']),
       maxBodyBytes: 1024,
+      maxHeaderBytes: 8192,
       metrics,
+      faults: new Faults(createLogger('silent'), metrics),
     };
     mountRoutes(app, routes, sec, createLogger('silent'));
     socket = await new Promise<us_listen_socket>((resolve, reject) => app.listen('127.0.0.1', 0, (s) => (s ? resolve(s) : reject(new Error('listen')))));
@@ -91,8 +94,7 @@ describe('route table plumbing', () => {
     expect(late.status).toBe(500);
     expect(await late.text()).not.toContain('internals');
     const scraped = await metrics.scrape();
-    expect(scraped).toMatch(/vigil_http_handler_errors_total\{route="GET \/throws"\} 1/);
-    expect(scraped).toMatch(/vigil_http_handler_errors_total\{route="POST \/throws-after-body"\} 1/);
+    expect(scraped).toMatch(/vigil_internal_errors_total\{entry="http"\} 2/);
     expect((await fetch(`${base}/things/ok`)).status).toBe(200);
   });
 

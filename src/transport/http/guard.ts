@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import type { Faults } from '../../errors/boundary.js';
 import type { Metrics } from '../../metrics.js';
 import type { ApiKeyStore } from '../../security/api-keys.js';
 import type { RateLimiter } from '../../security/rate-limiter.js';
@@ -16,6 +17,9 @@ export interface HttpSecurity {
   readonly hostAllowed: (host: string) => boolean;
   readonly maxBodyBytes: number;
   readonly metrics: Metrics;
+  /** HTTP_MAX_HEADER_BYTES: larger request headers get a 431. */
+  readonly maxHeaderBytes: number;
+  readonly faults: Faults;
 }
 
 /** Security headers on every response; pages that run scripts set their own CSP (static-files.ts). */
@@ -44,7 +48,7 @@ export function commonHeaders(sec: HttpSecurity, res: HttpResponse, req: HttpReq
   const origin = req.getHeader('origin');
   const headers: [string, string][] = [['x-request-id', requestId], ...SECURITY_HEADERS];
   if (origin && sec.corsOrigins.has(origin)) headers.push(['access-control-allow-origin', origin], ['vary', 'Origin']);
-  setCommonHeaders(res, headers);
+  setCommonHeaders(res, headers, { requestId, faults: sec.faults });
   return requestId;
 }
 

@@ -7,7 +7,8 @@ import type { Database } from '../../storage/database.js';
 import { deleteDevice } from '../../storage/device-repository.js';
 import { VERSION } from '../../version.js';
 import { route, type Route } from './router.js';
-import { respondLater, sendDeviceNotFound, sendJson } from './respond.js';
+import { deviceLimit } from '../../security/policy.js';
+import { respondLater, sendDeviceNotFound, sendDeviceRefused, sendJson } from './respond.js';
 
 /** The earlier REST service's body (seed 003), plus the hub's optional readings. */
 export const statusBody = z.object({
@@ -50,6 +51,9 @@ export function ingestRoutes(hub: Hub, database: Database, config: Config): Rout
           hub.countInvalid(decoded.reason);
           return sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['body'], msg: decoded.detail, type: decoded.reason }] });
         }
+        // A new device may be refused (cap or rate); a known one is its Map lookup.
+        const admitted = hub.registry.admit(deviceId);
+        if (typeof admitted === 'string') return sendDeviceRefused(res, admitted);
         hub.ingestTelemetry(decoded.telemetry);
         if (r.body.online === false) hub.deviceSaid(deviceId, false, decoded.telemetry.receivedAt);
         sendJson(res, '200 OK', { status: 'success', message: 'Device status updated successfully', device_id: deviceId });
@@ -82,10 +86,25 @@ export function ingestRoutes(hub: Hub, database: Database, config: Config): Rout
       ok: '200',
       handle(res, r) {
         const q = r.query;
-        const matching = [...hub.registry.values()]
-          .filter((d) => r.authorize(d.id).ok && (q.status === undefined || d.status === q.status) && (q.type === undefined || d.type === q.type))
-          .sort((a, b) => (a.id < b.id ? -1 : 1));
-        const pageIds = matching.slice(q.offset, q.offset + q.limit).map((d) => d.id);
+        const registry = hub.registry;
+        const pageIds: string[] = [];
+        let total = 0;
+        if (q.status === undefined && q.type === undefined && deviceLimit(r.principal) === null) {
+          // The whole fleet: the sorted index skips to the offset, so a page costs its own devices.
+          total = registry.size;
+          for (const id of registry.idsFrom(q.offset)) {
+            if (pageIds.length === q.limit) break;
+            pageIds.push(id);
+          }
+        } else {
+          // Filtered (and to the devices the key may read): one pass over the sorted ids, without copying or sorting the fleet.
+          for (const id of registry.idsAfter('')) {
+            const d = registry.get(id)!;
+            if (!r.authorize(id).ok || (q.status !== undefined && d.status !== q.status) || (q.type !== undefined && d.type !== q.type)) continue;
+            if (total >= q.offset && pageIds.length < q.limit) pageIds.push(id);
+            total++;
+          }
+        }
         respondLater(res, async () => {
           // Scores, alerts and readings come from each device's owner (this instance unless clustered).
           const views = await hub.views.many(pageIds);
@@ -105,7 +124,7 @@ export function ingestRoutes(hub: Hub, database: Database, config: Config): Rout
               rssi: d.rssi,
             }];
           });
-          return ['200 OK', { devices: page, total: matching.length, limit: q.limit, offset: q.offset }];
+          return ['200 OK', { devices: page, total, limit: q.limit, offset: q.offset }];
         }, r.aborted);
       },
     }),

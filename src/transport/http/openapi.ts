@@ -25,6 +25,8 @@ export function buildOpenApi(routes: readonly Route[], version: string) {
       : [];
     const responses: Record<string, unknown> = {
       [op.ok]: { description: 'OK' },
+      '431': { description: 'Request headers over HTTP_MAX_HEADER_BYTES (headers_too_large)' },
+      '500': { description: 'Internal error (logged and counted): {"detail":"internal error","error":{"code":"internal","message":"internal error","request_id"}}, no details' },
       '405': { description: 'Another method of this path (Allow lists them): {"error":{"code":"method_not_allowed"}}' },
       '421': { description: 'Host is not a name of this hub (ALLOWED_HOSTS): {"error":{"code":"misdirected_request"}}' },
     };

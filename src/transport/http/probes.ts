@@ -1,6 +1,6 @@
 import type { Metrics } from '../../metrics.js';
 import { route, type Route } from './router.js';
-import { sendJson, writeCommonHeaders } from './respond.js';
+import { failRequest, sendJson, writeCommonHeaders } from './respond.js';
 
 /** One dependency /readyz asks about; `detail` says what is wrong when it is not ok. */
 export interface ReadinessCheck {
@@ -43,7 +43,7 @@ export function probeRoutes(checks: readonly ReadinessCheck[], metrics: Metrics)
               checks: parts,
             });
           });
-        });
+        }).catch((error: unknown) => failRequest(res, error, r.aborted));
       },
     }),
     route({
@@ -61,7 +61,7 @@ export function probeRoutes(checks: readonly ReadinessCheck[], metrics: Metrics)
             writeCommonHeaders(res);
             res.end(text);
           });
-        });
+        }).catch((error: unknown) => failRequest(res, error, r.aborted));
       },
     }),
   ];

@@ -4,7 +4,8 @@ import type { Principal } from '../../security/api-keys.js';
 import { ACTIONS, authorize, type Action, type Decision } from '../../security/policy.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from '../uws.js';
 import { browserCheck, commonHeaders, presentedKey, sendCors, type HttpSecurity } from './guard.js';
-import { sendJson, validationError, watchAbort } from './respond.js';
+import { requestHeaderBytes } from './header-limit.js';
+import { failRequest, sendJson, validationError, watchAbort } from './respond.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -201,8 +202,8 @@ function decodeSegment(raw: string): string | null {
  * Mounts the whole REST table behind one uWS catch-all, so every request takes the same path:
  * security headers, Host (421), routing (404, 405 with Allow, 400 malformed_path), Origin (403) and
  * Content-Type (415) for browser-borne requests, authentication (401), the policy (403), the rate
- * limit (429), the body (413, 400, 422), then the handler inside an error boundary (500, logged and
- * counted, without internals). Mount it after `/ws`.
+ * limit (429), the body (413, 400, 422), then the handler inside an error boundary (500, reported
+ * with the request id, without internals). Header size (431) comes first. Mount it after `/ws`.
  */
 export function mountRoutes(app: TemplatedApp, routes: readonly Route[], sec: HttpSecurity, log: Logger): void {
   const compiled: CompiledRoute[] = routes.map((r) => {
@@ -218,11 +219,10 @@ export function mountRoutes(app: TemplatedApp, routes: readonly Route[], sec: Ht
     seen.add(id);
   }
 
-  const internalError = (res: HttpResponse, error: unknown, where: string, requestId: string) => {
-    sec.metrics.httpInternalErrors.inc({ route: where });
-    log.error({ err: error instanceof Error ? error.message : String(error), route: where, requestId }, 'HTTP handler failed');
+  /** The error boundary: the fault is reported (vigil_internal_errors_total{entry="http"}), the client gets a 500 without internals. */
+  const internalError = (res: HttpResponse, error: unknown, aborted: { value: boolean }) => {
     try {
-      res.cork(() => sendJson(res, '500 Internal Server Error', { detail: 'internal error', error: { code: 'internal', message: `internal error (request ${requestId})` } }));
+      failRequest(res, error, aborted);
     } catch {
       // The answer had already begun: nothing more can be written, so end the connection.
       try {
@@ -237,15 +237,18 @@ export function mountRoutes(app: TemplatedApp, routes: readonly Route[], sec: Ht
     const requestId = commonHeaders(sec, res, req);
     const method = req.getMethod().toUpperCase();
     const url = req.getUrl();
-    let where = `${method} unmatched`;
+    const aborted = watchAbort(res);
     const guarded = (r: HttpResponse, step: () => void) => {
       try {
         step();
       } catch (error) {
-        internalError(r, error, where, requestId);
+        internalError(r, error, aborted);
       }
     };
     guarded(res, () => {
+      if (requestHeaderBytes(req) > sec.maxHeaderBytes) {
+        return refuse(sec, res, '431 Request Header Fields Too Large', 'headers_too_large', `request headers over ${sec.maxHeaderBytes} bytes (HTTP_MAX_HEADER_BYTES)`);
+      }
       const host = req.getHeader('host');
       if (!sec.hostAllowed(host)) return refuse(sec, res, '421 Misdirected Request', 'misdirected_request', 'this hub does not serve that host name (ALLOWED_HOSTS)');
       if (method === 'OPTIONS') return sendCors(sec, res, req.getHeader('origin'));
@@ -261,7 +264,6 @@ export function mountRoutes(app: TemplatedApp, routes: readonly Route[], sec: Ht
         return refuse(sec, res, '405 Method Not Allowed', 'method_not_allowed', `${method} is not allowed here; use ${allow}`, { allow });
       }
       const r = match.route;
-      where = `${r.method} ${r.path}`;
       const params: string[] = [];
       for (let i = 0; i < parts.length; i++) {
         if (match.segments[i] !== null) continue;
@@ -290,7 +292,7 @@ export function mountRoutes(app: TemplatedApp, routes: readonly Route[], sec: Ht
       const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
       const wait = sec.limiter.take(principal.kind === 'key' ? `key:${principal.key.id}` : `ip:${ip}`, Date.now());
       if (wait > 0) return refuse(sec, res, '429 Too Many Requests', 'rate_limited', 'too many requests', { 'retry-after': String(wait) });
-      r.run(res, req, { principal, requestId, ip, params, aborted: watchAbort(res) }, { maxBodyBytes: sec.maxBodyBytes, countRefused: (code) => sec.metrics.httpRefused.inc({ code }), guarded });
+      r.run(res, req, { principal, requestId, ip, params, aborted }, { maxBodyBytes: sec.maxBodyBytes, countRefused: (code) => sec.metrics.httpRefused.inc({ code }), guarded });
     });
   });
 }

@@ -7,14 +7,29 @@ import type { Database } from '../../storage/database.js';
 import { computeUptime } from '../../domain/uptime.js';
 import { getMetricBuckets } from '../../storage/metrics-repository.js';
 import { getStatusHistory, getStatusWindow, getTelemetryHistory, saveDeviceSettings } from '../../storage/device-repository.js';
+import { decodeCursor, devicePage } from './device-pages.js';
+import type { HttpResponse } from '../uws.js';
 import { route, type Route } from './router.js';
-import { respondLater, sendDeviceNotFound, sendJson } from './respond.js';
+import { queryError, respondLater, sendDeviceNotFound, sendDeviceRefused, sendJson, sendQueryError } from './respond.js';
 
 export interface StatusRoutesContext {
   readonly hub: Hub;
   readonly presence: PresenceStore;
   readonly database: Database;
+  readonly bounds: QueryBounds;
 }
+
+/** HTTP_MAX_PAGE_ITEMS, MAX_QUERY_RANGE_DAYS (in ms) and MAX_QUERY_ROWS. */
+export interface QueryBounds {
+  readonly maxPageItems: number;
+  readonly maxRangeMs: number;
+  readonly maxRows: number;
+  /** Counts a request refused by one of these bounds (vigil_http_refused_total{code}). */
+  refused(code: string): void;
+}
+
+/** A page of /status/summary unless `limit` says otherwise (or HTTP_MAX_PAGE_ITEMS is lower). */
+export const SUMMARY_DEFAULT_LIMIT = 500;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -57,6 +72,11 @@ export const metricsQuery = z.object({
   metrics: z.string().max(1100).optional(),
 });
 
+export const summaryQuery = z.object({
+  limit: z.coerce.number().int().min(1).optional(),
+  cursor: z.string().max(200).optional(),
+});
+
 export const uptimeQuery = z.object({
   window_s: z.coerce.number().int().min(60).max(90 * 86_400).default(86_400),
 });
@@ -74,29 +94,47 @@ export const deviceSettingsBody = z
   })
   .strict();
 
+/** 422 for a query over one of the bounds, counted by its code. */
+function sendOverBound(res: HttpResponse, bounds: QueryBounds, field: string, msg: string, code: string): void {
+  bounds.refused(code);
+  sendQueryError(res, field, msg, code);
+}
+
+function sendRangeTooLarge(res: HttpResponse, field: string, bounds: QueryBounds): void {
+  sendOverBound(res, bounds, field, `the time range may span at most ${bounds.maxRangeMs / 86_400_000} days (MAX_QUERY_RANGE_DAYS)`, 'range_too_large');
+}
+
 /** GET /status/summary, GET /status/{id}, GET /status/{id}/history, POST /status/batch, GET|PUT /devices/{id}, device metrics and uptime. */
 export function statusRoutes(deps: StatusRoutesContext): Route[] {
-  const { hub } = deps;
+  const { hub, bounds } = deps;
   const known = (id: string) => isDeviceId(id) && hub.registry.get(id) !== undefined;
   return [
     route({
       method: 'GET',
       path: '/status/summary',
-      summary: 'All devices with their latest status',
+      summary: `Devices with their latest status, ${SUMMARY_DEFAULT_LIMIT} a page by default (limit ≤ HTTP_MAX_PAGE_ITEMS; next page: cursor = next_cursor), with the fleet's totals (of the devices the key may read)`,
       action: 'fleet.read',
       device: 'none',
+      query: summaryQuery,
       ok: '200',
+      // Paged by cursor (device ids in sorted order); the totals are the fleet's, kept as devices
+      // change, so a page costs its own devices whatever the fleet's size. devicePage walks only the
+      // devices a limited key may read (the policy's filter for fleet.read).
       handle(res, r) {
-        const ids = [...hub.registry.values()].filter((s) => r.authorize(s.id).ok).map((s) => s.id);
+        const { cursor } = r.query;
+        const limit = r.query.limit ?? Math.min(SUMMARY_DEFAULT_LIMIT, bounds.maxPageItems);
+        if (limit > bounds.maxPageItems) return sendOverBound(res, bounds, 'limit', `at most ${bounds.maxPageItems} devices a page (HTTP_MAX_PAGE_ITEMS)`, 'too_big');
+        const after = cursor === undefined ? '' : decodeCursor(cursor);
+        if (after === null) return sendOverBound(res, bounds, 'cursor', 'not a cursor this API gave out (use next_cursor as it is)', 'invalid_cursor');
+        const page = devicePage(hub.registry, r.principal, after, limit);
         respondLater(res, async () => {
-          const views = await hub.views.many(ids);
-          const devices = [];
-          let online = 0;
-          for (const view of views.values()) {
-            if (view.status === 'online') online++;
-            devices.push({ device_id: view.id, battery_level: view.batteryLevel, online: view.status === 'online', status: view.status, last_update: iso(view.lastSeen) });
-          }
-          return ['200 OK', { devices, total_devices: devices.length, online_devices: online, offline_devices: devices.length - online }];
+          const views = await hub.views.many(page.ids);
+          const devices = page.ids.flatMap((id) => {
+            const view = views.get(id);
+            return view === undefined ? [] : [{ device_id: view.id, battery_level: view.batteryLevel, online: view.status === 'online', status: view.status, last_update: iso(view.lastSeen) }];
+          });
+          const { total, online, offline, unknown } = page.totals;
+          return ['200 OK', { devices, total_devices: total, online_devices: online, offline_devices: offline, unknown_devices: unknown, limit, next_cursor: page.nextCursor }];
         }, r.aborted);
       },
     }),
@@ -173,7 +211,7 @@ export function statusRoutes(deps: StatusRoutesContext): Route[] {
     route({
       method: 'GET',
       path: '/devices/{device_id}/metrics',
-      summary: 'avg/min/max per minute or hour bucket, for charts',
+      summary: 'avg/min/max per minute or hour bucket, for charts (range ≤ MAX_QUERY_RANGE_DAYS, else 422 range_too_large)',
       action: 'device.read',
       device: 'path',
       query: metricsQuery,
@@ -184,6 +222,8 @@ export function statusRoutes(deps: StatusRoutesContext): Route[] {
         const q = r.query;
         const to = q.to ? Date.parse(q.to) : Date.now();
         const from = q.from ? Date.parse(q.from) : to - (q.bucket === '1m' ? 3600_000 : 86_400_000);
+        if (from > to) return sendQueryError(res, 'from', '`from` is after `to`', 'invalid_range');
+        if (to - from > bounds.maxRangeMs) return sendRangeTooLarge(res, 'from', bounds);
         const sensors = q.metrics ? q.metrics.split(',').slice(0, 16) : [];
         respondLater(res, async () => {
           const buckets = await getMetricBuckets(deps.database.db, id, { from, to, bucket: q.bucket, sensors });
@@ -194,7 +234,7 @@ export function statusRoutes(deps: StatusRoutesContext): Route[] {
     route({
       method: 'GET',
       path: '/devices/{device_id}/uptime',
-      summary: 'Online share of a window, from the status history',
+      summary: 'Online share of a window, from the status history (window ≤ MAX_QUERY_RANGE_DAYS)',
       action: 'device.read',
       device: 'path',
       query: uptimeQuery,
@@ -202,10 +242,15 @@ export function statusRoutes(deps: StatusRoutesContext): Route[] {
       handle(res, r) {
         const id = r.params[0]!;
         if (!known(id)) return sendDeviceNotFound(res, id);
+        if (r.query.window_s * 1000 > bounds.maxRangeMs) return sendRangeTooLarge(res, 'window_s', bounds);
         const to = Date.now();
         const from = to - r.query.window_s * 1000;
         respondLater(res, async () => {
-          const window = await getStatusWindow(deps.database.db, id, from, to);
+          const window = await getStatusWindow(deps.database.db, id, from, to, bounds.maxRows);
+          if (window === null) {
+            bounds.refused('too_many_rows');
+            return ['422 Unprocessable Entity', queryError('window_s', `more than ${bounds.maxRows} status changes in this window (MAX_QUERY_ROWS): ask for a shorter one`, 'too_many_rows')];
+          }
           const uptime = computeUptime(window.before, window.changes, from, to);
           return ['200 OK', { device_id: id, from: iso(from), to: iso(to), uptime_ratio: uptime.ratio, online_s: uptime.onlineMs / 1000, window_s: uptime.windowMs / 1000, transitions: uptime.transitions }];
         }, r.aborted);
@@ -242,6 +287,9 @@ export function statusRoutes(deps: StatusRoutesContext): Route[] {
           return;
         }
         const settings = r.body;
+        // Settings for an id the hub has not seen create it: the same bounds as a device that speaks.
+        const admitted = hub.registry.admit(id);
+        if (typeof admitted === 'string') return sendDeviceRefused(res, admitted);
         respondLater(res, async () => {
           await saveDeviceSettings(deps.database.db, id, {
             type: settings.type,
