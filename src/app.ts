@@ -24,20 +24,21 @@ import { openDatabase, type Database } from './storage/database.js';
 import { loadDeviceStates } from './storage/device-repository.js';
 import { createWriter, type Writer } from './storage/writer.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded-broker.js';
-import { attachHttpRoutes, attachNotFound, type ReadinessCheck } from './transport/http/probes.js';
+import { probeRoutes, type ReadinessCheck } from './transport/http/probes.js';
 import { accessPolicy } from './security/access.js';
 import { ApiKeyStore } from './security/api-keys.js';
 import { RateLimiter } from './security/rate-limiter.js';
 import { WsTokens } from './security/ws-token.js';
-import { attachAdminRoutes } from './transport/http/admin-routes.js';
-import { attachCommandRoutes } from './transport/http/command-routes.js';
-import { attachOpenApi } from './transport/http/openapi.js';
-import { attachDashboard } from './transport/http/static-files.js';
+import { adminRoutes } from './transport/http/admin-routes.js';
+import { commandRoutes } from './transport/http/command-routes.js';
+import { openApiRoute } from './transport/http/openapi.js';
+import { mountRoutes, type Route } from './transport/http/router.js';
+import { dashboardRoutes } from './transport/http/static-files.js';
 import { VERSION } from './version.js';
-import { createGuard, preflight, type HttpSecurity } from './transport/http/guard.js';
-import { attachHealthRoutes } from './transport/http/health-routes.js';
-import { attachIngestRoutes } from './transport/http/ingest-routes.js';
-import { attachStatusRoutes } from './transport/http/status-routes.js';
+import { hostRule, type HttpSecurity } from './transport/http/guard.js';
+import { healthRoutes } from './transport/http/health-routes.js';
+import { ingestRoutes } from './transport/http/ingest-routes.js';
+import { statusRoutes } from './transport/http/status-routes.js';
 import { startMqttIngest, type MqttIngest } from './transport/mqtt-ingest.js';
 import { redactUrl } from './transport/redact-url.js';
 import { loadUws, type us_listen_socket } from './transport/uws.js';
@@ -57,14 +58,14 @@ export interface RunningHub {
   readonly parts: { readonly broker: string; readonly storage: string; readonly presence: string; readonly fanout: string };
   /** Cluster mode: this instance's id (null when single-instance). */
   readonly instanceId: string | null;
+  /** The REST route table (method, path, policy entry), for tests generated from it. */
+  readonly routes: readonly Route[];
   stop(): Promise<void>;
 }
 
 const INGEST_READY_TIMEOUT_MS = 10_000;
 /** Topic (device ids are at most 128 characters), packet id and properties of one packet. */
 const BROKER_PACKET_MARGIN_BYTES = 4096;
-/** Keys created or revoked by the CLI (another process) take effect within this. */
-const KEY_RELOAD_MS = 5000;
 
 /**
  * Wiring: chooses each part's implementation from the configuration (embedded when its URL is
@@ -214,32 +215,39 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     }
     const keys = new ApiKeyStore(database.db);
     await keys.load();
-    // A failed reload (the database away) keeps the keys last loaded, is reported, and is retried.
-    const keyReload = setInterval(faults.guard('key_reload', () => keys.load()), KEY_RELOAD_MS);
+    // Keys created or revoked by the CLI or another instance take effect within KEY_RELOAD_MS; a
+    // revoked key's WebSocket sessions end at the reload that finds it (docs/security.md). A failed
+    // reload (the database away) keeps the keys last loaded, is reported, and is retried.
+    const keyReload = setInterval(faults.guard('key_reload', () => keys.refresh()), config.KEY_RELOAD_MS);
     keyReload.unref();
     cleanup.push(() => clearInterval(keyReload));
-    const tokens = new WsTokens(config.WS_TOKEN_SECRET);
+    const tokens = new WsTokens(config.WS_TOKEN_SECRET, config.WS_TOKEN_TTL_S * 1000);
     const access = accessPolicy(config, keys, tokens);
+    const list = (value: string | undefined) => value?.split(',').map((o) => o.trim()).filter(Boolean) ?? [];
+    const corsOrigins = new Set(list(config.CORS_ORIGINS));
+    const hostAllowed = hostRule(config.HOST, list(config.ALLOWED_HOSTS));
     const security: HttpSecurity = {
       keys,
       authRequired: access.authRequired,
       limiter: new RateLimiter(config.HTTP_RATE_PER_S, config.HTTP_RATE_BURST),
-      corsOrigins: new Set(config.CORS_ORIGINS?.split(',').map((o) => o.trim()) ?? []),
+      corsOrigins,
+      hostAllowed,
+      maxBodyBytes: config.HTTP_MAX_BODY_BYTES,
       metrics,
       maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES,
       faults,
     };
-    const guard = createGuard(security);
-    app.options('/*', preflight(security));
-    attachHttpRoutes(app, checks, metrics, guard);
     const bounds = { maxPageItems: config.HTTP_MAX_PAGE_ITEMS, maxRangeMs: config.MAX_QUERY_RANGE_DAYS * 86_400_000, maxRows: config.MAX_QUERY_ROWS, refused: (code: string) => metrics.httpRefused.inc({ code }) };
-    attachStatusRoutes(app, { hub, presence, database, maxBodyBytes: config.HTTP_MAX_BODY_BYTES, guard, bounds });
-    attachHealthRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
-    attachIngestRoutes(app, hub, database, config, guard);
-    attachAdminRoutes(app, keys, tokens, config.HTTP_MAX_BODY_BYTES, guard);
-    attachCommandRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
-    attachOpenApi(app, VERSION, guard);
-    attachDashboard(app, guard);
+    const routes: Route[] = [
+      ...probeRoutes(checks, metrics),
+      ...statusRoutes({ hub, presence, database, bounds }),
+      ...healthRoutes(hub, database),
+      ...ingestRoutes(hub, database, config),
+      ...adminRoutes(keys, tokens, log),
+      ...commandRoutes(hub, database),
+      ...dashboardRoutes(),
+    ];
+    routes.push(openApiRoute(routes, VERSION));
     const ws: WsServer = attachWebSocket(
       app,
       hub,
@@ -260,10 +268,11 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       },
       log,
       metrics,
-      access.ws,
+      { ...access.ws, keys, hostAllowed, corsOrigins },
       faults,
     );
-    attachNotFound(app, guard);
+    // After /ws: every other request goes through the route table.
+    mountRoutes(app, routes, security, log);
     await fanout.start(ws.delivery);
     cleanup.push(() => fanout.stop());
 
@@ -334,6 +343,9 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       fanout: fanout.kind === 'local' ? 'in-process (single instance)' : `Redis pub/sub, instance ${instanceId} of ${membership?.list.length} (shared subscription group ${config.MQTT_SHARED_GROUP})`,
     };
     log.info({ parts, ws: `ws://${config.HOST}:${port}/ws` }, `Vigil listening on http://${config.HOST}:${port}`);
+    if (keys.everIssued && keys.size === 0 && !config.ALLOW_ANONYMOUS) {
+      log.warn('every API key is revoked: authentication stays on and no key is valid; create one with npm run keys -- create --scope admin');
+    }
     if (!access.authRequired()) {
       log.warn(
         access.loopback
@@ -353,6 +365,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       mqttUrl,
       parts,
       instanceId,
+      routes,
       stop: () => (stopped ??= stopAll()),
     };
   } catch (error) {

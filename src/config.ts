@@ -78,6 +78,11 @@ export const configSchema = z.object({
   OFFLINE_ALERT_CHECK_S: z.coerce.number().min(0.1).max(3600).default(10),
   ALLOW_ANONYMOUS: bool.default(false),
   CORS_ORIGINS: z.string().optional(),
+  /** Host names (besides IP addresses, localhost and HOST) this hub answers to; others get 421. */
+  ALLOWED_HOSTS: z.string().optional(),
+  /** How often keys are re-read from the database (revocations by the CLI or another instance). */
+  KEY_RELOAD_MS: int(100, 60_000).default(1000),
+  WS_TOKEN_TTL_S: int(1, 3600).default(60),
   HTTP_RATE_PER_S: z.coerce.number().positive().max(1_000_000).default(100),
   HTTP_RATE_BURST: z.coerce.number().positive().max(1_000_000).default(200),
   WS_TOKEN_SECRET: z.string().min(32, 'at least 32 characters').optional(),

@@ -55,7 +55,7 @@ export function createMetrics() {
     wsUnauthenticated: new Gauge({ name: 'vigil_ws_unauthenticated', help: 'WebSocket connections open that have not authenticated yet (WS_MAX_UNAUTHENTICATED)', registers: r }),
     wsConnectionsTotal: new Counter({
       name: 'vigil_ws_connections_total',
-      help: 'WebSocket connections accepted or refused, by outcome (accepted, refused_limit, refused_address_limit, refused_unauthenticated_limit, refused_headers, refused_auth, refused_shutdown)',
+      help: 'WebSocket connections accepted or refused, by outcome (accepted, refused_limit, refused_address_limit, refused_unauthenticated_limit, refused_headers, refused_auth, refused_origin, refused_host, refused_shutdown)',
       labelNames: ['outcome'] as const,
       registers: r,
     }),
@@ -101,7 +101,7 @@ export function createMetrics() {
     }),
     httpRefused: new Counter({
       name: 'vigil_http_refused_total',
-      help: 'HTTP requests refused, by code (missing_key, invalid_key, forbidden, rate_limited, headers_too_large; query bounds: too_big, invalid_cursor, range_too_large, too_many_rows; bodies: body_too_large, invalid_json, unstorable_text)',
+      help: 'HTTP requests refused, by code (missing_key, invalid_key, forbidden, rate_limited, headers_too_large, not_found, method_not_allowed, malformed_path, origin_not_allowed, unsupported_media_type, misdirected_request; query bounds: too_big, invalid_cursor, range_too_large, too_many_rows; bodies: body_too_large, invalid_json, unstorable_text)',
       labelNames: ['code'] as const,
       registers: r,
     }),

@@ -122,6 +122,7 @@ export class Hub implements PresenceListener, InsightSink {
       this.forget(id as string);
       return true;
     });
+    this.queries.define('alert-device', (_all, alertId) => this.insights.alertDevice(alertId as string));
     this.queries.define('ack-alert', (_all, body) => {
       const { alertId, by } = body as { alertId: string; by: string };
       const alert = this.acknowledgeAlert(alertId, by);
@@ -237,8 +238,15 @@ export class Hub implements PresenceListener, InsightSink {
     await this.queries.everyone('forget', id);
   }
 
-  /** Acknowledges an alert wherever it is held (the instance owning its device); null: not found. */
-  async acknowledgeAlertAnywhere(alertId: string, by: string): Promise<ReturnType<typeof alertData> | null> {
+  /**
+   * Acknowledges an alert wherever it is held (the instance owning its device) once `may` allows its
+   * device; null: not found. The device is asked for first, so the policy is applied at the entry.
+   */
+  async acknowledgeAlertAnywhere(alertId: string, by: string, may: (deviceId: string) => boolean): Promise<ReturnType<typeof alertData> | null | 'forbidden'> {
+    const found = await this.queries.everyone<string | null>('alert-device', alertId);
+    const deviceId = found.answers.find((a) => a !== null);
+    if (deviceId === undefined) return null;
+    if (!may(deviceId)) return 'forbidden';
     const { answers } = await this.queries.everyone<ReturnType<typeof alertData> | null>('ack-alert', { alertId, by });
     return answers.find((a) => a !== null) ?? null;
   }

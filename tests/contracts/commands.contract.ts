@@ -14,7 +14,7 @@ export function runCommandsContract(mode: HubMode): void {
     const clients: TestClient[] = [];
     const received: Record<string, { command_id: string; attempt: number }[]> = {};
     const post = (id: string, body: unknown, key?: string) =>
-      fetch(httpUrl(hub, `/devices/${id}/commands`), { method: 'POST', body: JSON.stringify(body), headers: key ? { 'idempotency-key': key } : {} });
+      fetch(httpUrl(hub, `/devices/${id}/commands`), { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) } });
     const follow = async (id: string) => {
       const c = await TestClient.connect(wsUrl(hub));
       clients.push(c);

@@ -130,13 +130,13 @@ export function runPresenceHubContract(mode: HubMode): void {
       const summary = (await (await fetch(httpUrl(hub, '/status/summary'))).json()) as { total_devices: number; online_devices: number; devices: { device_id: string }[] };
       expect(summary.devices.some((d) => d.device_id === id)).toBe(true);
       expect(summary.online_devices).toBeGreaterThanOrEqual(1);
-      const batch = await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', body: JSON.stringify({ device_ids: [id, 'ghost'] }) });
+      const batch = await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ device_ids: [id, 'ghost'] }) });
       expect(await batch.json()).toMatchObject({ devices: [{ device_id: id, online: true, present: true }, { device_id: 'ghost', status: 'unknown', present: false }] });
-      const bad = await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', body: JSON.stringify({ device_ids: ['a/b'] }) });
+      const bad = await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ device_ids: ['a/b'] }) });
       expect(bad.status).toBe(422);
       expect(((await bad.json()) as { detail: { loc: unknown[] }[] }).detail[0]!.loc).toEqual(['body', 'device_ids', 0]);
-      expect((await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', body: '{nope' })).status).toBe(400);
-      expect((await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', body: 'x'.repeat(70_000) })).status).toBe(413);
+      expect((await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' })).status).toBe(400);
+      expect((await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(70_000) })).status).toBe(413);
       const history = (await (await fetch(httpUrl(hub, `/status/${id}/history?limit=10`))).json()) as { history: unknown[]; total_records: number };
       await new Promise((r) => setTimeout(r, 400));
       expect(history.history.length).toBeLessThanOrEqual(1);

@@ -25,7 +25,7 @@ describe('security by default', () => {
   const keys: Record<string, string> = {};
   let readKeyId = '';
   const call = (path: string, init: RequestInit & { key?: string } = {}) =>
-    fetch(httpUrl(hub, path), { ...init, headers: { ...(init.headers as Record<string, string>), ...(init.key ? { 'x-api-key': init.key } : {}) } });
+    fetch(httpUrl(hub, path), { ...init, headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string>), ...(init.key ? { 'x-api-key': init.key } : {}) } });
 
   beforeAll(async () => {
     // Its own database: the keys made here switch authentication on for every hub that shares it.

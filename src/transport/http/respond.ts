@@ -1,5 +1,4 @@
 import type { z } from 'zod';
-import { describeTextPath, findUnstorableText, mayHoldUnstorableText } from '../../domain/storable-text.js';
 import type { Refusal } from '../../hub/device-registry.js';
 import type { Faults } from '../../errors/boundary.js';
 import type { HttpResponse } from '../uws.js';
@@ -20,13 +19,6 @@ const common = new WeakMap<HttpResponse, RequestCommon>();
 
 export function setCommonHeaders(res: HttpResponse, headers: readonly [string, string][], faults: RequestFaults): void {
   common.set(res, { headers, faults });
-}
-
-/** How the guard counts a request refused later, while its body is read (`vigil_http_refused_total{code}`). */
-const refusalCounters = new WeakMap<HttpResponse, (code: string) => void>();
-
-export function setRefusalCounter(res: HttpResponse, count: (code: string) => void): void {
-  refusalCounters.set(res, count);
 }
 
 export function writeCommonHeaders(res: HttpResponse): void {
@@ -78,66 +70,6 @@ export function respondLater(
   );
 }
 
-export type BodyResult = { ok: true; value: unknown } | { ok: false; status: string; code: string; body: unknown };
-
-/**
- * Reads a JSON body of at most `limit` bytes and hands it to `done`; answers 413 past the limit,
- * 400 when it is not JSON itself, and 422 `unstorable_text` (with the field's location) when a key
- * or string holds NUL or a lone surrogate, which no table can store (every body is checked here,
- * so no route can pass one on to the database). Call it synchronously inside the handler (uWS streams the
- * body in chunks); `done` gets the abort flag to pass on to `respondLater`.
- */
-export function readJsonBody(
-  res: HttpResponse,
-  limit: number,
-  done: (result: BodyResult, aborted: { value: boolean }) => void,
-  /** An empty body is read as null instead of answered with 400. */
-  allowEmpty = false,
-): void {
-  const aborted = watchAbort(res);
-  const finish = (result: BodyResult) => {
-    if (aborted.value) return;
-    if (result.ok) done(result, aborted);
-    else {
-      refusalCounters.get(res)?.(result.code);
-      res.cork(() => sendJson(res, result.status, result.body));
-    }
-  };
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let finished = false;
-  res.onData((chunk, isLast) => {
-    if (finished) return;
-    size += chunk.byteLength;
-    if (size > limit) {
-      finished = true;
-      finish({ ok: false, status: '413 Payload Too Large', code: 'body_too_large', body: { detail: `body larger than ${limit} bytes` } });
-      return;
-    }
-    // The chunk's memory is reused by uWS after this call: copy it.
-    chunks.push(Buffer.from(chunk.slice(0)));
-    if (!isLast) return;
-    finished = true;
-    const raw = Buffer.concat(chunks);
-    const text = raw.toString('utf8');
-    if (allowEmpty && text.trim() === '') return finish({ ok: true, value: null });
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      return finish({ ok: false, status: '400 Bad Request', code: 'invalid_json', body: { detail: 'body is not valid JSON' } });
-    }
-    const at = mayHoldUnstorableText(raw) ? findUnstorableText(value) : null;
-    if (at !== null) return finish(unstorableBody(at));
-    finish({ ok: true, value });
-  });
-}
-
-function unstorableBody(at: (string | number)[]): BodyResult {
-  const msg = `${describeTextPath(at)} holds NUL (U+0000) or a lone surrogate (U+D800-U+DFFF), which cannot be stored`;
-  return { ok: false, status: '422 Unprocessable Entity', code: 'unstorable_text', body: { detail: [{ loc: ['body', ...at], msg, type: 'unstorable_text' }] } };
-}
-
 /** zod issues in the seed API's shape: `{"detail":[{"loc":["body","battery_level"],"msg":…,"type":…}]}`. */
 export function validationError(where: 'body' | 'query', error: z.ZodError): { detail: { loc: (string | number)[]; msg: string; type: string }[] } {
   return {
@@ -152,11 +84,6 @@ export function validationError(where: 'body' | 'query', error: z.ZodError): { d
 /** 404 in the earlier service's shape: `{"detail":"Device X not found"}`. */
 export function sendDeviceNotFound(res: HttpResponse, deviceId: string): void {
   sendJson(res, '404 Not Found', { detail: `Device ${deviceId.slice(0, 128)} not found` });
-}
-
-/** 403 for a key limited to other devices. */
-export function sendDeviceForbidden(res: HttpResponse): void {
-  sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
 }
 
 /**
