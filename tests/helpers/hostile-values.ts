@@ -25,7 +25,7 @@ export const HOSTILE_QUERIES: readonly string[] = [
   'limit=1e400', 'limit=-1', 'limit=NaN', 'limit=0x10', 'limit=99999999999999999999',
   'since=%ZZ', 'since=%E0%A4%A', 'since=0000-00-00', 'from=1970-01-01T00:00:00Z&to=9999-12-31T23:59:59Z',
   'window_s=1e308', 'bucket=%00', 'device_id=%ED%A0%80', 'metrics=' + 'a,'.repeat(3000),
-  'cursor=%00%00', 'cursor=' + 'A'.repeat(10_000), 'severity=__proto__', '__proto__[x]=1', '&&&&==&=',
+  'cursor=%00%00', 'device_id=%00', 'since=2026-01-01T00:00:00Z%00', 'severity=%00', 'cursor=' + 'A'.repeat(10_000), 'severity=__proto__', '__proto__[x]=1', '&&&&==&=',
 ];
 
 /** Header sets a client may send (name, value); values are printable ASCII, as the wire requires. */

@@ -107,7 +107,16 @@ export function route<B = undefined, Q = undefined>(def: RouteDef<B, Q>): Route 
     run(res, req, base, env) {
       let query = undefined as Q;
       if (def.query) {
-        const parsed = def.query.safeParse(Object.fromEntries(new URLSearchParams(req.getQuery() ?? '')));
+        const given = Object.fromEntries(new URLSearchParams(req.getQuery() ?? ''));
+        // URLSearchParams turns malformed escapes into U+FFFD but lets %00 through: refuse it here,
+        // as in bodies, before any query value can reach the database.
+        const at = findUnstorableText(given);
+        if (at !== null) {
+          env.countRefused('unstorable_text');
+          const msg = `${describeTextPath(at)} holds NUL (U+0000), which cannot be stored or queried`;
+          return sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['query', ...at], msg, type: 'unstorable_text' }] });
+        }
+        const parsed = def.query.safeParse(given);
         if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
         query = parsed.data;
       }
@@ -211,10 +220,15 @@ interface CompiledRoute {
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** `decodeURIComponent` that answers null instead of throwing URIError on a malformed escape. */
+/**
+ * `decodeURIComponent` that answers null instead of throwing URIError on a malformed escape, and
+ * for a segment decoding to NUL, which no id holds and PostgreSQL cannot take as a parameter.
+ * (Lone surrogates cannot come out: their UTF-8 forms are malformed escapes.)
+ */
 function decodeSegment(raw: string): string | null {
   try {
-    return decodeURIComponent(raw);
+    const decoded = decodeURIComponent(raw);
+    return decoded.includes('\u0000') ? null : decoded;
   } catch {
     return null;
   }
