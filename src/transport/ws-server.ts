@@ -3,6 +3,7 @@ import type { Hub } from '../hub/hub.js';
 import { LagRouter } from '../hub/lag-router.js';
 import { CloseCode } from '../hub/protocol.js';
 import { Session, type ClientSocket, type SessionLimits } from '../hub/session.js';
+import { alsoOnAll, sharedTopic } from '../hub/topics.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Principal } from '../security/api-keys.js';
@@ -142,7 +143,7 @@ export function attachWebSocket(
 
   const delivery: LocalDelivery = {
     toDevice(deviceId, frame, key) {
-      app.publish(deviceId, frame, false);
+      app.publish(alsoOnAll(key) ? sharedTopic(deviceId) : deviceId, frame, false);
       lag.deliver(deviceId, key, frame);
     },
     toAll(frame, key) {

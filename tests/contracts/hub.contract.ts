@@ -14,6 +14,7 @@ export const CONTRACT_HUB_SETTINGS = {
   WS_LAG_BYTES: '65536',
   WS_LAG_CHECK_MS: '20',
   WS_SLOW_CLIENT_DEADLINE_S: '3',
+  ALERT_RULES: JSON.stringify([{ type: 'probe_high', metric: 'metrics.probe', op: '>', raise: 100 }]),
 };
 
 type Device = Awaited<ReturnType<typeof deviceClient>>;
@@ -189,6 +190,34 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       expect(client.ofType('device_update')).toHaveLength(0);
       expect((await client.request({ type: 'unsubscribe_all' }, 2)).type).toBe('ack');
       expect((await client.request({ type: 'unsubscribe_all' }, 3)).error).toMatchObject({ code: 'not_subscribed' });
+    });
+
+    it('delivers each frame once to a connection following a device and *, whichever it followed first', async () => {
+      const d = id();
+      const deviceFirst = await connect();
+      await subscribe(deviceFirst, d);
+      expect((await deviceFirst.request({ type: 'subscribe_all' }, 1)).type).toBe('ack');
+      const allFirst = await connect();
+      expect((await allFirst.request({ type: 'subscribe_all' }, 1)).type).toBe('ack');
+      await subscribe(allFirst, d);
+      await device.telemetry(d, { battery_level: 50, metrics: { probe: 500 } });
+      const ownFrames = (c: TestClient) => c.frames.filter((f) => f.device_id === d && f.type !== 'snapshot');
+      for (const c of [deviceFirst, allFirst]) {
+        await c.next((f) => f.type === 'status_change' && f.device_id === d && f.status === 'offline', 5000);
+        const frames = ownFrames(c);
+        const seqs = frames.map((f) => f.seq);
+        expect(new Set(seqs).size, JSON.stringify(frames)).toBe(seqs.length);
+        expect(new Set(frames.map((f) => f.type))).toEqual(new Set(['device_update', 'status_change', 'health_score', 'anomaly_alert']));
+        expect(frames.filter((f) => f.type === 'status_change').map((f) => f.status)).toEqual(['online', 'offline']);
+      }
+      // Leaving `*`: the device's status, health and alerts come on its own channel again, once.
+      expect((await deviceFirst.request({ type: 'unsubscribe_all' }, 2)).type).toBe('ack');
+      const before = ownFrames(deviceFirst).length;
+      await device.telemetry(d, { battery_level: 51 });
+      await deviceFirst.next((f) => f.type === 'status_change' && f.device_id === d && f.status === 'offline', 5000, deviceFirst.frames.length);
+      const again = ownFrames(deviceFirst).slice(before);
+      expect(again.filter((f) => f.type === 'status_change').map((f) => f.status)).toEqual(['online', 'offline']);
+      expect(new Set(again.map((f) => f.seq)).size).toBe(again.length);
     });
 
     it('stops sending after unsubscribe_device and answers ping with pong', async () => {
