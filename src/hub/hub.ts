@@ -7,6 +7,7 @@ import type { PresenceListener, PresenceStore } from '../presence/presence-store
 import { DeviceRegistry, type DeviceState } from './device-registry.js';
 import { CommandService, type Command, type CommandRequest } from './commands.js';
 import { alertData, alertFrame, commandData, commandUpdateFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
+import { CommandViews } from './command-views.js';
 import { DeviceViews } from './device-views.js';
 import { MassOfflineGuard } from './mass-offline.js';
 import { OwnerQueries, type ClusterPort } from './owner-queries.js';
@@ -90,6 +91,7 @@ export class Hub implements PresenceListener, InsightSink {
   /** Named questions answered by the instance holding a device (all of them here, unless clustered). */
   readonly queries: OwnerQueries;
   readonly views: DeviceViews;
+  readonly commandViews: CommandViews;
 
   constructor(private readonly opts: HubOptions) {
     this.now = opts.now ?? Date.now;
@@ -106,6 +108,7 @@ export class Hub implements PresenceListener, InsightSink {
     );
     this.insights = new Insights({ ...DEFAULT_INSIGHTS, ...opts.insights, timeoutMsOf: (state) => this.timeoutMsOf(state) }, this);
     this.views = new DeviceViews(this);
+    this.commandViews = new CommandViews(this);
     this.queries.define('snapshot', (id) => this.snapshot(id));
     this.queries.define('submit-command', (id, body) => {
       const { request, idempotencyKey } = body as { request: CommandRequest; idempotencyKey: string | null };

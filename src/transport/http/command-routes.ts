@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { isDeviceId } from '../../domain/device-id.js';
-import { commandData } from '../../hub/frames.js';
 import type { Hub } from '../../hub/hub.js';
 import { mayRead } from '../../security/api-keys.js';
 import type { Database } from '../../storage/database.js';
@@ -64,6 +63,7 @@ export function attachCommandRoutes(app: TemplatedApp, hub: Hub, database: Datab
     if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
     const parsed = commandsQuery.safeParse(Object.fromEntries(new URLSearchParams(req.getQuery() ?? '')));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
-    respondLater(res, async () => ['200 OK', { device_id: id, commands: (await listCommands(database.db, id, parsed.data.limit)).map(commandData) }]);
+    const { limit } = parsed.data;
+    respondLater(res, async () => ['200 OK', { device_id: id, commands: await hub.commandViews.list(id, limit, listCommands(database.db, id, limit)) }]);
   }));
 }
