@@ -254,6 +254,20 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       expect(client.closeCode).toBeNull();
     });
 
+    it('closes a frame over the hard limit with 1009; counts invalid UTF-8, which uWS drops itself', async () => {
+      const big = await connect();
+      big.socket.send('x'.repeat(70 * 1024)); // over 64 KiB, the hard limit at WS_MAX_FRAME_BYTES 1024
+      expect(await big.waitClose()).toBe(1009);
+      // uWS checks UTF-8 before the hub sees a text frame and drops the connection without a close
+      // frame (so no 1007 can be sent): the hub counts it by reason.
+      const garbled = await connect();
+      garbled.socket.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+      await garbled.waitClose();
+      const text = await (await fetch(httpUrl(hub, '/metrics'))).text();
+      expect(text).toMatch(/vigil_ws_closes_total\{reason="message too big"\} [1-9]/);
+      expect(text).toMatch(/vigil_ws_closes_total\{reason="invalid utf-8"\} [1-9]/);
+    });
+
     it('refuses subscriptions past the limit with an error', async () => {
       const client = await connect();
       for (let i = 0; i < 5; i++) await subscribe(client, id());
