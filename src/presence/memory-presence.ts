@@ -20,8 +20,10 @@ export function createMemoryPresence(opts: { sweepMs: number; now?: () => number
   let timer: NodeJS.Timeout | null = null;
   let armedFor = Infinity;
   let sweeper: NodeJS.Timeout | null = null;
+  let judging = true;
 
   function arm(): void {
+    if (!judging) return;
     const next = heap.peekDeadline();
     if (next === armedFor) return;
     if (timer !== null) clearTimeout(timer);
@@ -33,6 +35,7 @@ export function createMemoryPresence(opts: { sweepMs: number; now?: () => number
   }
 
   function expireDue(): void {
+    if (!judging) return;
     timer = null;
     armedFor = Infinity;
     const at = now();
@@ -57,8 +60,16 @@ export function createMemoryPresence(opts: { sweepMs: number; now?: () => number
 
   return {
     kind: 'memory',
-    async start(l) {
+    async start(l, judgeAfter) {
       listener = l;
+      if (judgeAfter !== undefined) {
+        judging = false;
+        const judge = () => {
+          judging = true;
+          expireDue();
+        };
+        judgeAfter.then(judge, judge);
+      }
       // A safety net in case a timer fires early or the clock jumps.
       sweeper = setInterval(expireDue, opts.sweepMs);
       sweeper.unref();

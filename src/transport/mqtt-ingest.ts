@@ -5,6 +5,7 @@ import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { installAckGate, type DurabilitySource } from './ack-gate.js';
+import { BacklogMarker } from './backlog-marker.js';
 import { redactUrl } from './redact-url.js';
 
 export interface MqttIngestOptions {
@@ -41,6 +42,8 @@ export interface MqttIngest {
   publishCommand(deviceId: string, payload: string): void;
   /** Resolves once the first connection and subscription are up. */
   ready(): Promise<void>;
+  /** Resolves once the broker has delivered what it queued for this session before the first connection (ms it took). */
+  backlogRead(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -97,6 +100,8 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     password: opts.password,
   };
   const client: MqttClient = connect(opts.url, clientOptions);
+  const marker = new BacklogMarker(opts.topicPrefix);
+  let markerSent = false;
   if (opts.qos === 1) installAckGate(client, opts.durability, metrics, opts.receiveMaximum);
 
   let resolveReady!: () => void;
@@ -129,6 +134,10 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
       }
       setState('connected', { sessionPresent: connack.sessionPresent, topics });
       resolveReady();
+      if (!markerSent) {
+        markerSent = true;
+        marker.send(client, (failed) => log.warn({ err: failed.message, topic: marker.topic }, 'backlog marker not sent; presence waits PRESENCE_BACKLOG_WAIT_S'));
+      }
     });
   });
   client.on('reconnect', () => {
@@ -145,7 +154,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (state !== 'disconnected') log.warn({ err: error.message, url: redactUrl(opts.url) }, 'mqtt error');
   });
 
-  client.on('message', (topic, payload) => handle(topic, payload, Date.now(), false));
+  client.on('message', (topic, payload) => marker.take(topic, payload) || handle(topic, payload, Date.now(), false));
 
   function handle(topic: string, payload: Buffer, receivedAt: number, forwarded: boolean): void {
     if (!topic.startsWith(prefix)) return;
@@ -221,6 +230,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
       client.publish(`${prefix}${deviceId}/commands`, payload, { qos: 1 });
     },
     ready: () => readyPromise,
+    backlogRead: () => marker.read,
     async stop() {
       stopping = true;
       clearInterval(acceptedFlusher);
