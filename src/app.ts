@@ -175,14 +175,16 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     const judgeAfter = new Promise<void>((resolve) => {
       backlogRead = resolve;
     });
+    hub.readingBacklog = true;
     await presence.start(hub, judgeAfter);
     cleanup.push(() => presence.stop());
-    void judgeAfter.then(() =>
-      hub.reconcile().then(
+    void judgeAfter.then(() => {
+      hub.readingBacklog = false;
+      return hub.reconcile().then(
         (reconciled) => log.info(reconciled, 'presence reconciled after the broker backlog'),
         (error: Error) => log.error({ err: error.message }, 'presence reconcile failed; expiries still judge every device'),
-      ),
-    );
+      );
+    });
 
     const app = uws.App();
     const ingestRef: { current: MqttIngest | null } = { current: null };
@@ -298,6 +300,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
         // EMQX): by default a cluster instance's session ends with its connection (docs/scaling.md).
         sessionExpiryS: instanceId !== null ? config.MQTT_SHARED_SESSION_EXPIRY_S : config.MQTT_SESSION_EXPIRY_S,
         durability: writer,
+        maxReadingAgeMs: config.RETENTION_DAYS * 86_400_000,
         limits: {
           maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
           maxMetricKeys: config.MAX_METRIC_KEYS,

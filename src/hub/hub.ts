@@ -85,6 +85,12 @@ export class Hub implements PresenceListener, InsightSink {
   readonly commands: CommandService;
   /** Set once the MQTT client exists: sends a command to `{prefix}/{id}/commands`. */
   commandPublisher: ((deviceId: string, payload: string) => void) | null = null;
+  /**
+   * True while the broker hands over what it queued during the hub's absence (set at start): a
+   * queued reading was heard when the device sent it, so its own earlier time counts for presence
+   * rather than the receipt time (docs/presence.md). Live readings use the receipt time.
+   */
+  readingBacklog = false;
   private readonly now: () => number;
   private readonly owns: (deviceId: string) => boolean;
   private readonly massOffline: MassOfflineGuard;
@@ -128,7 +134,7 @@ export class Hub implements PresenceListener, InsightSink {
   /** One validated telemetry message: presence, newest state, one frame to its followers, storage. */
   ingestTelemetry(t: Telemetry): void {
     const state = this.registry.getOrCreate(t.deviceId);
-    this.heard(state, t.receivedAt, 'telemetry');
+    this.heard(state, this.readingBacklog && t.ts < t.receivedAt ? t.ts : t.receivedAt, 'telemetry');
     if (state.telemetry === null || t.ts >= state.telemetry.ts) state.telemetry = t;
     state.seq++;
     const fanout = this.opts.fanout;

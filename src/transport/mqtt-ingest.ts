@@ -1,6 +1,7 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { decodeTelemetry, type TelemetryLimits } from '../domain/telemetry.js';
 import { isDeviceId } from '../domain/device-id.js';
+import { TOO_OLD, olderThanRetention } from '../domain/reading-age.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -17,6 +18,8 @@ export interface MqttIngestOptions {
   readonly username?: string | undefined;
   readonly password?: string | undefined;
   readonly limits: TelemetryLimits;
+  /** Readings older than this (the telemetry retention window) are refused. */
+  readonly maxReadingAgeMs: number;
   /** 5 (default): Receive Maximum sets the broker's window of unacknowledged messages; 4 for old brokers. */
   readonly protocolVersion: 4 | 5;
   readonly receiveMaximum: number;
@@ -185,6 +188,9 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (!decoded.ok) {
       rejected('telemetry', deviceId, decoded.reason, decoded.detail, receivedAt);
       return;
+    }
+    if (olderThanRetention(decoded.telemetry.ts, receivedAt, opts.maxReadingAgeMs)) {
+      return rejected('telemetry', deviceId, TOO_OLD, 'timestamp is older than the retention window (RETENTION_DAYS)', receivedAt);
     }
     if ((++sampled & LATENCY_SAMPLE_MASK) === 0) {
       const started = performance.now();

@@ -297,6 +297,7 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
         ['device_id_mismatch', { device_id: 'someone-else' }],
         ['invalid_timestamp', { timestamp: 'yesterday' }],
         ['timestamp_in_future', { timestamp: future }],
+        ['timestamp_too_old', { timestamp: 0 }], // 1970: older than RETENTION_DAYS, retention would delete it
         ['invalid_battery_level', { battery_level: 101 }],
         ['invalid_rssi', { rssi: 5 }],
         ['invalid_response_time', { response_time_ms: -1 }],
@@ -321,10 +322,13 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       const d = id();
       const client = await connect();
       await subscribe(client, d);
-      await device.telemetry(d, { timestamp: '2026-01-02T03:04:05Z', device_id: d, firmware: 'x' });
-      await device.telemetry(d, { timestamp: Date.UTC(2026, 0, 2, 3, 4, 6) });
-      await client.next((f) => f.type === 'device_update' && f.timestamp === '2026-01-02T03:04:06.000Z');
-      expect(client.ofType('device_update', d)[0]!.timestamp).toBe('2026-01-02T03:04:05.000Z');
+      // An hour ago, in whole seconds (older than RETENTION_DAYS would be refused).
+      const base = Math.floor((Date.now() - 3600_000) / 1000) * 1000;
+      const iso = new Date(base).toISOString().replace('.000Z', 'Z');
+      await device.telemetry(d, { timestamp: iso, device_id: d, firmware: 'x' });
+      await device.telemetry(d, { timestamp: base + 1000 });
+      await client.next((f) => f.type === 'device_update' && f.timestamp === new Date(base + 1000).toISOString());
+      expect(client.ofType('device_update', d)[0]!.timestamp).toBe(new Date(base).toISOString());
     });
 
     it('marks a silent device offline after its timeout, with the lag under a second', async () => {

@@ -118,12 +118,15 @@ export function runPresenceHubContract(mode: HubMode): void {
       const device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
       const id = `read-${randomSuffix()}`;
       const client = await follow(hub, id);
-      await device.telemetry(id, { battery_level: 76, rssi: -60, timestamp: '2026-06-09T14:00:00Z' });
+      // The start of the last full hour (readings older than RETENTION_DAYS are refused).
+      const hour = Math.floor(Date.now() / 3600_000) * 3600_000 - 3600_000;
+      const iso = (ms: number) => new Date(ms).toISOString();
+      await device.telemetry(id, { battery_level: 76, rssi: -60, timestamp: iso(hour) });
       await client.next((f) => f.type === 'device_update');
       await new Promise((r) => setTimeout(r, 100)); // presence touches are batched (~20 ms)
       expect(await (await fetch(httpUrl(hub, `/status/${id}`))).json()).toMatchObject({
         device_id: id,
-        timestamp: '2026-06-09T14:00:00.000Z',
+        timestamp: iso(hour),
         battery_level: 76,
         rssi: -60,
         online: true,
@@ -145,9 +148,8 @@ export function runPresenceHubContract(mode: HubMode): void {
       await new Promise((r) => setTimeout(r, 400));
       expect(history.history.length).toBeLessThanOrEqual(1);
       await new Promise((r) => setTimeout(r, 300)); // the writer flushes every 200 ms
-      const from = '2026-06-09T13:00:00Z';
-      const charts = (await (await fetch(httpUrl(hub, `/devices/${id}/metrics?bucket=1h&from=${from}&to=2026-06-09T15:00:00Z`))).json()) as { buckets: { count: number; battery_level: { avg: number } }[] };
-      expect(charts.buckets).toEqual([expect.objectContaining({ start: '2026-06-09T14:00:00.000Z', count: 1, battery_level: { avg: 76, min: 76, max: 76 } })]);
+      const charts = (await (await fetch(httpUrl(hub, `/devices/${id}/metrics?bucket=1h&from=${iso(hour - 3600_000)}&to=${iso(hour + 3600_000)}`))).json()) as { buckets: { count: number; battery_level: { avg: number } }[] };
+      expect(charts.buckets).toEqual([expect.objectContaining({ start: iso(hour), count: 1, battery_level: { avg: 76, min: 76, max: 76 } })]);
       expect((await fetch(httpUrl(hub, `/devices/${id}/metrics?bucket=5m`))).status).toBe(422);
       await device.client.endAsync();
       await hub.stop();

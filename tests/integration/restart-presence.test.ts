@@ -85,6 +85,46 @@ describe.each([
   }, 60_000);
 });
 
+describe('hub restart with a broker backlog (device time)', () => {
+  it('judges a queued reading by the device time it carries: silent since then, the device is offline once the backlog is read', async () => {
+    const run = randomSuffix();
+    const prefix = `r${run}/devices`;
+    const env: Record<string, string> = {
+      MQTT_URL: SERVICES.mqttUrl,
+      MQTT_CLIENT_ID: `vigil-restart-${run}`,
+      MQTT_CLEAN_SESSION: 'false',
+      MQTT_TOPIC_PREFIX: prefix,
+      DATABASE_URL: inject('postgresUrl'),
+      OFFLINE_TIMEOUT_S: '3',
+      PRESENCE_SWEEP_MS: '100',
+      WRITER_DEVICE_REFRESH_MS: '100',
+      PORT: '0',
+      DATA_DIR: `/tmp/vigil-restart-${run}`,
+    };
+    const id = `${run}-queued`;
+    const rows = () => sql<Row[]>`select device_id, status, reason, last_seen from status_changes where device_id = ${id} order by id`;
+    const device = await connectAsync(SERVICES.mqttUrl, { clientId: `dev-${run}`, clean: true });
+    hubs.push(await spawnHub(env));
+    await device.publishAsync(`${prefix}/${id}/telemetry`, '{}', { qos: 1 });
+    await until(async () => (await rows()).length === 1);
+    await new Promise((r) => setTimeout(r, 500));
+    await hubs.pop()!.stop('SIGTERM');
+    // Sent while the hub is away, with the device's own time; then the device goes silent.
+    const sentAt = Date.now();
+    await device.publishAsync(`${prefix}/${id}/telemetry`, JSON.stringify({ timestamp: sentAt }), { qos: 1 });
+    await device.endAsync();
+    await new Promise((r) => setTimeout(r, 3500)); // past its 3 s timeout by its own clock
+    hubs.push(await spawnHub(env));
+    const listening = Date.now();
+    await until(async () => (await rows()).some((r) => r.status === 'offline'));
+    const offline = (await rows()).find((r) => r.status === 'offline')!;
+    expect(offline.last_seen!.getTime()).toBe(sentAt); // not the time the hub read it
+    // Judged after the backlog, not a full timeout after the receipt.
+    const at = (await sql<{ at: Date }[]>`select at from status_changes where device_id = ${id} and status = 'offline'`)[0]!.at.getTime();
+    expect(at - listening).toBeLessThan(1500);
+  }, 60_000);
+});
+
 async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {

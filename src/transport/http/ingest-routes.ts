@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import { DEVICE_ID_PATTERN } from '../../domain/device-id.js';
+import { TOO_OLD, olderThanRetention } from '../../domain/reading-age.js';
 import { validateTelemetry } from '../../domain/telemetry.js';
 import type { Hub } from '../../hub/hub.js';
 import { mayRead } from '../../security/api-keys.js';
@@ -44,6 +45,10 @@ export function attachIngestRoutes(app: TemplatedApp, hub: Hub, database: Databa
       if (!decoded.ok) {
         hub.countInvalid(decoded.reason);
         return res.cork(() => sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['body'], msg: decoded.detail, type: decoded.reason }] }));
+      }
+      if (olderThanRetention(decoded.telemetry.ts, decoded.telemetry.receivedAt, config.RETENTION_DAYS * 86_400_000)) {
+        hub.countInvalid(TOO_OLD);
+        return res.cork(() => sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['body', 'timestamp'], msg: 'older than the retention window (RETENTION_DAYS)', type: TOO_OLD }] }));
       }
       hub.ingestTelemetry(decoded.telemetry);
       if (parsed.data.online === false) hub.deviceSaid(parsed.data.device_id, false, decoded.telemetry.receivedAt);
