@@ -36,6 +36,8 @@ async function startHubs(services: BenchServices, instances: number, extra: Reco
     MQTT_TOPIC_PREFIX: prefix,
     MQTT_CLEAN_SESSION: 'true',
     WS_MAX_CONNECTIONS: '19500',
+    // Load clients all connect from loopback: the per-address limit is for production clients.
+    WS_CONNECTION_LIMIT_EXEMPT: '127.0.0.1',
     WS_MAX_SUBSCRIPTIONS: '100000',
   };
   const hubs: HubProcess[] = [];

@@ -1,14 +1,21 @@
+import { Faults } from '../src/errors/boundary.js';
 import { createLocalFanout } from '../src/fanout/local-fanout.js';
 import { Hub } from '../src/hub/hub.js';
+import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
 import { createMemoryPresence } from '../src/presence/memory-presence.js';
 import type { PresenceStore } from '../src/presence/presence-store.js';
 import { discardingSink } from './discarding-sink.js';
 
+/** Scenarios register their whole fleet at once: no bound gets in the way of measuring the hub's own cost. */
+const BENCH_DEVICE_LIMITS = { maxDevices: 10_000_000, newPerS: 1e9, burst: 1e9 };
+
 /** A hub in this process with in-process presence, no sockets and no storage: its own cost only. */
 export async function createBenchHub(): Promise<{ hub: Hub; presence: PresenceStore }> {
-  const presence = createMemoryPresence({ sweepMs: 1000 });
-  const hub = new Hub({ fanout: createLocalFanout({ historySize: 32, historyTtlMs: 300_000 }), presence, sink: discardingSink, metrics: createMetrics(), defaultTimeoutMs: 600_000 });
+  const metrics = createMetrics();
+  const faults = new Faults(createLogger('warn'), metrics);
+  const presence = createMemoryPresence({ sweepMs: 1000, faults });
+  const hub = new Hub({ fanout: createLocalFanout({ historySize: 32, historyTtlMs: 300_000 }), presence, sink: discardingSink, metrics, faults, defaultTimeoutMs: 600_000, deviceLimits: BENCH_DEVICE_LIMITS });
   await presence.start(hub);
   return { hub, presence };
 }

@@ -12,7 +12,9 @@ import { RedisBus } from './cluster/redis-bus.js';
 import type { Fanout } from './fanout/fanout.js';
 import { createLocalFanout } from './fanout/local-fanout.js';
 import { createRedisFanout } from './fanout/redis-fanout.js';
+import { Faults } from './errors/boundary.js';
 import { Hub } from './hub/hub.js';
+import { watchDeviceBounds } from './hub/device-bounds.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createMemoryPresence } from './presence/memory-presence.js';
@@ -45,6 +47,8 @@ export interface RunningHub {
   readonly hub: Hub;
   readonly config: Config;
   readonly metrics: Metrics;
+  /** The hub's error boundaries (main.ts reports process-level faults here too). */
+  readonly faults: Faults;
   /** The HTTP/WebSocket port actually bound (PORT=0 picks a free one). */
   readonly port: number;
   readonly host: string;
@@ -57,6 +61,8 @@ export interface RunningHub {
 }
 
 const INGEST_READY_TIMEOUT_MS = 10_000;
+/** Topic (device ids are at most 128 characters), packet id and properties of one packet. */
+const BROKER_PACKET_MARGIN_BYTES = 4096;
 /** Keys created or revoked by the CLI (another process) take effect within this. */
 const KEY_RELOAD_MS = 5000;
 
@@ -67,6 +73,7 @@ const KEY_RELOAD_MS = 5000;
 export async function startHub(config: Config, log: Logger): Promise<RunningHub> {
   const uws = loadUws();
   const metrics = createMetrics();
+  const faults = new Faults(log, metrics);
   const cleanup: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
     for (const step of cleanup.reverse()) {
@@ -79,7 +86,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
   };
 
   try {
-    const database: Database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, log });
+    const database: Database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, log, holder: 'a Vigil hub' });
     cleanup.push(() => database.close());
     const writer: Writer = createWriter(database, {
       batchRows: config.WRITER_BATCH_ROWS,
@@ -96,30 +103,31 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     let cluster: Cluster | null = null;
     const instanceId = config.CLUSTER_ENABLED ? (config.CLUSTER_INSTANCE_ID ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64)) : null;
     if (instanceId !== null) {
-      const clusterBus = new RedisBus(config.REDIS_URL!, log);
+      const clusterBus = new RedisBus(config.REDIS_URL!, log, faults);
       bus = clusterBus;
       cleanup.push(() => clusterBus.close());
       await clusterBus.connect();
-      const members = new Membership({ redis: clusterBus.commands, keyPrefix: config.REDIS_KEY_PREFIX, instanceId, heartbeatMs: 1000, leaseMs: 3000, log });
+      const members = new Membership({ redis: clusterBus.commands, keyPrefix: config.REDIS_KEY_PREFIX, instanceId, heartbeatMs: 1000, leaseMs: 3000, log, faults });
       membership = members;
       members.onChange(() => metrics.clusterMembers.set(members.list.length));
       cleanup.push(() => members.stop());
       await members.start();
       metrics.clusterMembers.set(members.list.length);
-      cluster = new Cluster({ bus: clusterBus, membership: members, instanceId, keyPrefix: config.REDIS_KEY_PREFIX, log, metrics });
+      cluster = new Cluster({ bus: clusterBus, membership: members, instanceId, keyPrefix: config.REDIS_KEY_PREFIX, log, metrics, faults });
     }
     const retention = scheduleRetention(
       database,
       { telemetryDays: config.RETENTION_DAYS, historyDays: config.HISTORY_RETENTION_DAYS, batchRows: 5000, pauseMs: 50 },
       config.RETENTION_CRON,
       log,
+      faults,
       bus === null ? undefined : () => takeLease(bus.commands, `${config.REDIS_KEY_PREFIX}cluster:lease:retention`, instanceId!, 10 * 60_000),
     );
     cleanup.push(() => retention.stop());
 
     const presence: PresenceStore = config.REDIS_URL
-      ? createRedisPresence({ url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX, sweepMs: config.PRESENCE_SWEEP_MS, log })
-      : createMemoryPresence({ sweepMs: config.PRESENCE_SWEEP_MS });
+      ? createRedisPresence({ url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX, sweepMs: config.PRESENCE_SWEEP_MS, log, faults })
+      : createMemoryPresence({ sweepMs: config.PRESENCE_SWEEP_MS, faults });
     const hubRef: { current: Hub | null } = { current: null };
     const fanout: Fanout =
       bus === null
@@ -132,6 +140,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
             historyTtlMs: config.HISTORY_TTL_S * 1000,
             log,
             metrics,
+            faults,
             onFenced: (deviceId, storedSeq) => hubRef.current?.fenced(deviceId, storedSeq),
           });
     const owner = membership;
@@ -152,8 +161,10 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       presence,
       sink: writer,
       metrics,
+      faults,
       defaultTimeoutMs: config.OFFLINE_TIMEOUT_S * 1000,
       typeTimeoutsMs: typeTimeouts(config),
+      deviceLimits: { maxDevices: config.MAX_DEVICES, newPerS: config.MAX_NEW_DEVICES_PER_S, burst: config.MAX_NEW_DEVICES_BURST },
       flap: { transitions: config.FLAP_TRANSITIONS, windowMs: config.FLAP_WINDOW_S * 1000 },
       insights: {
         weights: healthWeights(config),
@@ -166,8 +177,9 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     });
 
     hubRef.current = hub;
-    await restoreState(hub, database);
-    const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, config.OFFLINE_ALERT_CHECK_S * 1000, log);
+    await restoreState(hub, database, log);
+    cleanup.push(watchDeviceBounds(hub.registry, metrics, log));
+    const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, config.OFFLINE_ALERT_CHECK_S * 1000, log, faults);
     cleanup.push(() => sweeps.stop());
     // Presence is judged only once the broker has delivered what it queued for this hub while it
     // was away (resolved when ingest reads its backlog marker, below): docs/presence.md.
@@ -214,7 +226,8 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     }
     const keys = new ApiKeyStore(database.db);
     await keys.load();
-    const keyReload = setInterval(() => void keys.load().catch(() => undefined), KEY_RELOAD_MS);
+    // A failed reload (the database away) keeps the keys last loaded, is reported, and is retried.
+    const keyReload = setInterval(faults.guard('key_reload', () => keys.load()), KEY_RELOAD_MS);
     keyReload.unref();
     cleanup.push(() => clearInterval(keyReload));
     const tokens = new WsTokens(config.WS_TOKEN_SECRET);
@@ -225,11 +238,14 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       limiter: new RateLimiter(config.HTTP_RATE_PER_S, config.HTTP_RATE_BURST),
       corsOrigins: new Set(config.CORS_ORIGINS?.split(',').map((o) => o.trim()) ?? []),
       metrics,
+      maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES,
+      faults,
     };
     const guard = createGuard(security);
     app.options('/*', preflight(security));
     attachHttpRoutes(app, checks, metrics, guard);
-    attachStatusRoutes(app, { hub, presence, database, maxBodyBytes: config.HTTP_MAX_BODY_BYTES, guard });
+    const bounds = { maxPageItems: config.HTTP_MAX_PAGE_ITEMS, maxRangeMs: config.MAX_QUERY_RANGE_DAYS * 86_400_000, maxRows: config.MAX_QUERY_ROWS, refused: (code: string) => metrics.httpRefused.inc({ code }) };
+    attachStatusRoutes(app, { hub, presence, database, maxBodyBytes: config.HTTP_MAX_BODY_BYTES, guard, bounds });
     attachHealthRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
     attachIngestRoutes(app, hub, database, config, guard);
     attachAdminRoutes(app, keys, tokens, config.HTTP_MAX_BODY_BYTES, guard);
@@ -246,6 +262,10 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
         lagBytes: config.WS_LAG_BYTES,
         slowDeadlineMs: config.WS_SLOW_CLIENT_DEADLINE_S * 1000,
         maxConnections: config.WS_MAX_CONNECTIONS,
+        maxConnectionsPerAddress: config.WS_MAX_CONNECTIONS_PER_IP,
+        exemptAddresses: new Set(config.WS_CONNECTION_LIMIT_EXEMPT?.split(',').map((a) => a.trim()) ?? []),
+        maxUnauthenticated: config.WS_MAX_UNAUTHENTICATED,
+        maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES,
         idleTimeoutS: config.WS_IDLE_TIMEOUT_S,
         maxBackpressureBytes: config.WS_MAX_BACKPRESSURE_BYTES,
         lagCheckMs: config.WS_LAG_CHECK_MS,
@@ -253,6 +273,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       log,
       metrics,
       access.ws,
+      faults,
     );
     attachNotFound(app, guard);
     await fanout.start(ws.delivery);
@@ -269,13 +290,13 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
 
     let broker: EmbeddedBroker | null = null;
     if (!config.MQTT_URL) {
-      broker = await startEmbeddedBroker(config.MQTT_HOST, config.MQTT_PORT);
+      broker = await startEmbeddedBroker(config.MQTT_HOST, config.MQTT_PORT, embeddedBrokerMaxPacket(config), () => metrics.brokerOversizePackets.inc());
       const embedded = broker;
       cleanup.push(() => embedded.stop());
     }
     const mqttUrl = config.MQTT_URL ?? broker!.url;
     const ingestHandle: { current: MqttIngest | null } = { current: null };
-    const router = cluster === null ? undefined : new IngestRouter(cluster, hub.registry, metrics, (topic, payload, at) => ingestHandle.current?.handle(topic, payload, at, true));
+    const router = cluster === null ? undefined : new IngestRouter(cluster, hub.registry, metrics, (topic, payload, at) => ingestHandle.current?.handle(topic, payload, at, true), faults);
     if (cluster !== null) {
       await cluster.start(
         (topic, payload) => ingestHandle.current?.handle(topic, payload, Date.now(), true),
@@ -310,6 +331,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       hub,
       log,
       metrics,
+      faults,
     );
     ingestRef.current = ingest;
     ingestHandle.current = ingest;
@@ -350,6 +372,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       hub,
       config,
       metrics,
+      faults,
       port,
       host: config.HOST,
       mqttUrl,
@@ -363,10 +386,31 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
   }
 }
 
-/** The registry comes back from the database, so the first snapshot after a restart is right. */
-async function restoreState(hub: Hub, database: Database): Promise<void> {
-  for (const stored of await loadDeviceStates(database.db)) {
-    const state = hub.registry.getOrCreate(stored.id);
+/**
+ * The embedded broker's largest packet: the largest telemetry payload or command the hub accepts
+ * (commands are published through the broker too: their bodies may reach HTTP_MAX_BODY_BYTES), plus
+ * room for the topic, packet id and MQTT 5 properties. Larger ones close the sender's connection.
+ */
+export function embeddedBrokerMaxPacket(config: Config): number {
+  return Math.max(config.MAX_PAYLOAD_BYTES, config.HTTP_MAX_BODY_BYTES) + BROKER_PACKET_MARGIN_BYTES;
+}
+
+/**
+ * The registry comes back from the database, so the first snapshot after a restart is right; at
+ * most MAX_DEVICES of them (the most recently heard), saying so when more are stored.
+ */
+async function restoreState(hub: Hub, database: Database, log: Logger): Promise<void> {
+  const { maxDevices } = hub.registry.limits;
+  const { states, stored: total } = await loadDeviceStates(database.db, maxDevices);
+  if (total > maxDevices) {
+    log.warn(
+      { stored: total, restored: states.length, maxDevices },
+      'more devices stored than MAX_DEVICES: the most recently heard were restored, the others are refused until some are deleted or MAX_DEVICES is raised',
+    );
+  }
+  for (const stored of states) {
+    const state = hub.registry.adopt(stored.id);
+    if (typeof state === 'string') break;
     state.lastSeen = stored.lastSeen;
     state.telemetry = stored.lastTelemetry;
     state.timeoutMs = stored.offlineTimeoutS === null ? null : stored.offlineTimeoutS * 1000;

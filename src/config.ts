@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { thresholdRuleSchema, toRule, type ThresholdRule } from './domain/alert-rules.js';
 import { DEFAULT_WEIGHTS, type Weights } from './domain/health-score.js';
+import { redactUrlsIn } from './transport/redact-url.js';
 
 /**
  * Every setting of the hub, read from the environment and overridable by `--flag value` or
@@ -11,12 +12,25 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+function protocolOf(url: string): string | null {
+  try {
+    return new URL(url).protocol;
+  } catch {
+    return null;
+  }
+}
+
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const optionalUrl = (protocols: string[]) =>
   z
     .string()
     .url()
-    .refine((u) => protocols.includes(new URL(u).protocol), {
+    // Runs even when .url() failed, which has said so already: a TypeError here would carry the
+    // value, password and all, out of loadConfig into an uncaught error's stack trace.
+    .refine((u) => {
+      const protocol = protocolOf(u);
+      return protocol === null || protocols.includes(protocol);
+    }, {
       message: `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`,
     })
     .optional();
@@ -70,14 +84,24 @@ export const configSchema = z.object({
   WS_TOKEN_SECRET: z.string().min(32, 'at least 32 characters').optional(),
   WS_AUTH_TIMEOUT_S: z.coerce.number().positive().max(300).default(5),
   HTTP_MAX_BODY_BYTES: int(1024, 16 * 1024 * 1024).default(64 * 1024),
+  HTTP_MAX_HEADER_BYTES: int(1024, 120 * 1024).default(16 * 1024),
+  HTTP_MAX_PAGE_ITEMS: int(1, 100_000).default(5000),
+  MAX_QUERY_RANGE_DAYS: z.coerce.number().positive().max(36_500).default(31),
+  MAX_QUERY_ROWS: int(100, 10_000_000).default(100_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAX_PAYLOAD_BYTES: int(64, 1024 * 1024).default(16 * 1024),
   MAX_METRIC_KEYS: int(1, 1024).default(64),
   MAX_FUTURE_SKEW_S: int(0, 86_400).default(300),
+  MAX_DEVICES: int(1, 50_000_000).default(250_000),
+  MAX_NEW_DEVICES_PER_S: int(1, 10_000_000).default(1000),
+  MAX_NEW_DEVICES_BURST: int(1, 50_000_000).default(10_000),
   WS_MAX_FRAME_BYTES: int(64, 16 * 1024 * 1024).default(16 * 1024),
   WS_MAX_SUBSCRIPTIONS: int(1, 1_000_000).default(1000),
   WS_MAX_MESSAGES_PER_S: int(1, 1_000_000).default(100),
   WS_MAX_CONNECTIONS: int(1, 1_000_000).default(19_000),
+  WS_MAX_CONNECTIONS_PER_IP: int(1, 1_000_000).default(256),
+  WS_CONNECTION_LIMIT_EXEMPT: z.string().regex(/^[0-9A-Fa-f.:]+(,[0-9A-Fa-f.:]+)*$/, 'comma-separated IP addresses').optional(),
+  WS_MAX_UNAUTHENTICATED: int(1, 1_000_000).default(1000),
   WS_IDLE_TIMEOUT_S: int(8, 960).default(120),
   WS_LAG_BYTES: int(1024, 1024 * 1024 * 1024).default(256 * 1024),
   WS_MAX_BACKPRESSURE_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
@@ -144,6 +168,11 @@ export function typeTimeouts(config: Config): Map<string, number> {
 }
 export type ConfigKey = keyof Config;
 
+/** Settings whose value is a secret: a configuration error names them but never shows their value. */
+export function isSecretSetting(name: string): boolean {
+  return /(SECRET|PASSWORD|TOKEN|_KEY)$/.test(name);
+}
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
@@ -196,7 +225,10 @@ export function loadConfig(
   }
   const lines = parsed.error.issues.map((issue) => {
     const key = String(issue.path[0] ?? '?');
-    return `  ${key}=${JSON.stringify(raw[key] ?? '')}: ${issue.message}`;
+    const value = raw[key] ?? '';
+    if (!isSecretSetting(key)) return `  ${key}=${JSON.stringify(redactUrlsIn(value))}: ${issue.message}`;
+    // Never the value of a secret, not even inside the validator's message.
+    return `  ${key} (value not shown: a secret): ${value === '' ? issue.message : issue.message.replaceAll(value, '…')}`;
   });
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
 }

@@ -1,5 +1,6 @@
 import { startHub } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { describeFault } from './errors/boundary.js';
 import { createLogger } from './logger.js';
 
 /** Entry point: configuration → hub → serve until SIGINT/SIGTERM, then a graceful stop. */
@@ -19,11 +20,16 @@ async function main(): Promise<void> {
   try {
     running = await startHub(config, log);
   } catch (error) {
-    log.fatal({ err: (error as Error).message }, 'vigil could not start');
+    // Drivers put the URL they were given (with its password) into their messages: redacted here.
+    log.fatal({ err: describeFault(error).message }, 'vigil could not start');
     process.exitCode = 1;
     return;
   }
   const hub = running;
+  // The last resort: every entry has its own boundary, so reaching these is a bug to fix; it is
+  // logged and counted (vigil_internal_errors_total{entry="process"}) and the hub keeps serving.
+  process.on('unhandledRejection', (reason) => hub.faults.report('process', reason, { event: 'unhandledRejection' }));
+  process.on('uncaughtException', (error) => hub.faults.report('process', error, { event: 'uncaughtException' }));
   let signals = 0;
   const shutdown = (signal: string) => {
     if (++signals > 1) {
@@ -37,7 +43,7 @@ async function main(): Promise<void> {
         process.exit(0);
       },
       (error: unknown) => {
-        log.error({ err: (error as Error).message }, 'shutdown failed');
+        log.error({ err: describeFault(error).message }, 'shutdown failed');
         process.exit(1);
       },
     );
@@ -46,4 +52,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 }
 
-void main();
+main().catch((error: unknown) => {
+  // Before the logger exists (or past it): a redacted line on stderr instead of Node's raw stack trace.
+  const fault = describeFault(error);
+  process.stderr.write(`vigil: could not start: ${fault.stack ?? fault.message}\n`);
+  process.exitCode = 1;
+});

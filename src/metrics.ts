@@ -23,7 +23,7 @@ export function createMetrics() {
     },
     messagesIn: new Counter({
       name: 'vigil_mqtt_messages_total',
-      help: 'MQTT messages received, by kind (telemetry, heartbeat, status, other) and outcome (accepted, invalid)',
+      help: 'MQTT messages received, by kind (telemetry, heartbeat, status, other) and outcome (accepted, invalid, refused: a new device over MAX_DEVICES or MAX_NEW_DEVICES_PER_S)',
       labelNames: ['kind', 'outcome'] as const,
       registers: r,
     }),
@@ -45,11 +45,17 @@ export function createMetrics() {
       help: 'QoS 1 messages processed but not yet acknowledged to the broker (waiting for storage)',
       registers: r,
     }),
+    brokerOversizePackets: new Counter({
+      name: 'vigil_broker_oversize_packets_total',
+      help: 'Packets the embedded broker refused (connection closed) for being larger than MAX_PAYLOAD_BYTES or HTTP_MAX_BODY_BYTES plus 4 KiB',
+      registers: r,
+    }),
     mqttReconnects: new Counter({ name: 'vigil_mqtt_reconnects_total', help: 'Ingest client reconnect attempts', registers: r }),
     wsConnections: new Gauge({ name: 'vigil_ws_connections', help: 'Open WebSocket connections', registers: r }),
+    wsUnauthenticated: new Gauge({ name: 'vigil_ws_unauthenticated', help: 'WebSocket connections open that have not authenticated yet (WS_MAX_UNAUTHENTICATED)', registers: r }),
     wsConnectionsTotal: new Counter({
       name: 'vigil_ws_connections_total',
-      help: 'WebSocket connections accepted or refused',
+      help: 'WebSocket connections accepted or refused, by outcome (accepted, refused_limit, refused_address_limit, refused_unauthenticated_limit, refused_headers, refused_auth, refused_shutdown)',
       labelNames: ['outcome'] as const,
       registers: r,
     }),
@@ -100,7 +106,7 @@ export function createMetrics() {
     }),
     httpRefused: new Counter({
       name: 'vigil_http_refused_total',
-      help: 'HTTP requests refused before their handler, by code (missing_key, invalid_key, forbidden, rate_limited)',
+      help: 'HTTP requests refused, by code (missing_key, invalid_key, forbidden, rate_limited, headers_too_large; query bounds: too_big, invalid_cursor, range_too_large, too_many_rows)',
       labelNames: ['code'] as const,
       registers: r,
     }),
@@ -130,7 +136,14 @@ export function createMetrics() {
     clusterMembers: new Gauge({ name: 'vigil_cluster_members', help: 'Live hub instances this instance sees', registers: r }),
     massOfflineIncidents: new Counter({ name: 'vigil_mass_offline_incidents_total', help: 'Offline waves reported as one incident', registers: r }),
     devicesOnline: new Gauge({ name: 'vigil_devices_online', help: 'Devices currently online', registers: r }),
-    devicesKnown: new Gauge({ name: 'vigil_devices_known', help: 'Devices known to this hub', registers: r }),
+    devicesKnown: new Gauge({ name: 'vigil_devices_known', help: 'Devices known to this hub (held in its registry)', registers: r }),
+    devicesMax: new Gauge({ name: 'vigil_devices_max', help: 'MAX_DEVICES: most devices the registry holds', registers: r }),
+    devicesRefused: new Counter({
+      name: 'vigil_devices_refused_total',
+      help: 'Messages (or settings) of a new device not registered: device_limit (MAX_DEVICES reached), new_device_rate (over MAX_NEW_DEVICES_PER_S)',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
     writerQueueDepth: new Gauge({ name: 'vigil_writer_queue_depth', help: 'Rows waiting to be written', registers: r }),
     writerRows: new Counter({
       name: 'vigil_writer_rows_total',
@@ -148,6 +161,12 @@ export function createMetrics() {
     writerDropped: new Counter({
       name: 'vigil_writer_dropped_total',
       help: 'Rows dropped because the queue was full (ingest pauses first; this stays 0 unless pausing is off)',
+      registers: r,
+    }),
+    internalErrors: new Counter({
+      name: 'vigil_internal_errors_total',
+      help: 'Faults caught at an error boundary (the hub went on), by entry: http, ws, mqtt, cluster, fanout, presence, a timer or job, process',
+      labelNames: ['entry'] as const,
       registers: r,
     }),
     ingestPaused: new Gauge({

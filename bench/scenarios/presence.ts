@@ -1,5 +1,7 @@
 import { Redis } from 'ioredis';
+import { Faults } from '../../src/errors/boundary.js';
 import { createLogger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
 import { createRedisPresence } from '../../src/presence/redis-presence.js';
 import { percentile, type Figure } from '../report.js';
 
@@ -16,7 +18,8 @@ export async function presenceScenario(redisUrl: string, devices = 100_000): Pro
   const lags: number[] = [];
   /** True deadlines (last touch + timeout); the store's own include its coalescing slack. */
   const deadlines = new Map<string, number>();
-  const store = createRedisPresence({ url: redisUrl, keyPrefix: prefix, sweepMs: 250, log: createLogger('silent') });
+  const log = createLogger('silent');
+  const store = createRedisPresence({ url: redisUrl, keyPrefix: prefix, sweepMs: 250, log, faults: new Faults(log, createMetrics()) });
   await store.start({
     onExpired: (id) => {
       const deadline = deadlines.get(id);

@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { ApiKeyStore, SCOPES, type Scope } from '../security/api-keys.js';
-import { openDatabase } from '../storage/database.js';
+import { describeFault } from '../errors/boundary.js';
+import { openDatabase, type Database } from '../storage/database.js';
 
 /**
  * `npm run keys -- create --scope read,command --name dashboard [--devices d1,d2]`,
  * `npm run keys -- list`, `npm run keys -- revoke <id>`. Uses DATABASE_URL (or PGlite in DATA_DIR,
- * which only one process may open: with PGlite, stop the hub or use POST /admin/keys instead).
+ * which only one process may open: while the hub runs on it, this refuses, naming the hub's pid and
+ * the REST routes to use instead: POST /admin/keys, GET /admin/keys, DELETE /admin/keys/{id}).
  */
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -14,7 +16,13 @@ const { positionals, values } = parseArgs({
 });
 const [command, arg] = positionals;
 const config = loadConfig(process.env);
-const database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR });
+let database: Database;
+try {
+  database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, holder: 'npm run keys' });
+} catch (error) {
+  process.stderr.write(`keys: ${describeFault(error).message}\n`);
+  process.exit(2);
+}
 const keys = new ApiKeyStore(database.db);
 await keys.load();
 const fail = (message: string) => {

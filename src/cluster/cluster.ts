@@ -1,3 +1,4 @@
+import { InternalFault, type Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Membership } from './membership.js';
@@ -10,6 +11,7 @@ export interface ClusterOptions {
   readonly keyPrefix: string;
   readonly log: Logger;
   readonly metrics: Metrics;
+  readonly faults: Faults;
   readonly rpcTimeoutMs?: number;
 }
 
@@ -23,7 +25,12 @@ interface RpcMessage {
   device?: string;
   body?: unknown;
   answer?: string | null;
+  /** Set in a reply when the handler failed: the asker reports an internal error, not "unavailable". */
+  error?: 'internal';
 }
+
+/** What a pending request is settled with: an answer (null: none in time) or the owner's fault. */
+type Settle = (answer: string | null | InternalFault) => void;
 
 /**
  * What hub instances say to each other besides frames: device messages forwarded to their owner
@@ -33,7 +40,7 @@ interface RpcMessage {
 export class Cluster {
   private readonly forwardPrefix: string;
   private readonly rpcPrefix: string;
-  private readonly pending = new Map<number, (frame: string | null) => void>();
+  private readonly pending = new Map<number, Settle>();
   private nextRpc = 0;
   private onForwarded: ((topic: string, payload: Buffer) => void) | null = null;
   private answerQuery: QueryHandler | null = null;
@@ -55,13 +62,13 @@ export class Cluster {
   async start(forwarded: (topic: string, payload: Buffer) => void, answer: QueryHandler): Promise<void> {
     this.onForwarded = forwarded;
     this.answerQuery = answer;
-    this.opts.bus.route(this.forwardPrefix, (_self, message) => {
+    this.opts.bus.route(this.forwardPrefix, 'cluster', (_self, message) => {
       const nl = message.indexOf(10);
       if (nl === -1) return;
       this.opts.metrics.clusterForwarded.inc({ direction: 'in' });
       this.onForwarded?.(message.toString('utf8', 0, nl), message.subarray(nl + 1));
     });
-    this.opts.bus.route(this.rpcPrefix, (_self, message) => this.onRpc(message));
+    this.opts.bus.route(this.rpcPrefix, 'cluster', (_self, message) => this.onRpc(message));
     await this.opts.bus.subscribe(this.forwardPrefix + this.opts.instanceId);
     await this.opts.bus.subscribe(this.rpcPrefix + this.opts.instanceId);
   }
@@ -77,28 +84,32 @@ export class Cluster {
       (receivers) => {
         if (receivers > 0) return;
         this.opts.metrics.clusterForwardOrphans.inc();
-        void this.opts.membership.evict(owner).catch(() => undefined);
+        this.opts.membership.evict(owner).catch(this.opts.faults.catcher('membership', { op: 'evict', member: owner }));
         orphaned();
       },
       () => {
         this.opts.metrics.clusterForwardOrphans.inc();
         orphaned();
       },
-    );
+    ).catch(this.opts.faults.catcher('cluster', { op: 'forward' }));
   }
 
-  /** Asks a device's owner (`op` with `body`); null when it does not answer in time. */
+  /**
+   * Asks a device's owner (`op` with `body`); null when it does not answer in time. Rejects with an
+   * InternalFault when the owner's handler failed (it logged and counted the fault).
+   */
   ask(owner: string, op: string, deviceId: string, body?: unknown): Promise<string | null> {
     const id = ++this.nextRpc;
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         this.opts.metrics.clusterRpcTimeouts.inc();
         resolve(null);
       }, this.opts.rpcTimeoutMs ?? 1000);
-      this.pending.set(id, (frame) => {
+      this.pending.set(id, (answer) => {
         clearTimeout(timer);
-        resolve(frame);
+        if (answer instanceof InternalFault) reject(answer);
+        else resolve(answer);
       });
       const request: RpcMessage = { op, id, from: this.opts.instanceId, device: deviceId, body };
       this.opts.bus.publish(this.rpcPrefix + owner, JSON.stringify(request)).then(
@@ -126,20 +137,27 @@ export class Cluster {
     } catch {
       return;
     }
+    if (typeof body !== 'object' || body === null) return;
     if (body.op === 'reply') {
-      this.pending.get(body.id)?.(typeof body.answer === 'string' ? body.answer : null);
+      const settle = this.pending.get(body.id);
+      if (settle === undefined) return;
+      if (body.error === 'internal') settle(new InternalFault(`instance answering a cluster request failed (internal error)`));
+      else settle(typeof body.answer === 'string' ? body.answer : null);
       return;
     }
     const handler = this.answerQuery;
-    if (handler === null || typeof body.from !== 'string' || typeof body.device !== 'string') return;
+    if (handler === null || typeof body.from !== 'string' || typeof body.device !== 'string' || typeof body.op !== 'string') return;
     const { op, from, device } = body;
     Promise.resolve()
       .then(() => handler(op, device, body.body))
-      .catch(() => null)
-      .then((answer) => {
-        const reply: RpcMessage = { op: 'reply', id: body.id, answer };
-        return this.opts.bus.publish(this.rpcPrefix + from, JSON.stringify(reply));
-      })
-      .catch(() => undefined);
+      .then(
+        (answer): RpcMessage => ({ op: 'reply', id: body.id, answer }),
+        (error: unknown): RpcMessage => {
+          this.opts.faults.report('cluster', error, { op, from });
+          return { op: 'reply', id: body.id, error: 'internal' };
+        },
+      )
+      .then((reply) => this.opts.bus.publish(this.rpcPrefix + from, JSON.stringify(reply)))
+      .catch(this.opts.faults.catcher('cluster', { op: 'reply', to: from }));
   }
 }

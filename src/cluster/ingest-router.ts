@@ -1,3 +1,4 @@
+import type { Faults } from '../errors/boundary.js';
 import type { DeviceRegistry } from '../hub/device-registry.js';
 import type { Metrics } from '../metrics.js';
 import type { Cluster } from './cluster.js';
@@ -24,8 +25,9 @@ export class IngestRouter {
     private readonly registry: DeviceRegistry,
     private readonly metrics: Metrics,
     private readonly dispatch: Dispatch,
+    private readonly faults: Faults,
   ) {
-    cluster.membership.onChange(() => void this.syncOwned());
+    cluster.membership.onChange(faults.guard('cluster', () => this.syncOwned()));
   }
 
   /**
@@ -71,10 +73,17 @@ export class IngestRouter {
     if (queue === undefined) this.parked.set(deviceId, (queue = []));
     queue.push(() => this.dispatch(topic, payload, receivedAt));
     this.parkedCount++;
-    if (!this.loading) setImmediate(() => void this.load());
+    if (!this.loading) setImmediate(this.loadParked);
     this.loading = true;
     return true;
   }
+
+  private readonly loadParked = (): void => {
+    this.load().catch((error: unknown) => {
+      this.loading = false; // the next parked message starts a new round
+      this.faults.report('cluster', error, { op: 'replay-parked' });
+    });
+  };
 
   /** Reads the stored seq of every parked device in one round trip, then replays them in order. */
   private async load(): Promise<void> {
@@ -88,19 +97,24 @@ export class IngestRouter {
       this.metrics.clusterUnsynced.inc(ids.length);
     }
     ids.forEach((id, i) => {
-      const state = this.registry.getOrCreate(id);
-      const seq = stored[i];
-      if (seq !== null && seq !== undefined && seq > state.seq) state.seq = seq;
-      state.syncedVersion = version;
       const queue = this.parked.get(id)!;
       this.parked.delete(id);
       this.parkedCount -= queue.length;
+      // A new device is admitted here, its owner (the registry counts the first message refused).
+      const state = this.registry.admit(id);
+      if (typeof state === 'string') {
+        this.registry.refuse(state, queue.length - 1);
+        return;
+      }
+      const seq = stored[i];
+      if (seq !== null && seq !== undefined && seq > state.seq) state.seq = seq;
+      state.syncedVersion = version;
       for (const handle of queue) handle();
     });
     this.loading = false;
     if (this.parked.size > 0) {
       this.loading = true;
-      setImmediate(() => void this.load());
+      setImmediate(this.loadParked);
     }
   }
 }

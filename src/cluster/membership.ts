@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import { ownerOf } from './rendezvous.js';
 
@@ -10,6 +11,7 @@ export interface MembershipOptions {
   /** A member that has not renewed within this is gone. */
   readonly leaseMs: number;
   readonly log: Logger;
+  readonly faults: Faults;
 }
 
 /**
@@ -49,7 +51,8 @@ export class Membership {
 
   async start(): Promise<void> {
     await this.beat();
-    this.timer = setInterval(() => void this.beat().catch(() => undefined), this.opts.heartbeatMs);
+    // A missed beat (Redis away) is reported; the lease outlives a few of them, the next beat retries.
+    this.timer = setInterval(this.opts.faults.guard('membership', () => this.beat()), this.opts.heartbeatMs);
     this.timer.unref();
   }
 
@@ -64,7 +67,7 @@ export class Membership {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.opts.redis.zrem(this.key, this.opts.instanceId).catch(() => undefined);
+    await this.opts.redis.zrem(this.key, this.opts.instanceId).catch(this.opts.faults.catcher('membership', { op: 'leave' }));
   }
 
   private async beat(): Promise<void> {

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { Entry, Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../transport/redact-url.js';
 
@@ -12,9 +13,13 @@ type Handler = (suffix: string, message: Buffer) => void;
 export class RedisBus {
   readonly commands: Redis;
   private readonly subscriber: Redis;
-  private readonly routes: { prefix: string; handler: Handler }[] = [];
+  private readonly routes: { prefix: string; entry: Entry; handler: Handler }[] = [];
 
-  constructor(url: string, log: Logger) {
+  constructor(
+    url: string,
+    log: Logger,
+    private readonly faults: Faults,
+  ) {
     const options = { maxRetriesPerRequest: 2, lazyConnect: true } as const;
     this.commands = new Redis(url, options);
     this.subscriber = new Redis(url, options);
@@ -24,7 +29,14 @@ export class RedisBus {
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       const name = channel.toString();
       for (const route of this.routes) {
-        if (name.startsWith(route.prefix)) return route.handler(name.slice(route.prefix.length), message);
+        if (!name.startsWith(route.prefix)) continue;
+        // The boundary of every message on the bus: a handler's fault must not reach ioredis's parser.
+        try {
+          route.handler(name.slice(route.prefix.length), message);
+        } catch (error) {
+          faults.report(route.entry, error, { channel: name.slice(0, 200) });
+        }
+        return;
       }
     });
   }
@@ -37,8 +49,9 @@ export class RedisBus {
     await Promise.all([this.commands.connect(), this.subscriber.connect()]);
   }
 
-  route(prefix: string, handler: Handler): void {
-    this.routes.push({ prefix, handler });
+  /** Messages on channels starting with `prefix` go to `handler`; its faults are reported under `entry`. */
+  route(prefix: string, entry: Entry, handler: Handler): void {
+    this.routes.push({ prefix, entry, handler });
   }
 
   async subscribe(channel: string): Promise<void> {
@@ -46,7 +59,7 @@ export class RedisBus {
   }
 
   unsubscribe(channel: string): void {
-    void this.subscriber.unsubscribe(channel).catch(() => undefined);
+    this.subscriber.unsubscribe(channel).catch(this.faults.catcher('cluster', { op: 'unsubscribe' }));
   }
 
   /** Resolves with the number of instances that received it. */

@@ -1,4 +1,5 @@
 import type { RedisBus } from '../cluster/redis-bus.js';
+import type { Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Fanout, LocalDelivery, Recovery } from './fanout.js';
@@ -12,6 +13,7 @@ export interface RedisFanoutOptions {
   readonly historyTtlMs: number;
   readonly log: Logger;
   readonly metrics: Metrics;
+  readonly faults: Faults;
   /** A frame was fenced: another instance numbered this device past `storedSeq` (ownership moved). */
   readonly onFenced: (deviceId: string, storedSeq: number) => void;
 }
@@ -59,18 +61,19 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
           }
         },
         () => opts.metrics.fanoutPublishFailures.inc(chunk.length / 4),
-      );
+      ).catch(opts.faults.catcher('fanout', { op: 'fenced' }));
     }
   };
+  const guardedFlush = opts.faults.guard('fanout', flush);
   const enqueue = (channel: string, seq: number, key: string, frame: string) => {
     queued.push(channel, seq, key, frame);
     if (!scheduled) {
       scheduled = true;
-      setImmediate(flush);
+      setImmediate(guardedFlush);
     }
   };
 
-  bus.route(channelPrefix, (channel, message) => {
+  bus.route(channelPrefix, 'fanout', (channel, message) => {
     const text = message.toString('utf8');
     if (text.startsWith(echo) || local === null) return;
     const a = text.indexOf('|');

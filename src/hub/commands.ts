@@ -40,6 +40,8 @@ export interface CommandPorts {
   publish(deviceId: string, payload: string): void;
   isOnline(deviceId: string): boolean;
   changed(command: Command): void;
+  /** A timer's work threw: reported at its boundary (the other commands' timers go on). */
+  fault(error: unknown): void;
 }
 
 /**
@@ -162,7 +164,7 @@ export class CommandService {
   private arm(command: Command, ms: number): void {
     const previous = this.timers.get(command.id);
     if (previous) clearTimeout(previous);
-    const timer = setTimeout(() => this.onTimer(command), Math.max(0, ms));
+    const timer = setTimeout(() => this.guarded(() => this.onTimer(command)), Math.max(0, ms));
     timer.unref();
     this.timers.set(command.id, timer);
   }
@@ -174,19 +176,29 @@ export class CommandService {
     if (command.state === 'received' || command.attempts >= command.maxAttempts) return this.finish(command, 'timed_out', null);
     // No acknowledgement: resend after an exponential backoff (1 s, 2 s, 4 s …), if still online.
     const backoff = 1000 * 2 ** (command.attempts - 1);
-    const timer = setTimeout(() => {
-      this.timers.delete(command.id);
-      if (FINAL.has(command.state)) return;
-      if (this.ports.isOnline(command.deviceId)) this.send(command);
-      else {
-        command.state = 'queued';
-        command.updatedAt = this.now();
-        this.ports.changed(command);
-        this.arm(command, command.expiresAt - this.now());
-      }
-    }, backoff);
+    const timer = setTimeout(() => this.guarded(() => this.resend(command)), backoff);
     timer.unref();
     this.timers.set(command.id, timer);
+  }
+
+  private resend(command: Command): void {
+    this.timers.delete(command.id);
+    if (FINAL.has(command.state)) return;
+    if (this.ports.isOnline(command.deviceId)) this.send(command);
+    else {
+      command.state = 'queued';
+      command.updatedAt = this.now();
+      this.ports.changed(command);
+      this.arm(command, command.expiresAt - this.now());
+    }
+  }
+
+  private guarded(work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      this.ports.fault(error);
+    }
   }
 
   private finish(command: Command, state: CommandState, result: unknown): void {

@@ -1,5 +1,6 @@
 import type { DeviceStatus } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
+import { SortedIds } from './sorted-ids.js';
 
 /** What the hub knows of one device right now; the source of every snapshot. */
 export interface DeviceState {
@@ -22,10 +23,57 @@ export interface DeviceState {
   flapping: boolean;
 }
 
-/** In-memory registry of devices, bounded by the fleet size (one small object per device). */
+/** Why a device the hub has not seen before was not registered. */
+export type Refusal = 'device_limit' | 'new_device_rate';
+
+/** MAX_DEVICES, and new devices per second (a token bucket: `newPerS` sustained, `burst` at once). */
+export interface DeviceLimits {
+  readonly maxDevices: number;
+  readonly newPerS: number;
+  readonly burst: number;
+}
+
+/** A state not (yet) in any registry. */
+export function blankState(id: string): DeviceState {
+  return {
+    id,
+    status: 'unknown',
+    lastSeen: null,
+    telemetry: null,
+    seq: 0,
+    syncedVersion: -1,
+    timeoutMs: null,
+    type: null,
+    name: null,
+    transitions: null,
+    transitionCursor: 0,
+    flapping: false,
+  };
+}
+
+/**
+ * In-memory registry of devices, bounded: at most `maxDevices`, and new ones admitted at most
+ * `newPerS` a second, so random device ids cannot grow the hub without end. A known device pays one
+ * Map lookup; the cap, the bucket and the sorted index are touched only for a new id. Status counts
+ * are kept as devices change, so fleet totals never need a scan.
+ */
 export class DeviceRegistry {
   private readonly devices = new Map<string, DeviceState>();
+  private readonly sorted = new SortedIds();
   private onlineCount = 0;
+  private offlineCount = 0;
+  private tokens: number;
+  private tokensAt: number;
+  /** Messages from new devices refused since start, by reason (added to /metrics before each scrape). */
+  readonly refused: Record<Refusal, number> = { device_limit: 0, new_device_rate: 0 };
+
+  constructor(
+    readonly limits: DeviceLimits,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.tokens = limits.burst;
+    this.tokensAt = now();
+  }
 
   get size(): number {
     return this.devices.size;
@@ -35,35 +83,61 @@ export class DeviceRegistry {
     return this.onlineCount;
   }
 
+  /** The whole registry's counts by status, kept as devices change (no scan). */
+  totals(): { total: number; online: number; offline: number; unknown: number } {
+    const total = this.devices.size;
+    return { total, online: this.onlineCount, offline: this.offlineCount, unknown: total - this.onlineCount - this.offlineCount };
+  }
+
   get(id: string): DeviceState | undefined {
     return this.devices.get(id);
   }
 
-  getOrCreate(id: string): DeviceState {
-    let state = this.devices.get(id);
-    if (state === undefined) {
-      state = {
-        id,
-        status: 'unknown',
-        lastSeen: null,
-        telemetry: null,
-        seq: 0,
-        syncedVersion: -1,
-        timeoutMs: null,
-        type: null,
-        name: null,
-        transitions: null,
-        transitionCursor: 0,
-        flapping: false,
-      };
-      this.devices.set(id, state);
-    }
+  /**
+   * A device that speaks (MQTT, `POST /status`, a cluster forward to its owner, new settings):
+   * its state, created if there is room and the new-device rate allows it; else why not (counted).
+   */
+  admit(id: string): DeviceState | Refusal {
+    const state = this.devices.get(id);
+    if (state !== undefined) return state;
+    if (this.devices.size >= this.limits.maxDevices) return this.refuse('device_limit', 1);
+    const now = this.now();
+    this.tokens = Math.min(this.limits.burst, this.tokens + ((now - this.tokensAt) / 1000) * this.limits.newPerS);
+    this.tokensAt = now;
+    if (this.tokens < 1) return this.refuse('new_device_rate', 1);
+    this.tokens--;
+    return this.create(id);
+  }
+
+  /**
+   * A device admitted elsewhere (stored before a restart, another instance's transition, a command or
+   * alert of it): only the cap applies, as those were rate-limited where they came in.
+   */
+  adopt(id: string): DeviceState | Refusal {
+    const state = this.devices.get(id);
+    if (state !== undefined) return state;
+    if (this.devices.size >= this.limits.maxDevices) return this.refuse('device_limit', 1);
+    return this.create(id);
+  }
+
+  /** Counts further messages refused for a reason already decided (messages parked behind the first). */
+  refuse(reason: Refusal, messages: number): Refusal {
+    this.refused[reason] += messages;
+    return reason;
+  }
+
+  private create(id: string): DeviceState {
+    const state = blankState(id);
+    this.devices.set(id, state);
+    this.sorted.add(id);
     return state;
   }
 
   setStatus(state: DeviceState, status: DeviceStatus): void {
     if (state.status === 'online') this.onlineCount--;
+    else if (state.status === 'offline') this.offlineCount--;
     if (status === 'online') this.onlineCount++;
+    else this.offlineCount++;
     state.status = status;
   }
 
@@ -83,11 +157,24 @@ export class DeviceRegistry {
 
   delete(id: string): boolean {
     const state = this.devices.get(id);
-    if (state?.status === 'online') this.onlineCount--;
+    if (state === undefined) return false;
+    if (state.status === 'online') this.onlineCount--;
+    else if (state.status === 'offline') this.offlineCount--;
+    this.sorted.delete(id);
     return this.devices.delete(id);
   }
 
   values(): IterableIterator<DeviceState> {
     return this.devices.values();
+  }
+
+  /** Known ids in sorted order after `after` ('' from the first): the order pages walk. */
+  idsAfter(after: string): Generator<string, void, undefined> {
+    return this.sorted.after(after);
+  }
+
+  /** Known ids in sorted order from position `offset`. */
+  idsFrom(offset: number): Generator<string, void, undefined> {
+    return this.sorted.fromOffset(offset);
   }
 }

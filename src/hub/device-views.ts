@@ -69,7 +69,8 @@ export class DeviceViews {
   }
 
   private apply(id: string, settings: DeviceSettings): DeviceView {
-    const state = this.hub.registry.getOrCreate(id);
+    const state = this.hub.registry.adopt(id);
+    if (typeof state === 'string') throw new Error(`device ${id} refused: ${state}`);
     if (settings.type !== undefined) state.type = settings.type;
     if (settings.name !== undefined) state.name = settings.name;
     if (settings.timeoutMs !== undefined) state.timeoutMs = settings.timeoutMs;

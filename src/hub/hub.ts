@@ -1,10 +1,11 @@
 import type { DeviceStatus, StatusChange, TransitionReason } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import { seqOf, type Fanout, type Recovery } from '../fanout/fanout.js';
+import type { Faults } from '../errors/boundary.js';
 import type { Metrics } from '../metrics.js';
 import { LATE_EXPIRY_MS } from '../presence/late-expiry.js';
 import type { PresenceListener, PresenceStore } from '../presence/presence-store.js';
-import { DeviceRegistry, type DeviceState } from './device-registry.js';
+import { blankState, DeviceRegistry, type DeviceLimits, type DeviceState } from './device-registry.js';
 import { CommandService, type Command, type CommandRequest } from './commands.js';
 import { alertData, alertFrame, commandData, commandUpdateFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
 import { CommandViews } from './command-views.js';
@@ -28,6 +29,8 @@ export interface HubOptions {
   readonly presence: PresenceStore;
   readonly sink: EventSink;
   readonly metrics: Metrics;
+  /** Where faults of work nobody awaits (presence claims, timers, reconciles) are reported. */
+  readonly faults: Faults;
   readonly defaultTimeoutMs: number;
   /** Offline timeouts by device type, in ms (a device's own override wins). */
   readonly typeTimeoutsMs?: ReadonlyMap<string, number>;
@@ -39,6 +42,8 @@ export interface HubOptions {
   readonly cluster?: ClusterPort;
   /** An offline wave at least this large, and this share of the devices online, is one incident. */
   readonly massOffline?: { readonly minDevices: number; readonly share: number; readonly windowMs: number };
+  /** How many devices the registry holds and how fast new ones are admitted (MAX_DEVICES, MAX_NEW_DEVICES_*). */
+  readonly deviceLimits: DeviceLimits;
 }
 
 /** What a subscriber gets first: a snapshot, or (resuming) the frames it missed; `seq` is the last included. */
@@ -80,7 +85,7 @@ export const ALL_CHANNEL = '*';
  * taken inside a subscribe handler and the stream after it can neither overlap nor leave a gap.
  */
 export class Hub implements PresenceListener, InsightSink {
-  readonly registry = new DeviceRegistry();
+  readonly registry: DeviceRegistry;
   readonly insights: Insights;
   readonly commands: CommandService;
   /** Set once the MQTT client exists: sends a command to `{prefix}/{id}/commands`. */
@@ -101,6 +106,7 @@ export class Hub implements PresenceListener, InsightSink {
 
   constructor(private readonly opts: HubOptions) {
     this.now = opts.now ?? Date.now;
+    this.registry = new DeviceRegistry(opts.deviceLimits, this.now);
     this.owns = opts.cluster ? (deviceId) => opts.cluster!.owns(deviceId) : () => true;
     this.queries = new OwnerQueries(opts.cluster);
     this.massOffline = new MassOfflineGuard(opts.massOffline ?? { minDevices: 20, share: 0.3, windowMs: 10_000 });
@@ -109,6 +115,7 @@ export class Hub implements PresenceListener, InsightSink {
         publish: (deviceId, payload) => this.commandPublisher?.(deviceId, payload),
         isOnline: (deviceId) => this.registry.get(deviceId)?.status === 'online' && this.commandPublisher !== null,
         changed: (command) => this.commandChanged(command),
+        fault: opts.faults.catcher('commands'),
       },
       this.now,
     );
@@ -131,9 +138,14 @@ export class Hub implements PresenceListener, InsightSink {
     });
   }
 
-  /** One validated telemetry message: presence, newest state, one frame to its followers, storage. */
-  ingestTelemetry(t: Telemetry): void {
-    const state = this.registry.getOrCreate(t.deviceId);
+  /**
+   * One validated telemetry message: presence, newest state, one frame to its followers, storage.
+   * False when it came from a new device the registry refused (full, or too many new ones a second):
+   * then nothing is registered, stored or pushed.
+   */
+  ingestTelemetry(t: Telemetry): boolean {
+    const state = this.registry.admit(t.deviceId);
+    if (typeof state === 'string') return false;
     this.heard(state, this.readingBacklog && t.ts < t.receivedAt ? t.ts : t.receivedAt, 'telemetry');
     if (state.telemetry === null || t.ts >= state.telemetry.ts) state.telemetry = t;
     state.seq++;
@@ -141,13 +153,14 @@ export class Hub implements PresenceListener, InsightSink {
     if (fanout.wants(state.id)) fanout.toDevice(state.id, state.seq, deviceUpdateFrame(state, t), 'u');
     this.opts.sink.enqueueTelemetry(t);
     this.insights.onTelemetry(state, t, t.receivedAt);
+    return true;
   }
 
   /** A device deleted by an admin: forgotten here (its presence claimed offline so nothing fires). */
   forget(deviceId: string): void {
     const state = this.registry.get(deviceId);
     if (state === undefined) return;
-    void this.opts.presence.claim(this.statusChange(state, 'offline', 'reconcile', this.now()));
+    this.claimQuietly(this.statusChange(state, 'offline', 'reconcile', this.now()));
     this.registry.delete(deviceId);
   }
 
@@ -240,14 +253,20 @@ export class Hub implements PresenceListener, InsightSink {
   }
 
   acknowledgeAlert(alertId: string, by: string): Alert | null {
-    return this.insights.acknowledge(alertId, by, this.now(), (id) => this.registry.getOrCreate(id));
+    // An alert's device is known unless the registry was full when it was restored (or it is the
+    // fleet's `*`): its frame is then numbered on a state of its own.
+    return this.insights.acknowledge(alertId, by, this.now(), (id) => {
+      const state = this.registry.adopt(id);
+      return typeof state === 'string' ? blankState(id) : state;
+    });
   }
 
   private commandChanged(command: Command): void {
-    const state = this.registry.getOrCreate(command.deviceId);
+    const state = this.registry.adopt(command.deviceId);
+    this.opts.sink.enqueueCommand({ ...command });
+    if (typeof state === 'string') return; // registry full: stored, but no channel to push it on
     state.seq++;
     this.opts.fanout.toDevice(state.id, state.seq, commandUpdateFrame(state.seq, command), `c:${command.id}`);
-    this.opts.sink.enqueueCommand({ ...command });
   }
 
   healthScore(state: DeviceState, health: ScoredHealth, previous: number | null): void {
@@ -275,20 +294,27 @@ export class Hub implements PresenceListener, InsightSink {
     this.opts.metrics.alertsActive.set(this.insights.allActiveAlerts().length);
   }
 
-  heartbeat(deviceId: string, at: number): void {
-    this.heard(this.registry.getOrCreate(deviceId), at, 'heartbeat');
+  /** False: a new device refused (see ingestTelemetry). */
+  heartbeat(deviceId: string, at: number): boolean {
+    const state = this.registry.admit(deviceId);
+    if (typeof state === 'string') return false;
+    this.heard(state, at, 'heartbeat');
+    return true;
   }
 
   /** A device's own word on `devices/{id}/status` (its Last Will, or `online` when it returns). */
-  deviceSaid(deviceId: string, online: boolean, at: number): void {
-    const state = this.registry.getOrCreate(deviceId);
+  deviceSaid(deviceId: string, online: boolean, at: number): boolean {
+    const state = this.registry.admit(deviceId);
+    if (typeof state === 'string') return false;
     if (online) this.heard(state, at, 'heartbeat');
     else if (state.status !== 'offline') this.changeStatus(state, 'offline', 'last_will', at);
+    return true;
   }
 
   /** This hub claimed the device's expiry in the presence store. */
   onExpired(deviceId: string, lastSeen: number, deadline: number): void {
-    const state = this.registry.getOrCreate(deviceId);
+    const state = this.registry.adopt(deviceId);
+    if (typeof state === 'string') return; // registry full: the device stays unknown here
     if (state.lastSeen === null || state.lastSeen < lastSeen) state.lastSeen = lastSeen;
     const at = this.now();
     if (state.status === 'offline') {
@@ -303,7 +329,7 @@ export class Hub implements PresenceListener, InsightSink {
       // Heard from after the store wrote its deadline (a touch still on its way): not expired.
       // Re-arm, and take the online status back for any hub that saw the expiry.
       this.opts.presence.touch(state.id, state.lastSeen, this.timeoutMsOf(state));
-      void this.opts.presence.claim(this.statusChange(state, 'online', 'heartbeat', at));
+      this.claimQuietly(this.statusChange(state, 'online', 'heartbeat', at));
       return;
     }
     // Measured from the true deadline: the store's own may include its coalescing slack.
@@ -317,7 +343,8 @@ export class Hub implements PresenceListener, InsightSink {
 
   /** Another hub claimed a transition: mirror it for this hub's clients (it stored it already). */
   onRemoteTransition(change: StatusChange): void {
-    const state = this.registry.getOrCreate(change.deviceId);
+    const state = this.registry.adopt(change.deviceId);
+    if (typeof state === 'string') return;
     if (change.lastSeen !== null && (state.lastSeen === null || state.lastSeen < change.lastSeen)) state.lastSeen = change.lastSeen;
     this.insights.beforeStatusChange(state, change.at);
     this.registry.setStatus(state, change.status);
@@ -326,7 +353,7 @@ export class Hub implements PresenceListener, InsightSink {
 
   /** The presence store came back after an outage: re-check every device this hub holds online. */
   onReconnected(): void {
-    void this.reconcile().catch(() => undefined);
+    this.reconcile().catch(this.opts.faults.catcher('reconcile'));
   }
 
   /**
@@ -394,11 +421,22 @@ export class Hub implements PresenceListener, InsightSink {
     const claimed = this.opts.presence.claim(change);
     if (claimed === true) this.announce(state, change, true);
     else if (claimed !== false) {
-      claimed.then(
-        (won) => won && this.announce(state, change, true),
-        () => this.announce(state, change, true),
-      );
+      claimed
+        .then(
+          (won) => won && this.announce(state, change, true),
+          () => this.announce(state, change, true),
+        )
+        .catch(this.opts.faults.catcher('presence', { op: 'announce' }));
     }
+  }
+
+  /**
+   * A claim whose outcome changes nothing here (the registry already moved on): its failure (the
+   * presence store away) is still reported, never left to end the process as an unhandled rejection.
+   */
+  private claimQuietly(change: StatusChange): void {
+    const claimed = this.opts.presence.claim(change);
+    if (claimed instanceof Promise) claimed.catch(this.opts.faults.catcher('presence', { op: 'claim', status: change.status }));
   }
 
   private statusChange(state: DeviceState, status: DeviceStatus, reason: TransitionReason, at: number): StatusChange {

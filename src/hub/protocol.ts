@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'invalid_alert_id'
   | 'invalid_resume'
   | 'unavailable'
+  | 'internal'
   | 'alert_not_found'
   | 'unauthenticated'
   | 'invalid_token'
@@ -45,6 +46,8 @@ export type DecodeOutcome = { readonly ok: true; readonly message: ClientMessage
 /** Close codes the hub uses (documented in docs/websocket-protocol.md). */
 export const CloseCode = {
   goingAway: 1001,
+  /** The connection could not be set up (a fault in the hub): reconnect. */
+  internalError: 1011,
   messageTooBig: 1009,
   slowConsumer: 4008,
   subscriptionLimit: 4009,

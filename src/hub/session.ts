@@ -1,3 +1,4 @@
+import { InternalFault, type Faults } from '../errors/boundary.js';
 import type { Metrics } from '../metrics.js';
 import { allows, mayRead, type Principal } from '../security/api-keys.js';
 import { seqOf } from '../fanout/fanout.js';
@@ -71,6 +72,7 @@ export class Session {
     /** Null until the client authenticates (when the hub requires it). */
     public principal: Principal | null,
     private readonly authenticate: (token: string) => Principal | null,
+    private readonly faults: Faults,
   ) {}
 
   get subscriptionCount(): number {
@@ -84,7 +86,29 @@ export class Session {
       this.sendError(decoded.error.id, decoded.error.code, decoded.error.message);
       return;
     }
-    this.handle(decoded.message);
+    // The boundary of a client message: a fault while handling it is answered `internal` (no
+    // details), reported, and the connection goes on.
+    try {
+      this.handle(decoded.message);
+    } catch (error) {
+      this.internalError(decoded.message.id, error, decoded.message.type);
+    }
+  }
+
+  /** A fault while handling one of this client's requests (caught here or by the socket's handlers). */
+  internalError(id: RequestId, error: unknown, type?: string): void {
+    this.faults.report('ws', error, { conn: this.connectionId, ...(type === undefined ? {} : { type }) });
+    if (!this.closed) this.sendError(id, 'internal', 'internal error; the request was not completed');
+  }
+
+  /**
+   * A request whose work failed later (the cluster, Redis): `internal` when the instance that did the
+   * work failed, `unavailable` (retry) when a dependency did not answer; both reported.
+   */
+  private failedLater(id: RequestId, error: unknown, type: string, unavailable: string): void {
+    if (error instanceof InternalFault) return this.internalError(id, error, type);
+    this.faults.report('ws', error, { conn: this.connectionId, type });
+    if (!this.closed) this.sendError(id, 'unavailable', unavailable);
   }
 
   onBinary(now: number): void {
@@ -119,8 +143,8 @@ export class Session {
             if (alert === null) this.sendError(id, 'alert_not_found', `no active alert ${alertId}`);
             else this.socket.send(encodeAck(id));
           },
-          () => !this.closed && this.sendError(id, 'unavailable', 'could not reach the instance holding this alert; retry'),
-        );
+          (error: unknown) => this.failedLater(id, error, 'ack_alert', 'could not reach the instance holding this alert; retry'),
+        ).catch((error: unknown) => this.internalError(id, error, 'ack_alert'));
         return;
       }
     }
@@ -150,7 +174,13 @@ export class Session {
     }
     if (!isNew && this.preparing?.has(deviceId)) return this.socket.send(encodeAck(id)); // its first frames are coming
     const followed = isNew ? this.hub.follow(deviceId) : Promise.resolve();
-    const prepared = this.hub.prepare(deviceId, resume, followed);
+    let prepared: Prepared | Promise<Prepared>;
+    try {
+      prepared = this.hub.prepare(deviceId, resume, followed);
+    } catch (error) {
+      if (isNew) this.hub.unfollow(deviceId); // not subscribed after all: release the follow taken above
+      throw error;
+    }
     if (!(prepared instanceof Promise)) {
       // Join the channel and send the first frames in one synchronous block: no frame can fall between.
       this.socket.cork(() => {
@@ -175,17 +205,19 @@ export class Session {
     (this.preparing ??= new Map()).set(deviceId, held);
     this.leaveTopics(deviceId);
     this.lag.follow(deviceId, this);
-    prepared.then(
-      (first) => this.finishPreparing(deviceId, id, held, first),
-      () => this.finishPreparing(deviceId, id, held, null),
-    );
+    prepared
+      .then(
+        (first) => this.finishPreparing(deviceId, id, held, first),
+        (error: unknown) => this.finishPreparing(deviceId, id, held, error instanceof Error ? error : new Error(String(error))),
+      )
+      .catch((error: unknown) => this.internalError(id, error, 'subscribe_device'));
   }
 
-  private finishPreparing(deviceId: string, id: RequestId, held: string[], first: Prepared | null): void {
+  private finishPreparing(deviceId: string, id: RequestId, held: string[], first: Prepared | Error): void {
     if (this.closed || this.preparing?.get(deviceId) !== held) return; // unsubscribed or closed meanwhile
     this.preparing.delete(deviceId);
     this.socket.cork(() => {
-      if (first === null) this.sendError(id, 'unavailable', `could not read ${deviceId} from the cluster; subscribe again`);
+      if (first instanceof Error) this.failedLater(id, first, 'subscribe_device', `could not read ${deviceId} from the cluster; subscribe again`);
       else {
         this.sendFirstFrames(id, first);
         for (const frame of held) if (seqOf(frame) > first.seq) this.socket.send(frame);
@@ -229,7 +261,8 @@ export class Session {
         return;
       }
       this.metrics.wsSubscriptions.inc();
-      void this.hub.follow(ALL_CHANNEL).catch(() => undefined);
+      // Frames of other instances reach `*` once this resolves; a failure (Redis away) is reported.
+      this.hub.follow(ALL_CHANNEL).catch((error: unknown) => this.faults.report('ws', error, { conn: this.connectionId, type: 'subscribe_all' }));
       this.all = true;
       if (this.lagging) this.lag.follow(ALL_CHANNEL, this);
       else {

@@ -1,4 +1,5 @@
 import cron from 'node-cron';
+import type { Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import type { Database } from '../storage/database.js';
 import { applyRetention, type RetentionPolicy } from '../storage/retention.js';
@@ -9,6 +10,7 @@ export function scheduleRetention(
   policy: RetentionPolicy,
   schedule: string,
   log: Logger,
+  faults: Faults,
   /** Cluster mode: resolves true on the one instance that runs this round (a Redis lease). */
   mayRun: () => Promise<boolean> = async () => true,
 ): { stop(): void } {
@@ -22,12 +24,12 @@ export function scheduleRetention(
       const deleted = await applyRetention(database.db, policy);
       log.info({ deleted, ms: Date.now() - started }, 'retention applied');
     } catch (error) {
-      log.warn({ err: (error as Error).message }, 'retention failed; it runs again at the next schedule');
+      faults.report('retention', error, { next: 'runs again at the next schedule' });
     } finally {
       running = false;
     }
   });
   return {
-    stop: () => void task.stop(),
+    stop: () => void Promise.resolve(task.stop()).catch(faults.catcher('retention', { op: 'stop' })),
   };
 }

@@ -1,3 +1,4 @@
+import type { Faults } from '../errors/boundary.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import type { PresenceListener, PresenceStore } from './presence-store.js';
 
@@ -12,7 +13,7 @@ interface Entry {
  * device. A touch that moves a deadline later only updates the Map; the old heap entry is found
  * stale when it surfaces and re-pushed with the current deadline.
  */
-export function createMemoryPresence(opts: { sweepMs: number; now?: () => number }): PresenceStore {
+export function createMemoryPresence(opts: { sweepMs: number; faults: Faults; now?: () => number }): PresenceStore {
   const now = opts.now ?? Date.now;
   const live = new Map<string, Entry>();
   const heap = new DeadlineHeap();
@@ -52,7 +53,12 @@ export function createMemoryPresence(opts: { sweepMs: number; now?: () => number
       }
       if (entry.deadline !== heapDeadline) continue; // a duplicate entry of a re-armed deadline
       live.delete(id);
-      listener?.onExpired(id, entry.lastSeen, entry.deadline);
+      // One device's fault must not leave the others unexpired (nor the timer unarmed).
+      try {
+        listener?.onExpired(id, entry.lastSeen, entry.deadline);
+      } catch (error) {
+        opts.faults.report('presence', error, { op: 'expired' });
+      }
     }
     if (heap.size > 2 * live.size + 1024) heap.rebuild([...live].map(([id, e]) => [id, e.deadline]));
     arm();

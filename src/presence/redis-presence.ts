@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../transport/redact-url.js';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +13,7 @@ export interface RedisPresenceOptions {
   readonly keyPrefix: string;
   readonly sweepMs: number;
   readonly log: Logger;
+  readonly faults: Faults;
   /** Touches are sent in one script call at most this often. */
   readonly flushMs?: number;
 }
@@ -73,6 +75,8 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   let judging = true;
   let lastError = '';
 
+  const { faults } = opts;
+  const onFlushFault = faults.catcher('presence', { op: 'flush' });
   const noteFailure = (error: Error) => {
     lastError = error.message;
     if (!failing) opts.log.warn({ err: error.message, url: redactUrl(opts.url) }, 'redis presence failing; touches are kept and retried');
@@ -107,14 +111,19 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
     } finally {
       flushing = false;
     }
-    if (pending.size >= FLUSH_BATCH) void flush();
+    if (pending.size >= FLUSH_BATCH) flush().catch(onFlushFault);
   }
 
   function report(id: string, lastSeen: string | undefined, deadline: string | undefined): void {
     written.delete(id);
     // Even when a touch is pending (heard within the last flush interval), the hub decides: it
     // re-arms the device and takes its online status back.
-    listener?.onExpired(id, Number(lastSeen), Number(deadline));
+    // The hub's fault is its own (reported as such), not a Redis failure, and must not stop the other claims.
+    try {
+      listener?.onExpired(id, Number(lastSeen), Number(deadline));
+    } catch (error) {
+      faults.report('presence', error, { op: 'expired' });
+    }
   }
 
   async function sweep(): Promise<void> {
@@ -151,7 +160,11 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
     const change = parseAnnouncement(message, hubId);
     if (change === null) return;
     if (change.status === 'offline') written.delete(change.deviceId);
-    listener?.onRemoteTransition?.(change);
+    try {
+      listener?.onRemoteTransition?.(change);
+    } catch (error) {
+      faults.report('presence', error, { op: 'remote-transition' });
+    }
   }
 
   async function enableExpiryEvents(): Promise<void> {
@@ -192,24 +205,27 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
       await enableExpiryEvents();
       const expired = `__keyevent@${db}__:expired`;
       subscriber.on('message', (from: string, message: string) => {
-        if (from === expired) void onExpiredEvent(message);
+        if (from === expired) onExpiredEvent(message).catch(faults.catcher('presence', { op: 'expiry-event' }));
         else if (from === channel) onAnnouncement(message);
       });
       await subscriber.subscribe(expired, channel);
       everReady = true;
       // Events published while we were disconnected are lost: reconcile and let the sweep catch up.
-      commands.on('ready', () => {
-        if (!everReady || stopped) return;
-        // Redis may have restarted empty: write every touch again rather than trust old deadlines.
-        written.clear();
-        void enableExpiryEvents().catch((error: Error) => noteFailure(error));
-        listener?.onReconnected?.();
-      });
+      commands.on(
+        'ready',
+        faults.guard('presence', () => {
+          if (!everReady || stopped) return;
+          // Redis may have restarted empty: write every touch again rather than trust old deadlines.
+          written.clear();
+          enableExpiryEvents().catch((error: Error) => noteFailure(error));
+          listener?.onReconnected?.();
+        }),
+      );
       commands.on('error', (error: Error) => noteFailure(error));
       subscriber.on('error', (error: Error) => noteFailure(error));
-      flushTimer = setInterval(() => void flush(), flushMs);
+      flushTimer = setInterval(faults.guard('presence', flush), flushMs);
       flushTimer.unref();
-      sweepTimer = setInterval(() => void sweep(), opts.sweepMs);
+      sweepTimer = setInterval(faults.guard('presence', sweep), opts.sweepMs);
       sweepTimer.unref();
     },
     touch(deviceId, at, timeoutMs) {
@@ -224,7 +240,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
         existing.lastSeen = Math.max(existing.lastSeen, at);
         existing.deadline = Math.max(existing.deadline, stored);
       } else pending.set(deviceId, { lastSeen: at, deadline: stored });
-      if (pending.size >= FLUSH_BATCH) void flush();
+      if (pending.size >= FLUSH_BATCH) flush().catch(onFlushFault);
     },
     claim(change) {
       if (change.status === 'offline') {
@@ -259,7 +275,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
       stopped = true;
       if (flushTimer !== null) clearInterval(flushTimer);
       if (sweepTimer !== null) clearInterval(sweepTimer);
-      if (commands.status === 'ready') await flush().catch(() => undefined);
+      if (commands.status === 'ready') await flush().catch(onFlushFault);
       listener = null;
       await Promise.allSettled([commands.quit(), subscriber.quit()]);
     },

@@ -10,6 +10,8 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import type { Logger } from '../logger.js';
+import { redactUrl, redactUrlsIn } from '../transport/redact-url.js';
+import { lockDataDir } from './data-dir-lock.js';
 import * as schema from './schema/index.js';
 
 /** Both drivers extend PgDatabase, so one schema and one set of queries serve PostgreSQL and PGlite. */
@@ -31,6 +33,8 @@ export interface OpenDatabaseOptions {
   readonly url?: string | undefined;
   readonly dataDir: string;
   readonly log?: Logger;
+  /** Who opens it, named to another process refused the same PGlite DATA_DIR ("the hub", "npm run keys"). */
+  readonly holder?: string;
 }
 
 /** Rows of a raw `db.execute`: postgres.js returns them as the result, PGlite under `.rows`. */
@@ -43,17 +47,30 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.m
 
 /** Opens the database and applies pending migrations before returning it. */
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Database> {
-  return opts.url ? openPostgres(opts.url) : openPglite(opts.dataDir);
+  return opts.url ? openPostgres(opts.url) : openPglite(opts.dataDir, opts.holder ?? 'a Vigil process');
+}
+
+/** A driver's error as this module rethrows it: drivers may quote the URL (password and all) they were given. */
+function driverMessage(error: unknown): string {
+  if (!(error instanceof Error)) return redactUrlsIn(String(error));
+  // Drizzle wraps the driver's error ("Failed query: …"): the reason is its cause.
+  const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
+  return redactUrlsIn(`${error.message.split('\n')[0]}${cause}`);
 }
 
 async function openPostgres(url: string): Promise<Database> {
-  const client = postgres(url, { max: 10, onnotice: () => undefined, connect_timeout: 10 });
+  let client: postgres.Sql;
+  try {
+    client = postgres(url, { max: 10, onnotice: () => undefined, connect_timeout: 10 });
+  } catch (error) {
+    throw new Error(`DATABASE_URL ${redactUrl(url)} is not usable: ${driverMessage(error)}`);
+  }
   const db = drizzlePostgres(client, { schema });
   try {
     await migratePostgres(db, { migrationsFolder: MIGRATIONS_FOLDER });
   } catch (error) {
     await client.end({ timeout: 1 });
-    throw new Error(`PostgreSQL at DATABASE_URL could not be migrated: ${(error as Error).message}`);
+    throw new Error(`PostgreSQL at DATABASE_URL ${redactUrl(url)} could not be migrated: ${driverMessage(error)}`);
   }
   return {
     kind: 'postgres',
@@ -69,20 +86,26 @@ async function openPostgres(url: string): Promise<Database> {
   };
 }
 
-async function openPglite(dataDir: string): Promise<Database> {
+async function openPglite(dataDir: string, holder: string): Promise<Database> {
   const dir = join(dataDir, 'pglite');
   mkdirSync(dir, { recursive: true });
+  // Before PGlite touches its files: a second process on them loses data (it does not lock them itself).
+  const lock = lockDataDir(dataDir, holder);
   let client: PGlite;
   try {
     client = await PGlite.create(dir);
   } catch (error) {
-    throw new Error(
-      `the embedded database in ${dir} could not be opened (${(error as Error).message}); ` +
-        'PGlite allows one process at a time: stop the other hub or set DATA_DIR to another folder',
-    );
+    lock.release();
+    throw new Error(`the embedded database in ${dir} could not be opened (${driverMessage(error)}); set DATA_DIR to another folder or restore it`);
   }
   const db = drizzlePglite(client, { schema });
-  await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  try {
+    await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  } catch (error) {
+    await client.close().catch(() => undefined); // the migration's error is the one to report
+    lock.release();
+    throw new Error(`the embedded database in ${dir} could not be migrated: ${driverMessage(error)}`);
+  }
   return {
     kind: 'pglite',
     db: db as unknown as VigilDb,
@@ -93,7 +116,11 @@ async function openPglite(dataDir: string): Promise<Database> {
       await db.execute(sql`select 1`);
     },
     async close() {
-      await client.close();
+      try {
+        await client.close();
+      } finally {
+        lock.release();
+      }
     },
   };
 }

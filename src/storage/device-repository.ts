@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gte, lt } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte, lt, sql } from 'drizzle-orm';
 import type { TransitionReason } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import type { VigilDb } from './database.js';
@@ -15,10 +15,16 @@ export interface StoredDeviceState {
   readonly lastTelemetry: Telemetry | null;
 }
 
-/** The whole registry, read once at start so the hub's first snapshots are right. */
-export async function loadDeviceStates(db: VigilDb): Promise<StoredDeviceState[]> {
-  const rows = await db.select().from(devices);
-  return rows.map((row) => ({
+/**
+ * The registry, read once at start so the hub's first snapshots are right: at most `limit` devices
+ * (MAX_DEVICES), the most recently heard first, and how many are stored in all.
+ */
+export async function loadDeviceStates(db: VigilDb, limit: number): Promise<{ states: StoredDeviceState[]; stored: number }> {
+  const [rows, [total]] = await Promise.all([
+    db.select().from(devices).orderBy(sql`${devices.lastSeen} desc nulls last`, asc(devices.id)).limit(limit),
+    db.select({ n: count() }).from(devices),
+  ]);
+  const states = rows.map((row) => ({
     id: row.id,
     type: row.type,
     name: row.name,
@@ -28,6 +34,7 @@ export async function loadDeviceStates(db: VigilDb): Promise<StoredDeviceState[]
     offlineTimeoutS: row.offlineTimeoutS,
     lastTelemetry: row.lastTelemetry ? { deviceId: row.id, ...row.lastTelemetry } : null,
   }));
+  return { states, stored: total?.n ?? states.length };
 }
 
 export interface HistoryQuery {
@@ -133,13 +140,17 @@ export async function saveDeviceSettings(db: VigilDb, deviceId: string, settings
     .onConflictDoUpdate({ target: devices.id, set });
 }
 
-/** The status changes needed to compute uptime over [from, to]: the last one before, and those inside. */
+/**
+ * The status changes needed to compute uptime over [from, to]: the last one before, and those
+ * inside; null when more than `maxRows` are inside (MAX_QUERY_ROWS).
+ */
 export async function getStatusWindow(
   db: VigilDb,
   deviceId: string,
   from: number,
   to: number,
-): Promise<{ before: { status: 'online' | 'offline'; at: number } | null; changes: { status: 'online' | 'offline'; at: number }[] }> {
+  maxRows: number,
+): Promise<{ before: { status: 'online' | 'offline'; at: number } | null; changes: { status: 'online' | 'offline'; at: number }[] } | null> {
   const [before, inside] = await Promise.all([
     db
       .select({ status: statusChanges.status, at: statusChanges.at })
@@ -151,8 +162,10 @@ export async function getStatusWindow(
       .select({ status: statusChanges.status, at: statusChanges.at })
       .from(statusChanges)
       .where(and(eq(statusChanges.deviceId, deviceId), gte(statusChanges.at, new Date(from)), lt(statusChanges.at, new Date(to))))
-      .orderBy(asc(statusChanges.at), asc(statusChanges.id)),
+      .orderBy(asc(statusChanges.at), asc(statusChanges.id))
+      .limit(maxRows + 1),
   ]);
+  if (inside.length > maxRows) return null;
   return {
     before: before[0] ? { status: before[0].status, at: before[0].at.getTime() } : null,
     changes: inside.map((c) => ({ status: c.status, at: c.at.getTime() })),

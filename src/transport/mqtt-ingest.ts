@@ -1,5 +1,6 @@
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { decodeTelemetry, type TelemetryLimits } from '../domain/telemetry.js';
+import type { Faults } from '../errors/boundary.js';
 import { isDeviceId } from '../domain/device-id.js';
 import { TOO_OLD, olderThanRetention } from '../domain/reading-age.js';
 import type { Hub } from '../hub/hub.js';
@@ -62,7 +63,7 @@ const LATENCY_SAMPLE_MASK = 63;
  * persistent session (QoS 1, fixed client id, clean=false by default) so the broker keeps messages
  * while the hub is away, and reconnects with exponential backoff and jitter.
  */
-export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, metrics: Metrics): MqttIngest {
+export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, metrics: Metrics, faults: Faults): MqttIngest {
   const prefix = `${opts.topicPrefix}/`;
   const share = opts.sharedGroup ? `$share/${opts.sharedGroup}/` : '';
   const topics = ['telemetry', 'heartbeat', 'status', 'commands/ack'].map((kind) => `${share}${prefix}+/${kind}`);
@@ -74,6 +75,13 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
   // Counted in a plain number and added to the labelled counter once a second: a counter update
   // per message shows in profiles.
   const acceptedTelemetry = metrics.messagesIn.labels({ kind: 'telemetry', outcome: 'accepted' });
+  // A new device the registry refused (vigil_devices_refused_total says why); with QoS 1 it is still
+  // acknowledged, as nothing of it waits for storage.
+  const refused = {
+    telemetry: metrics.messagesIn.labels({ kind: 'telemetry', outcome: 'refused' }),
+    heartbeat: metrics.messagesIn.labels({ kind: 'heartbeat', outcome: 'refused' }),
+    status: metrics.messagesIn.labels({ kind: 'status', outcome: 'refused' }),
+  };
   let acceptedSinceFlush = 0;
   const flushAccepted = () => {
     if (acceptedSinceFlush === 0) return;
@@ -157,7 +165,20 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (state !== 'disconnected') log.warn({ err: error.message, url: redactUrl(opts.url) }, 'mqtt error');
   });
 
-  client.on('message', (topic, payload) => marker.take(topic, payload) || handle(topic, payload, Date.now(), false));
+  client.on('message', (topic, payload) => marker.take(topic, payload) || guardedHandle(topic, payload, Date.now(), false));
+
+  /**
+   * The boundary of one device message (from the broker, or forwarded by another instance): a fault
+   * is counted and logged (rate-limited), the message is acknowledged like a refused one, and the
+   * next message is handled. A try block costs nothing on the hot path while nothing throws.
+   */
+  function guardedHandle(topic: string, payload: Buffer, receivedAt: number, forwarded: boolean): void {
+    try {
+      handle(topic, payload, receivedAt, forwarded);
+    } catch (error) {
+      faults.report('mqtt', error, { topic: topic.slice(0, 200), forwarded });
+    }
+  }
 
   function handle(topic: string, payload: Buffer, receivedAt: number, forwarded: boolean): void {
     if (!topic.startsWith(prefix)) return;
@@ -192,18 +213,20 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (olderThanRetention(decoded.telemetry.ts, receivedAt, opts.maxReadingAgeMs)) {
       return rejected('telemetry', deviceId, TOO_OLD, 'timestamp is older than the retention window (RETENTION_DAYS)', receivedAt);
     }
+    let taken: boolean;
     if ((++sampled & LATENCY_SAMPLE_MASK) === 0) {
       const started = performance.now();
-      hub.ingestTelemetry(decoded.telemetry);
+      taken = hub.ingestTelemetry(decoded.telemetry);
       metrics.ingestToPush.observe((performance.now() - started) / 1000);
-    } else hub.ingestTelemetry(decoded.telemetry);
-    acceptedSinceFlush++;
+    } else taken = hub.ingestTelemetry(decoded.telemetry);
+    if (taken) acceptedSinceFlush++;
+    else refused.telemetry.inc();
   }
 
   function onHeartbeat(deviceId: string, receivedAt: number): void {
     if (!isDeviceId(deviceId)) return rejected('heartbeat', deviceId, 'invalid_device_id', 'bad device id in topic', receivedAt);
-    hub.heartbeat(deviceId, receivedAt);
-    metrics.messagesIn.inc({ kind: 'heartbeat', outcome: 'accepted' });
+    if (hub.heartbeat(deviceId, receivedAt)) metrics.messagesIn.inc({ kind: 'heartbeat', outcome: 'accepted' });
+    else refused.heartbeat.inc();
   }
 
   function onStatus(deviceId: string, payload: Buffer, receivedAt: number): void {
@@ -212,8 +235,8 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (online === null) {
       return rejected('status', deviceId, 'invalid_status', 'status payload must be online, offline or {"online":bool}', receivedAt);
     }
-    hub.deviceSaid(deviceId, online, receivedAt);
-    metrics.messagesIn.inc({ kind: 'status', outcome: 'accepted' });
+    if (hub.deviceSaid(deviceId, online, receivedAt)) metrics.messagesIn.inc({ kind: 'status', outcome: 'accepted' });
+    else refused.status.inc();
   }
 
   function rejected(kind: string, deviceId: string, reason: string, detail: string, at: number): void {
@@ -231,7 +254,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     get connected() {
       return state === 'connected';
     },
-    handle,
+    handle: guardedHandle,
     publishCommand(deviceId, payload) {
       client.publish(`${prefix}${deviceId}/commands`, payload, { qos: 1 });
     },

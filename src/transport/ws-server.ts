@@ -1,3 +1,4 @@
+import type { Faults } from '../errors/boundary.js';
 import type { LocalDelivery } from '../fanout/fanout.js';
 import type { Hub } from '../hub/hub.js';
 import { LagRouter } from '../hub/lag-router.js';
@@ -8,7 +9,8 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Principal } from '../security/api-keys.js';
 import { presentedKey } from './http/guard.js';
-import { loadUws, type TemplatedApp, type WebSocket } from './uws.js';
+import { requestHeaderBytes } from './http/header-limit.js';
+import { loadUws, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
 
 /** How WebSocket clients prove who they are (see docs/security.md). */
 export interface WsAccess {
@@ -21,6 +23,12 @@ export interface WsAccess {
 
 export interface WsServerOptions extends SessionLimits {
   readonly maxConnections: number;
+  /** Connections held per client address (WS_MAX_CONNECTIONS_PER_IP), except addresses in `exemptAddresses`. */
+  readonly maxConnectionsPerAddress: number;
+  readonly exemptAddresses: ReadonlySet<string>;
+  /** Sockets open that must still send `auth` (WS_MAX_UNAUTHENTICATED), across the hub. */
+  readonly maxUnauthenticated: number;
+  readonly maxHeaderBytes: number;
   readonly idleTimeoutS: number;
   /** uWS's own per-socket ceiling: past it the socket is closed rather than silently skipped. */
   readonly maxBackpressureBytes: number;
@@ -31,6 +39,8 @@ interface UserData {
   readonly connectionId: string;
   readonly remoteAddress: string;
   readonly principal: Principal | null;
+  /** Counted in `unauthenticated` until its `auth` succeeds. */
+  awaitingAuth: boolean;
   session: Session | null;
   authTimer: NodeJS.Timeout | null;
 }
@@ -67,10 +77,19 @@ export function attachWebSocket(
   log: Logger,
   metrics: Metrics,
   access: WsAccess,
+  faults: Faults,
 ): WsServer {
   const uws = loadUws();
   const lag = new LagRouter();
   const sockets = new Set<WebSocket<UserData>>();
+  const perAddress = new Map<string, number>();
+  let unauthenticated = 0;
+  const authenticated = (data: UserData) => {
+    if (!data.awaitingAuth) return;
+    data.awaitingAuth = false;
+    unauthenticated--;
+    metrics.wsUnauthenticated.set(unauthenticated);
+  };
   let nextId = 0;
   let accepting = true;
   const idPrefix = `${process.pid.toString(36)}-`;
@@ -90,11 +109,14 @@ export function attachWebSocket(
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       if (!accepting || sockets.size >= opts.maxConnections) {
-        metrics.wsConnectionsTotal.inc({ outcome: accepting ? 'refused_limit' : 'refused_shutdown' });
-        res.writeStatus('503 Service Unavailable').writeHeader('content-type', 'application/json');
-        res.writeHeader('retry-after', '5');
-        res.end(JSON.stringify({ error: { code: accepting ? 'too_many_connections' : 'shutting_down', message: 'try again later' } }));
-        return;
+        return refuseUpgrade(res, accepting ? 'refused_limit' : 'refused_shutdown', '503 Service Unavailable', accepting ? 'too_many_connections' : 'shutting_down', 'try again later');
+      }
+      const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+      if ((perAddress.get(remoteAddress) ?? 0) >= opts.maxConnectionsPerAddress && !opts.exemptAddresses.has(remoteAddress)) {
+        return refuseUpgrade(res, 'refused_address_limit', '429 Too Many Requests', 'too_many_connections_from_address', `at most ${opts.maxConnectionsPerAddress} connections per client address (WS_MAX_CONNECTIONS_PER_IP)`);
+      }
+      if (requestHeaderBytes(req) > opts.maxHeaderBytes) {
+        return refuseUpgrade(res, 'refused_headers', '431 Request Header Fields Too Large', 'headers_too_large', `request headers over ${opts.maxHeaderBytes} bytes (HTTP_MAX_HEADER_BYTES)`);
       }
       const principal = access.fromUpgrade(presentedKey(req), new URLSearchParams(req.getQuery() ?? '').get('token') ?? '');
       if (principal === 'invalid') {
@@ -103,22 +125,45 @@ export function attachWebSocket(
         res.end(JSON.stringify({ detail: 'Invalid API key or token', error: { code: 'invalid_token', message: 'invalid API key or token' } }));
         return;
       }
-      const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
-      const data: UserData = { connectionId: idPrefix + (nextId++).toString(36), remoteAddress, principal, session: null, authTimer: null };
+      if (principal === null && unauthenticated >= opts.maxUnauthenticated) {
+        return refuseUpgrade(res, 'refused_unauthenticated_limit', '503 Service Unavailable', 'too_many_unauthenticated', `at most ${opts.maxUnauthenticated} connections may wait to authenticate (WS_MAX_UNAUTHENTICATED): send a key or ?token= with the upgrade, or retry`);
+      }
+      const data: UserData = { connectionId: idPrefix + (nextId++).toString(36), remoteAddress, principal, awaitingAuth: false, session: null, authTimer: null };
       res.upgrade(data, key, protocol, extensions, context);
     },
 
+    // Each handler is an error boundary: a fault is reported (and answered where there is a request)
+    // and never reaches uWS, which would end the process.
     open(ws) {
       const data = ws.getUserData();
       sockets.add(ws);
-      data.session = new Session(data.connectionId, new UwsClientSocket(ws), hub, lag, opts, metrics, data.principal, access.authenticate);
-      if (data.principal === null) {
-        const session = data.session;
-        data.authTimer = setTimeout(() => session.closeUnauthenticated(), access.authTimeoutMs);
+      perAddress.set(data.remoteAddress, (perAddress.get(data.remoteAddress) ?? 0) + 1);
+      try {
+        // A socket that must still authenticate leaves the WS_MAX_UNAUTHENTICATED count once it has.
+        const authenticate =
+          data.principal === null
+            ? (token: string) => {
+                const principal = access.authenticate(token);
+                if (principal !== null) authenticated(data);
+                return principal;
+              }
+            : access.authenticate;
+        data.session = new Session(data.connectionId, new UwsClientSocket(ws), hub, lag, opts, metrics, data.principal, authenticate, faults);
+        if (data.principal === null) {
+          data.awaitingAuth = true;
+          unauthenticated++;
+          metrics.wsUnauthenticated.set(unauthenticated);
+          const session = data.session;
+          data.authTimer = setTimeout(faults.guard('ws', () => session.closeUnauthenticated()), access.authTimeoutMs);
+        }
+        metrics.wsConnections.set(sockets.size);
+        metrics.wsConnectionsTotal.inc({ outcome: 'accepted' });
+        log.debug({ conn: data.connectionId, ip: data.remoteAddress }, 'ws connected');
+      } catch (error) {
+        faults.report('ws', error, { conn: data.connectionId, handler: 'open' });
+        metrics.wsCloses.inc({ reason: 'internal error' });
+        ws.end(CloseCode.internalError, 'internal error');
       }
-      metrics.wsConnections.set(sockets.size);
-      metrics.wsConnectionsTotal.inc({ outcome: 'accepted' });
-      log.debug({ conn: data.connectionId, ip: data.remoteAddress }, 'ws connected');
     },
 
     message(ws, message, isBinary) {
@@ -129,25 +174,48 @@ export function attachWebSocket(
         ws.end(CloseCode.messageTooBig, 'message too big');
         return;
       }
-      if (isBinary) session.onBinary(Date.now());
-      else session.onText(Buffer.from(message).toString('utf8'), Date.now());
+      try {
+        if (isBinary) session.onBinary(Date.now());
+        else session.onText(Buffer.from(message).toString('utf8'), Date.now());
+      } catch (error) {
+        session.internalError(null, error); // outside a decoded request (the rate limit, decoding)
+      }
     },
 
     drain(ws) {
-      ws.getUserData().session?.catchUp(Date.now());
+      try {
+        ws.getUserData().session?.catchUp(Date.now());
+      } catch (error) {
+        faults.report('ws', error, { conn: ws.getUserData().connectionId, handler: 'drain' });
+      }
     },
 
     close(ws, code, message) {
       const data = ws.getUserData();
       if (code === 1006 && message.byteLength > 0) metrics.wsCloses.inc({ reason: DROPPED_BY_UWS[Buffer.from(message).toString()] ?? 'protocol violation' });
       sockets.delete(ws);
+      const held = (perAddress.get(data.remoteAddress) ?? 1) - 1;
+      if (held === 0) perAddress.delete(data.remoteAddress);
+      else perAddress.set(data.remoteAddress, held);
+      authenticated(data); // no longer waiting, either way
       if (data.authTimer !== null) clearTimeout(data.authTimer);
-      data.session?.dispose();
+      try {
+        data.session?.dispose();
+      } catch (error) {
+        faults.report('ws', error, { conn: data.connectionId, handler: 'close' });
+      }
       data.session = null;
       metrics.wsConnections.set(sockets.size);
       log.debug({ conn: data.connectionId, code }, 'ws closed');
     },
   });
+
+  function refuseUpgrade(res: HttpResponse, outcome: string, status: string, code: string, message: string): void {
+    metrics.wsConnectionsTotal.inc({ outcome });
+    res.writeStatus(status).writeHeader('content-type', 'application/json');
+    res.writeHeader('retry-after', '5');
+    res.end(JSON.stringify({ error: { code, message } }));
+  }
 
   // Topic publishes cannot report a slow receiver, so look at buffers on a short interval instead.
   const lagMonitor = setInterval(() => {
@@ -155,8 +223,12 @@ export function attachWebSocket(
     for (const ws of sockets) {
       const session = ws.getUserData().session;
       if (session === null) continue;
-      if (session.lagging) session.catchUp(now);
-      else if (ws.getBufferedAmount() > opts.lagBytes) session.enterLag(now);
+      try {
+        if (session.lagging) session.catchUp(now);
+        else if (ws.getBufferedAmount() > opts.lagBytes) session.enterLag(now);
+      } catch (error) {
+        faults.report('lag_monitor', error, { conn: session.connectionId }); // the other clients are still looked at
+      }
     }
   }, opts.lagCheckMs);
   lagMonitor.unref();

@@ -83,7 +83,7 @@ export function runStorageContract(name: string, open: () => Promise<Database>):
       writer.enqueueTelemetry(reading(id, t0 + 1000, { batteryLevel: 60 })); // late, older reading
       writer.enqueueStatusChange(change(id, 'online', t0 + 1000));
       await writer.flush();
-      const state = (await loadDeviceStates(database.db)).find((d) => d.id === id)!;
+      const state = (await loadDeviceStates(database.db, 1_000_000)).states.find((d) => d.id === id)!;
       expect(state.status).toBe('online');
       expect(state.lastTelemetry).toMatchObject({ deviceId: id, ts: t0 + 2000, batteryLevel: 50 });
       expect(state.lastSeen).toBe(t0 + 2005);
@@ -96,10 +96,10 @@ export function runStorageContract(name: string, open: () => Promise<Database>):
         const t0 = Date.UTC(2026, 0, 3);
         own.enqueueTelemetry(reading(id, t0, { batteryLevel: 42 }));
         const deadline = Date.now() + 2000;
-        let state: Awaited<ReturnType<typeof loadDeviceStates>>[number] | undefined;
+        let state: Awaited<ReturnType<typeof loadDeviceStates>>['states'][number] | undefined;
         while (Date.now() < deadline && state?.lastTelemetry == null) {
           await new Promise((r) => setTimeout(r, 50));
-          state = (await loadDeviceStates(database.db)).find((d) => d.id === id);
+          state = (await loadDeviceStates(database.db, 1_000_000)).states.find((d) => d.id === id);
         }
         expect(state?.lastTelemetry).toMatchObject({ deviceId: id, ts: t0, batteryLevel: 42 });
       } finally {

@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Faults } from '../../src/errors/boundary.js';
 import { createLogger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
 import { createMemoryPresence } from '../../src/presence/memory-presence.js';
 import type { PresenceStore } from '../../src/presence/presence-store.js';
 import { createRedisPresence, mergeFlags } from '../../src/presence/redis-presence.js';
@@ -9,11 +11,12 @@ import { recorder, runPresenceContract, sleep, waitFor } from '../contracts/pres
 import { SERVICES, randomSuffix } from '../helpers/services.js';
 
 const log = createLogger('silent');
+const faults = new Faults(log, createMetrics());
 const admin = new Redis(SERVICES.redisUrl);
 const prefixes: string[] = [];
 const redisStore = (keyPrefix = `vigil-test:${randomSuffix()}:`) => {
   prefixes.push(keyPrefix);
-  return createRedisPresence({ url: SERVICES.redisUrl, keyPrefix, sweepMs: 100, log });
+  return createRedisPresence({ url: SERVICES.redisUrl, keyPrefix, sweepMs: 100, log, faults });
 };
 
 afterAll(async () => {
@@ -24,7 +27,7 @@ afterAll(async () => {
   await admin.quit();
 });
 
-runPresenceContract('memory', async () => createMemoryPresence({ sweepMs: 100 }));
+runPresenceContract('memory', async () => createMemoryPresence({ sweepMs: 100, faults }));
 runPresenceContract('redis', async () => redisStore());
 
 describe('redis presence across hubs', () => {

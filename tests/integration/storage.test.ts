@@ -31,7 +31,7 @@ describe('state survives a restart', () => {
       await writer.close();
       await first.close();
       const second = await openDatabase({ url, dataDir });
-      const [state] = await loadDeviceStates(second.db);
+      const [state] = (await loadDeviceStates(second.db, 10)).states;
       expect(state).toMatchObject({ id: 'survivor', status: 'online', lastSeen: at, lastTelemetry: { batteryLevel: 33, metrics: { t: 1 } } });
       await second.close();
     });

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import type { Faults } from '../../errors/boundary.js';
 import type { Metrics } from '../../metrics.js';
 import { allows, type ApiKeyStore, type Principal, type Scope } from '../../security/api-keys.js';
 import type { RateLimiter } from '../../security/rate-limiter.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
+import { requestHeaderBytes } from './header-limit.js';
 import { sendJson, setCommonHeaders } from './respond.js';
 
 export interface HttpSecurity {
@@ -12,6 +14,9 @@ export interface HttpSecurity {
   readonly limiter: RateLimiter;
   readonly corsOrigins: ReadonlySet<string>;
   readonly metrics: Metrics;
+  /** HTTP_MAX_HEADER_BYTES: larger request headers get a 431. */
+  readonly maxHeaderBytes: number;
+  readonly faults: Faults;
 }
 
 export interface RequestContext {
@@ -55,7 +60,10 @@ export function createGuard(sec: HttpSecurity): Guard {
     const origin = req.getHeader('origin');
     const headers: [string, string][] = [['x-request-id', requestId], ...SECURITY_HEADERS];
     if (origin && sec.corsOrigins.has(origin)) headers.push(['access-control-allow-origin', origin], ['vary', 'Origin']);
-    setCommonHeaders(res, headers);
+    setCommonHeaders(res, headers, { requestId, faults: sec.faults });
+    if (requestHeaderBytes(req) > sec.maxHeaderBytes) {
+      return refuse(sec, res, '431 Request Header Fields Too Large', 'headers_too_large', `request headers over ${sec.maxHeaderBytes} bytes (HTTP_MAX_HEADER_BYTES)`);
+    }
     const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
 
     let principal: Principal = { kind: 'anonymous' };

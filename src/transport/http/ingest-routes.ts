@@ -10,7 +10,7 @@ import { deleteDevice } from '../../storage/device-repository.js';
 import { VERSION } from '../../version.js';
 import type { TemplatedApp } from '../uws.js';
 import type { Guard } from './guard.js';
-import { readJsonBody, respondLater, sendDeviceNotFound, sendJson, validationError } from './respond.js';
+import { readJsonBody, respondLater, sendDeviceNotFound, sendDeviceRefused, sendJson, validationError } from './respond.js';
 
 /** The earlier REST service's body (seed 003), plus the hub's optional readings. */
 export const statusBody = z.object({
@@ -50,6 +50,9 @@ export function attachIngestRoutes(app: TemplatedApp, hub: Hub, database: Databa
         hub.countInvalid(TOO_OLD);
         return res.cork(() => sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['body', 'timestamp'], msg: 'older than the retention window (RETENTION_DAYS)', type: TOO_OLD }] }));
       }
+      // A new device may be refused (cap or rate); a known one is its Map lookup.
+      const admitted = hub.registry.admit(parsed.data.device_id);
+      if (typeof admitted === 'string') return res.cork(() => sendDeviceRefused(res, admitted));
       hub.ingestTelemetry(decoded.telemetry);
       if (parsed.data.online === false) hub.deviceSaid(parsed.data.device_id, false, decoded.telemetry.receivedAt);
       res.cork(() => sendJson(res, '200 OK', { status: 'success', message: 'Device status updated successfully', device_id: parsed.data.device_id }));
@@ -74,10 +77,26 @@ export function attachIngestRoutes(app: TemplatedApp, hub: Hub, database: Databa
     const parsed = devicesQuery.safeParse(Object.fromEntries(new URLSearchParams(req.getQuery() ?? '')));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
     const q = parsed.data;
-    const matching = [...hub.registry.values()]
-      .filter((d) => mayRead(ctx.principal, d.id) && (q.status === undefined || d.status === q.status) && (q.type === undefined || d.type === q.type))
-      .sort((a, b) => (a.id < b.id ? -1 : 1));
-    const pageIds = matching.slice(q.offset, q.offset + q.limit).map((d) => d.id);
+    const registry = hub.registry;
+    const pageIds: string[] = [];
+    let total = 0;
+    const everyDevice = ctx.principal.kind === 'anonymous' || ctx.principal.key.deviceIds === null;
+    if (q.status === undefined && q.type === undefined && everyDevice) {
+      // The whole fleet: the sorted index skips to the offset, so a page costs its own devices.
+      total = registry.size;
+      for (const id of registry.idsFrom(q.offset)) {
+        if (pageIds.length === q.limit) break;
+        pageIds.push(id);
+      }
+    } else {
+      // Filtered: one pass over the sorted ids, without copying or sorting the fleet.
+      for (const id of registry.idsAfter('')) {
+        const d = registry.get(id)!;
+        if (!mayRead(ctx.principal, id) || (q.status !== undefined && d.status !== q.status) || (q.type !== undefined && d.type !== q.type)) continue;
+        if (total >= q.offset && pageIds.length < q.limit) pageIds.push(id);
+        total++;
+      }
+    }
     respondLater(res, async () => {
       // Scores, alerts and readings come from each device's owner (this instance unless clustered).
       const views = await hub.views.many(pageIds);
@@ -97,7 +116,7 @@ export function attachIngestRoutes(app: TemplatedApp, hub: Hub, database: Databa
           rssi: d.rssi,
         }];
       });
-      return ['200 OK', { devices: page, total: matching.length, limit: q.limit, offset: q.offset }];
+      return ['200 OK', { devices: page, total, limit: q.limit, offset: q.offset }];
     });
   }));
 

@@ -4,7 +4,7 @@ import { commandBody, commandsQuery } from './command-routes.js';
 import type { Guard } from './guard.js';
 import { ackBody, alertsQuery, healthDevicesQuery } from './health-routes.js';
 import { devicesQuery, statusBody } from './ingest-routes.js';
-import { batchBody, deviceSettingsBody, historyQuery, metricsQuery, uptimeQuery } from './status-routes.js';
+import { batchBody, deviceSettingsBody, historyQuery, metricsQuery, summaryQuery, uptimeQuery } from './status-routes.js';
 import type { TemplatedApp } from '../uws.js';
 import { sendJson, writeCommonHeaders } from './respond.js';
 
@@ -28,7 +28,7 @@ const OPERATIONS: readonly Operation[] = [
   { method: 'get', path: '/health', summary: 'Health check of the earlier REST service: status, database, version, timestamp', scope: null, ok: '200' },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics', scope: 'read', ok: '200' },
   { method: 'post', path: '/status', summary: 'HTTP ingest of a device status (same pipeline as MQTT telemetry)', scope: 'ingest', body: statusBody, ok: '200' },
-  { method: 'get', path: '/status/summary', summary: 'All devices with their latest status', scope: 'read', ok: '200' },
+  { method: 'get', path: '/status/summary', summary: 'A page of devices in id order (limit, default 500, ≤ HTTP_MAX_PAGE_ITEMS; cursor = the previous next_cursor) with the fleet totals', scope: 'read', query: summaryQuery, ok: '200' },
   { method: 'post', path: '/status/batch', summary: 'Status of up to 1000 devices, presence in one round trip', scope: 'read', body: batchBody, ok: '200' },
   { method: 'get', path: '/status/{device_id}', summary: 'Latest status of a device (404 {"detail":"Device X not found"})', scope: 'read', ok: '200' },
   { method: 'get', path: '/status/{device_id}/history', summary: 'Telemetry (or ?kind=status: status changes), newest first, paged', scope: 'read', query: historyQuery, ok: '200' },
@@ -36,9 +36,9 @@ const OPERATIONS: readonly Operation[] = [
   { method: 'get', path: '/devices/{device_id}', summary: 'A device: status, type, name, timeouts', scope: 'read', ok: '200' },
   { method: 'put', path: '/devices/{device_id}', summary: 'Create or update a device: type, name, metadata, offline_timeout_s', scope: 'admin', body: deviceSettingsBody, ok: '200' },
   { method: 'delete', path: '/devices/{device_id}', summary: 'Forget a device (its history stays until retention)', scope: 'admin', ok: '200' },
-  { method: 'get', path: '/devices/{device_id}/metrics', summary: 'avg/min/max per minute or hour bucket, for charts', scope: 'read', query: metricsQuery, ok: '200' },
+  { method: 'get', path: '/devices/{device_id}/metrics', summary: 'avg/min/max per minute or hour bucket, for charts (range ≤ MAX_QUERY_RANGE_DAYS, else 422 range_too_large)', scope: 'read', query: metricsQuery, ok: '200' },
   { method: 'get', path: '/devices/{device_id}/metrics/summary', summary: 'Rolling metrics: recent and last 24 h', scope: 'read', ok: '200' },
-  { method: 'get', path: '/devices/{device_id}/uptime', summary: 'Online share of a window, from the status history', scope: 'read', query: uptimeQuery, ok: '200' },
+  { method: 'get', path: '/devices/{device_id}/uptime', summary: 'Online share of a window, from the status history (window ≤ MAX_QUERY_RANGE_DAYS)', scope: 'read', query: uptimeQuery, ok: '200' },
   { method: 'get', path: '/devices/{device_id}/health', summary: 'Health score, components and 24 h trend', scope: 'read', ok: '200' },
   { method: 'get', path: '/health/devices', summary: 'Fleet health: distribution and worst devices', scope: 'read', query: healthDevicesQuery, ok: '200' },
   { method: 'get', path: '/alerts', summary: 'Alerts, newest first, filtered by state, device and severity', scope: 'read', query: alertsQuery, ok: '200' },
@@ -65,7 +65,10 @@ export function buildOpenApi(version: string) {
           schema,
         }))
       : [];
-    const responses: Record<string, unknown> = { [op.ok]: { description: 'OK' } };
+    const responses: Record<string, unknown> = {
+      [op.ok]: { description: 'OK' },
+      '500': { description: 'Internal error (logged and counted): {"detail":"internal error","error":{"code":"internal","message":"internal error","request_id"}}, no details' },
+    };
     if (op.body || op.query) responses['422'] = { description: 'Validation error: {"detail":[{"loc","msg","type"}]}' };
     if (op.body) Object.assign(responses, { '400': { description: 'Malformed JSON' }, '413': { description: 'Body too large' } });
     if (op.scope) Object.assign(responses, { '401': { description: 'No or invalid API key' }, '403': { description: 'Key lacks the scope' }, '429': { description: 'Rate limited (Retry-After)' } });

@@ -1,7 +1,7 @@
 import type { Metrics } from '../../metrics.js';
 import type { TemplatedApp } from '../uws.js';
 import type { Guard } from './guard.js';
-import { sendJson, watchAbort, writeCommonHeaders } from './respond.js';
+import { failRequest, sendJson, watchAbort, writeCommonHeaders } from './respond.js';
 
 /** One dependency /readyz asks about; `detail` says what is wrong when it is not ok. */
 export interface ReadinessCheck {
@@ -30,7 +30,7 @@ export function attachHttpRoutes(app: TemplatedApp, checks: readonly ReadinessCh
           checks: parts,
         });
       });
-    });
+    }).catch((error: unknown) => failRequest(res, error, aborted));
   }));
 
   app.get('/metrics', guard('read', (res, req, ctx) => {
@@ -42,7 +42,7 @@ export function attachHttpRoutes(app: TemplatedApp, checks: readonly ReadinessCh
         writeCommonHeaders(res);
         res.end(text);
       });
-    });
+    }).catch((error: unknown) => failRequest(res, error, aborted));
   }));
 
   for (const path of ['/healthz', '/readyz', '/metrics']) {

@@ -1,15 +1,43 @@
 import type { z } from 'zod';
+import type { Refusal } from '../../hub/device-registry.js';
+import type { Faults } from '../../errors/boundary.js';
 import type { HttpResponse } from '../uws.js';
 
-/** Headers every response of a request carries (request id, security headers, CORS), set by the guard. */
-const commonHeaders = new WeakMap<HttpResponse, readonly [string, string][]>();
+/** What the guard sets for each request: where its faults go and the id that ties a 500 to its log line. */
+export interface RequestFaults {
+  readonly requestId: string;
+  readonly faults: Faults;
+}
 
-export function setCommonHeaders(res: HttpResponse, headers: readonly [string, string][]): void {
-  commonHeaders.set(res, headers);
+interface RequestCommon {
+  readonly headers: readonly [string, string][];
+  readonly faults: RequestFaults;
+}
+
+/** Headers every response of a request carries (request id, security headers, CORS), set by the guard. */
+const common = new WeakMap<HttpResponse, RequestCommon>();
+
+export function setCommonHeaders(res: HttpResponse, headers: readonly [string, string][], faults: RequestFaults): void {
+  common.set(res, { headers, faults });
 }
 
 export function writeCommonHeaders(res: HttpResponse): void {
-  for (const [name, value] of commonHeaders.get(res) ?? []) res.writeHeader(name, value);
+  for (const [name, value] of common.get(res)?.headers ?? []) res.writeHeader(name, value);
+}
+
+/** The body of every 500: no driver message, no stack, only the id to find the logged fault by. */
+export function internalErrorBody(requestId: string | null): unknown {
+  return { detail: 'internal error', error: { code: 'internal', message: 'internal error', request_id: requestId } };
+}
+
+/**
+ * The HTTP error boundary of a request's handler: the fault is logged with the request id and counted
+ * (`vigil_internal_errors_total{entry="http"}`), and the client gets a 500 without internals.
+ */
+export function failRequest(res: HttpResponse, error: unknown, aborted: { value: boolean }): void {
+  const context = common.get(res)?.faults;
+  context?.faults.report('http', error, { request_id: context.requestId });
+  if (!aborted.value) res.cork(() => sendJson(res, '500 Internal Server Error', internalErrorBody(context?.requestId ?? null)));
 }
 
 export function sendJson(res: HttpResponse, status: string, body: unknown, headers: Record<string, string> = {}): void {
@@ -38,11 +66,7 @@ export function respondLater(
     ([status, body]) => {
       if (!aborted.value) res.cork(() => sendJson(res, status, body));
     },
-    (error: unknown) => {
-      if (!aborted.value) {
-        res.cork(() => sendJson(res, '500 Internal Server Error', { detail: 'internal error', error: { code: 'internal', message: (error as Error).message } }));
-      }
-    },
+    (error: unknown) => failRequest(res, error, aborted),
   );
 }
 
@@ -110,4 +134,25 @@ export function sendDeviceNotFound(res: HttpResponse, deviceId: string): void {
 /** 403 for a key limited to other devices. */
 export function sendDeviceForbidden(res: HttpResponse): void {
   sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
+}
+
+/**
+ * A new device the registry refused: 503 `device_limit` when MAX_DEVICES are known, 429
+ * `new_device_rate` (retry in a second) when new devices come faster than MAX_NEW_DEVICES_PER_S.
+ */
+export function sendDeviceRefused(res: HttpResponse, reason: Refusal): void {
+  if (reason === 'device_limit') {
+    sendJson(res, '503 Service Unavailable', { detail: 'the hub holds MAX_DEVICES devices: no new device is registered', error: { code: 'device_limit', message: 'device limit reached' } });
+  } else {
+    sendJson(res, '429 Too Many Requests', { detail: 'new devices arrive faster than MAX_NEW_DEVICES_PER_S', error: { code: 'new_device_rate', message: 'retry later' } }, { 'retry-after': '1' });
+  }
+}
+
+/** A query parameter refused, in the validation shape (`loc: ["query", field]`) with a code clients can test. */
+export function queryError(field: string, msg: string, type: string): { detail: { loc: string[]; msg: string; type: string }[] } {
+  return { detail: [{ loc: ['query', field], msg, type }] };
+}
+
+export function sendQueryError(res: HttpResponse, field: string, msg: string, type: string): void {
+  sendJson(res, '422 Unprocessable Entity', queryError(field, msg, type));
 }

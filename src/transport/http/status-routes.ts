@@ -8,9 +8,10 @@ import { computeUptime } from '../../domain/uptime.js';
 import { getMetricBuckets } from '../../storage/metrics-repository.js';
 import { getStatusHistory, getStatusWindow, getTelemetryHistory, saveDeviceSettings } from '../../storage/device-repository.js';
 import { mayRead } from '../../security/api-keys.js';
-import type { TemplatedApp } from '../uws.js';
+import { decodeCursor, devicePage } from './device-pages.js';
+import type { HttpResponse, TemplatedApp } from '../uws.js';
 import type { Guard } from './guard.js';
-import { readJsonBody, respondLater, sendDeviceForbidden, sendDeviceNotFound, sendJson, validationError } from './respond.js';
+import { queryError, readJsonBody, respondLater, sendDeviceForbidden, sendDeviceNotFound, sendDeviceRefused, sendJson, sendQueryError, validationError } from './respond.js';
 
 export interface StatusRoutesContext {
   readonly hub: Hub;
@@ -18,7 +19,20 @@ export interface StatusRoutesContext {
   readonly database: Database;
   readonly maxBodyBytes: number;
   readonly guard: Guard;
+  readonly bounds: QueryBounds;
 }
+
+/** HTTP_MAX_PAGE_ITEMS, MAX_QUERY_RANGE_DAYS (in ms) and MAX_QUERY_ROWS. */
+export interface QueryBounds {
+  readonly maxPageItems: number;
+  readonly maxRangeMs: number;
+  readonly maxRows: number;
+  /** Counts a request refused by one of these bounds (vigil_http_refused_total{code}). */
+  refused(code: string): void;
+}
+
+/** A page of /status/summary unless `limit` says otherwise (or HTTP_MAX_PAGE_ITEMS is lower). */
+export const SUMMARY_DEFAULT_LIMIT = 500;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -61,6 +75,11 @@ export const metricsQuery = z.object({
   metrics: z.string().max(1100).optional(),
 });
 
+export const summaryQuery = z.object({
+  limit: z.coerce.number().int().min(1).optional(),
+  cursor: z.string().max(200).optional(),
+});
+
 export const uptimeQuery = z.object({
   window_s: z.coerce.number().int().min(60).max(90 * 86_400).default(86_400),
 });
@@ -78,25 +97,43 @@ export const deviceSettingsBody = z
   })
   .strict();
 
+/** 422 for a query over one of the bounds, counted by its code. */
+function sendOverBound(res: HttpResponse, bounds: QueryBounds, field: string, msg: string, code: string): void {
+  bounds.refused(code);
+  sendQueryError(res, field, msg, code);
+}
+
+function sendRangeTooLarge(res: HttpResponse, field: string, bounds: QueryBounds): void {
+  sendOverBound(res, bounds, field, `the time range may span at most ${bounds.maxRangeMs / 86_400_000} days (MAX_QUERY_RANGE_DAYS)`, 'range_too_large');
+}
+
 function parseQuery(query: string): Record<string, string> {
   return Object.fromEntries(new URLSearchParams(query));
 }
 
 /** GET /status/summary, GET /status/{id}, GET /status/{id}/history, POST /status/batch, GET|PUT /devices/{id}. */
 export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext): void {
-  const { hub, guard } = deps;
+  const { hub, guard, bounds } = deps;
 
+  // Paged by cursor (device ids in sorted order); the totals are the fleet's, kept as devices
+  // change, so a page costs its own devices whatever the fleet's size.
   app.get('/status/summary', guard('read', (res, req, ctx) => {
-    const ids = [...hub.registry.values()].filter((s) => mayRead(ctx.principal, s.id)).map((s) => s.id);
+    const parsed = summaryQuery.safeParse(parseQuery(req.getQuery() ?? ''));
+    if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
+    const { cursor } = parsed.data;
+    const limit = parsed.data.limit ?? Math.min(SUMMARY_DEFAULT_LIMIT, bounds.maxPageItems);
+    if (limit > bounds.maxPageItems) return sendOverBound(res, bounds, 'limit', `at most ${bounds.maxPageItems} devices a page (HTTP_MAX_PAGE_ITEMS)`, 'too_big');
+    const after = cursor === undefined ? '' : decodeCursor(cursor);
+    if (after === null) return sendOverBound(res, bounds, 'cursor', 'not a cursor this API gave out (use next_cursor as it is)', 'invalid_cursor');
+    const page = devicePage(hub.registry, ctx.principal, after, limit);
     respondLater(res, async () => {
-      const views = await hub.views.many(ids);
-      const devices = [];
-      let online = 0;
-      for (const view of views.values()) {
-        if (view.status === 'online') online++;
-        devices.push({ device_id: view.id, battery_level: view.batteryLevel, online: view.status === 'online', status: view.status, last_update: iso(view.lastSeen) });
-      }
-      return ['200 OK', { devices, total_devices: devices.length, online_devices: online, offline_devices: devices.length - online }];
+      const views = await hub.views.many(page.ids);
+      const devices = page.ids.flatMap((id) => {
+        const view = views.get(id);
+        return view === undefined ? [] : [{ device_id: view.id, battery_level: view.batteryLevel, online: view.status === 'online', status: view.status, last_update: iso(view.lastSeen) }];
+      });
+      const { total, online, offline, unknown } = page.totals;
+      return ['200 OK', { devices, total_devices: total, online_devices: online, offline_devices: offline, unknown_devices: unknown, limit, next_cursor: page.nextCursor }];
     });
   }));
 
@@ -168,6 +205,8 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
     const q = parsed.data;
     const to = q.to ? Date.parse(q.to) : Date.now();
     const from = q.from ? Date.parse(q.from) : to - (q.bucket === '1m' ? 3600_000 : 86_400_000);
+    if (from > to) return sendQueryError(res, 'from', '`from` is after `to`', 'invalid_range');
+    if (to - from > bounds.maxRangeMs) return sendRangeTooLarge(res, 'from', bounds);
     const sensors = q.metrics ? q.metrics.split(',').slice(0, 16) : [];
     respondLater(res, async () => {
       const buckets = await getMetricBuckets(deps.database.db, id, { from, to, bucket: q.bucket, sensors });
@@ -181,10 +220,15 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
     const parsed = uptimeQuery.safeParse(parseQuery(req.getQuery() ?? ''));
     if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
     if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
+    if (parsed.data.window_s * 1000 > bounds.maxRangeMs) return sendRangeTooLarge(res, 'window_s', bounds);
     const to = Date.now();
     const from = to - parsed.data.window_s * 1000;
     respondLater(res, async () => {
-      const window = await getStatusWindow(deps.database.db, id, from, to);
+      const window = await getStatusWindow(deps.database.db, id, from, to, bounds.maxRows);
+      if (window === null) {
+        bounds.refused('too_many_rows');
+        return ['422 Unprocessable Entity', queryError('window_s', `more than ${bounds.maxRows} status changes in this window (MAX_QUERY_ROWS): ask for a shorter one`, 'too_many_rows')];
+      }
       const uptime = computeUptime(window.before, window.changes, from, to);
       return ['200 OK', { device_id: id, from: iso(from), to: iso(to), uptime_ratio: uptime.ratio, online_s: uptime.onlineMs / 1000, window_s: uptime.windowMs / 1000, transitions: uptime.transitions }];
     });
@@ -212,6 +256,9 @@ export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext)
       const parsed = deviceSettingsBody.safeParse(body.value);
       if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
       const settings = parsed.data;
+      // Settings for an id the hub has not seen create it: the same bounds as a device that speaks.
+      const admitted = hub.registry.admit(id);
+      if (typeof admitted === 'string') return res.cork(() => sendDeviceRefused(res, admitted));
       respondLater(res, async () => {
         await saveDeviceSettings(deps.database.db, id, {
           type: settings.type,
