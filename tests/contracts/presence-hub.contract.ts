@@ -118,15 +118,16 @@ export function runPresenceHubContract(mode: HubMode): void {
       const device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
       const id = `read-${randomSuffix()}`;
       const client = await follow(hub, id);
-      // The start of the last full hour (readings older than RETENTION_DAYS are refused).
-      const hour = Math.floor(Date.now() / 3600_000) * 3600_000 - 3600_000;
+      // A recent whole second (readings older than RETENTION_DAYS are refused) and its hour.
+      const at = Math.floor(Date.now() / 1000) * 1000 - 1000;
+      const hour = Math.floor(at / 3600_000) * 3600_000;
       const iso = (ms: number) => new Date(ms).toISOString();
-      await device.telemetry(id, { battery_level: 76, rssi: -60, timestamp: iso(hour) });
+      await device.telemetry(id, { battery_level: 76, rssi: -60, timestamp: iso(at) });
       await client.next((f) => f.type === 'device_update');
       await new Promise((r) => setTimeout(r, 100)); // presence touches are batched (~20 ms)
       expect(await (await fetch(httpUrl(hub, `/status/${id}`))).json()).toMatchObject({
         device_id: id,
-        timestamp: iso(hour),
+        timestamp: iso(at),
         battery_level: 76,
         rssi: -60,
         online: true,
