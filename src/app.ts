@@ -182,10 +182,22 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     cleanup.push(watchDeviceBounds(hub.registry, metrics, log));
     const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, config.OFFLINE_ALERT_CHECK_S * 1000, log, faults);
     cleanup.push(() => sweeps.stop());
-    await presence.start(hub);
+    // Presence is judged only once the broker has delivered what it queued for this hub while it
+    // was away (resolved when ingest reads its backlog marker, below): docs/presence.md.
+    let backlogRead!: () => void;
+    const judgeAfter = new Promise<void>((resolve) => {
+      backlogRead = resolve;
+    });
+    hub.readingBacklog = true;
+    await presence.start(hub, judgeAfter);
     cleanup.push(() => presence.stop());
-    const reconciled = await hub.reconcile();
-    log.info(reconciled, 'presence reconciled after start');
+    void judgeAfter.then(() => {
+      hub.readingBacklog = false;
+      return hub.reconcile().then(
+        (reconciled) => log.info(reconciled, 'presence reconciled after the broker backlog'),
+        (error: Error) => log.error({ err: error.message }, 'presence reconcile failed; expiries still judge every device'),
+      );
+    });
 
     const app = uws.App();
     const ingestRef: { current: MqttIngest | null } = { current: null };
@@ -318,6 +330,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
         // EMQX): by default a cluster instance's session ends with its connection (docs/scaling.md).
         sessionExpiryS: instanceId !== null ? config.MQTT_SHARED_SESSION_EXPIRY_S : config.MQTT_SESSION_EXPIRY_S,
         durability: writer,
+        maxReadingAgeMs: config.RETENTION_DAYS * 86_400_000,
         limits: {
           maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
           maxMetricKeys: config.MAX_METRIC_KEYS,
@@ -331,6 +344,18 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     );
     ingestRef.current = ingest;
     ingestHandle.current = ingest;
+    const backlogWait = setTimeout(() => {
+      log.warn({ waitedS: config.PRESENCE_BACKLOG_WAIT_S }, 'broker backlog not confirmed read; judging presence now');
+      backlogRead();
+    }, config.PRESENCE_BACKLOG_WAIT_S * 1000);
+    backlogWait.unref();
+    cleanup.push(() => clearTimeout(backlogWait));
+    void ingest.backlogRead().then((ms) => {
+      clearTimeout(backlogWait);
+      metrics.backlogReadSeconds.set(ms / 1000);
+      log.info({ ms: Math.round(ms) }, 'broker backlog read; judging presence');
+      backlogRead();
+    });
     hub.commandPublisher = (deviceId, payload) => ingest.publishCommand(deviceId, payload);
     cleanup.push(() => hub.commands.stop());
     cleanup.push(() => ingest.stop());

@@ -59,6 +59,7 @@ export const configSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   OFFLINE_TIMEOUT_S: z.coerce.number().positive().max(7 * 24 * 3600).default(60),
   PRESENCE_SWEEP_MS: int(50, 60_000).default(250),
+  PRESENCE_BACKLOG_WAIT_S: z.coerce.number().min(0).max(3600).default(30),
   DEVICE_TYPE_TIMEOUTS: z
     .string()
     .regex(/^([A-Za-z0-9._:-]+=\d+(\.\d+)?)(,[A-Za-z0-9._:-]+=\d+(\.\d+)?)*$/, 'a list like sensor=1500,tracker=30 (type=seconds)')

@@ -93,6 +93,11 @@ export function createMetrics() {
       labelNames: ['status', 'reason'] as const,
       registers: r,
     }),
+    backlogReadSeconds: new Gauge({
+      name: 'vigil_presence_backlog_read_seconds',
+      help: 'At start: time until the broker had delivered what it queued for the hub (presence was judged after it)',
+      registers: r,
+    }),
     expiryLag: new Histogram({
       name: 'vigil_presence_expiry_lag_seconds',
       help: 'Delay between a device deadline and the offline transition',

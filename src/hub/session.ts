@@ -5,6 +5,7 @@ import { authorize, type Action } from '../security/policy.js';
 import { seqOf } from '../fanout/fanout.js';
 import { ALL_CHANNEL, type Hub, type Prepared, type ResumeFrom } from './hub.js';
 import type { LagRouter } from './lag-router.js';
+import { alsoOnAll, sharedTopic } from './topics.js';
 import {
   CloseCode,
   decodeClientMessage,
@@ -233,7 +234,7 @@ export class Session {
           this.devices.add(deviceId);
           this.metrics.wsSubscriptions.inc();
           if (this.lagging) this.lag.follow(deviceId, this);
-          else this.socket.subscribe(deviceId);
+          else this.joinTopics(deviceId);
         }
         // Fresh frames supersede any conflated frame of this device still pending.
         if (this.lagging) this.dropPending(deviceId);
@@ -248,7 +249,7 @@ export class Session {
     // Until the first frames arrive, live frames of the device are held (in order) rather than sent.
     const held: string[] = [];
     (this.preparing ??= new Map()).set(deviceId, held);
-    this.socket.unsubscribe(deviceId);
+    this.leaveTopics(deviceId);
     this.lag.follow(deviceId, this);
     prepared
       .then(
@@ -269,7 +270,7 @@ export class Session {
       }
       if (!this.lagging) {
         this.lag.unfollow(deviceId, this);
-        this.socket.subscribe(deviceId);
+        this.joinTopics(deviceId);
       }
     });
   }
@@ -290,7 +291,7 @@ export class Session {
       this.lag.unfollow(deviceId, this);
       this.dropPending(deviceId);
     }
-    this.socket.unsubscribe(deviceId);
+    this.leaveTopics(deviceId);
     this.socket.send(encodeAck(id));
   }
 
@@ -300,12 +301,16 @@ export class Session {
         this.sendError(id, 'subscription_limit', `at most ${this.limits.maxSubscriptions} subscriptions per connection`);
         return;
       }
-      this.all = true;
       this.metrics.wsSubscriptions.inc();
       // Frames of other instances reach `*` once this resolves; a failure (Redis away) is reported.
       this.hub.follow(ALL_CHANNEL).catch((error: unknown) => this.faults.report('ws', error, { conn: this.connectionId, type: 'subscribe_all' }));
+      this.all = true;
       if (this.lagging) this.lag.follow(ALL_CHANNEL, this);
-      else this.socket.subscribe(ALL_CHANNEL);
+      else {
+        // Synchronously, so no frame falls between: the devices' shared frames now come on `*`.
+        this.socket.subscribe(ALL_CHANNEL);
+        for (const deviceId of this.topicDevices()) this.socket.unsubscribe(sharedTopic(deviceId));
+      }
     }
     this.socket.send(encodeAck(id));
   }
@@ -321,12 +326,17 @@ export class Session {
     if (this.lagging) {
       this.lag.unfollow(ALL_CHANNEL, this);
       this.dropPending(ALL_CHANNEL);
-    } else this.socket.unsubscribe(ALL_CHANNEL);
+    } else {
+      this.socket.unsubscribe(ALL_CHANNEL);
+      for (const deviceId of this.topicDevices()) this.socket.subscribe(sharedTopic(deviceId));
+    }
     this.socket.send(encodeAck(id));
   }
 
   /** Called for a lagging session with every frame of a channel it follows. */
   conflate(channel: string, key: string, frame: string): void {
+    // Following `*` too: this frame comes on `*` (see topics.ts).
+    if (this.all && channel !== ALL_CHANNEL && alsoOnAll(key)) return;
     const held = this.preparing?.get(channel);
     if (held !== undefined) {
       if (held.length < MAX_HELD_FRAMES) held.push(frame);
@@ -344,9 +354,8 @@ export class Session {
     if (this.lagging || this.closed) return;
     this.lagging = true;
     this.lagSince = now;
-    for (const deviceId of this.devices) {
-      if (this.preparing?.has(deviceId)) continue;
-      this.socket.unsubscribe(deviceId);
+    for (const deviceId of this.topicDevices()) {
+      this.leaveTopics(deviceId);
       this.lag.follow(deviceId, this);
     }
     if (this.all) {
@@ -383,16 +392,31 @@ export class Session {
 
   private leaveLag(): void {
     this.lagging = false;
-    for (const deviceId of this.devices) {
-      if (this.preparing?.has(deviceId)) continue;
+    for (const deviceId of this.topicDevices()) {
       this.lag.unfollow(deviceId, this);
-      this.socket.subscribe(deviceId);
+      this.joinTopics(deviceId);
     }
     if (this.all) {
       this.lag.unfollow(ALL_CHANNEL, this);
       this.socket.subscribe(ALL_CHANNEL);
     }
     this.metrics.wsLaggingClients.dec();
+  }
+
+  /** The device's uWS topics for this connection (see topics.ts). */
+  private joinTopics(deviceId: string): void {
+    this.socket.subscribe(deviceId);
+    if (!this.all) this.socket.subscribe(sharedTopic(deviceId));
+  }
+
+  private leaveTopics(deviceId: string): void {
+    this.socket.unsubscribe(deviceId);
+    this.socket.unsubscribe(sharedTopic(deviceId));
+  }
+
+  /** Followed devices whose frames come through uWS topics when not lagging (not those still preparing). */
+  private *topicDevices(): Iterable<string> {
+    for (const deviceId of this.devices) if (this.preparing?.has(deviceId) !== true) yield deviceId;
   }
 
   private dropPending(channel: string): void {

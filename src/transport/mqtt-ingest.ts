@@ -3,10 +3,12 @@ import { decodeTelemetry, type TelemetryLimits } from '../domain/telemetry.js';
 import type { Faults } from '../errors/boundary.js';
 import { isDeviceId } from '../domain/device-id.js';
 import { describeTextPath, findUnstorableText, mayHoldUnstorableText } from '../domain/storable-text.js';
+import { TOO_OLD, olderThanRetention } from '../domain/reading-age.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { installAckGate, type DurabilitySource } from './ack-gate.js';
+import { BacklogMarker } from './backlog-marker.js';
 import { redactUrl } from './redact-url.js';
 
 export interface MqttIngestOptions {
@@ -18,6 +20,8 @@ export interface MqttIngestOptions {
   readonly username?: string | undefined;
   readonly password?: string | undefined;
   readonly limits: TelemetryLimits;
+  /** Readings older than this (the telemetry retention window) are refused. */
+  readonly maxReadingAgeMs: number;
   /** 5 (default): Receive Maximum sets the broker's window of unacknowledged messages; 4 for old brokers. */
   readonly protocolVersion: 4 | 5;
   readonly receiveMaximum: number;
@@ -43,6 +47,8 @@ export interface MqttIngest {
   publishCommand(deviceId: string, payload: string): void;
   /** Resolves once the first connection and subscription are up. */
   ready(): Promise<void>;
+  /** Resolves once the broker has delivered what it queued for this session before the first connection (ms it took). */
+  backlogRead(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -106,6 +112,8 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     password: opts.password,
   };
   const client: MqttClient = connect(opts.url, clientOptions);
+  const marker = new BacklogMarker(opts.topicPrefix);
+  let markerSent = false;
   if (opts.qos === 1) installAckGate(client, opts.durability, metrics, opts.receiveMaximum);
 
   let resolveReady!: () => void;
@@ -138,6 +146,10 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
       }
       setState('connected', { sessionPresent: connack.sessionPresent, topics });
       resolveReady();
+      if (!markerSent) {
+        markerSent = true;
+        marker.send(client, (failed) => log.warn({ err: failed.message, topic: marker.topic }, 'backlog marker not sent; presence waits PRESENCE_BACKLOG_WAIT_S'));
+      }
     });
   });
   client.on('reconnect', () => {
@@ -154,7 +166,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (state !== 'disconnected') log.warn({ err: error.message, url: redactUrl(opts.url) }, 'mqtt error');
   });
 
-  client.on('message', (topic, payload) => guardedHandle(topic, payload, Date.now(), false));
+  client.on('message', (topic, payload) => marker.take(topic, payload) || guardedHandle(topic, payload, Date.now(), false));
 
   /**
    * The boundary of one device message (from the broker, or forwarded by another instance): a fault
@@ -199,6 +211,9 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (!decoded.ok) {
       rejected('telemetry', deviceId, decoded.reason, decoded.detail, receivedAt);
       return;
+    }
+    if (olderThanRetention(decoded.telemetry.ts, receivedAt, opts.maxReadingAgeMs)) {
+      return rejected('telemetry', deviceId, TOO_OLD, 'timestamp is older than the retention window (RETENTION_DAYS)', receivedAt);
     }
     let taken: boolean;
     if ((++sampled & LATENCY_SAMPLE_MASK) === 0) {
@@ -246,6 +261,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
       client.publish(`${prefix}${deviceId}/commands`, payload, { qos: 1 });
     },
     ready: () => readyPromise,
+    backlogRead: () => marker.read,
     async stop() {
       stopping = true;
       clearInterval(acceptedFlusher);

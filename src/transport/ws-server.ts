@@ -4,6 +4,7 @@ import type { Hub } from '../hub/hub.js';
 import { LagRouter } from '../hub/lag-router.js';
 import { CloseCode } from '../hub/protocol.js';
 import { Session, type ClientSocket, type SessionLimits } from '../hub/session.js';
+import { alsoOnAll, sharedTopic } from '../hub/topics.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ApiKeyStore, Credentials } from '../security/api-keys.js';
@@ -62,8 +63,21 @@ export interface WsServer {
   stop(): void;
 }
 
-/** uWS rejects frames over this outright (1009); below it the hub answers oversize frames with an error. */
+/** Frames past this many times WS_MAX_FRAME_BYTES (at least 64 KiB) are closed with 1009; below it they get an error. */
 const HARD_FRAME_FACTOR = 4;
+const MIN_HARD_FRAME_BYTES = 64 * 1024;
+/**
+ * uWS buffers a frame whole before the hub sees it and drops the TCP connection, without a close
+ * frame, past its own limit, so that limit sits above the hard one: frames between the two get the
+ * documented 1009; the ceiling still bounds what one connection's frame may hold in memory.
+ */
+const RECEIVE_CEILING_FACTOR = 4;
+
+/** Why uWS dropped a connection itself (the close handler gets 1006 and its reason), for /metrics. */
+const DROPPED_BY_UWS: Readonly<Record<string, string>> = {
+  'Received invalid UTF-8': 'invalid utf-8',
+  'Received too big message': 'frame over receive ceiling',
+};
 
 /** Mounts the WebSocket endpoint `/ws`: per-device channels are uWS topics named by device id. */
 export function attachWebSocket(
@@ -89,10 +103,11 @@ export function attachWebSocket(
   let nextId = 0;
   let accepting = true;
   const idPrefix = `${process.pid.toString(36)}-`;
+  const hardFrameBytes = Math.max(opts.maxFrameBytes * HARD_FRAME_FACTOR, MIN_HARD_FRAME_BYTES);
 
   app.ws<UserData>('/ws', {
     compression: uws.DISABLED,
-    maxPayloadLength: Math.max(opts.maxFrameBytes * HARD_FRAME_FACTOR, 64 * 1024),
+    maxPayloadLength: hardFrameBytes * RECEIVE_CEILING_FACTOR,
     idleTimeout: opts.idleTimeoutS,
     sendPingsAutomatically: true,
     maxBackpressure: opts.maxBackpressureBytes,
@@ -179,6 +194,11 @@ export function attachWebSocket(
     message(ws, message, isBinary) {
       const session = ws.getUserData().session;
       if (session === null) return;
+      if (message.byteLength > hardFrameBytes) {
+        metrics.wsCloses.inc({ reason: 'message too big' });
+        ws.end(CloseCode.messageTooBig, 'message too big');
+        return;
+      }
       try {
         if (isBinary) session.onBinary(Date.now());
         else session.onText(Buffer.from(message).toString('utf8'), Date.now());
@@ -195,8 +215,9 @@ export function attachWebSocket(
       }
     },
 
-    close(ws, code) {
+    close(ws, code, message) {
       const data = ws.getUserData();
+      if (code === 1006 && message.byteLength > 0) metrics.wsCloses.inc({ reason: DROPPED_BY_UWS[Buffer.from(message).toString()] ?? 'protocol violation' });
       sockets.delete(ws);
       const held = (perAddress.get(data.remoteAddress) ?? 1) - 1;
       if (held === 0) perAddress.delete(data.remoteAddress);
@@ -251,7 +272,7 @@ export function attachWebSocket(
 
   const delivery: LocalDelivery = {
     toDevice(deviceId, frame, key) {
-      app.publish(deviceId, frame, false);
+      app.publish(alsoOnAll(key) ? sharedTopic(deviceId) : deviceId, frame, false);
       lag.deliver(deviceId, key, frame);
     },
     toAll(frame, key) {

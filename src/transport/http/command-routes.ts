@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { isDeviceId } from '../../domain/device-id.js';
-import { commandData } from '../../hub/frames.js';
 import type { Hub } from '../../hub/hub.js';
 import type { Database } from '../../storage/database.js';
 import { listCommands } from '../../storage/command-repository.js';
@@ -73,7 +72,7 @@ export function commandRoutes(hub: Hub, database: Database): Route[] {
       ok: '200',
       handle(res, r) {
         const id = r.params[0]!;
-        respondLater(res, async () => ['200 OK', { device_id: id, commands: (await listCommands(database.db, id, r.query.limit)).map(commandData) }], r.aborted);
+        respondLater(res, async () => ['200 OK', { device_id: id, commands: await hub.commandViews.list(id, r.query.limit, listCommands(database.db, id, r.query.limit)) }], r.aborted);
       },
     }),
   ];

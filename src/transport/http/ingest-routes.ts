@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import { DEVICE_ID_PATTERN } from '../../domain/device-id.js';
+import { TOO_OLD, olderThanRetention } from '../../domain/reading-age.js';
 import { validateTelemetry } from '../../domain/telemetry.js';
 import type { Hub } from '../../hub/hub.js';
 import type { Database } from '../../storage/database.js';
@@ -50,6 +51,10 @@ export function ingestRoutes(hub: Hub, database: Database, config: Config): Rout
         if (!decoded.ok) {
           hub.countInvalid(decoded.reason);
           return sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['body'], msg: decoded.detail, type: decoded.reason }] });
+        }
+        if (olderThanRetention(decoded.telemetry.ts, decoded.telemetry.receivedAt, config.RETENTION_DAYS * 86_400_000)) {
+          hub.countInvalid(TOO_OLD);
+          return sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['body', 'timestamp'], msg: 'older than the retention window (RETENTION_DAYS)', type: TOO_OLD }] });
         }
         // A new device may be refused (cap or rate); a known one is its Map lookup.
         const admitted = hub.registry.admit(deviceId);
