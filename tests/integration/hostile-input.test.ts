@@ -112,6 +112,8 @@ const ROUTES: readonly (readonly [string, string])[] = [
 
 const texts = [...HOSTILE_JSON_TEXTS, ...generatedTexts(300)];
 const statuses = new Map<number, number>();
+/** An admin key, so hostile requests reach every handler rather than stopping at 401. */
+let adminKey = '';
 const fiveHundreds: string[] = [];
 
 async function fuzzHttp(port: number): Promise<void> {
@@ -120,17 +122,21 @@ async function fuzzHttp(port: number): Promise<void> {
     if (status >= 500 && status !== 503) fiveHundreds.push(`${status} ${what}`);
   };
   const json: [string, string] = ['content-type', 'application/json'];
+  const key: [string, string] = ['x-api-key', adminKey];
   for (const [method, template] of ROUTES) {
     const segments = template.includes('{id}') ? HOSTILE_PATH_SEGMENTS : [''];
     for (const segment of segments) {
       const path = template.replace('{id}', segment);
-      record(`${method} ${path.slice(0, 80)}`, await rawHttp(port, method, path, [json], method === 'GET' || method === 'DELETE' ? '' : '{}'));
+      record(`${method} ${path.slice(0, 80)}`, await rawHttp(port, method, path, [json, key], method === 'GET' || method === 'DELETE' ? '' : '{}'));
     }
-    const base = template.replace('{id}', control);
-    for (const query of HOSTILE_QUERIES) record(`${method} ${base}?${query.slice(0, 60)}`, await rawHttp(port, method, `${base}?${query}`, [json]));
-    for (const header of HOSTILE_HEADERS) record(`${method} ${base} [${header[0]}]`, await rawHttp(port, method, base, [json, header], '{}'));
+    const base = template.replace('{id}', victim);
+    for (const query of HOSTILE_QUERIES) record(`${method} ${base}?${query.slice(0, 60)}`, await rawHttp(port, method, `${base}?${query}`, [json, key]));
+    for (const header of HOSTILE_HEADERS) {
+      const credentials = header[0] === 'x-api-key' || header[0] === 'authorization' ? [] : [key];
+      record(`${method} ${base} [${header[0]}]`, await rawHttp(port, method, base, [json, ...credentials, header], '{}'));
+    }
     if (method !== 'GET' && method !== 'DELETE') {
-      for (const body of texts.slice(0, 60)) record(`${method} ${base} body ${body.slice(0, 40)}`, await rawHttp(port, method, base, [json], body));
+      for (const body of texts.slice(0, 60)) record(`${method} ${base} body ${body.slice(0, 40)}`, await rawHttp(port, method, base, [json, key], body));
     }
   }
   // Wrong methods, unknown paths, a path that is nothing but escapes, an absolute-form target.
@@ -142,7 +148,7 @@ async function fuzzHttp(port: number): Promise<void> {
 async function fuzzWebSocket(port: number): Promise<void> {
   const open = () =>
     new Promise<WebSocket>((resolve) => {
-      const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { 'x-api-key': adminKey } });
       socket.on('error', () => undefined);
       socket.once('open', () => resolve(socket));
       socket.once('close', () => resolve(socket));
@@ -207,7 +213,7 @@ async function fuzzClusterBus(): Promise<void> {
 }
 
 async function metric(port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { 'x-api-key': adminKey } })).text();
   let sum = 0;
   for (const line of text.split('\n')) if (line.startsWith(name) && !line.startsWith('#')) sum += Number(line.split(' ').at(-1));
   return sum;
@@ -216,7 +222,18 @@ async function metric(port: number, name: string): Promise<number> {
 it('hostile input on every entry stops nothing: both instances live, no 500, the control device loses nothing', async () => {
   for (const name of ['a', 'b']) hubs.push(await spawnHub(env(name)));
   await until('two members', async () => (await Promise.all(hubs.map((h) => metric(h.port, 'vigil_cluster_members')))).every((n) => n === 2));
-  const followers = await Promise.all(hubs.map((h) => TestClient.connect(`ws://127.0.0.1:${h.port}/ws`)));
+  const created = await fetch(`http://127.0.0.1:${hubs[0]!.port}/admin/keys`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'hostile-suite', scopes: ['admin'] }),
+  });
+  expect(created.status).toBe(201);
+  adminKey = ((await created.json()) as { key: string }).key;
+  // The other instance reads the key table every KEY_RELOAD_MS.
+  await until('the key known on both instances', async () =>
+    (await Promise.all(hubs.map((h) => fetch(`http://127.0.0.1:${h.port}/metrics`, { headers: { 'x-api-key': adminKey } })))).every((r) => r.status === 200),
+  );
+  const followers = await Promise.all(hubs.map((h) => TestClient.connect(`ws://127.0.0.1:${h.port}/ws?token=${adminKey}`)));
   for (const follower of followers) expect((await follower.request({ type: 'subscribe_device', device_id: control }, 1)).type).toBe('ack');
 
   const total = 600;
