@@ -5,6 +5,8 @@ const h = (tag, attrs = {}, ...children) => {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === 'class') el.className = v;
+    // Through the CSSOM: the page's Content-Security-Policy refuses style attributes.
+    else if (k === 'style') el.style.cssText = v;
     else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v);
   }
@@ -22,7 +24,8 @@ let nextId = 1;
 
 // ---- REST ----
 async function api(path, init = {}) {
-  const headers = { ...(init.headers || {}), ...(key ? { 'x-api-key': key } : {}) };
+  // The hub takes JSON bodies only as application/json (a text/plain POST is what a foreign page could send).
+  const headers = { ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers || {}), ...(key ? { 'x-api-key': key } : {}) };
   const res = await fetch(path, { ...init, headers });
   if (res.status === 401) {
     showLogin('The hub needs a valid API key.');
@@ -58,13 +61,38 @@ async function loadFleet() {
 }
 
 // ---- WebSocket with reconnect and resume ----
+let renewTimer = null;
+
+async function wsToken() {
+  return (await api('/ws-token', { method: 'POST' })).json().catch(() => ({}));
+}
+
+// A session made with a ws-token ends when the token expires (close 4440): send a fresh one before.
+function renewBefore(token) {
+  clearTimeout(renewTimer);
+  if (!token.expires_at) return;
+  renewTimer = setTimeout(async () => {
+    try {
+      const fresh = await wsToken();
+      if (fresh.token && wsOpen) {
+        send({ type: 'auth', token: fresh.token });
+        renewBefore(fresh);
+      }
+    } catch {
+      /* the close that follows reconnects */
+    }
+  }, Math.max(1000, (Date.parse(token.expires_at) - Date.now()) / 2));
+}
+
 async function connect() {
   let url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+  let token = {};
   if (key) {
-    const token = await (await api('/ws-token', { method: 'POST' })).json().catch(() => ({}));
+    token = await wsToken();
     if (token.token) url += `?token=${encodeURIComponent(token.token)}`;
   }
   ws = new WebSocket(url);
+  renewBefore(token);
   ws.onopen = () => {
     wsOpen = true;
     backoff = 1000;
@@ -77,7 +105,9 @@ async function connect() {
   ws.onmessage = (e) => onFrame(JSON.parse(e.data));
   ws.onclose = (e) => {
     wsOpen = false;
+    clearTimeout(renewTimer);
     if (e.code === 4401) return showLogin('The API key was refused.');
+    if (e.code === 4410) return showLogin('The API key was revoked.');
     const wait = backoff;
     backoff = Math.min(30_000, backoff * 2);
     setConnection(false, `disconnected — reconnecting in ${Math.round(wait / 1000)} s`);

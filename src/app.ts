@@ -24,20 +24,21 @@ import { openDatabase, type Database } from './storage/database.js';
 import { loadDeviceStates } from './storage/device-repository.js';
 import { createWriter, type Writer } from './storage/writer.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded-broker.js';
-import { attachHttpRoutes, attachNotFound, type ReadinessCheck } from './transport/http/probes.js';
+import { probeRoutes, type ReadinessCheck } from './transport/http/probes.js';
 import { accessPolicy } from './security/access.js';
 import { ApiKeyStore } from './security/api-keys.js';
 import { RateLimiter } from './security/rate-limiter.js';
 import { WsTokens } from './security/ws-token.js';
-import { attachAdminRoutes } from './transport/http/admin-routes.js';
-import { attachCommandRoutes } from './transport/http/command-routes.js';
-import { attachOpenApi } from './transport/http/openapi.js';
-import { attachDashboard } from './transport/http/static-files.js';
+import { adminRoutes } from './transport/http/admin-routes.js';
+import { commandRoutes } from './transport/http/command-routes.js';
+import { openApiRoute } from './transport/http/openapi.js';
+import { mountRoutes, type Route } from './transport/http/router.js';
+import { dashboardRoutes } from './transport/http/static-files.js';
 import { VERSION } from './version.js';
-import { createGuard, preflight, type HttpSecurity } from './transport/http/guard.js';
-import { attachHealthRoutes } from './transport/http/health-routes.js';
-import { attachIngestRoutes } from './transport/http/ingest-routes.js';
-import { attachStatusRoutes } from './transport/http/status-routes.js';
+import { hostRule, type HttpSecurity } from './transport/http/guard.js';
+import { healthRoutes } from './transport/http/health-routes.js';
+import { ingestRoutes } from './transport/http/ingest-routes.js';
+import { statusRoutes } from './transport/http/status-routes.js';
 import { startMqttIngest, type MqttIngest } from './transport/mqtt-ingest.js';
 import { redactUrl } from './transport/redact-url.js';
 import { loadedUwsBuild, loadUws, type us_listen_socket } from './transport/uws.js';
@@ -57,14 +58,14 @@ export interface RunningHub {
   readonly parts: { readonly broker: string; readonly storage: string; readonly presence: string; readonly fanout: string };
   /** Cluster mode: this instance's id (null when single-instance). */
   readonly instanceId: string | null;
+  /** The REST route table (method, path, policy entry), for tests generated from it. */
+  readonly routes: readonly Route[];
   stop(): Promise<void>;
 }
 
 const INGEST_READY_TIMEOUT_MS = 10_000;
 /** Topic (device ids are at most 128 characters), packet id and properties of one packet. */
 const BROKER_PACKET_MARGIN_BYTES = 4096;
-/** Keys created or revoked by the CLI (another process) take effect within this. */
-const KEY_RELOAD_MS = 5000;
 
 /**
  * Wiring: chooses each part's implementation from the configuration (embedded when its URL is
@@ -183,10 +184,22 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     cleanup.push(watchDeviceBounds(hub.registry, metrics, log));
     const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, config.OFFLINE_ALERT_CHECK_S * 1000, log, faults);
     cleanup.push(() => sweeps.stop());
-    await presence.start(hub);
+    // Presence is judged only once the broker has delivered what it queued for this hub while it
+    // was away (resolved when ingest reads its backlog marker, below): docs/presence.md.
+    let backlogRead!: () => void;
+    const judgeAfter = new Promise<void>((resolve) => {
+      backlogRead = resolve;
+    });
+    hub.readingBacklog = true;
+    await presence.start(hub, judgeAfter);
     cleanup.push(() => presence.stop());
-    const reconciled = await hub.reconcile();
-    log.info(reconciled, 'presence reconciled after start');
+    void judgeAfter.then(() => {
+      hub.readingBacklog = false;
+      return hub.reconcile().then(
+        (reconciled) => log.info(reconciled, 'presence reconciled after the broker backlog'),
+        (error: Error) => log.error({ err: error.message }, 'presence reconcile failed; expiries still judge every device'),
+      );
+    });
 
     const app = uws.App();
     const ingestRef: { current: MqttIngest | null } = { current: null };
@@ -216,32 +229,39 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     }
     const keys = new ApiKeyStore(database.db);
     await keys.load();
-    // A failed reload (the database away) keeps the keys last loaded, is reported, and is retried.
-    const keyReload = setInterval(faults.guard('key_reload', () => keys.load()), KEY_RELOAD_MS);
+    // Keys created or revoked by the CLI or another instance take effect within KEY_RELOAD_MS; a
+    // revoked key's WebSocket sessions end at the reload that finds it (docs/security.md). A failed
+    // reload (the database away) keeps the keys last loaded, is reported, and is retried.
+    const keyReload = setInterval(faults.guard('key_reload', () => keys.refresh()), config.KEY_RELOAD_MS);
     keyReload.unref();
     cleanup.push(() => clearInterval(keyReload));
-    const tokens = new WsTokens(config.WS_TOKEN_SECRET);
+    const tokens = new WsTokens(config.WS_TOKEN_SECRET, config.WS_TOKEN_TTL_S * 1000);
     const access = accessPolicy(config, keys, tokens);
+    const list = (value: string | undefined) => value?.split(',').map((o) => o.trim()).filter(Boolean) ?? [];
+    const corsOrigins = new Set(list(config.CORS_ORIGINS));
+    const hostAllowed = hostRule(config.HOST, list(config.ALLOWED_HOSTS));
     const security: HttpSecurity = {
       keys,
       authRequired: access.authRequired,
       limiter: new RateLimiter(config.HTTP_RATE_PER_S, config.HTTP_RATE_BURST),
-      corsOrigins: new Set(config.CORS_ORIGINS?.split(',').map((o) => o.trim()) ?? []),
+      corsOrigins,
+      hostAllowed,
+      maxBodyBytes: config.HTTP_MAX_BODY_BYTES,
       metrics,
       maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES,
       faults,
     };
-    const guard = createGuard(security);
-    app.options('/*', preflight(security));
-    attachHttpRoutes(app, checks, metrics, guard);
     const bounds = { maxPageItems: config.HTTP_MAX_PAGE_ITEMS, maxRangeMs: config.MAX_QUERY_RANGE_DAYS * 86_400_000, maxRows: config.MAX_QUERY_ROWS, refused: (code: string) => metrics.httpRefused.inc({ code }) };
-    attachStatusRoutes(app, { hub, presence, database, maxBodyBytes: config.HTTP_MAX_BODY_BYTES, guard, bounds });
-    attachHealthRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
-    attachIngestRoutes(app, hub, database, config, guard);
-    attachAdminRoutes(app, keys, tokens, config.HTTP_MAX_BODY_BYTES, guard);
-    attachCommandRoutes(app, hub, database, config.HTTP_MAX_BODY_BYTES, guard);
-    attachOpenApi(app, VERSION, guard);
-    attachDashboard(app, guard);
+    const routes: Route[] = [
+      ...probeRoutes(checks, metrics),
+      ...statusRoutes({ hub, presence, database, bounds }),
+      ...healthRoutes(hub, database),
+      ...ingestRoutes(hub, database, config),
+      ...adminRoutes(keys, tokens, log),
+      ...commandRoutes(hub, database),
+      ...dashboardRoutes(),
+    ];
+    routes.push(openApiRoute(routes, VERSION));
     const ws: WsServer = attachWebSocket(
       app,
       hub,
@@ -262,10 +282,11 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       },
       log,
       metrics,
-      access.ws,
+      { ...access.ws, keys, hostAllowed, corsOrigins },
       faults,
     );
-    attachNotFound(app, guard);
+    // After /ws: every other request goes through the route table.
+    mountRoutes(app, routes, security, log);
     await fanout.start(ws.delivery);
     cleanup.push(() => fanout.stop());
 
@@ -311,6 +332,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
         // EMQX): by default a cluster instance's session ends with its connection (docs/scaling.md).
         sessionExpiryS: instanceId !== null ? config.MQTT_SHARED_SESSION_EXPIRY_S : config.MQTT_SESSION_EXPIRY_S,
         durability: writer,
+        maxReadingAgeMs: config.RETENTION_DAYS * 86_400_000,
         limits: {
           maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
           maxMetricKeys: config.MAX_METRIC_KEYS,
@@ -324,6 +346,18 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     );
     ingestRef.current = ingest;
     ingestHandle.current = ingest;
+    const backlogWait = setTimeout(() => {
+      log.warn({ waitedS: config.PRESENCE_BACKLOG_WAIT_S }, 'broker backlog not confirmed read; judging presence now');
+      backlogRead();
+    }, config.PRESENCE_BACKLOG_WAIT_S * 1000);
+    backlogWait.unref();
+    cleanup.push(() => clearTimeout(backlogWait));
+    void ingest.backlogRead().then((ms) => {
+      clearTimeout(backlogWait);
+      metrics.backlogReadSeconds.set(ms / 1000);
+      log.info({ ms: Math.round(ms) }, 'broker backlog read; judging presence');
+      backlogRead();
+    });
     hub.commandPublisher = (deviceId, payload) => ingest.publishCommand(deviceId, payload);
     cleanup.push(() => hub.commands.stop());
     cleanup.push(() => ingest.stop());
@@ -336,6 +370,9 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       fanout: fanout.kind === 'local' ? 'in-process (single instance)' : `Redis pub/sub, instance ${instanceId} of ${membership?.list.length} (shared subscription group ${config.MQTT_SHARED_GROUP})`,
     };
     log.info({ parts, ws: `ws://${config.HOST}:${port}/ws` }, `Vigil listening on http://${config.HOST}:${port}`);
+    if (keys.everIssued && keys.size === 0 && !config.ALLOW_ANONYMOUS) {
+      log.warn('every API key is revoked: authentication stays on and no key is valid; create one with npm run keys -- create --scope admin');
+    }
     if (!access.authRequired()) {
       log.warn(
         access.loopback
@@ -355,6 +392,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       mqttUrl,
       parts,
       instanceId,
+      routes,
       stop: () => (stopped ??= stopAll()),
     };
   } catch (error) {

@@ -59,6 +59,7 @@ export const configSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   OFFLINE_TIMEOUT_S: z.coerce.number().positive().max(7 * 24 * 3600).default(60),
   PRESENCE_SWEEP_MS: int(50, 60_000).default(250),
+  PRESENCE_BACKLOG_WAIT_S: z.coerce.number().min(0).max(3600).default(30),
   DEVICE_TYPE_TIMEOUTS: z
     .string()
     .regex(/^([A-Za-z0-9._:-]+=\d+(\.\d+)?)(,[A-Za-z0-9._:-]+=\d+(\.\d+)?)*$/, 'a list like sensor=1500,tracker=30 (type=seconds)')
@@ -78,6 +79,11 @@ export const configSchema = z.object({
   OFFLINE_ALERT_CHECK_S: z.coerce.number().min(0.1).max(3600).default(10),
   ALLOW_ANONYMOUS: bool.default(false),
   CORS_ORIGINS: z.string().optional(),
+  /** Host names (besides IP addresses, localhost and HOST) this hub answers to; others get 421. */
+  ALLOWED_HOSTS: z.string().optional(),
+  /** How often keys are re-read from the database (revocations by the CLI or another instance). */
+  KEY_RELOAD_MS: int(100, 60_000).default(1000),
+  WS_TOKEN_TTL_S: int(1, 3600).default(60),
   HTTP_RATE_PER_S: z.coerce.number().positive().max(1_000_000).default(100),
   HTTP_RATE_BURST: z.coerce.number().positive().max(1_000_000).default(200),
   WS_TOKEN_SECRET: z.string().min(32, 'at least 32 characters').optional(),

@@ -55,7 +55,7 @@ export function createMetrics() {
     wsUnauthenticated: new Gauge({ name: 'vigil_ws_unauthenticated', help: 'WebSocket connections open that have not authenticated yet (WS_MAX_UNAUTHENTICATED)', registers: r }),
     wsConnectionsTotal: new Counter({
       name: 'vigil_ws_connections_total',
-      help: 'WebSocket connections accepted or refused, by outcome (accepted, refused_limit, refused_address_limit, refused_unauthenticated_limit, refused_headers, refused_auth, refused_shutdown)',
+      help: 'WebSocket connections accepted or refused, by outcome (accepted, refused_limit, refused_address_limit, refused_unauthenticated_limit, refused_headers, refused_auth, refused_origin, refused_host, refused_shutdown)',
       labelNames: ['outcome'] as const,
       registers: r,
     }),
@@ -93,6 +93,11 @@ export function createMetrics() {
       labelNames: ['status', 'reason'] as const,
       registers: r,
     }),
+    backlogReadSeconds: new Gauge({
+      name: 'vigil_presence_backlog_read_seconds',
+      help: 'At start: time until the broker had delivered what it queued for the hub (presence was judged after it)',
+      registers: r,
+    }),
     expiryLag: new Histogram({
       name: 'vigil_presence_expiry_lag_seconds',
       help: 'Delay between a device deadline and the offline transition',
@@ -101,7 +106,7 @@ export function createMetrics() {
     }),
     httpRefused: new Counter({
       name: 'vigil_http_refused_total',
-      help: 'HTTP requests refused, by code (missing_key, invalid_key, forbidden, rate_limited, headers_too_large; query bounds: too_big, invalid_cursor, range_too_large, too_many_rows)',
+      help: 'HTTP requests refused, by code (missing_key, invalid_key, forbidden, rate_limited, headers_too_large, not_found, method_not_allowed, malformed_path, origin_not_allowed, unsupported_media_type, misdirected_request; query bounds: too_big, invalid_cursor, range_too_large, too_many_rows; bodies: body_too_large, invalid_json, unstorable_text)',
       labelNames: ['code'] as const,
       registers: r,
     }),
@@ -153,6 +158,18 @@ export function createMetrics() {
       registers: r,
     }),
     writerRetries: new Counter({ name: 'vigil_writer_retries_total', help: 'Failed batch writes retried', registers: r }),
+    writerRejectedRows: new Counter({
+      name: 'vigil_writer_rejected_rows_total',
+      help: 'Rows the database refused (a data error, never retried), moved to dead_letters; by table and SQLSTATE',
+      labelNames: ['table', 'reason'] as const,
+      registers: r,
+    }),
+    writerDeadLetterDropped: new Counter({
+      name: 'vigil_writer_dead_letter_dropped_total',
+      help: 'Refused rows whose dead-letter row was refused too, so they were dropped (logged)',
+      labelNames: ['table'] as const,
+      registers: r,
+    }),
     writerDropped: new Counter({
       name: 'vigil_writer_dropped_total',
       help: 'Rows dropped because the queue was full (ingest pauses first; this stays 0 unless pausing is off)',

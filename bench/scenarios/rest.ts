@@ -13,7 +13,7 @@ export async function restScenario(seconds = 10): Promise<Figure[]> {
   const hub = await spawnHub({ PORT: '0', MQTT_PORT: '0', DATA_DIR: `/tmp/vigil-bench-rest-${Date.now()}`, HTTP_RATE_PER_S: '1000000', HTTP_RATE_BURST: '1000000' });
   try {
     const base = `http://127.0.0.1:${hub.port}`;
-    await fetch(`${base}/status`, { method: 'POST', body: JSON.stringify({ device_id: 'bench-1', battery_level: 76, rssi: -60, online: true }) });
+    await fetch(`${base}/status`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ device_id: 'bench-1', battery_level: 76, rssi: -60, online: true }) });
     const out = execFileSync('wrk', ['-t2', '-c64', `-d${seconds}s`, '--latency', `${base}/status/bench-1`], { encoding: 'utf8' });
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
     const latency = (p: string) => {

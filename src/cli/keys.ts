@@ -38,11 +38,14 @@ try {
     } else {
       const created = await keys.create(values.name, scopes as Scope[], values.devices ? values.devices.split(',') : null);
       process.stdout.write(`created key ${created.key.id} (${scopes.join(',')}) for ${values.name}\n${created.token}\nKeep it now: only its hash is stored.\n`);
+      if (created.first) process.stderr.write('keys: the first key: the hub now requires a key, and keeps requiring one even if every key is revoked\n');
     }
   } else if (command === 'list') {
     for (const k of keys.list()) process.stdout.write(`${k.id}  ${k.name}  ${[...k.scopes].join(',')}${k.deviceIds ? `  devices:${[...k.deviceIds].join(',')}` : ''}\n`);
   } else if (command === 'revoke' && arg) {
-    if (await keys.revoke(arg)) process.stdout.write(`revoked ${arg}\n`);
+    // The CLI may revoke the last admin key (the API refuses): it is the way back in, and the hub
+    // stays closed meanwhile since authentication never switches off once a key existed.
+    if ((await keys.revoke(arg)) === 'revoked') process.stdout.write(`revoked ${arg}\n`);
     else fail(`no key ${arg}`);
   } else fail('usage: keys create|list|revoke …');
 } finally {

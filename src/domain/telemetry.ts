@@ -1,4 +1,5 @@
 import { isDeviceId } from './device-id.js';
+import { describeTextPath, findUnstorableText, mayHoldUnstorableText } from './storable-text.js';
 
 /** One validated telemetry message. Optional readings are null when the device did not send them. */
 export interface Telemetry {
@@ -29,6 +30,8 @@ export const INVALID_REASONS = [
   'invalid_error_rate',
   'invalid_metrics',
   'too_many_metrics',
+  /** NUL or a lone surrogate in a key or string: valid JSON, but PostgreSQL cannot store it. */
+  'unstorable_text',
 ] as const;
 export type InvalidReason = (typeof INVALID_REASONS)[number];
 
@@ -64,9 +67,14 @@ export function decodeTelemetry(
   } catch {
     return fail('invalid_json', 'payload is not valid JSON');
   }
+  if (mayHoldUnstorableText(payload)) {
+    const at = findUnstorableText(body);
+    if (at !== null) return fail('unstorable_text', `${describeTextPath(at)} holds NUL or a lone surrogate, which cannot be stored`);
+  }
   return validateTelemetry(topicDeviceId, body, receivedAt, limits);
 }
 
+/** Validates a parsed body; its text must already be known storable (see `findUnstorableText`). */
 export function validateTelemetry(
   topicDeviceId: string,
   body: unknown,

@@ -3,6 +3,12 @@ import { randomUUID } from 'node:crypto';
 export const COMMAND_STATES = ['queued', 'sent', 'received', 'succeeded', 'failed', 'timed_out', 'expired'] as const;
 export type CommandState = (typeof COMMAND_STATES)[number];
 const MAX_IDEMPOTENCY_KEYS = 100_000;
+/**
+ * Finished commands kept in memory after their last change (the oldest leave first): their rows
+ * reach the database a batch later, and a read must not show an older state than the frame the
+ * client already has (read-your-writes). Far more than the writer holds unwritten in normal running.
+ */
+const MAX_RECENTLY_FINISHED = 10_000;
 const FINAL: ReadonlySet<CommandState> = new Set(['succeeded', 'failed', 'timed_out', 'expired']);
 
 export interface Command {
@@ -46,6 +52,7 @@ export interface CommandPorts {
  */
 export class CommandService {
   private readonly commands = new Map<string, Command>();
+  private readonly finished = new Map<string, Command>();
   private readonly byIdempotency = new Map<string, Command>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
 
@@ -118,6 +125,14 @@ export class CommandService {
 
   get(commandId: string): Command | undefined {
     return this.commands.get(commandId);
+  }
+
+  /** The device's commands as this service holds them now (in flight, and recently finished). */
+  held(deviceId: string): Command[] {
+    const out: Command[] = [];
+    for (const command of this.commands.values()) if (command.deviceId === deviceId) out.push(command);
+    for (const command of this.finished.values()) if (command.deviceId === deviceId) out.push(command);
+    return out;
   }
 
   stop(): void {
@@ -193,7 +208,9 @@ export class CommandService {
     command.state = state;
     command.result = result;
     command.updatedAt = this.now();
-    this.ports.changed(command);
     this.commands.delete(command.id);
+    if (this.finished.size >= MAX_RECENTLY_FINISHED) this.finished.delete(this.finished.keys().next().value!);
+    this.finished.set(command.id, command);
+    this.ports.changed(command);
   }
 }

@@ -8,6 +8,7 @@ import type { PresenceListener, PresenceStore } from '../presence/presence-store
 import { blankState, DeviceRegistry, type DeviceLimits, type DeviceState } from './device-registry.js';
 import { CommandService, type Command, type CommandRequest } from './commands.js';
 import { alertData, alertFrame, commandData, commandUpdateFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
+import { CommandViews } from './command-views.js';
 import { DeviceViews } from './device-views.js';
 import { MassOfflineGuard } from './mass-offline.js';
 import { OwnerQueries, type ClusterPort } from './owner-queries.js';
@@ -89,12 +90,19 @@ export class Hub implements PresenceListener, InsightSink {
   readonly commands: CommandService;
   /** Set once the MQTT client exists: sends a command to `{prefix}/{id}/commands`. */
   commandPublisher: ((deviceId: string, payload: string) => void) | null = null;
+  /**
+   * True while the broker hands over what it queued during the hub's absence (set at start): a
+   * queued reading was heard when the device sent it, so its own earlier time counts for presence
+   * rather than the receipt time (docs/presence.md). Live readings use the receipt time.
+   */
+  readingBacklog = false;
   private readonly now: () => number;
   private readonly owns: (deviceId: string) => boolean;
   private readonly massOffline: MassOfflineGuard;
   /** Named questions answered by the instance holding a device (all of them here, unless clustered). */
   readonly queries: OwnerQueries;
   readonly views: DeviceViews;
+  readonly commandViews: CommandViews;
 
   constructor(private readonly opts: HubOptions) {
     this.now = opts.now ?? Date.now;
@@ -113,6 +121,7 @@ export class Hub implements PresenceListener, InsightSink {
     );
     this.insights = new Insights({ ...DEFAULT_INSIGHTS, ...opts.insights, timeoutMsOf: (state) => this.timeoutMsOf(state) }, this);
     this.views = new DeviceViews(this);
+    this.commandViews = new CommandViews(this);
     this.queries.define('snapshot', (id) => this.snapshot(id));
     this.queries.define('submit-command', (id, body) => {
       const { request, idempotencyKey } = body as { request: CommandRequest; idempotencyKey: string | null };
@@ -122,6 +131,7 @@ export class Hub implements PresenceListener, InsightSink {
       this.forget(id as string);
       return true;
     });
+    this.queries.define('alert-device', (_all, alertId) => this.insights.alertDevice(alertId as string));
     this.queries.define('ack-alert', (_all, body) => {
       const { alertId, by } = body as { alertId: string; by: string };
       const alert = this.acknowledgeAlert(alertId, by);
@@ -137,7 +147,7 @@ export class Hub implements PresenceListener, InsightSink {
   ingestTelemetry(t: Telemetry): boolean {
     const state = this.registry.admit(t.deviceId);
     if (typeof state === 'string') return false;
-    this.heard(state, t.receivedAt, 'telemetry');
+    this.heard(state, this.readingBacklog && t.ts < t.receivedAt ? t.ts : t.receivedAt, 'telemetry');
     if (state.telemetry === null || t.ts >= state.telemetry.ts) state.telemetry = t;
     state.seq++;
     const fanout = this.opts.fanout;
@@ -237,8 +247,15 @@ export class Hub implements PresenceListener, InsightSink {
     await this.queries.everyone('forget', id);
   }
 
-  /** Acknowledges an alert wherever it is held (the instance owning its device); null: not found. */
-  async acknowledgeAlertAnywhere(alertId: string, by: string): Promise<ReturnType<typeof alertData> | null> {
+  /**
+   * Acknowledges an alert wherever it is held (the instance owning its device) once `may` allows its
+   * device; null: not found. The device is asked for first, so the policy is applied at the entry.
+   */
+  async acknowledgeAlertAnywhere(alertId: string, by: string, may: (deviceId: string) => boolean): Promise<ReturnType<typeof alertData> | null | 'forbidden'> {
+    const found = await this.queries.everyone<string | null>('alert-device', alertId);
+    const deviceId = found.answers.find((a) => a !== null);
+    if (deviceId === undefined) return null;
+    if (!may(deviceId)) return 'forbidden';
     const { answers } = await this.queries.everyone<ReturnType<typeof alertData> | null>('ack-alert', { alertId, by });
     return answers.find((a) => a !== null) ?? null;
   }
@@ -469,8 +486,8 @@ export class Hub implements PresenceListener, InsightSink {
       deviceId: ALL_CHANNEL,
       type: 'mass_offline',
       severity: 'critical',
-      state: verdict.transition === 'raised' ? 'raised' : 'cleared',
-      data: { devices: verdict.devices, window_s: verdict.windowMs / 1000, sample: verdict.sample },
+      state: verdict.transition === 'cleared' ? 'cleared' : 'raised',
+      data: { devices: verdict.devices, returned: verdict.returned, window_s: verdict.windowMs / 1000, sample: verdict.sample },
       raisedAt: verdict.raisedAt,
       updatedAt: change.at,
       clearedAt: verdict.transition === 'cleared' ? change.at : null,

@@ -131,6 +131,11 @@ export class Insights {
     }
   }
 
+  /** The device of an alert held here, or null. */
+  alertDevice(alertId: string): string | null {
+    return this.alertsById.get(alertId)?.deviceId ?? null;
+  }
+
   acknowledge(alertId: string, by: string, now: number, stateOf: (deviceId: string) => DeviceState): Alert | null {
     const alert = this.alertsById.get(alertId);
     if (alert === undefined || alert.state !== 'raised') return alert ?? null;

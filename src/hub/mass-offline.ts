@@ -9,26 +9,39 @@ export interface MassOfflineOptions {
 
 export interface IncidentVerdict {
   readonly id: string;
-  readonly transition: 'raised' | 'cleared';
+  /** `updated`: more devices joined the open incident. */
+  readonly transition: 'raised' | 'updated' | 'cleared';
+  /** Devices the incident covers (every device that went offline while it was open). */
   readonly devices: number;
+  /** How many of them are back online. */
+  readonly returned: number;
   readonly raisedAt: number;
   readonly windowMs: number;
-  /** Up to 20 device ids, for the alert's data. */
+  /** Up to 20 device ids (the first to go), for the alert's data. */
   readonly sample: readonly string[];
 }
 
 /** Share of an incident's devices back online at which it clears. */
 const CLEAR_SHARE = 0.8;
+const SAMPLE_SIZE = 20;
+
+interface Incident {
+  readonly id: string;
+  readonly raisedAt: number;
+  readonly devices: Set<string>;
+  readonly returned: Set<string>;
+}
 
 /**
  * Tells a fleet-wide offline wave (the broker, Redis or the hub itself was away, or a site lost
  * power) from devices failing one by one: when at least `minDevices`, and `share` of the devices
- * that were online, go offline within `windowMs`, it is one incident. Devices covered by it raise
- * no offline alert of their own; it clears when most of them are back.
+ * that were online, go offline within `windowMs`, it is one incident. Devices that go offline
+ * while it is open join it (an `updated` verdict: its count grows); devices covered by it raise no
+ * offline alert of their own; it clears when most of them are back, saying how many returned.
  */
 export class MassOfflineGuard {
   private readonly recent: { id: string; at: number }[] = [];
-  private incident: { id: string; raisedAt: number; devices: Set<string>; back: number } | null = null;
+  private incident: Incident | null = null;
 
   constructor(private readonly opts: MassOfflineOptions) {}
 
@@ -37,14 +50,17 @@ export class MassOfflineGuard {
   note(deviceId: string, status: 'online' | 'offline', at: number, onlineNow: number): IncidentVerdict | null {
     const incident = this.incident;
     if (status === 'online') {
-      if (incident === null || !incident.devices.has(deviceId)) return null;
-      if (++incident.back < incident.devices.size * CLEAR_SHARE) return null;
+      if (incident === null || !incident.devices.has(deviceId) || incident.returned.has(deviceId)) return null;
+      incident.returned.add(deviceId);
+      if (incident.returned.size < incident.devices.size * CLEAR_SHARE) return null;
       this.incident = null;
-      return this.verdict(incident.id, 'cleared', incident.raisedAt, incident.devices);
+      return this.verdict(incident, 'cleared');
     }
     if (incident !== null) {
+      // Down again after it came back: no longer counted as returned. A new device: the incident grows.
+      if (incident.returned.delete(deviceId) || incident.devices.has(deviceId)) return null;
       incident.devices.add(deviceId);
-      return null;
+      return this.verdict(incident, 'updated');
     }
     this.recent.push({ id: deviceId, at });
     while (this.recent.length > 0 && this.recent[0]!.at < at - this.opts.windowMs) this.recent.shift();
@@ -52,11 +68,24 @@ export class MassOfflineGuard {
     if (count < this.opts.minDevices || count < this.opts.share * (onlineNow + count)) return null;
     const devices = new Set(this.recent.map((r) => r.id));
     this.recent.length = 0;
-    this.incident = { id: randomUUID(), raisedAt: at, devices, back: 0 };
-    return this.verdict(this.incident.id, 'raised', at, devices);
+    this.incident = { id: randomUUID(), raisedAt: at, devices, returned: new Set() };
+    return this.verdict(this.incident, 'raised');
   }
 
-  private verdict(id: string, transition: 'raised' | 'cleared', raisedAt: number, devices: Set<string>): IncidentVerdict {
-    return { id, transition, devices: devices.size, raisedAt, windowMs: this.opts.windowMs, sample: [...devices].slice(0, 20) };
+  private verdict(incident: Incident, transition: IncidentVerdict['transition']): IncidentVerdict {
+    const sample: string[] = [];
+    for (const id of incident.devices) {
+      if (sample.length === SAMPLE_SIZE) break;
+      sample.push(id);
+    }
+    return {
+      id: incident.id,
+      transition,
+      devices: incident.devices.size,
+      returned: incident.returned.size,
+      raisedAt: incident.raisedAt,
+      windowMs: this.opts.windowMs,
+      sample,
+    };
   }
 }

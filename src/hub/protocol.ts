@@ -54,6 +54,10 @@ export const CloseCode = {
   rateLimited: 4029,
   unauthenticated: 4401,
   forbidden: 4403,
+  /** The session's API key was revoked (here, by another instance, or by the CLI). */
+  keyRevoked: 4410,
+  /** The ws-token the session authenticated with expired and was not renewed by an `auth` message. */
+  tokenExpired: 4440,
 } as const;
 
 const CLIENT_TYPES = new Set(['subscribe_device', 'unsubscribe_device', 'subscribe_all', 'unsubscribe_all', 'ping', 'ack_alert', 'auth']);

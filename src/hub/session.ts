@@ -1,9 +1,11 @@
 import { InternalFault, type Faults } from '../errors/boundary.js';
 import type { Metrics } from '../metrics.js';
-import { allows, mayRead, type Principal } from '../security/api-keys.js';
+import type { Credentials, Principal } from '../security/api-keys.js';
+import { authorize, type Action } from '../security/policy.js';
 import { seqOf } from '../fanout/fanout.js';
 import { ALL_CHANNEL, type Hub, type Prepared, type ResumeFrom } from './hub.js';
 import type { LagRouter } from './lag-router.js';
+import { alsoOnAll, sharedTopic } from './topics.js';
 import {
   CloseCode,
   decodeClientMessage,
@@ -35,6 +37,21 @@ export interface SessionLimits {
   /** How long a client may stay lagging before it is closed as a slow consumer. */
   readonly slowDeadlineMs: number;
 }
+
+/**
+ * The policy entry of every client message: the action it takes and where its device is (`message`:
+ * its device_id; `handler`: found by the handler, as an alert's device), or null for messages that
+ * touch only the session itself. A new message type without an entry does not compile.
+ */
+export const WS_POLICY: { readonly [T in ClientMessage['type']]: { readonly action: Action; readonly device: 'message' | 'none' | 'handler' } | null } = {
+  subscribe_device: { action: 'device.read', device: 'message' },
+  unsubscribe_device: null,
+  subscribe_all: { action: 'fleet.feed', device: 'none' },
+  unsubscribe_all: null,
+  ping: null,
+  ack_alert: { action: 'alert.ack', device: 'handler' },
+  auth: null,
+};
 
 /** Refused subscriptions a client may ask for before it is closed (a loop, not a user). */
 const MAX_REFUSED_SUBSCRIPTIONS = 10;
@@ -69,10 +86,17 @@ export class Session {
     private readonly limits: SessionLimits,
     private readonly metrics: Metrics,
     /** Null until the client authenticates (when the hub requires it). */
-    public principal: Principal | null,
-    private readonly authenticate: (token: string) => Principal | null,
+    credentials: Credentials | null,
+    private readonly authenticate: (token: string) => Credentials | null,
     private readonly faults: Faults,
-  ) {}
+  ) {
+    this.principal = credentials?.principal ?? null;
+    this.expiresAt = credentials?.expiresAt ?? null;
+  }
+
+  principal: Principal | null;
+  /** When the ws-token this session authenticated with expires (null: an API key, or none). */
+  private expiresAt: number | null;
 
   get subscriptionCount(): number {
     return this.devices.size + (this.all ? 1 : 0);
@@ -117,9 +141,16 @@ export class Session {
 
   private handle(message: ClientMessage): void {
     if (message.type === 'auth') return this.authenticateWith(message.token, message.id);
-    if (this.principal === null && message.type !== 'ping') {
-      this.sendError(message.id, 'unauthenticated', 'send {"type":"auth","token":…} first');
+    const principal = this.principal;
+    if (principal === null) {
+      if (message.type !== 'ping') this.sendError(message.id, 'unauthenticated', 'send {"type":"auth","token":…} first');
+      else this.socket.send(encodePong(message.id));
       return;
+    }
+    const rule = WS_POLICY[message.type];
+    if (rule !== null) {
+      const decision = authorize(principal, rule.action, rule.device === 'message' && 'deviceId' in message ? message.deviceId : null);
+      if (!decision.ok) return this.sendError(message.id, 'forbidden', decision.message);
     }
     switch (message.type) {
       case 'subscribe_device':
@@ -134,12 +165,12 @@ export class Session {
         this.socket.send(encodePong(message.id));
         return;
       case 'ack_alert': {
-        if (!allows(this.principal!, 'command')) return this.sendError(message.id, 'forbidden', 'acknowledging alerts needs the "command" scope');
         const { id, alertId } = message;
-        this.hub.acknowledgeAlertAnywhere(alertId, `ws:${this.connectionId}`).then(
+        this.hub.acknowledgeAlertAnywhere(alertId, `ws:${this.connectionId}`, (deviceId) => authorize(principal, 'alert.ack', deviceId).ok).then(
           (alert) => {
             if (this.closed) return;
             if (alert === null) this.sendError(id, 'alert_not_found', `no active alert ${alertId}`);
+            else if (alert === 'forbidden') this.sendError(id, 'forbidden', "this key may not use this alert's device");
             else this.socket.send(encodeAck(id));
           },
           (error: unknown) => this.failedLater(id, error, 'ack_alert', 'could not reach the instance holding this alert; retry'),
@@ -149,22 +180,38 @@ export class Session {
     }
   }
 
+  /** First authentication, or renewal with a fresh ws-token of the same key (which moves the expiry). */
   private authenticateWith(token: string, id: RequestId): void {
-    const principal = this.authenticate(token);
-    if (principal === null) {
+    const credentials = this.authenticate(token);
+    if (credentials === null) {
       this.sendError(id, 'invalid_token', 'invalid API key or token');
       this.close(CloseCode.unauthenticated, 'invalid token');
       return;
     }
-    this.principal = principal;
+    const current = this.principal;
+    const next = credentials.principal;
+    if (current?.kind === 'key' && (next.kind !== 'key' || next.key.id !== current.key.id)) {
+      this.sendError(id, 'forbidden', 'a session keeps the key it authenticated with; open another connection for another key');
+      return;
+    }
+    this.principal = next;
+    this.expiresAt = credentials.expiresAt;
     this.socket.send(encodeAck(id));
   }
 
+  /**
+   * Ends the session when its key was revoked (`valid` says no), its ws-token expired, or it is
+   * anonymous on a hub that now requires keys; called on every key reload and once a second.
+   */
+  checkCredentials(now: number, valid: (keyId: string) => boolean, anonymousAllowed: boolean): void {
+    const principal = this.principal;
+    // Opened while the hub needed no key: once one exists, anonymous sessions end too.
+    if (principal?.kind === 'anonymous' && !anonymousAllowed) this.close(CloseCode.unauthenticated, 'authentication now required');
+    else if (principal?.kind === 'key' && !valid(principal.key.id)) this.close(CloseCode.keyRevoked, 'key revoked');
+    else if (this.expiresAt !== null && now >= this.expiresAt) this.close(CloseCode.tokenExpired, 'token expired');
+  }
+
   private subscribeDevice(deviceId: string, id: RequestId, resume: ResumeFrom | null): void {
-    if (!allows(this.principal!, 'read') || !mayRead(this.principal!, deviceId)) {
-      this.sendError(id, 'forbidden', `this key may not read ${deviceId}`);
-      return;
-    }
     const isNew = !this.devices.has(deviceId);
     if (isNew && this.subscriptionCount >= this.limits.maxSubscriptions) {
       this.sendError(id, 'subscription_limit', `at most ${this.limits.maxSubscriptions} subscriptions per connection`);
@@ -187,7 +234,7 @@ export class Session {
           this.devices.add(deviceId);
           this.metrics.wsSubscriptions.inc();
           if (this.lagging) this.lag.follow(deviceId, this);
-          else this.socket.subscribe(deviceId);
+          else this.joinTopics(deviceId);
         }
         // Fresh frames supersede any conflated frame of this device still pending.
         if (this.lagging) this.dropPending(deviceId);
@@ -202,7 +249,7 @@ export class Session {
     // Until the first frames arrive, live frames of the device are held (in order) rather than sent.
     const held: string[] = [];
     (this.preparing ??= new Map()).set(deviceId, held);
-    this.socket.unsubscribe(deviceId);
+    this.leaveTopics(deviceId);
     this.lag.follow(deviceId, this);
     prepared
       .then(
@@ -223,7 +270,7 @@ export class Session {
       }
       if (!this.lagging) {
         this.lag.unfollow(deviceId, this);
-        this.socket.subscribe(deviceId);
+        this.joinTopics(deviceId);
       }
     });
   }
@@ -244,27 +291,26 @@ export class Session {
       this.lag.unfollow(deviceId, this);
       this.dropPending(deviceId);
     }
-    this.socket.unsubscribe(deviceId);
+    this.leaveTopics(deviceId);
     this.socket.send(encodeAck(id));
   }
 
   private subscribeAll(id: RequestId): void {
-    const p = this.principal!;
-    if (!allows(p, 'read') || (p.kind === 'key' && p.key.deviceIds !== null)) {
-      this.sendError(id, 'forbidden', 'subscribe_all needs the "read" scope on all devices');
-      return;
-    }
     if (!this.all) {
       if (this.subscriptionCount >= this.limits.maxSubscriptions) {
         this.sendError(id, 'subscription_limit', `at most ${this.limits.maxSubscriptions} subscriptions per connection`);
         return;
       }
-      this.all = true;
       this.metrics.wsSubscriptions.inc();
       // Frames of other instances reach `*` once this resolves; a failure (Redis away) is reported.
       this.hub.follow(ALL_CHANNEL).catch((error: unknown) => this.faults.report('ws', error, { conn: this.connectionId, type: 'subscribe_all' }));
+      this.all = true;
       if (this.lagging) this.lag.follow(ALL_CHANNEL, this);
-      else this.socket.subscribe(ALL_CHANNEL);
+      else {
+        // Synchronously, so no frame falls between: the devices' shared frames now come on `*`.
+        this.socket.subscribe(ALL_CHANNEL);
+        for (const deviceId of this.topicDevices()) this.socket.unsubscribe(sharedTopic(deviceId));
+      }
     }
     this.socket.send(encodeAck(id));
   }
@@ -280,12 +326,17 @@ export class Session {
     if (this.lagging) {
       this.lag.unfollow(ALL_CHANNEL, this);
       this.dropPending(ALL_CHANNEL);
-    } else this.socket.unsubscribe(ALL_CHANNEL);
+    } else {
+      this.socket.unsubscribe(ALL_CHANNEL);
+      for (const deviceId of this.topicDevices()) this.socket.subscribe(sharedTopic(deviceId));
+    }
     this.socket.send(encodeAck(id));
   }
 
   /** Called for a lagging session with every frame of a channel it follows. */
   conflate(channel: string, key: string, frame: string): void {
+    // Following `*` too: this frame comes on `*` (see topics.ts).
+    if (this.all && channel !== ALL_CHANNEL && alsoOnAll(key)) return;
     const held = this.preparing?.get(channel);
     if (held !== undefined) {
       if (held.length < MAX_HELD_FRAMES) held.push(frame);
@@ -303,9 +354,8 @@ export class Session {
     if (this.lagging || this.closed) return;
     this.lagging = true;
     this.lagSince = now;
-    for (const deviceId of this.devices) {
-      if (this.preparing?.has(deviceId)) continue;
-      this.socket.unsubscribe(deviceId);
+    for (const deviceId of this.topicDevices()) {
+      this.leaveTopics(deviceId);
       this.lag.follow(deviceId, this);
     }
     if (this.all) {
@@ -342,16 +392,31 @@ export class Session {
 
   private leaveLag(): void {
     this.lagging = false;
-    for (const deviceId of this.devices) {
-      if (this.preparing?.has(deviceId)) continue;
+    for (const deviceId of this.topicDevices()) {
       this.lag.unfollow(deviceId, this);
-      this.socket.subscribe(deviceId);
+      this.joinTopics(deviceId);
     }
     if (this.all) {
       this.lag.unfollow(ALL_CHANNEL, this);
       this.socket.subscribe(ALL_CHANNEL);
     }
     this.metrics.wsLaggingClients.dec();
+  }
+
+  /** The device's uWS topics for this connection (see topics.ts). */
+  private joinTopics(deviceId: string): void {
+    this.socket.subscribe(deviceId);
+    if (!this.all) this.socket.subscribe(sharedTopic(deviceId));
+  }
+
+  private leaveTopics(deviceId: string): void {
+    this.socket.unsubscribe(deviceId);
+    this.socket.unsubscribe(sharedTopic(deviceId));
+  }
+
+  /** Followed devices whose frames come through uWS topics when not lagging (not those still preparing). */
+  private *topicDevices(): Iterable<string> {
+    for (const deviceId of this.devices) if (this.preparing?.has(deviceId) !== true) yield deviceId;
   }
 
   private dropPending(channel: string): void {

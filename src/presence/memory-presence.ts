@@ -21,8 +21,10 @@ export function createMemoryPresence(opts: { sweepMs: number; faults: Faults; no
   let timer: NodeJS.Timeout | null = null;
   let armedFor = Infinity;
   let sweeper: NodeJS.Timeout | null = null;
+  let judging = true;
 
   function arm(): void {
+    if (!judging) return;
     const next = heap.peekDeadline();
     if (next === armedFor) return;
     if (timer !== null) clearTimeout(timer);
@@ -34,6 +36,7 @@ export function createMemoryPresence(opts: { sweepMs: number; faults: Faults; no
   }
 
   function expireDue(): void {
+    if (!judging) return;
     timer = null;
     armedFor = Infinity;
     const at = now();
@@ -63,8 +66,16 @@ export function createMemoryPresence(opts: { sweepMs: number; faults: Faults; no
 
   return {
     kind: 'memory',
-    async start(l) {
+    async start(l, judgeAfter) {
       listener = l;
+      if (judgeAfter !== undefined) {
+        judging = false;
+        const judge = () => {
+          judging = true;
+          expireDue();
+        };
+        judgeAfter.then(judge, judge);
+      }
       // A safety net in case a timer fires early or the clock jumps.
       sweeper = setInterval(expireDue, opts.sweepMs);
       sweeper.unref();

@@ -16,7 +16,12 @@ import type { StatusChange } from '../domain/device-status.js';
  */
 export interface PresenceStore {
   readonly kind: 'memory' | 'redis';
-  start(listener: PresenceListener): Promise<void>;
+  /**
+   * Starts reporting to `listener`. With `judgeAfter`, no expiry is judged before it settles (the
+   * broker's backlog is read first, docs/presence.md); touches and claims work meanwhile, and a
+   * deadline that passed in between is judged at once then, with its true last-seen time.
+   */
+  start(listener: PresenceListener, judgeAfter?: Promise<unknown>): Promise<void>;
   /** The device was heard from at `at` (epoch ms) and is present until `at + timeoutMs`. */
   touch(deviceId: string, at: number, timeoutMs: number): void;
   /**

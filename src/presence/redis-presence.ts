@@ -72,6 +72,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   let stopped = false;
   let failing = false;
   let everReady = false;
+  let judging = true;
   let lastError = '';
 
   const { faults } = opts;
@@ -126,7 +127,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   }
 
   async function sweep(): Promise<void> {
-    if (sweeping || stopped) return;
+    if (sweeping || stopped || !judging) return;
     sweeping = true;
     try {
       await flush(); // touches heard before this sweep reach Redis before anything is claimed
@@ -145,6 +146,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
 
   async function onExpiredEvent(key: string): Promise<void> {
     if (!key.startsWith(prefix) || key.startsWith(`${prefix}{`)) return; // not a device key
+    if (!judging) return; // the first sweep once judging claims it
     const id = key.slice(prefix.length);
     try {
       const claimed = await commands.vigilClaimOne(...keys, id, Date.now(), hubId, LATE_EXPIRY_MS);
@@ -182,8 +184,16 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
 
   return {
     kind: 'redis',
-    async start(l) {
+    async start(l, judgeAfter) {
       listener = l;
+      if (judgeAfter !== undefined) {
+        judging = false;
+        const judge = () => {
+          judging = true;
+          void sweep();
+        };
+        judgeAfter.then(judge, judge);
+      }
       try {
         await commands.connect();
         await subscriber.connect();

@@ -27,6 +27,8 @@ export async function loadActiveAlerts(db: VigilDb): Promise<Alert[]> {
 export interface AlertQuery {
   readonly state: 'active' | 'raised' | 'acknowledged' | 'cleared' | 'all';
   readonly deviceId?: string;
+  /** Only alerts of these devices (a key limited to them). */
+  readonly deviceIds?: readonly string[];
   readonly severity?: Severity;
   readonly limit: number;
   /** Only alerts raised before this (epoch ms): the next-page cursor. */
@@ -43,6 +45,7 @@ export async function listAlerts(db: VigilDb, q: AlertQuery): Promise<{ alerts: 
       and(
         states,
         q.deviceId ? eq(alerts.deviceId, q.deviceId) : undefined,
+        q.deviceIds ? inArray(alerts.deviceId, [...q.deviceIds]) : undefined,
         q.severity ? eq(alerts.severity, q.severity) : undefined,
         q.before !== undefined ? lt(alerts.raisedAt, new Date(q.before)) : undefined,
       ),

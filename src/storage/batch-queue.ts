@@ -1,14 +1,25 @@
+import { refusalOf, type DbFailure } from './db-errors.js';
+
 /**
  * A FIFO of rows cut into batches, written by `write` with at most `maxInFlight` batches at once.
- * A failed batch goes back to the front and is retried with exponential backoff and jitter; rows
- * are never dropped. Enqueue is O(1): rows go into the open batch, which closes at `batchRows`.
+ * Enqueue is O(1): rows go into the open batch, which closes at `batchRows`.
+ *
+ * Two kinds of failure (see db-errors.ts). An outage sends what is left of the batch back to the
+ * front, retried with exponential backoff and jitter: rows are never dropped. A refusal (the
+ * database rejects the data) is bisected: each half is written again, left before right so the
+ * rows keep their order, down to the single rows refused, which go to `reject` (the dead-letter
+ * table) while every other row is stored. k bad rows in n cost about 2·k·log2(n) statements.
  */
 export interface BatchQueueOptions<T> {
   readonly batchRows: number;
   readonly maxInFlight: number;
   write(rows: T[]): Promise<void>;
+  /** Keeps a row the database refused; throws (an outage) to have it retried with its batch. */
+  reject(row: T, failure: DbFailure): Promise<void>;
+  /** Once per batch finished: `rows` stored (refused rows are not counted). */
   onWritten(rows: number, seconds: number): void;
-  onFailure(error: Error, attempt: number): void;
+  /** An outage: `rows` of the batch go back to the front to be retried. */
+  onFailure(error: Error, attempt: number, rows: number): void;
   onRecovered(afterAttempts: number): void;
 }
 
@@ -103,13 +114,39 @@ export class BatchQueue<T> {
 
   private async writeBatch(batch: Batch<T>): Promise<void> {
     const started = performance.now();
+    let stored = 0;
+    let settled = 0;
     try {
-      await this.opts.write(batch.rows);
+      // Ranges still to write, the next one last; they always cover the rows after `settled`.
+      const pending: [from: number, to: number][] = [[0, batch.rows.length]];
+      while (pending.length > 0) {
+        const [from, to] = pending.pop()!;
+        try {
+          await this.opts.write(from === 0 && to === batch.rows.length ? batch.rows : batch.rows.slice(from, to));
+          stored += to - from;
+        } catch (error) {
+          const refusal = refusalOf(error);
+          if (refusal === null) throw error;
+          if (to - from > 1) {
+            const middle = from + ((to - from) >> 1);
+            pending.push([middle, to], [from, middle]);
+            continue;
+          }
+          await this.opts.reject(batch.rows[from]!, refusal);
+        }
+        settled = to;
+      }
     } catch (error) {
       this.inFlight.delete(batch);
+      if (settled > 0) {
+        // What the bisection settled before the outage is done: count it, release what waits on it.
+        this.settle(batch, settled);
+        this.opts.onWritten(stored, (performance.now() - started) / 1000);
+        this.releaseWaiters();
+      }
       this.closed.unshift(batch);
       this.failures++;
-      this.opts.onFailure(error as Error, this.failures);
+      this.opts.onFailure(error as Error, this.failures, batch.rows.length);
       if (this.retryTimer === null && !this.stopped) {
         const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (this.failures - 1));
         this.retryTimer = setTimeout(() => {
@@ -125,11 +162,19 @@ export class BatchQueue<T> {
       this.opts.onRecovered(this.failures);
       this.failures = 0;
     }
-    this.opts.onWritten(batch.rows.length, (performance.now() - started) / 1000);
+    this.opts.onWritten(stored, (performance.now() - started) / 1000);
     this.releaseWaiters();
     // Yield to the event loop between batches: PGlite computes on this thread, and back-to-back
     // batches resolved through microtasks alone would starve every socket.
     setImmediate(() => this.pump());
+  }
+
+  /** Drops a batch's first `count` rows (stored or dead-lettered) before an outage sends it back. */
+  private settle(batch: Batch<T>, count: number): void {
+    if (count === 0) return;
+    batch.rows = batch.rows.slice(count);
+    batch.firstSeq += count;
+    this.queuedRows -= count;
   }
 
   private oldestUnwritten(): number {

@@ -4,7 +4,7 @@ import type { VigilDb } from './database.js';
 export interface RetentionPolicy {
   /** telemetry and health scores */
   readonly telemetryDays: number;
-  /** status changes and cleared alerts */
+  /** status changes, cleared alerts and dead letters */
   readonly historyDays: number;
   readonly batchRows: number;
   /** Pause between batches, so writers are never locked out for long. */
@@ -16,6 +16,7 @@ export interface RetentionResult {
   readonly healthScores: number;
   readonly statusChanges: number;
   readonly alerts: number;
+  readonly deadLetters: number;
 }
 
 /** Rows a statement changed: postgres.js reports `count`, PGlite `affectedRows`. */
@@ -57,6 +58,9 @@ export async function applyRetention(db: VigilDb, policy: RetentionPolicy, now =
           sql`delete from alerts where ctid in (select ctid from alerts where state = 'cleared' and updated_at < ${historyCutoff}::timestamptz limit ${limit})`,
         ),
       ),
+    ),
+    deadLetters: await inBatches(async () =>
+      count(await db.execute(sql`delete from dead_letters where ctid in (select ctid from dead_letters where failed_at < ${historyCutoff}::timestamptz limit ${limit})`)),
     ),
   };
 }

@@ -8,6 +8,8 @@ import type { Command } from '../hub/commands.js';
 import type { Alert } from '../hub/insights.js';
 import { insertHealthScores, insertStatusChanges, insertTelemetry, upsertAlerts, upsertCommands, upsertDevicesSeen, type HealthRow } from './batch-inserts.js';
 import type { Database } from './database.js';
+import { describeDbFailure, refusalOf } from './db-errors.js';
+import { insertDeadLetter } from './dead-letter-repository.js';
 
 export interface WriterOptions {
   readonly batchRows: number;
@@ -34,7 +36,9 @@ export interface WriterStats {
 
 /**
  * The hub's only path to the database: enqueue is synchronous and O(1); rows are written in
- * batches by size or interval, retried until they are stored, never dropped. When the queue
+ * batches by size or interval, retried through outages until they are stored, never dropped. A row
+ * the database refuses (a data error) is kept in `dead_letters` instead, so it cannot stall the
+ * rest (docs/storage.md). When the queue
  * reaches `maxQueue` the writer says so (`saturated`) and the caller stops reading from the broker,
  * which keeps the rest for us.
  */
@@ -57,6 +61,8 @@ export interface Writer extends EventSink {
   stats(): WriterStats;
 }
 
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
 export function createWriter(database: Database, opts: WriterOptions): Writer {
   const { log, metrics } = opts;
   const batchRows = Math.min(opts.batchRows, database.maxBatchRows);
@@ -64,20 +70,49 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
   const progressListeners: (() => void)[] = [];
   let saturated = false;
 
-  const queueFor = <T>(table: string, maxInFlight: number, write: (rows: T[]) => Promise<void>) => {
+  // Logs name the table, SQLSTATE, message and row count only: never the SQL or its parameters,
+  // which hold device data (and Drizzle's error message holds both).
+  const queueFor = <T extends { readonly deviceId: string }>(table: string, maxInFlight: number, write: (rows: T[]) => Promise<void>) => {
     const rowsCounter = metrics.writerRows.labels({ table });
+    // Refusals are logged at most once a minute per table (every one is counted and kept).
+    let lastRefusalLog = -Infinity;
+    let refusedSinceLog = 0;
     return new BatchQueue<T>({
       batchRows,
       maxInFlight,
       write,
+      async reject(row, failure) {
+        let kept = true;
+        try {
+          await insertDeadLetter(database.db, { table, row, failure });
+        } catch (error) {
+          // An outage: thrown, so the row is retried with its batch (and counted then). Refused
+          // itself: dropped, never blocking.
+          const refused = refusalOf(error);
+          if (refused === null) throw error;
+          kept = false;
+          metrics.writerDeadLetterDropped.inc({ table });
+          log.error({ table, sqlstate: failure.sqlstate, deadLetterSqlstate: refused.sqlstate, err: refused.message }, 'refused row could not be dead-lettered either; dropped');
+        }
+        metrics.writerRejectedRows.inc({ table, reason: failure.sqlstate ?? 'unknown' });
+        if (!kept) return;
+        refusedSinceLog++;
+        const now = Date.now();
+        if (now - lastRefusalLog < REFUSAL_LOG_INTERVAL_MS) return;
+        log.warn({ table, sqlstate: failure.sqlstate, err: failure.message, rows: refusedSinceLog }, 'database refused rows; kept in dead_letters (logged at most once a minute)');
+        lastRefusalLog = now;
+        refusedSinceLog = 0;
+      },
       onWritten(rows, seconds) {
         rowsCounter.inc(rows);
         metrics.writerFlushSeconds.observe(seconds);
         afterWrite();
       },
-      onFailure(error, attempt) {
+      onFailure(error, attempt, rows) {
         metrics.writerRetries.inc();
-        if (attempt === 1) log.warn({ table, err: error.message }, 'database write failed; retrying with backoff (nothing is dropped)');
+        if (attempt !== 1) return;
+        const { sqlstate, message } = describeDbFailure(error);
+        log.warn({ table, sqlstate, err: message, rows }, 'database write failed; retrying with backoff (nothing is dropped)');
       },
       onRecovered(afterAttempts) {
         log.info({ table, afterAttempts }, 'database writes recovered');

@@ -2,10 +2,13 @@ import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { decodeTelemetry, type TelemetryLimits } from '../domain/telemetry.js';
 import type { Faults } from '../errors/boundary.js';
 import { isDeviceId } from '../domain/device-id.js';
+import { describeTextPath, findUnstorableText, mayHoldUnstorableText } from '../domain/storable-text.js';
+import { TOO_OLD, olderThanRetention } from '../domain/reading-age.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { installAckGate, type DurabilitySource } from './ack-gate.js';
+import { BacklogMarker } from './backlog-marker.js';
 import { redactUrl } from './redact-url.js';
 
 export interface MqttIngestOptions {
@@ -17,6 +20,8 @@ export interface MqttIngestOptions {
   readonly username?: string | undefined;
   readonly password?: string | undefined;
   readonly limits: TelemetryLimits;
+  /** Readings older than this (the telemetry retention window) are refused. */
+  readonly maxReadingAgeMs: number;
   /** 5 (default): Receive Maximum sets the broker's window of unacknowledged messages; 4 for old brokers. */
   readonly protocolVersion: 4 | 5;
   readonly receiveMaximum: number;
@@ -42,6 +47,8 @@ export interface MqttIngest {
   publishCommand(deviceId: string, payload: string): void;
   /** Resolves once the first connection and subscription are up. */
   ready(): Promise<void>;
+  /** Resolves once the broker has delivered what it queued for this session before the first connection (ms it took). */
+  backlogRead(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -105,6 +112,8 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     password: opts.password,
   };
   const client: MqttClient = connect(opts.url, clientOptions);
+  const marker = new BacklogMarker(opts.topicPrefix);
+  let markerSent = false;
   if (opts.qos === 1) installAckGate(client, opts.durability, metrics, opts.receiveMaximum);
 
   let resolveReady!: () => void;
@@ -137,6 +146,10 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
       }
       setState('connected', { sessionPresent: connack.sessionPresent, topics });
       resolveReady();
+      if (!markerSent) {
+        markerSent = true;
+        marker.send(client, (failed) => log.warn({ err: failed.message, topic: marker.topic }, 'backlog marker not sent; presence waits PRESENCE_BACKLOG_WAIT_S'));
+      }
     });
   });
   client.on('reconnect', () => {
@@ -153,7 +166,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (state !== 'disconnected') log.warn({ err: error.message, url: redactUrl(opts.url) }, 'mqtt error');
   });
 
-  client.on('message', (topic, payload) => guardedHandle(topic, payload, Date.now(), false));
+  client.on('message', (topic, payload) => marker.take(topic, payload) || guardedHandle(topic, payload, Date.now(), false));
 
   /**
    * The boundary of one device message (from the broker, or forwarded by another instance): a fault
@@ -186,8 +199,9 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
 
   function onCommandAck(deviceId: string, payload: Buffer, receivedAt: number): void {
     const ack = parseCommandAck(payload);
-    if (ack === null || !hub.commands.acknowledge(deviceId, ack.commandId, ack.status, ack.result)) {
-      return rejected('command_ack', deviceId, 'invalid_command_ack', 'expected {"command_id","status":"received"|"succeeded"|"failed"} for a pending command', receivedAt);
+    if (!ack.ok) return rejected('command_ack', deviceId, ack.reason, ack.detail, receivedAt);
+    if (!hub.commands.acknowledge(deviceId, ack.commandId, ack.status, ack.result)) {
+      return rejected('command_ack', deviceId, 'invalid_command_ack', ACK_SHAPE, receivedAt);
     }
     metrics.messagesIn.inc({ kind: 'command_ack', outcome: 'accepted' });
   }
@@ -197,6 +211,9 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (!decoded.ok) {
       rejected('telemetry', deviceId, decoded.reason, decoded.detail, receivedAt);
       return;
+    }
+    if (olderThanRetention(decoded.telemetry.ts, receivedAt, opts.maxReadingAgeMs)) {
+      return rejected('telemetry', deviceId, TOO_OLD, 'timestamp is older than the retention window (RETENTION_DAYS)', receivedAt);
     }
     let taken: boolean;
     if ((++sampled & LATENCY_SAMPLE_MASK) === 0) {
@@ -244,6 +261,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
       client.publish(`${prefix}${deviceId}/commands`, payload, { qos: 1 });
     },
     ready: () => readyPromise,
+    backlogRead: () => marker.read,
     async stop() {
       stopping = true;
       clearInterval(acceptedFlusher);
@@ -271,15 +289,29 @@ export function parseStatusPayload(payload: Buffer): boolean | null {
   return null;
 }
 
-/** `{"command_id","status":"received"|"succeeded"|"failed","result"}`, or null. */
-export function parseCommandAck(payload: Buffer): { commandId: string; status: 'received' | 'succeeded' | 'failed'; result: unknown } | null {
-  if (payload.length > 16_384) return null;
+export type CommandAckResult =
+  | { readonly ok: true; readonly commandId: string; readonly status: 'received' | 'succeeded' | 'failed'; readonly result: unknown }
+  | { readonly ok: false; readonly reason: 'invalid_command_ack' | 'unstorable_text'; readonly detail: string };
+
+const ACK_SHAPE = 'expected {"command_id","status":"received"|"succeeded"|"failed"} for a pending command';
+
+/** `{"command_id","status":"received"|"succeeded"|"failed","result"}`; a result the database cannot store is refused here. */
+export function parseCommandAck(payload: Buffer): CommandAckResult {
+  const invalid = { ok: false, reason: 'invalid_command_ack', detail: ACK_SHAPE } as const;
+  if (payload.length > 16_384) return invalid;
+  let body: { command_id?: unknown; status?: unknown; result?: unknown };
   try {
-    const body = JSON.parse(payload.toString('utf8')) as { command_id?: unknown; status?: unknown; result?: unknown };
-    if (typeof body.command_id !== 'string' || body.command_id.length > 64) return null;
-    if (body.status !== 'received' && body.status !== 'succeeded' && body.status !== 'failed') return null;
-    return { commandId: body.command_id, status: body.status, result: body.result ?? null };
+    body = JSON.parse(payload.toString('utf8')) as typeof body;
   } catch {
-    return null;
+    return invalid;
   }
+  if (typeof body !== 'object' || body === null) return invalid;
+  if (typeof body.command_id !== 'string' || body.command_id.length > 64) return invalid;
+  if (body.status !== 'received' && body.status !== 'succeeded' && body.status !== 'failed') return invalid;
+  const result = body.result ?? null;
+  if (mayHoldUnstorableText(payload)) {
+    const at = findUnstorableText(result);
+    if (at !== null) return { ok: false, reason: 'unstorable_text', detail: `result.${describeTextPath(at)} holds NUL or a lone surrogate, which cannot be stored` };
+  }
+  return { ok: true, commandId: body.command_id, status: body.status, result };
 }

@@ -4,21 +4,32 @@ import type { Hub } from '../hub/hub.js';
 import { LagRouter } from '../hub/lag-router.js';
 import { CloseCode } from '../hub/protocol.js';
 import { Session, type ClientSocket, type SessionLimits } from '../hub/session.js';
+import { alsoOnAll, sharedTopic } from '../hub/topics.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Principal } from '../security/api-keys.js';
-import { presentedKey } from './http/guard.js';
+import type { ApiKeyStore, Credentials } from '../security/api-keys.js';
+import { originAllowed, presentedKey } from './http/guard.js';
 import { requestHeaderBytes } from './http/header-limit.js';
 import { loadUws, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
 
 /** How WebSocket clients prove who they are (see docs/security.md). */
 export interface WsAccess {
-  /** The principal of an upgrade request: from a header key or a `?token=`; 'invalid' refuses it; null: must send `auth`. */
-  fromUpgrade(apiKey: string, token: string): Principal | 'invalid' | null;
+  /** The credentials of an upgrade request: from a header key or a `?token=`; 'invalid' refuses it; null: must send `auth`. */
+  fromUpgrade(apiKey: string, token: string): Credentials | 'invalid' | null;
   /** An `auth` message's token (an API key or a ws-token). */
-  authenticate(token: string): Principal | null;
+  authenticate(token: string): Credentials | null;
   readonly authTimeoutMs: number;
+  /** False while the hub serves without keys (anonymous sessions are ended once it does not). */
+  readonly authRequired: () => boolean;
+  /** Valid keys, and word of revoked ones: their sessions end at once. */
+  readonly keys: ApiKeyStore;
+  /** Host names this hub serves (DNS rebinding) and the origins besides its own allowed to connect. */
+  readonly hostAllowed: (host: string) => boolean;
+  readonly corsOrigins: ReadonlySet<string>;
 }
+
+/** Sessions whose token expired are closed by a check this often. */
+const CREDENTIALS_CHECK_MS = 1000;
 
 export interface WsServerOptions extends SessionLimits {
   readonly maxConnections: number;
@@ -37,7 +48,7 @@ export interface WsServerOptions extends SessionLimits {
 interface UserData {
   readonly connectionId: string;
   readonly remoteAddress: string;
-  readonly principal: Principal | null;
+  readonly credentials: Credentials | null;
   /** Counted in `unauthenticated` until its `auth` succeeds. */
   awaitingAuth: boolean;
   session: Session | null;
@@ -52,8 +63,21 @@ export interface WsServer {
   stop(): void;
 }
 
-/** uWS rejects frames over this outright (1009); below it the hub answers oversize frames with an error. */
+/** Frames past this many times WS_MAX_FRAME_BYTES (at least 64 KiB) are closed with 1009; below it they get an error. */
 const HARD_FRAME_FACTOR = 4;
+const MIN_HARD_FRAME_BYTES = 64 * 1024;
+/**
+ * uWS buffers a frame whole before the hub sees it and drops the TCP connection, without a close
+ * frame, past its own limit, so that limit sits above the hard one: frames between the two get the
+ * documented 1009; the ceiling still bounds what one connection's frame may hold in memory.
+ */
+const RECEIVE_CEILING_FACTOR = 4;
+
+/** Why uWS dropped a connection itself (the close handler gets 1006 and its reason), for /metrics. */
+const DROPPED_BY_UWS: Readonly<Record<string, string>> = {
+  'Received invalid UTF-8': 'invalid utf-8',
+  'Received too big message': 'frame over receive ceiling',
+};
 
 /** Mounts the WebSocket endpoint `/ws`: per-device channels are uWS topics named by device id. */
 export function attachWebSocket(
@@ -79,10 +103,11 @@ export function attachWebSocket(
   let nextId = 0;
   let accepting = true;
   const idPrefix = `${process.pid.toString(36)}-`;
+  const hardFrameBytes = Math.max(opts.maxFrameBytes * HARD_FRAME_FACTOR, MIN_HARD_FRAME_BYTES);
 
   app.ws<UserData>('/ws', {
     compression: uws.DISABLED,
-    maxPayloadLength: Math.max(opts.maxFrameBytes * HARD_FRAME_FACTOR, 64 * 1024),
+    maxPayloadLength: hardFrameBytes * RECEIVE_CEILING_FACTOR,
     idleTimeout: opts.idleTimeoutS,
     sendPingsAutomatically: true,
     maxBackpressure: opts.maxBackpressureBytes,
@@ -103,17 +128,32 @@ export function attachWebSocket(
       if (requestHeaderBytes(req) > opts.maxHeaderBytes) {
         return refuseUpgrade(res, 'refused_headers', '431 Request Header Fields Too Large', 'headers_too_large', `request headers over ${opts.maxHeaderBytes} bytes (HTTP_MAX_HEADER_BYTES)`);
       }
-      const principal = access.fromUpgrade(presentedKey(req), new URLSearchParams(req.getQuery() ?? '').get('token') ?? '');
-      if (principal === 'invalid') {
+      const host = req.getHeader('host');
+      // A page on another site may open a WebSocket to any address (no CORS): only this hub's own
+      // pages and CORS_ORIGINS may, and only under a name of this hub (DNS rebinding).
+      const browserRefusal = !access.hostAllowed(host)
+        ? (['421 Misdirected Request', 'misdirected_request', 'this hub does not serve that host name (ALLOWED_HOSTS)', 'refused_host'] as const)
+        : !originAllowed(access.corsOrigins, req.getHeader('origin'), host)
+          ? (['403 Forbidden', 'origin_not_allowed', 'WebSocket connections from this Origin are not allowed (CORS_ORIGINS)', 'refused_origin'] as const)
+          : null;
+      if (browserRefusal !== null) {
+        const [status, code, message, outcome] = browserRefusal;
+        metrics.wsConnectionsTotal.inc({ outcome });
+        res.writeStatus(status).writeHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ detail: message, error: { code, message } }));
+        return;
+      }
+      const credentials = access.fromUpgrade(presentedKey(req), new URLSearchParams(req.getQuery() ?? '').get('token') ?? '');
+      if (credentials === 'invalid') {
         metrics.wsConnectionsTotal.inc({ outcome: 'refused_auth' });
         res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json');
         res.end(JSON.stringify({ detail: 'Invalid API key or token', error: { code: 'invalid_token', message: 'invalid API key or token' } }));
         return;
       }
-      if (principal === null && unauthenticated >= opts.maxUnauthenticated) {
+      if (credentials === null && unauthenticated >= opts.maxUnauthenticated) {
         return refuseUpgrade(res, 'refused_unauthenticated_limit', '503 Service Unavailable', 'too_many_unauthenticated', `at most ${opts.maxUnauthenticated} connections may wait to authenticate (WS_MAX_UNAUTHENTICATED): send a key or ?token= with the upgrade, or retry`);
       }
-      const data: UserData = { connectionId: idPrefix + (nextId++).toString(36), remoteAddress, principal, awaitingAuth: false, session: null, authTimer: null };
+      const data: UserData = { connectionId: idPrefix + (nextId++).toString(36), remoteAddress, credentials, awaitingAuth: false, session: null, authTimer: null };
       res.upgrade(data, key, protocol, extensions, context);
     },
 
@@ -126,15 +166,15 @@ export function attachWebSocket(
       try {
         // A socket that must still authenticate leaves the WS_MAX_UNAUTHENTICATED count once it has.
         const authenticate =
-          data.principal === null
+          data.credentials === null
             ? (token: string) => {
-                const principal = access.authenticate(token);
-                if (principal !== null) authenticated(data);
-                return principal;
+                const credentials = access.authenticate(token);
+                if (credentials !== null) authenticated(data);
+                return credentials;
               }
             : access.authenticate;
-        data.session = new Session(data.connectionId, new UwsClientSocket(ws), hub, lag, opts, metrics, data.principal, authenticate, faults);
-        if (data.principal === null) {
+        data.session = new Session(data.connectionId, new UwsClientSocket(ws), hub, lag, opts, metrics, data.credentials, authenticate, faults);
+        if (data.credentials === null) {
           data.awaitingAuth = true;
           unauthenticated++;
           metrics.wsUnauthenticated.set(unauthenticated);
@@ -154,6 +194,11 @@ export function attachWebSocket(
     message(ws, message, isBinary) {
       const session = ws.getUserData().session;
       if (session === null) return;
+      if (message.byteLength > hardFrameBytes) {
+        metrics.wsCloses.inc({ reason: 'message too big' });
+        ws.end(CloseCode.messageTooBig, 'message too big');
+        return;
+      }
       try {
         if (isBinary) session.onBinary(Date.now());
         else session.onText(Buffer.from(message).toString('utf8'), Date.now());
@@ -170,8 +215,9 @@ export function attachWebSocket(
       }
     },
 
-    close(ws, code) {
+    close(ws, code, message) {
       const data = ws.getUserData();
+      if (code === 1006 && message.byteLength > 0) metrics.wsCloses.inc({ reason: DROPPED_BY_UWS[Buffer.from(message).toString()] ?? 'protocol violation' });
       sockets.delete(ws);
       const held = (perAddress.get(data.remoteAddress) ?? 1) - 1;
       if (held === 0) perAddress.delete(data.remoteAddress);
@@ -212,9 +258,21 @@ export function attachWebSocket(
   }, opts.lagCheckMs);
   lagMonitor.unref();
 
+  // Revoked keys (by this instance, or found by the key reload: another instance, the CLI) end
+  // their sessions at once; expired ws-tokens within CREDENTIALS_CHECK_MS.
+  const valid = (keyId: string) => access.keys.get(keyId) !== null;
+  const checkCredentials = () => {
+    const now = Date.now();
+    const anonymousAllowed = !access.authRequired();
+    for (const ws of [...sockets]) ws.getUserData().session?.checkCredentials(now, valid, anonymousAllowed);
+  };
+  access.keys.onRevoked(checkCredentials);
+  const credentialsMonitor = setInterval(faults.guard('ws', checkCredentials), CREDENTIALS_CHECK_MS);
+  credentialsMonitor.unref();
+
   const delivery: LocalDelivery = {
     toDevice(deviceId, frame, key) {
-      app.publish(deviceId, frame, false);
+      app.publish(alsoOnAll(key) ? sharedTopic(deviceId) : deviceId, frame, false);
       lag.deliver(deviceId, key, frame);
     },
     toAll(frame, key) {
@@ -237,6 +295,7 @@ export function attachWebSocket(
     },
     stop() {
       clearInterval(lagMonitor);
+      clearInterval(credentialsMonitor);
     },
   };
 }

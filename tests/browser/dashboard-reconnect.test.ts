@@ -56,10 +56,10 @@ it('the dashboard reconnects with backoff and resumes after the hub restarts, wi
 }, 60_000);
 
 it('asks for an API key when the hub requires one, and keeps it for the session only', async () => {
-  const env = { PORT: String(await freePort()), MQTT_PORT: String(await freePort()), DATA_DIR: `/tmp/vigil-browser-keys-${Date.now()}` };
+  const env = { PORT: String(await freePort()), MQTT_PORT: String(await freePort()), DATA_DIR: `/tmp/vigil-browser-keys-${Date.now()}`, WS_TOKEN_TTL_S: '3' };
   const keyed = await spawnHub(env);
   try {
-    const created = await fetch(`http://127.0.0.1:${env.PORT}/admin/keys`, { method: 'POST', body: JSON.stringify({ name: 'dashboard', scopes: ['read', 'command'] }) });
+    const created = await fetch(`http://127.0.0.1:${env.PORT}/admin/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'dashboard', scopes: ['read', 'command'] }) });
     const { key } = (await created.json()) as { key: string };
     browser ??= await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -67,6 +67,11 @@ it('asks for an API key when the hub requires one, and keeps it for the session 
     });
     const context = await browser.newContext();
     const page = await context.newPage();
+    const sockets: string[] = [];
+    page.on('websocket', (socket) => {
+      sockets.push('open');
+      socket.on('close', () => sockets.push('close'));
+    });
     await page.goto(`http://127.0.0.1:${env.PORT}/`);
     await page.waitForSelector('#login:not([hidden])');
     await page.getByLabel('API key').fill('vgl_wrong_key');
@@ -77,6 +82,11 @@ it('asks for an API key when the hub requires one, and keeps it for the session 
     await page.waitForSelector('#connection.up', { timeout: 10_000 });
     expect(await page.evaluate('sessionStorage.getItem("vigil-key")')).toBe(key);
     expect(await page.evaluate('localStorage.length')).toBe(0);
+    // Its ws-token lasts 3 s: the page renews it on the open session, which outlives several tokens.
+    const opened = sockets.length;
+    await new Promise((r) => setTimeout(r, 7000));
+    expect(sockets.slice(opened)).toEqual([]);
+    expect(await page.locator('#connection.up').count()).toBe(1);
     await context.close();
   } finally {
     await keyed.stop();

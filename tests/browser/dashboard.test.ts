@@ -24,7 +24,13 @@ beforeAll(async () => {
   page.on('pageerror', (e) => {
     throw e;
   });
+  // Every Content-Security-Policy violation of the pages is recorded (and must never happen).
+  await page.addInitScript(`document.addEventListener('securitypolicyviolation', (e) => {
+    (window.cspViolations ??= []).push(e.violatedDirective + ' ' + e.blockedURI);
+  })`);
 });
+
+const cspViolations = async () => (await page.evaluate('window.cspViolations ?? []')) as string[];
 
 afterAll(async () => {
   await browser?.close();
@@ -55,6 +61,26 @@ it('shows a device come online with its score, an alert raised and acknowledged,
   await expect.poll(() => page.locator('#device-status').textContent(), { timeout: 8000 }).toBe('offline');
   await page.goto(httpUrl(hub, '/#/alerts'));
   await expect.poll(() => page.locator('table[aria-label="Alert feed"] tbody tr').count(), { timeout: 5000 }).toBeGreaterThan(0);
+  expect(await cspViolations()).toEqual([]);
+});
+
+it('serves the dashboard and the API page under a Content-Security-Policy they keep, without X-XSS-Protection', async () => {
+  const response = await page.goto(httpUrl(hub, '/'));
+  expect(response!.headers()['content-security-policy']).toContain("script-src 'self'");
+  expect(response!.headers()['x-xss-protection']).toBeUndefined();
+  await page.waitForSelector('#connection.up');
+  await page.locator('.row').first().click();
+  await page.waitForSelector('#device-status');
+  expect(await cspViolations()).toEqual([]);
+  // The policy is enforced: an inline script does not run.
+  await page.evaluate(`(() => { const s = document.createElement('script'); s.textContent = 'window.injected = true'; document.body.append(s); })()`);
+  await expect.poll(async () => (await cspViolations()).length).toBe(1);
+  expect(await page.evaluate('window.injected')).toBeUndefined();
+
+  const docs = await page.goto(httpUrl(hub, '/docs'));
+  expect(docs!.headers()['content-security-policy']).toContain("default-src 'none'");
+  await expect.poll(() => page.locator('#ops section').count(), { timeout: 5000 }).toBeGreaterThan(20);
+  expect(await cspViolations()).toEqual([]);
 });
 
 it('stays responsive with a fleet of 10,000 devices reporting', async () => {
@@ -77,4 +103,5 @@ it('stays responsive with a fleet of 10,000 devices reporting', async () => {
   expect(rows).toBeLessThan(100); // virtualised: only the rows in view exist
   await page.locator('#f-text').fill('fleet-9999');
   await expect.poll(() => page.locator('.row').count()).toBe(1);
+  expect(await cspViolations()).toEqual([]);
 });

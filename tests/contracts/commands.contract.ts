@@ -14,7 +14,7 @@ export function runCommandsContract(mode: HubMode): void {
     const clients: TestClient[] = [];
     const received: Record<string, { command_id: string; attempt: number }[]> = {};
     const post = (id: string, body: unknown, key?: string) =>
-      fetch(httpUrl(hub, `/devices/${id}/commands`), { method: 'POST', body: JSON.stringify(body), headers: key ? { 'idempotency-key': key } : {} });
+      fetch(httpUrl(hub, `/devices/${id}/commands`), { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) } });
     const follow = async (id: string) => {
       const c = await TestClient.connect(wsUrl(hub));
       clients.push(c);
@@ -58,6 +58,25 @@ export function runCommandsContract(mode: HubMode): void {
       await new Promise((r) => setTimeout(r, 400));
       const listed = (await (await fetch(httpUrl(hub, `/devices/${id}/commands`))).json()) as { commands: { command_id: string; state: string; result: unknown }[] };
       expect(listed.commands[0]).toMatchObject({ command_id, state: 'succeeded', result: { uptime_s: 0 } });
+    });
+
+    it('shows each state to a read made the moment its frame arrives (read-your-writes)', async () => {
+      const id = `ryw-${randomSuffix()}`;
+      const c = await follow(id);
+      await device.telemetry(id, {});
+      await c.next((f) => f.type === 'status_change');
+      const listed = async (commandId: string) => {
+        const body = (await (await fetch(httpUrl(hub, `/devices/${id}/commands`))).json()) as { commands: { command_id: string; state: string }[] };
+        return body.commands.find((x) => x.command_id === commandId)?.state;
+      };
+      const { command_id } = (await (await post(id, { command: 'restart' })).json()) as { command_id: string };
+      expect(await listed(command_id)).toBe('sent'); // the device is online: sent before the 202
+      await ack(id, command_id, 'received');
+      await c.next((f) => f.type === 'command_update' && f.state === 'received');
+      expect(await listed(command_id)).toBe('received');
+      await ack(id, command_id, 'succeeded', { ok: true });
+      await c.next((f) => f.type === 'command_update' && f.state === 'succeeded');
+      expect(await listed(command_id)).toBe('succeeded');
     });
 
     it('resends with backoff when no acknowledgement comes, then times out', async () => {

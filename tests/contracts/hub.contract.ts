@@ -14,6 +14,7 @@ export const CONTRACT_HUB_SETTINGS = {
   WS_LAG_BYTES: '65536',
   WS_LAG_CHECK_MS: '20',
   WS_SLOW_CLIENT_DEADLINE_S: '3',
+  ALERT_RULES: JSON.stringify([{ type: 'probe_high', metric: 'metrics.probe', op: '>', raise: 100 }]),
 };
 
 type Device = Awaited<ReturnType<typeof deviceClient>>;
@@ -191,6 +192,34 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       expect((await client.request({ type: 'unsubscribe_all' }, 3)).error).toMatchObject({ code: 'not_subscribed' });
     });
 
+    it('delivers each frame once to a connection following a device and *, whichever it followed first', async () => {
+      const d = id();
+      const deviceFirst = await connect();
+      await subscribe(deviceFirst, d);
+      expect((await deviceFirst.request({ type: 'subscribe_all' }, 1)).type).toBe('ack');
+      const allFirst = await connect();
+      expect((await allFirst.request({ type: 'subscribe_all' }, 1)).type).toBe('ack');
+      await subscribe(allFirst, d);
+      await device.telemetry(d, { battery_level: 50, metrics: { probe: 500 } });
+      const ownFrames = (c: TestClient) => c.frames.filter((f) => f.device_id === d && f.type !== 'snapshot');
+      for (const c of [deviceFirst, allFirst]) {
+        await c.next((f) => f.type === 'status_change' && f.device_id === d && f.status === 'offline', 5000);
+        const frames = ownFrames(c);
+        const seqs = frames.map((f) => f.seq);
+        expect(new Set(seqs).size, JSON.stringify(frames)).toBe(seqs.length);
+        expect(new Set(frames.map((f) => f.type))).toEqual(new Set(['device_update', 'status_change', 'health_score', 'anomaly_alert']));
+        expect(frames.filter((f) => f.type === 'status_change').map((f) => f.status)).toEqual(['online', 'offline']);
+      }
+      // Leaving `*`: the device's status, health and alerts come on its own channel again, once.
+      expect((await deviceFirst.request({ type: 'unsubscribe_all' }, 2)).type).toBe('ack');
+      const before = ownFrames(deviceFirst).length;
+      await device.telemetry(d, { battery_level: 51 });
+      await deviceFirst.next((f) => f.type === 'status_change' && f.device_id === d && f.status === 'offline', 5000, deviceFirst.frames.length);
+      const again = ownFrames(deviceFirst).slice(before);
+      expect(again.filter((f) => f.type === 'status_change').map((f) => f.status)).toEqual(['online', 'offline']);
+      expect(new Set(again.map((f) => f.seq)).size).toBe(again.length);
+    });
+
     it('stops sending after unsubscribe_device and answers ping with pong', async () => {
       const d = id();
       const client = await connect();
@@ -225,6 +254,20 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       expect(client.closeCode).toBeNull();
     });
 
+    it('closes a frame over the hard limit with 1009; counts invalid UTF-8, which uWS drops itself', async () => {
+      const big = await connect();
+      big.socket.send('x'.repeat(70 * 1024)); // over 64 KiB, the hard limit at WS_MAX_FRAME_BYTES 1024
+      expect(await big.waitClose()).toBe(1009);
+      // uWS checks UTF-8 before the hub sees a text frame and drops the connection without a close
+      // frame (so no 1007 can be sent): the hub counts it by reason.
+      const garbled = await connect();
+      garbled.socket.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+      await garbled.waitClose();
+      const text = await (await fetch(httpUrl(hub, '/metrics'))).text();
+      expect(text).toMatch(/vigil_ws_closes_total\{reason="message too big"\} [1-9]/);
+      expect(text).toMatch(/vigil_ws_closes_total\{reason="invalid utf-8"\} [1-9]/);
+    });
+
     it('refuses subscriptions past the limit with an error', async () => {
       const client = await connect();
       for (let i = 0; i < 5; i++) await subscribe(client, id());
@@ -254,6 +297,7 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
         ['device_id_mismatch', { device_id: 'someone-else' }],
         ['invalid_timestamp', { timestamp: 'yesterday' }],
         ['timestamp_in_future', { timestamp: future }],
+        ['timestamp_too_old', { timestamp: 0 }], // 1970: older than RETENTION_DAYS, retention would delete it
         ['invalid_battery_level', { battery_level: 101 }],
         ['invalid_rssi', { rssi: 5 }],
         ['invalid_response_time', { response_time_ms: -1 }],
@@ -278,10 +322,13 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       const d = id();
       const client = await connect();
       await subscribe(client, d);
-      await device.telemetry(d, { timestamp: '2026-01-02T03:04:05Z', device_id: d, firmware: 'x' });
-      await device.telemetry(d, { timestamp: Date.UTC(2026, 0, 2, 3, 4, 6) });
-      await client.next((f) => f.type === 'device_update' && f.timestamp === '2026-01-02T03:04:06.000Z');
-      expect(client.ofType('device_update', d)[0]!.timestamp).toBe('2026-01-02T03:04:05.000Z');
+      // An hour ago, in whole seconds (older than RETENTION_DAYS would be refused).
+      const base = Math.floor((Date.now() - 3600_000) / 1000) * 1000;
+      const iso = new Date(base).toISOString().replace('.000Z', 'Z');
+      await device.telemetry(d, { timestamp: iso, device_id: d, firmware: 'x' });
+      await device.telemetry(d, { timestamp: base + 1000 });
+      await client.next((f) => f.type === 'device_update' && f.timestamp === new Date(base + 1000).toISOString());
+      expect(client.ofType('device_update', d)[0]!.timestamp).toBe(new Date(base).toISOString());
     });
 
     it('marks a silent device offline after its timeout, with the lag under a second', async () => {

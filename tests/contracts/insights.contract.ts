@@ -129,7 +129,7 @@ export function runInsightsContract(mode: HubMode): void {
       await send(id, { battery_level: 3, error_rate: 0.5 });
       const battery = await waitAlert(c, id, 'low_battery', 'raised');
       const errors = await waitAlert(c, id, 'error_rate_spike', 'raised');
-      const rest = await fetch(httpUrl(hub, `/alerts/${battery.alert_id as string}/ack`), { method: 'POST', body: JSON.stringify({ by: 'alice' }) });
+      const rest = await fetch(httpUrl(hub, `/alerts/${battery.alert_id as string}/ack`), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ by: 'alice' }) });
       expect(rest.status).toBe(200);
       expect(await rest.json()).toMatchObject({ state: 'acknowledged', acknowledged_by: 'alice' });
       await waitAlert(c, id, 'low_battery', 'acknowledged');
@@ -153,7 +153,7 @@ export function runInsightsContract(mode: HubMode): void {
     it('scores move as documented, and the sweep re-scores a device that went quiet', async () => {
       const id = `score-${randomSuffix()}`;
       const c = await follow(id);
-      await fetch(httpUrl(hub, `/devices/${id}`), { method: 'PUT', body: JSON.stringify({ offline_timeout_s: 8 }) });
+      await fetch(httpUrl(hub, `/devices/${id}`), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ offline_timeout_s: 8 }) });
       await send(id, { battery_level: 100, rssi: -50, error_rate: 0, response_time_ms: 100 });
       await c.next((f) => f.type === 'device_update');
       await c.next((f) => f.type === 'health_score' && f.score === 100);

@@ -25,7 +25,7 @@ describe('security by default', () => {
   const keys: Record<string, string> = {};
   let readKeyId = '';
   const call = (path: string, init: RequestInit & { key?: string } = {}) =>
-    fetch(httpUrl(hub, path), { ...init, headers: { ...(init.headers as Record<string, string>), ...(init.key ? { 'x-api-key': init.key } : {}) } });
+    fetch(httpUrl(hub, path), { ...init, headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string>), ...(init.key ? { 'x-api-key': init.key } : {}) } });
 
   beforeAll(async () => {
     // Its own database: the keys made here switch authentication on for every hub that shares it.
@@ -79,7 +79,7 @@ describe('security by default', () => {
     clients.push(client);
     expect(await client.request({ type: 'auth', token: keys.read }, 1)).toEqual({ type: 'ack', id: 1 });
     await client.request({ type: 'subscribe_device', device_id: id }, 2);
-    const posted = await call('/status', { method: 'POST', key: keys.ingest, body: JSON.stringify({ device_id: id, timestamp: '2026-06-09T14:00:00Z', battery_level: 76, rssi: -60, online: true }) });
+    const posted = await call('/status', { method: 'POST', key: keys.ingest, body: JSON.stringify({ device_id: id, timestamp: new Date(Date.now() - 60_000).toISOString(), battery_level: 76, rssi: -60, online: true }) });
     expect(await posted.json()).toEqual({ status: 'success', message: 'Device status updated successfully', device_id: id });
     const update = await client.next((f) => f.type === 'device_update');
     expect(update.data).toMatchObject({ battery_level: 76, rssi: -60 });

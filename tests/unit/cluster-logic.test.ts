@@ -35,13 +35,16 @@ describe('mass-offline guard', () => {
     let online = 10;
     const verdicts = [];
     for (let i = 0; i < 8; i++) verdicts.push(guard.note(`d${i}`, 'offline', 1000 + i, --online));
-    const raised = verdicts.filter((v) => v !== null);
-    expect(raised).toHaveLength(1);
-    expect(raised[0]).toMatchObject({ transition: 'raised', devices: 5 });
+    const said = verdicts.filter((v) => v !== null);
+    expect(said.map((v) => [v.transition, v.devices])).toEqual([['raised', 5], ['updated', 6], ['updated', 7], ['updated', 8]]);
+    expect(new Set(said.map((v) => v.id)).size).toBe(1);
     for (let i = 0; i < 8; i++) expect(guard.covers(`d${i}`)).toBe(true);
+    // A device that returns, drops again and returns counts once among those back.
+    expect(guard.note('d0', 'online', 4000, ++online)).toBeNull();
+    expect(guard.note('d0', 'offline', 4001, --online)).toBeNull();
     const back = [];
     for (let i = 0; i < 8; i++) back.push(guard.note(`d${i}`, 'online', 5000 + i, ++online));
-    expect(back.filter((v) => v !== null)).toMatchObject([{ transition: 'cleared', devices: 8 }]);
+    expect(back.filter((v) => v !== null)).toMatchObject([{ transition: 'cleared', devices: 8, returned: 7 }]);
     expect(guard.covers('d0')).toBe(false);
   });
 

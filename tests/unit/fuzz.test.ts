@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEVICE_ID_PATTERN } from '../../src/domain/device-id.js';
+import { findUnstorableText, isStorableText } from '../../src/domain/storable-text.js';
 import { decodeTelemetry, INVALID_REASONS } from '../../src/domain/telemetry.js';
 import { decodeClientMessage } from '../../src/hub/protocol.js';
 import { parseCommandAck, parseStatusPayload } from '../../src/transport/mqtt-ingest.js';
@@ -40,6 +41,26 @@ const telemetryLike = fc.record(
   },
   { requiredKeys: [] },
 );
+
+/** Strings of any UTF-16 code units: NUL, lone surrogates and pairs included. */
+const codeUnits = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 8 });
+
+describe('fuzz: unstorable text never reaches storage', () => {
+  it('accepted telemetry and command acks hold no NUL or lone surrogate, from a Buffer as from MQTT', () => {
+    fc.assert(
+      fc.property(fc.dictionary(codeUnits, fc.double({ noNaN: true, noDefaultInfinity: true }), { maxKeys: 4 }), codeUnits, (metrics, note) => {
+        const payload = Buffer.from(JSON.stringify({ metrics, note }));
+        const r = decodeTelemetry('d1', payload, NOW, limits);
+        const unstorable = findUnstorableText({ metrics, note }) !== null;
+        if (unstorable) expect(r).toMatchObject({ ok: false, reason: 'unstorable_text' });
+        if (r.ok && r.telemetry.metrics !== null) expect(Object.keys(r.telemetry.metrics).every(isStorableText)).toBe(true);
+        const ack = parseCommandAck(Buffer.from(JSON.stringify({ command_id: 'c1', status: 'succeeded', result: { [note]: note } })));
+        expect(ack.ok).toBe(isStorableText(note));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
 
 describe('fuzz: the telemetry decoder', () => {
   it('never throws, and whatever it accepts is within the documented ranges', () => {
@@ -107,7 +128,8 @@ describe('fuzz: MQTT side-channel payloads and REST validators', () => {
         const status = parseStatusPayload(Buffer.from(text));
         expect(status === null || typeof status === 'boolean').toBe(true);
         const ack = parseCommandAck(Buffer.from(text));
-        if (ack) expect(['received', 'succeeded', 'failed']).toContain(ack.status);
+        if (ack.ok) expect(['received', 'succeeded', 'failed']).toContain(ack.status);
+        else expect(['invalid_command_ack', 'unstorable_text']).toContain(ack.reason);
       }),
       { numRuns: 2000 },
     );

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { findUnstorableText, mayHoldUnstorableText } from '../../src/domain/storable-text.js';
 import { decodeTelemetry, type DecodeResult } from '../../src/domain/telemetry.js';
+import { parseCommandAck } from '../../src/transport/mqtt-ingest.js';
 
 const limits = { maxPayloadBytes: 16 * 1024, maxMetricKeys: 64, maxFutureSkewMs: 300_000 };
 const now = Date.UTC(2026, 10, 24, 12, 0, 0);
@@ -55,5 +57,53 @@ describe('telemetry decoder', () => {
     expect(Object.getPrototypeOf(r.telemetry.metrics)).toBeNull();
     expect(r.telemetry.metrics?.['__proto__']).toBe(1);
     expect(({} as Record<string, unknown>).constructor).toBe(Object);
+  });
+});
+
+describe('text PostgreSQL cannot store (NUL, lone surrogates) is refused at ingest', () => {
+  const ack = (text: string) => parseCommandAck(Buffer.from(text));
+
+  it.each([
+    ['a NUL metric key', '{"metrics":{"a\\u0000b":1}}', 'metrics.a\\u0000b'],
+    ['a lone high surrogate key', '{"metrics":{"\\ud800":1}}', 'metrics.\\ud800'],
+    ['a lone low surrogate (upper-case escape)', '{"metrics":{"x\\uDC00":1}}', 'metrics.x\\udc00'],
+    ['NUL in an ignored string field', '{"note":"a\\u0000"}', 'note'],
+    ['NUL deep in an array', '{"extra":[1,{"k":["\\u0000"]}]}', 'extra.[1].k.[0]'],
+  ])('%s', (_name, payload, where) => {
+    const r = decodeTelemetry('d1', Buffer.from(payload), now, limits);
+    expect(r).toMatchObject({ ok: false, reason: 'unstorable_text' });
+    expect(r.ok || r.detail).toContain(where);
+  });
+
+  it('keeps storable escapes: a surrogate pair, \\u00e9, an escaped backslash before u0000', () => {
+    expect(decode('{"metrics":{"\\ud83d\\ude00":1,"caf\\u00e9":2}}')).toMatchObject({ ok: true, telemetry: { metrics: { '😀': 1, café: 2 } } });
+    expect(decode('{"note":"\\\\u0000"}')).toMatchObject({ ok: true });
+  });
+
+  it('walks the body only when the raw text holds a \\u escape (raw NUL is not JSON; bad UTF-8 becomes U+FFFD)', () => {
+    expect(mayHoldUnstorableText(Buffer.from('{"metrics":{"temperature":21.5}}'))).toBe(false);
+    expect(mayHoldUnstorableText(Buffer.from('{"a":"\\u0000"}'))).toBe(true);
+    expect(decodeTelemetry('d1', Buffer.from([0x7b, 0x22, 0x61, 0x00, 0x22, 0x3a, 0x31, 0x7d]), now, limits)).toMatchObject({ reason: 'invalid_json' });
+    expect(decodeTelemetry('d1', Buffer.from([...Buffer.from('{"metrics":{"'), 0xed, 0xa0, 0x80, ...Buffer.from('":1}}')]), now, limits)).toMatchObject({ ok: true });
+    expect(mayHoldUnstorableText('{"a":"\ud800"}')).toBe(true);
+  });
+
+  it('finds the first unstorable key or string, or null', () => {
+    expect(findUnstorableText({ a: [1, 'ok', { b: 'fine' }], 'c😀': null })).toBeNull();
+    expect(findUnstorableText({ a: { 'k\u0000': 1 } })).toEqual(['a', 'k\u0000']);
+    expect(findUnstorableText(['x', 'y\udfff'])).toEqual([1]);
+    let deep: unknown = '\u0000';
+    for (let i = 0; i < 50_000; i++) deep = [deep];
+    const started = performance.now();
+    expect(findUnstorableText(deep)).toHaveLength(50_000);
+    expect(performance.now() - started).toBeLessThan(200);
+  });
+
+  it('command acks: a result holding NUL or a lone surrogate is unstorable_text; a bad shape invalid_command_ack', () => {
+    expect(ack('{"command_id":"c1","status":"succeeded","result":{"out":"a\\u0000"}}')).toMatchObject({ ok: false, reason: 'unstorable_text' });
+    expect(ack('{"command_id":"c1","status":"failed","result":["\\ud800"]}')).toMatchObject({ ok: false, reason: 'unstorable_text' });
+    expect(ack('{"command_id":"c1","status":"succeeded","result":{"out":"caf\\u00e9"}}')).toMatchObject({ ok: true, result: { out: 'café' } });
+    expect(ack('{"command_id":"c1","status":"done"}')).toMatchObject({ ok: false, reason: 'invalid_command_ack' });
+    expect(ack('null')).toMatchObject({ ok: false, reason: 'invalid_command_ack' });
   });
 });

@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import type { Logger } from '../../logger.js';
 import { SCOPES, type ApiKey, type ApiKeyStore } from '../../security/api-keys.js';
+import { covers } from '../../security/policy.js';
 import type { WsTokens } from '../../security/ws-token.js';
-import type { TemplatedApp } from '../uws.js';
-import type { Guard } from './guard.js';
-import { readJsonBody, respondLater, sendJson, validationError } from './respond.js';
+import { route, type Route } from './router.js';
+import { respondLater, sendJson } from './respond.js';
 
 export const createKeyBody = z
   .object({
@@ -21,35 +22,82 @@ export const keyView = (k: ApiKey) => ({
   created_at: new Date(k.createdAt).toISOString(),
 });
 
-/** API keys (admin scope) and short-lived WebSocket tokens for browsers. */
-export function attachAdminRoutes(app: TemplatedApp, keys: ApiKeyStore, tokens: WsTokens, maxBodyBytes: number, guard: Guard): void {
-  app.post('/admin/keys', guard('admin', (res) => {
-    readJsonBody(res, maxBodyBytes, (body, aborted) => {
-      if (!body.ok) return;
-      const parsed = createKeyBody.safeParse(body.value);
-      if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
-      respondLater(res, async () => {
-        const created = await keys.create(parsed.data.name, parsed.data.scopes, parsed.data.device_ids ?? null);
-        return ['201 Created', { ...keyView(created.key), key: created.token, note: 'the key is shown once; only its hash is stored' }];
-      }, aborted);
-    });
-  }));
+const TOO_BROAD = 'a key can only create, see or revoke keys no broader than itself (scopes and devices)';
 
-  app.get('/admin/keys', guard('admin', (res) => {
-    sendJson(res, '200 OK', { keys: keys.list().map(keyView) });
-  }));
-
-  app.del('/admin/keys/:id', guard('admin', (res, req) => {
-    const id = req.getParameter(0) ?? '';
-    respondLater(res, async () => ((await keys.revoke(id)) ? ['200 OK', { id, revoked: true }] : ['404 Not Found', { detail: `Key ${id.slice(0, 32)} not found` }]));
-  }));
-
-  app.post('/ws-token', guard('read', (res, _req, ctx) => {
-    if (ctx.principal.kind !== 'key') {
-      sendJson(res, '409 Conflict', { detail: 'this hub needs no key: connect to /ws without a token' });
-      return;
-    }
-    const issued = tokens.issue(ctx.principal.key.id, Date.now());
-    sendJson(res, '200 OK', { token: issued.token, expires_at: new Date(issued.expiresAt).toISOString() });
-  }));
+/** API keys (admin scope; never broader than the caller's own) and short-lived WebSocket tokens for browsers. */
+export function adminRoutes(keys: ApiKeyStore, tokens: WsTokens, log: Logger): Route[] {
+  return [
+    route({
+      method: 'POST',
+      path: '/admin/keys',
+      summary: 'Create an API key no broader than the caller (shown once; stored hashed)',
+      action: 'keys.admin',
+      device: 'none',
+      body: createKeyBody,
+      ok: '201',
+      handle(res, r) {
+        const { name, scopes, device_ids } = r.body;
+        if (!covers(r.principal, scopes, device_ids ?? null)) return sendJson(res, ...r.forbidden(TOO_BROAD));
+        respondLater(res, async () => {
+          const created = await keys.create(name, scopes, device_ids ?? null);
+          if (created.first) log.warn({ keyId: created.key.id }, 'first API key created: authentication is now required, and stays on even if every key is revoked');
+          return ['201 Created', { ...keyView(created.key), key: created.token, note: 'the key is shown once; only its hash is stored' }];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/admin/keys',
+      summary: 'List the API keys no broader than the caller (never the secrets)',
+      action: 'keys.admin',
+      device: 'none',
+      ok: '200',
+      handle(res, r) {
+        sendJson(res, '200 OK', { keys: keys.list().filter((k) => covers(r.principal, k.scopes, k.deviceIds)).map(keyView) });
+      },
+    }),
+    route({
+      method: 'DELETE',
+      path: '/admin/keys/{key_id}',
+      summary: 'Revoke an API key no broader than the caller (409: the last admin key); its WebSocket sessions end',
+      action: 'keys.admin',
+      device: 'none',
+      ok: '200',
+      answers: { '404': 'No such key', '409': 'The last admin key not limited to devices (last_admin_key): create another first' },
+      handle(res, r) {
+        const id = r.params[0]!;
+        const target = keys.get(id);
+        const notFound = ['404 Not Found', { detail: `Key ${id.slice(0, 32)} not found` }] as const;
+        if (target === null) return sendJson(res, ...notFound);
+        if (!covers(r.principal, target.scopes, target.deviceIds)) return sendJson(res, ...r.forbidden(TOO_BROAD));
+        respondLater(res, async () => {
+          const outcome = await keys.revoke(id, true);
+          if (outcome === 'last_admin') {
+            log.warn({ keyId: id }, 'refused to revoke the last admin key');
+            return ['409 Conflict', { detail: 'this is the last admin key: create another admin key first (the hub never goes back to serving without keys)', error: { code: 'last_admin_key', message: 'create another admin key first' } }];
+          }
+          if (outcome === 'not_found') return [...notFound];
+          log.info({ keyId: id }, 'API key revoked');
+          return ['200 OK', { id, revoked: true }];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/ws-token',
+      summary: 'A short-lived token for a browser WebSocket (?token= or an auth message); the session ends when it expires unless renewed',
+      action: 'token.issue',
+      device: 'none',
+      ok: '200',
+      answers: { '409': 'The hub needs no key: connect without a token' },
+      handle(res, r) {
+        if (r.principal.kind !== 'key') {
+          sendJson(res, '409 Conflict', { detail: 'this hub needs no key: connect to /ws without a token' });
+          return;
+        }
+        const issued = tokens.issue(r.principal.key.id, Date.now());
+        sendJson(res, '200 OK', { token: issued.token, expires_at: new Date(issued.expiresAt).toISOString() });
+      },
+    }),
+  ];
 }

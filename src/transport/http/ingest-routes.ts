@@ -1,15 +1,15 @@
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import { DEVICE_ID_PATTERN } from '../../domain/device-id.js';
+import { TOO_OLD, olderThanRetention } from '../../domain/reading-age.js';
 import { validateTelemetry } from '../../domain/telemetry.js';
 import type { Hub } from '../../hub/hub.js';
-import { mayRead } from '../../security/api-keys.js';
 import type { Database } from '../../storage/database.js';
 import { deleteDevice } from '../../storage/device-repository.js';
 import { VERSION } from '../../version.js';
-import type { TemplatedApp } from '../uws.js';
-import type { Guard } from './guard.js';
-import { readJsonBody, respondLater, sendDeviceNotFound, sendDeviceRefused, sendJson, validationError } from './respond.js';
+import { route, type Route } from './router.js';
+import { deviceLimit } from '../../security/policy.js';
+import { respondLater, sendDeviceNotFound, sendDeviceRefused, sendJson } from './respond.js';
 
 /** The earlier REST service's body (seed 003), plus the hub's optional readings. */
 export const statusBody = z.object({
@@ -32,96 +32,123 @@ export const devicesQuery = z.object({
 
 
 /** HTTP ingest (POST /status) through the MQTT pipeline's validation and hub, the seed's /health, and device list/delete. */
-export function attachIngestRoutes(app: TemplatedApp, hub: Hub, database: Database, config: Config, guard: Guard): void {
+export function ingestRoutes(hub: Hub, database: Database, config: Config): Route[] {
   const limits = { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxMetricKeys: config.MAX_METRIC_KEYS, maxFutureSkewMs: config.MAX_FUTURE_SKEW_S * 1000 };
 
-  app.post('/status', guard('ingest', (res) => {
-    readJsonBody(res, Math.min(config.HTTP_MAX_BODY_BYTES, config.MAX_PAYLOAD_BYTES), (body) => {
-      if (!body.ok) return;
-      const parsed = statusBody.safeParse(body.value);
-      if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
-      const decoded = validateTelemetry(parsed.data.device_id, body.value, Date.now(), limits);
-      if (!decoded.ok) {
-        hub.countInvalid(decoded.reason);
-        return res.cork(() => sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['body'], msg: decoded.detail, type: decoded.reason }] }));
-      }
-      // A new device may be refused (cap or rate); a known one is its Map lookup.
-      const admitted = hub.registry.admit(parsed.data.device_id);
-      if (typeof admitted === 'string') return res.cork(() => sendDeviceRefused(res, admitted));
-      hub.ingestTelemetry(decoded.telemetry);
-      if (parsed.data.online === false) hub.deviceSaid(parsed.data.device_id, false, decoded.telemetry.receivedAt);
-      res.cork(() => sendJson(res, '200 OK', { status: 'success', message: 'Device status updated successfully', device_id: parsed.data.device_id }));
-    });
-  }));
-
-  app.any('/status', guard(null, (res) => {
-    sendJson(res, '405 Method Not Allowed', { detail: 'use POST /status to send a status, GET /status/{device_id} to read one' }, { allow: 'POST' });
-  }));
-
-  app.get('/health', guard(null, (res) => {
-    respondLater(res, async () => {
-      const connected = await database.ping().then(
-        () => true,
-        () => false,
-      );
-      return [connected ? '200 OK' : '503 Service Unavailable', { status: connected ? 'healthy' : 'unhealthy', timestamp: new Date().toISOString(), database: connected ? 'connected' : 'disconnected', version: VERSION }];
-    });
-  }));
-
-  app.get('/devices', guard('read', (res, req, ctx) => {
-    const parsed = devicesQuery.safeParse(Object.fromEntries(new URLSearchParams(req.getQuery() ?? '')));
-    if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
-    const q = parsed.data;
-    const registry = hub.registry;
-    const pageIds: string[] = [];
-    let total = 0;
-    const everyDevice = ctx.principal.kind === 'anonymous' || ctx.principal.key.deviceIds === null;
-    if (q.status === undefined && q.type === undefined && everyDevice) {
-      // The whole fleet: the sorted index skips to the offset, so a page costs its own devices.
-      total = registry.size;
-      for (const id of registry.idsFrom(q.offset)) {
-        if (pageIds.length === q.limit) break;
-        pageIds.push(id);
-      }
-    } else {
-      // Filtered: one pass over the sorted ids, without copying or sorting the fleet.
-      for (const id of registry.idsAfter('')) {
-        const d = registry.get(id)!;
-        if (!mayRead(ctx.principal, id) || (q.status !== undefined && d.status !== q.status) || (q.type !== undefined && d.type !== q.type)) continue;
-        if (total >= q.offset && pageIds.length < q.limit) pageIds.push(id);
-        total++;
-      }
-    }
-    respondLater(res, async () => {
-      // Scores, alerts and readings come from each device's owner (this instance unless clustered).
-      const views = await hub.views.many(pageIds);
-      const page = pageIds.flatMap((id) => {
-        const d = views.get(id);
-        if (d === undefined) return [];
-        return [{
-          device_id: d.id,
-          type: d.type,
-          name: d.name,
-          status: d.status,
-          flapping: d.flapping,
-          last_seen: d.lastSeen === null ? null : new Date(d.lastSeen).toISOString(),
-          health_score: d.healthScore,
-          active_alerts: d.activeAlerts,
-          battery_level: d.batteryLevel,
-          rssi: d.rssi,
-        }];
-      });
-      return ['200 OK', { devices: page, total, limit: q.limit, offset: q.offset }];
-    });
-  }));
-
-  app.del('/devices/:id', guard('admin', (res, req) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
-    respondLater(res, async () => {
-      await deleteDevice(database.db, id);
-      await hub.forgetEverywhere(id);
-      return ['200 OK', { device_id: id, deleted: true }];
-    });
-  }));
+  return [
+    route({
+      method: 'POST',
+      path: '/status',
+      summary: 'HTTP ingest of a device status (same pipeline as MQTT telemetry)',
+      action: 'device.ingest',
+      device: { fromBody: (body) => [body.device_id] },
+      body: statusBody,
+      maxBodyBytes: Math.min(config.HTTP_MAX_BODY_BYTES, config.MAX_PAYLOAD_BYTES),
+      ok: '200',
+      handle(res, r) {
+        const deviceId = r.body.device_id;
+        const decoded = validateTelemetry(deviceId, r.rawBody, Date.now(), limits);
+        if (!decoded.ok) {
+          hub.countInvalid(decoded.reason);
+          return sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['body'], msg: decoded.detail, type: decoded.reason }] });
+        }
+        if (olderThanRetention(decoded.telemetry.ts, decoded.telemetry.receivedAt, config.RETENTION_DAYS * 86_400_000)) {
+          hub.countInvalid(TOO_OLD);
+          return sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['body', 'timestamp'], msg: 'older than the retention window (RETENTION_DAYS)', type: TOO_OLD }] });
+        }
+        // A new device may be refused (cap or rate); a known one is its Map lookup.
+        const admitted = hub.registry.admit(deviceId);
+        if (typeof admitted === 'string') return sendDeviceRefused(res, admitted);
+        hub.ingestTelemetry(decoded.telemetry);
+        if (r.body.online === false) hub.deviceSaid(deviceId, false, decoded.telemetry.receivedAt);
+        sendJson(res, '200 OK', { status: 'success', message: 'Device status updated successfully', device_id: deviceId });
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/health',
+      summary: 'Health check of the earlier REST service: status, database, version, timestamp',
+      action: 'public',
+      device: 'none',
+      ok: '200',
+      handle(res, r) {
+        respondLater(res, async () => {
+          const connected = await database.ping().then(
+            () => true,
+            () => false,
+          );
+          return [connected ? '200 OK' : '503 Service Unavailable', { status: connected ? 'healthy' : 'unhealthy', timestamp: new Date().toISOString(), database: connected ? 'connected' : 'disconnected', version: VERSION }];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/devices',
+      summary: 'Devices, filtered by status and type, paged (only those the key may read)',
+      action: 'fleet.read',
+      device: 'none',
+      query: devicesQuery,
+      ok: '200',
+      handle(res, r) {
+        const q = r.query;
+        const registry = hub.registry;
+        const pageIds: string[] = [];
+        let total = 0;
+        if (q.status === undefined && q.type === undefined && deviceLimit(r.principal) === null) {
+          // The whole fleet: the sorted index skips to the offset, so a page costs its own devices.
+          total = registry.size;
+          for (const id of registry.idsFrom(q.offset)) {
+            if (pageIds.length === q.limit) break;
+            pageIds.push(id);
+          }
+        } else {
+          // Filtered (and to the devices the key may read): one pass over the sorted ids, without copying or sorting the fleet.
+          for (const id of registry.idsAfter('')) {
+            const d = registry.get(id)!;
+            if (!r.authorize(id).ok || (q.status !== undefined && d.status !== q.status) || (q.type !== undefined && d.type !== q.type)) continue;
+            if (total >= q.offset && pageIds.length < q.limit) pageIds.push(id);
+            total++;
+          }
+        }
+        respondLater(res, async () => {
+          // Scores, alerts and readings come from each device's owner (this instance unless clustered).
+          const views = await hub.views.many(pageIds);
+          const page = pageIds.flatMap((id) => {
+            const d = views.get(id);
+            if (d === undefined) return [];
+            return [{
+              device_id: d.id,
+              type: d.type,
+              name: d.name,
+              status: d.status,
+              flapping: d.flapping,
+              last_seen: d.lastSeen === null ? null : new Date(d.lastSeen).toISOString(),
+              health_score: d.healthScore,
+              active_alerts: d.activeAlerts,
+              battery_level: d.batteryLevel,
+              rssi: d.rssi,
+            }];
+          });
+          return ['200 OK', { devices: page, total, limit: q.limit, offset: q.offset }];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'DELETE',
+      path: '/devices/{device_id}',
+      summary: 'Forget a device (its history stays until retention)',
+      action: 'device.admin',
+      device: 'path',
+      ok: '200',
+      handle(res, r) {
+        const id = r.params[0]!;
+        if (hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
+        respondLater(res, async () => {
+          await deleteDevice(database.db, id);
+          await hub.forgetEverywhere(id);
+          return ['200 OK', { device_id: id, deleted: true }];
+        }, r.aborted);
+      },
+    }),
+  ];
 }

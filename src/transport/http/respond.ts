@@ -70,51 +70,6 @@ export function respondLater(
   );
 }
 
-export type BodyResult = { ok: true; value: unknown } | { ok: false; status: string; body: unknown };
-
-/**
- * Reads a JSON body of at most `limit` bytes and hands it to `done`; answers 413 past the limit
- * and 400 when it is not JSON itself. Call it synchronously inside the handler (uWS streams the
- * body in chunks); `done` gets the abort flag to pass on to `respondLater`.
- */
-export function readJsonBody(
-  res: HttpResponse,
-  limit: number,
-  done: (result: BodyResult, aborted: { value: boolean }) => void,
-  /** An empty body is read as null instead of answered with 400. */
-  allowEmpty = false,
-): void {
-  const aborted = watchAbort(res);
-  const finish = (result: BodyResult) => {
-    if (aborted.value) return;
-    if (result.ok) done(result, aborted);
-    else res.cork(() => sendJson(res, result.status, result.body));
-  };
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let finished = false;
-  res.onData((chunk, isLast) => {
-    if (finished) return;
-    size += chunk.byteLength;
-    if (size > limit) {
-      finished = true;
-      finish({ ok: false, status: '413 Payload Too Large', body: { detail: `body larger than ${limit} bytes` } });
-      return;
-    }
-    // The chunk's memory is reused by uWS after this call: copy it.
-    chunks.push(Buffer.from(chunk.slice(0)));
-    if (!isLast) return;
-    finished = true;
-    const text = Buffer.concat(chunks).toString('utf8');
-    if (allowEmpty && text.trim() === '') return finish({ ok: true, value: null });
-    try {
-      finish({ ok: true, value: JSON.parse(text) as unknown });
-    } catch {
-      finish({ ok: false, status: '400 Bad Request', body: { detail: 'body is not valid JSON' } });
-    }
-  });
-}
-
 /** zod issues in the seed API's shape: `{"detail":[{"loc":["body","battery_level"],"msg":…,"type":…}]}`. */
 export function validationError(where: 'body' | 'query', error: z.ZodError): { detail: { loc: (string | number)[]; msg: string; type: string }[] } {
   return {
@@ -129,11 +84,6 @@ export function validationError(where: 'body' | 'query', error: z.ZodError): { d
 /** 404 in the earlier service's shape: `{"detail":"Device X not found"}`. */
 export function sendDeviceNotFound(res: HttpResponse, deviceId: string): void {
   sendJson(res, '404 Not Found', { detail: `Device ${deviceId.slice(0, 128)} not found` });
-}
-
-/** 403 for a key limited to other devices. */
-export function sendDeviceForbidden(res: HttpResponse): void {
-  sendJson(res, '403 Forbidden', { detail: 'this key may not read this device', error: { code: 'forbidden', message: 'device not allowed for this key' } });
 }
 
 /**

@@ -7,18 +7,15 @@ import type { Database } from '../../storage/database.js';
 import { computeUptime } from '../../domain/uptime.js';
 import { getMetricBuckets } from '../../storage/metrics-repository.js';
 import { getStatusHistory, getStatusWindow, getTelemetryHistory, saveDeviceSettings } from '../../storage/device-repository.js';
-import { mayRead } from '../../security/api-keys.js';
 import { decodeCursor, devicePage } from './device-pages.js';
-import type { HttpResponse, TemplatedApp } from '../uws.js';
-import type { Guard } from './guard.js';
-import { queryError, readJsonBody, respondLater, sendDeviceForbidden, sendDeviceNotFound, sendDeviceRefused, sendJson, sendQueryError, validationError } from './respond.js';
+import type { HttpResponse } from '../uws.js';
+import { route, type Route } from './router.js';
+import { queryError, respondLater, sendDeviceNotFound, sendDeviceRefused, sendJson, sendQueryError } from './respond.js';
 
 export interface StatusRoutesContext {
   readonly hub: Hub;
   readonly presence: PresenceStore;
   readonly database: Database;
-  readonly maxBodyBytes: number;
-  readonly guard: Guard;
   readonly bounds: QueryBounds;
 }
 
@@ -107,174 +104,209 @@ function sendRangeTooLarge(res: HttpResponse, field: string, bounds: QueryBounds
   sendOverBound(res, bounds, field, `the time range may span at most ${bounds.maxRangeMs / 86_400_000} days (MAX_QUERY_RANGE_DAYS)`, 'range_too_large');
 }
 
-function parseQuery(query: string): Record<string, string> {
-  return Object.fromEntries(new URLSearchParams(query));
-}
-
-/** GET /status/summary, GET /status/{id}, GET /status/{id}/history, POST /status/batch, GET|PUT /devices/{id}. */
-export function attachStatusRoutes(app: TemplatedApp, deps: StatusRoutesContext): void {
-  const { hub, guard, bounds } = deps;
-
-  // Paged by cursor (device ids in sorted order); the totals are the fleet's, kept as devices
-  // change, so a page costs its own devices whatever the fleet's size.
-  app.get('/status/summary', guard('read', (res, req, ctx) => {
-    const parsed = summaryQuery.safeParse(parseQuery(req.getQuery() ?? ''));
-    if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
-    const { cursor } = parsed.data;
-    const limit = parsed.data.limit ?? Math.min(SUMMARY_DEFAULT_LIMIT, bounds.maxPageItems);
-    if (limit > bounds.maxPageItems) return sendOverBound(res, bounds, 'limit', `at most ${bounds.maxPageItems} devices a page (HTTP_MAX_PAGE_ITEMS)`, 'too_big');
-    const after = cursor === undefined ? '' : decodeCursor(cursor);
-    if (after === null) return sendOverBound(res, bounds, 'cursor', 'not a cursor this API gave out (use next_cursor as it is)', 'invalid_cursor');
-    const page = devicePage(hub.registry, ctx.principal, after, limit);
-    respondLater(res, async () => {
-      const views = await hub.views.many(page.ids);
-      const devices = page.ids.flatMap((id) => {
-        const view = views.get(id);
-        return view === undefined ? [] : [{ device_id: view.id, battery_level: view.batteryLevel, online: view.status === 'online', status: view.status, last_update: iso(view.lastSeen) }];
-      });
-      const { total, online, offline, unknown } = page.totals;
-      return ['200 OK', { devices, total_devices: total, online_devices: online, offline_devices: offline, unknown_devices: unknown, limit, next_cursor: page.nextCursor }];
-    });
-  }));
-
-  app.get('/status/:id', guard('read', (res, req, ctx) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
-    respondLater(res, async () => {
-      const view = await hub.views.one(id);
-      return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', statusView(view)];
-    });
-  }));
-
-  app.get('/status/:id/history', guard('read', (res, req, ctx) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    const parsed = historyQuery.safeParse(parseQuery(req.getQuery() ?? ''));
-    if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
-    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
-    const q = parsed.data;
-    const page = { limit: q.limit, since: q.since ? Date.parse(q.since) : undefined, before: q.before ? Date.parse(q.before) : undefined };
-    respondLater(res, async () => {
-      if (q.kind === 'status') {
-        const result = await getStatusHistory(deps.database.db, id, page);
-        const history = result.history.map((h) => ({ ...h, last_seen: iso(h.lastSeen), timestamp: iso(h.at), lastSeen: undefined, at: undefined }));
-        return ['200 OK', { device_id: id, history, total_records: result.totalRecords, has_more: result.hasMore, next_before: result.hasMore ? history.at(-1)?.timestamp : null }];
-      }
-      const result = await getTelemetryHistory(deps.database.db, id, page);
-      const history = result.history.map((h) => ({
-        timestamp: iso(h.ts),
-        battery_level: h.batteryLevel,
-        rssi: h.rssi,
-        response_time_ms: h.responseTimeMs,
-        error_rate: h.errorRate,
-        metrics: h.metrics,
-        online: true,
-      }));
-      return ['200 OK', { device_id: id, history, total_records: result.totalRecords, has_more: result.hasMore, next_before: result.hasMore ? history.at(-1)?.timestamp : null }];
-    });
-  }));
-
-  // Batch lookup: presence answered in one store round trip for up to 1000 ids.
-  app.post('/status/batch', guard('read', (res, req, ctx) => {
-    readJsonBody(res, deps.maxBodyBytes, (body, aborted) => {
-      if (!body.ok) return;
-      const parsed = batchBody.safeParse(body.value);
-      if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
-      const ids = parsed.data.device_ids;
-      if (!ids.every((id) => mayRead(ctx.principal, id))) {
-        return res.cork(() => sendJson(res, '403 Forbidden', { detail: 'this key may not read some of these devices' }));
-      }
-      respondLater(res, async () => {
-        const [seen, views] = await Promise.all([deps.presence.lastSeen(ids), hub.views.many(ids)]);
-        const devices = ids.map((id, i) => {
-          const view = views.get(id);
-          return view ? { ...statusView(view), present: seen[i] !== null } : { device_id: id, status: 'unknown', online: false, present: seen[i] !== null };
-        });
-        return ['200 OK', { devices }];
-      }, aborted);
-    });
-  }));
-
-  app.get('/devices/:id/metrics', guard('read', (res, req, ctx) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    const parsed = metricsQuery.safeParse(parseQuery(req.getQuery() ?? ''));
-    if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
-    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
-    const q = parsed.data;
-    const to = q.to ? Date.parse(q.to) : Date.now();
-    const from = q.from ? Date.parse(q.from) : to - (q.bucket === '1m' ? 3600_000 : 86_400_000);
-    if (from > to) return sendQueryError(res, 'from', '`from` is after `to`', 'invalid_range');
-    if (to - from > bounds.maxRangeMs) return sendRangeTooLarge(res, 'from', bounds);
-    const sensors = q.metrics ? q.metrics.split(',').slice(0, 16) : [];
-    respondLater(res, async () => {
-      const buckets = await getMetricBuckets(deps.database.db, id, { from, to, bucket: q.bucket, sensors });
-      return ['200 OK', { device_id: id, bucket: q.bucket, from: iso(from), to: iso(to), buckets: buckets.map((b) => ({ start: iso(b.start), count: b.count, ...b.fields })) }];
-    });
-  }));
-
-  app.get('/devices/:id/uptime', guard('read', (res, req, ctx) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    const parsed = uptimeQuery.safeParse(parseQuery(req.getQuery() ?? ''));
-    if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
-    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
-    if (parsed.data.window_s * 1000 > bounds.maxRangeMs) return sendRangeTooLarge(res, 'window_s', bounds);
-    const to = Date.now();
-    const from = to - parsed.data.window_s * 1000;
-    respondLater(res, async () => {
-      const window = await getStatusWindow(deps.database.db, id, from, to, bounds.maxRows);
-      if (window === null) {
-        bounds.refused('too_many_rows');
-        return ['422 Unprocessable Entity', queryError('window_s', `more than ${bounds.maxRows} status changes in this window (MAX_QUERY_ROWS): ask for a shorter one`, 'too_many_rows')];
-      }
-      const uptime = computeUptime(window.before, window.changes, from, to);
-      return ['200 OK', { device_id: id, from: iso(from), to: iso(to), uptime_ratio: uptime.ratio, online_s: uptime.onlineMs / 1000, window_s: uptime.windowMs / 1000, transitions: uptime.transitions }];
-    });
-  }));
-
-  app.get('/devices/:id', guard('read', (res, req, ctx) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    if (!isDeviceId(id) || hub.registry.get(id) === undefined) return sendDeviceNotFound(res, id);
-    respondLater(res, async () => {
-      const view = await hub.views.one(id);
-      return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', deviceView(view)];
-    });
-  }));
-
-  app.put('/devices/:id', guard('admin', (res, req, ctx) => {
-    const id = decodeURIComponent(req.getParameter(0) ?? '');
-    if (!mayRead(ctx.principal, id)) return sendDeviceForbidden(res);
-    if (!isDeviceId(id)) {
-      sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['path', 'device_id'], msg: 'device ids are 1-128 chars of [A-Za-z0-9._:-]', type: 'invalid_string' }] });
-      return;
-    }
-    readJsonBody(res, deps.maxBodyBytes, (body, aborted) => {
-      if (!body.ok) return;
-      const parsed = deviceSettingsBody.safeParse(body.value);
-      if (!parsed.success) return res.cork(() => sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error)));
-      const settings = parsed.data;
-      // Settings for an id the hub has not seen create it: the same bounds as a device that speaks.
-      const admitted = hub.registry.admit(id);
-      if (typeof admitted === 'string') return res.cork(() => sendDeviceRefused(res, admitted));
-      respondLater(res, async () => {
-        await saveDeviceSettings(deps.database.db, id, {
-          type: settings.type,
-          name: settings.name,
-          metadata: settings.metadata,
-          offlineTimeoutS: settings.offline_timeout_s,
-        });
-        // Applied here and on the device's owner, which is the instance that times it out.
-        const view = await hub.views.updateSettings(id, {
-          ...(settings.type !== undefined ? { type: settings.type } : {}),
-          ...(settings.name !== undefined ? { name: settings.name } : {}),
-          ...(settings.offline_timeout_s !== undefined ? { timeoutMs: settings.offline_timeout_s === null ? null : settings.offline_timeout_s * 1000 } : {}),
-        });
-        const { device_id, type, name, offline_timeout_s, effective_offline_timeout_s } = deviceView(view);
-        return ['200 OK', { device_id, type, name, offline_timeout_s, effective_offline_timeout_s }];
-      }, aborted);
-    });
-  }));
+/** GET /status/summary, GET /status/{id}, GET /status/{id}/history, POST /status/batch, GET|PUT /devices/{id}, device metrics and uptime. */
+export function statusRoutes(deps: StatusRoutesContext): Route[] {
+  const { hub, bounds } = deps;
+  const known = (id: string) => isDeviceId(id) && hub.registry.get(id) !== undefined;
+  return [
+    route({
+      method: 'GET',
+      path: '/status/summary',
+      summary: `Devices with their latest status, ${SUMMARY_DEFAULT_LIMIT} a page by default (limit ≤ HTTP_MAX_PAGE_ITEMS; next page: cursor = next_cursor), with the fleet's totals (of the devices the key may read)`,
+      action: 'fleet.read',
+      device: 'none',
+      query: summaryQuery,
+      ok: '200',
+      // Paged by cursor (device ids in sorted order); the totals are the fleet's, kept as devices
+      // change, so a page costs its own devices whatever the fleet's size. devicePage walks only the
+      // devices a limited key may read (the policy's filter for fleet.read).
+      handle(res, r) {
+        const { cursor } = r.query;
+        const limit = r.query.limit ?? Math.min(SUMMARY_DEFAULT_LIMIT, bounds.maxPageItems);
+        if (limit > bounds.maxPageItems) return sendOverBound(res, bounds, 'limit', `at most ${bounds.maxPageItems} devices a page (HTTP_MAX_PAGE_ITEMS)`, 'too_big');
+        const after = cursor === undefined ? '' : decodeCursor(cursor);
+        if (after === null) return sendOverBound(res, bounds, 'cursor', 'not a cursor this API gave out (use next_cursor as it is)', 'invalid_cursor');
+        const page = devicePage(hub.registry, r.principal, after, limit);
+        respondLater(res, async () => {
+          const views = await hub.views.many(page.ids);
+          const devices = page.ids.flatMap((id) => {
+            const view = views.get(id);
+            return view === undefined ? [] : [{ device_id: view.id, battery_level: view.batteryLevel, online: view.status === 'online', status: view.status, last_update: iso(view.lastSeen) }];
+          });
+          const { total, online, offline, unknown } = page.totals;
+          return ['200 OK', { devices, total_devices: total, online_devices: online, offline_devices: offline, unknown_devices: unknown, limit, next_cursor: page.nextCursor }];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/status/{device_id}',
+      summary: 'Latest status of a device (404 {"detail":"Device X not found"})',
+      action: 'device.read',
+      device: 'path',
+      ok: '200',
+      handle(res, r) {
+        const id = r.params[0]!;
+        if (!known(id)) return sendDeviceNotFound(res, id);
+        respondLater(res, async () => {
+          const view = await hub.views.one(id);
+          return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', statusView(view)];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/status/{device_id}/history',
+      summary: 'Telemetry (or ?kind=status: status changes), newest first, paged',
+      action: 'device.read',
+      device: 'path',
+      query: historyQuery,
+      ok: '200',
+      handle(res, r) {
+        const id = r.params[0]!;
+        if (!known(id)) return sendDeviceNotFound(res, id);
+        const q = r.query;
+        const page = { limit: q.limit, since: q.since ? Date.parse(q.since) : undefined, before: q.before ? Date.parse(q.before) : undefined };
+        respondLater(res, async () => {
+          if (q.kind === 'status') {
+            const result = await getStatusHistory(deps.database.db, id, page);
+            const history = result.history.map((h) => ({ ...h, last_seen: iso(h.lastSeen), timestamp: iso(h.at), lastSeen: undefined, at: undefined }));
+            return ['200 OK', { device_id: id, history, total_records: result.totalRecords, has_more: result.hasMore, next_before: result.hasMore ? history.at(-1)?.timestamp : null }];
+          }
+          const result = await getTelemetryHistory(deps.database.db, id, page);
+          const history = result.history.map((h) => ({
+            timestamp: iso(h.ts),
+            battery_level: h.batteryLevel,
+            rssi: h.rssi,
+            response_time_ms: h.responseTimeMs,
+            error_rate: h.errorRate,
+            metrics: h.metrics,
+            online: true,
+          }));
+          return ['200 OK', { device_id: id, history, total_records: result.totalRecords, has_more: result.hasMore, next_before: result.hasMore ? history.at(-1)?.timestamp : null }];
+        }, r.aborted);
+      },
+    }),
+    // Batch lookup: presence answered in one store round trip for up to 1000 ids.
+    route({
+      method: 'POST',
+      path: '/status/batch',
+      summary: 'Status of up to 1000 devices, presence in one round trip (403 if the key may not read one of them)',
+      action: 'device.read',
+      device: { fromBody: (body) => body.device_ids },
+      body: batchBody,
+      ok: '200',
+      handle(res, r) {
+        const ids = r.body.device_ids;
+        respondLater(res, async () => {
+          const [seen, views] = await Promise.all([deps.presence.lastSeen(ids), hub.views.many(ids)]);
+          const devices = ids.map((id, i) => {
+            const view = views.get(id);
+            return view ? { ...statusView(view), present: seen[i] !== null } : { device_id: id, status: 'unknown', online: false, present: seen[i] !== null };
+          });
+          return ['200 OK', { devices }];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/devices/{device_id}/metrics',
+      summary: 'avg/min/max per minute or hour bucket, for charts (range ≤ MAX_QUERY_RANGE_DAYS, else 422 range_too_large)',
+      action: 'device.read',
+      device: 'path',
+      query: metricsQuery,
+      ok: '200',
+      handle(res, r) {
+        const id = r.params[0]!;
+        if (!known(id)) return sendDeviceNotFound(res, id);
+        const q = r.query;
+        const to = q.to ? Date.parse(q.to) : Date.now();
+        const from = q.from ? Date.parse(q.from) : to - (q.bucket === '1m' ? 3600_000 : 86_400_000);
+        if (from > to) return sendQueryError(res, 'from', '`from` is after `to`', 'invalid_range');
+        if (to - from > bounds.maxRangeMs) return sendRangeTooLarge(res, 'from', bounds);
+        const sensors = q.metrics ? q.metrics.split(',').slice(0, 16) : [];
+        respondLater(res, async () => {
+          const buckets = await getMetricBuckets(deps.database.db, id, { from, to, bucket: q.bucket, sensors });
+          return ['200 OK', { device_id: id, bucket: q.bucket, from: iso(from), to: iso(to), buckets: buckets.map((b) => ({ start: iso(b.start), count: b.count, ...b.fields })) }];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/devices/{device_id}/uptime',
+      summary: 'Online share of a window, from the status history (window ≤ MAX_QUERY_RANGE_DAYS)',
+      action: 'device.read',
+      device: 'path',
+      query: uptimeQuery,
+      ok: '200',
+      handle(res, r) {
+        const id = r.params[0]!;
+        if (!known(id)) return sendDeviceNotFound(res, id);
+        if (r.query.window_s * 1000 > bounds.maxRangeMs) return sendRangeTooLarge(res, 'window_s', bounds);
+        const to = Date.now();
+        const from = to - r.query.window_s * 1000;
+        respondLater(res, async () => {
+          const window = await getStatusWindow(deps.database.db, id, from, to, bounds.maxRows);
+          if (window === null) {
+            bounds.refused('too_many_rows');
+            return ['422 Unprocessable Entity', queryError('window_s', `more than ${bounds.maxRows} status changes in this window (MAX_QUERY_ROWS): ask for a shorter one`, 'too_many_rows')];
+          }
+          const uptime = computeUptime(window.before, window.changes, from, to);
+          return ['200 OK', { device_id: id, from: iso(from), to: iso(to), uptime_ratio: uptime.ratio, online_s: uptime.onlineMs / 1000, window_s: uptime.windowMs / 1000, transitions: uptime.transitions }];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/devices/{device_id}',
+      summary: 'A device: status, type, name, timeouts',
+      action: 'device.read',
+      device: 'path',
+      ok: '200',
+      handle(res, r) {
+        const id = r.params[0]!;
+        if (!known(id)) return sendDeviceNotFound(res, id);
+        respondLater(res, async () => {
+          const view = await hub.views.one(id);
+          return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', deviceView(view)];
+        }, r.aborted);
+      },
+    }),
+    route({
+      method: 'PUT',
+      path: '/devices/{device_id}',
+      summary: 'Create or update a device: type, name, metadata, offline_timeout_s',
+      action: 'device.admin',
+      device: 'path',
+      body: deviceSettingsBody,
+      ok: '200',
+      handle(res, r) {
+        const id = r.params[0]!;
+        if (!isDeviceId(id)) {
+          sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['path', 'device_id'], msg: 'device ids are 1-128 chars of [A-Za-z0-9._:-]', type: 'invalid_string' }] });
+          return;
+        }
+        const settings = r.body;
+        // Settings for an id the hub has not seen create it: the same bounds as a device that speaks.
+        const admitted = hub.registry.admit(id);
+        if (typeof admitted === 'string') return sendDeviceRefused(res, admitted);
+        respondLater(res, async () => {
+          await saveDeviceSettings(deps.database.db, id, {
+            type: settings.type,
+            name: settings.name,
+            metadata: settings.metadata,
+            offlineTimeoutS: settings.offline_timeout_s,
+          });
+          // Applied here and on the device's owner, which is the instance that times it out.
+          const view = await hub.views.updateSettings(id, {
+            ...(settings.type !== undefined ? { type: settings.type } : {}),
+            ...(settings.name !== undefined ? { name: settings.name } : {}),
+            ...(settings.offline_timeout_s !== undefined ? { timeoutMs: settings.offline_timeout_s === null ? null : settings.offline_timeout_s * 1000 } : {}),
+          });
+          const { device_id, type, name, offline_timeout_s, effective_offline_timeout_s } = deviceView(view);
+          return ['200 OK', { device_id, type, name, offline_timeout_s, effective_offline_timeout_s }];
+        }, r.aborted);
+      },
+    }),
+  ];
 }

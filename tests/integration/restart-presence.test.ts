@@ -1,0 +1,134 @@
+import { connectAsync } from 'mqtt';
+import postgres from 'postgres';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
+import { SERVICES, randomSuffix } from '../helpers/services.js';
+
+/*
+ * A hub restarted (SIGTERM or SIGKILL) for longer than a device's timeout, on Mosquitto with its
+ * persistent session: the broker queued what devices sent meanwhile. A device that kept publishing
+ * stays online (no offline → online pair is stored); one that really stopped goes offline once,
+ * with its true last-seen time. In-process and Redis presence.
+ */
+const sql = postgres(inject('postgresUrl'), { max: 1, onnotice: () => undefined });
+const hubs: HubProcess[] = [];
+
+afterAll(async () => {
+  await Promise.all(hubs.map((h) => h.stop()));
+  await sql.end();
+});
+
+interface Row {
+  device_id: string;
+  status: string;
+  reason: string;
+  last_seen: Date | null;
+}
+
+describe.each([
+  ['in-process presence', 'SIGTERM'],
+  ['in-process presence', 'SIGKILL'],
+  ['Redis presence', 'SIGTERM'],
+  ['Redis presence', 'SIGKILL'],
+] as const)('hub restart with a broker backlog (%s, %s)', (presence, signal) => {
+  it('keeps a device that published throughout online, and reports one that stopped offline with its true last seen', async () => {
+    const run = randomSuffix();
+    const prefix = `r${run}/devices`;
+    const env: Record<string, string> = {
+      MQTT_URL: SERVICES.mqttUrl,
+      MQTT_CLIENT_ID: `vigil-restart-${run}`,
+      MQTT_CLEAN_SESSION: 'false',
+      MQTT_TOPIC_PREFIX: prefix,
+      DATABASE_URL: inject('postgresUrl'),
+      OFFLINE_TIMEOUT_S: '1.5',
+      PRESENCE_SWEEP_MS: '100',
+      WRITER_DEVICE_REFRESH_MS: '100',
+      PORT: '0',
+      DATA_DIR: `/tmp/vigil-restart-${run}`,
+      ...(presence === 'Redis presence' ? { REDIS_URL: SERVICES.redisUrl, REDIS_KEY_PREFIX: `vigil-restart:${run}:` } : {}),
+    };
+    const [alive, stopped] = [`${run}-alive`, `${run}-stopped`];
+    const rows = () => sql<Row[]>`select device_id, status, reason, last_seen from status_changes where device_id in (${alive}, ${stopped}) order by id`;
+    const device = await connectAsync(SERVICES.mqttUrl, { clientId: `dev-${run}`, clean: true });
+    const publish = (id: string) => device.publishAsync(`${prefix}/${id}/telemetry`, JSON.stringify({ battery_level: 50 }), { qos: 1 });
+
+    hubs.push(await spawnHub(env));
+    const stoppedAt = Date.now();
+    await publish(stopped);
+    let publishing = true;
+    const beating = (async () => {
+      while (publishing) {
+        await publish(alive);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    await until(async () => (await rows()).length === 2);
+    await new Promise((r) => setTimeout(r, 500)); // device rows (last seen) written
+    await hubs.pop()!.stop(signal);
+    await new Promise((r) => setTimeout(r, 2500)); // longer than the timeout: the broker queues `alive`'s messages
+    hubs.push(await spawnHub(env));
+    await until(async () => (await rows()).some((r) => r.device_id === stopped && r.status === 'offline'));
+    await new Promise((r) => setTimeout(r, 2000)); // `alive` keeps publishing on the new hub
+    publishing = false;
+    await beating;
+    await device.endAsync();
+
+    const all = await rows();
+    expect(all.filter((r) => r.device_id === alive).map((r) => r.status), JSON.stringify(all)).toEqual(['online']);
+    const gone = all.filter((r) => r.device_id === stopped);
+    expect(gone.map((r) => [r.status, r.reason])).toEqual([
+      ['online', 'telemetry'],
+      ['offline', 'reconcile'],
+    ]);
+    expect(Math.abs(gone[1]!.last_seen!.getTime() - stoppedAt)).toBeLessThan(1000);
+    expect(gone[1]!.last_seen!.getTime()).toBe(gone[0]!.last_seen!.getTime());
+  }, 60_000);
+});
+
+describe('hub restart with a broker backlog (device time)', () => {
+  it('judges a queued reading by the device time it carries: silent since then, the device is offline once the backlog is read', async () => {
+    const run = randomSuffix();
+    const prefix = `r${run}/devices`;
+    const env: Record<string, string> = {
+      MQTT_URL: SERVICES.mqttUrl,
+      MQTT_CLIENT_ID: `vigil-restart-${run}`,
+      MQTT_CLEAN_SESSION: 'false',
+      MQTT_TOPIC_PREFIX: prefix,
+      DATABASE_URL: inject('postgresUrl'),
+      OFFLINE_TIMEOUT_S: '3',
+      PRESENCE_SWEEP_MS: '100',
+      WRITER_DEVICE_REFRESH_MS: '100',
+      PORT: '0',
+      DATA_DIR: `/tmp/vigil-restart-${run}`,
+    };
+    const id = `${run}-queued`;
+    const rows = () => sql<Row[]>`select device_id, status, reason, last_seen from status_changes where device_id = ${id} order by id`;
+    const device = await connectAsync(SERVICES.mqttUrl, { clientId: `dev-${run}`, clean: true });
+    hubs.push(await spawnHub(env));
+    await device.publishAsync(`${prefix}/${id}/telemetry`, '{}', { qos: 1 });
+    await until(async () => (await rows()).length === 1);
+    await new Promise((r) => setTimeout(r, 500));
+    await hubs.pop()!.stop('SIGTERM');
+    // Sent while the hub is away, with the device's own time; then the device goes silent.
+    const sentAt = Date.now();
+    await device.publishAsync(`${prefix}/${id}/telemetry`, JSON.stringify({ timestamp: sentAt }), { qos: 1 });
+    await device.endAsync();
+    await new Promise((r) => setTimeout(r, 3500)); // past its 3 s timeout by its own clock
+    hubs.push(await spawnHub(env));
+    const listening = Date.now();
+    await until(async () => (await rows()).some((r) => r.status === 'offline'));
+    const offline = (await rows()).find((r) => r.status === 'offline')!;
+    expect(offline.last_seen!.getTime()).toBe(sentAt); // not the time the hub read it
+    // Judged after the backlog, not a full timeout after the receipt.
+    const at = (await sql<{ at: Date }[]>`select at from status_changes where device_id = ${id} and status = 'offline'`)[0]!.at.getTime();
+    expect(at - listening).toBeLessThan(1500);
+  }, 60_000);
+});
+
+async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
