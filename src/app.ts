@@ -41,7 +41,7 @@ import { ingestRoutes } from './transport/http/ingest-routes.js';
 import { statusRoutes } from './transport/http/status-routes.js';
 import { startMqttIngest, type MqttIngest } from './transport/mqtt-ingest.js';
 import { redactUrl } from './transport/redact-url.js';
-import { loadUws, type us_listen_socket } from './transport/uws.js';
+import { loadedUwsBuild, loadUws, type us_listen_socket } from './transport/uws.js';
 import { attachWebSocket, type WsServer } from './transport/ws-server.js';
 
 export interface RunningHub {
@@ -73,6 +73,8 @@ const BROKER_PACKET_MARGIN_BYTES = 4096;
  */
 export async function startHub(config: Config, log: Logger): Promise<RunningHub> {
   const uws = loadUws();
+  const build = loadedUwsBuild();
+  log.info({ uws: build }, `uWebSockets.js ${build.version} (${build.dependency})`);
   const metrics = createMetrics();
   const faults = new Faults(log, metrics);
   const cleanup: (() => Promise<void> | void)[] = [];

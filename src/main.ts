@@ -2,6 +2,7 @@ import { startHub } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { describeFault } from './errors/boundary.js';
 import { createLogger } from './logger.js';
+import { loadUws, UwsUnavailableError } from './transport/uws.js';
 
 /** Entry point: configuration → hub → serve until SIGINT/SIGTERM, then a graceful stop. */
 async function main(): Promise<void> {
@@ -12,6 +13,16 @@ async function main(): Promise<void> {
     if (error instanceof ConfigError) {
       process.stderr.write(`vigil: ${error.message}\nSee the configuration table in README.md.\n`);
       process.exit(2);
+    }
+    throw error;
+  }
+  try {
+    loadUws();
+  } catch (error) {
+    // Several lines meant for a person installing Vigil, not a log line.
+    if (error instanceof UwsUnavailableError) {
+      process.stderr.write(`vigil: ${error.message}\n`);
+      process.exit(1);
     }
     throw error;
   }

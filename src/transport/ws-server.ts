@@ -111,7 +111,7 @@ export function attachWebSocket(
     idleTimeout: opts.idleTimeoutS,
     sendPingsAutomatically: true,
     maxBackpressure: opts.maxBackpressureBytes,
-    closeOnBackpressureLimit: 1,
+    closeOnBackpressureLimit: true,
 
     upgrade(res, req, context) {
       // The request object is only valid during this call: copy what the connection keeps.
