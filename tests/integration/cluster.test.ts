@@ -162,7 +162,7 @@ it('a command state is readable on all three instances the moment its frame arri
     const body = (await (await fetch(`http://127.0.0.1:${port}/devices/${d}/commands`)).json()) as { commands: { command_id: string; state: string }[] };
     return body.commands.find((c) => c.command_id === commandId)?.state ?? 'missing';
   };
-  const posted = await fetch(`http://127.0.0.1:${watchers[0]!.port}/devices/${d}/commands`, { method: 'POST', body: JSON.stringify({ command: 'reboot' }) });
+  const posted = await fetch(`http://127.0.0.1:${watchers[0]!.port}/devices/${d}/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command: 'reboot' }) });
   const { command_id } = (await posted.json()) as { command_id: string };
   // Every instance reads the moment the frame of each state reaches it: that state, or a later one.
   const frameOf = (client: TestClient, state: string) => client.next((f) => f.type === 'command_update' && f.command_id === command_id && f.state === state);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningHub } from '../../src/app.js';
 import { deviceClient, httpUrl, startTestHub, wsUrl, type HubMode } from '../helpers/hub.js';
+import { freshDatabases } from '../helpers/fresh-database.js';
 import { randomSuffix } from '../helpers/services.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
 
@@ -27,8 +28,11 @@ for (const mode of ['embedded', 'services'] as HubMode[]) {
     let device: Awaited<ReturnType<typeof deviceClient>>;
     let fleet: TestClient;
 
+    // Its own database: fleet-wide alerts of other test files (cluster incidents) would crowd `/alerts`.
+    const databases = freshDatabases();
+
     beforeAll(async () => {
-      hub = await startTestHub(mode, SETTINGS);
+      hub = await startTestHub(mode, mode === 'services' ? { ...SETTINGS, DATABASE_URL: await databases.create() } : SETTINGS);
       device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
       fleet = await TestClient.connect(wsUrl(hub));
       await fleet.request({ type: 'subscribe_all' }, 1);
@@ -37,6 +41,7 @@ for (const mode of ['embedded', 'services'] as HubMode[]) {
       fleet?.close();
       await device?.client.endAsync();
       await hub?.stop();
+      await databases.dropAll();
     });
 
     it('counts devices that join an open incident (frame and row) and clears saying how many returned', async () => {
