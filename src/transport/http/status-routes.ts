@@ -108,6 +108,24 @@ function sendRangeTooLarge(res: HttpResponse, field: string, bounds: QueryBounds
 export function statusRoutes(deps: StatusRoutesContext): Route[] {
   const { hub, bounds } = deps;
   const known = (id: string) => isDeviceId(id) && hub.registry.get(id) !== undefined;
+  /** One device's live view from its owner, rendered as the route's shape (404 when unknown). */
+  const viewRoute = (path: string, summary: string, render: (view: DeviceView) => unknown) =>
+    route({
+      method: 'GET',
+      path,
+      summary,
+      action: 'device.read',
+      device: 'path',
+      ok: '200',
+      handle(res, r) {
+        const id = r.params[0]!;
+        if (!known(id)) return sendDeviceNotFound(res, id);
+        respondLater(res, async () => {
+          const view = await hub.views.one(id);
+          return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', render(view)];
+        }, r.aborted);
+      },
+    });
   return [
     route({
       method: 'GET',
@@ -138,22 +156,7 @@ export function statusRoutes(deps: StatusRoutesContext): Route[] {
         }, r.aborted);
       },
     }),
-    route({
-      method: 'GET',
-      path: '/status/{device_id}',
-      summary: 'Latest status of a device (404 {"detail":"Device X not found"})',
-      action: 'device.read',
-      device: 'path',
-      ok: '200',
-      handle(res, r) {
-        const id = r.params[0]!;
-        if (!known(id)) return sendDeviceNotFound(res, id);
-        respondLater(res, async () => {
-          const view = await hub.views.one(id);
-          return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', statusView(view)];
-        }, r.aborted);
-      },
-    }),
+    viewRoute('/status/{device_id}', 'Latest status of a device (404 {"detail":"Device X not found"})', statusView),
     route({
       method: 'GET',
       path: '/status/{device_id}/history',
@@ -256,22 +259,7 @@ export function statusRoutes(deps: StatusRoutesContext): Route[] {
         }, r.aborted);
       },
     }),
-    route({
-      method: 'GET',
-      path: '/devices/{device_id}',
-      summary: 'A device: status, type, name, timeouts',
-      action: 'device.read',
-      device: 'path',
-      ok: '200',
-      handle(res, r) {
-        const id = r.params[0]!;
-        if (!known(id)) return sendDeviceNotFound(res, id);
-        respondLater(res, async () => {
-          const view = await hub.views.one(id);
-          return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', deviceView(view)];
-        }, r.aborted);
-      },
-    }),
+    viewRoute('/devices/{device_id}', 'A device: status, type, name, timeouts', deviceView),
     route({
       method: 'PUT',
       path: '/devices/{device_id}',
