@@ -129,6 +129,10 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
       const result = await commands.multi().hget(seqKey, deviceId).lrange(`${opts.keyPrefix}hist:${deviceId}`, 0, -1).exec();
       const current = Number(result?.[0]?.[1] ?? 0);
       const entries = (result?.[1]?.[1] ?? []) as string[];
+      // Frames published before that read may still be on their way on the other connection; the
+      // session holds live frames until this resolves and drops those included here, so wait for
+      // them: past this point they would reach the client a second time.
+      await bus.barrier();
       if (sinceSeq === current) return { recovered: true, seq: current, frames: [] };
       if (sinceSeq > current) return { recovered: false };
       const frames: string[] = [];

@@ -7,10 +7,13 @@ import { createMetrics } from '../../src/metrics.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
 
 /*
- * Resuming on the instance that numbers the device, on the real Redis. The owner hands a frame to
- * its own clients at once and writes it to Redis (seq, history) at the end of the event-loop turn;
- * a client resuming in that same turn has missed the frames already handed out, so its recovery
- * must include them: they are not in Redis yet, and they will not come to it live again.
+ * Resuming with since_seq, on the real Redis. On the instance that numbers the device: the owner
+ * hands a frame to its own clients at once and writes it to Redis (seq, history) at the end of the
+ * event-loop turn, so a client resuming in that same turn, which missed the frames already handed
+ * out, must get them from its recovery (a gap otherwise). On another instance: the history is read
+ * on the command connection and the live frames come on the subscriber connection, so a recovery
+ * must not be answered before the frames it includes have arrived live (the client holds live
+ * frames until then and drops those the recovery had; a duplicate otherwise).
  */
 const log = createLogger('error', { write: () => undefined });
 const buses: RedisBus[] = [];
@@ -51,4 +54,32 @@ it('recovers the frames the owner handed out this turn and has not written to Re
   expect(await fanout.recover('d1', 1, 3)).toEqual({ recovered: true, seq: 3, frames: [frame(2), frame(3)] });
   expect(await fanout.recover('d1', 0, 3)).toEqual({ recovered: true, seq: 3, frames: [frame(1), frame(2), frame(3)] });
   await fanout.stop();
+});
+
+it("resolves a recovery only once the frames it includes from other instances have arrived here live, so the client's hold drops them", async () => {
+  const prefix = `vigil-test:${randomSuffix()}:`;
+  const make = async (instanceId: string, delivered: string[]) => {
+    const metrics = createMetrics();
+    const faults = new Faults(log, metrics);
+    const bus = new RedisBus(SERVICES.redisUrl, log, faults);
+    buses.push(bus);
+    await bus.connect();
+    const fanout = await createRedisFanout({ bus, keyPrefix: prefix, instanceId, historySize: 32, historyTtlMs: 60_000, log, metrics, faults, onFenced: () => undefined });
+    await fanout.start({ toDevice: (_device, frame) => void delivered.push(frame), toAll: () => undefined });
+    return fanout;
+  };
+  const owner = await make('owner', []);
+  const here: string[] = [];
+  const other = await make('other', here);
+  const late: number[] = [];
+  await other.follow('d1');
+  for (let seq = 1; seq <= 300; seq++) {
+    owner.toDevice('d1', seq, JSON.stringify({ type: 'device_update', device_id: 'd1', seq }), 'u');
+    await new Promise((r) => setImmediate(r)); // the owner's frame is on its way to Redis
+    const recovery = await other.recover('d1', seq - 1, 0);
+    // What the recovery includes has arrived live already: a live copy after it would be a duplicate.
+    if (recovery.recovered && recovery.seq >= seq && here.length < seq) late.push(seq);
+  }
+  expect(late).toEqual([]);
+  await Promise.all([owner.stop(), other.stop()]);
 });
