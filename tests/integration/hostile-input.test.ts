@@ -3,7 +3,8 @@ import { Redis } from 'ioredis';
 import { connectAsync } from 'mqtt';
 import postgres from 'postgres';
 import WebSocket from 'ws';
-import { afterAll, expect, inject, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
+import { freshDatabases } from '../helpers/fresh-database.js';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
 import {
   HOSTILE_BYTES,
@@ -31,12 +32,16 @@ const keyPrefix = `vigil-hostile:${run}:`;
 const control = `${run}-control`;
 const victim = `${run}-victim`;
 const hubs: HubProcess[] = [];
-const sql = postgres(inject('postgresUrl'), { max: 1, onnotice: () => undefined });
+// Its own database: the suite creates an admin key, which turns authentication on for good (docs/security.md).
+const databases = freshDatabases();
+const databaseUrl = await databases.create();
+const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined });
 const redis = new Redis(SERVICES.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
 
 afterAll(async () => {
   await Promise.all(hubs.map((h) => h.stop()));
   await sql.end();
+  await databases.dropAll();
   redis.disconnect();
 });
 
@@ -44,7 +49,7 @@ function env(name: string): Record<string, string> {
   return {
     MQTT_URL: SERVICES.mqttUrl,
     REDIS_URL: SERVICES.redisUrl,
-    DATABASE_URL: inject('postgresUrl'),
+    DATABASE_URL: databaseUrl,
     REDIS_KEY_PREFIX: keyPrefix,
     MQTT_TOPIC_PREFIX: prefix,
     CLUSTER_ENABLED: 'true',
