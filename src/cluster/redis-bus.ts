@@ -58,6 +58,14 @@ export class RedisBus {
     await this.subscriber.subscribe(channel);
   }
 
+  /**
+   * Resolves once every message Redis published to this instance before it read this call has
+   * arrived: the subscriber connection answers a PING after the messages queued ahead of it.
+   */
+  async barrier(): Promise<void> {
+    await this.subscriber.ping();
+  }
+
   unsubscribe(channel: string): void {
     this.subscriber.unsubscribe(channel).catch(this.faults.catcher('cluster', { op: 'unsubscribe' }));
   }

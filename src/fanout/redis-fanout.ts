@@ -121,9 +121,18 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
       bus.unsubscribe(channelPrefix + channel);
     },
     async recover(deviceId, sinceSeq): Promise<Recovery> {
+      // This instance hands its frames to its own clients at once and writes them to Redis at the
+      // end of the turn. A client resuming here now has missed those already handed out, and they
+      // will not reach it live: write them first, so the read below (same connection, in order)
+      // includes them.
+      if (queued.length > 0) flush();
       const result = await commands.multi().hget(seqKey, deviceId).lrange(`${opts.keyPrefix}hist:${deviceId}`, 0, -1).exec();
       const current = Number(result?.[0]?.[1] ?? 0);
       const entries = (result?.[1]?.[1] ?? []) as string[];
+      // Frames published before that read may still be on their way on the other connection; the
+      // session holds live frames until this resolves and drops those included here, so wait for
+      // them: past this point they would reach the client a second time.
+      await bus.barrier();
       if (sinceSeq === current) return { recovered: true, seq: current, frames: [] };
       if (sinceSeq > current) return { recovered: false };
       const frames: string[] = [];
