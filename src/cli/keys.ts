@@ -10,11 +10,52 @@ import { openDatabase, type Database } from '../storage/database.js';
  * which only one process may open: while the hub runs on it, this refuses, naming the hub's pid and
  * the REST routes to use instead: POST /admin/keys, GET /admin/keys, DELETE /admin/keys/{id}).
  */
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: { scope: { type: 'string' }, name: { type: 'string' }, devices: { type: 'string' } },
-});
+const USAGE = `usage: npm run keys -- <command> [options]
+
+commands:
+  create --scope ${SCOPES.join('|')}[,…] --name NAME [--devices id,id]
+                 create a key (its secret is printed once)
+  list           list the keys that are not revoked
+  revoke ID      revoke a key (the CLI may revoke the last admin key)
+  help           print this text (also --help, -h)
+
+DATABASE_URL (or DATA_DIR for PGlite) names the database, as for the hub.
+Exit codes: 0 done, 2 usage error or the database could not be opened.
+`;
+
+/** A usage error: one line on stderr and exit code 2 (no stack trace), before any database is opened. */
+const usageError = (message: string): never => {
+  process.stderr.write(`keys: ${message} (npm run keys -- --help)\n`);
+  process.exit(2);
+};
+
+const COMMANDS = new Set(['create', 'list', 'revoke', 'help']);
+let parsed: ReturnType<typeof parseKeysArgs>;
+try {
+  parsed = parseKeysArgs(process.argv.slice(2));
+} catch (error) {
+  // parseArgs throws TypeErrors with a readable message for unknown options and missing values.
+  usageError(error instanceof Error ? error.message.split('\n')[0]! : String(error));
+}
+const { positionals, values } = parsed!;
+if (values.help || positionals[0] === 'help') {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const [command, arg] = positionals;
+if (command === undefined) usageError('no command given: create, list or revoke');
+if (!COMMANDS.has(command!)) usageError(`unknown command "${command!.slice(0, 40)}": create, list or revoke`);
+if (command === 'revoke' && !arg) usageError('revoke needs a key id: revoke ID');
+if (positionals.length > (command === 'revoke' ? 2 : 1)) usageError(`unexpected argument "${positionals.at(-1)!.slice(0, 40)}"`);
+
+function parseKeysArgs(args: string[]) {
+  return parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { scope: { type: 'string' }, name: { type: 'string' }, devices: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+}
 const config = loadConfig(process.env);
 let database: Database;
 try {
@@ -42,12 +83,12 @@ try {
     }
   } else if (command === 'list') {
     for (const k of keys.list()) process.stdout.write(`${k.id}  ${k.name}  ${[...k.scopes].join(',')}${k.deviceIds ? `  devices:${[...k.deviceIds].join(',')}` : ''}\n`);
-  } else if (command === 'revoke' && arg) {
+  } else if (command === 'revoke') {
     // The CLI may revoke the last admin key (the API refuses): it is the way back in, and the hub
     // stays closed meanwhile since authentication never switches off once a key existed.
-    if ((await keys.revoke(arg)) === 'revoked') process.stdout.write(`revoked ${arg}\n`);
+    if ((await keys.revoke(arg!)) === 'revoked') process.stdout.write(`revoked ${arg}\n`);
     else fail(`no key ${arg}`);
-  } else fail('usage: keys create|list|revoke …');
+  }
 } finally {
   await database.close();
 }
