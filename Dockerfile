@@ -19,6 +19,9 @@ COPY public ./public
 # DATA_DIR (./data) holds PGlite's files when no DATABASE_URL is set.
 RUN mkdir -p data && chown node:node data
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080
+# vigil_build_info{commit}: docker build --build-arg BUILD_COMMIT=$(git rev-parse HEAD) . (empty: no commit label value)
+ARG BUILD_COMMIT=
+ENV BUILD_COMMIT=$BUILD_COMMIT
 EXPOSE 8080
 USER node
 CMD ["node", "dist/main.js"]

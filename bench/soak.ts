@@ -106,9 +106,9 @@ async function sample(): Promise<Sample> {
   const read = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
   return {
     minute: Math.round((minutes * 60_000 - (deadline - Date.now())) / 600) / 100,
-    heapUsedMb: read(/^vigil_process_nodejs_heap_size_used_bytes (\S+)/m) / 2 ** 20,
-    rssMb: read(/^vigil_process_process_resident_memory_bytes (\S+)/m) / 2 ** 20,
-    eventLoopP99Ms: read(/^vigil_process_nodejs_eventloop_lag_p99_seconds (\S+)/m) * 1000,
+    heapUsedMb: read(/^nodejs_heap_size_used_bytes (\S+)/m) / 2 ** 20,
+    rssMb: read(/^process_resident_memory_bytes (\S+)/m) / 2 ** 20,
+    eventLoopP99Ms: read(/^nodejs_eventloop_lag_p99_seconds (\S+)/m) * 1000,
     wsConnections: read(/^vigil_ws_connections (\S+)/m),
     published,
   };

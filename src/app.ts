@@ -14,6 +14,7 @@ import { createLocalFanout } from './fanout/local-fanout.js';
 import { createRedisFanout } from './fanout/redis-fanout.js';
 import { Faults } from './errors/boundary.js';
 import { Hub } from './hub/hub.js';
+import { watchAlertGauges } from './hub/alert-gauges.js';
 import { watchDeviceBounds } from './hub/device-bounds.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -76,6 +77,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
   const build = loadedUwsBuild();
   log.info({ uws: build }, `uWebSockets.js ${build.version} (${build.dependency})`);
   const metrics = createMetrics();
+  metrics.buildInfo.set({ version: VERSION, commit: config.BUILD_COMMIT ?? '', node: process.version, uws_build: `${build.dependency}@${build.version}` }, 1);
   const faults = new Faults(log, metrics);
   const cleanup: (() => Promise<void> | void)[] = [];
   const stopAll = async () => {
@@ -105,6 +107,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     let membership: Membership | null = null;
     let cluster: Cluster | null = null;
     const instanceId = config.CLUSTER_ENABLED ? (config.CLUSTER_INSTANCE_ID ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64)) : null;
+    metrics.clusterMembers.set(1); // a single instance sees itself; cluster mode counts the live members below
     if (instanceId !== null) {
       const clusterBus = new RedisBus(config.REDIS_URL!, log, faults);
       bus = clusterBus;
@@ -182,6 +185,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     hubRef.current = hub;
     await restoreState(hub, database, log);
     cleanup.push(watchDeviceBounds(hub.registry, metrics, log));
+    watchAlertGauges(hub.insights, metrics);
     const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, config.OFFLINE_ALERT_CHECK_S * 1000, log, faults);
     cleanup.push(() => sweeps.stop());
     // Presence is judged only once the broker has delivered what it queued for this hub while it

@@ -93,6 +93,8 @@ export const configSchema = z.object({
   HTTP_MAX_PAGE_ITEMS: int(1, 100_000).default(5000),
   MAX_QUERY_RANGE_DAYS: z.coerce.number().positive().max(36_500).default(31),
   MAX_QUERY_ROWS: int(100, 10_000_000).default(100_000),
+  /** The commit the build came from (vigil_build_info{commit}); the Dockerfile sets it from a build argument. */
+  BUILD_COMMIT: z.string().regex(/^[0-9a-f]{7,64}$/i, '7-64 hexadecimal digits (a git commit)').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   MAX_PAYLOAD_BYTES: int(64, 1024 * 1024).default(16 * 1024),
   MAX_METRIC_KEYS: int(1, 1024).default(64),

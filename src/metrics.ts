@@ -7,7 +7,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'vigil_process_' });
+  // Standard names (process_cpu_seconds_total, nodejs_eventloop_lag_seconds…): the ones every
+  // Node.js dashboard and alert rule expects.
+  collectDefaultMetrics({ register: registry });
   const r = [registry];
   const beforeCollectHooks: (() => void)[] = [];
   return {
@@ -116,7 +118,12 @@ export function createMetrics() {
       labelNames: ['transition', 'severity'] as const,
       registers: r,
     }),
-    alertsActive: new Gauge({ name: 'vigil_alerts_active', help: 'Alerts raised or acknowledged and not cleared', registers: r }),
+    alertsActive: new Gauge({
+      name: 'vigil_alerts_active',
+      help: 'Alerts raised or acknowledged and not cleared, by severity (read at each scrape)',
+      labelNames: ['severity'] as const,
+      registers: r,
+    }),
     fanoutFenced: new Counter({
       name: 'vigil_fanout_fenced_total',
       help: 'Frames not published across instances because another instance had numbered the device further (ownership moved)',
@@ -135,8 +142,9 @@ export function createMetrics() {
     clusterRpcTimeouts: new Counter({ name: 'vigil_cluster_rpc_timeouts_total', help: 'Snapshot requests the owner did not answer in time', registers: r }),
     clusterMembers: new Gauge({ name: 'vigil_cluster_members', help: 'Live hub instances this instance sees', registers: r }),
     massOfflineIncidents: new Counter({ name: 'vigil_mass_offline_incidents_total', help: 'Offline waves reported as one incident', registers: r }),
-    devicesOnline: new Gauge({ name: 'vigil_devices_online', help: 'Devices currently online', registers: r }),
-    devicesKnown: new Gauge({ name: 'vigil_devices_known', help: 'Devices known to this hub (held in its registry)', registers: r }),
+    devicesOnline: new Gauge({ name: 'vigil_devices_online', help: 'Devices currently online (read at each scrape)', registers: r }),
+    devicesOffline: new Gauge({ name: 'vigil_devices_offline', help: 'Devices currently offline (read at each scrape; known minus online minus offline have no status yet)', registers: r }),
+    devicesKnown: new Gauge({ name: 'vigil_devices_known', help: 'Devices known to this hub (held in its registry; read at each scrape)', registers: r }),
     devicesMax: new Gauge({ name: 'vigil_devices_max', help: 'MAX_DEVICES: most devices the registry holds', registers: r }),
     devicesRefused: new Counter({
       name: 'vigil_devices_refused_total',
@@ -181,9 +189,15 @@ export function createMetrics() {
       labelNames: ['entry'] as const,
       registers: r,
     }),
+    buildInfo: new Gauge({
+      name: 'vigil_build_info',
+      help: 'Always 1; the labels say which build runs: version (package.json), commit (BUILD_COMMIT, empty when unset), node (process.version), uws_build (the uWebSockets.js build loaded)',
+      labelNames: ['version', 'commit', 'node', 'uws_build'] as const,
+      registers: r,
+    }),
     ingestPaused: new Gauge({
       name: 'vigil_ingest_paused',
-      help: '1 while MQTT ingest is paused because the write queue is full',
+      help: '1 while the write queue is full (WRITER_MAX_QUEUE, until it drains to half): QoS 1 messages wait unacknowledged, so the broker holds the rest',
       registers: r,
     }),
   };

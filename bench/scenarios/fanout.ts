@@ -63,7 +63,7 @@ async function holdConnections(s: BenchServices, total: number) {
     const text = await (await fetch(`http://127.0.0.1:${hub.port}/metrics`)).text();
     const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
     return {
-      rss: value(/^vigil_process_process_resident_memory_bytes (\S+)/m),
+      rss: value(/^process_resident_memory_bytes (\S+)/m),
       heap,
       connections: value(/^vigil_ws_connections (\S+)/m),
     };

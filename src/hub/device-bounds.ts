@@ -6,7 +6,7 @@ import type { DeviceRegistry, Refusal } from './device-registry.js';
 const REPORT_INTERVAL_MS = 60_000;
 
 /**
- * Puts the registry's size and refusals into /metrics (read before each scrape, so the hot path
+ * Puts the registry's size, online and offline counts and refusals into /metrics (read before each scrape, so the hot path
  * keeps plain numbers) and says in the log, at most once a minute, that new devices are being
  * refused and why. Returns the function that stops the reporting.
  */
@@ -14,7 +14,10 @@ export function watchDeviceBounds(registry: DeviceRegistry, metrics: Metrics, lo
   metrics.devicesMax.set(registry.limits.maxDevices);
   const counted: Record<Refusal, number> = { device_limit: 0, new_device_rate: 0 };
   const collect = () => {
-    metrics.devicesKnown.set(registry.size);
+    const totals = registry.totals();
+    metrics.devicesKnown.set(totals.total);
+    metrics.devicesOnline.set(totals.online);
+    metrics.devicesOffline.set(totals.offline);
     for (const reason of ['device_limit', 'new_device_rate'] as const) {
       const delta = registry.refused[reason] - counted[reason];
       if (delta > 0) metrics.devicesRefused.inc({ reason }, delta);

@@ -299,7 +299,6 @@ export class Hub implements PresenceListener, InsightSink {
     this.opts.fanout.toAll(frame, `a:${alert.id}`);
     this.opts.sink.enqueueAlert({ ...alert });
     this.opts.metrics.alerts.inc({ transition, severity: alert.severity });
-    this.opts.metrics.alertsActive.set(this.insights.allActiveAlerts().length);
   }
 
   /** False: a new device refused (see ingestTelemetry). */
@@ -460,7 +459,6 @@ export class Hub implements PresenceListener, InsightSink {
   private announce(state: DeviceState, change: StatusChange, store: boolean): void {
     const flap = this.opts.flap ?? DEFAULT_FLAP;
     this.registry.recordTransition(state, change.at, flap.transitions, flap.windowMs);
-    this.opts.metrics.devicesOnline.set(this.registry.online);
     if (this.owns(state.id)) {
       state.seq++;
       const frame = statusChangeFrame(change, state.seq, state.flapping);

@@ -149,12 +149,14 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
     for (const listener of progressListeners) listener();
     if (saturated && depth() < opts.maxQueue / 2) {
       saturated = false;
+      metrics.ingestPaused.set(0);
       for (const listener of drainedListeners) listener();
     }
   };
   const afterEnqueue = () => {
     if (!saturated && depth() >= opts.maxQueue) {
       saturated = true;
+      metrics.ingestPaused.set(1);
       log.warn({ depth: depth() }, 'write queue full: pausing ingest until the database catches up');
     }
   };

@@ -282,7 +282,7 @@ describe('embedded broker packet size', () => {
 
   it('closes a client announcing a 100 MiB publish before buffering it; the hub keeps serving', async () => {
     const mqttPort = Number(/embedded aedes on mqtt:\/\/[^:]+:(\d+)/.exec(hub.logs.join('\n'))![1]);
-    const rssBefore = await metric(hub.port, 'vigil_process_resident_memory_bytes');
+    const rssBefore = await metric(hub.port, 'process_resident_memory_bytes');
     const sent = await new Promise<number>((resolve) => {
       const socket = connectTcp(mqttPort, '127.0.0.1');
       let written = 0;
@@ -314,7 +314,7 @@ describe('embedded broker packet size', () => {
     });
     expect(sent).toBeLessThan(100 * 1024 * 1024);
     expect(await metric(hub.port, 'vigil_broker_oversize_packets_total')).toBe(1);
-    const rssAfter = await metric(hub.port, 'vigil_process_resident_memory_bytes');
+    const rssAfter = await metric(hub.port, 'process_resident_memory_bytes');
     expect(rssAfter - rssBefore).toBeLessThan(32 * 1024 * 1024);
     expect((await fetch(`http://127.0.0.1:${hub.port}/healthz`)).status).toBe(200);
     // A device with a normal message is still served.
