@@ -27,6 +27,7 @@ import { createWriter, type Writer } from './storage/writer.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded-broker.js';
 import { probeRoutes, type ReadinessCheck } from './transport/http/probes.js';
 import { accessPolicy } from './security/access.js';
+import { JwtVerifier, jwtSettings } from './security/jwt.js';
 import { ApiKeyStore } from './security/api-keys.js';
 import { RateLimiter } from './security/rate-limiter.js';
 import { WsTokens } from './security/ws-token.js';
@@ -240,12 +241,14 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     keyReload.unref();
     cleanup.push(() => clearInterval(keyReload));
     const tokens = new WsTokens(config.WS_TOKEN_SECRET, config.WS_TOKEN_TTL_S * 1000);
-    const access = accessPolicy(config, keys, tokens);
+    const jwt = JwtVerifier.fromSettings(jwtSettings(config), (outcome) => metrics.jwtVerifications.inc({ outcome }));
+    const access = accessPolicy(config, keys, tokens, jwt);
     const list = (value: string | undefined) => value?.split(',').map((o) => o.trim()).filter(Boolean) ?? [];
     const corsOrigins = new Set(list(config.CORS_ORIGINS));
     const hostAllowed = hostRule(config.HOST, list(config.ALLOWED_HOSTS));
     const security: HttpSecurity = {
       keys,
+      jwt,
       authRequired: access.authRequired,
       limiter: new RateLimiter(config.HTTP_RATE_PER_S, config.HTTP_RATE_BURST),
       corsOrigins,
@@ -376,6 +379,9 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     log.info({ parts, ws: `ws://${config.HOST}:${port}/ws` }, `Vigil listening on http://${config.HOST}:${port}`);
     if (keys.everIssued && keys.size === 0 && !config.ALLOW_ANONYMOUS) {
       log.warn('every API key is revoked: authentication stays on and no key is valid; create one with npm run keys -- create --scope admin');
+    }
+    if (jwt !== null) {
+      log.info({ hs256: config.JWT_HS256_SECRET !== undefined, jwks: config.JWT_JWKS_URL === undefined ? null : redactUrl(config.JWT_JWKS_URL) }, 'JWTs accepted (docs/security.md): authentication is required');
     }
     if (!access.authRequired()) {
       log.warn(

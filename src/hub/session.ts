@@ -55,6 +55,8 @@ export const WS_POLICY: { readonly [T in ClientMessage['type']]: { readonly acti
 
 /** Refused subscriptions a client may ask for before it is closed (a loop, not a user). */
 const MAX_REFUSED_SUBSCRIPTIONS = 10;
+/** Messages held while a JWT of an `auth` message is verified (more get `rate_limited`). */
+const MAX_WAITING_FOR_AUTH = 64;
 /** Frames held for one device while its snapshot or missed frames are fetched; past it: a new snapshot. */
 const MAX_HELD_FRAMES = 10_000;
 
@@ -87,7 +89,7 @@ export class Session {
     private readonly metrics: Metrics,
     /** Null until the client authenticates (when the hub requires it). */
     credentials: Credentials | null,
-    private readonly authenticate: (token: string) => Credentials | null,
+    private readonly authenticate: (token: string) => Credentials | null | Promise<Credentials | null>,
     private readonly faults: Faults,
   ) {
     this.principal = credentials?.principal ?? null;
@@ -95,8 +97,10 @@ export class Session {
   }
 
   principal: Principal | null;
-  /** When the ws-token this session authenticated with expires (null: an API key, or none). */
+  /** When the ws-token or JWT this session authenticated with expires (null: an API key, or none). */
   private expiresAt: number | null;
+  /** Set while an `auth` message's JWT is verified: the messages that came after it, in order. */
+  private awaitingAuth: string[] | null = null;
 
   get subscriptionCount(): number {
     return this.devices.size + (this.all ? 1 : 0);
@@ -104,6 +108,16 @@ export class Session {
 
   onText(text: string, now: number): void {
     if (!this.withinRate(now)) return;
+    // Messages after an `auth` whose JWT is being verified wait for it, in order (bounded).
+    if (this.awaitingAuth !== null) {
+      if (this.awaitingAuth.length < MAX_WAITING_FOR_AUTH) this.awaitingAuth.push(text);
+      else this.sendError(null, 'rate_limited', `at most ${MAX_WAITING_FOR_AUTH} messages may wait while a token is verified`);
+      return;
+    }
+    this.handleText(text);
+  }
+
+  private handleText(text: string): void {
     const decoded = decodeClientMessage(text, this.limits.maxFrameBytes);
     if (!decoded.ok) {
       this.sendError(decoded.error.id, decoded.error.code, decoded.error.message);
@@ -183,6 +197,28 @@ export class Session {
   /** First authentication, or renewal with a fresh ws-token of the same key (which moves the expiry). */
   private authenticateWith(token: string, id: RequestId): void {
     const credentials = this.authenticate(token);
+    if (!(credentials instanceof Promise)) return this.applyCredentials(credentials, id);
+    this.awaitingAuth = [];
+    credentials
+      .then(
+        (verified) => this.afterVerification(() => this.applyCredentials(verified, id)),
+        (error: unknown) => this.afterVerification(() => this.internalError(id, error, 'auth')),
+      )
+      .catch((error: unknown) => this.internalError(id, error, 'auth'));
+  }
+
+  /** Applies a JWT's outcome, then handles the messages that waited for it. */
+  private afterVerification(apply: () => void): void {
+    const waiting = this.awaitingAuth ?? [];
+    this.awaitingAuth = null;
+    if (this.closed) return;
+    this.socket.cork(() => {
+      apply();
+      for (const text of waiting) if (!this.closed) this.handleText(text);
+    });
+  }
+
+  private applyCredentials(credentials: Credentials | null, id: RequestId): void {
     if (credentials === null) {
       this.sendError(id, 'invalid_token', 'invalid API key or token');
       this.close(CloseCode.unauthenticated, 'invalid token');

@@ -10,14 +10,17 @@ import type { Metrics } from '../metrics.js';
 import type { ApiKeyStore, Credentials } from '../security/api-keys.js';
 import { originAllowed, presentedKey } from './http/guard.js';
 import { requestHeaderBytes } from './http/header-limit.js';
+import { isJwtPrincipalId } from '../security/jwt.js';
 import { loadUws, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
+
+type UpgradeContext = Parameters<HttpResponse['upgrade']>[4];
 
 /** How WebSocket clients prove who they are (see docs/security.md). */
 export interface WsAccess {
   /** The credentials of an upgrade request: from a header key or a `?token=`; 'invalid' refuses it; null: must send `auth`. */
-  fromUpgrade(apiKey: string, token: string): Credentials | 'invalid' | null;
-  /** An `auth` message's token (an API key or a ws-token). */
-  authenticate(token: string): Credentials | null;
+  fromUpgrade(apiKey: string, token: string): Credentials | 'invalid' | null | Promise<Credentials | 'invalid'>;
+  /** An `auth` message's token (an API key, a ws-token, or a JWT: verified asynchronously). */
+  authenticate(token: string): Credentials | null | Promise<Credentials | null>;
   readonly authTimeoutMs: number;
   /** False while the hub serves without keys (anonymous sessions are ended once it does not). */
   readonly authRequired: () => boolean;
@@ -143,18 +146,20 @@ export function attachWebSocket(
         res.end(JSON.stringify({ detail: message, error: { code, message } }));
         return;
       }
-      const credentials = access.fromUpgrade(presentedKey(req), new URLSearchParams(req.getQuery() ?? '').get('token') ?? '');
-      if (credentials === 'invalid') {
-        metrics.wsConnectionsTotal.inc({ outcome: 'refused_auth' });
-        res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ detail: 'Invalid API key or token', error: { code: 'invalid_token', message: 'invalid API key or token' } }));
-        return;
-      }
-      if (credentials === null && unauthenticated >= opts.maxUnauthenticated) {
-        return refuseUpgrade(res, 'refused_unauthenticated_limit', '503 Service Unavailable', 'too_many_unauthenticated', `at most ${opts.maxUnauthenticated} connections may wait to authenticate (WS_MAX_UNAUTHENTICATED): send a key or ?token= with the upgrade, or retry`);
-      }
-      const data: UserData = { connectionId: idPrefix + (nextId++).toString(36), remoteAddress, credentials, awaitingAuth: false, session: null, authTimer: null };
-      res.upgrade(data, key, protocol, extensions, context);
+      const presented = access.fromUpgrade(presentedKey(req), new URLSearchParams(req.getQuery() ?? '').get('token') ?? '');
+      if (!(presented instanceof Promise)) return finishUpgrade(res, presented, remoteAddress, key, protocol, extensions, context);
+      // A JWT is verified asynchronously: what the upgrade needs of the request was copied above.
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      presented.then(
+        (credentials) => {
+          if (!aborted) res.cork(() => finishUpgrade(res, credentials, remoteAddress, key, protocol, extensions, context));
+        },
+        (error: unknown) => {
+          faults.report('ws', error, { handler: 'upgrade' });
+          if (!aborted) res.cork(() => refuseUpgrade(res, 'refused_auth', '500 Internal Server Error', 'internal', 'internal error'));
+        },
+      );
     },
 
     // Each handler is an error boundary: a fault is reported (and answered where there is a request)
@@ -168,9 +173,12 @@ export function attachWebSocket(
         const authenticate =
           data.credentials === null
             ? (token: string) => {
+                const counted = (credentials: Credentials | null) => {
+                  if (credentials !== null) authenticated(data);
+                  return credentials;
+                };
                 const credentials = access.authenticate(token);
-                if (credentials !== null) authenticated(data);
-                return credentials;
+                return credentials instanceof Promise ? credentials.then(counted) : counted(credentials);
               }
             : access.authenticate;
         data.session = new Session(data.connectionId, new UwsClientSocket(ws), hub, lag, opts, metrics, data.credentials, authenticate, faults);
@@ -235,6 +243,20 @@ export function attachWebSocket(
     },
   });
 
+  function finishUpgrade(res: HttpResponse, credentials: Credentials | 'invalid' | null, remoteAddress: string, key: string, protocol: string, extensions: string, context: UpgradeContext): void {
+    if (credentials === 'invalid') {
+      metrics.wsConnectionsTotal.inc({ outcome: 'refused_auth' });
+      res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ detail: 'Invalid API key or token', error: { code: 'invalid_token', message: 'invalid API key or token' } }));
+      return;
+    }
+    if (credentials === null && unauthenticated >= opts.maxUnauthenticated) {
+      return refuseUpgrade(res, 'refused_unauthenticated_limit', '503 Service Unavailable', 'too_many_unauthenticated', `at most ${opts.maxUnauthenticated} connections may wait to authenticate (WS_MAX_UNAUTHENTICATED): send a key or ?token= with the upgrade, or retry`);
+    }
+    const data: UserData = { connectionId: idPrefix + (nextId++).toString(36), remoteAddress, credentials, awaitingAuth: false, session: null, authTimer: null };
+    res.upgrade(data, key, protocol, extensions, context);
+  }
+
   function refuseUpgrade(res: HttpResponse, outcome: string, status: string, code: string, message: string): void {
     metrics.wsConnectionsTotal.inc({ outcome });
     res.writeStatus(status).writeHeader('content-type', 'application/json');
@@ -260,7 +282,8 @@ export function attachWebSocket(
 
   // Revoked keys (by this instance, or found by the key reload: another instance, the CLI) end
   // their sessions at once; expired ws-tokens within CREDENTIALS_CHECK_MS.
-  const valid = (keyId: string) => access.keys.get(keyId) !== null;
+  // A JWT's principal is no stored key: it ends at its `exp` (checked below), not by revocation.
+  const valid = (keyId: string) => isJwtPrincipalId(keyId) || access.keys.get(keyId) !== null;
   const checkCredentials = () => {
     const now = Date.now();
     const anonymousAllowed = !access.authRequired();

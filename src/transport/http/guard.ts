@@ -3,12 +3,15 @@ import { isIP } from 'node:net';
 import type { Faults } from '../../errors/boundary.js';
 import type { Metrics } from '../../metrics.js';
 import type { ApiKeyStore } from '../../security/api-keys.js';
+import type { JwtVerifier } from '../../security/jwt.js';
 import type { RateLimiter } from '../../security/rate-limiter.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import { sendJson, setCommonHeaders } from './respond.js';
 
 export interface HttpSecurity {
   readonly keys: ApiKeyStore;
+  /** JWTs of the user's own app (JWT_HS256_SECRET / JWT_JWKS_URL); null when neither is set. */
+  readonly jwt?: JwtVerifier | null;
   /** False only when the hub runs without keys on loopback (or with ALLOW_ANONYMOUS=true). */
   readonly authRequired: () => boolean;
   readonly limiter: RateLimiter;

@@ -76,7 +76,8 @@ export interface Route {
 }
 
 interface BaseRequest {
-  readonly principal: Principal;
+  /** A promise while a JWT is verified (null once refused: the answer was sent). */
+  readonly principal: Principal | Promise<Principal | null>;
   readonly requestId: string;
   readonly ip: string;
   readonly params: readonly string[];
@@ -122,35 +123,50 @@ export function route<B = undefined, Q = undefined>(def: RouteDef<B, Q>): Route 
       }
       const headers: Record<string, string> = {};
       for (const name of def.headers ?? []) headers[name] = req.getHeader(name);
-      const request = (body: B, rawBody: unknown): RouteRequest<B, Q> => ({
+      // The request object is only valid now; a JWT's principal may come later (query and headers are copied above).
+      const withPrincipal = (step: (principal: Principal) => void) => {
+        const given = base.principal;
+        if (!(given instanceof Promise)) return step(given);
+        given.then(
+          (principal) => {
+            if (principal !== null && !base.aborted.value) res.cork(() => env.guarded(res, () => step(principal)));
+          },
+          (error: unknown) => res.cork(() => env.guarded(res, () => { throw error; })),
+        );
+      };
+      const request = (principal: Principal, body: B, rawBody: unknown): RouteRequest<B, Q> => ({
         ...base,
+        principal,
         query,
         body,
         rawBody,
         headers,
-        authorize: (deviceId) => authorize(base.principal, def.action, deviceId),
+        authorize: (deviceId) => authorize(principal, def.action, deviceId),
         forbidden: (message) => {
           env.countRefused('forbidden');
           return forbiddenAnswer(message);
         },
       });
       const schema = def.body;
-      if (schema === undefined) return def.handle(res, request(undefined as B, undefined));
+      if (schema === undefined) return withPrincipal((principal) => def.handle(res, request(principal, undefined as B, undefined)));
+      // The body is read at once (uWS drops data that arrives before a reader is set), in parallel with a JWT's verification.
       readBody(res, def.maxBodyBytes ?? env.maxBodyBytes, base.aborted, def.optionalBody ?? false, env.countRefused, (raw) =>
-        env.guarded(res, () => {
-          const parsed = schema.safeParse(raw);
-          if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error));
-          if (typeof device === 'object') {
-            for (const id of device.fromBody(parsed.data)) {
-              const decision = authorize(base.principal, def.action, id);
-              if (!decision.ok) {
-                env.countRefused('forbidden');
-                return sendJson(res, ...forbiddenAnswer(decision.message));
+        withPrincipal((principal) =>
+          env.guarded(res, () => {
+            const parsed = schema.safeParse(raw);
+            if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error));
+            if (typeof device === 'object') {
+              for (const id of device.fromBody(parsed.data)) {
+                const decision = authorize(principal, def.action, id);
+                if (!decision.ok) {
+                  env.countRefused('forbidden');
+                  return sendJson(res, ...forbiddenAnswer(decision.message));
+                }
               }
             }
-          }
-          def.handle(res, request(parsed.data, raw));
-        }),
+            def.handle(res, request(principal, parsed.data, raw));
+          }),
+        ),
       );
     },
   };
@@ -312,22 +328,47 @@ export function mountRoutes(app: TemplatedApp, routes: readonly Route[], sec: Ht
         if (refused !== null) return refuse(sec, res, refused.status, refused.code, refused.message);
       }
 
-      let principal: Principal = { kind: 'anonymous' };
-      if (r.action !== 'public') {
-        const token = presentedKey(req);
+      const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+      /** The policy and the rate limit, the same for a key and a JWT; false when refused (answered). */
+      const admit = (principal: Principal): boolean => {
+        if (r.action !== 'public') {
+          const decision = authorize(principal, r.action, r.deviceSource === 'path' ? params[0]! : null);
+          if (!decision.ok) {
+            refuse(sec, res, '403 Forbidden', decision.code, decision.message);
+            return false;
+          }
+        }
+        const wait = sec.limiter.take(principal.kind === 'key' ? `key:${principal.key.id}` : `ip:${ip}`, Date.now());
+        if (wait > 0) refuse(sec, res, '429 Too Many Requests', 'rate_limited', 'too many requests', { 'retry-after': String(wait) });
+        return wait <= 0;
+      };
+      let principal: Principal | Promise<Principal | null> = { kind: 'anonymous' };
+      const token = r.action === 'public' ? '' : presentedKey(req);
+      if (token && sec.jwt?.looksLikeJwt(token)) {
+        principal = sec.jwt.verify(token).then((outcome) => {
+          if (aborted.value) return null;
+          let admitted: Principal | null = null;
+          res.cork(() =>
+            guarded(res, () => {
+              if (!outcome.ok) {
+                const unavailable = outcome.reason === 'keys_unavailable';
+                return refuse(sec, res, unavailable ? '503 Service Unavailable' : '401 Unauthorized', unavailable ? 'jwt_keys_unavailable' : 'invalid_token', `Invalid token: ${outcome.message}`, unavailable ? { 'retry-after': '5' } : { 'www-authenticate': 'Bearer' });
+              }
+              if (admit(outcome.credentials.principal)) admitted = outcome.credentials.principal;
+            }),
+          );
+          return admitted;
+        });
+      } else {
         if (token) {
           const key = sec.keys.verify(token);
           if (key === null) return refuse(sec, res, '401 Unauthorized', 'invalid_key', 'Invalid API key', { 'www-authenticate': 'Bearer' });
           principal = { kind: 'key', key };
-        } else if (sec.authRequired()) {
+        } else if (r.action !== 'public' && sec.authRequired()) {
           return refuse(sec, res, '401 Unauthorized', 'missing_key', 'API key required (X-API-Key or Authorization: Bearer)', { 'www-authenticate': 'Bearer' });
         }
-        const decision = authorize(principal, r.action, r.deviceSource === 'path' ? params[0]! : null);
-        if (!decision.ok) return refuse(sec, res, '403 Forbidden', decision.code, decision.message);
+        if (!admit(principal)) return;
       }
-      const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
-      const wait = sec.limiter.take(principal.kind === 'key' ? `key:${principal.key.id}` : `ip:${ip}`, Date.now());
-      if (wait > 0) return refuse(sec, res, '429 Too Many Requests', 'rate_limited', 'too many requests', { 'retry-after': String(wait) });
       r.run(res, req, { principal, requestId, ip, params, aborted }, { maxBodyBytes: sec.maxBodyBytes, countRefused: (code) => sec.metrics.httpRefused.inc({ code }), guarded });
     });
   });
