@@ -1,0 +1,77 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { afterEach, expect, it } from 'vitest';
+import { JwtVerifier, MAX_JWT_BYTES, type JwtSettings } from '../../src/security/jwt.js';
+
+/** The verifier alone: what is a JWT, and a JWKS that does not answer (timeout) or is not there. */
+
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(r));
+  }
+});
+
+const settings = (over: Partial<JwtSettings>): JwtSettings => ({
+  hs256Secret: undefined,
+  jwksUrl: undefined,
+  issuer: undefined,
+  audience: undefined,
+  clockSkewS: 0,
+  scopeClaim: 'scope',
+  scopePrefix: '',
+  devicesClaim: 'vigil_devices',
+  jwksTimeoutMs: 300,
+  jwksCacheS: 600,
+  jwksCooldownS: 30,
+  ...over,
+});
+
+async function es256Token(): Promise<string> {
+  const { privateKey } = await generateKeyPair('ES256');
+  return new SignJWT({ sub: 'u', scope: 'read', exp: Math.floor(Date.now() / 1000) + 60 }).setProtectedHeader({ alg: 'ES256', kid: 'k' }).sign(privateKey);
+}
+
+async function listen(handler: Parameters<typeof createServer>[1]): Promise<number> {
+  const server = createServer(handler);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as AddressInfo).port;
+}
+
+it('is off without a secret or a JWKS URL', () => {
+  expect(JwtVerifier.fromSettings(settings({}), () => undefined)).toBeNull();
+});
+
+it('tells JWTs from API keys, ws-tokens and junk', async () => {
+  const verifier = JwtVerifier.fromSettings(settings({ hs256Secret: 'x'.repeat(32) }), () => undefined)!;
+  expect(verifier.looksLikeJwt(await es256Token())).toBe(true);
+  expect(verifier.looksLikeJwt(`vgl_${'a'.repeat(12)}_${'b'.repeat(43)}`)).toBe(false);
+  expect(verifier.looksLikeJwt('abcdefghijkl.1767225600000.c2lnbmF0dXJl')).toBe(false); // a ws-token
+  expect(verifier.looksLikeJwt('a.b.c')).toBe(false);
+  const huge = `${Buffer.from('{"alg":"HS256"}').toString('base64url')}.${'a'.repeat(MAX_JWT_BYTES)}.x`;
+  expect(verifier.looksLikeJwt(huge)).toBe(false);
+});
+
+it('says keys_unavailable when the JWKS does not answer within JWT_JWKS_TIMEOUT_MS, or is not there', async () => {
+  const counted: string[] = [];
+  const hanging = await listen(() => undefined); // never answers
+  const slow = JwtVerifier.fromSettings(settings({ jwksUrl: `http://127.0.0.1:${hanging}/jwks` }), (o) => counted.push(o))!;
+  const started = Date.now();
+  expect(await slow.verify(await es256Token())).toMatchObject({ ok: false, reason: 'keys_unavailable' });
+  expect(Date.now() - started).toBeLessThan(3000);
+  const broken = await listen((_req, res) => res.writeHead(500).end('no'));
+  const failing = JwtVerifier.fromSettings(settings({ jwksUrl: `http://127.0.0.1:${broken}/jwks` }), (o) => counted.push(o))!;
+  expect(await failing.verify(await es256Token())).toMatchObject({ ok: false, reason: 'keys_unavailable' });
+  expect(counted).toEqual(['keys_unavailable', 'keys_unavailable']);
+});
+
+it('says unknown_key when the JWKS has no key for the kid', async () => {
+  const { publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'other', alg: 'ES256' };
+  const port = await listen((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
+  const verifier = JwtVerifier.fromSettings(settings({ jwksUrl: `http://127.0.0.1:${port}/jwks` }), () => undefined)!;
+  expect(await verifier.verify(await es256Token())).toMatchObject({ ok: false, reason: 'unknown_key' });
+});
