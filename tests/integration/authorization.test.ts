@@ -1,3 +1,4 @@
+import { SignJWT, type JWTPayload } from 'jose';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningHub } from '../../src/app.js';
@@ -81,7 +82,15 @@ const BODIES: Record<string, (device: string) => unknown> = {
 };
 
 const SCOPED = ['read', 'ingest', 'command', 'admin'] as const;
-type Caller = 'none' | 'bad' | 'revoked' | 'expired-token' | (typeof SCOPED)[number] | 'limited';
+/** JWTs go through the same policy: `jwt-read` must be answered as `read`, `jwt-limited` as `limited`. */
+const JWT_CALLERS = ['jwt-read', 'jwt-limited'] as const;
+const JWT_REFUSED = ['jwt-expired', 'jwt-forged'] as const;
+type Caller = 'none' | 'bad' | 'revoked' | 'expired-token' | (typeof SCOPED)[number] | 'limited' | (typeof JWT_CALLERS)[number] | (typeof JWT_REFUSED)[number];
+const JWT_SECRET = 'j'.repeat(40);
+const jwt = (claims: JWTPayload, secret = JWT_SECRET) =>
+  new SignJWT({ sub: `matrix-${randomSuffix()}`, exp: Math.floor(Date.now() / 1000) + 3600, ...claims }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(secret));
+/** The key caller a JWT caller must be answered like. */
+const asKeyCaller = (caller: Caller): Caller => (caller === 'jwt-read' ? 'read' : caller === 'jwt-limited' ? 'limited' : caller);
 
 const databases = freshDatabases();
 afterAll(() => databases.dropAll());
@@ -107,8 +116,10 @@ describe('authorization matrix', () => {
   };
 
   beforeAll(async () => {
-    hub = await startTestHub('services', { DATABASE_URL: await databases.create(), HTTP_RATE_PER_S: '100000', HTTP_RATE_BURST: '100000', WS_TOKEN_TTL_S: '1' });
-    const first = await call('/admin/keys', { method: 'POST', body: { name: 'root', scopes: ['admin'] } });
+    hub = await startTestHub('services', { DATABASE_URL: await databases.create(), HTTP_RATE_PER_S: '100000', HTTP_RATE_BURST: '100000', WS_TOKEN_TTL_S: '1', JWT_HS256_SECRET: JWT_SECRET });
+    // A configured JWT secret switches authentication on: the first key is made with an admin JWT.
+    expect((await call('/admin/keys', { method: 'POST', body: { name: 'root', scopes: ['admin'] } })).status).toBe(401);
+    const first = await call('/admin/keys', { method: 'POST', key: await jwt({ scope: 'admin' }), body: { name: 'root', scopes: ['admin'] } });
     keys.admin = ((await first.json()) as { key: string }).key;
     for (const scope of SCOPED.filter((s) => s !== 'admin')) keys[scope] = (await makeKey([scope])).key;
     keys.limited = (await makeKey(['read', 'ingest', 'command', 'admin'], [own])).key;
@@ -118,6 +129,10 @@ describe('authorization matrix', () => {
     expect((await call(`/admin/keys/${revoked.id}`, { method: 'DELETE', key: keys.admin })).status).toBe(200);
     keys.bad = `vgl_${'a'.repeat(12)}_${'b'.repeat(43)}`;
     keys.none = '';
+    keys['jwt-read'] = await jwt({ scope: 'read' });
+    keys['jwt-limited'] = await jwt({ scope: 'read ingest command admin', vigil_devices: [own] });
+    keys['jwt-expired'] = await jwt({ scope: 'admin', exp: Math.floor(Date.now() / 1000) - 60 });
+    keys['jwt-forged'] = await jwt({ scope: 'admin' }, 'f'.repeat(40));
     const token = (await (await call('/ws-token', { method: 'POST', key: keys.admin })).json()) as { token: string; expires_at: string };
     keys['expired-token'] = token.token;
     // Both devices exist and have an active alert (low battery).
@@ -139,9 +154,10 @@ describe('authorization matrix', () => {
   });
 
   /** What a caller must get: 'auth' (401), 'forbidden' (403), or 'allowed' (anything else). */
-  function expected(rule: Expected, caller: Caller, device: string): 'auth' | 'forbidden' | 'allowed' {
+  function expected(rule: Expected, given: Caller, device: string): 'auth' | 'forbidden' | 'allowed' {
+    const caller = asKeyCaller(given);
     if (rule.scope === null) return 'allowed';
-    if (caller === 'none' || caller === 'bad' || caller === 'revoked' || caller === 'expired-token') return 'auth';
+    if (caller === 'none' || caller === 'bad' || caller === 'revoked' || caller === 'expired-token' || caller === 'jwt-expired' || caller === 'jwt-forged') return 'auth';
     if (caller !== 'limited' && caller !== 'admin' && caller !== rule.scope) return 'forbidden';
     if (caller !== 'limited') return 'allowed';
     if (rule.devices === 'fleet') return 'forbidden';
@@ -161,14 +177,14 @@ describe('authorization matrix', () => {
   });
 
   it('answers every route for every caller as the policy says', async () => {
-    const callers: Caller[] = ['none', 'bad', 'revoked', 'expired-token', ...SCOPED, 'limited'];
+    const callers: Caller[] = ['none', 'bad', 'revoked', 'expired-token', ...SCOPED, 'limited', ...JWT_CALLERS, ...JWT_REFUSED];
     // Deletions last, so every other route still finds the devices.
     const routes = [...hub.routes].sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'));
     const failures: string[] = [];
     for (const r of routes) {
       const rule = EXPECTED[`${r.method} ${r.path}`]!;
       for (const caller of callers) {
-        for (const device of caller === 'limited' ? [own, other] : [own]) {
+        for (const device of asKeyCaller(caller) === 'limited' ? [own, other] : [own]) {
           let path = r.path.replace('{device_id}', device).replace('{alert_id}', alertOf[device]!);
           if (path.includes('{key_id}')) path = path.replace('{key_id}', (await makeKey(['read'], [device])).id);
           const body = BODIES[`${r.method} ${r.path}`]?.(device);
@@ -176,11 +192,11 @@ describe('authorization matrix', () => {
           const text = await response.text();
           const got = response.status === 401 ? 'auth' : response.status === 403 ? 'forbidden' : 'allowed';
           const want = expected(rule, caller, device);
-          const label = `${r.method} ${path} as ${caller}${caller === 'limited' ? ` (${device === own ? 'own' : 'other'} device)` : ''}`;
+          const label = `${r.method} ${path} as ${caller}${asKeyCaller(caller) === 'limited' ? ` (${device === own ? 'own' : 'other'} device)` : ''}`;
           if (got !== want) failures.push(`${label}: ${response.status} ${text.slice(0, 120)}, expected ${want}`);
           else if (want === 'allowed' && response.status >= 500) failures.push(`${label}: ${response.status} ${text.slice(0, 120)}`);
           // Aggregates answer a limited key with its own devices only.
-          if (caller === 'limited' && rule.devices === 'filtered' && text.includes(other)) failures.push(`${label}: the answer shows ${other}`);
+          if (asKeyCaller(caller) === 'limited' && rule.devices === 'filtered' && text.includes(other)) failures.push(`${label}: the answer shows ${other}`);
         }
       }
     }
@@ -217,13 +233,13 @@ describe('authorization matrix', () => {
     expect(Object.keys(messages).sort()).toEqual(Object.keys(WS_POLICY).sort());
     const failures: string[] = [];
     let id = 1;
-    for (const caller of [...SCOPED, 'limited'] as const) {
+    for (const caller of [...SCOPED, 'limited', ...JWT_CALLERS] as const) {
       const client = await TestClient.connect(wsUrl(hub));
       clients.push(client);
       expect(await client.request({ type: 'auth', token: keys[caller] }, id++)).toMatchObject({ type: 'ack' });
       for (const [type, make] of Object.entries(messages)) {
         const rule = WS_EXPECTED[type]!;
-        for (const device of caller === 'limited' ? [own, other] : [own]) {
+        for (const device of asKeyCaller(caller) === 'limited' ? [own, other] : [own]) {
           const answer = await client.request(make(device), id++);
           const got = answer.type === 'error' && (answer.error as { code: string }).code === 'forbidden' ? 'forbidden' : 'allowed';
           // auth as another key is refused (a session keeps its key): not a policy answer.
@@ -241,7 +257,7 @@ describe('authorization matrix', () => {
       const answer = await anonymous.request(make(own), id++);
       if ((answer.error as { code?: string } | undefined)?.code !== 'unauthenticated') failures.push(`${type} without a key: ${JSON.stringify(answer)}`);
     }
-    for (const caller of ['bad', 'revoked', 'expired-token'] as const) {
+    for (const caller of ['bad', 'revoked', 'expired-token', ...JWT_REFUSED] as const) {
       const status = await new Promise<number>((resolve) => {
         const ws = new WebSocket(`${wsUrl(hub)}?token=${encodeURIComponent(keys[caller])}`);
         ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));

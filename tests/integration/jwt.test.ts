@@ -127,6 +127,9 @@ describe('JWTs (HS256 secret and ES256 JWKS)', () => {
     }
     // A scope prefix other than JWT_SCOPE_PREFIX ('') or an unknown scope grants nothing.
     expect((await call('/status/summary', await hs256(claims({ scope: 'openid vigil:read' })))).status).toBe(403);
+    // A JWT is its own WebSocket token: POST /ws-token does not mint one that could not verify.
+    const wsToken = await call('/ws-token', await hs256(claims()), { method: 'POST', body: {} });
+    expect(wsToken.status).toBe(409);
     // An array claim works like the space-separated string.
     expect((await call('/status/summary', await hs256(claims({ scope: ['read'] })))).status).toBe(200);
   });

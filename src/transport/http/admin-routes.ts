@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Logger } from '../../logger.js';
 import { SCOPES, type ApiKey, type ApiKeyStore } from '../../security/api-keys.js';
+import { isJwtPrincipalId } from '../../security/jwt.js';
 import { covers } from '../../security/policy.js';
 import type { WsTokens } from '../../security/ws-token.js';
 import { route, type Route } from './router.js';
@@ -89,10 +90,14 @@ export function adminRoutes(keys: ApiKeyStore, tokens: WsTokens, log: Logger): R
       action: 'token.issue',
       device: 'none',
       ok: '200',
-      answers: { '409': 'The hub needs no key: connect without a token' },
+      answers: { '409': 'The hub needs no key (connect without a token), or the request carried a JWT (use it as the token)' },
       handle(res, r) {
         if (r.principal.kind !== 'key') {
           sendJson(res, '409 Conflict', { detail: 'this hub needs no key: connect to /ws without a token' });
+          return;
+        }
+        if (isJwtPrincipalId(r.principal.key.id)) {
+          sendJson(res, '409 Conflict', { detail: 'a JWT is its own WebSocket token: connect to /ws?token=<the JWT>' });
           return;
         }
         const issued = tokens.issue(r.principal.key.id, Date.now());
