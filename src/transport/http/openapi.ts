@@ -58,7 +58,7 @@ export function buildOpenApi(routes: readonly Route[], version: string) {
     components: {
       securitySchemes: {
         apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
-        bearer: { type: 'http', scheme: 'bearer' },
+        bearer: { type: 'http', scheme: 'bearer', description: 'An API key, or a JWT of your own app when JWT_HS256_SECRET or JWT_JWKS_URL is set (docs/security.md)' },
       },
     },
     paths,
