@@ -8,9 +8,9 @@ import { alsoOnAll, sharedTopic } from '../hub/topics.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ApiKeyStore, Credentials } from '../security/api-keys.js';
+import { isJwtPrincipalId } from '../security/jwt.js';
 import { originAllowed, presentedKey } from './http/guard.js';
 import { requestHeaderBytes } from './http/header-limit.js';
-import { isJwtPrincipalId } from '../security/jwt.js';
 import { loadUws, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
 
 type UpgradeContext = Parameters<HttpResponse['upgrade']>[4];
@@ -244,6 +244,8 @@ export function attachWebSocket(
   });
 
   function finishUpgrade(res: HttpResponse, credentials: Credentials | 'invalid' | null, remoteAddress: string, key: string, protocol: string, extensions: string, context: UpgradeContext): void {
+    // Checked again: a JWT's verification may have outlasted the start of a shutdown.
+    if (!accepting) return refuseUpgrade(res, 'refused_shutdown', '503 Service Unavailable', 'shutting_down', 'try again later');
     if (credentials === 'invalid') {
       metrics.wsConnectionsTotal.inc({ outcome: 'refused_auth' });
       res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json');

@@ -131,7 +131,9 @@ export function route<B = undefined, Q = undefined>(def: RouteDef<B, Q>): Route 
           (principal) => {
             if (principal !== null && !base.aborted.value) res.cork(() => env.guarded(res, () => step(principal)));
           },
-          (error: unknown) => res.cork(() => env.guarded(res, () => { throw error; })),
+          (error: unknown) => {
+            if (!base.aborted.value) res.cork(() => env.guarded(res, () => { throw error; }));
+          },
         );
       };
       const request = (principal: Principal, body: B, rawBody: unknown): RouteRequest<B, Q> => ({
