@@ -23,6 +23,7 @@ import { createRedisPresence } from './presence/redis-presence.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { loadDeviceStates } from './storage/device-repository.js';
 import { createWriter, type Writer } from './storage/writer.js';
+import { createNotifications } from './notify/notifications.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded-broker.js';
 import { probeRoutes, type ReadinessCheck } from './transport/http/probes.js';
 import { accessPolicy } from './security/access.js';
@@ -91,7 +92,10 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
   try {
     const database: Database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, log, holder: 'a Vigil hub' });
     cleanup.push(() => database.close());
+    // Alert notifications (docs/notifications.md): the writer stores each transition's events in the outbox.
+    const notifications = createNotifications(config, log, metrics, faults);
     const writer: Writer = createWriter(database, {
+      notifications: notifications?.planner ?? null,
       batchRows: config.WRITER_BATCH_ROWS,
       flushMs: config.WRITER_FLUSH_MS,
       maxQueue: config.WRITER_MAX_QUEUE,
@@ -181,6 +185,15 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
 
     hubRef.current = hub;
     await restoreState(hub, database, log);
+    if (notifications !== null) {
+      await notifications.start({
+        db: database.db,
+        deviceTypeOf: (deviceId) => hub.registry.get(deviceId)?.type ?? null,
+        instanceId,
+        mayResend: bus === null ? async () => true : () => takeLease(bus.commands, `${config.REDIS_KEY_PREFIX}cluster:lease:alertmanager-resend`, instanceId!, config.ALERTMANAGER_RESEND_S * 1000 - 500),
+      });
+      cleanup.push(() => notifications.stop());
+    }
     cleanup.push(watchDeviceBounds(hub.registry, metrics, log));
     const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, config.OFFLINE_ALERT_CHECK_S * 1000, log, faults);
     cleanup.push(() => sweeps.stop());
