@@ -48,6 +48,9 @@ describe.each(['PostgreSQL', 'PGlite'] as const)('notifications of an alert epis
       ALERTMANAGER_RESEND_S: '5',
       PUBLIC_URL: 'https://vigil.example.com/',
       NOTIFY_POLL_MS: '100',
+      // Status changes too, filtered to "online" (the device never goes offline here; the filter is exercised).
+      ALERT_WEBHOOK_DEVICE_STATUS: 'true',
+      ALERT_WEBHOOK_TYPES: 'vigil.alert.*,vigil.device.online',
     };
     if (storage === 'PostgreSQL') env.DATABASE_URL = await databases.create();
     const hub = await startHubWithEnv(env);
@@ -58,7 +61,7 @@ describe.each(['PostgreSQL', 'PGlite'] as const)('notifications of an alert epis
     await client.publishAsync(`${prefix}/${device}/telemetry`, JSON.stringify({ battery_level: 10 }), { qos: 1 });
 
     await until('raised at the webhook', () => webhook.ofSubject(device).some((d) => d.type === 'vigil.alert.raised'));
-    const raised = webhook.ofSubject(device)[0]!;
+    const raised = webhook.ofSubject(device).find((d) => d.type === 'vigil.alert.raised')!;
     expect(raised.contentType).toMatch(/^application\/cloudevents\+json/);
     expect(raised.event).toMatchObject({ specversion: '1.0', source: 'https://vigil.example.com', type: 'vigil.alert.raised', subject: device, datacontenttype: 'application/json' });
     expect(raised.data).toMatchObject({ device_id: device, anomaly_type: 'low_battery', severity: 'minor', state: 'raised', dashboard_url: `https://vigil.example.com/#/device/${device}` });
@@ -89,10 +92,15 @@ describe.each(['PostgreSQL', 'PGlite'] as const)('notifications of an alert epis
     expect(Date.parse(ended.endsAt!)).toBe(Date.parse(String(cleared.data.cleared_at)));
     expect(ended.annotations.acknowledged_by).toBe('alice');
 
-    expect(webhook.ofSubject(device).map((d) => d.type)).toEqual(['vigil.alert.raised', 'vigil.alert.acknowledged', 'vigil.alert.cleared']);
+    const types = webhook.ofSubject(device).map((d) => d.type);
+    expect(types.filter((t) => t.startsWith('vigil.alert.'))).toEqual(['vigil.alert.raised', 'vigil.alert.acknowledged', 'vigil.alert.cleared']);
+    expect(types.filter((t) => t === 'vigil.device.online')).toHaveLength(1);
+    const online = webhook.ofSubject(device).find((d) => d.type === 'vigil.device.online')!;
+    expect(online.data).toMatchObject({ device_id: device, status: 'online', reason: 'telemetry' });
     expect(webhook.badSignatures).toBe(0);
     expect(alertmanager.invalid).toBe(0);
-    expect(await metric(hub, /^vigil_notifications_total\{sink="webhook-1",outcome="delivered"\} (\d+)/m)).toBe(3);
+    expect(await metric(hub, /^vigil_notifications_total\{sink="webhook-1",outcome="delivered"\} (\d+)/m)).toBe(4);
+    expect(await metric(hub, /^vigil_notifications_total\{sink="alertmanager-1",outcome="filtered"\} (\d+)/m)).toBe(1);
     expect(await metric(hub, /^vigil_notifications_total\{sink="alertmanager-1",outcome="delivered"\} (\d+)/m)).toBe(3);
     expect(await metric(hub, /^vigil_notifications_total\{sink="alertmanager-1",outcome="resent"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
     await until('outbox empty', async () => (await metric(hub, /^vigil_notification_outbox_depth\{sink="webhook-1"\} (\d+)/m)) === 0);
