@@ -14,6 +14,8 @@ abstract class Receiver {
   port = 0;
   /** Milliseconds each answer waits (widens the window in which two instances could race). */
   delayMs = 0;
+  /** Set: every request is answered with this status instead (a receiver that is up but failing). */
+  failWith: number | null = null;
   requests = 0;
 
   async up(): Promise<void> {
@@ -23,7 +25,7 @@ abstract class Receiver {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
-        setTimeout(() => this.handle(req, body, res), this.delayMs);
+        setTimeout(() => (this.failWith === null ? this.handle(req, body, res) : res.writeHead(this.failWith).end()), this.delayMs);
       });
     });
     server.on('connection', (socket) => {

@@ -106,3 +106,39 @@ describe.each(['PostgreSQL', 'PGlite'] as const)('notifications of an alert epis
     await until('outbox empty', async () => (await metric(hub, /^vigil_notification_outbox_depth\{sink="webhook-1"\} (\d+)/m)) === 0);
   }, 60_000);
 });
+
+describe('a receiver that keeps failing', () => {
+  it('gives up after NOTIFY_MAX_ATTEMPTS: dead, counted, visible, and the device\'s later events flow again', async () => {
+    const webhook = new WebhookReceiver(SECRET);
+    await webhook.up();
+    receivers.push(webhook);
+    webhook.failWith = 500;
+    const prefix = `n${randomSuffix()}/devices`;
+    const hub = await startHubWithEnv({
+      ...testHubEnv('embedded'),
+      MQTT_URL: SERVICES.mqttUrl,
+      MQTT_TOPIC_PREFIX: prefix,
+      ALERT_WEBHOOK_URL: webhook.url,
+      ALERT_WEBHOOK_SECRET: SECRET,
+      NOTIFY_POLL_MS: '100',
+      NOTIFY_MAX_ATTEMPTS: '3',
+      NOTIFY_RETRY_BASE_MS: '100',
+    });
+    hubs.push(hub);
+    const device = `bat-${randomSuffix()}`;
+    const client = await connectAsync(SERVICES.mqttUrl, { clientId: `dev-${randomSuffix()}`, reconnectPeriod: 0 });
+    clients.push(client);
+    await client.publishAsync(`${prefix}/${device}/telemetry`, JSON.stringify({ battery_level: 10 }), { qos: 1 });
+    await until('raised dead', async () => (await metric(hub, /^vigil_notifications_total\{sink="webhook-1",outcome="dead"\} (\d+)/m)) === 1);
+    expect(webhook.requests).toBe(3);
+    expect(await metric(hub, /^vigil_notifications_total\{sink="webhook-1",outcome="retried"\} (\d+)/m)).toBe(2);
+    await until('dead gauge', async () => (await metric(hub, /^vigil_notification_outbox_dead\{sink="webhook-1"\} (\d+)/m)) === 1);
+    expect(await metric(hub, /^vigil_notification_outbox_depth\{sink="webhook-1"\} (\d+)/m)).toBe(0);
+
+    // Back in order: the clear is not held behind the dead raise.
+    webhook.failWith = null;
+    await client.publishAsync(`${prefix}/${device}/telemetry`, JSON.stringify({ battery_level: 90 }), { qos: 1 });
+    await until('cleared delivered', () => webhook.ofSubject(device).some((d) => d.type === 'vigil.alert.cleared'));
+    expect(webhook.ofSubject(device).map((d) => d.type)).toEqual(['vigil.alert.cleared']);
+  }, 60_000);
+});
