@@ -32,6 +32,7 @@ import { RateLimiter } from './security/rate-limiter.js';
 import { WsTokens } from './security/ws-token.js';
 import { adminRoutes } from './transport/http/admin-routes.js';
 import { commandRoutes } from './transport/http/command-routes.js';
+import { notificationRoutes } from './transport/http/notification-routes.js';
 import { openApiRoute } from './transport/http/openapi.js';
 import { mountRoutes, type Route } from './transport/http/router.js';
 import { dashboardRoutes } from './transport/http/static-files.js';
@@ -272,6 +273,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       ...ingestRoutes(hub, database, config),
       ...adminRoutes(keys, tokens, log),
       ...commandRoutes(hub, database),
+      ...notificationRoutes(database.db, notifications?.planner.sinks.map((s) => s.name) ?? []),
       ...dashboardRoutes(),
     ];
     routes.push(openApiRoute(routes, VERSION));

@@ -139,3 +139,38 @@ export async function writeWithOutbox<T>(db: VigilDb, rows: readonly WithNotific
     await insertOutbox(tx, outbox);
   });
 }
+
+export interface DeadRow {
+  readonly seq: number;
+  readonly id: string;
+  readonly sink: string;
+  readonly type: string;
+  readonly attempts: number;
+  readonly lastError: string | null;
+  readonly createdAt: string;
+}
+
+/** The newest dead rows (GET /admin/notifications). */
+export async function listDead(db: VigilDb, limit: number): Promise<DeadRow[]> {
+  const result = await db.execute(sql`
+    select seq, id, sink, type, attempts, last_error, created_at from notification_outbox
+    where state = 'dead' order by seq desc limit ${limit}`);
+  return resultRows<{ seq: string | number; id: string; sink: string; type: string; attempts: number; last_error: string | null; created_at: string | Date }>(result).map((r) => ({
+    seq: Number(r.seq),
+    id: r.id,
+    sink: r.sink,
+    type: r.type,
+    attempts: Number(r.attempts),
+    lastError: r.last_error,
+    createdAt: new Date(r.created_at).toISOString(),
+  }));
+}
+
+/** Dead rows (of one sink, or all) pending again with a fresh attempt budget; their age still counts. */
+export async function replayDead(db: VigilDb, sink: string | null): Promise<number> {
+  const result = await db.execute(sql`
+    update notification_outbox set state = 'pending', attempts = 0, next_attempt_at = now(), last_error = null
+    where state = 'dead' and (${sink}::text is null or sink = ${sink}::text)
+    returning seq`);
+  return resultRows(result).length;
+}

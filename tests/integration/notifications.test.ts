@@ -108,7 +108,7 @@ describe.each(['PostgreSQL', 'PGlite'] as const)('notifications of an alert epis
 });
 
 describe('a receiver that keeps failing', () => {
-  it('gives up after NOTIFY_MAX_ATTEMPTS: dead, counted, visible, and the device\'s later events flow again', async () => {
+  it('gives up after NOTIFY_MAX_ATTEMPTS: dead, counted, visible over REST, replayable, and the device\'s later events flow again', async () => {
     const webhook = new WebhookReceiver(SECRET);
     await webhook.up();
     receivers.push(webhook);
@@ -135,10 +135,22 @@ describe('a receiver that keeps failing', () => {
     await until('dead gauge', async () => (await metric(hub, /^vigil_notification_outbox_dead\{sink="webhook-1"\} (\d+)/m)) === 1);
     expect(await metric(hub, /^vigil_notification_outbox_depth\{sink="webhook-1"\} (\d+)/m)).toBe(0);
 
-    // Back in order: the clear is not held behind the dead raise.
+    // Visible over REST (loopback, no key exists), and replayed once the receiver works again.
+    const outbox = (await (await fetch(httpUrl(hub, '/admin/notifications'))).json()) as { sinks: unknown[]; dead: { type: string; attempts: number; last_error: string }[] };
+    expect(outbox.sinks).toEqual([{ sink: 'webhook-1', pending: 0, dead: 1, oldest_pending_s: 0 }]);
+    expect(outbox.dead).toMatchObject([{ type: 'vigil.alert.raised', attempts: 3, last_error: 'HTTP 500' }]);
     webhook.failWith = null;
+    const replay = await fetch(httpUrl(hub, '/admin/notifications/replay'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sink: 'webhook-1' }) });
+    expect(await replay.json()).toEqual({ replayed: 1 });
+    await until('raised delivered on replay', () => webhook.ofSubject(device).some((d) => d.type === 'vigil.alert.raised'));
+
+    // A dead event does not hold back the device's later ones.
+    webhook.failWith = 500;
     await client.publishAsync(`${prefix}/${device}/telemetry`, JSON.stringify({ battery_level: 90 }), { qos: 1 });
-    await until('cleared delivered', () => webhook.ofSubject(device).some((d) => d.type === 'vigil.alert.cleared'));
-    expect(webhook.ofSubject(device).map((d) => d.type)).toEqual(['vigil.alert.cleared']);
+    await until('cleared dead', async () => (await metric(hub, /^vigil_notifications_total\{sink="webhook-1",outcome="dead"\} (\d+)/m)) === 2);
+    webhook.failWith = null;
+    await client.publishAsync(`${prefix}/${device}/telemetry`, JSON.stringify({ battery_level: 10 }), { qos: 1 });
+    await until('next raise delivered', () => webhook.ofSubject(device).filter((d) => d.type === 'vigil.alert.raised').length === 2);
+    expect(webhook.ofSubject(device).map((d) => d.type)).toEqual(['vigil.alert.raised', 'vigil.alert.raised']);
   }, 60_000);
 });
