@@ -49,8 +49,10 @@ export interface EventContext {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
+/** The dashboard's page of the device (of the fleet, for `*`). */
 export function dashboardUrl(publicUrl: string | null, deviceId: string): string | null {
-  return publicUrl === null ? null : `${publicUrl}/#/device/${encodeURIComponent(deviceId)}`;
+  if (publicUrl === null) return null;
+  return deviceId === '*' ? `${publicUrl}/` : `${publicUrl}/#/device/${encodeURIComponent(deviceId)}`;
 }
 
 /**

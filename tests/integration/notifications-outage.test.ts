@@ -16,6 +16,8 @@ import { SERVICES, randomSuffix } from '../helpers/services.js';
  */
 const SECRET = 'outage-webhook-secret-0123456789';
 const OUTAGE_MS = 30_000;
+/** In the webhook URL's query, as many services put theirs: it must never reach a log line. */
+const URL_TOKEN = 'url-token-never-logged-5f3a';
 const databases = freshDatabases();
 const hubs: HubProcess[] = [];
 const webhook = new WebhookReceiver(SECRET);
@@ -56,7 +58,7 @@ it('loses nothing while the receivers are down for 30 s and the hub restarts mea
     DATABASE_URL: url,
     DATA_DIR: mkdtempSync(join(tmpdir(), 'vigil-outage-')),
     PORT: '0',
-    ALERT_WEBHOOK_URL: webhook.url,
+    ALERT_WEBHOOK_URL: `${webhook.url}/in?token=${URL_TOKEN}`,
     ALERT_WEBHOOK_SECRET: SECRET,
     ALERTMANAGER_URL: alertmanager.url,
     ALERTMANAGER_RESEND_S: '3600',
@@ -104,5 +106,8 @@ it('loses nothing while the receivers are down for 30 s and the hub restarts mea
   expect(posted[0]!.endsAt).toBeUndefined();
   expect(posted[1]!.endsAt).toBe(events[1]!.data.cleared_at);
   expect(posted[1]!.labels).toEqual(posted[0]!.labels);
+  const logs = [...first.logs, ...second.logs];
+  expect(logs.some((l) => l.includes('notification delivery failed'))).toBe(true);
+  expect(logs.filter((l) => l.includes(URL_TOKEN) || l.includes(SECRET))).toEqual([]);
   await client.endAsync();
 }, 90_000);

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import type { Alert } from '../../src/hub/insights.js';
-import { toPostableAlert } from '../../src/notify/alertmanager-sink.js';
+import { createMetrics } from '../../src/metrics.js';
+import { AlertmanagerSink, toPostableAlert } from '../../src/notify/alertmanager-sink.js';
+import { NotificationPlanner } from '../../src/notify/planner.js';
 import { alertEvent, alertEventId, deviceEvent, isAlertEventData } from '../../src/notify/cloudevents.js';
 import { backoffMs } from '../../src/notify/delivery-loop.js';
 import { sign, signingKey, verify } from '../../src/notify/signature.js';
@@ -109,5 +111,22 @@ describe('settings', () => {
     expect(() => loadConfig({ ALERT_WEBHOOK_URL: 'https://ok.example,ftp://hidden-token@x' })).toThrow(/ALERT_WEBHOOK_URL \(value not shown/);
     expect(() => loadConfig({ ALERT_WEBHOOK_URL: 'https://ok.example,ftp://hidden-token@x' })).not.toThrow(/hidden-token/);
     expect(() => loadConfig({ ALERT_WEBHOOK_SECRET: 'short' })).toThrow(/ALERT_WEBHOOK_SECRET/);
+  });
+});
+
+describe('planner', () => {
+  it('writes one row per accepting sink; filtered and (outbox full) dropped events are counted', async () => {
+    const metrics = createMetrics();
+    const limits = { timeoutMs: 100, maxBodyBytes: 1024 };
+    const sinks = [new WebhookSink('webhook-1', 'http://127.0.0.1:1', null, { minSeverity: 'info', types: [] }, limits), new AlertmanagerSink('alertmanager-1', 'http://127.0.0.1:2', limits)];
+    const planner = new NotificationPlanner(sinks, { source: 's', publicUrl: null }, true, metrics);
+    expect(planner.forAlert(alert(), 'raised').map((r) => r.sink)).toEqual(['webhook-1', 'alertmanager-1']);
+    expect(planner.forStatusChange({ deviceId: 'd', status: 'online', previous: null, reason: 'telemetry', lastSeen: 1, at: 1 }).map((r) => r.sink)).toEqual(['webhook-1']);
+    planner.full = true;
+    expect(planner.forAlert(alert(), 'cleared')).toEqual([]);
+    const text = await metrics.scrape();
+    expect(text).toMatch(/^vigil_notifications_total\{sink="alertmanager-1",outcome="filtered"\} 1$/m);
+    expect(text).toMatch(/^vigil_notifications_total\{sink="webhook-1",outcome="dropped"\} 1$/m);
+    expect(text).toMatch(/^vigil_notifications_total\{sink="alertmanager-1",outcome="dropped"\} 1$/m);
   });
 });
