@@ -96,7 +96,10 @@ export class DeliveryLoop {
     for (let round = 0; round < ROUNDS_PER_TICK && !this.stopped; round++) {
       const claimed = await claimDue(this.opts.db, this.owner, this.opts.concurrency, this.leaseMs);
       if (claimed.length === 0) break;
-      await Promise.all(claimed.map((row) => this.deliver(row)));
+      // Settled, not raced: every claimed row's outcome is recorded before the next round or stop.
+      const results = await Promise.allSettled(claimed.map((row) => this.deliver(row)));
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
     }
     if (Date.now() - this.lastPrune > PRUNE_EVERY_MS) {
       this.lastPrune = Date.now();
