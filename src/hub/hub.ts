@@ -19,8 +19,10 @@ export interface EventSink {
   enqueueTelemetry(t: Telemetry): void;
   enqueueStatusChange(c: StatusChange): void;
   enqueueHealthScore(deviceId: string, health: ScoredHealth): void;
-  /** The alert's state after a transition (a copy: the live object keeps changing). */
-  /** `transition` says what happened (notifications announce it); the alert holds its new state. */
+  /**
+   * The alert's state after a transition (a copy: the live object keeps changing); `transition`
+   * says what happened (notifications announce it).
+   */
   enqueueAlert(alert: Alert, transition?: AlertTransition): void;
   enqueueCommand(command: Command): void;
 }
