@@ -24,6 +24,7 @@ import { createRedisPresence } from './presence/redis-presence.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { loadDeviceStates } from './storage/device-repository.js';
 import { createWriter, type Writer } from './storage/writer.js';
+import { createNotifications } from './notify/notifications.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './transport/embedded-broker.js';
 import { probeRoutes, type ReadinessCheck } from './transport/http/probes.js';
 import { accessPolicy } from './security/access.js';
@@ -33,6 +34,7 @@ import { RateLimiter } from './security/rate-limiter.js';
 import { WsTokens } from './security/ws-token.js';
 import { adminRoutes } from './transport/http/admin-routes.js';
 import { commandRoutes } from './transport/http/command-routes.js';
+import { notificationRoutes } from './transport/http/notification-routes.js';
 import { openApiRoute } from './transport/http/openapi.js';
 import { mountRoutes, type Route } from './transport/http/router.js';
 import { dashboardRoutes } from './transport/http/static-files.js';
@@ -94,7 +96,10 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
   try {
     const database: Database = await openDatabase({ url: config.DATABASE_URL, dataDir: config.DATA_DIR, log, holder: 'a Vigil hub' });
     cleanup.push(() => database.close());
+    // Alert notifications (docs/notifications.md): the writer stores each transition's events in the outbox.
+    const notifications = createNotifications(config, log, metrics, faults);
     const writer: Writer = createWriter(database, {
+      notifications: notifications?.planner ?? null,
       batchRows: config.WRITER_BATCH_ROWS,
       flushMs: config.WRITER_FLUSH_MS,
       maxQueue: config.WRITER_MAX_QUEUE,
@@ -185,6 +190,15 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
 
     hubRef.current = hub;
     await restoreState(hub, database, log);
+    if (notifications !== null) {
+      await notifications.start({
+        db: database.db,
+        deviceTypeOf: (deviceId) => hub.registry.get(deviceId)?.type ?? null,
+        instanceId,
+        mayResend: bus === null ? async () => true : () => takeLease(bus.commands, `${config.REDIS_KEY_PREFIX}cluster:lease:alertmanager-resend`, instanceId!, config.ALERTMANAGER_RESEND_S * 1000 - 500),
+      });
+      cleanup.push(() => notifications.stop());
+    }
     cleanup.push(watchDeviceBounds(hub.registry, metrics, log));
     watchAlertGauges(hub.insights, metrics);
     const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, config.OFFLINE_ALERT_CHECK_S * 1000, log, faults);
@@ -266,6 +280,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       ...ingestRoutes(hub, database, config),
       ...adminRoutes(keys, tokens, log),
       ...commandRoutes(hub, database),
+      ...notificationRoutes(database.db, notifications?.planner.sinks.map((s) => s.name) ?? []),
       ...dashboardRoutes(),
     ];
     routes.push(openApiRoute(routes, VERSION));

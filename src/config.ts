@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { thresholdRuleSchema, toRule, type ThresholdRule } from './domain/alert-rules.js';
+import { SEVERITIES, thresholdRuleSchema, toRule, type ThresholdRule } from './domain/alert-rules.js';
 import { DEFAULT_WEIGHTS, type Weights } from './domain/health-score.js';
 import { redactUrlsIn } from './transport/redact-url.js';
 
@@ -33,6 +33,20 @@ const optionalUrl = (protocols: string[]) =>
     }, {
       message: `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`,
     })
+    .optional();
+
+/** One or more URLs, comma-separated (each must parse and use one of `protocols`). */
+const urlList = (protocols: string[]) =>
+  z
+    .string()
+    .refine(
+      (list) =>
+        list.split(',').every((u) => {
+          const protocol = protocolOf(u.trim());
+          return protocol !== null && protocols.includes(protocol);
+        }),
+      { message: `comma-separated URLs starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+    )
     .optional();
 
 export const configSchema = z.object({
@@ -145,6 +159,27 @@ export const configSchema = z.object({
   MASS_OFFLINE_MIN_DEVICES: int(2, 10_000_000).default(20),
   MASS_OFFLINE_SHARE: z.coerce.number().min(0).max(1).default(0.3),
   MASS_OFFLINE_WINDOW_S: z.coerce.number().positive().max(3600).default(10),
+  // Notifications (docs/notifications.md): webhooks with CloudEvents and Alertmanager, from the outbox.
+  ALERT_WEBHOOK_URL: urlList(['http:', 'https:']),
+  ALERT_WEBHOOK_SECRET: z.string().min(16, 'at least 16 characters').optional(),
+  ALERT_WEBHOOK_MIN_SEVERITY: z.enum(SEVERITIES).default('info'),
+  ALERT_WEBHOOK_TYPES: z
+    .string()
+    .regex(/^[A-Za-z0-9._*-]+(,[A-Za-z0-9._*-]+)*$/, 'a list like vigil.alert.raised,vigil.alert.cleared (a trailing * matches a prefix)')
+    .optional(),
+  ALERT_WEBHOOK_DEVICE_STATUS: bool.default(false),
+  ALERTMANAGER_URL: urlList(['http:', 'https:']),
+  ALERTMANAGER_RESEND_S: int(5, 3600).default(60),
+  PUBLIC_URL: optionalUrl(['http:', 'https:']),
+  NOTIFY_POLL_MS: int(50, 60_000).default(1000),
+  NOTIFY_TIMEOUT_MS: int(100, 60_000).default(5000),
+  NOTIFY_CONCURRENCY: int(1, 64).default(4),
+  NOTIFY_MAX_ATTEMPTS: int(1, 1000).default(20),
+  NOTIFY_MAX_AGE_S: int(60, 30 * 86_400).default(86_400),
+  NOTIFY_RETRY_BASE_MS: int(10, 600_000).default(1000),
+  NOTIFY_RETRY_MAX_MS: int(100, 86_400_000).default(300_000),
+  NOTIFY_OUTBOX_MAX_ROWS: int(100, 10_000_000).default(100_000),
+  NOTIFY_MAX_BODY_BYTES: int(1024, 1024 * 1024).default(64 * 1024),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -189,7 +224,7 @@ export type ConfigKey = keyof Config;
 
 /** Settings whose value is a secret: a configuration error names them but never shows their value. */
 export function isSecretSetting(name: string): boolean {
-  return /(SECRET|PASSWORD|TOKEN|_KEY)$/.test(name);
+  return /(SECRET|PASSWORD|TOKEN|_KEY|WEBHOOK_URL)$/.test(name);
 }
 
 export class ConfigError extends Error {

@@ -201,6 +201,30 @@ export function createMetrics() {
       labelNames: ['version', 'commit', 'node', 'uws_build'] as const,
       registers: r,
     }),
+    notifications: new Counter({
+      name: 'vigil_notifications_total',
+      help: 'Notification outcomes per sink (webhook-N, alertmanager-N): delivered, retried (failed, retry scheduled), dead (gave up), dropped (outbox full), filtered (severity or type filter), resent and resend_failed (Alertmanager re-sends)',
+      labelNames: ['sink', 'outcome'] as const,
+      registers: r,
+    }),
+    notificationOutboxDepth: new Gauge({
+      name: 'vigil_notification_outbox_depth',
+      help: 'Notifications pending in the outbox, per sink (read from the database every NOTIFY_POLL_MS)',
+      labelNames: ['sink'] as const,
+      registers: r,
+    }),
+    notificationOutboxDead: new Gauge({
+      name: 'vigil_notification_outbox_dead',
+      help: 'Notifications given up on (dead) and kept in the outbox for 7 days, per sink',
+      labelNames: ['sink'] as const,
+      registers: r,
+    }),
+    notificationOldestPending: new Gauge({
+      name: 'vigil_notification_oldest_pending_seconds',
+      help: 'Age of the oldest pending notification, per sink (0 when none is pending)',
+      labelNames: ['sink'] as const,
+      registers: r,
+    }),
     ingestPaused: new Gauge({
       name: 'vigil_ingest_paused',
       help: '1 while the write queue is full (WRITER_MAX_QUEUE, until it drains to half): QoS 1 messages wait unacknowledged, so the broker holds the rest',

@@ -19,8 +19,11 @@ export interface EventSink {
   enqueueTelemetry(t: Telemetry): void;
   enqueueStatusChange(c: StatusChange): void;
   enqueueHealthScore(deviceId: string, health: ScoredHealth): void;
-  /** The alert's state after a transition (a copy: the live object keeps changing). */
-  enqueueAlert(alert: Alert): void;
+  /**
+   * The alert's state after a transition (a copy: the live object keeps changing); `transition`
+   * says what happened (notifications announce it).
+   */
+  enqueueAlert(alert: Alert, transition?: AlertTransition): void;
   enqueueCommand(command: Command): void;
 }
 
@@ -297,7 +300,7 @@ export class Hub implements PresenceListener, InsightSink {
     const frame = alertFrame(state.seq, alert, transition, alert.updatedAt);
     this.opts.fanout.toDevice(state.id, state.seq, frame, `a:${alert.id}`);
     this.opts.fanout.toAll(frame, `a:${alert.id}`);
-    this.opts.sink.enqueueAlert({ ...alert });
+    this.opts.sink.enqueueAlert({ ...alert }, transition);
     this.opts.metrics.alerts.inc({ transition, severity: alert.severity });
   }
 
@@ -493,7 +496,7 @@ export class Hub implements PresenceListener, InsightSink {
       acknowledgedBy: null,
     };
     this.opts.fanout.toAll(alertFrame(0, alert, verdict.transition, change.at), `a:${alert.id}`);
-    this.opts.sink.enqueueAlert(alert);
+    this.opts.sink.enqueueAlert(alert, verdict.transition);
     this.opts.metrics.alerts.inc({ transition: verdict.transition, severity: 'critical' });
     if (verdict.transition === 'raised') this.opts.metrics.massOfflineIncidents.inc();
   }

@@ -30,6 +30,7 @@ export const ACTIONS = {
   'alert.ack': { scope: 'command', devices: 'device' },
   'device.admin': { scope: 'admin', devices: 'device' },
   'keys.admin': { scope: 'admin', devices: 'filtered' },
+  'notifications.admin': { scope: 'admin', devices: 'fleet' },
 } as const satisfies Record<string, ActionRule>;
 
 export type Action = keyof typeof ACTIONS;

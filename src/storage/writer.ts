@@ -10,6 +10,9 @@ import { insertHealthScores, insertStatusChanges, insertTelemetry, upsertAlerts,
 import type { Database } from './database.js';
 import { describeDbFailure, refusalOf } from './db-errors.js';
 import { insertDeadLetter } from './dead-letter-repository.js';
+import { writeWithOutbox, type WithNotifications } from '../notify/outbox.js';
+import type { NotificationPlanner } from '../notify/planner.js';
+import type { AlertTransition } from '../hub/insights.js';
 
 export interface WriterOptions {
   readonly batchRows: number;
@@ -20,6 +23,8 @@ export interface WriterOptions {
   readonly deviceRefreshMs: number;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** Notifications on: alert transitions (and status changes) carry their outbox rows, stored in the same transaction. */
+  readonly notifications?: NotificationPlanner | null;
 }
 
 /** Where the queues stood when a message was taken in: it is durable once both are written past it. */
@@ -121,11 +126,14 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
   };
   const telemetry = queueFor<Telemetry>('telemetry', database.maxInFlight, (rows) => insertTelemetry(database.db, rows));
   // One batch in flight keeps status changes in order, so a device's current status never regresses.
-  const statusChanges = queueFor<StatusChange>('status_changes', 1, (rows) => insertStatusChanges(database.db, rows));
+  const statusChanges = queueFor<WithNotifications<StatusChange>>('status_changes', 1, (rows) =>
+    writeWithOutbox(database.db, rows, (db) => insertStatusChanges(db, rows)),
+  );
 
   const healthScores = queueFor<HealthRow>('health_scores', 1, (rows) => insertHealthScores(database.db, rows));
   // One batch at a time keeps each alert's states in order.
-  const alerts = queueFor<Alert>('alerts', 1, (rows) => upsertAlerts(database.db, rows));
+  const alerts = queueFor<WithNotifications<Alert>>('alerts', 1, (rows) => writeWithOutbox(database.db, rows, (db) => upsertAlerts(db, rows)));
+  const planner = opts.notifications ?? null;
   const commands = queueFor<Command>('commands', 1, (rows) => upsertCommands(database.db, rows));
 
   // Device rows (last seen, newest reading) are refreshed every `deviceRefreshMs` from the newest
@@ -190,14 +198,16 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
       afterEnqueue();
     },
     enqueueStatusChange(c) {
-      statusChanges.push(c);
+      const notify = planner?.deviceEvents ? planner.forStatusChange(c) : undefined;
+      statusChanges.push(notify === undefined || notify.length === 0 ? c : { ...c, notify });
       afterEnqueue();
     },
     enqueueHealthScore(deviceId, health) {
       healthScores.push({ deviceId, health });
     },
-    enqueueAlert(alert) {
-      alerts.push(alert);
+    enqueueAlert(alert: Alert, transition?: AlertTransition) {
+      const notify = planner !== null && transition !== undefined ? planner.forAlert(alert, transition) : undefined;
+      alerts.push(notify === undefined || notify.length === 0 ? alert : { ...alert, notify });
     },
     enqueueCommand(command) {
       commands.push(command);

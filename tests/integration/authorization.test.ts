@@ -58,6 +58,8 @@ const EXPECTED: Record<string, Expected> = {
   'POST /admin/keys': { scope: 'admin', devices: 'device' },
   'GET /admin/keys': { scope: 'admin', devices: 'filtered' },
   'DELETE /admin/keys/{key_id}': { scope: 'admin', devices: 'device' },
+  'GET /admin/notifications': { scope: 'admin', devices: 'fleet' },
+  'POST /admin/notifications/replay': { scope: 'admin', devices: 'fleet' },
   'POST /ws-token': read('none'),
 };
 

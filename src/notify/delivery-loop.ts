@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import type { Faults } from '../errors/boundary.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { VigilDb } from '../storage/database.js';
+import { buryUnknownSinks, claimDue, completeDelivery, failDelivery, outboxStats, pruneDead, type ClaimedRow } from './outbox.js';
+import type { NotificationPlanner } from './planner.js';
+import type { Sink } from './sink.js';
+
+export interface RetryPolicy {
+  readonly maxAttempts: number;
+  readonly maxAgeMs: number;
+  readonly baseMs: number;
+  readonly maxMs: number;
+}
+
+export interface DeliveryOptions {
+  readonly db: VigilDb;
+  readonly sinks: readonly Sink[];
+  readonly planner: NotificationPlanner;
+  /** Names this instance in claims (a fresh suffix per process, so a restarted one never finishes an old claim). */
+  readonly instance: string;
+  readonly pollMs: number;
+  /** Rows claimed and delivered at once (NOTIFY_CONCURRENCY). */
+  readonly concurrency: number;
+  readonly requestTimeoutMs: number;
+  readonly maxRows: number;
+  readonly retry: RetryPolicy;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly faults: Faults;
+}
+
+/** Claim rounds per tick at most: a backlog drains at up to this many × NOTIFY_CONCURRENCY rows per poll. */
+const ROUNDS_PER_TICK = 20;
+const PRUNE_EVERY_MS = 60 * 60_000;
+
+/**
+ * The n-th failed attempt waits baseMs · 2^(n-1), capped at maxMs, ±20 % jitter (so instances and
+ * rows that failed together do not retry in lockstep).
+ */
+export function backoffMs(attempt: number, retry: RetryPolicy, random: () => number = Math.random): number {
+  const exp = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.min(attempt - 1, 40));
+  return Math.round(exp * (0.8 + 0.4 * random()));
+}
+
+/**
+ * Delivers the outbox, off the hot path: a timer tick (inside the `notifications` error boundary)
+ * claims due rows with a lease (outbox.ts), posts each to its sink, then deletes it or schedules
+ * its retry. Any instance may run it; the claim makes each row one instance's at a time, and the
+ * lease outlasts the request timeout, so a live claimant is never doubled. A claimant that dies
+ * mid-request leaves its rows to the next claim once the lease ends: at least once, never lost.
+ */
+export class DeliveryLoop {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private readonly sinks: Map<string, Sink>;
+  private readonly owner: string;
+  private readonly leaseMs: number;
+  private lastPrune = 0;
+  private stopped = false;
+
+  constructor(private readonly opts: DeliveryOptions) {
+    this.sinks = new Map(opts.sinks.map((s) => [s.name, s]));
+    this.owner = `${opts.instance}:${randomUUID().slice(0, 8)}`;
+    this.leaseMs = opts.requestTimeoutMs + 30_000;
+  }
+
+  async start(): Promise<void> {
+    const buried = await buryUnknownSinks(this.opts.db, [...this.sinks.keys()]);
+    if (buried > 0) this.opts.log.warn({ rows: buried }, 'outbox rows of sinks no longer configured marked dead');
+    const tick = this.opts.faults.guard('notifications', () => this.tick());
+    this.timer = setInterval(tick, this.opts.pollMs);
+    this.timer.unref();
+    tick();
+  }
+
+  /** Stops claiming; waits for deliveries in flight (each bounded by the request timeout). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One poll; overlapping ticks are skipped (a slow one is still delivering). */
+  tick(): Promise<void> {
+    if (this.running !== null) return this.running;
+    this.running = this.poll().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async poll(): Promise<void> {
+    await this.readStats();
+    for (let round = 0; round < ROUNDS_PER_TICK && !this.stopped; round++) {
+      const claimed = await claimDue(this.opts.db, this.owner, this.opts.concurrency, this.leaseMs);
+      if (claimed.length === 0) break;
+      // Settled, not raced: every claimed row's outcome is recorded before the next round or stop.
+      const results = await Promise.allSettled(claimed.map((row) => this.deliver(row)));
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+    }
+    if (Date.now() - this.lastPrune > PRUNE_EVERY_MS) {
+      this.lastPrune = Date.now();
+      await pruneDead(this.opts.db);
+    }
+  }
+
+  private async deliver(row: ClaimedRow): Promise<void> {
+    const { metrics, retry, db, log } = this.opts;
+    const sink = this.sinks.get(row.sink);
+    const outcome = sink === undefined ? { ok: false as const, error: 'sink no longer configured', retry: false } : await sink.deliver(row.event);
+    if (outcome.ok) {
+      await completeDelivery(db, row.seq, this.owner);
+      metrics.notifications.inc({ sink: row.sink, outcome: 'delivered' });
+      return;
+    }
+    const tooOld = Date.now() - row.createdAt >= retry.maxAgeMs;
+    const dead = !outcome.retry || row.attempts >= retry.maxAttempts || tooOld;
+    const delayMs = dead ? 0 : backoffMs(row.attempts, retry);
+    await failDelivery(db, row.seq, this.owner, outcome.error, dead, delayMs);
+    metrics.notifications.inc({ sink: row.sink, outcome: dead ? 'dead' : 'retried' });
+    const context = { sink: row.sink, target: sink?.target, eventId: row.event.id, type: row.event.type, attempts: row.attempts, err: outcome.error };
+    // The first failure and the end are logged; the retries between are counted only.
+    if (dead) log.error({ ...context, reason: !outcome.retry ? 'not retryable' : tooOld ? 'NOTIFY_MAX_AGE_S reached' : 'NOTIFY_MAX_ATTEMPTS reached' }, 'notification given up (dead in notification_outbox)');
+    else if (row.attempts === 1) log.warn({ ...context, retryInMs: delayMs }, 'notification delivery failed; retrying with backoff');
+  }
+
+  private async readStats(): Promise<void> {
+    const { metrics, planner, maxRows, log } = this.opts;
+    const stats = await outboxStats(this.opts.db);
+    let pending = 0;
+    for (const name of this.sinks.keys()) {
+      const s = stats.find((x) => x.sink === name);
+      metrics.notificationOutboxDepth.set({ sink: name }, s?.pending ?? 0);
+      metrics.notificationOutboxDead.set({ sink: name }, s?.dead ?? 0);
+      metrics.notificationOldestPending.set({ sink: name }, s?.oldestPendingS ?? 0);
+      pending += s?.pending ?? 0;
+    }
+    const full = pending >= maxRows;
+    if (full !== planner.full) {
+      if (full) log.error({ pending, maxRows }, 'notification outbox full (NOTIFY_OUTBOX_MAX_ROWS): new events are dropped and counted until it drains');
+      else log.info({ pending }, 'notification outbox below NOTIFY_OUTBOX_MAX_ROWS again: events are queued again');
+      planner.full = full;
+    }
+  }
+}

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import type { Alert } from '../../src/hub/insights.js';
+import { createMetrics } from '../../src/metrics.js';
+import { AlertmanagerSink, toPostableAlert } from '../../src/notify/alertmanager-sink.js';
+import { NotificationPlanner } from '../../src/notify/planner.js';
+import { alertEvent, alertEventId, deviceEvent, isAlertEventData } from '../../src/notify/cloudevents.js';
+import { backoffMs } from '../../src/notify/delivery-loop.js';
+import { sign, signingKey, verify } from '../../src/notify/signature.js';
+import { atLeast, typeMatches, WebhookSink } from '../../src/notify/webhook-sink.js';
+
+const context = { source: 'https://vigil.example.com', publicUrl: 'https://vigil.example.com', deviceTypeOf: () => 'sensor' };
+const alert = (over: Partial<Alert> = {}): Alert => ({
+  id: 'a1',
+  deviceId: 'dev-1',
+  type: 'low_battery',
+  severity: 'minor',
+  state: 'raised',
+  data: { value: 10, metric: 'battery_level', threshold: 20, clear: 25 },
+  raisedAt: Date.UTC(2026, 0, 1),
+  updatedAt: Date.UTC(2026, 0, 1),
+  clearedAt: null,
+  acknowledgedAt: null,
+  acknowledgedBy: null,
+  ...over,
+});
+
+describe('webhook signature (Standard Webhooks)', () => {
+  const key = signingKey('a-secret-of-some-length');
+  const body = '{"id":"e1"}';
+  it('verifies what it signed and nothing else', () => {
+    const signature = sign(key, 'e1', 1_800_000_000, body);
+    expect(signature).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
+    const headers = { id: 'e1', timestamp: '1800000000', signature };
+    expect(verify(key, headers, body, 1_800_000_010)).toBe(true);
+    expect(verify(key, headers, `${body} `, 1_800_000_010)).toBe(false);
+    expect(verify(key, { ...headers, id: 'e2' }, body, 1_800_000_010)).toBe(false);
+    expect(verify(key, headers, body, 1_800_000_400)).toBe(false); // outside the replay window
+    expect(verify(signingKey('another-secret-entirely'), headers, body, 1_800_000_010)).toBe(false);
+    expect(verify(key, { ...headers, signature: `v1,bogus ${signature}` }, body, 1_800_000_010)).toBe(true); // rotation: one match is enough
+  });
+  it('takes whsec_ secrets as base64, as Standard Webhooks libraries do', () => {
+    expect(signingKey(`whsec_${Buffer.from('raw key bytes').toString('base64')}`).toString()).toBe('raw key bytes');
+  });
+});
+
+describe('CloudEvents', () => {
+  it('gives each transition a stable id; updates carry their time', () => {
+    expect(alertEventId(alert(), 'raised')).toBe('a1:raised');
+    expect(alertEvent(alert(), 'raised', context).id).toBe(alertEvent(alert(), 'raised', context).id);
+    expect(alertEventId(alert({ updatedAt: 5 }), 'updated')).toBe('a1:updated:5');
+  });
+  it('builds structured-mode events for alerts and device changes', () => {
+    const event = alertEvent(alert(), 'raised', context);
+    expect(event).toMatchObject({ specversion: '1.0', type: 'vigil.alert.raised', subject: 'dev-1', source: 'https://vigil.example.com' });
+    expect(event.data).toMatchObject({ alert_id: 'a1', device_type: 'sensor', dashboard_url: 'https://vigil.example.com/#/device/dev-1' });
+    const device = deviceEvent({ deviceId: 'd/2', status: 'offline', previous: 'online', reason: 'timeout', lastSeen: 1000, at: 2000 }, context);
+    expect(device).toMatchObject({ id: 'd/2:offline:2000', type: 'vigil.device.offline' });
+    expect(isAlertEventData(device.data)).toBe(false);
+    expect((device.data as { dashboard_url: string }).dashboard_url).toBe('https://vigil.example.com/#/device/d%2F2');
+  });
+});
+
+describe('filters', () => {
+  it('ranks severities (critical highest) and matches types with prefixes', () => {
+    expect(atLeast('critical', 'major')).toBe(true);
+    expect(atLeast('minor', 'major')).toBe(false);
+    expect(atLeast('bogus', 'info')).toBe(false);
+    expect(typeMatches('vigil.alert.raised', [])).toBe(true);
+    expect(typeMatches('vigil.alert.raised', ['vigil.alert.*'])).toBe(true);
+    expect(typeMatches('vigil.device.online', ['vigil.alert.*', 'vigil.device.offline'])).toBe(false);
+  });
+  it('applies severity to alert events only', () => {
+    const sink = new WebhookSink('webhook-1', 'http://127.0.0.1:1/x?token=t', null, { minSeverity: 'major', types: [] }, { timeoutMs: 100, maxBodyBytes: 1024 });
+    expect(sink.target).toBe('http://127.0.0.1:1');
+    expect(sink.accepts(alertEvent(alert(), 'raised', context))).toBe(false);
+    expect(sink.accepts(alertEvent(alert({ severity: 'critical' }), 'raised', context))).toBe(true);
+    expect(sink.accepts(deviceEvent({ deviceId: 'd', status: 'online', previous: null, reason: 'telemetry', lastSeen: 1, at: 1 }, context))).toBe(true);
+  });
+});
+
+describe('Alertmanager mapping', () => {
+  it('labels identify the alert; endsAt only when cleared', () => {
+    const raised = toPostableAlert(alertEvent(alert(), 'raised', context).data as never);
+    expect(raised.labels).toEqual({ alertname: 'low_battery', device_id: 'dev-1', severity: 'minor', device_type: 'sensor' });
+    expect(raised.annotations).toMatchObject({ value: '10', threshold: '20', metric: 'battery_level', alert_id: 'a1' });
+    expect(raised.startsAt).toBe('2026-01-01T00:00:00.000Z');
+    expect(raised.endsAt).toBeUndefined();
+    expect(raised.generatorURL).toBe('https://vigil.example.com/#/device/dev-1');
+    const cleared = toPostableAlert(alertEvent(alert({ state: 'cleared', clearedAt: Date.UTC(2026, 0, 2) }), 'cleared', { ...context, publicUrl: null }).data as never);
+    expect(cleared.endsAt).toBe('2026-01-02T00:00:00.000Z');
+    expect(cleared.generatorURL).toBeUndefined();
+    expect(cleared.labels).toEqual(raised.labels);
+  });
+});
+
+describe('retry schedule', () => {
+  const retry = { maxAttempts: 20, maxAgeMs: 86_400_000, baseMs: 1000, maxMs: 300_000 };
+  it('doubles from the base, capped, with ±20 % jitter', () => {
+    expect([1, 2, 3, 4, 10, 30].map((n) => backoffMs(n, retry, () => 0.5))).toEqual([1000, 2000, 4000, 8000, 300_000, 300_000]);
+    expect(backoffMs(1, retry, () => 0)).toBe(800);
+    expect(backoffMs(1, retry, () => 1)).toBe(1200);
+  });
+});
+
+describe('settings', () => {
+  it('reads lists of URLs and refuses a bad one without showing the value', () => {
+    const config = loadConfig({ ALERT_WEBHOOK_URL: 'https://a.example/x, http://b.example/y', ALERTMANAGER_URL: 'http://am:9093' });
+    expect(config.ALERT_WEBHOOK_URL).toContain('b.example');
+    expect(config.ALERTMANAGER_RESEND_S).toBe(60);
+    expect(() => loadConfig({ ALERT_WEBHOOK_URL: 'https://ok.example,ftp://hidden-token@x' })).toThrow(/ALERT_WEBHOOK_URL \(value not shown/);
+    expect(() => loadConfig({ ALERT_WEBHOOK_URL: 'https://ok.example,ftp://hidden-token@x' })).not.toThrow(/hidden-token/);
+    expect(() => loadConfig({ ALERT_WEBHOOK_SECRET: 'short' })).toThrow(/ALERT_WEBHOOK_SECRET/);
+  });
+});
+
+describe('planner', () => {
+  it('writes one row per accepting sink; filtered and (outbox full) dropped events are counted', async () => {
+    const metrics = createMetrics();
+    const limits = { timeoutMs: 100, maxBodyBytes: 1024 };
+    const sinks = [new WebhookSink('webhook-1', 'http://127.0.0.1:1', null, { minSeverity: 'info', types: [] }, limits), new AlertmanagerSink('alertmanager-1', 'http://127.0.0.1:2', limits)];
+    const planner = new NotificationPlanner(sinks, { source: 's', publicUrl: null }, true, metrics);
+    expect(planner.forAlert(alert(), 'raised').map((r) => r.sink)).toEqual(['webhook-1', 'alertmanager-1']);
+    expect(planner.forStatusChange({ deviceId: 'd', status: 'online', previous: null, reason: 'telemetry', lastSeen: 1, at: 1 }).map((r) => r.sink)).toEqual(['webhook-1']);
+    planner.full = true;
+    expect(planner.forAlert(alert(), 'cleared')).toEqual([]);
+    const text = await metrics.scrape();
+    expect(text).toMatch(/^vigil_notifications_total\{sink="alertmanager-1",outcome="filtered"\} 1$/m);
+    expect(text).toMatch(/^vigil_notifications_total\{sink="webhook-1",outcome="dropped"\} 1$/m);
+    expect(text).toMatch(/^vigil_notifications_total\{sink="alertmanager-1",outcome="dropped"\} 1$/m);
+  });
+});
