@@ -71,7 +71,9 @@ describe('/metrics, the Grafana dashboard and the Prometheus rules', () => {
   };
 
   beforeAll(async () => {
-    hub = await startTestHub('services');
+    // One webhook and one Alertmanager sink (nothing listens: nothing is sent without an alert), so the
+    // per-sink notification gauges have their series too.
+    hub = await startTestHub('services', { ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/hook', ALERTMANAGER_URL: 'http://127.0.0.1:9', NOTIFY_POLL_MS: '100' });
     const device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
     const run = randomSuffix();
     for (let i = 0; i < DEVICES; i++) await device.telemetry(`mon-${run}-${i}`, { battery_level: 80 });
