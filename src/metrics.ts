@@ -181,6 +181,13 @@ export function createMetrics() {
       labelNames: ['entry'] as const,
       registers: r,
     }),
+    ruleSetVersion: new Gauge({ name: 'vigil_rule_set_version', help: 'The alert rule-set version in force on this instance (0: built-in rules only)', registers: r }),
+    ruleSetChanges: new Counter({
+      name: 'vigil_rule_set_changes_total',
+      help: 'Rule-set versions this instance applied, by how it learned of them (local, notice, poll, start), and stored versions refused as invalid (invalid)',
+      labelNames: ['outcome'] as const,
+      registers: r,
+    }),
     ingestPaused: new Gauge({
       name: 'vigil_ingest_paused',
       help: '1 while MQTT ingest is paused because the write queue is full',

@@ -30,6 +30,9 @@ export const ACTIONS = {
   'alert.ack': { scope: 'command', devices: 'device' },
   'device.admin': { scope: 'admin', devices: 'device' },
   'keys.admin': { scope: 'admin', devices: 'filtered' },
+  /** The alert rule set spans every device: not for keys limited to devices. */
+  'rules.read': { scope: 'admin', devices: 'fleet' },
+  'rules.write': { scope: 'admin', devices: 'fleet' },
 } as const satisfies Record<string, ActionRule>;
 
 export type Action = keyof typeof ACTIONS;

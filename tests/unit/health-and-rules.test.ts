@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { EwmaStats, thresholdRuleSchema } from '../../src/domain/alert-rules.js';
 import { computeHealth, linear } from '../../src/domain/health-score.js';
 import { RollingMetrics } from '../../src/domain/rolling-metrics.js';
-import { alertRules, loadConfig } from '../../src/config.js';
+import { initialRuleSet, loadConfig } from '../../src/config.js';
 
 const base = { online: true, uptime24h: 1, flapping: false, battery: 100, rssi: -50, errorRate: 0, responseTimeMs: 100, silenceMs: 0, timeoutMs: 60_000 };
 
@@ -42,7 +42,7 @@ describe('alert rules', () => {
   it('names a bad ALERT_RULES entry at start', () => {
     expect(() => loadConfig({ ALERT_RULES: '[{"type":"x","metric":"nonsense","op":">","raise":1}]' })).toThrow(/ALERT_RULES\[0\.metric\]/);
     expect(() => loadConfig({ ALERT_RULES: 'not json' })).toThrow(/ALERT_RULES: not valid JSON/);
-    expect(alertRules(loadConfig({ ALERT_RULES: '[{"type":"hot","metric":"metrics.t","op":">","raise":30,"for_s":2}]' }))[0]).toMatchObject({ forMs: 2000, clear: 30 });
+    expect(initialRuleSet(loadConfig({ ALERT_RULES: '[{"type":"hot","metric":"metrics.t","op":">","raise":30,"for_s":2}]' }))?.rules[0]).toMatchObject({ type: 'hot', for_s: 2 });
   });
 
   it('the z-score detector judges only after warm-up and flags an outlier', () => {

@@ -6,3 +6,4 @@ export * from './devices.js';
 export * from './health-scores.js';
 export * from './status-changes.js';
 export * from './telemetry.js';
+export * from './rule-sets.js';

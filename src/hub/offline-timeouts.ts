@@ -1,0 +1,49 @@
+import { IntervalLearner, type LearnedTimeoutSettings } from '../domain/learned-timeout.js';
+import type { DeviceState } from './device-registry.js';
+
+/** Where a device's offline timeout comes from, in the order they win. */
+export type TimeoutSource = 'device' | 'type' | 'learned' | 'default';
+
+/**
+ * A device's offline timeout: its own setting (`PUT /devices/{id}`), else its type's
+ * (DEVICE_TYPE_TIMEOUTS), else — with LEARNED_TIMEOUTS — the one learned from its reporting
+ * intervals, else OFFLINE_TIMEOUT_S. What an operator set explicitly always beats what is learned.
+ */
+export class OfflineTimeouts {
+  private readonly learners = new Map<string, IntervalLearner>();
+  private readonly scratch: Float64Array;
+
+  constructor(
+    private readonly defaultMs: number,
+    private readonly typeMs: ReadonlyMap<string, number> | undefined,
+    private readonly learned: LearnedTimeoutSettings | null,
+  ) {
+    this.scratch = new Float64Array(learned?.samples ?? 0);
+  }
+
+  /** The device is heard from at `at` (before `lastSeen` moves): one interval for its learner. */
+  heard(state: DeviceState, at: number): void {
+    if (this.learned === null || state.lastSeen === null || at <= state.lastSeen) return;
+    let learner = this.learners.get(state.id);
+    if (learner === undefined) this.learners.set(state.id, (learner = new IntervalLearner(this.learned)));
+    learner.observe(at - state.lastSeen, this.scratch);
+  }
+
+  forget(deviceId: string): void {
+    this.learners.delete(deviceId);
+  }
+
+  of(state: DeviceState): number {
+    if (state.timeoutMs !== null) return state.timeoutMs;
+    const byType = state.type === null ? undefined : this.typeMs?.get(state.type);
+    if (byType !== undefined) return byType;
+    return (this.learned === null ? null : this.learners.get(state.id)?.timeoutMs) ?? this.defaultMs;
+  }
+
+  sourceOf(state: DeviceState): TimeoutSource {
+    if (state.timeoutMs !== null) return 'device';
+    if (state.type !== null && this.typeMs?.has(state.type)) return 'type';
+    if (this.learned !== null && (this.learners.get(state.id)?.timeoutMs ?? null) !== null) return 'learned';
+    return 'default';
+  }
+}
