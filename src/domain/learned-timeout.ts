@@ -26,8 +26,15 @@ export class IntervalLearner {
   private count = 0;
   private next = 0;
   private sinceRecompute = 0;
+  private longest = 0;
   /** The learned timeout in ms, or null before `minSamples` intervals. */
   timeoutMs: number | null = null;
+  /**
+   * Before `minSamples` intervals: factor × the longest interval seen so far (clamped), which the
+   * fixed timeout is raised to if shorter, so a slow reporter is not declared offline at each of its
+   * first intervals while its timeout is learned. 0 until the first interval.
+   */
+  warmupFloorMs = 0;
 
   constructor(private readonly settings: LearnedTimeoutSettings) {
     this.ring = new Uint32Array(settings.samples);
@@ -39,7 +46,11 @@ export class IntervalLearner {
     this.ring[this.next] = Math.min(intervalMs, this.settings.maxMs, 0xffff_ffff);
     this.next = (this.next + 1) % this.ring.length;
     if (this.count < this.ring.length) this.count++;
-    if (this.count < this.settings.minSamples) return;
+    if (this.count < this.settings.minSamples) {
+      this.longest = Math.max(this.longest, this.ring[(this.next + this.ring.length - 1) % this.ring.length]!);
+      this.warmupFloorMs = Math.min(this.settings.maxMs, Math.max(this.settings.minMs, this.longest * this.settings.factor));
+      return;
+    }
     if (this.timeoutMs !== null && ++this.sinceRecompute < RECOMPUTE_EVERY) return;
     this.sinceRecompute = 0;
     this.timeoutMs = learnedTimeout(this.ring, this.count, this.settings, scratch);

@@ -37,13 +37,17 @@ export class OfflineTimeouts {
     if (state.timeoutMs !== null) return state.timeoutMs;
     const byType = state.type === null ? undefined : this.typeMs?.get(state.type);
     if (byType !== undefined) return byType;
-    return (this.learned === null ? null : this.learners.get(state.id)?.timeoutMs) ?? this.defaultMs;
+    if (this.learned === null) return this.defaultMs;
+    const learner = this.learners.get(state.id);
+    if (learner === undefined) return this.defaultMs;
+    return learner.timeoutMs ?? Math.max(this.defaultMs, learner.warmupFloorMs);
   }
 
   sourceOf(state: DeviceState): TimeoutSource {
     if (state.timeoutMs !== null) return 'device';
     if (state.type !== null && this.typeMs?.has(state.type)) return 'type';
-    if (this.learned !== null && (this.learners.get(state.id)?.timeoutMs ?? null) !== null) return 'learned';
+    const learner = this.learned === null ? undefined : this.learners.get(state.id);
+    if (learner !== undefined && (learner.timeoutMs !== null || learner.warmupFloorMs > this.defaultMs)) return 'learned';
     return 'default';
   }
 }
