@@ -21,7 +21,8 @@ export interface PolicyResult {
  * Replays arrival times through the hub's own timeout code (OfflineTimeouts, so the learner, its
  * clamp and its precedence are the shipped ones): after each message the deadline is the message
  * time plus the timeout in force; a deadline passing before the next message is an offline
- * transition — false when the device had not really gone, a detection when it had.
+ * transition — false when the device had not really gone, a detection when it had — and the
+ * device is offline when its next message comes, as in the hub.
  */
 export function replay(traces: readonly ArrivalTrace[], env: Record<string, string>): Map<ArrivalClass, PolicyResult> {
   const config = loadConfig(env);
@@ -38,10 +39,12 @@ export function replay(traces: readonly ArrivalTrace[], env: Record<string, stri
       trace.arrivals.forEach((at, i) => {
         timeouts.heard(state, at);
         state.lastSeen = at;
+        state.status = 'online';
         messages++;
         const deadline = at + timeouts.of(state);
         const next = trace.arrivals[i + 1];
         if (next !== undefined && next <= deadline) return;
+        state.status = 'offline'; // the deadline passed before the next message
         const outage = trace.outages.find((o) => at < o.start && (next === undefined || next >= o.end));
         if (outage !== undefined) {
           if (deadline < outage.end) lags.push(deadline - at);

@@ -27,12 +27,14 @@ export class IntervalLearner {
   private next = 0;
   private sinceRecompute = 0;
   private longest = 0;
+  private second = 0;
   /** The learned timeout in ms, or null before `minSamples` intervals. */
   timeoutMs: number | null = null;
   /**
-   * Before `minSamples` intervals: factor × the longest interval seen so far (clamped), which the
-   * fixed timeout is raised to if shorter, so a slow reporter is not declared offline at each of its
-   * first intervals while its timeout is learned. 0 until the first interval.
+   * Before `minSamples` intervals: factor × the longest interval seen so far — from the third on,
+   * the second longest, so one outage cannot stretch it — clamped; the fixed timeout is raised to
+   * it if shorter, so a slow reporter is not declared offline at each of its first intervals while
+   * its timeout is learned. 0 until the first interval.
    */
   warmupFloorMs = 0;
 
@@ -47,8 +49,11 @@ export class IntervalLearner {
     this.next = (this.next + 1) % this.ring.length;
     if (this.count < this.ring.length) this.count++;
     if (this.count < this.settings.minSamples) {
-      this.longest = Math.max(this.longest, this.ring[(this.next + this.ring.length - 1) % this.ring.length]!);
-      this.warmupFloorMs = Math.min(this.settings.maxMs, Math.max(this.settings.minMs, this.longest * this.settings.factor));
+      const value = this.ring[(this.next + this.ring.length - 1) % this.ring.length]!;
+      if (value > this.longest) [this.second, this.longest] = [this.longest, value];
+      else if (value > this.second) this.second = value;
+      const basis = this.count >= 3 ? this.second : this.longest;
+      this.warmupFloorMs = Math.min(this.settings.maxMs, Math.max(this.settings.minMs, basis * this.settings.factor));
       return;
     }
     if (this.timeoutMs !== null && ++this.sinceRecompute < RECOMPUTE_EVERY) return;
@@ -72,8 +77,11 @@ export function learnedTimeout(intervals: ArrayLike<number>, count: number, s: L
     }
     scratch[j + 1] = v;
   }
-  // Nearest-rank percentile: the smallest value with at least p % of the values at or below it.
-  const rank = Math.min(count, Math.max(1, Math.ceil((s.percentile / 100) * count)));
+  // Nearest-rank percentile: the smallest value with at least p % of the values at or below it —
+  // but below 100 % never the largest, which with fewer than 1 / (1 − p) values it would be: one
+  // outage among the first twenty intervals must not set the timeout.
+  const top = s.percentile < 100 && count > 1 ? count - 1 : count;
+  const rank = Math.min(top, Math.max(1, Math.ceil((s.percentile / 100) * count)));
   const value = scratch[rank - 1]! * s.factor;
   return Math.round(Math.min(s.maxMs, Math.max(s.minMs, value)));
 }

@@ -21,12 +21,19 @@ export class OfflineTimeouts {
     this.scratch = new Float64Array(learned?.samples ?? 0);
   }
 
-  /** The device is heard from at `at` (before `lastSeen` moves): one interval for its learner. */
+  /**
+   * The device is heard from at `at` (before `lastSeen` and its status move): one interval for its
+   * learner. A silence the hub judged an outage (the device is offline now) counts only as long as
+   * the timeout that ended it: a real outage then cannot stretch the timeout past factor × the
+   * timeout, while a device that really reports more slowly than its timeout still raises it, by up
+   * to the factor each time, until its intervals fit.
+   */
   heard(state: DeviceState, at: number): void {
     if (this.learned === null || state.lastSeen === null || at <= state.lastSeen) return;
     let learner = this.learners.get(state.id);
     if (learner === undefined) this.learners.set(state.id, (learner = new IntervalLearner(this.learned)));
-    learner.observe(at - state.lastSeen, this.scratch);
+    const interval = at - state.lastSeen;
+    learner.observe(state.status === 'offline' ? Math.min(interval, this.of(state)) : interval, this.scratch);
   }
 
   forget(deviceId: string): void {
