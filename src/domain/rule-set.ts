@@ -94,7 +94,7 @@ const ruleList = z
  * A whole rule set, as `PUT /rules` takes it and the database stores it: rules for every device,
  * per device type, and per device (each list overrides the one before it, rule by rule, by type).
  */
-export const ruleSetSchema = z
+const ruleSetObject = z
   .object({
     rules: ruleList.default([]),
     device_types: z.record(z.string().regex(NAME, 'device types are 1-64 chars of [A-Za-z0-9._:-]'), ruleList).default({}),
@@ -112,8 +112,25 @@ export const ruleSetSchema = z
     if (total > RULE_SET_LIMITS.totalRules) ctx.addIssue({ code: 'custom', path: [], message: `at most ${RULE_SET_LIMITS.totalRules} rules in all` });
   });
 
-export type RuleSetInput = z.input<typeof ruleSetSchema>;
-export type RuleSetDocument = z.output<typeof ruleSetSchema>;
+/**
+ * `__proto__` is a valid device id and type name, but an object key zod would silently drop (and
+ * JavaScript objects cannot hold as data): refused with its path rather than lost.
+ */
+function reservedKeys(value: unknown, ctx: z.RefinementCtx): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  for (const scope of ['devices', 'device_types'] as const) {
+    const map = (value as Record<string, unknown>)[scope];
+    if (typeof map === 'object' && map !== null && Object.prototype.hasOwnProperty.call(map, '__proto__')) {
+      ctx.addIssue({ code: 'custom', path: [scope, '__proto__'], message: '__proto__ cannot be a key here' });
+    }
+  }
+  return value;
+}
+
+export const ruleSetSchema = z.preprocess(reservedKeys, ruleSetObject);
+
+export type RuleSetInput = z.input<typeof ruleSetObject>;
+export type RuleSetDocument = z.output<typeof ruleSetObject>;
 
 export const EMPTY_RULE_SET: RuleSetDocument = { rules: [], device_types: {}, devices: {} };
 

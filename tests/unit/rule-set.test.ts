@@ -34,6 +34,7 @@ describe('rule-set validation', () => {
     expect(problems({ rules: [{ enabled: false }] })).toEqual(['rules.0.type: a rule turned off (enabled: false) names the type it turns off']);
     expect(problems({ rulez: [] })[0]).toMatch(/rulez/);
     expect(problems({ devices: { 'bad id!': [] } })[0]).toMatch(/^devices/);
+    expect(problems(JSON.parse('{"devices":{"__proto__":[]}}'))).toEqual(['devices.__proto__: __proto__ cannot be a key here']);
     expect(problems({ rules: Array.from({ length: 201 }, (_, i) => ({ type: `r${i}`, metric: 'rssi', op: '<', raise: 1 })) })[0]).toMatch(/^rules: /);
   });
 
