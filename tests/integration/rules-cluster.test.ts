@@ -77,6 +77,12 @@ afterAll(async () => {
   await databases.dropAll();
 });
 
+it('documents the rules API in the OpenAPI document from the route table', async () => {
+  const doc = (await (await fetch(url(hubs[0]!, '/openapi.json'))).json()) as { paths: Record<string, Record<string, { 'x-scope'?: string; requestBody?: unknown; responses: Record<string, unknown> }>> };
+  expect(Object.keys(doc.paths['/rules']!).sort()).toEqual(['delete', 'get', 'put']);
+  expect(doc.paths['/rules']!.put).toMatchObject({ 'x-scope': 'admin', requestBody: expect.anything(), responses: expect.objectContaining({ '412': expect.anything(), '422': expect.anything() }) });
+});
+
 it('starts from ALERT_RULES as version 1 on every instance', async () => {
   for (const h of hubs) {
     const got = await getRules(h);
