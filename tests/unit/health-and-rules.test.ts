@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EwmaStats, thresholdRuleSchema } from '../../src/domain/alert-rules.js';
+import { EwmaStats } from '../../src/domain/alert-rules.js';
+import { ruleSchema } from '../../src/domain/rule-set.js';
 import { computeHealth, linear } from '../../src/domain/health-score.js';
 import { RollingMetrics } from '../../src/domain/rolling-metrics.js';
 import { initialRuleSet, loadConfig } from '../../src/config.js';
@@ -35,8 +36,8 @@ describe('health score', () => {
 
 describe('alert rules', () => {
   it('rejects a clear threshold on the wrong side of the raise threshold', () => {
-    expect(thresholdRuleSchema.safeParse({ type: 't', metric: 'battery_level', op: '<', raise: 20, clear: 15 }).success).toBe(false);
-    expect(thresholdRuleSchema.safeParse({ type: 't', metric: 'metrics.temperature', op: '>', raise: 30, clear: 28 }).success).toBe(true);
+    expect(ruleSchema.safeParse({ type: 't', metric: 'battery_level', op: '<', raise: 20, clear: 15 }).success).toBe(false);
+    expect(ruleSchema.safeParse({ type: 't', metric: 'metrics.temperature', op: '>', raise: 30, clear: 28 }).success).toBe(true);
   });
 
   it('names a bad ALERT_RULES entry at start', () => {
