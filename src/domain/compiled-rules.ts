@@ -19,7 +19,7 @@ function toList(rules: readonly CompiledRule[]): RuleList {
   return {
     thresholds: rules.filter((r) => r.kind === 'threshold'),
     stale: rules.filter((r) => r.kind === 'stale'),
-    types: new Set(rules.map((r) => r.type)),
+    byType: new Map(rules.map((r) => [r.type, r])),
   };
 }
 

@@ -202,8 +202,8 @@ export function compileRule(r: RuleOutput): Entry {
 export interface RuleList {
   readonly thresholds: readonly CompiledRule[];
   readonly stale: readonly CompiledRule[];
-  /** Every type in force (an active alert of a rule type not here is cleared: its rule was removed). */
-  readonly types: ReadonlySet<string>;
+  /** Every rule in force by type (an active alert of a rule no longer here, or no longer for the device's type, is cleared). */
+  readonly byType: ReadonlyMap<string, CompiledRule>;
 }
 
 /** The earlier system's rules (seed 002), with hysteresis: a rule set's `rules` override them by type. */

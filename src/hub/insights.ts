@@ -75,7 +75,7 @@ export class Insights {
     this.account(state, d, now);
     d.metrics.add(t);
     const list = this.ruleSet.rulesFor(state.id, state.type);
-    if (d.rulesVersion !== this.ruleSet.version) dropRemoved(this.book, state, d, list, this.ruleSet.version, now);
+    if (d.judgedBy !== list || d.judgedType !== state.type) dropRemoved(this.book, state, d, list, now);
     for (const rule of list.thresholds) {
       if (rule.deviceType !== null && rule.deviceType !== state.type) continue;
       const value = readRule(rule, t, d.metrics);
@@ -187,7 +187,8 @@ export class Insights {
         pastSince: new Map(),
         active: new Map(),
         zstats: null,
-        rulesVersion: this.ruleSet.version,
+        judgedBy: null,
+        judgedType: null,
         lastHeard: new Map(),
       };
       for (const alert of this.pendingRestore.get(state.id) ?? []) d.active.set(alert.type, alert);

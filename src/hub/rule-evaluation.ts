@@ -53,8 +53,9 @@ export interface RuleState {
   readonly pastSince: Map<string, number>;
   /** Per staleness rule type: when its metric last arrived. */
   readonly lastHeard: Map<string, number>;
-  /** The rule-set version this device was last judged under. */
-  rulesVersion: number;
+  /** The rule list this device was last judged by, and its type then (null: not judged yet). */
+  judgedBy: RuleList | null;
+  judgedType: string | null;
 }
 
 /**
@@ -90,14 +91,21 @@ export function escalate(book: AlertBook, state: DeviceState, d: RuleState, rule
 }
 
 /**
- * The first message of a device under a new rule-set version: its alerts whose rule no longer
- * applies to it are cleared (`cleared_because: "rule_removed"`), and half-started minimum durations
- * of removed rules forgotten. Runs once per device and version, not per message.
+ * The first message of a device judged by another rule list than before (a new rule-set version,
+ * its type changed, or the first since the hub started — alerts restored from the database
+ * included): its alerts whose rule no longer applies to it are cleared (`cleared_because:
+ * "rule_removed"`), and half-started minimum durations of those rules forgotten. Runs once per
+ * change, not per message.
  */
-export function dropRemoved(book: AlertBook, state: DeviceState, d: RuleState, list: RuleList, version: number, now: number): void {
-  d.rulesVersion = version;
+export function dropRemoved(book: AlertBook, state: DeviceState, d: RuleState, list: RuleList, now: number): void {
+  d.judgedBy = list;
+  d.judgedType = state.type;
+  const applies = (type: string) => {
+    const rule = list.byType.get(type);
+    return rule !== undefined && (rule.deviceType === null || rule.deviceType === state.type);
+  };
   for (const alert of [...d.active.values()]) {
-    if (isRuleGoverned(alert.type) && !list.types.has(alert.type)) book.clear(state, d.active, alert, now, { reason: 'rule_removed' });
+    if (isRuleGoverned(alert.type) && !applies(alert.type)) book.clear(state, d.active, alert, now, { reason: 'rule_removed' });
   }
-  for (const type of [...d.pastSince.keys()]) if (isRuleGoverned(type) && !list.types.has(type)) d.pastSince.delete(type);
+  for (const type of [...d.pastSince.keys()]) if (isRuleGoverned(type) && !applies(type)) d.pastSince.delete(type);
 }

@@ -55,7 +55,7 @@ describe('compiled rule sets', () => {
     device_types: { tracker: [{ type: 'low_battery', enabled: false }, { type: 'fast', metric: 'metrics.speed', op: '>', raise: 100 }] },
     devices: { d9: [{ type: 'weak', metric: 'rssi', op: '<', raise: -70 }, { metric: 'metrics.t', stale_after_s: 60 }] },
   });
-  const types = (deviceId: string, type: string | null) => [...set.rulesFor(deviceId, type).types].sort();
+  const types = (deviceId: string, type: string | null) => [...set.rulesFor(deviceId, type).byType.keys()].sort();
 
   it('layers built-ins, rules for all, per type and per device, by type', () => {
     expect(types('d1', null)).toEqual(['error_rate_spike', 'low_battery', 'performance_degradation', 'weak']);
@@ -163,5 +163,20 @@ describe('escalation, staleness and rule changes (fake clock)', () => {
     insights.setRules(compile({ rules: [{ type: 'cold', metric: 'metrics.t', op: '<', raise: 40 }], devices: { d1: [{ type: 'low_battery', enabled: false }] } }, 3));
     send({ batteryLevel: 5, metrics: { t: 35 } });
     expect(transitions.filter((t) => t.type === 'low_battery')).toEqual([]);
+  });
+
+  it('clears an alert whose rule stops applying when the device type changes, and a restored alert whose rule is gone', () => {
+    const { insights, transitions, state, send } = harness(compile({ rules: [{ type: 'hot', metric: 'metrics.t', op: '>', raise: 30, device_type: 'oven' }] }));
+    state.type = 'oven';
+    send({ metrics: { t: 35 } });
+    state.type = 'fridge';
+    send({ metrics: { t: 35 } });
+    expect(transitions.map((t) => `${t.type} ${t.transition} ${String(t.data.cleared_because ?? '')}`)).toEqual(['hot raised ', 'hot cleared rule_removed']);
+    const restored: Alert = { id: 'r1', deviceId: 'd2', type: 'gone', severity: 'minor', state: 'raised', data: {}, raisedAt: 0, updatedAt: 0, clearedAt: null, acknowledgedAt: null, acknowledgedBy: null };
+    insights.restoreAlert(restored);
+    const other = blankState('d2');
+    other.status = 'online';
+    insights.onTelemetry(other, { deviceId: 'd2', ts: Date.now(), receivedAt: Date.now(), batteryLevel: 90, rssi: null, responseTimeMs: null, errorRate: null, metrics: null }, Date.now());
+    expect(transitions.at(-1)).toMatchObject({ type: 'gone', transition: 'cleared', data: { cleared_because: 'rule_removed' } });
   });
 });
