@@ -265,7 +265,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       ...healthRoutes(hub, database),
       ...ingestRoutes(hub, database, config),
       ...adminRoutes(keys, tokens, log),
-      ...ruleRoutes(rules),
+      ...ruleRoutes(rules, bounds.refused),
       ...commandRoutes(hub, database),
       ...dashboardRoutes(),
     ];

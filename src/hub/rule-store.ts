@@ -59,6 +59,7 @@ export class RuleStore {
   async start(initial: RuleSetDocument | null): Promise<void> {
     if (initial !== null) await seedRuleSet(this.opts.db, initial);
     await this.reload('start');
+    this.opts.metrics.ruleSetVersion.set(this.current.version);
     this.poll = setInterval(this.opts.faults.guard('rule_reload', () => this.pollOnce()), this.opts.pollMs);
     this.poll.unref();
   }

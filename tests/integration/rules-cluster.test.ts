@@ -117,6 +117,9 @@ it('refuses a stale If-Match with 412, a malformed one with 400, and an invalid 
     ]),
   );
   for (const h of hubs) expect((await getRules(h)).body.version).toBe(2);
+  const refused = await (await fetch(url(hubs[1]!, '/metrics'))).text();
+  expect(refused).toMatch(/^vigil_http_refused_total\{code="stale_version"\} 1$/m);
+  expect(refused).toMatch(/^vigil_http_refused_total\{code="invalid_if_match"\} 1$/m);
 });
 
 it('escalates a held alert and raises stale:<metric> while the device still reports, per device type and per device', async () => {

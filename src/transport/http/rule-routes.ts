@@ -31,12 +31,13 @@ const keyId = (p: Principal) => (p.kind === 'key' ? p.key.id : null);
 const MALFORMED = { detail: 'If-Match must be a rule-set version as GET /rules gives it in ETag ("7"), or *', error: { code: 'invalid_if_match', message: 'malformed If-Match' } };
 
 /** Answers a change: 412 when the version moved on meanwhile, else the new version with its ETag. */
-function answerChange(res: HttpResponse, store: RuleStore, change: ReturnType<RuleStore['replace']>, aborted: { value: boolean }): void {
+function answerChange(res: HttpResponse, store: RuleStore, change: ReturnType<RuleStore['replace']>, aborted: { value: boolean }, refused: (code: string) => void): void {
   change.then(
     (outcome) => {
       if (aborted.value) return;
       res.cork(() => {
         if (outcome === 'stale') {
+          refused('stale_version');
           const current = store.view.version;
           sendJson(res, '412 Precondition Failed', { detail: `the rule set changed since the version in If-Match (now ${current}): GET /rules, then retry`, error: { code: 'stale_version', message: 'stale version' }, version: current }, { etag: etag(current) });
         } else sendJson(res, '200 OK', ruleSetBody(outcome.view, outcome.propagation), { etag: etag(outcome.view.version) });
@@ -51,8 +52,15 @@ const ANSWERS = {
   '412': 'Another version was stored since the one in If-Match (stale_version); the body names the version in force',
 };
 
-/** The alert rule set as data (docs/health-and-alerts.md): read, replace as a whole, or reset to the built-in rules. */
-export function ruleRoutes(store: RuleStore): Route[] {
+/**
+ * The alert rule set as data (docs/health-and-alerts.md): read, replace as a whole, or reset to the
+ * built-in rules. `refused` counts a 400 or 412 (vigil_http_refused_total{code}).
+ */
+export function ruleRoutes(store: RuleStore, refused: (code: string) => void): Route[] {
+  const malformed = (res: HttpResponse) => {
+    refused('invalid_if_match');
+    sendJson(res, '400 Bad Request', MALFORMED);
+  };
   return [
     route({
       method: 'GET',
@@ -77,8 +85,8 @@ export function ruleRoutes(store: RuleStore): Route[] {
       answers: ANSWERS,
       handle(res, r) {
         const expected = expectedVersion(r.headers['if-match'] ?? '');
-        if (expected === undefined) return sendJson(res, '400 Bad Request', MALFORMED);
-        answerChange(res, store, store.replace(r.body, expected, keyId(r.principal)), r.aborted);
+        if (expected === undefined) return malformed(res);
+        answerChange(res, store, store.replace(r.body, expected, keyId(r.principal)), r.aborted, refused);
       },
     }),
     route({
@@ -92,8 +100,8 @@ export function ruleRoutes(store: RuleStore): Route[] {
       answers: ANSWERS,
       handle(res, r) {
         const expected = expectedVersion(r.headers['if-match'] ?? '');
-        if (expected === undefined) return sendJson(res, '400 Bad Request', MALFORMED);
-        answerChange(res, store, store.reset(expected, keyId(r.principal)), r.aborted);
+        if (expected === undefined) return malformed(res);
+        answerChange(res, store, store.reset(expected, keyId(r.principal)), r.aborted, refused);
       },
     }),
   ];
