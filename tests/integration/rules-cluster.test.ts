@@ -99,6 +99,13 @@ it('a rule changed over PUT /rules on one instance judges the next message on ev
     await until('a cold alert for every device on every feed', async () => alerts(feed, 'cold', 'raised').length >= devices.length);
     expect(new Set(alerts(feed, 'cold', 'raised').map((f) => f.device_id))).toEqual(new Set(devices));
   }
+  // And over REST on every instance: the stored alerts.
+  for (const h of hubs) {
+    await until('cold alerts in GET /alerts', async () => {
+      const page = (await (await fetch(url(h, '/alerts?state=active&limit=100'))).json()) as { alerts: { device_id: string; anomaly_type: string }[] };
+      return page.alerts.filter((a) => a.anomaly_type === 'cold' && devices.includes(a.device_id)).length === devices.length;
+    });
+  }
   // Each device is judged by its owner; the owners are spread over the instances.
   const owners = await Promise.all(hubs.map(async (h) => Number(/^vigil_rule_set_version (\d+)/m.exec(await (await fetch(url(h, '/metrics'))).text())?.[1])));
   expect(owners).toEqual([2, 2, 2]);
