@@ -1,4 +1,7 @@
-import { alertRules, healthWeights, typeTimeouts, type Config } from './config.js';
+import { healthWeights, initialRuleSet, typeTimeouts, type Config } from './config.js';
+import { learnedTimeoutSettings } from './domain/learned-timeout.js';
+import { RuleStore } from './hub/rule-store.js';
+import { ruleRoutes } from './transport/http/rule-routes.js';
 import { scheduleHealthSweeps } from './jobs/health-sweep.js';
 import { scheduleRetention } from './jobs/retention-job.js';
 import { loadActiveAlerts, loadLatestHealth } from './storage/alert-repository.js';
@@ -176,12 +179,12 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       faults,
       defaultTimeoutMs: config.OFFLINE_TIMEOUT_S * 1000,
       typeTimeoutsMs: typeTimeouts(config),
+      learnedTimeouts: learnedTimeoutSettings(config),
       deviceLimits: { maxDevices: config.MAX_DEVICES, newPerS: config.MAX_NEW_DEVICES_PER_S, burst: config.MAX_NEW_DEVICES_BURST },
       flap: { transitions: config.FLAP_TRANSITIONS, windowMs: config.FLAP_WINDOW_S * 1000 },
       insights: {
         weights: healthWeights(config),
         step: config.HEALTH_STEP,
-        rules: alertRules(config),
         zscoreMetrics: config.ANOMALY_ZSCORE_METRICS?.split(',') ?? [],
         zscoreThreshold: config.ANOMALY_ZSCORE,
         offlineAlertMs: config.OFFLINE_ALERT_MINUTES * 60_000,
@@ -189,6 +192,10 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     });
 
     hubRef.current = hub;
+    // The rule set in force before the first message (ALERT_RULES stored as version 1 if none is).
+    const rules = new RuleStore({ db: database.db, insights: hub.insights, queries: hub.queries, log, metrics, faults, pollMs: config.RULES_POLL_S * 1000 });
+    cleanup.push(() => rules.stop());
+    await rules.start(initialRuleSet(config));
     await restoreState(hub, database, log);
     if (notifications !== null) {
       await notifications.start({
@@ -279,6 +286,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       ...healthRoutes(hub, database),
       ...ingestRoutes(hub, database, config),
       ...adminRoutes(keys, tokens, log),
+      ...ruleRoutes(rules, bounds.refused),
       ...commandRoutes(hub, database),
       ...notificationRoutes(database.db, notifications?.planner.sinks.map((s) => s.name) ?? []),
       ...dashboardRoutes(),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { SEVERITIES, thresholdRuleSchema, toRule, type ThresholdRule } from './domain/alert-rules.js';
+import { SEVERITIES } from './domain/alert-rules.js';
+import { ruleSetSchema, type RuleSetDocument } from './domain/rule-set.js';
 import { DEFAULT_WEIGHTS, type Weights } from './domain/health-score.js';
 import { redactUrlsIn } from './transport/redact-url.js';
 
@@ -87,6 +88,14 @@ export const configSchema = z.object({
   HEALTH_STEP: z.coerce.number().min(0).max(100).default(1),
   HEALTH_SWEEP_CRON: z.string().min(9).default('*/5 * * * *'),
   ALERT_RULES: z.string().optional(),
+  RULES_POLL_S: z.coerce.number().min(0.5).max(3600).default(5),
+  LEARNED_TIMEOUTS: bool.default(false),
+  LEARNED_TIMEOUT_SAMPLES: int(4, 1024).default(64),
+  LEARNED_TIMEOUT_MIN_SAMPLES: int(2, 1024).default(8),
+  LEARNED_TIMEOUT_PERCENTILE: z.coerce.number().min(50).max(100).default(95),
+  LEARNED_TIMEOUT_FACTOR: z.coerce.number().min(1).max(100).default(3),
+  LEARNED_TIMEOUT_MIN_S: z.coerce.number().positive().max(7 * 24 * 3600).default(10),
+  LEARNED_TIMEOUT_MAX_S: z.coerce.number().positive().max(7 * 24 * 3600).default(86_400),
   ANOMALY_ZSCORE_METRICS: z.string().regex(/^[A-Za-z0-9._:-]+(,[A-Za-z0-9._:-]+)*$/).optional(),
   ANOMALY_ZSCORE: z.coerce.number().min(1).max(100).default(4),
   OFFLINE_ALERT_MINUTES: z.coerce.number().min(0).max(10_080).default(5),
@@ -194,21 +203,25 @@ export function healthWeights(config: Config): Weights {
   return weights as Weights;
 }
 
-/** ALERT_RULES: a JSON array of threshold rules (docs/health-and-alerts.md); errors name the rule and field. */
-export function alertRules(config: Config): ThresholdRule[] {
-  if (!config.ALERT_RULES) return [];
+/**
+ * ALERT_RULES: the initial rule set (used while the database holds none): a JSON array of rules
+ * (for every device) or a whole rule set `{"rules":…,"device_types":…,"devices":…}`
+ * (docs/health-and-alerts.md); errors name the rule and field. Null when unset.
+ */
+export function initialRuleSet(config: Config): RuleSetDocument | null {
+  if (!config.ALERT_RULES) return null;
   let raw: unknown;
   try {
     raw = JSON.parse(config.ALERT_RULES);
   } catch {
-    throw new ConfigError('invalid configuration:\n  ALERT_RULES: not valid JSON (expected an array of rules)');
+    throw new ConfigError('invalid configuration:\n  ALERT_RULES: not valid JSON (expected an array of rules or a rule set)');
   }
-  const parsed = z.array(thresholdRuleSchema).safeParse(raw);
+  const parsed = ruleSetSchema.safeParse(Array.isArray(raw) ? { rules: raw } : raw);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ALERT_RULES[${i.path.join('.')}]: ${i.message}`);
+    const lines = parsed.error.issues.map((i) => `  ALERT_RULES${Array.isArray(raw) ? `[${i.path.slice(1).join('.')}]` : `.${i.path.join('.')}`}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
-  return parsed.data.map(toRule);
+  return parsed.data;
 }
 
 /** `sensor=1500,tracker=30` → Map of device type → timeout in ms. */
@@ -269,7 +282,7 @@ export function loadConfig(
   Object.assign(raw, parseFlags(argv));
   const parsed = configSchema.safeParse(raw);
   if (parsed.success) {
-    alertRules(parsed.data); // fail at start, naming the bad rule
+    initialRuleSet(parsed.data); // fail at start, naming the bad rule
     if (parsed.data.CLUSTER_ENABLED && (!parsed.data.REDIS_URL || !parsed.data.MQTT_URL)) {
       throw new ConfigError(
         'invalid configuration:\n  CLUSTER_ENABLED=true needs REDIS_URL and MQTT_URL: instances share Redis and an MQTT 5 broker with shared subscriptions (the embedded broker is single-instance)',

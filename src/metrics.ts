@@ -225,6 +225,13 @@ export function createMetrics() {
       labelNames: ['sink'] as const,
       registers: r,
     }),
+    ruleSetVersion: new Gauge({ name: 'vigil_rule_set_version', help: 'The alert rule-set version in force on this instance (0: built-in rules only)', registers: r }),
+    ruleSetChanges: new Counter({
+      name: 'vigil_rule_set_changes_total',
+      help: 'Rule-set versions this instance applied, by how it learned of them (local, notice, poll, start), and stored versions refused as invalid (invalid)',
+      labelNames: ['outcome'] as const,
+      registers: r,
+    }),
     ingestPaused: new Gauge({
       name: 'vigil_ingest_paused',
       help: '1 while the write queue is full (WRITER_MAX_QUEUE, until it drains to half): QoS 1 messages wait unacknowledged, so the broker holds the rest',

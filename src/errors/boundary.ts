@@ -20,6 +20,7 @@ export type Entry =
   | 'membership'
   | 'lag_monitor'
   | 'key_reload'
+  | 'rule_reload'
   | 'reconcile'
   | 'notifications'
   | 'process';

@@ -1,5 +1,6 @@
 import type { DeviceStatus } from '../domain/device-status.js';
 import type { Hub } from './hub.js';
+import type { TimeoutSource } from './offline-timeouts.js';
 
 /** A device as the API shows it, from the instance that holds its state. */
 export interface DeviceView {
@@ -14,6 +15,7 @@ export interface DeviceView {
   readonly name: string | null;
   readonly timeoutMs: number | null;
   readonly effectiveTimeoutMs: number;
+  readonly timeoutSource: TimeoutSource;
   readonly healthScore: number | null;
   readonly activeAlerts: number;
 }
@@ -81,6 +83,7 @@ export class DeviceViews {
   private local(id: string): DeviceView | null {
     const state = this.hub.registry.get(id);
     if (state === undefined) return null;
+    const timeout = this.hub.timeoutOf(id)!;
     return {
       id,
       status: state.status,
@@ -92,7 +95,8 @@ export class DeviceViews {
       type: state.type,
       name: state.name,
       timeoutMs: state.timeoutMs,
-      effectiveTimeoutMs: this.hub.timeoutMsOf(state),
+      effectiveTimeoutMs: timeout.ms,
+      timeoutSource: timeout.source,
       healthScore: this.hub.insights.health(id)?.score ?? null,
       activeAlerts: this.hub.insights.activeAlerts(id).length,
     };

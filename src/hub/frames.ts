@@ -2,7 +2,7 @@ import type { StatusChange } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import type { DeviceState } from './device-registry.js';
 import type { Command } from './commands.js';
-import type { Alert, AlertTransition, ScoredHealth } from './insights.js';
+import type { Alert, AlertTransition, ScoredHealth } from './alert-types.js';
 
 /** Hub → client frames of the device channels (docs/websocket-protocol.md). Built once per event. */
 
@@ -153,6 +153,7 @@ export function snapshotFrame(
   now: number,
   health: ScoredHealth | null,
   alerts: readonly Alert[],
+  timeout: { readonly ms: number; readonly source: string } | null = null,
 ): string {
   return JSON.stringify({
     type: 'snapshot',
@@ -163,6 +164,8 @@ export function snapshotFrame(
       status: state?.status ?? 'unknown',
       flapping: state?.flapping ?? false,
       last_seen: iso(state?.lastSeen ?? null),
+      offline_timeout_s: timeout === null ? null : timeout.ms / 1000,
+      offline_timeout_source: timeout?.source ?? null,
       telemetry: state?.telemetry ? telemetryData(state.telemetry) : null,
       health: health === null ? null : healthData(health),
       active_alerts: alerts.map(alertData),

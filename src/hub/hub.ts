@@ -13,6 +13,9 @@ import { DeviceViews } from './device-views.js';
 import { MassOfflineGuard } from './mass-offline.js';
 import { OwnerQueries, type ClusterPort } from './owner-queries.js';
 import { Insights, type Alert, type AlertTransition, type InsightOptions, type InsightSink, type ScoredHealth } from './insights.js';
+import { DEFAULT_RULE_SET } from '../domain/compiled-rules.js';
+import type { LearnedTimeoutSettings } from '../domain/learned-timeout.js';
+import { OfflineTimeouts, type TimeoutSource } from './offline-timeouts.js';
 
 /** Where the hub hands what must outlive it; implemented by the batched storage writer. */
 export interface EventSink {
@@ -37,6 +40,8 @@ export interface HubOptions {
   readonly defaultTimeoutMs: number;
   /** Offline timeouts by device type, in ms (a device's own override wins). */
   readonly typeTimeoutsMs?: ReadonlyMap<string, number>;
+  /** LEARNED_TIMEOUTS: each device's timeout learned from its reporting intervals (null: off). */
+  readonly learnedTimeouts?: LearnedTimeoutSettings | null;
   /** A device with `transitions` status changes within `windowMs` is flagged as flapping. */
   readonly flap?: { readonly transitions: number; readonly windowMs: number };
   readonly insights?: Partial<Omit<InsightOptions, 'timeoutMsOf'>>;
@@ -71,7 +76,7 @@ const DEFAULT_INSIGHTS: Omit<InsightOptions, 'timeoutMsOf'> = {
   weights: { availability: 30, battery: 20, signal: 15, error_rate: 15, response_time: 10, freshness: 10 },
   step: 1,
   minScoreIntervalMs: 1000,
-  rules: [],
+  rules: DEFAULT_RULE_SET,
   zscoreMetrics: [],
   zscoreThreshold: 4,
   offlineAlertMs: 5 * 60_000,
@@ -106,9 +111,11 @@ export class Hub implements PresenceListener, InsightSink {
   readonly queries: OwnerQueries;
   readonly views: DeviceViews;
   readonly commandViews: CommandViews;
+  private readonly timeouts: OfflineTimeouts;
 
   constructor(private readonly opts: HubOptions) {
     this.now = opts.now ?? Date.now;
+    this.timeouts = new OfflineTimeouts(opts.defaultTimeoutMs, opts.typeTimeoutsMs, opts.learnedTimeouts ?? null);
     this.registry = new DeviceRegistry(opts.deviceLimits, this.now);
     this.owns = opts.cluster ? (deviceId) => opts.cluster!.owns(deviceId) : () => true;
     this.queries = new OwnerQueries(opts.cluster);
@@ -166,6 +173,7 @@ export class Hub implements PresenceListener, InsightSink {
     if (state === undefined) return;
     this.claimQuietly(this.statusChange(state, 'offline', 'reconcile', this.now()));
     this.registry.delete(deviceId);
+    this.timeouts.forget(deviceId);
   }
 
   countInvalid(reason: string): void {
@@ -397,13 +405,18 @@ export class Hub implements PresenceListener, InsightSink {
       this.now(),
       this.insights.health(deviceId),
       this.insights.activeAlerts(deviceId),
+      this.timeoutOf(deviceId),
     );
   }
 
   timeoutMsOf(state: DeviceState): number {
-    if (state.timeoutMs !== null) return state.timeoutMs;
-    if (state.type !== null) return this.opts.typeTimeoutsMs?.get(state.type) ?? this.opts.defaultTimeoutMs;
-    return this.opts.defaultTimeoutMs;
+    return this.timeouts.of(state);
+  }
+
+  /** A known device's offline timeout in force and where it comes from (device, type, learned, default). */
+  timeoutOf(deviceId: string): { readonly ms: number; readonly source: TimeoutSource } | null {
+    const state = this.registry.get(deviceId);
+    return state === undefined ? null : { ms: this.timeouts.of(state), source: this.timeouts.sourceOf(state) };
   }
 
   /** The device's timeout or type changed: its current deadline moves with it. */
@@ -414,6 +427,7 @@ export class Hub implements PresenceListener, InsightSink {
   }
 
   private heard(state: DeviceState, at: number, reason: TransitionReason): void {
+    this.timeouts.heard(state, at);
     if (state.lastSeen === null || at > state.lastSeen) state.lastSeen = at;
     this.opts.presence.touch(state.id, at, this.timeoutMsOf(state));
     if (state.status !== 'online') this.changeStatus(state, 'online', reason, at);

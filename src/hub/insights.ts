@@ -1,36 +1,14 @@
-import { randomUUID } from 'node:crypto';
-import { BUILT_IN_RULES, EwmaStats, isBack, isPast, type Severity, type ThresholdRule } from '../domain/alert-rules.js';
-import { computeHealth, type HealthScore, type Weights } from '../domain/health-score.js';
+import { EwmaStats, isBack, isPast, type Severity } from '../domain/alert-rules.js';
+import { DEFAULT_RULE_SET, type CompiledRuleSet } from '../domain/compiled-rules.js';
+import { computeHealth, type Weights } from '../domain/health-score.js';
 import { RollingMetrics } from '../domain/rolling-metrics.js';
 import type { Telemetry } from '../domain/telemetry.js';
+import { AlertBook } from './alert-book.js';
+import type { Alert, InsightSink, ScoredHealth } from './alert-types.js';
 import type { DeviceState } from './device-registry.js';
+import { dropRemoved, escalate, judgeStaleness, readRule, type RuleState } from './rule-evaluation.js';
 
-export type AlertLifecycle = 'raised' | 'acknowledged' | 'cleared';
-export type AlertTransition = 'raised' | 'updated' | 'cleared' | 'acknowledged';
-
-export interface Alert {
-  readonly id: string;
-  readonly deviceId: string;
-  readonly type: string;
-  severity: Severity;
-  state: AlertLifecycle;
-  data: Record<string, unknown>;
-  readonly raisedAt: number;
-  updatedAt: number;
-  clearedAt: number | null;
-  acknowledgedAt: number | null;
-  acknowledgedBy: string | null;
-}
-
-export interface ScoredHealth extends HealthScore {
-  readonly at: number;
-}
-
-/** Where insights go: the hub numbers, pushes and stores them. */
-export interface InsightSink {
-  healthScore(state: DeviceState, health: ScoredHealth, previous: number | null): void;
-  alert(state: DeviceState, alert: Alert, transition: AlertTransition): void;
-}
+export type { Alert, AlertLifecycle, AlertTransition, InsightSink, ScoredHealth } from './alert-types.js';
 
 export interface InsightOptions {
   readonly weights: Weights;
@@ -38,7 +16,8 @@ export interface InsightOptions {
   readonly step: number;
   /** Per device, scoring on telemetry happens at most this often (the sweep catches the rest). */
   readonly minScoreIntervalMs: number;
-  readonly rules: readonly ThresholdRule[];
+  /** The rule set in force at start (the rule store replaces it as versions change). */
+  readonly rules: CompiledRuleSet;
   /** Sensor metrics watched by the z-score detector, and its threshold. */
   readonly zscoreMetrics: readonly string[];
   readonly zscoreThreshold: number;
@@ -47,16 +26,13 @@ export interface InsightOptions {
   readonly timeoutMsOf: (state: DeviceState) => number;
 }
 
-interface DeviceInsight {
-  readonly metrics: RollingMetrics;
+interface DeviceInsight extends RuleState {
   readonly firstSeen: number;
   accountedAt: number;
   offlineSince: number | null;
   health: ScoredHealth | null;
   pushed: number | null;
   scoredAt: number;
-  readonly pastSince: Map<string, number>;
-  readonly active: Map<string, Alert>;
   zstats: Map<string, EwmaStats> | null;
 }
 
@@ -74,27 +50,41 @@ const ZSCORE_CLEAR = 2;
  */
 export class Insights {
   private readonly devices = new Map<string, DeviceInsight>();
-  private readonly alertsById = new Map<string, Alert>();
-  private readonly rules: readonly ThresholdRule[];
+  private readonly book: AlertBook;
+  private ruleSet: CompiledRuleSet;
 
   constructor(
     private readonly opts: InsightOptions,
     private readonly sink: InsightSink,
   ) {
-    this.rules = [...BUILT_IN_RULES.filter((b) => !opts.rules.some((r) => r.type === b.type)), ...opts.rules];
+    this.book = new AlertBook(sink);
+    this.ruleSet = opts.rules;
+  }
+
+  /** A new rule-set version: it judges the next message of every device. */
+  setRules(set: CompiledRuleSet): void {
+    this.ruleSet = set;
+  }
+
+  get rules(): CompiledRuleSet {
+    return this.ruleSet;
   }
 
   onTelemetry(state: DeviceState, t: Telemetry, now: number): void {
     const d = this.device(state, now);
     this.account(state, d, now);
     d.metrics.add(t);
-    for (const rule of this.rules) {
+    const list = this.ruleSet.rulesFor(state.id, state.type);
+    if (d.judgedBy !== list || d.judgedType !== state.type) dropRemoved(this.book, state, d, list, now);
+    for (const rule of list.thresholds) {
       if (rule.deviceType !== null && rule.deviceType !== state.type) continue;
-      const value = this.read(rule, t, d);
+      const value = readRule(rule, t, d.metrics);
       if (value === null) continue;
       const verdict = this.verdict(d, rule.type, isPast(rule, value), isBack(rule, value), rule.forMs, now);
       if (verdict) this.apply(state, d, rule.type, rule.severity, verdict, now, { value, metric: rule.metric, threshold: rule.raise, clear: rule.clear });
+      else if (rule.escalation.length > 0) escalate(this.book, state, d, rule, now, value);
     }
+    for (const rule of list.stale) if (rule.deviceType === null || rule.deviceType === state.type) judgeStaleness(this.book, state, d, rule, t, now);
     if (this.opts.zscoreMetrics.length > 0 && t.metrics !== null) this.zscores(state, d, t.metrics, now);
     if (now - d.scoredAt >= this.opts.minScoreIntervalMs) this.rescore(state, d, now);
   }
@@ -133,23 +123,16 @@ export class Insights {
 
   /** The device of an alert held here, or null. */
   alertDevice(alertId: string): string | null {
-    return this.alertsById.get(alertId)?.deviceId ?? null;
+    return this.book.get(alertId)?.deviceId ?? null;
   }
 
   acknowledge(alertId: string, by: string, now: number, stateOf: (deviceId: string) => DeviceState): Alert | null {
-    const alert = this.alertsById.get(alertId);
-    if (alert === undefined || alert.state !== 'raised') return alert ?? null;
-    alert.state = 'acknowledged';
-    alert.acknowledgedAt = now;
-    alert.acknowledgedBy = by;
-    alert.updatedAt = now;
-    this.sink.alert(stateOf(alert.deviceId), alert, 'acknowledged');
-    return alert;
+    return this.book.acknowledge(alertId, by, now, stateOf);
   }
 
   /** Active alerts restored from storage at start. */
   restoreAlert(alert: Alert): void {
-    this.alertsById.set(alert.id, alert);
+    this.book.restore(alert);
     this.pendingRestore.set(alert.deviceId, [...(this.pendingRestore.get(alert.deviceId) ?? []), alert]);
   }
 
@@ -167,11 +150,11 @@ export class Insights {
   }
 
   allActiveAlerts(): Alert[] {
-    return [...this.alertsById.values()].filter((a) => a.state !== 'cleared');
+    return this.book.allActive();
   }
 
   alert(alertId: string): Alert | undefined {
-    return this.alertsById.get(alertId);
+    return this.book.get(alertId);
   }
 
   metricsSummary(deviceId: string, now: number) {
@@ -204,6 +187,9 @@ export class Insights {
         pastSince: new Map(),
         active: new Map(),
         zstats: null,
+        judgedBy: null,
+        judgedType: null,
+        lastHeard: new Map(),
       };
       for (const alert of this.pendingRestore.get(state.id) ?? []) d.active.set(alert.type, alert);
       this.pendingRestore.delete(state.id);
@@ -216,26 +202,6 @@ export class Insights {
   private account(state: DeviceState, d: DeviceInsight, now: number): void {
     if (state.status === 'online' && now > d.accountedAt) d.metrics.addOnlineTime(d.accountedAt, now);
     d.accountedAt = now;
-  }
-
-  private read(rule: ThresholdRule, t: Telemetry, d: DeviceInsight): number | null {
-    switch (rule.metric) {
-      case 'battery_level':
-        return t.batteryLevel;
-      case 'rssi':
-        return t.rssi;
-      case 'error_rate':
-        return t.errorRate;
-      case 'response_time_ms':
-        return t.responseTimeMs;
-      case 'response_time_mean10': {
-        if (t.responseTimeMs === null) return null;
-        const { mean, samples } = d.metrics.recentResponseMean();
-        return samples >= rule.minSamples ? mean : null;
-      }
-      default:
-        return t.metrics?.[rule.metric.slice('metrics.'.length)] ?? null;
-    }
   }
 
   private zscores(state: DeviceState, d: DeviceInsight, metrics: Readonly<Record<string, number>>, now: number): void {
@@ -277,32 +243,11 @@ export class Insights {
 
   private raise(state: DeviceState, d: DeviceInsight, type: string, severity: Severity, now: number, data: Record<string, unknown>): void {
     d.pastSince.delete(type);
-    const alert: Alert = {
-      id: randomUUID(),
-      deviceId: state.id,
-      type,
-      severity,
-      state: 'raised',
-      data,
-      raisedAt: now,
-      updatedAt: now,
-      clearedAt: null,
-      acknowledgedAt: null,
-      acknowledgedBy: null,
-    };
-    d.active.set(type, alert);
-    this.alertsById.set(alert.id, alert);
-    this.sink.alert(state, alert, 'raised');
+    this.book.raise(state, d.active, type, severity, now, data);
   }
 
   private clear(state: DeviceState, d: DeviceInsight, alert: Alert, now: number, data: Record<string, unknown>): void {
-    d.active.delete(alert.type);
-    alert.state = 'cleared';
-    alert.clearedAt = now;
-    alert.updatedAt = now;
-    alert.data = { ...alert.data, cleared_with: data.value ?? null };
-    this.alertsById.delete(alert.id);
-    this.sink.alert(state, alert, 'cleared');
+    this.book.clear(state, d.active, alert, now, data);
   }
 
   private rescore(state: DeviceState, d: DeviceInsight, now: number, throttled = true): void {

@@ -31,6 +31,9 @@ export const ACTIONS = {
   'device.admin': { scope: 'admin', devices: 'device' },
   'keys.admin': { scope: 'admin', devices: 'filtered' },
   'notifications.admin': { scope: 'admin', devices: 'fleet' },
+  /** The alert rule set spans every device: not for keys limited to devices. */
+  'rules.read': { scope: 'admin', devices: 'fleet' },
+  'rules.write': { scope: 'admin', devices: 'fleet' },
 } as const satisfies Record<string, ActionRule>;
 
 export type Action = keyof typeof ACTIONS;

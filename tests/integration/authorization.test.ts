@@ -61,6 +61,9 @@ const EXPECTED: Record<string, Expected> = {
   'GET /admin/notifications': { scope: 'admin', devices: 'fleet' },
   'POST /admin/notifications/replay': { scope: 'admin', devices: 'fleet' },
   'POST /ws-token': read('none'),
+  'GET /rules': { scope: 'admin', devices: 'fleet' },
+  'PUT /rules': { scope: 'admin', devices: 'fleet' },
+  'DELETE /rules': { scope: 'admin', devices: 'fleet' },
 };
 
 const WS_EXPECTED: Record<string, Expected | null> = {
@@ -81,6 +84,7 @@ const BODIES: Record<string, (device: string) => unknown> = {
   'POST /alerts/{alert_id}/ack': () => ({ by: 'matrix' }),
   'POST /devices/{device_id}/commands': () => ({ command: 'noop' }),
   'POST /admin/keys': (d) => ({ name: 'made-by-matrix', scopes: ['read'], device_ids: [d] }),
+  'PUT /rules': () => ({ rules: [] }),
 };
 
 const SCOPED = ['read', 'ingest', 'command', 'admin'] as const;

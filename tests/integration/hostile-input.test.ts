@@ -113,6 +113,7 @@ const ROUTES: readonly (readonly [string, string])[] = [
   ['GET', '/devices/{id}/commands'], ['POST', '/devices/{id}/commands'],
   ['GET', '/health/devices'], ['GET', '/alerts'], ['POST', '/alerts/{id}/ack'],
   ['POST', '/admin/keys'], ['GET', '/admin/keys'], ['DELETE', '/admin/keys/{id}'], ['POST', '/ws-token'],
+  ['GET', '/rules'], ['PUT', '/rules'], ['DELETE', '/rules'],
 ];
 
 const texts = [...HOSTILE_JSON_TEXTS, ...generatedTexts(300)];

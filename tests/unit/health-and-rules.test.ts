@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { EwmaStats, thresholdRuleSchema } from '../../src/domain/alert-rules.js';
+import { EwmaStats } from '../../src/domain/alert-rules.js';
+import { ruleSchema } from '../../src/domain/rule-set.js';
 import { computeHealth, linear } from '../../src/domain/health-score.js';
 import { RollingMetrics } from '../../src/domain/rolling-metrics.js';
-import { alertRules, loadConfig } from '../../src/config.js';
+import { initialRuleSet, loadConfig } from '../../src/config.js';
 
 const base = { online: true, uptime24h: 1, flapping: false, battery: 100, rssi: -50, errorRate: 0, responseTimeMs: 100, silenceMs: 0, timeoutMs: 60_000 };
 
@@ -35,14 +36,14 @@ describe('health score', () => {
 
 describe('alert rules', () => {
   it('rejects a clear threshold on the wrong side of the raise threshold', () => {
-    expect(thresholdRuleSchema.safeParse({ type: 't', metric: 'battery_level', op: '<', raise: 20, clear: 15 }).success).toBe(false);
-    expect(thresholdRuleSchema.safeParse({ type: 't', metric: 'metrics.temperature', op: '>', raise: 30, clear: 28 }).success).toBe(true);
+    expect(ruleSchema.safeParse({ type: 't', metric: 'battery_level', op: '<', raise: 20, clear: 15 }).success).toBe(false);
+    expect(ruleSchema.safeParse({ type: 't', metric: 'metrics.temperature', op: '>', raise: 30, clear: 28 }).success).toBe(true);
   });
 
   it('names a bad ALERT_RULES entry at start', () => {
     expect(() => loadConfig({ ALERT_RULES: '[{"type":"x","metric":"nonsense","op":">","raise":1}]' })).toThrow(/ALERT_RULES\[0\.metric\]/);
     expect(() => loadConfig({ ALERT_RULES: 'not json' })).toThrow(/ALERT_RULES: not valid JSON/);
-    expect(alertRules(loadConfig({ ALERT_RULES: '[{"type":"hot","metric":"metrics.t","op":">","raise":30,"for_s":2}]' }))[0]).toMatchObject({ forMs: 2000, clear: 30 });
+    expect(initialRuleSet(loadConfig({ ALERT_RULES: '[{"type":"hot","metric":"metrics.t","op":">","raise":30,"for_s":2}]' }))?.rules[0]).toMatchObject({ type: 'hot', for_s: 2 });
   });
 
   it('the z-score detector judges only after warm-up and flags an outlier', () => {

@@ -7,3 +7,4 @@ export * from './health-scores.js';
 export * from './status-changes.js';
 export * from './telemetry.js';
 export * from './notification-outbox.js';
+export * from './rule-sets.js';

@@ -44,6 +44,9 @@ function statusView(view: DeviceView) {
     status: view.status,
     flapping: view.flapping,
     last_updated: iso(view.lastSeen),
+    /** The timeout in force and where it comes from: device, type, learned or default. */
+    offline_timeout_s: view.effectiveTimeoutMs / 1000,
+    offline_timeout_source: view.timeoutSource,
   };
 }
 
@@ -52,6 +55,7 @@ function deviceView(view: DeviceView) {
     ...statusView(view),
     type: view.type,
     name: view.name,
+    // Here the device's own setting (what PUT /devices/{id} writes); the one in force is beside it.
     offline_timeout_s: view.timeoutMs === null ? null : view.timeoutMs / 1000,
     effective_offline_timeout_s: view.effectiveTimeoutMs / 1000,
   };

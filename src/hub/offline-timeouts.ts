@@ -1,0 +1,60 @@
+import { IntervalLearner, type LearnedTimeoutSettings } from '../domain/learned-timeout.js';
+import type { DeviceState } from './device-registry.js';
+
+/** Where a device's offline timeout comes from, in the order they win. */
+export type TimeoutSource = 'device' | 'type' | 'learned' | 'default';
+
+/**
+ * A device's offline timeout: its own setting (`PUT /devices/{id}`), else its type's
+ * (DEVICE_TYPE_TIMEOUTS), else — with LEARNED_TIMEOUTS — the one learned from its reporting
+ * intervals, else OFFLINE_TIMEOUT_S. What an operator set explicitly always beats what is learned.
+ */
+export class OfflineTimeouts {
+  private readonly learners = new Map<string, IntervalLearner>();
+  private readonly scratch: Float64Array;
+
+  constructor(
+    private readonly defaultMs: number,
+    private readonly typeMs: ReadonlyMap<string, number> | undefined,
+    private readonly learned: LearnedTimeoutSettings | null,
+  ) {
+    this.scratch = new Float64Array(learned?.samples ?? 0);
+  }
+
+  /**
+   * The device is heard from at `at` (before `lastSeen` and its status move): one interval for its
+   * learner. A silence the hub judged an outage (the device is offline now) counts only as long as
+   * the timeout that ended it: a real outage then cannot stretch the timeout past factor × the
+   * timeout, while a device that really reports more slowly than its timeout still raises it, by up
+   * to the factor each time, until its intervals fit.
+   */
+  heard(state: DeviceState, at: number): void {
+    if (this.learned === null || state.lastSeen === null || at <= state.lastSeen) return;
+    let learner = this.learners.get(state.id);
+    if (learner === undefined) this.learners.set(state.id, (learner = new IntervalLearner(this.learned)));
+    const interval = at - state.lastSeen;
+    learner.observe(state.status === 'offline' ? Math.min(interval, this.of(state)) : interval, this.scratch);
+  }
+
+  forget(deviceId: string): void {
+    this.learners.delete(deviceId);
+  }
+
+  of(state: DeviceState): number {
+    if (state.timeoutMs !== null) return state.timeoutMs;
+    const byType = state.type === null ? undefined : this.typeMs?.get(state.type);
+    if (byType !== undefined) return byType;
+    if (this.learned === null) return this.defaultMs;
+    const learner = this.learners.get(state.id);
+    if (learner === undefined) return this.defaultMs;
+    return learner.timeoutMs ?? Math.max(this.defaultMs, learner.warmupFloorMs);
+  }
+
+  sourceOf(state: DeviceState): TimeoutSource {
+    if (state.timeoutMs !== null) return 'device';
+    if (state.type !== null && this.typeMs?.has(state.type)) return 'type';
+    const learner = this.learned === null ? undefined : this.learners.get(state.id);
+    if (learner !== undefined && (learner.timeoutMs !== null || learner.warmupFloorMs > this.defaultMs)) return 'learned';
+    return 'default';
+  }
+}

@@ -1,0 +1,59 @@
+import { desc, sql } from 'drizzle-orm';
+import type { RuleSetDocument } from '../domain/rule-set.js';
+import type { VigilDb } from './database.js';
+import { ruleSets } from './schema/index.js';
+
+export type RuleSetSource = 'api' | 'reset' | 'env';
+
+export interface StoredRuleSet {
+  readonly version: number;
+  /** As stored: validated again by whoever reads it (a row edited by hand must not reach the hot path unchecked). */
+  readonly document: unknown;
+  readonly source: RuleSetSource;
+  readonly createdBy: string | null;
+  readonly createdAt: Date;
+}
+
+/** The rule set in force (the newest version), or null while none is stored. */
+export async function loadLatestRuleSet(db: VigilDb): Promise<StoredRuleSet | null> {
+  const [row] = await db.select().from(ruleSets).orderBy(desc(ruleSets.version)).limit(1);
+  return row === undefined ? null : { ...row, source: row.source as RuleSetSource };
+}
+
+/** The newest version number (0: none stored): what the safety-net poll reads every few seconds. */
+export async function latestRuleVersion(db: VigilDb): Promise<number> {
+  const [row] = await db.select({ version: sql<number | null>`max(${ruleSets.version})` }).from(ruleSets);
+  return Number(row?.version ?? 0);
+}
+
+/**
+ * Stores `document` as version `expected + 1`, or 'stale' when that version exists already (someone
+ * stored another since `expected` was read): the primary key decides, so of two concurrent writers
+ * exactly one wins. `expected` null: after whatever is newest (a few tries against concurrent writers).
+ */
+export async function storeRuleSet(
+  db: VigilDb,
+  expected: number | null,
+  document: RuleSetDocument,
+  source: RuleSetSource,
+  createdBy: string | null,
+): Promise<{ readonly version: number } | 'stale'> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const base = expected ?? (await latestRuleVersion(db));
+    if (expected !== null && (await latestRuleVersion(db)) !== expected) return 'stale';
+    const inserted = await db
+      .insert(ruleSets)
+      .values({ version: base + 1, document, source, createdBy })
+      .onConflictDoNothing()
+      .returning({ version: ruleSets.version });
+    if (inserted.length === 1) return { version: inserted[0]!.version };
+    if (expected !== null) return 'stale';
+  }
+  return 'stale';
+}
+
+/** ALERT_RULES as version 1, only when no rule set is stored yet (every instance may try at once). */
+export async function seedRuleSet(db: VigilDb, document: RuleSetDocument): Promise<void> {
+  if ((await latestRuleVersion(db)) !== 0) return;
+  await db.insert(ruleSets).values({ version: 1, document, source: 'env', createdBy: null }).onConflictDoNothing();
+}
