@@ -63,6 +63,8 @@ const EXPECTED: Record<string, Expected> = {
 const WS_EXPECTED: Record<string, Expected | null> = {
   subscribe_device: read('device'),
   unsubscribe_device: null,
+  subscribe_devices: read('device'),
+  unsubscribe_devices: null,
   subscribe_all: read('fleet'),
   unsubscribe_all: null,
   ping: null,
@@ -208,6 +210,8 @@ describe('authorization matrix', () => {
     const messages: Record<string, (device: string) => Record<string, unknown>> = {
       subscribe_device: (d) => ({ type: 'subscribe_device', device_id: d }),
       unsubscribe_device: (d) => ({ type: 'unsubscribe_device', device_id: d }),
+      subscribe_devices: (d) => ({ type: 'subscribe_devices', device_ids: [d] }),
+      unsubscribe_devices: (d) => ({ type: 'unsubscribe_devices', device_ids: [d] }),
       subscribe_all: () => ({ type: 'subscribe_all' }),
       unsubscribe_all: () => ({ type: 'unsubscribe_all' }),
       ping: () => ({ type: 'ping' }),
