@@ -2,7 +2,7 @@ import type { RedisBus } from '../cluster/redis-bus.js';
 import type { Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { withFleetSeq, type Fanout, type FleetRecovery, type LocalDelivery, type Recovery } from './fanout.js';
+import { type Fanout, type FleetRecovery, type LocalDelivery, type Recovery } from './fanout.js';
 import type { HistorySettings } from './local-fanout.js';
 import { FANOUT_FRAMES, FLEET_RECOVER } from './redis-fanout-script.js';
 
@@ -66,7 +66,6 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
 
   /** This instance's clients get a batch's frames once Redis stored them (fenced ones: never). */
   const deliver = (chunk: readonly (string | number)[], result: readonly (number | string)[] | null) => {
-    let fleetSeq = result === null ? 0 : Number(result[0]);
     const fenced = new Map<number, number>(); // frame index → the seq Redis has for its device
     if (result !== null) {
       if (dropped) {
@@ -82,8 +81,9 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
       const key = chunk[i + 2] as string;
       const frame = chunk[i + 3] as string;
       if (channel === ALL) {
-        const numbered = fleetSeq === 0 ? frame : withFleetSeq(frame, fleetSeq++);
-        if (follows.has(ALL)) local?.toAll(numbered, key);
+        // Stored and numbered `*` frames reach this instance as they reach every other one, through
+        // the channel (see bus.route below); only those Redis never took are delivered from here.
+        if (result === null && follows.has(ALL)) local?.toAll(frame, key);
       } else if (fenced.has(i / 4)) {
         opts.metrics.fanoutFenced.inc();
         opts.onFenced(channel, fenced.get(i / 4)!);
@@ -122,16 +122,23 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
 
   bus.route(channelPrefix, 'fanout', (channel, message) => {
     const text = message.toString('utf8');
-    if (text.startsWith(echo) || local === null) return;
+    // Device frames: this instance delivered its own already. `*` frames: its own come back too, so
+    // every instance sends the fleet feed in one order, the order Redis numbered it in (delivering
+    // its own from the script's answer would race the other instances' on the second connection).
+    if (local === null || (channel !== ALL && text.startsWith(echo))) return;
     const a = text.indexOf('|');
     const b = text.indexOf('|', a + 1);
     const c = text.indexOf('|', b + 1);
     if (a === -1 || b === -1 || c === -1) return;
     const key = text.slice(b + 1, c);
     const frame = text.slice(c + 1);
-    opts.metrics.fanoutRemoteFrames.inc();
-    if (channel === ALL) local.toAll(frame, key);
-    else local.toDevice(channel, frame, key);
+    if (channel === ALL) {
+      if (!text.startsWith(echo)) opts.metrics.fanoutRemoteFrames.inc();
+      local.toAll(frame, key);
+    } else {
+      opts.metrics.fanoutRemoteFrames.inc();
+      local.toDevice(channel, frame, key);
+    }
   });
 
   /** Writes what is queued now; the reads that follow on the same connection see it. */
@@ -194,6 +201,8 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
     },
     settled() {
       writeQueued();
+      // `*` frames arrive through the channel: past the barrier, those stored so far have.
+      if (follows.has(ALL)) return lastDelivered.then(() => bus.barrier());
       return inFlight === 0 ? null : lastDelivered;
     },
     async stop() {
