@@ -3,42 +3,60 @@
  * (`receivers`) or the list is still kept (until its TTL, which only a follower renews), then drops
  * entries older than the window and, oldest first, while the list holds more than its byte cap.
  * The list's byte total lives beside it (`…bytes`, same TTL): the kept marker. `out[slot]` and
- * `out[slot + 1]` count entries dropped by window and by bytes.
+ * `out[slot + 1]` count entries dropped by window and by bytes. Per call, each list's byte total,
+ * head and TTL are read once and written once (`finish`): a batch touching one list many times
+ * (the fleet feed) pays them once, not per frame.
  */
 const KEEP = `
+local lists, touched = {}, {}
 local function keep(hist, bytesKey, entry, windowMs, maxBytes, receivers, slot)
   if windowMs <= 0 then return end
-  local bytes = redis.call('GET', bytesKey)
-  if bytes then
-    bytes = tonumber(bytes)
-    if receivers == 0 then
-      local left = redis.call('PTTL', bytesKey)
-      if left > 0 then redis.call('PEXPIRE', hist, left) end
+  local st = lists[hist]
+  if not st then
+    local bytes = redis.call('GET', bytesKey)
+    if bytes then
+      bytes = tonumber(bytes)
+    else
+      if receivers == 0 then return end
+      redis.call('DEL', hist)
+      bytes = 0
     end
-  else
-    if receivers == 0 then return end
-    redis.call('DEL', hist)
-    bytes = 0
-    redis.call('SET', bytesKey, 0, 'PX', ttl)
+    st = { bytes = bytes, key = bytesKey, live = false, headAt = false, headLen = 0 }
+    lists[hist] = st
+    touched[#touched + 1] = hist
   end
+  if receivers > 0 then st.live = true end
   redis.call('RPUSH', hist, entry)
-  bytes = bytes + #entry
+  st.bytes = st.bytes + #entry
   local oldest = now - windowMs
   while true do
-    local head = redis.call('LINDEX', hist, 0)
-    if not head then break end
-    local a = string.find(head, '|', 1, true)
-    local b = string.find(head, '|', a + 1, true)
-    local old = tonumber(string.sub(head, a + 1, b - 1)) < oldest
-    if not old and bytes <= maxBytes then break end
+    if not st.headAt then
+      local head = redis.call('LINDEX', hist, 0)
+      if not head then break end
+      local a = string.find(head, '|', 1, true)
+      local b = string.find(head, '|', a + 1, true)
+      st.headAt = tonumber(string.sub(head, a + 1, b - 1))
+      st.headLen = #head
+    end
+    local old = st.headAt < oldest
+    if not old and st.bytes <= maxBytes then break end
     redis.call('LPOP', hist)
-    bytes = bytes - #head
+    st.bytes = st.bytes - st.headLen
+    st.headAt = false
     if old then out[slot] = out[slot] + 1 else out[slot + 1] = out[slot + 1] + 1 end
   end
-  redis.call('SET', bytesKey, bytes, 'KEEPTTL')
-  if receivers > 0 then
-    redis.call('PEXPIRE', hist, ttl)
-    redis.call('PEXPIRE', bytesKey, ttl)
+end
+local function finish()
+  for _, hist in ipairs(touched) do
+    local st = lists[hist]
+    if st.live then
+      redis.call('SET', st.key, st.bytes, 'PX', ttl)
+      redis.call('PEXPIRE', hist, ttl)
+    else
+      redis.call('SET', st.key, st.bytes, 'KEEPTTL')
+      local left = redis.call('PTTL', st.key)
+      if left > 0 then redis.call('PEXPIRE', hist, left) end
+    end
   end
 end
 `;
@@ -84,6 +102,7 @@ for i = 9, #ARGV, 4 do
     end
   end
 end
+finish()
 return out
 `;
 
