@@ -81,11 +81,20 @@ local fleetWindow, fleetMax = tonumber(ARGV[7]), tonumber(ARGV[8])
 local seqKey = prefix .. 'fanout:seq'
 local out = {0, 0, 0, 0, 0}
 ${KEEP}
+-- One INCRBY numbers every * frame of the call: they take consecutive fleet_seqs.
+local fleetFrames = 0
+for i = 9, #ARGV, 4 do
+  if ARGV[i] == '*' then fleetFrames = fleetFrames + 1 end
+end
+local n = 0
+if fleetFrames > 0 then
+  n = redis.call('INCRBY', prefix .. 'fleet:seq', fleetFrames) - fleetFrames
+  out[1] = n + 1
+end
 for i = 9, #ARGV, 4 do
   local channel, seq, key, frame = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if channel == '*' then
-    local n = redis.call('INCR', prefix .. 'fleet:seq')
-    if out[1] == 0 then out[1] = n end
+    n = n + 1
     local comma = string.find(frame, ',', 1, true)
     if comma then frame = string.sub(frame, 1, comma - 1) .. ',"fleet_seq":' .. n .. string.sub(frame, comma) end
     local receivers = redis.call('PUBLISH', prefix .. 'ch:*', me .. '|' .. n .. '|' .. key .. '|' .. frame)
