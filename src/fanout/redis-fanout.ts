@@ -207,7 +207,6 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
     },
     async stop() {
       writeQueued();
-      await lastDelivered;
       local = null;
     },
   };
