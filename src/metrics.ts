@@ -129,6 +129,12 @@ export function createMetrics() {
       labelNames: ['scope', 'reason'] as const,
       registers: r,
     }),
+    historyBytes: new Gauge({
+      name: 'vigil_history_bytes',
+      help: 'Bytes of frames kept in process memory for resuming (scope: device, over all followed devices, or fleet); updated every 10 s; a cluster keeps them in Redis instead',
+      labelNames: ['scope'] as const,
+      registers: r,
+    }),
     resumes: new Counter({
       name: 'vigil_ws_resumes_total',
       help: 'Resume requests (channel: device or fleet), by whether the missed frames were recovered',

@@ -19,6 +19,8 @@ export interface HistorySettings {
   readonly now?: () => number;
   /** Frames pushed out of a window, by scope and reason (vigil_history_dropped_frames_total). */
   readonly dropped?: (scope: 'device' | 'fleet', reason: DropReason, n: number) => void;
+  /** Bytes kept in memory, by scope, after each sweep (vigil_history_bytes; in-process history only). */
+  readonly kept?: (scope: 'device' | 'fleet', bytes: number) => void;
 }
 
 export function historySettings(config: Config, metrics: Metrics): HistorySettings {
@@ -29,6 +31,7 @@ export function historySettings(config: Config, metrics: Metrics): HistorySettin
     fleetWindowMs: config.FLEET_HISTORY_WINDOW_S * 1000,
     fleetMaxBytes: config.FLEET_HISTORY_MAX_BYTES,
     dropped: (scope, reason, n) => metrics.historyDropped.inc({ scope, reason }, n),
+    kept: (scope, bytes) => metrics.historyBytes.set({ scope }, bytes),
   };
 }
 
@@ -55,6 +58,8 @@ export function createLocalFanout(opts: HistorySettings): Fanout & { readonly hi
   const sweeper = setInterval(() => {
     history.sweep(now());
     fleetHistory.sweep(now());
+    opts.kept?.('device', history.bytes);
+    opts.kept?.('fleet', fleetHistory.bytes);
   }, HISTORY_SWEEP_MS);
   sweeper.unref();
   return {
