@@ -1,7 +1,7 @@
 import type { Principal } from '../security/api-keys.js';
 import { authorize } from '../security/policy.js';
 import type { Prepared } from './hub.js';
-import { attach, begin, countResume, hold, leaveDevice, refuseOverLimit, release, type Begun } from './device-subscriptions.js';
+import { attach, begin, countResume, hold, leaveDevice, refuseOverLimit, release, releaseFailed, type Begun } from './device-subscriptions.js';
 import { encodeListAck, type DeviceResume, type RequestId } from './protocol.js';
 import type { Session } from './session.js';
 
@@ -28,23 +28,23 @@ export function subscribeDevices(session: Session, principal: Principal, deviceI
   try {
     for (const deviceId of wanted) begun.push(begin(session, deviceId, resume.get(deviceId) ?? null));
   } catch (error) {
-    for (const b of begun) leaveDevice(session, b.deviceId);
+    for (const b of begun) if (b.isNew) leaveDevice(session, b.deviceId);
     throw error;
   }
-  const ack = (firsts: readonly Prepared[]) => {
+  const ack = (done: readonly { readonly b: Begun; readonly first: Prepared }[]) => {
     const recovered: Record<string, boolean> = {};
-    firsts.forEach((first, i) => {
-      if (first.recovered !== null) recovered[begun[i]!.deviceId] = first.recovered;
-      countResume(session, resume.get(begun[i]!.deviceId) ?? null, first);
-    });
+    for (const { b, first } of done) {
+      if (first.recovered !== null) recovered[b.deviceId] = first.recovered;
+      countResume(session, resume.get(b.deviceId) ?? null, first);
+    }
     return encodeListAck(id, resume.size > 0 ? { recovered } : {});
   };
   if (begun.every((b) => !(b.prepared instanceof Promise))) {
-    const firsts = begun.map((b) => b.prepared as Prepared);
+    const done = begun.map((b) => ({ b, first: b.prepared as Prepared }));
     session.socket.cork(() => {
       for (const b of begun) attach(session, b.deviceId);
-      session.socket.send(ack(firsts));
-      for (const first of firsts) for (const frame of first.frames) session.socket.send(frame);
+      session.socket.send(ack(done));
+      for (const { first } of done) for (const frame of first.frames) session.socket.send(frame);
     });
     return;
   }
@@ -59,13 +59,17 @@ export function subscribeDevices(session: Session, principal: Principal, deviceI
         return outcome.status === 'fulfilled' ? [{ b, first: outcome.value }] : [];
       });
       session.socket.cork(() => {
-        session.socket.send(ack(done.map((d) => d.first)));
+        session.socket.send(ack(done));
         for (const { b, first } of done) release(session, b, first);
-        // Not subscribed: the client asks again for these (nothing half-done stays behind).
-        for (const b of failed) leaveDevice(session, b.deviceId);
+        // Newly asked for: not subscribed, the client asks again (nothing half-done stays behind);
+        // followed before: still followed, live from now on, as a failed subscribe_device leaves it.
+        for (const b of failed) {
+          if (b.isNew) leaveDevice(session, b.deviceId);
+          else releaseFailed(session, b);
+        }
         if (failed.length > 0) {
           const reason = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
-          session.failedLater(id, reason.reason, 'subscribe_devices', `could not read ${named(failed.map((b) => b.deviceId))} from the cluster; they are not subscribed, subscribe to them again`);
+          session.failedLater(id, reason.reason, 'subscribe_devices', `could not read ${named(failed.map((b) => b.deviceId))} from the cluster; those not followed before are not subscribed: subscribe to them again`);
         }
       });
     })

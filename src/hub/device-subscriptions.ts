@@ -16,6 +16,8 @@ export function refuseOverLimit(session: Session, id: RequestId): void {
 /** A device subscription begun: its first frames (now, or once fetched) and, if fetched, the live frames held meanwhile. */
 export interface Begun {
   readonly deviceId: string;
+  /** Not followed by the connection before this request. */
+  readonly isNew: boolean;
   readonly prepared: Prepared | Promise<Prepared>;
   /** Live frames held while `prepared` is on its way (null: synchronous, nothing held). */
   held: string[] | null;
@@ -40,7 +42,7 @@ export function begin(session: Session, deviceId: string, resume: ResumeFrom | n
     session.metrics.wsSubscriptions.inc();
   }
   if (prepared instanceof Promise) hold(session, deviceId);
-  return { deviceId, prepared, held: session.preparing?.get(deviceId) ?? null };
+  return { deviceId, isNew, prepared, held: session.preparing?.get(deviceId) ?? null };
 }
 
 /** Until the first frames arrive, live frames of the device are held (in order) rather than sent. */
