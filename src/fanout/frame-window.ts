@@ -27,7 +27,7 @@ export class FrameWindow {
     return this.seqs.length - this.start;
   }
 
-  /** Appends a frame at `now`; returns how many older frames it pushed out, by reason. */
+  /** Appends a frame at `now`; `dropped` hears how many older frames it pushed out, by reason. */
   push(seq: number, frame: string, now: number, dropped: (reason: DropReason, n: number) => void): void {
     this.seqs.push(seq);
     this.frames.push(frame);
