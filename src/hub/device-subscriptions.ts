@@ -116,7 +116,8 @@ export function subscribeDevice(session: Session, deviceId: string, id: RequestI
       (first) => {
         countResume(session, resume, first);
         session.socket.cork(() => {
-          if (session.closed || session.preparing?.get(deviceId) !== begun.held) return; // unsubscribed or closed meanwhile
+          if (session.closed) return;
+          if (session.preparing?.get(deviceId) !== begun.held) return session.socket.send(ack(first)); // unsubscribed meanwhile: answered, nothing sent
           session.socket.send(ack(first));
           release(session, begun, first);
         });

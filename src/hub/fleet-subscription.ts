@@ -44,7 +44,8 @@ export function subscribeAll(session: Session, id: RequestId, resume: FleetResum
   prepared
     .then(
       (first) => {
-        if (session.closed || session.preparing?.get(ALL_CHANNEL) !== held) return; // unsubscribed or closed meanwhile
+        if (session.closed) return;
+        if (session.preparing?.get(ALL_CHANNEL) !== held) return session.socket.send(encodeAck(id)); // unsubscribed meanwhile: answered, nothing sent
         session.preparing.delete(ALL_CHANNEL);
         session.socket.cork(() => {
           answer(first);

@@ -232,6 +232,20 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       expect(await ahead.request({ type: 'subscribe_all', since_fleet_seq: seqs.at(-1)! + 1_000_000, epoch: ack.epoch }, 4)).toMatchObject({ type: 'ack', recovered: false });
     });
 
+    it('answers a subscribe unsubscribed before its first frames came, and sends nothing more for it', async () => {
+      const d = id();
+      const client = await connect();
+      client.send({ type: 'subscribe_all', id: 1 });
+      client.send({ type: 'unsubscribe_all', id: 2 });
+      client.send({ type: 'subscribe_device', device_id: d, id: 3 });
+      client.send({ type: 'unsubscribe_device', device_id: d, id: 4 });
+      for (const n of [1, 2, 3, 4]) await client.next((f) => f.type === 'ack' && f.id === n);
+      await device.telemetry(d, { battery_level: 5 });
+      expect(await client.request({ type: 'ping' }, 5)).toEqual({ type: 'pong', id: 5 });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(client.frames.filter((f) => f.device_id === d && f.type !== 'snapshot')).toEqual([]);
+    });
+
     it('subscribe_devices: one ack, a snapshot per device in list order, resume per device, all or nothing under WS_MAX_SUBSCRIPTIONS', async () => {
       const [a, b, c] = [id(), id(), id()];
       await device.telemetry(a, { battery_level: 10 });
