@@ -15,7 +15,7 @@ export async function createBenchHub(): Promise<{ hub: Hub; presence: PresenceSt
   const metrics = createMetrics();
   const faults = new Faults(createLogger('warn'), metrics);
   const presence = createMemoryPresence({ sweepMs: 1000, faults });
-  const hub = new Hub({ fanout: createLocalFanout({ historySize: 32, historyTtlMs: 300_000 }), presence, sink: discardingSink, metrics, faults, defaultTimeoutMs: 600_000, deviceLimits: BENCH_DEVICE_LIMITS });
+  const hub = new Hub({ fanout: createLocalFanout({ windowMs: 120_000, maxBytesPerDevice: 65_536, ttlMs: 300_000, fleetWindowMs: 120_000, fleetMaxBytes: 8 << 20 }), presence, sink: discardingSink, metrics, faults, defaultTimeoutMs: 600_000, deviceLimits: BENCH_DEVICE_LIMITS });
   await presence.start(hub);
   return { hub, presence };
 }

@@ -13,7 +13,7 @@ import { takeLease } from './cluster/lease.js';
 import { Membership } from './cluster/membership.js';
 import { RedisBus } from './cluster/redis-bus.js';
 import type { Fanout } from './fanout/fanout.js';
-import { createLocalFanout } from './fanout/local-fanout.js';
+import { createLocalFanout, historySettings } from './fanout/local-fanout.js';
 import { createRedisFanout } from './fanout/redis-fanout.js';
 import { Faults } from './errors/boundary.js';
 import { Hub } from './hub/hub.js';
@@ -144,15 +144,15 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       ? createRedisPresence({ url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX, sweepMs: config.PRESENCE_SWEEP_MS, log, faults })
       : createMemoryPresence({ sweepMs: config.PRESENCE_SWEEP_MS, faults });
     const hubRef: { current: Hub | null } = { current: null };
+    const history = historySettings(config, metrics);
     const fanout: Fanout =
       bus === null
-        ? createLocalFanout({ historySize: config.HISTORY_SIZE, historyTtlMs: config.HISTORY_TTL_S * 1000 })
+        ? createLocalFanout(history)
         : await createRedisFanout({
+            ...history,
             bus,
             keyPrefix: config.REDIS_KEY_PREFIX,
             instanceId: instanceId!,
-            historySize: config.HISTORY_SIZE,
-            historyTtlMs: config.HISTORY_TTL_S * 1000,
             log,
             metrics,
             faults,

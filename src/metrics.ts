@@ -136,6 +136,24 @@ export function createMetrics() {
       registers: r,
     }),
     fanoutPublishFailures: new Counter({ name: 'vigil_fanout_publish_failures_total', help: 'Frames that could not be published to Redis', registers: r }),
+    historyDropped: new Counter({
+      name: 'vigil_history_dropped_frames_total',
+      help: 'Frames pushed out of a resume window (scope: device or fleet; reason: window = older than the window, bytes = over the byte cap)',
+      labelNames: ['scope', 'reason'] as const,
+      registers: r,
+    }),
+    historyBytes: new Gauge({
+      name: 'vigil_history_bytes',
+      help: 'Bytes of frames kept in process memory for resuming (scope: device, over all followed devices, or fleet); updated every 10 s; a cluster keeps them in Redis instead',
+      labelNames: ['scope'] as const,
+      registers: r,
+    }),
+    resumes: new Counter({
+      name: 'vigil_ws_resumes_total',
+      help: 'Resume requests (channel: device or fleet), by whether the missed frames were recovered',
+      labelNames: ['channel', 'recovered'] as const,
+      registers: r,
+    }),
     fanoutRemoteFrames: new Counter({ name: 'vigil_fanout_remote_frames_total', help: 'Frames received from other instances', registers: r }),
     clusterForwarded: new Counter({
       name: 'vigil_cluster_forwarded_total',

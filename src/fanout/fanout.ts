@@ -2,7 +2,11 @@
  * Carries frames to the WebSocket clients that follow a device (or everything, for
  * `subscribe_all`). `local` delivers in-process; `redis` also carries frames between hub instances
  * (pub/sub per device channel, subscribed only while this instance has followers) and drops its
- * own echo. Both keep a short per-device history so a reconnecting client can resume.
+ * own echo. Both keep a time window of history per followed device, and of the fleet feed, so a
+ * reconnecting client can resume (tests/contracts/fanout.contract.ts holds both to the same rules).
+ *
+ * Every frame `toAll` carries gets the next `fleet_seq` (one numbering per epoch, cluster-wide in
+ * cluster mode), spliced into its text by `withFleetSeq`.
  *
  * `key` names what a frame supersedes for a lagging client (conflation): a newer frame with the
  * same key replaces an older one that has not been sent yet.
@@ -24,7 +28,23 @@ export interface Fanout {
   unfollow(channel: string): void;
   /** The device's frames after `sinceSeq`, if every one of them is still kept. */
   recover(deviceId: string, sinceSeq: number, currentSeq: number): Recovery | Promise<Recovery>;
+  /**
+   * The fleet feed's last `fleet_seq` already handed to this process's clients (once frames of
+   * every instance reach `*` here, when followed) and, with `sinceFleetSeq`, the frames after it
+   * (null when any is gone). Synchronous on a single instance.
+   */
+  recoverFleet(sinceFleetSeq: number | null): FleetRecovery | Promise<FleetRecovery>;
+  /**
+   * Resolves once every frame handed to the fan-out so far has reached this process's clients
+   * (Redis: they are delivered here only once Redis stored them); null when that is already so.
+   */
+  settled(): Promise<void> | null;
   stop(): Promise<void>;
+}
+
+export interface FleetRecovery {
+  readonly fleetSeq: number;
+  readonly frames: readonly string[] | null;
 }
 
 export type Recovery = { readonly recovered: true; readonly seq: number; readonly frames: readonly string[] } | { readonly recovered: false };
@@ -33,6 +53,21 @@ export type Recovery = { readonly recovered: true; readonly seq: number; readonl
 export interface LocalDelivery {
   toDevice(deviceId: string, frame: string, key: string): void;
   toAll(frame: string, key: string): void;
+}
+
+/**
+ * The frame with `"fleet_seq":N` after its first field (`{"type":"…"` has no comma in it). The
+ * Redis script splices the same way, so every instance sends the same text.
+ */
+export function withFleetSeq(frame: string, fleetSeq: number): string {
+  const comma = frame.indexOf(',');
+  return comma === -1 ? frame : `${frame.slice(0, comma)},"fleet_seq":${fleetSeq}${frame.slice(comma)}`;
+}
+
+/** The fleet_seq of a `*` frame (0 when it has none). */
+export function fleetSeqOf(frame: string): number {
+  const at = frame.indexOf('"fleet_seq":');
+  return at === -1 ? 0 : Number.parseInt(frame.slice(at + 12, at + 32), 10);
 }
 
 /** The seq of a frame (`"seq":N`), for frames whose number was not passed along. */

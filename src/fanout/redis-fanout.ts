@@ -2,15 +2,14 @@ import type { RedisBus } from '../cluster/redis-bus.js';
 import type { Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Fanout, LocalDelivery, Recovery } from './fanout.js';
-import { FANOUT_FRAMES } from './redis-fanout-script.js';
+import { type Fanout, type FleetRecovery, type LocalDelivery, type Recovery } from './fanout.js';
+import type { HistorySettings } from './local-fanout.js';
+import { FANOUT_FRAMES, FLEET_RECOVER } from './redis-fanout-script.js';
 
-export interface RedisFanoutOptions {
+export interface RedisFanoutOptions extends HistorySettings {
   readonly bus: RedisBus;
   readonly keyPrefix: string;
   readonly instanceId: string;
-  readonly historySize: number;
-  readonly historyTtlMs: number;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly faults: Faults;
@@ -20,32 +19,77 @@ export interface RedisFanoutOptions {
 
 /** Frames per script call: bounds one call's time in Redis. */
 const BATCH_FRAMES = 500;
+const ALL = '*';
 
-type RedisWithFanout = RedisBus['commands'] & { vigilFanout(...args: (string | number)[]): Promise<string[]> };
+type RedisWithFanout = RedisBus['commands'] & {
+  vigilFanout(...args: (string | number)[]): Promise<(number | string)[]>;
+  vigilFleetRecover(prefix: string, since: number): Promise<[number, number?, string[]?]>;
+};
 
 /**
  * Fan-out across hub instances through Redis pub/sub (the Centrifugo Redis-engine pattern): frames
- * are delivered to this instance's clients at once, then batched (one Lua call per event-loop turn)
- * to a channel per device, which other instances subscribe to only while they have followers. Each
- * instance drops its own echo by its id. The same call keeps each device's seq and short history
- * in Redis, so a client can resume on any instance.
+ * are batched (one Lua call per event-loop turn) to a channel per device, which other instances
+ * subscribe to only while they have followers; each instance drops its own echo by its id. The same
+ * call keeps each device's seq and time window of history, and numbers the `*` feed (fleet_seq) for
+ * the whole cluster, so a client can resume on any instance.
+ *
+ * This instance's own clients get a frame once that call returns, not before: every frame a client
+ * holds is then stored in Redis (its seq, its history, its fleet_seq), so an instance killed at any
+ * moment leaves no client with a frame the others cannot resume after. Costs the local clients one
+ * Redis round trip of latency (docs/scaling.md). When Redis does not answer, frames are still
+ * delivered here (`*` frames without fleet_seq): availability over resumability.
  */
 export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanout> {
   const { bus, instanceId } = opts;
+  const now = opts.now ?? Date.now;
   const commands = bus.commands as RedisWithFanout;
   commands.defineCommand('vigilFanout', { numberOfKeys: 0, lua: FANOUT_FRAMES });
-  const channelPrefix = `${opts.keyPrefix}ch:`;
-  const seqKey = `${opts.keyPrefix}fanout:seq`;
-  const epochKey = `${opts.keyPrefix}cluster:epoch`;
+  commands.defineCommand('vigilFleetRecover', { numberOfKeys: 0, lua: FLEET_RECOVER });
+  const prefix = opts.keyPrefix;
+  const channelPrefix = `${prefix}ch:`;
+  const seqKey = `${prefix}fanout:seq`;
+  const epochKey = `${prefix}cluster:epoch`;
   // One epoch for all instances, kept in Redis: seq numbering continues across instances and restarts.
   await commands.set(epochKey, `${Date.now().toString(36)}`, 'NX');
   const epoch = (await commands.get(epochKey)) ?? 'unknown';
-  const head = [opts.keyPrefix, instanceId, opts.historySize, opts.historyTtlMs];
+  const limits = [opts.windowMs, opts.maxBytesPerDevice, opts.ttlMs];
+  const fleetLimits = [opts.fleetWindowMs, opts.fleetMaxBytes];
   let local: LocalDelivery | null = null;
   let queued: (string | number)[] = [];
   let scheduled = false;
+  /** Script calls whose frames are not delivered here yet, and the delivery of the last one. */
+  let inFlight = 0;
+  let lastDelivered: Promise<void> = Promise.resolve();
   const follows = new Map<string, { count: number; ready: Promise<void> }>();
   const echo = `${instanceId}|`;
+  const dropped = opts.dropped;
+
+  /** This instance's clients get a batch's frames once Redis stored them (fenced ones: never). */
+  const deliver = (chunk: readonly (string | number)[], result: readonly (number | string)[] | null) => {
+    const fenced = new Map<number, number>(); // frame index → the seq Redis has for its device
+    if (result !== null) {
+      if (dropped) {
+        for (const [slot, scope, reason] of [[1, 'device', 'window'], [2, 'device', 'bytes'], [3, 'fleet', 'window'], [4, 'fleet', 'bytes']] as const) {
+          const n = Number(result[slot]);
+          if (n > 0) dropped(scope, reason, n);
+        }
+      }
+      for (let j = 5; j < result.length; j += 2) fenced.set(Number(result[j]), Number(result[j + 1]));
+    }
+    for (let i = 0; i < chunk.length; i += 4) {
+      const channel = chunk[i] as string;
+      const key = chunk[i + 2] as string;
+      const frame = chunk[i + 3] as string;
+      if (channel === ALL) {
+        // Stored and numbered `*` frames reach this instance as they reach every other one, through
+        // the channel (see bus.route below); only those Redis never took are delivered from here.
+        if (result === null && follows.has(ALL)) local?.toAll(frame, key);
+      } else if (fenced.has(i / 4)) {
+        opts.metrics.fanoutFenced.inc();
+        opts.onFenced(channel, fenced.get(i / 4)!);
+      } else if (follows.has(channel)) local?.toDevice(channel, frame, key);
+    }
+  };
 
   const flush = () => {
     scheduled = false;
@@ -53,15 +97,18 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
     queued = [];
     for (let i = 0; i < args.length; i += BATCH_FRAMES * 4) {
       const chunk = args.slice(i, i + BATCH_FRAMES * 4);
-      commands.vigilFanout(...head, ...chunk).then(
-        (stale) => {
-          for (let j = 0; j < stale.length; j += 2) {
-            opts.metrics.fanoutFenced.inc();
-            opts.onFenced(stale[j]!, Number(stale[j + 1]));
-          }
-        },
-        () => opts.metrics.fanoutPublishFailures.inc(chunk.length / 4),
-      ).catch(opts.faults.catcher('fanout', { op: 'fenced' }));
+      inFlight++;
+      lastDelivered = commands
+        .vigilFanout(prefix, instanceId, ...limits, now(), ...fleetLimits, ...chunk)
+        .then(
+          (result) => deliver(chunk, result),
+          () => {
+            opts.metrics.fanoutPublishFailures.inc(chunk.length / 4);
+            deliver(chunk, null);
+          },
+        )
+        .catch(opts.faults.catcher('fanout', { op: 'deliver' }))
+        .finally(() => void inFlight--);
     }
   };
   const guardedFlush = opts.faults.guard('fanout', flush);
@@ -75,17 +122,29 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
 
   bus.route(channelPrefix, 'fanout', (channel, message) => {
     const text = message.toString('utf8');
-    if (text.startsWith(echo) || local === null) return;
+    // Device frames: this instance delivered its own already. `*` frames: its own come back too, so
+    // every instance sends the fleet feed in one order, the order Redis numbered it in (delivering
+    // its own from the script's answer would race the other instances' on the second connection).
+    if (local === null || (channel !== ALL && text.startsWith(echo))) return;
     const a = text.indexOf('|');
     const b = text.indexOf('|', a + 1);
     const c = text.indexOf('|', b + 1);
     if (a === -1 || b === -1 || c === -1) return;
     const key = text.slice(b + 1, c);
     const frame = text.slice(c + 1);
-    opts.metrics.fanoutRemoteFrames.inc();
-    if (channel === '*') local.toAll(frame, key);
-    else local.toDevice(channel, frame, key);
+    if (channel === ALL) {
+      if (!text.startsWith(echo)) opts.metrics.fanoutRemoteFrames.inc();
+      local.toAll(frame, key);
+    } else {
+      opts.metrics.fanoutRemoteFrames.inc();
+      local.toDevice(channel, frame, key);
+    }
   });
+
+  /** Writes what is queued now; the reads that follow on the same connection see it. */
+  const writeQueued = () => {
+    if (queued.length > 0) flush();
+  };
 
   return {
     kind: 'redis',
@@ -94,14 +153,12 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
       local = delivery;
     },
     toDevice(deviceId, seq, frame, key) {
-      if (follows.has(deviceId)) local?.toDevice(deviceId, frame, key);
       enqueue(deviceId, seq, key, frame);
     },
     // Every frame goes to Redis: it keeps the seq fence and other instances' followers see it.
     wants: () => true,
     toAll(frame, key) {
-      if (follows.has('*')) local?.toAll(frame, key);
-      enqueue('*', 0, key, frame);
+      enqueue(ALL, 0, key, frame);
     },
     follow(channel) {
       const entry = follows.get(channel);
@@ -121,35 +178,55 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
       bus.unsubscribe(channelPrefix + channel);
     },
     async recover(deviceId, sinceSeq): Promise<Recovery> {
-      // This instance hands its frames to its own clients at once and writes them to Redis at the
-      // end of the turn. A client resuming here now has missed those already handed out, and they
-      // will not reach it live: write them first, so the read below (same connection, in order)
-      // includes them.
-      if (queued.length > 0) flush();
-      const result = await commands.multi().hget(seqKey, deviceId).lrange(`${opts.keyPrefix}hist:${deviceId}`, 0, -1).exec();
+      // Frames this instance numbered but has not written yet: written first, so the read below
+      // (same connection, in order) includes them; they reach the session's hold before it resolves.
+      writeQueued();
+      const result = await commands.multi().hget(seqKey, deviceId).lrange(`${prefix}hist:${deviceId}`, 0, -1).exec();
       const current = Number(result?.[0]?.[1] ?? 0);
       const entries = (result?.[1]?.[1] ?? []) as string[];
       // Frames published before that read may still be on their way on the other connection; the
       // session holds live frames until this resolves and drops those included here, so wait for
       // them: past this point they would reach the client a second time.
       await bus.barrier();
-      if (sinceSeq === current) return { recovered: true, seq: current, frames: [] };
-      if (sinceSeq > current) return { recovered: false };
-      const frames: string[] = [];
-      let expected = sinceSeq + 1;
-      for (const entry of entries) {
-        const bar = entry.indexOf('|');
-        const seq = Number(entry.slice(0, bar));
-        if (seq <= sinceSeq) continue;
-        if (seq !== expected) return { recovered: false };
-        frames.push(entry.slice(bar + 1));
-        expected++;
-      }
-      return expected === current + 1 ? { recovered: true, seq: current, frames } : { recovered: false };
+      const frames = framesAfter(entries, sinceSeq, current, now() - opts.windowMs);
+      return frames === null ? { recovered: false } : { recovered: true, seq: current, frames };
+    },
+    async recoverFleet(since): Promise<FleetRecovery> {
+      writeQueued();
+      const [head, kept, entries] = await commands.vigilFleetRecover(prefix, since ?? -1);
+      await bus.barrier(); // as in recover: every `*` frame up to `head` has arrived here live
+      if (since === null) return { fleetSeq: head, frames: [] };
+      const frames = kept === 1 ? framesAfter(entries ?? [], since, head, now() - opts.fleetWindowMs) : null;
+      return { fleetSeq: head, frames };
+    },
+    settled() {
+      writeQueued();
+      // `*` frames arrive through the channel: past the barrier, those stored so far have.
+      if (follows.has(ALL)) return lastDelivered.then(() => bus.barrier());
+      return inFlight === 0 ? null : lastDelivered;
     },
     async stop() {
-      if (queued.length > 0) flush();
+      writeQueued();
       local = null;
     },
   };
+}
+
+/** The frames of history entries (`seq|at|frame`) numbered since + 1 … head, or null when any is missing or too old. */
+function framesAfter(entries: readonly string[], since: number, head: number, oldest: number): string[] | null {
+  if (since === head) return [];
+  if (since > head) return null;
+  const frames: string[] = [];
+  let expected = since + 1;
+  for (const entry of entries) {
+    const a = entry.indexOf('|');
+    const seq = Number(entry.slice(0, a));
+    if (seq <= since) continue;
+    if (seq > head) break;
+    const b = entry.indexOf('|', a + 1);
+    if (seq !== expected || Number(entry.slice(a + 1, b)) < oldest) return null;
+    frames.push(entry.slice(b + 1));
+    expected++;
+  }
+  return expected === head + 1 ? frames : null;
 }

@@ -1,6 +1,6 @@
 import type { DeviceStatus, StatusChange, TransitionReason } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
-import { seqOf, type Fanout, type Recovery } from '../fanout/fanout.js';
+import { seqOf, type Fanout, type FleetRecovery, type Recovery } from '../fanout/fanout.js';
 import type { Faults } from '../errors/boundary.js';
 import type { Metrics } from '../metrics.js';
 import { LATE_EXPIRY_MS } from '../presence/late-expiry.js';
@@ -132,7 +132,13 @@ export class Hub implements PresenceListener, InsightSink {
     this.insights = new Insights({ ...DEFAULT_INSIGHTS, ...opts.insights, timeoutMsOf: (state) => this.timeoutMsOf(state) }, this);
     this.views = new DeviceViews(this);
     this.commandViews = new CommandViews(this);
-    this.queries.define('snapshot', (id) => this.snapshot(id));
+    // Answered once this instance's frames up to the snapshot's seq reached Redis and its clients
+    // (the Redis fan-out delivers only stored frames): an asker's hold then drops them, none follow.
+    this.queries.define('snapshot', async (id) => {
+      const frame = this.snapshot(id);
+      await this.opts.fanout.settled();
+      return frame;
+    });
     this.queries.define('submit-command', (id, body) => {
       const { request, idempotencyKey } = body as { request: CommandRequest; idempotencyKey: string | null };
       return this.submitHere(id, request, idempotencyKey);
@@ -235,7 +241,7 @@ export class Hub implements PresenceListener, InsightSink {
    */
   prepare(deviceId: string, resume: ResumeFrom | null, followed: Promise<void>): Prepared | Promise<Prepared> {
     const resumable = resume !== null && resume.epoch === this.epoch;
-    if (this.opts.fanout.kind === 'local' || (resume === null && this.owns(deviceId))) {
+    if (this.opts.fanout.kind === 'local') {
       const seq = this.registry.get(deviceId)?.seq ?? 0;
       const recovery = resumable ? this.opts.fanout.recover(deviceId, resume.sinceSeq, seq) : null;
       if (recovery !== null && !(recovery instanceof Promise) && recovery.recovered) return { recovered: true, frames: recovery.frames, seq: recovery.seq };
@@ -251,6 +257,17 @@ export class Hub implements PresenceListener, InsightSink {
       const frame = fromOwner.ok ? fromOwner.value : this.snapshot(deviceId); // owner silent: this instance's view
       return { recovered: resume === null ? null : false, frames: [frame], seq: seqOf(frame) };
     })();
+  }
+
+  /**
+   * What a new follower of `*` gets first: the last fleet_seq it will not be sent live and, when
+   * resuming within this epoch, the frames after `since` (null: not recovered). Synchronous on a
+   * single instance; in a cluster once frames from every instance reach this one (`followed`).
+   */
+  prepareFleet(since: number | null, followed: Promise<void>): FleetRecovery | Promise<FleetRecovery> {
+    const fanout = this.opts.fanout;
+    if (fanout.kind === 'local') return fanout.recoverFleet(since) as FleetRecovery;
+    return followed.then(() => fanout.recoverFleet(since));
   }
 
   /** A device deleted by an admin, forgotten by every instance. */

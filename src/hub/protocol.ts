@@ -7,13 +7,28 @@ import { isDeviceId } from '../domain/device-id.js';
 export type RequestId = number | string | null;
 
 export type ClientMessage =
-  | { readonly type: 'subscribe_device'; readonly id: RequestId; readonly deviceId: string; readonly resume: { readonly sinceSeq: number; readonly epoch: string } | null }
+  | { readonly type: 'subscribe_device'; readonly id: RequestId; readonly deviceId: string; readonly resume: DeviceResume | null }
   | { readonly type: 'unsubscribe_device'; readonly id: RequestId; readonly deviceId: string }
-  | { readonly type: 'subscribe_all'; readonly id: RequestId }
+  | { readonly type: 'subscribe_all'; readonly id: RequestId; readonly resume: FleetResume | null }
+  | { readonly type: 'subscribe_devices'; readonly id: RequestId; readonly deviceIds: readonly string[]; readonly resume: ReadonlyMap<string, DeviceResume> }
+  | { readonly type: 'unsubscribe_devices'; readonly id: RequestId; readonly deviceIds: readonly string[] }
   | { readonly type: 'unsubscribe_all'; readonly id: RequestId }
   | { readonly type: 'ping'; readonly id: RequestId }
   | { readonly type: 'ack_alert'; readonly id: RequestId; readonly alertId: string }
   | { readonly type: 'auth'; readonly id: RequestId; readonly token: string };
+
+export interface DeviceResume {
+  readonly sinceSeq: number;
+  readonly epoch: string;
+}
+
+export interface FleetResume {
+  readonly sinceFleetSeq: number;
+  readonly epoch: string;
+}
+
+/** Most device ids one `subscribe_devices` / `unsubscribe_devices` may list. */
+export const MAX_DEVICES_PER_REQUEST = 500;
 
 /** Error codes a client can receive; each is counted in vigil_ws_client_errors_total. */
 export type ErrorCode =
@@ -60,7 +75,8 @@ export const CloseCode = {
   tokenExpired: 4440,
 } as const;
 
-const CLIENT_TYPES = new Set(['subscribe_device', 'unsubscribe_device', 'subscribe_all', 'unsubscribe_all', 'ping', 'ack_alert', 'auth']);
+const CLIENT_TYPES = new Set(['subscribe_device', 'unsubscribe_device', 'subscribe_devices', 'unsubscribe_devices', 'subscribe_all', 'unsubscribe_all', 'ping', 'ack_alert', 'auth']);
+const RESUME_NEEDS = 'resuming needs "since_seq" (a non-negative integer) and "epoch" (from the snapshot) together';
 const ALERT_ID = /^[0-9a-f-]{36}$/;
 
 const failure = (id: RequestId, code: ErrorCode, message: string): DecodeOutcome => ({
@@ -96,11 +112,18 @@ export function decodeClientMessage(text: string, maxBytes: number): DecodeOutco
       }
       if (m.type === 'unsubscribe_device') return { ok: true, message: { type: m.type, id, deviceId: m.device_id } };
       if (m.since_seq === undefined && m.epoch === undefined) return { ok: true, message: { type: m.type, id, deviceId: m.device_id, resume: null } };
-      const since = m.since_seq;
-      if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0 || typeof m.epoch !== 'string' || m.epoch.length === 0 || m.epoch.length > 64) {
-        return failure(id, 'invalid_resume', 'resuming needs "since_seq" (a non-negative integer) and "epoch" (from the snapshot) together');
-      }
-      return { ok: true, message: { type: m.type, id, deviceId: m.device_id, resume: { sinceSeq: since, epoch: m.epoch } } };
+      const resume = readResume(m.since_seq, m.epoch);
+      if (resume === null) return failure(id, 'invalid_resume', RESUME_NEEDS);
+      return { ok: true, message: { type: m.type, id, deviceId: m.device_id, resume: { sinceSeq: resume.since, epoch: resume.epoch } } };
+    }
+    case 'subscribe_devices':
+    case 'unsubscribe_devices':
+      return decodeDeviceList(m.type, id, m);
+    case 'subscribe_all': {
+      if (m.since_fleet_seq === undefined && m.epoch === undefined) return { ok: true, message: { type: m.type, id, resume: null } };
+      const resume = readResume(m.since_fleet_seq, m.epoch);
+      if (resume === null) return failure(id, 'invalid_resume', 'resuming the fleet feed needs "since_fleet_seq" (a non-negative integer) and "epoch" (from the subscribe_all ack) together');
+      return { ok: true, message: { type: m.type, id, resume: { sinceFleetSeq: resume.since, epoch: resume.epoch } } };
     }
     case 'ack_alert':
       if (typeof m.alert_id !== 'string' || !ALERT_ID.test(m.alert_id)) {
@@ -112,13 +135,44 @@ export function decodeClientMessage(text: string, maxBytes: number): DecodeOutco
         return failure(id, 'invalid_token', 'auth needs a "token": an API key or a token from POST /ws-token');
       }
       return { ok: true, message: { type: 'auth', id, token: m.token } };
-    case 'subscribe_all':
     case 'unsubscribe_all':
     case 'ping':
       return { ok: true, message: { type: m.type, id } };
     default:
       return failure(id, 'unknown_type', 'unknown type');
   }
+}
+
+function readResume(since: unknown, epoch: unknown): { since: number; epoch: string } | null {
+  if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0) return null;
+  if (typeof epoch !== 'string' || epoch.length === 0 || epoch.length > 64) return null;
+  return { since, epoch };
+}
+
+/** `device_ids` (1 … MAX_DEVICES_PER_REQUEST valid ids, repeats counted once) and, to subscribe, `resume` per id. */
+function decodeDeviceList(type: 'subscribe_devices' | 'unsubscribe_devices', id: RequestId, m: Record<string, unknown>): DecodeOutcome {
+  const list = m.device_ids;
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_DEVICES_PER_REQUEST) {
+    return failure(id, 'invalid_device_id', `device_ids must be a list of 1-${MAX_DEVICES_PER_REQUEST} device ids`);
+  }
+  const ids = new Set<string>();
+  for (const [i, value] of list.entries()) {
+    if (!isDeviceId(value)) return failure(id, 'invalid_device_id', `device_ids[${i}] must be 1-128 characters of [A-Za-z0-9._:-]`);
+    ids.add(value);
+  }
+  const deviceIds = [...ids];
+  if (type === 'unsubscribe_devices') return { ok: true, message: { type, id, deviceIds } };
+  const resume = new Map<string, DeviceResume>();
+  if (m.resume !== undefined) {
+    if (typeof m.resume !== 'object' || m.resume === null || Array.isArray(m.resume)) return failure(id, 'invalid_resume', 'resume is an object: {"<device_id>":{"since_seq":N,"epoch":"…"}}');
+    for (const [deviceId, value] of Object.entries(m.resume as Record<string, unknown>)) {
+      if (!ids.has(deviceId)) return failure(id, 'invalid_resume', `resume names ${deviceId.slice(0, 128)}, which device_ids does not list`);
+      const from = typeof value === 'object' && value !== null ? readResume((value as Record<string, unknown>).since_seq, (value as Record<string, unknown>).epoch) : null;
+      if (from === null) return failure(id, 'invalid_resume', `resume.${deviceId}: ${RESUME_NEEDS}`);
+      resume.set(deviceId, { sinceSeq: from.since, epoch: from.epoch });
+    }
+  }
+  return { ok: true, message: { type, id, deviceIds, resume } };
 }
 
 /** Ids are echoed back, so only small scalars are kept; anything else is ignored. */
@@ -135,6 +189,16 @@ export function encodeAck(id: RequestId): string {
 /** The answer to a resuming subscribe: whether the missed frames follow, or a fresh snapshot. */
 export function encodeResumeAck(id: RequestId, recovered: boolean): string {
   return JSON.stringify({ type: 'ack', id, recovered });
+}
+
+/** The answer to `subscribe_all`: the fleet feed's epoch and last fleet_seq already sent, and (resuming) whether the missed frames follow. */
+export function encodeFleetAck(id: RequestId, epoch: string, fleetSeq: number, recovered: boolean | null): string {
+  return JSON.stringify({ type: 'ack', ...(id === null ? {} : { id }), epoch, fleet_seq: fleetSeq, ...(recovered === null ? {} : { recovered }) });
+}
+
+/** The answer to `subscribe_devices` / `unsubscribe_devices`, with the per-device outcome when there is one. */
+export function encodeListAck(id: RequestId, extra: Readonly<Record<string, unknown>>): string {
+  return JSON.stringify({ type: 'ack', ...(id === null ? {} : { id }), ...extra });
 }
 
 export function encodeError(error: ProtocolError): string {

@@ -2,8 +2,10 @@ import { InternalFault, type Faults } from '../errors/boundary.js';
 import type { Metrics } from '../metrics.js';
 import type { Credentials, Principal } from '../security/api-keys.js';
 import { authorize, type Action } from '../security/policy.js';
-import { seqOf } from '../fanout/fanout.js';
-import { ALL_CHANNEL, type Hub, type Prepared, type ResumeFrom } from './hub.js';
+import { subscribeDevice, unsubscribeDevice } from './device-subscriptions.js';
+import { subscribeDevices, unsubscribeDevices } from './device-list.js';
+import { subscribeAll, unsubscribeAll } from './fleet-subscription.js';
+import { ALL_CHANNEL, type Hub } from './hub.js';
 import type { LagRouter } from './lag-router.js';
 import { alsoOnAll, sharedTopic } from './topics.js';
 import {
@@ -11,7 +13,6 @@ import {
   decodeClientMessage,
   encodeAck,
   encodeError,
-  encodeResumeAck,
   encodePong,
   type ClientMessage,
   type ErrorCode,
@@ -46,6 +47,9 @@ export interface SessionLimits {
 export const WS_POLICY: { readonly [T in ClientMessage['type']]: { readonly action: Action; readonly device: 'message' | 'none' | 'handler' } | null } = {
   subscribe_device: { action: 'device.read', device: 'message' },
   unsubscribe_device: null,
+  // Each listed id is authorized by the handler (device-list.ts): one refused id refuses the request.
+  subscribe_devices: { action: 'device.read', device: 'handler' },
+  unsubscribe_devices: null,
   subscribe_all: { action: 'fleet.feed', device: 'none' },
   unsubscribe_all: null,
   ping: null,
@@ -53,11 +57,9 @@ export const WS_POLICY: { readonly [T in ClientMessage['type']]: { readonly acti
   auth: null,
 };
 
-/** Refused subscriptions a client may ask for before it is closed (a loop, not a user). */
-const MAX_REFUSED_SUBSCRIPTIONS = 10;
 /** Messages held while a JWT of an `auth` message is verified (more get `rate_limited`). */
 const MAX_WAITING_FOR_AUTH = 64;
-/** Frames held for one device while its snapshot or missed frames are fetched; past it: a new snapshot. */
+/** Frames held for one channel while its snapshot or missed frames are fetched. */
 const MAX_HELD_FRAMES = 10_000;
 
 /**
@@ -73,24 +75,28 @@ export class Session {
   lagSince = 0;
   /** Allocated when the client first lags (most never do: idle connections stay small). */
   private pending: Map<string, string> | null = null;
-  /** Devices whose first frames are on their way (another instance, Redis): live frames wait here. */
-  private preparing: Map<string, string[]> | null = null;
+  /**
+   * Channels (devices, `*`) whose first frames are on their way (another instance, Redis): live
+   * frames wait here. Read and written by the subscription handlers (device-subscriptions.ts,
+   * device-list.ts, fleet-subscription.ts), like the members below not marked private.
+   */
+  preparing: Map<string, string[]> | null = null;
   private windowStart = 0;
   private windowCount = 0;
-  private refusedSubscriptions = 0;
-  private closed = false;
+  refusedSubscriptions = 0;
+  closed = false;
 
   constructor(
     readonly connectionId: string,
-    private readonly socket: ClientSocket,
-    private readonly hub: Hub,
-    private readonly lag: LagRouter,
-    private readonly limits: SessionLimits,
-    private readonly metrics: Metrics,
+    readonly socket: ClientSocket,
+    readonly hub: Hub,
+    readonly lag: LagRouter,
+    readonly limits: SessionLimits,
+    readonly metrics: Metrics,
     /** Null until the client authenticates (when the hub requires it). */
     credentials: Credentials | null,
     private readonly authenticate: (token: string) => Credentials | null | Promise<Credentials | null>,
-    private readonly faults: Faults,
+    readonly faults: Faults,
   ) {
     this.principal = credentials?.principal ?? null;
     this.expiresAt = credentials?.expiresAt ?? null;
@@ -103,7 +109,7 @@ export class Session {
   private awaitingAuth: string[] | null = null;
 
   get subscriptionCount(): number {
-    return this.devices.size + (this.all ? 1 : 0);
+    return this.devices.size + (this.all || this.preparing?.has(ALL_CHANNEL) === true ? 1 : 0);
   }
 
   onText(text: string, now: number): void {
@@ -142,7 +148,7 @@ export class Session {
    * A request whose work failed later (the cluster, Redis): `internal` when the instance that did the
    * work failed, `unavailable` (retry) when a dependency did not answer; both reported.
    */
-  private failedLater(id: RequestId, error: unknown, type: string, unavailable: string): void {
+  failedLater(id: RequestId, error: unknown, type: string, unavailable: string): void {
     if (error instanceof InternalFault) return this.internalError(id, error, type);
     this.faults.report('ws', error, { conn: this.connectionId, type });
     if (!this.closed) this.sendError(id, 'unavailable', unavailable);
@@ -168,13 +174,17 @@ export class Session {
     }
     switch (message.type) {
       case 'subscribe_device':
-        return this.subscribeDevice(message.deviceId, message.id, message.resume);
+        return subscribeDevice(this, message.deviceId, message.id, message.resume);
       case 'unsubscribe_device':
-        return this.unsubscribeDevice(message.deviceId, message.id);
+        return unsubscribeDevice(this, message.deviceId, message.id);
+      case 'subscribe_devices':
+        return subscribeDevices(this, principal, message.deviceIds, message.resume, message.id);
+      case 'unsubscribe_devices':
+        return unsubscribeDevices(this, message.deviceIds, message.id);
       case 'subscribe_all':
-        return this.subscribeAll(message.id);
+        return subscribeAll(this, message.id, message.resume);
       case 'unsubscribe_all':
-        return this.unsubscribeAll(message.id);
+        return unsubscribeAll(this, message.id);
       case 'ping':
         this.socket.send(encodePong(message.id));
         return;
@@ -245,128 +255,6 @@ export class Session {
     if (principal?.kind === 'anonymous' && !anonymousAllowed) this.close(CloseCode.unauthenticated, 'authentication now required');
     else if (principal?.kind === 'key' && !valid(principal.key.id)) this.close(CloseCode.keyRevoked, 'key revoked');
     else if (this.expiresAt !== null && now >= this.expiresAt) this.close(CloseCode.tokenExpired, 'token expired');
-  }
-
-  private subscribeDevice(deviceId: string, id: RequestId, resume: ResumeFrom | null): void {
-    const isNew = !this.devices.has(deviceId);
-    if (isNew && this.subscriptionCount >= this.limits.maxSubscriptions) {
-      this.sendError(id, 'subscription_limit', `at most ${this.limits.maxSubscriptions} subscriptions per connection`);
-      if (++this.refusedSubscriptions > MAX_REFUSED_SUBSCRIPTIONS) this.close(CloseCode.subscriptionLimit, 'subscription limit');
-      return;
-    }
-    if (!isNew && this.preparing?.has(deviceId)) return this.socket.send(encodeAck(id)); // its first frames are coming
-    const followed = isNew ? this.hub.follow(deviceId) : Promise.resolve();
-    let prepared: Prepared | Promise<Prepared>;
-    try {
-      prepared = this.hub.prepare(deviceId, resume, followed);
-    } catch (error) {
-      if (isNew) this.hub.unfollow(deviceId); // not subscribed after all: release the follow taken above
-      throw error;
-    }
-    if (!(prepared instanceof Promise)) {
-      // Join the channel and send the first frames in one synchronous block: no frame can fall between.
-      this.socket.cork(() => {
-        if (isNew) {
-          this.devices.add(deviceId);
-          this.metrics.wsSubscriptions.inc();
-          if (this.lagging) this.lag.follow(deviceId, this);
-          else this.joinTopics(deviceId);
-        }
-        // Fresh frames supersede any conflated frame of this device still pending.
-        if (this.lagging) this.dropPending(deviceId);
-        this.sendFirstFrames(id, prepared);
-      });
-      return;
-    }
-    if (isNew) {
-      this.devices.add(deviceId);
-      this.metrics.wsSubscriptions.inc();
-    }
-    // Until the first frames arrive, live frames of the device are held (in order) rather than sent.
-    const held: string[] = [];
-    (this.preparing ??= new Map()).set(deviceId, held);
-    this.leaveTopics(deviceId);
-    this.lag.follow(deviceId, this);
-    prepared
-      .then(
-        (first) => this.finishPreparing(deviceId, id, held, first),
-        (error: unknown) => this.finishPreparing(deviceId, id, held, error instanceof Error ? error : new Error(String(error))),
-      )
-      .catch((error: unknown) => this.internalError(id, error, 'subscribe_device'));
-  }
-
-  private finishPreparing(deviceId: string, id: RequestId, held: string[], first: Prepared | Error): void {
-    if (this.closed || this.preparing?.get(deviceId) !== held) return; // unsubscribed or closed meanwhile
-    this.preparing.delete(deviceId);
-    this.socket.cork(() => {
-      if (first instanceof Error) this.failedLater(id, first, 'subscribe_device', `could not read ${deviceId} from the cluster; subscribe again`);
-      else {
-        this.sendFirstFrames(id, first);
-        for (const frame of held) if (seqOf(frame) > first.seq) this.socket.send(frame);
-      }
-      if (!this.lagging) {
-        this.lag.unfollow(deviceId, this);
-        this.joinTopics(deviceId);
-      }
-    });
-  }
-
-  private sendFirstFrames(id: RequestId, first: Prepared): void {
-    this.socket.send(first.recovered === null ? encodeAck(id) : encodeResumeAck(id, first.recovered));
-    for (const frame of first.frames) this.socket.send(frame);
-  }
-
-  private unsubscribeDevice(deviceId: string, id: RequestId): void {
-    if (!this.devices.delete(deviceId)) {
-      this.sendError(id, 'not_subscribed', `not subscribed to ${deviceId}`);
-      return;
-    }
-    this.metrics.wsSubscriptions.dec();
-    this.hub.unfollow(deviceId);
-    if (this.lagging || this.preparing?.delete(deviceId)) {
-      this.lag.unfollow(deviceId, this);
-      this.dropPending(deviceId);
-    }
-    this.leaveTopics(deviceId);
-    this.socket.send(encodeAck(id));
-  }
-
-  private subscribeAll(id: RequestId): void {
-    if (!this.all) {
-      if (this.subscriptionCount >= this.limits.maxSubscriptions) {
-        this.sendError(id, 'subscription_limit', `at most ${this.limits.maxSubscriptions} subscriptions per connection`);
-        return;
-      }
-      this.metrics.wsSubscriptions.inc();
-      // Frames of other instances reach `*` once this resolves; a failure (Redis away) is reported.
-      this.hub.follow(ALL_CHANNEL).catch((error: unknown) => this.faults.report('ws', error, { conn: this.connectionId, type: 'subscribe_all' }));
-      this.all = true;
-      if (this.lagging) this.lag.follow(ALL_CHANNEL, this);
-      else {
-        // Synchronously, so no frame falls between: the devices' shared frames now come on `*`.
-        this.socket.subscribe(ALL_CHANNEL);
-        for (const deviceId of this.topicDevices()) this.socket.unsubscribe(sharedTopic(deviceId));
-      }
-    }
-    this.socket.send(encodeAck(id));
-  }
-
-  private unsubscribeAll(id: RequestId): void {
-    if (!this.all) {
-      this.sendError(id, 'not_subscribed', 'not subscribed to all');
-      return;
-    }
-    this.all = false;
-    this.metrics.wsSubscriptions.dec();
-    this.hub.unfollow(ALL_CHANNEL);
-    if (this.lagging) {
-      this.lag.unfollow(ALL_CHANNEL, this);
-      this.dropPending(ALL_CHANNEL);
-    } else {
-      this.socket.unsubscribe(ALL_CHANNEL);
-      for (const deviceId of this.topicDevices()) this.socket.subscribe(sharedTopic(deviceId));
-    }
-    this.socket.send(encodeAck(id));
   }
 
   /** Called for a lagging session with every frame of a channel it follows. */
@@ -440,22 +328,22 @@ export class Session {
   }
 
   /** The device's uWS topics for this connection (see topics.ts). */
-  private joinTopics(deviceId: string): void {
+  joinTopics(deviceId: string): void {
     this.socket.subscribe(deviceId);
     if (!this.all) this.socket.subscribe(sharedTopic(deviceId));
   }
 
-  private leaveTopics(deviceId: string): void {
+  leaveTopics(deviceId: string): void {
     this.socket.unsubscribe(deviceId);
     this.socket.unsubscribe(sharedTopic(deviceId));
   }
 
   /** Followed devices whose frames come through uWS topics when not lagging (not those still preparing). */
-  private *topicDevices(): Iterable<string> {
+  *topicDevices(): Iterable<string> {
     for (const deviceId of this.devices) if (this.preparing?.has(deviceId) !== true) yield deviceId;
   }
 
-  private dropPending(channel: string): void {
+  dropPending(channel: string): void {
     const prefix = `${channel}\u0000`;
     if (this.pending === null) return;
     for (const key of this.pending.keys()) if (key.startsWith(prefix)) this.pending.delete(key);
@@ -467,10 +355,11 @@ export class Session {
     this.closed = true;
     this.metrics.wsSubscriptions.dec(this.subscriptionCount);
     for (const deviceId of this.devices) this.hub.unfollow(deviceId);
-    if (this.all) this.hub.unfollow(ALL_CHANNEL);
+    const fleet = this.all || this.preparing?.has(ALL_CHANNEL) === true;
+    if (fleet) this.hub.unfollow(ALL_CHANNEL);
     if (this.lagging || (this.preparing?.size ?? 0) > 0) {
       for (const deviceId of this.devices) this.lag.unfollow(deviceId, this);
-      if (this.all) this.lag.unfollow(ALL_CHANNEL, this);
+      if (fleet) this.lag.unfollow(ALL_CHANNEL, this);
     }
     if (this.lagging) this.metrics.wsLaggingClients.dec();
     this.preparing?.clear();
@@ -491,7 +380,7 @@ export class Session {
     return false;
   }
 
-  private sendError(id: RequestId, code: ErrorCode, message: string): void {
+  sendError(id: RequestId, code: ErrorCode, message: string): void {
     this.metrics.wsClientErrors.inc({ code });
     this.socket.send(encodeError({ id, code, message }));
   }
@@ -501,7 +390,7 @@ export class Session {
     if (this.principal === null) this.close(CloseCode.unauthenticated, 'authentication timeout');
   }
 
-  private close(code: number, reason: string): void {
+  close(code: number, reason: string): void {
     if (this.closed) return;
     this.metrics.wsCloses.inc({ reason });
     this.socket.close(code, reason);

@@ -118,6 +118,8 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       await first.next((f) => f.type === 'device_update' && (f.data as { battery_level: number }).battery_level === 49);
       const late = await connect();
       const snapshot = await subscribe(late, d);
+      // Sent to `first` before the snapshot was sent to `late`, but on another socket: it may be read after.
+      if ((snapshot.seq as number) > 0) await first.next((f) => f.device_id === d && f.seq === snapshot.seq && f.type !== 'snapshot');
       const lastSeq = Math.max(...first.frames.filter((f) => f.device_id === d && typeof f.seq === 'number').map((f) => f.seq as number));
       expect(snapshot).toMatchObject({ seq: lastSeq, data: { status: 'online', telemetry: { battery_level: 49 } } });
       expect(typeof (snapshot.data as { last_seen: unknown }).last_seen).toBe('string');
@@ -190,6 +192,93 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       expect(client.ofType('device_update')).toHaveLength(0);
       expect((await client.request({ type: 'unsubscribe_all' }, 2)).type).toBe('ack');
       expect((await client.request({ type: 'unsubscribe_all' }, 3)).error).toMatchObject({ code: 'not_subscribed' });
+    });
+
+    it('resumes the * feed with since_fleet_seq and epoch: every fleet frame once, in order, as a client that never left saw it', async () => {
+      const fleet = (c: TestClient) => c.frames.filter((f) => f.type !== 'ack' && typeof f.fleet_seq === 'number');
+      const watcher = await connect();
+      const watched = await watcher.request({ type: 'subscribe_all' }, 1);
+      expect(watched).toMatchObject({ type: 'ack', id: 1, epoch: expect.any(String), fleet_seq: expect.any(Number) });
+      const dash = await connect();
+      const ack = await dash.request({ type: 'subscribe_all' }, 1);
+      expect(ack.epoch).toBe(watched.epoch);
+      const before = [id(), id(), id()];
+      for (const d of before) await device.telemetry(d, { battery_level: 50 });
+      await dash.next((f) => f.type === 'status_change' && f.device_id === before[2]);
+      const seen = fleet(dash);
+      dash.close();
+      // While it is away: new devices come online, the earlier ones go offline (1 s timeout).
+      const during = [id(), id()];
+      for (const d of during) await device.telemetry(d, { battery_level: 40 });
+      await watcher.next((f) => f.type === 'status_change' && f.device_id === before[2] && f.status === 'offline', 5000);
+      const last = seen.at(-1)?.fleet_seq ?? ack.fleet_seq;
+
+      const again = await connect();
+      const resumed = await again.request({ type: 'subscribe_all', since_fleet_seq: last, epoch: ack.epoch }, 2);
+      expect(resumed).toMatchObject({ type: 'ack', id: 2, recovered: true, epoch: ack.epoch });
+      const after = id();
+      await device.telemetry(after, { battery_level: 30 });
+      const online = (f: Frame) => f.type === 'status_change' && f.device_id === after;
+      await again.next(online);
+      await watcher.next(online);
+      const joined = [...seen, ...fleet(again)];
+      const seqs = joined.map((f) => f.fleet_seq as number);
+      expect(seqs, seqs.join(',')).toEqual(seqs.map((_, i) => (ack.fleet_seq as number) + 1 + i));
+      const reference = fleet(watcher).filter((f) => (f.fleet_seq as number) > (ack.fleet_seq as number) && (f.fleet_seq as number) <= seqs.at(-1)!);
+      expect(joined).toEqual(reference);
+      expect(joined.filter((f) => f.type === 'status_change' && f.status === 'online' && during.includes(f.device_id as string))).toHaveLength(2);
+
+      const stranger = await connect();
+      expect(await stranger.request({ type: 'subscribe_all', since_fleet_seq: 1, epoch: 'another-epoch' }, 3)).toMatchObject({ type: 'ack', recovered: false });
+      const ahead = await connect();
+      expect(await ahead.request({ type: 'subscribe_all', since_fleet_seq: seqs.at(-1)! + 1_000_000, epoch: ack.epoch }, 4)).toMatchObject({ type: 'ack', recovered: false });
+    });
+
+    it('answers a subscribe unsubscribed before its first frames came, and sends nothing more for it', async () => {
+      const d = id();
+      const client = await connect();
+      client.send({ type: 'subscribe_all', id: 1 });
+      client.send({ type: 'unsubscribe_all', id: 2 });
+      client.send({ type: 'subscribe_device', device_id: d, id: 3 });
+      client.send({ type: 'unsubscribe_device', device_id: d, id: 4 });
+      for (const n of [1, 2, 3, 4]) await client.next((f) => f.type === 'ack' && f.id === n);
+      await device.telemetry(d, { battery_level: 5 });
+      expect(await client.request({ type: 'ping' }, 5)).toEqual({ type: 'pong', id: 5 });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(client.frames.filter((f) => f.device_id === d && f.type !== 'snapshot')).toEqual([]);
+    });
+
+    it('subscribe_devices: one ack, a snapshot per device in list order, resume per device, all or nothing under WS_MAX_SUBSCRIPTIONS', async () => {
+      const [a, b, c] = [id(), id(), id()];
+      await device.telemetry(a, { battery_level: 10 });
+      const client = await connect();
+      const ack = await client.request({ type: 'subscribe_devices', device_ids: [a, b, c, a] }, 1);
+      expect(ack).toEqual({ type: 'ack', id: 1 });
+      await client.next((f) => f.type === 'snapshot' && f.device_id === c);
+      const first = client.frames.slice(client.frames.indexOf(ack) + 1, client.frames.indexOf(ack) + 4);
+      expect(first.map((f) => [f.type, f.device_id])).toEqual([['snapshot', a], ['snapshot', b], ['snapshot', c]]);
+      const snapA = first[0]!;
+      await device.telemetry(b, { battery_level: 20 });
+      await client.next((f) => f.type === 'device_update' && f.device_id === b);
+
+      // 3 followed, 3 more asked for: past 5, so none of them is subscribed.
+      const [x, y, z] = [id(), id(), id()];
+      expect(await client.request({ type: 'subscribe_devices', device_ids: [a, x, y, z] }, 2)).toMatchObject({ type: 'error', id: 2, error: { code: 'subscription_limit' } });
+      expect(await client.request({ type: 'unsubscribe_devices', device_ids: [x, y, c] }, 3)).toEqual({ type: 'ack', id: 3, not_subscribed: [x, y] });
+
+      // Another connection resumes a and subscribes b fresh, in one request.
+      for (let i = 0; i < 3; i++) await device.telemetry(a, { metrics: { i } });
+      await client.next((f) => f.type === 'device_update' && f.device_id === a && (f.data as { metrics: { i?: number } | null }).metrics?.i === 2);
+      const missed = client.frames.filter((f) => f.device_id === a && (f.seq as number) > (snapA.seq as number) && f.type !== 'snapshot');
+      const other = await connect();
+      const resumed = await other.request({ type: 'subscribe_devices', device_ids: [a, b], resume: { [a]: { since_seq: snapA.seq, epoch: snapA.epoch } } }, 4);
+      expect(resumed).toEqual({ type: 'ack', id: 4, recovered: { [a]: true } });
+      await other.next((f) => f.type === 'snapshot' && f.device_id === b);
+      const got = other.frames.slice(other.frames.indexOf(resumed) + 1);
+      expect(got.slice(0, missed.length)).toEqual(missed);
+      expect(got[missed.length]).toMatchObject({ type: 'snapshot', device_id: b });
+      expect(other.ofType('snapshot', a)).toEqual([]);
+      expect(await other.request({ type: 'unsubscribe_devices', device_ids: [a, b] }, 5)).toEqual({ type: 'ack', id: 5 });
     });
 
     it('delivers each frame once to a connection following a device and *, whichever it followed first', async () => {

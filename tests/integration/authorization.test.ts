@@ -69,6 +69,8 @@ const EXPECTED: Record<string, Expected> = {
 const WS_EXPECTED: Record<string, Expected | null> = {
   subscribe_device: read('device'),
   unsubscribe_device: null,
+  subscribe_devices: read('device'),
+  unsubscribe_devices: null,
   subscribe_all: read('fleet'),
   unsubscribe_all: null,
   ping: null,
@@ -226,10 +228,26 @@ describe('authorization matrix', () => {
     expect(await count()).toBe(before + 3);
   });
 
+  it('subscribe_devices with one id the key may not read is refused whole, naming that id', async () => {
+    const client = await TestClient.connect(wsUrl(hub));
+    clients.push(client);
+    expect(await client.request({ type: 'auth', token: keys.limited }, 1)).toMatchObject({ type: 'ack' });
+    const refused = await client.request({ type: 'subscribe_devices', device_ids: [own, other] }, 2);
+    expect(refused).toMatchObject({ type: 'error', id: 2, error: { code: 'forbidden' } });
+    expect((refused.error as { message: string }).message).toContain(other);
+    expect((refused.error as { message: string }).message).not.toContain(own);
+    // Nothing was subscribed, not even the device it may read.
+    expect(await client.request({ type: 'unsubscribe_devices', device_ids: [own] }, 3)).toEqual({ type: 'ack', id: 3, not_subscribed: [own] });
+    expect(await client.request({ type: 'subscribe_devices', device_ids: [own] }, 4)).toEqual({ type: 'ack', id: 4 });
+    await client.next((f) => f.type === 'snapshot' && f.device_id === own);
+  });
+
   it('answers every WebSocket message for every caller as the policy says', async () => {
     const messages: Record<string, (device: string) => Record<string, unknown>> = {
       subscribe_device: (d) => ({ type: 'subscribe_device', device_id: d }),
       unsubscribe_device: (d) => ({ type: 'unsubscribe_device', device_id: d }),
+      subscribe_devices: (d) => ({ type: 'subscribe_devices', device_ids: [d] }),
+      unsubscribe_devices: (d) => ({ type: 'unsubscribe_devices', device_ids: [d] }),
       subscribe_all: () => ({ type: 'subscribe_all' }),
       unsubscribe_all: () => ({ type: 'unsubscribe_all' }),
       ping: () => ({ type: 'ping' }),

@@ -37,7 +37,6 @@ function env(name: string): Record<string, string> {
     PRESENCE_SWEEP_MS: '100',
     OFFLINE_ALERT_MINUTES: '0.05',
     OFFLINE_ALERT_CHECK_S: '0.5',
-    HISTORY_SIZE: '500',
     PORT: '0',
     DATA_DIR: `/tmp/vigil-cluster-${run}-${name}`,
     LOG_LEVEL: 'info',

@@ -161,9 +161,10 @@ async function fuzzWebSocket(port: number): Promise<void> {
     });
   let socket = await open();
   const frames: (string | Buffer)[] = [...texts, ...HOSTILE_BYTES, 'x'.repeat(3 * 1024 * 1024)];
-  for (const type of ['subscribe_device', 'unsubscribe_device', 'subscribe_all', 'unsubscribe_all', 'ack_alert', 'auth', 'ping']) {
+  for (const type of ['subscribe_device', 'unsubscribe_device', 'subscribe_devices', 'unsubscribe_devices', 'subscribe_all', 'unsubscribe_all', 'ack_alert', 'auth', 'ping']) {
     for (const value of ['\u0000', '\ud800', 'a'.repeat(300), 1e309, -0, null, [], {}, { __proto__: 1 }]) {
-      frames.push(JSON.stringify({ type, id: value, device_id: value, alert_id: value, token: value, since_seq: value, epoch: value }));
+      frames.push(JSON.stringify({ type, id: value, device_id: value, alert_id: value, token: value, since_seq: value, since_fleet_seq: value, epoch: value }));
+      frames.push(JSON.stringify({ type, device_ids: [value, 'ok-id'], resume: { 'ok-id': { since_seq: value, epoch: value }, [String(value)]: value } }));
     }
   }
   for (const frame of frames) {

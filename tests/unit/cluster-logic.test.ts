@@ -60,15 +60,17 @@ describe('mass-offline guard', () => {
 });
 
 describe('memory history', () => {
-  it('recovers a contiguous run and refuses when frames are gone', () => {
-    const history = new MemoryHistory(4, 60_000);
-    history.record('x', 1, 'f1'); // not followed: not kept
-    history.follow('x');
-    for (let seq = 1; seq <= 6; seq++) history.record('x', seq, `f${seq}`);
-    expect(history.recover('x', 3, 6)).toEqual({ recovered: true, seq: 6, frames: ['f4', 'f5', 'f6'] });
-    expect(history.recover('x', 6, 6)).toEqual({ recovered: true, seq: 6, frames: [] });
-    expect(history.recover('x', 1, 6)).toEqual({ recovered: false }); // f2 was overwritten
-    expect(history.recover('x', 7, 6)).toEqual({ recovered: false });
+  it('recovers a contiguous run within the time window and refuses when frames are gone', () => {
+    const history = new MemoryHistory({ windowMs: 10_000, maxBytes: 1 << 20, ttlMs: 60_000 });
+    history.record('x', 1, 'f1', 0); // not followed: not kept
+    history.follow('x', 0);
+    for (let seq = 1; seq <= 6; seq++) history.record('x', seq, `f${seq}`, seq * 1000);
+    expect(history.recover('x', 3, 6, 6000)).toEqual({ recovered: true, seq: 6, frames: ['f4', 'f5', 'f6'] });
+    expect(history.recover('x', 6, 6, 6000)).toEqual({ recovered: true, seq: 6, frames: [] });
+    expect(history.recover('x', 7, 6, 6000)).toEqual({ recovered: false });
+    // At 12.5 s, f1 and f2 (1 s, 2 s) are older than the 10 s window.
+    expect(history.recover('x', 2, 6, 12_500)).toEqual({ recovered: true, seq: 6, frames: ['f3', 'f4', 'f5', 'f6'] });
+    expect(history.recover('x', 1, 6, 12_500)).toEqual({ recovered: false });
     history.unfollow('x', 0);
     history.sweep(59_999);
     expect(history.devices).toBe(1);
@@ -77,15 +79,21 @@ describe('memory history', () => {
   });
 });
 
+const HISTORY = { windowMs: 60_000, maxBytesPerDevice: 65_536, ttlMs: 60_000, fleetWindowMs: 60_000, fleetMaxBytes: 1 << 20 };
+
 describe('local fan-out', () => {
   it('wants a device frame only while someone follows it or its history is kept', async () => {
-    const fanout = createLocalFanout({ historySize: 4, historyTtlMs: 60_000 });
+    const fanout = createLocalFanout(HISTORY);
     const delivered: string[] = [];
     await fanout.start({ toDevice: (_id, frame) => delivered.push(frame), toAll: () => undefined });
     expect(fanout.wants('x')).toBe(false);
     expect(fanout.wants('*')).toBe(false);
     await fanout.follow('*');
     expect(fanout.wants('*')).toBe(true);
+    fanout.unfollow('*');
+    expect(fanout.wants('*')).toBe(true); // the fleet history is kept for a reconnecting dashboard
+    fanout.fleetHistory.sweep(Date.now() + 60_001);
+    expect(fanout.wants('*')).toBe(false);
     expect(fanout.wants('x')).toBe(false);
     await fanout.follow('x');
     expect(fanout.wants('x')).toBe(true);
@@ -101,7 +109,7 @@ describe('local fan-out', () => {
   });
 
   it('with no history, wants only followed devices', async () => {
-    const fanout = createLocalFanout({ historySize: 0, historyTtlMs: 60_000 });
+    const fanout = createLocalFanout({ ...HISTORY, windowMs: 0, fleetWindowMs: 0 });
     await fanout.follow('x');
     expect(fanout.wants('x')).toBe(true);
     fanout.unfollow('x');

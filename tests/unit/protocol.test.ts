@@ -11,9 +11,19 @@ describe('WebSocket protocol decoder', () => {
       message: { resume: { sinceSeq: 41, epoch: 'e1' } },
     });
     expect(decode('{"type":"unsubscribe_device","device_id":"d1","id":"x"}')).toMatchObject({ ok: true, message: { id: 'x' } });
-    for (const type of ['subscribe_all', 'unsubscribe_all', 'ping']) {
+    for (const type of ['unsubscribe_all', 'ping']) {
       expect(decode(JSON.stringify({ type }))).toEqual({ ok: true, message: { type, id: null } });
     }
+    expect(decode('{"type":"subscribe_all"}')).toEqual({ ok: true, message: { type: 'subscribe_all', id: null, resume: null } });
+    expect(decode('{"type":"subscribe_all","since_fleet_seq":9,"epoch":"e1","id":2}')).toEqual({
+      ok: true,
+      message: { type: 'subscribe_all', id: 2, resume: { sinceFleetSeq: 9, epoch: 'e1' } },
+    });
+    expect(decode('{"type":"subscribe_devices","device_ids":["a","b","a"],"resume":{"a":{"since_seq":41,"epoch":"e"}},"id":3}')).toEqual({
+      ok: true,
+      message: { type: 'subscribe_devices', id: 3, deviceIds: ['a', 'b'], resume: new Map([['a', { sinceSeq: 41, epoch: 'e' }]]) },
+    });
+    expect(decode('{"type":"unsubscribe_devices","device_ids":["a"]}')).toEqual({ ok: true, message: { type: 'unsubscribe_devices', id: null, deviceIds: ['a'] } });
   });
 
   it.each([
@@ -28,10 +38,24 @@ describe('WebSocket protocol decoder', () => {
     ['{"type":"subscribe_device","device_id":"d1","since_seq":-1,"epoch":"e"}', 'invalid_resume'],
     ['{"type":"subscribe_device","device_id":"d1","since_seq":1.5,"epoch":"e"}', 'invalid_resume'],
     ['{"type":"subscribe_device","device_id":"d1","since_seq":"5","epoch":"e"}', 'invalid_resume'],
+    ['{"type":"subscribe_all","since_fleet_seq":5}', 'invalid_resume'],
+    ['{"type":"subscribe_all","epoch":"e"}', 'invalid_resume'],
+    ['{"type":"subscribe_devices","device_ids":[]}', 'invalid_device_id'],
+    ['{"type":"subscribe_devices","device_ids":"a"}', 'invalid_device_id'],
+    ['{"type":"subscribe_devices","device_ids":["a","b c"]}', 'invalid_device_id'],
+    ['{"type":"subscribe_devices","device_ids":["a"],"resume":{"b":{"since_seq":1,"epoch":"e"}}}', 'invalid_resume'],
+    ['{"type":"subscribe_devices","device_ids":["a"],"resume":{"a":{"since_seq":1}}}', 'invalid_resume'],
+    ['{"type":"subscribe_devices","device_ids":["a"],"resume":[]}', 'invalid_resume'],
   ])('rejects %s as %s', (text, code) => {
     const r = decode(text);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.error.code).toBe(code);
+  });
+
+  it('bounds the device list of subscribe_devices (MAX_DEVICES_PER_REQUEST), whatever the frame limit', () => {
+    const list = (n: number) => JSON.stringify({ type: 'subscribe_devices', device_ids: Array.from({ length: n }, (_, i) => `d${i}`) });
+    expect(decodeClientMessage(list(500), 1 << 20).ok).toBe(true);
+    expect(decodeClientMessage(list(501), 1 << 20)).toMatchObject({ ok: false, error: { code: 'invalid_device_id' } });
   });
 
   it('echoes the id of a bad request when it can read one', () => {
