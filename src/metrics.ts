@@ -127,7 +127,7 @@ export function createMetrics() {
     clusterNotOwned: new Counter({ name: 'vigil_cluster_not_owned_total', help: 'Device messages skipped because another instance owns the device (every instance reads every message)', registers: r }),
     clusterMarkers: new Counter({
       name: 'vigil_cluster_markers_total',
-      help: 'Members markers proposed (out) and read from the MQTT stream (in): each is a membership change point',
+      help: 'Members markers proposed (out), read from the MQTT stream (in: each is a membership change point), or dropped as malformed (invalid)',
       labelNames: ['direction'] as const,
       registers: r,
     }),

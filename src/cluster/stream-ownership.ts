@@ -30,6 +30,9 @@ interface Marker {
 }
 
 const MARKER_KIND = 'vigil-members';
+/** CLUSTER_INSTANCE_ID's pattern (src/config.ts). */
+const INSTANCE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const MAX_MEMBERS = 1000;
 /** Handoffs remembered per marker id; markers are rare (membership changes), so a few suffice. */
 const HANDOFF_MEMORY = 32;
 /** A proposal not seen back in this long is sent again (lost, or overtaken by another). */
@@ -121,8 +124,14 @@ export class StreamOwnership {
       return false;
     }
     if (body.kind !== MARKER_KIND || typeof body.id !== 'string' || !Array.isArray(body.members)) return false;
-    const members = body.members.filter((m): m is string => typeof m === 'string').slice(0, 1000).sort();
-    this.apply({ id: body.id.slice(0, 200), members });
+    // Only hubs may write the control topic (deploy/mosquitto/acl.example); still, a malformed
+    // marker is dropped whole rather than applied in part.
+    const members = body.members;
+    if (members.length > MAX_MEMBERS || !members.every((m): m is string => typeof m === 'string' && INSTANCE_ID.test(m)) || body.id.length > 200) {
+      this.opts.metrics.clusterMarkers.inc({ direction: 'invalid' });
+      return true;
+    }
+    this.apply({ id: body.id, members: [...new Set(members)].sort() });
     return true;
   }
 
