@@ -455,3 +455,24 @@ it('an instance joining and one stopping (SIGTERM) under load: no message lost, 
   const markers = joined.logs.filter((l) => l.includes('cluster membership changed')).length;
   process.stdout.write(`cluster join/leave: ${total} published over ${moving.length} devices, all pushed and stored in order (${markers} membership changes seen by the new instance)\n`);
 }, 120_000);
+
+it('HTTP ingest answers 503 owner_unavailable while the device owner does not answer, and is taken again once it does', async () => {
+  // Left running by the tests above: the first instance and the one that joined.
+  const live = [hubs[0]!, hubs.at(-1)!];
+  const ids = [`a-${run}`, `d-${run}`];
+  expect(hubs.filter((h) => h !== null)).toEqual(live);
+  const d = Array.from({ length: 100 }, (_, i) => `${run}-frozen${i}`).find((id) => ownerOf(id, ids) === ids[0])!;
+  const [owner, asker] = live;
+  const post = () =>
+    fetch(`http://127.0.0.1:${asker!.port}/status`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ device_id: d, battery_level: 40 }) });
+  // Frozen, not dead: its connections stay open, so it is still a member (for its 3 s lease) but answers nothing.
+  owner!.child.kill('SIGSTOP');
+  try {
+    const response = await post();
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ error: { code: 'owner_unavailable' } });
+  } finally {
+    owner!.child.kill('SIGCONT');
+  }
+  await until('taken again', async () => (await post()).status === 200, 30_000);
+}, 60_000);
