@@ -313,6 +313,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
         ? null
         : new StreamOwnership({ bus, membership, instanceId: instanceId!, keyPrefix: config.REDIS_KEY_PREFIX, log, metrics, faults, probeMs: config.CLUSTER_PROBE_MS, handoffTimeoutMs: config.CLUSTER_HANDOFF_TIMEOUT_MS });
     const router = cluster === null || ownership === null ? undefined : new IngestRouter(cluster, ownership, hub.registry, metrics, (topic, payload, at) => ingestHandle.current?.handle(topic, payload, at, true), faults);
+    if (router !== undefined) cleanup.push(() => router.stop());
     if (cluster !== null) await cluster.start((op, deviceId, body) => hub.queries.answer(op, deviceId, body));
     const ingest = startMqttIngest(
       {

@@ -23,6 +23,7 @@ export class IngestRouter {
   private parkedCount = 0;
   private loading = false;
   private notOwned = 0;
+  private readonly flusher: NodeJS.Timeout;
 
   constructor(
     private readonly cluster: Cluster,
@@ -39,8 +40,13 @@ export class IngestRouter {
       metrics.clusterNotOwned.inc(this.notOwned);
       this.notOwned = 0;
     };
-    setInterval(flush, 1000).unref();
+    this.flusher = setInterval(flush, 1000);
+    this.flusher.unref();
     metrics.beforeCollect(flush);
+  }
+
+  stop(): void {
+    clearInterval(this.flusher);
   }
 
   /**
