@@ -476,3 +476,25 @@ it('HTTP ingest answers 503 owner_unavailable while the device owner does not an
   }
   await until('taken again', async () => (await post()).status === 200, 30_000);
 }, 60_000);
+
+it('a forged members marker naming nobody live is corrected by the next probe, and a malformed one is dropped', async () => {
+  const live = [hubs[0]!, hubs.at(-1)!];
+  const prefix = `c${run}/devices`;
+  const d = `${run}-after-forgery`;
+  const watcher = await TestClient.connect(`ws://127.0.0.1:${live[0]!.port}/ws`);
+  clients.push(watcher);
+  expect((await watcher.request({ type: 'subscribe_device', device_id: d }, 1)).type).toBe('ack');
+  const intruder = await connectAsync(SERVICES.mqttUrl, { clientId: `forger-${run}`, clean: true });
+  const control = `${prefix}/$vigil/commands`;
+  await intruder.publishAsync(control, JSON.stringify({ kind: 'vigil-members', id: 'forged', members: ['bad id with spaces'] }), { qos: 1 });
+  await intruder.publishAsync(control, JSON.stringify({ kind: 'vigil-members', id: 'forged-2', members: ['nobody'] }), { qos: 1 });
+  // Messages keep coming; within a probe or two the live instances are the list in force again.
+  let n = 0;
+  await until('handled again after the forgery', async () => {
+    await intruder.publishAsync(`${prefix}/${d}/telemetry`, JSON.stringify({ battery_level: 10, metrics: { n: n++ } }), { qos: 1 });
+    return watcher.ofType('device_update', d).length > 0;
+  }, 10_000);
+  const markers = await (await fetch(`http://127.0.0.1:${live[0]!.port}/metrics`)).text();
+  expect(markers).toMatch(/vigil_cluster_markers_total\{direction="invalid"\} [1-9]/);
+  await intruder.endAsync();
+}, 30_000);
