@@ -16,8 +16,8 @@ interface BenchHubs {
 
 /**
  * Hub processes on this machine's Mosquitto and Redis and a throwaway PostgreSQL database, with a
- * topic and key prefix of their own. `instances` > 0 runs them in cluster mode (shared subscription
- * group, Redis fan-out) and waits until each sees the others; 0 runs one single-instance hub.
+ * topic and key prefix of their own. `instances` > 0 runs them in cluster mode (every instance reading
+ * every message, Redis fan-out) and waits until each sees the others; 0 runs one single-instance hub.
  */
 async function startHubs(services: BenchServices, instances: number, extra: Record<string, string>, nodeArgs: readonly string[] = []): Promise<BenchHubs> {
   const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -45,7 +45,7 @@ async function startHubs(services: BenchServices, instances: number, extra: Reco
     const own: Record<string, string> =
       instances === 0
         ? { MQTT_CLIENT_ID: `vigil-bench-${run}` }
-        : { CLUSTER_ENABLED: 'true', CLUSTER_INSTANCE_ID: `bench-${run}-${i}`, MQTT_SHARED_GROUP: `bench${run}` };
+        : { CLUSTER_ENABLED: 'true', CLUSTER_INSTANCE_ID: `bench-${run}-${i}` };
     hubs.push(await spawnHub({ ...base, ...own, DATA_DIR: `/tmp/vigil-bench-${run}-${i}`, ...extra }, 30_000, nodeArgs));
   }
   // Every instance sees the others before load starts (1 s heartbeats).

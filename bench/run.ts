@@ -24,6 +24,8 @@ const { values } = parseArgs({
     'mqtt-url': { type: 'string' },
     'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
     'postgres-url': { type: 'string', default: process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
+    // Messages per ingest run of the cluster scenario (a quick check with fewer; figures use the default).
+    'cluster-count': { type: 'string', default: '60000' },
   },
 });
 
@@ -50,7 +52,7 @@ const scenarios: Record<string, () => Promise<Figure[]>> = {
   rest: () => restScenario(),
   writer: () => writerScenario(values['postgres-url']!),
   fanout: () => fanoutScenario(services),
-  cluster: () => clusterScenario(services),
+  cluster: () => clusterScenario(services, Number(values['cluster-count'])),
 };
 
 const selected = values.only ? values.only.split(',') : Object.keys(scenarios);

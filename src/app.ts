@@ -11,6 +11,7 @@ import { Cluster } from './cluster/cluster.js';
 import { IngestRouter } from './cluster/ingest-router.js';
 import { takeLease } from './cluster/lease.js';
 import { Membership } from './cluster/membership.js';
+import { StreamOwnership } from './cluster/stream-ownership.js';
 import { RedisBus } from './cluster/redis-bus.js';
 import type { Fanout } from './fanout/fanout.js';
 import { createLocalFanout, historySettings } from './fanout/local-fanout.js';
@@ -111,7 +112,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       metrics,
     });
     cleanup.push(() => writer.close());
-    // Cluster mode: instances share Redis (membership, fan-out, history) and an MQTT shared subscription.
+    // Cluster mode: instances share Redis (membership, fan-out, history) and read every device topic, each handling its own devices.
     let bus: RedisBus | null = null;
     let membership: Membership | null = null;
     let cluster: Cluster | null = null;
@@ -337,30 +338,30 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     }
     const mqttUrl = config.MQTT_URL ?? broker!.url;
     const ingestHandle: { current: MqttIngest | null } = { current: null };
-    const router = cluster === null ? undefined : new IngestRouter(cluster, hub.registry, metrics, (topic, payload, at) => ingestHandle.current?.handle(topic, payload, at, true), faults);
-    if (cluster !== null) {
-      await cluster.start(
-        (topic, payload) => ingestHandle.current?.handle(topic, payload, Date.now(), true),
-        (op, deviceId, body) => hub.queries.answer(op, deviceId, body),
-      );
-    }
+    const ownership =
+      cluster === null || bus === null || membership === null
+        ? null
+        : new StreamOwnership({ bus, membership, instanceId: instanceId!, keyPrefix: config.REDIS_KEY_PREFIX, log, metrics, faults, probeMs: config.CLUSTER_PROBE_MS, handoffTimeoutMs: config.CLUSTER_HANDOFF_TIMEOUT_MS });
+    const router = cluster === null || ownership === null ? undefined : new IngestRouter(cluster, ownership, hub.registry, metrics, (topic, payload, at) => ingestHandle.current?.handle(topic, payload, at, true), faults);
+    if (router !== undefined) cleanup.push(() => router.stop());
+    if (cluster !== null) await cluster.start((op, deviceId, body) => hub.queries.answer(op, deviceId, body));
     const ingest = startMqttIngest(
       {
         url: mqttUrl,
         topicPrefix: config.MQTT_TOPIC_PREFIX,
         // Each instance needs its own session on the broker.
         clientId: instanceId !== null && config.MQTT_CLIENT_ID === 'vigil-hub' ? `vigil-${instanceId}` : config.MQTT_CLIENT_ID,
-        sharedGroup: instanceId !== null ? config.MQTT_SHARED_GROUP : undefined,
         router,
+        control: ownership ?? undefined,
         qos: config.MQTT_QOS as 0 | 1,
-        clean: config.MQTT_CLEAN_SESSION,
+        // Cluster mode: a clean session on every connection, so the stream holds nothing older than
+        // the members marker this instance reads first (docs/scaling.md).
+        clean: instanceId !== null || config.MQTT_CLEAN_SESSION,
         username: config.MQTT_USERNAME,
         password: config.MQTT_PASSWORD,
         protocolVersion: (config.MQTT_PROTOCOL ?? (broker ? 4 : 5)) as 4 | 5,
         receiveMaximum: config.MQTT_RECEIVE_MAXIMUM,
-        // A persistent member of a shared group keeps being dealt messages while it is down (Mosquitto,
-        // EMQX): by default a cluster instance's session ends with its connection (docs/scaling.md).
-        sessionExpiryS: instanceId !== null ? config.MQTT_SHARED_SESSION_EXPIRY_S : config.MQTT_SESSION_EXPIRY_S,
+        sessionExpiryS: instanceId !== null ? 0 : config.MQTT_SESSION_EXPIRY_S,
         durability: writer,
         maxReadingAgeMs: config.RETENTION_DAYS * 86_400_000,
         limits: {
@@ -391,13 +392,18 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     hub.commandPublisher = (deviceId, payload) => ingest.publishCommand(deviceId, payload);
     cleanup.push(() => hub.commands.stop());
     cleanup.push(() => ingest.stop());
+    if (ownership !== null) {
+      await ownership.start(ingest);
+      // Runs first at stop: leave through the stream and hand the devices over while still reading it.
+      cleanup.push(() => ownership.leave(config.CLUSTER_HANDOFF_TIMEOUT_MS * 2));
+    }
     await waitForIngest(ingest, log);
 
     const parts = {
       broker: broker ? `embedded aedes on ${broker.url}` : `external ${redactUrl(mqttUrl)}`,
       storage: database.kind === 'pglite' ? `embedded PGlite in ${config.DATA_DIR}` : 'PostgreSQL',
       presence: presence.kind === 'memory' ? 'in-process deadline heap' : 'Redis key expiry + deadline sweep',
-      fanout: fanout.kind === 'local' ? 'in-process (single instance)' : `Redis pub/sub, instance ${instanceId} of ${membership?.list.length} (shared subscription group ${config.MQTT_SHARED_GROUP})`,
+      fanout: fanout.kind === 'local' ? 'in-process (single instance)' : `Redis pub/sub, instance ${instanceId} of ${membership?.list.length} (every instance reads every device topic)`,
     };
     log.info({ parts, ws: `ws://${config.HOST}:${port}/ws` }, `Vigil listening on http://${config.HOST}:${port}`);
     if (keys.everIssued && keys.size === 0 && !config.ALLOW_ANONYMOUS) {

@@ -161,14 +161,14 @@ export const configSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._-]{1,64}$/, '1-64 characters of [A-Za-z0-9._-]')
     .optional(),
-  MQTT_SHARED_SESSION_EXPIRY_S: int(0, 4_294_967_295).default(0),
-  MQTT_SHARED_GROUP: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, '1-64 characters of [A-Za-z0-9_-]').default('vigil'),
   // Resume windows (docs/websocket-protocol.md#resuming-after-a-reconnect). HISTORY_SIZE (a frame
   // count) is gone: a count covers fewer messages the more frame kinds a message brings.
   HISTORY_WINDOW_S: int(0, 3600).default(120),
   HISTORY_MAX_BYTES_PER_DEVICE: int(1024, 64 * 1024 * 1024).default(65_536),
   FLEET_HISTORY_WINDOW_S: int(0, 3600).default(120),
   FLEET_HISTORY_MAX_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
+  CLUSTER_PROBE_MS: int(50, 10_000).default(250),
+  CLUSTER_HANDOFF_TIMEOUT_MS: int(50, 60_000).default(1000),
   HISTORY_TTL_S: int(1, 86_400).default(300),
   MASS_OFFLINE_MIN_DEVICES: int(2, 10_000_000).default(20),
   MASS_OFFLINE_SHARE: z.coerce.number().min(0).max(1).default(0.3),
@@ -290,7 +290,7 @@ export function loadConfig(
     initialRuleSet(parsed.data); // fail at start, naming the bad rule
     if (parsed.data.CLUSTER_ENABLED && (!parsed.data.REDIS_URL || !parsed.data.MQTT_URL)) {
       throw new ConfigError(
-        'invalid configuration:\n  CLUSTER_ENABLED=true needs REDIS_URL and MQTT_URL: instances share Redis and an MQTT 5 broker with shared subscriptions (the embedded broker is single-instance)',
+        'invalid configuration:\n  CLUSTER_ENABLED=true needs REDIS_URL and MQTT_URL: instances share Redis and an external MQTT broker, every instance reading every device topic (the embedded broker is single-instance)',
       );
     }
     return parsed.data;

@@ -155,13 +155,14 @@ export function createMetrics() {
       registers: r,
     }),
     fanoutRemoteFrames: new Counter({ name: 'vigil_fanout_remote_frames_total', help: 'Frames received from other instances', registers: r }),
-    clusterForwarded: new Counter({
-      name: 'vigil_cluster_forwarded_total',
-      help: 'Device messages forwarded to (out) or from (in) the instance that owns the device',
+    clusterNotOwned: new Counter({ name: 'vigil_cluster_not_owned_total', help: 'Device messages skipped because another instance owns the device (every instance reads every message)', registers: r }),
+    clusterMarkers: new Counter({
+      name: 'vigil_cluster_markers_total',
+      help: 'Members markers proposed (out), read from the MQTT stream (in: each is a membership change point), or dropped as malformed (invalid)',
       labelNames: ['direction'] as const,
       registers: r,
     }),
-    clusterForwardOrphans: new Counter({ name: 'vigil_cluster_forward_orphans_total', help: 'Forwards nobody received (owner gone); handled again', registers: r }),
+    clusterHandoffTimeouts: new Counter({ name: 'vigil_cluster_handoff_timeouts_total', help: 'Membership changes whose previous owners did not confirm their handoff in time', registers: r }),
     clusterUnsynced: new Counter({ name: 'vigil_cluster_unsynced_total', help: 'Messages handled before their device seq could be read back', registers: r }),
     clusterRpcTimeouts: new Counter({ name: 'vigil_cluster_rpc_timeouts_total', help: 'Snapshot requests the owner did not answer in time', registers: r }),
     clusterMembers: new Gauge({ name: 'vigil_cluster_members', help: 'Live hub instances this instance sees', registers: r }),

@@ -33,20 +33,16 @@ interface RpcMessage {
 type Settle = (answer: string | null | InternalFault) => void;
 
 /**
- * What hub instances say to each other besides frames: device messages forwarded to their owner
- * (one channel per instance), and requests only a device's owner can answer (its snapshot, a
- * command to send and track).
+ * What hub instances say to each other besides frames: requests only a device's owner can answer
+ * (its snapshot, a command to send and track, an HTTP ingest), one channel per instance.
  */
 export class Cluster {
-  private readonly forwardPrefix: string;
   private readonly rpcPrefix: string;
   private readonly pending = new Map<number, Settle>();
   private nextRpc = 0;
-  private onForwarded: ((topic: string, payload: Buffer) => void) | null = null;
   private answerQuery: QueryHandler | null = null;
 
   constructor(private readonly opts: ClusterOptions) {
-    this.forwardPrefix = `${opts.keyPrefix}cluster:fwd:`;
     this.rpcPrefix = `${opts.keyPrefix}cluster:rpc:`;
   }
 
@@ -59,39 +55,10 @@ export class Cluster {
   }
 
   /** `answer`: what this instance says when asked about the devices it holds (the hub's owner queries). */
-  async start(forwarded: (topic: string, payload: Buffer) => void, answer: QueryHandler): Promise<void> {
-    this.onForwarded = forwarded;
+  async start(answer: QueryHandler): Promise<void> {
     this.answerQuery = answer;
-    this.opts.bus.route(this.forwardPrefix, 'cluster', (_self, message) => {
-      const nl = message.indexOf(10);
-      if (nl === -1) return;
-      this.opts.metrics.clusterForwarded.inc({ direction: 'in' });
-      this.onForwarded?.(message.toString('utf8', 0, nl), message.subarray(nl + 1));
-    });
     this.opts.bus.route(this.rpcPrefix, 'cluster', (_self, message) => this.onRpc(message));
-    await this.opts.bus.subscribe(this.forwardPrefix + this.opts.instanceId);
     await this.opts.bus.subscribe(this.rpcPrefix + this.opts.instanceId);
-  }
-
-  /**
-   * Hands a device's message to its owner. When nobody receives it the owner is gone: it is evicted
-   * at once (not at the end of its lease) and `orphaned` decides again with the new member list.
-   */
-  forward(owner: string, topic: string, payload: Buffer, orphaned: () => void): void {
-    this.opts.metrics.clusterForwarded.inc({ direction: 'out' });
-    const message = Buffer.concat([Buffer.from(`${topic}\n`), payload]);
-    this.opts.bus.publish(this.forwardPrefix + owner, message).then(
-      (receivers) => {
-        if (receivers > 0) return;
-        this.opts.metrics.clusterForwardOrphans.inc();
-        this.opts.membership.evict(owner).catch(this.opts.faults.catcher('membership', { op: 'evict', member: owner }));
-        orphaned();
-      },
-      () => {
-        this.opts.metrics.clusterForwardOrphans.inc();
-        orphaned();
-      },
-    ).catch(this.opts.faults.catcher('cluster', { op: 'forward' }));
   }
 
   /**

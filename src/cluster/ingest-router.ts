@@ -2,6 +2,7 @@ import type { Faults } from '../errors/boundary.js';
 import type { DeviceRegistry } from '../hub/device-registry.js';
 import type { Metrics } from '../metrics.js';
 import type { Cluster } from './cluster.js';
+import type { StreamOwnership } from './stream-ownership.js';
 
 /** Handles one device message on this instance (the MQTT ingest's own dispatch). */
 export type Dispatch = (topic: string, payload: Buffer, receivedAt: number) => void;
@@ -10,33 +11,54 @@ export type Dispatch = (topic: string, payload: Buffer, receivedAt: number) => v
 const MAX_PARKED = 50_000;
 
 /**
- * Decides where a device message is handled so each device has one owner at a time: another
- * instance's device is forwarded to it; a device this instance (newly) owns waits, once per
- * membership change, for its stored seq so numbering continues where the previous owner stopped.
- * The common case, an owned and synced device, costs one hash and one Map lookup.
+ * Decides whether this instance handles a device message. Every instance reads every message
+ * (StreamOwnership): another instance's device is skipped, so each device is handled by one owner
+ * at a time, in the order the broker received its messages. A device this instance (newly) owns
+ * waits, once per membership change, for the previous owner's handoff and then its stored seq, so
+ * numbering continues where the previous owner stopped. The common case, an owned and synced
+ * device, costs one hash and one Map lookup; a skipped one, the hash.
  */
 export class IngestRouter {
   private readonly parked = new Map<string, (() => void)[]>();
   private parkedCount = 0;
   private loading = false;
+  private notOwned = 0;
+  private readonly flusher: NodeJS.Timeout;
 
   constructor(
     private readonly cluster: Cluster,
+    private readonly ownership: StreamOwnership,
     private readonly registry: DeviceRegistry,
     private readonly metrics: Metrics,
     private readonly dispatch: Dispatch,
     private readonly faults: Faults,
   ) {
     cluster.membership.onChange(faults.guard('cluster', () => this.syncOwned()));
+    // Counted in a plain number and added once a second, like accepted telemetry: a counter update per message shows in profiles.
+    const flush = () => {
+      if (this.notOwned === 0) return;
+      metrics.clusterNotOwned.inc(this.notOwned);
+      this.notOwned = 0;
+    };
+    this.flusher = setInterval(flush, 1000);
+    this.flusher.unref();
+    metrics.beforeCollect(flush);
+  }
+
+  stop(): void {
+    clearInterval(this.flusher);
   }
 
   /**
-   * Ownership moved: read back the seq of every known device this instance now owns, at once, so
-   * frames numbered outside the ingest path (expiries, sweeps) continue where the last owner stopped.
+   * Ownership moved: once the previous owners handed off, read back the seq of every known device
+   * this instance now owns, at once, so frames numbered outside the ingest path (expiries, sweeps)
+   * continue where the last owner stopped.
    */
   private async syncOwned(): Promise<void> {
     const membership = this.cluster.membership;
     const version = membership.version;
+    await this.ownership.handedOff();
+    if (membership.version !== version) return;
     const owned = [...this.registry.values()].filter((s) => s.syncedVersion !== version && membership.owns(s.id));
     for (let i = 0; i < owned.length; i += 5000) {
       const chunk = owned.slice(i, i + 5000);
@@ -50,16 +72,17 @@ export class IngestRouter {
     }
   }
 
-  /** True when the message was taken (forwarded or parked); false: handle it now. */
-  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, forwarded: boolean): boolean {
+  /**
+   * True when the message was taken (another instance's, or parked); false: handle it now.
+   * `replayed`: a parked message coming back, already decided.
+   */
+  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean): boolean {
     const membership = this.cluster.membership;
-    if (!forwarded) {
-      const owner = membership.ownerOf(deviceId);
-      if (owner !== this.cluster.instanceId) {
-        this.cluster.forward(owner, topic, payload, () => {
-          // The owner was gone: decide again with it evicted (maybe this instance now).
-          if (!this.route(deviceId, topic, payload, receivedAt, false)) this.dispatch(topic, payload, receivedAt);
-        });
+    if (!replayed) {
+      // Before the first members marker on this connection nobody here knows who owns what at this
+      // point of the stream: the instances that do handle it.
+      if (!this.ownership.known || membership.list.length === 0 || membership.ownerOf(deviceId) !== this.cluster.instanceId) {
+        this.notOwned++;
         return true;
       }
     }
@@ -85,8 +108,9 @@ export class IngestRouter {
     });
   };
 
-  /** Reads the stored seq of every parked device in one round trip, then replays them in order. */
+  /** Waits for the handoff, reads the stored seq of every parked device in one round trip, then replays them in order. */
   private async load(): Promise<void> {
+    await this.ownership.handedOff();
     const version = this.cluster.membership.version;
     const ids = [...this.parked.keys()];
     let stored: (number | null)[];

@@ -24,6 +24,8 @@ export class Membership {
   private timer: NodeJS.Timeout | null = null;
   private changeListeners: (() => void)[] = [];
   version = 0;
+  /** Set once a list arrived through the MQTT stream (StreamOwnership): from then on only the stream changes it. */
+  private fromStream = false;
 
   constructor(private readonly opts: MembershipOptions) {
     this.members = [opts.instanceId];
@@ -37,8 +39,9 @@ export class Membership {
     return this.members;
   }
 
+  /** The owner in the list in force; this instance when the list is empty (it is leaving, or alone). */
   ownerOf(deviceId: string): string {
-    return this.members.length === 1 ? this.members[0]! : ownerOf(deviceId, this.members)!;
+    return this.members.length === 1 ? this.members[0]! : (ownerOf(deviceId, this.members) ?? this.opts.instanceId);
   }
 
   owns(deviceId: string): boolean {
@@ -56,14 +59,6 @@ export class Membership {
     this.timer.unref();
   }
 
-  /** Another instance stopped answering (its channel has no subscriber): drop it now, not at lease end. */
-  async evict(member: string): Promise<void> {
-    if (member === this.opts.instanceId || !this.members.includes(member)) return;
-    this.opts.log.warn({ member }, 'cluster member unreachable; taking over its devices');
-    this.apply(this.members.filter((m) => m !== member));
-    await this.opts.redis.zrem(this.key, member);
-  }
-
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
@@ -79,11 +74,18 @@ export class Membership {
       .zrange(this.key, 0, -1)
       .exec();
     const listed = result?.[2]?.[1];
-    if (Array.isArray(listed)) this.apply((listed as string[]).slice().sort());
+    // Until the stream names the list in force (startup), the lease holders stand in for it.
+    if (Array.isArray(listed) && !this.fromStream) this.applyListed((listed as string[]).slice().sort());
   }
 
-  private apply(next: string[]): void {
-    if (!next.includes(this.opts.instanceId)) next = [...next, this.opts.instanceId].sort();
+  /** The list in force, as a members marker in the MQTT stream named it (exactly: self may be absent). */
+  apply(next: readonly string[]): void {
+    this.fromStream = true;
+    this.applyListed([...next]);
+  }
+
+  private applyListed(next: string[]): void {
+    if (!this.fromStream && !next.includes(this.opts.instanceId)) next = [...next, this.opts.instanceId].sort();
     if (next.length === this.members.length && next.every((m, i) => m === this.members[i])) return;
     this.opts.log.info({ members: next }, 'cluster membership changed');
     this.members = next;

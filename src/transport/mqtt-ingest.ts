@@ -28,23 +28,33 @@ export interface MqttIngestOptions {
   readonly sessionExpiryS: number;
   /** With QoS 1, acknowledgements wait until the writer has stored what each message produced. */
   readonly durability: DurabilitySource;
-  /** Cluster mode: subscribe as this shared-subscription group (`$share/<group>/…`), one instance per message. */
-  readonly sharedGroup?: string | undefined;
   /** Cluster mode: decides whether a device's message is handled here (see IngestRouter). */
   readonly router?: MessageRouter | undefined;
+  /** Cluster mode: members markers on the control topic, and the subscription's ups and downs (StreamOwnership). */
+  readonly control?: StreamControl | undefined;
+}
+
+export interface StreamControl {
+  /** A message on the hub-only control topic; true when it was this handler's (not the backlog marker). */
+  take(payload: Buffer): boolean;
+  /** Every device topic (and the control topic) is subscribed on a new connection. */
+  onSubscribed(): void;
+  onDisconnected(): void;
 }
 
 export interface MessageRouter {
-  /** True when the message was taken elsewhere (forwarded to its owner, or parked). */
-  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, forwarded: boolean): boolean;
+  /** True when the message is not to be handled now (another instance's device, or parked); `replayed`: a parked one coming back. */
+  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean): boolean;
 }
 
 export interface MqttIngest {
   readonly connected: boolean;
-  /** Handles a device message as if it had arrived here (cluster forwards and replays). */
-  handle(topic: string, payload: Buffer, receivedAt: number, forwarded: boolean): void;
+  /** Handles a device message as if it had arrived here (`replayed`: a parked cluster message, already routed). */
+  handle(topic: string, payload: Buffer, receivedAt: number, replayed: boolean): void;
   /** Publishes a command to `{prefix}/{deviceId}/commands` at QoS 1. */
   publishCommand(deviceId: string, payload: string): void;
+  /** Publishes to the hub-only control topic at QoS 1 (cluster members markers). */
+  publishControl(payload: string): void;
   /** Resolves once the first connection and subscription are up. */
   ready(): Promise<void>;
   /** Resolves once the broker has delivered what it queued for this session before the first connection (ms it took). */
@@ -66,8 +76,7 @@ const LATENCY_SAMPLE_MASK = 63;
  */
 export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, metrics: Metrics, faults: Faults): MqttIngest {
   const prefix = `${opts.topicPrefix}/`;
-  const share = opts.sharedGroup ? `$share/${opts.sharedGroup}/` : '';
-  const topics = ['telemetry', 'heartbeat', 'status', 'commands/ack'].map((kind) => `${share}${prefix}+/${kind}`);
+  const topics = ['telemetry', 'heartbeat', 'status', 'commands/ack'].map((kind) => `${prefix}+/${kind}`);
   const lastInvalidLog = new Map<string, number>();
   let attempt = 0;
   let sampled = 0;
@@ -113,6 +122,9 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
   };
   const client: MqttClient = connect(opts.url, clientOptions);
   const marker = new BacklogMarker(opts.topicPrefix);
+  // Cluster mode: the control topic is read in the same subscription as the device topics, so a
+  // members marker keeps its place among the device messages on every connection.
+  if (opts.control !== undefined) topics.push(marker.topic);
   let markerSent = false;
   if (opts.qos === 1) installAckGate(client, opts.durability, metrics, opts.receiveMaximum);
 
@@ -145,6 +157,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
         return;
       }
       setState('connected', { sessionPresent: connack.sessionPresent, topics });
+      opts.control?.onSubscribed();
       resolveReady();
       if (!markerSent) {
         markerSent = true;
@@ -160,33 +173,38 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     client.options.reconnectPeriod = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
   });
   client.on('close', () => {
+    opts.control?.onDisconnected();
     if (!stopping) setState('disconnected');
   });
   client.on('error', (error) => {
     if (state !== 'disconnected') log.warn({ err: error.message, url: redactUrl(opts.url) }, 'mqtt error');
   });
 
-  client.on('message', (topic, payload) => marker.take(topic, payload) || guardedHandle(topic, payload, Date.now(), false));
+  const control = opts.control;
+  client.on('message', (topic, payload) => {
+    if (control !== undefined && topic === marker.topic && control.take(payload)) return;
+    if (!marker.take(topic, payload)) guardedHandle(topic, payload, Date.now(), false);
+  });
 
   /**
-   * The boundary of one device message (from the broker, or forwarded by another instance): a fault
+   * The boundary of one device message (from the broker, or replayed after parking): a fault
    * is counted and logged (rate-limited), the message is acknowledged like a refused one, and the
    * next message is handled. A try block costs nothing on the hot path while nothing throws.
    */
-  function guardedHandle(topic: string, payload: Buffer, receivedAt: number, forwarded: boolean): void {
+  function guardedHandle(topic: string, payload: Buffer, receivedAt: number, replayed: boolean): void {
     try {
-      handle(topic, payload, receivedAt, forwarded);
+      handle(topic, payload, receivedAt, replayed);
     } catch (error) {
-      faults.report('mqtt', error, { topic: topic.slice(0, 200), forwarded });
+      faults.report('mqtt', error, { topic: topic.slice(0, 200), replayed });
     }
   }
 
-  function handle(topic: string, payload: Buffer, receivedAt: number, forwarded: boolean): void {
+  function handle(topic: string, payload: Buffer, receivedAt: number, replayed: boolean): void {
     if (!topic.startsWith(prefix)) return;
     const slash = topic.indexOf('/', prefix.length);
     if (slash === -1) return;
     const deviceId = topic.slice(prefix.length, slash);
-    if (opts.router !== undefined && isDeviceId(deviceId) && opts.router.route(deviceId, topic, payload, receivedAt, forwarded)) return;
+    if (opts.router !== undefined && isDeviceId(deviceId) && opts.router.route(deviceId, topic, payload, receivedAt, replayed)) return;
     dispatch(deviceId, topic.slice(slash + 1), payload, receivedAt);
   }
 
@@ -259,6 +277,9 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     handle: guardedHandle,
     publishCommand(deviceId, payload) {
       client.publish(`${prefix}${deviceId}/commands`, payload, { qos: 1 });
+    },
+    publishControl(payload) {
+      client.publish(marker.topic, payload, { qos: 1 });
     },
     ready: () => readyPromise,
     backlogRead: () => marker.read,

@@ -1,13 +1,14 @@
 import { connectAsync } from 'mqtt';
 import postgres from 'postgres';
 import { afterAll, expect, inject, it } from 'vitest';
+import { ownerOf } from '../../src/cluster/rendezvous.js';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
 import { steadyPublisher } from '../helpers/steady-publisher.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
 
 /*
- * Three hub processes on this machine's Mosquitto (shared subscription), Redis and PostgreSQL.
+ * Three hub processes on this machine's Mosquitto (every instance reads every device topic), Redis and PostgreSQL.
  * Every message is processed once, every client on every instance sees every update of its
  * devices in order, each offline transition is stored once, and a killed instance's clients
  * resume on another instance with no gap and no duplicate.
@@ -137,6 +138,102 @@ it('three instances: each message processed once, every client sees every update
   expect(perDevice[0]!.n).toBe(0);
   process.stdout.write(`cluster: ${total} published, ${(await stored()).rows} stored once; ${followers.length} clients saw ${total} updates each in order\n`);
 }, 120_000);
+
+it('one device publishing a burst: frames on the owner and on the others, stored rows and the latest state follow its publish order', async () => {
+  const d = `${run}-burst`;
+  const prefix = `c${run}/devices`;
+  const ids = hubs.map((_h, i) => `${['a', 'b', 'c'][i]}-${run}`);
+  const owner = ids.indexOf(ownerOf(d, ids)!);
+  const watchers = await Promise.all(
+    hubs.map(async (hub) => {
+      const client = await TestClient.connect(`ws://127.0.0.1:${hub!.port}/ws`);
+      clients.push(client);
+      expect((await client.request({ type: 'subscribe_device', device_id: d }, 1)).type).toBe('ack');
+      return client;
+    }),
+  );
+  // One client, QoS 1, nothing awaited between messages: the broker has many of them in flight at once.
+  const total = 500;
+  const base = Date.now() - 30_000;
+  const device = await connectAsync(SERVICES.mqttUrl, { clientId: `dev-burst-${run}`, clean: true });
+  await Promise.all(
+    Array.from({ length: total }, (_, n) =>
+      device.publishAsync(`${prefix}/${d}/telemetry`, JSON.stringify({ timestamp: base + n, battery_level: n % 97, metrics: { n } }), { qos: 1 }),
+    ),
+  );
+  await device.endAsync();
+  const numbers = (client: TestClient) => client.ofType('device_update', d).map((f) => ((f.data as { metrics: { n: number } }).metrics.n));
+  for (const [i, client] of watchers.entries()) {
+    await until(`all ${total} updates on ${ids[i]}`, async () => client.ofType('device_update', d).length >= total, 30_000);
+    const where = `${ids[i]} (${i === owner ? 'owner' : 'not the owner'})`;
+    expect(numbers(client), where).toEqual(Array.from({ length: total }, (_, n) => n));
+    const seqs = seqsByDevice(client.frames).get(d)!;
+    expect(contiguous(seqs), where).toBe(true);
+  }
+  // Stored in publish order: by device timestamp (= n), each was received no earlier than the one before.
+  await until('burst stored', async () => {
+    const [r] = await sql<{ n: number }[]>`select count(*)::int as n from telemetry where device_id = ${d}`;
+    return r!.n >= total;
+  });
+  const rows = await sql<{ n: number; received: number }[]>`
+    select (metrics->>'n')::int as n, extract(epoch from received_at) * 1000 as received from telemetry where device_id = ${d} order by ts`;
+  expect(rows.map((r) => r.n)).toEqual(Array.from({ length: total }, (_, n) => n));
+  const late = rows.filter((r, i) => i > 0 && Number(r.received) < Number(rows[i - 1]!.received));
+  expect(late, 'rows received before an earlier message').toEqual([]);
+  // The latest state is the last message's, read on every instance.
+  for (const hub of hubs) {
+    const status = (await (await fetch(`http://127.0.0.1:${hub!.port}/status/${d}`)).json()) as Record<string, unknown>;
+    expect(status, JSON.stringify(status)).toMatchObject({ device_id: d, battery_level: (total - 1) % 97 });
+  }
+}, 90_000);
+
+it('HTTP ingest on an instance that does not own the device is numbered, scored and stored by its owner', async () => {
+  const d = `${run}-http`;
+  const ids = hubs.map((_h, i) => `${['a', 'b', 'c'][i]}-${run}`);
+  const owner = ids.indexOf(ownerOf(d, ids)!);
+  const others = hubs.filter((_h, i) => i !== owner);
+  const watchers = await Promise.all(
+    hubs.map(async (hub) => {
+      const client = await TestClient.connect(`ws://127.0.0.1:${hub!.port}/ws`);
+      clients.push(client);
+      expect((await client.request({ type: 'subscribe_device', device_id: d }, 1)).type).toBe('ack');
+      return client;
+    }),
+  );
+  const total = 30;
+  const base = Date.now() - 10_000;
+  for (let n = 0; n < total; n++) {
+    // Alternating between the two instances that do not own it: each answers once the owner took it.
+    const response = await fetch(`http://127.0.0.1:${others[n % 2]!.port}/status`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ device_id: d, timestamp: base + n, battery_level: n, metrics: { n } }),
+    });
+    expect(response.status, await response.clone().text()).toBe(200);
+    expect(await response.json()).toMatchObject({ status: 'success', device_id: d });
+  }
+  const numbers = (client: TestClient) => client.ofType('device_update', d).map((f) => ((f.data as { metrics: { n: number } }).metrics.n));
+  for (const client of watchers) {
+    await until('http updates pushed', async () => client.ofType('device_update', d).length >= total);
+    expect(numbers(client)).toEqual(Array.from({ length: total }, (_, n) => n));
+    const seqs = seqsByDevice(client.frames).get(d)!;
+    expect(contiguous(seqs), seqs.join(',')).toBe(true);
+    expect(seqs[0]).toBe(1);
+  }
+  // Every instance sees the same seqs: one instance (the owner) numbered them.
+  expect(new Set(watchers.map((c) => JSON.stringify(seqsByDevice(c.frames).get(d))).values()).size).toBe(1);
+  // The owner holds the state, and every instance reads it from there.
+  for (const hub of hubs) {
+    const status = (await (await fetch(`http://127.0.0.1:${hub!.port}/status/${d}`)).json()) as Record<string, unknown>;
+    expect(status).toMatchObject({ device_id: d, battery_level: total - 1 });
+  }
+  const [r] = await sql<{ n: number }[]>`select count(*)::int as n from telemetry where device_id = ${d}`;
+  await until('http rows stored', async () => {
+    const [now] = await sql<{ n: number }[]>`select count(*)::int as n from telemetry where device_id = ${d}`;
+    return now!.n === total;
+  });
+  expect(r!.n).toBeLessThanOrEqual(total);
+}, 60_000);
 
 it('a command state is readable on all three instances the moment its frame arrives there (read-your-writes)', async () => {
   const d = `${run}-ryw`;
@@ -309,3 +406,94 @@ it('device reads, lists and settings answer alike on every instance', async () =
   const after = await Promise.all(live.map(async (h) => (await (await fetch(`http://127.0.0.1:${h.port}/devices/${d}`)).json()) as { effective_offline_timeout_s: number }));
   expect(after.map((a) => a.effective_offline_timeout_s)).toEqual(live.map(() => 77));
 });
+
+it('an instance joining and one stopping (SIGTERM) under load: no message lost, every device in publish order', async () => {
+  const live = hubs.filter((h): h is HubProcess => h !== null);
+  expect(live).toHaveLength(2);
+  const moving = Array.from({ length: 12 }, (_, i) => `${run}-m${i}`);
+  const watcher = await TestClient.connect(`ws://127.0.0.1:${live[0]!.port}/ws`);
+  clients.push(watcher);
+  for (const [i, d] of moving.entries()) expect((await watcher.request({ type: 'subscribe_device', device_id: d }, i + 1)).type).toBe('ack');
+  const prefix = `c${run}/devices`;
+  const device = await connectAsync(SERVICES.mqttUrl, { clientId: `dev-move-${run}`, clean: true });
+  const total = 2400;
+  const base = Date.now() - 60_000;
+  const sent: Promise<unknown>[] = [];
+  const publishing = (async () => {
+    const started = Date.now();
+    for (let n = 0; n < total; n++) {
+      const wait = started + (n * 1000) / 300 - Date.now(); // 300 msg/s, none awaited: many in flight
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const d = moving[n % moving.length]!;
+      sent.push(device.publishAsync(`${prefix}/${d}/telemetry`, JSON.stringify({ timestamp: base + n, battery_level: n % 97, metrics: { n } }), { qos: 1 }));
+    }
+    await Promise.all(sent);
+  })();
+  // Mid-stream: a fourth instance joins, then one of the first ones stops gracefully.
+  const joined = await spawnHub(env('d'));
+  hubs.push(joined);
+  await until('the new instance in force', async () => (await members(joined.port)) === 3);
+  const leaving = live[1]!;
+  await leaving.stop('SIGTERM');
+  hubs[hubs.indexOf(leaving)] = null;
+  await publishing;
+  await device.endAsync();
+
+  const expected = (d: string) => Array.from({ length: total }, (_, n) => n).filter((n) => moving[n % moving.length] === d);
+  await until('every update pushed', async () => watcher.ofType('device_update').filter((f) => moving.includes(f.device_id as string)).length >= total, 30_000);
+  for (const d of moving) {
+    const numbers = watcher.ofType('device_update', d).map((f) => (f.data as { metrics: { n: number } }).metrics.n);
+    expect(numbers, d).toEqual(expected(d));
+    const seqs = seqsByDevice(watcher.frames).get(d)!;
+    expect(contiguous(seqs), `${d}: ${seqs.join(',')}`).toBe(true);
+  }
+  await until('every row stored', async () => {
+    const [r] = await sql<{ n: number }[]>`select count(*)::int as n from telemetry where device_id like ${`${run}-m%`}`;
+    return r!.n >= total;
+  });
+  const markers = joined.logs.filter((l) => l.includes('cluster membership changed')).length;
+  process.stdout.write(`cluster join/leave: ${total} published over ${moving.length} devices, all pushed and stored in order (${markers} membership changes seen by the new instance)\n`);
+}, 120_000);
+
+it('HTTP ingest answers 503 owner_unavailable while the device owner does not answer, and is taken again once it does', async () => {
+  // Left running by the tests above: the first instance and the one that joined.
+  const live = [hubs[0]!, hubs.at(-1)!];
+  const ids = [`a-${run}`, `d-${run}`];
+  expect(hubs.filter((h) => h !== null)).toEqual(live);
+  const d = Array.from({ length: 100 }, (_, i) => `${run}-frozen${i}`).find((id) => ownerOf(id, ids) === ids[0])!;
+  const [owner, asker] = live;
+  const post = () =>
+    fetch(`http://127.0.0.1:${asker!.port}/status`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ device_id: d, battery_level: 40 }) });
+  // Frozen, not dead: its connections stay open, so it is still a member (for its 3 s lease) but answers nothing.
+  owner!.child.kill('SIGSTOP');
+  try {
+    const response = await post();
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ error: { code: 'owner_unavailable' } });
+  } finally {
+    owner!.child.kill('SIGCONT');
+  }
+  await until('taken again', async () => (await post()).status === 200, 30_000);
+}, 60_000);
+
+it('a forged members marker naming nobody live is corrected by the next probe, and a malformed one is dropped', async () => {
+  const live = [hubs[0]!, hubs.at(-1)!];
+  const prefix = `c${run}/devices`;
+  const d = `${run}-after-forgery`;
+  const watcher = await TestClient.connect(`ws://127.0.0.1:${live[0]!.port}/ws`);
+  clients.push(watcher);
+  expect((await watcher.request({ type: 'subscribe_device', device_id: d }, 1)).type).toBe('ack');
+  const intruder = await connectAsync(SERVICES.mqttUrl, { clientId: `forger-${run}`, clean: true });
+  const control = `${prefix}/$vigil/commands`;
+  await intruder.publishAsync(control, JSON.stringify({ kind: 'vigil-members', id: 'forged', members: ['bad id with spaces'] }), { qos: 1 });
+  await intruder.publishAsync(control, JSON.stringify({ kind: 'vigil-members', id: 'forged-2', members: ['nobody'] }), { qos: 1 });
+  // Messages keep coming; within a probe or two the live instances are the list in force again.
+  let n = 0;
+  await until('handled again after the forgery', async () => {
+    await intruder.publishAsync(`${prefix}/${d}/telemetry`, JSON.stringify({ battery_level: 10, metrics: { n: n++ } }), { qos: 1 });
+    return watcher.ofType('device_update', d).length > 0;
+  }, 10_000);
+  const markers = await (await fetch(`http://127.0.0.1:${live[0]!.port}/metrics`)).text();
+  expect(markers).toMatch(/vigil_cluster_markers_total\{direction="invalid"\} [1-9]/);
+  await intruder.endAsync();
+}, 30_000);

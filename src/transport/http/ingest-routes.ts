@@ -9,7 +9,7 @@ import { deleteDevice } from '../../storage/device-repository.js';
 import { VERSION } from '../../version.js';
 import { route, type Route } from './router.js';
 import { deviceLimit } from '../../security/policy.js';
-import { respondLater, sendDeviceNotFound, sendDeviceRefused, sendJson } from './respond.js';
+import { deviceRefusal, respondLater, sendDeviceNotFound, sendJson } from './respond.js';
 
 /** The earlier REST service's body (seed 003), plus the hub's optional readings. */
 export const statusBody = z.object({
@@ -31,9 +31,41 @@ export const devicesQuery = z.object({
 });
 
 
+/** A POST /status answer: status line, body, extra headers (the owner's, passed back by another instance). */
+type IngestAnswer = [status: string, body: unknown, headers?: Record<string, string>];
+
+const INGEST_QUERY = 'http-ingest';
+const OWNER_UNAVAILABLE: [string, unknown] = ['503 Service Unavailable', { detail: 'the instance that owns this device did not answer; retry', error: { code: 'owner_unavailable', message: 'retry' } }];
+
 /** HTTP ingest (POST /status) through the MQTT pipeline's validation and hub, the seed's /health, and device list/delete. */
 export function ingestRoutes(hub: Hub, database: Database, config: Config): Route[] {
   const limits = { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxMetricKeys: config.MAX_METRIC_KEYS, maxFutureSkewMs: config.MAX_FUTURE_SKEW_S * 1000 };
+
+  /** POST /status on the device's owner: the same validation and pipeline as MQTT telemetry. */
+  const ingestHere = (deviceId: string, rawBody: unknown, receivedAt: number): IngestAnswer => {
+    const decoded = validateTelemetry(deviceId, rawBody, receivedAt, limits);
+    if (!decoded.ok) {
+      hub.countInvalid(decoded.reason);
+      return ['422 Unprocessable Entity', { detail: [{ loc: ['body'], msg: decoded.detail, type: decoded.reason }] }];
+    }
+    if (olderThanRetention(decoded.telemetry.ts, decoded.telemetry.receivedAt, config.RETENTION_DAYS * 86_400_000)) {
+      hub.countInvalid(TOO_OLD);
+      return ['422 Unprocessable Entity', { detail: [{ loc: ['body', 'timestamp'], msg: 'older than the retention window (RETENTION_DAYS)', type: TOO_OLD }] }];
+    }
+    // A new device may be refused (cap or rate); a known one is its Map lookup.
+    const admitted = hub.registry.admit(deviceId);
+    if (typeof admitted === 'string') return deviceRefusal(admitted);
+    hub.ingestTelemetry(decoded.telemetry);
+    if ((rawBody as { online?: unknown }).online === false) hub.deviceSaid(deviceId, false, decoded.telemetry.receivedAt);
+    return ['200 OK', { status: 'success', message: 'Device status updated successfully', device_id: deviceId }];
+  };
+  // Asked by another instance: the body was checked against the schema there, and is again here.
+  hub.queries.define(INGEST_QUERY, (deviceId, request) => {
+    const { body, receivedAt } = request as { body: unknown; receivedAt: unknown };
+    const parsed = statusBody.safeParse(body);
+    if (!parsed.success || parsed.data.device_id !== deviceId) return ['422 Unprocessable Entity', { detail: [{ loc: ['body'], msg: 'invalid forwarded body', type: 'invalid' }] }];
+    return ingestHere(deviceId, body, typeof receivedAt === 'number' && Number.isFinite(receivedAt) ? receivedAt : Date.now());
+  });
 
   return [
     route({
@@ -45,23 +77,20 @@ export function ingestRoutes(hub: Hub, database: Database, config: Config): Rout
       body: statusBody,
       maxBodyBytes: Math.min(config.HTTP_MAX_BODY_BYTES, config.MAX_PAYLOAD_BYTES),
       ok: '200',
+      answers: { '503': 'MAX_DEVICES reached (device_limit), or in a cluster the instance that owns the device did not answer (owner_unavailable): retry' },
       handle(res, r) {
         const deviceId = r.body.device_id;
-        const decoded = validateTelemetry(deviceId, r.rawBody, Date.now(), limits);
-        if (!decoded.ok) {
-          hub.countInvalid(decoded.reason);
-          return sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['body'], msg: decoded.detail, type: decoded.reason }] });
+        const receivedAt = Date.now();
+        // One owner numbers, scores and stores each device (docs/scaling.md): another instance's
+        // device is ingested there, and this request is answered once the owner has taken it.
+        if (hub.queries.isLocal(deviceId)) {
+          const [status, body, headers] = ingestHere(deviceId, r.rawBody, receivedAt);
+          return sendJson(res, status, body, headers);
         }
-        if (olderThanRetention(decoded.telemetry.ts, decoded.telemetry.receivedAt, config.RETENTION_DAYS * 86_400_000)) {
-          hub.countInvalid(TOO_OLD);
-          return sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['body', 'timestamp'], msg: 'older than the retention window (RETENTION_DAYS)', type: TOO_OLD }] });
-        }
-        // A new device may be refused (cap or rate); a known one is its Map lookup.
-        const admitted = hub.registry.admit(deviceId);
-        if (typeof admitted === 'string') return sendDeviceRefused(res, admitted);
-        hub.ingestTelemetry(decoded.telemetry);
-        if (r.body.online === false) hub.deviceSaid(deviceId, false, decoded.telemetry.receivedAt);
-        sendJson(res, '200 OK', { status: 'success', message: 'Device status updated successfully', device_id: deviceId });
+        respondLater(res, async () => {
+          const answer = await hub.queries.ask<IngestAnswer>(INGEST_QUERY, deviceId, { body: r.rawBody, receivedAt });
+          return answer.ok ? [answer.value[0], answer.value[1]] : OWNER_UNAVAILABLE;
+        }, r.aborted);
       },
     }),
     route({

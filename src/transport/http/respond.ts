@@ -91,11 +91,15 @@ export function sendDeviceNotFound(res: HttpResponse, deviceId: string): void {
  * `new_device_rate` (retry in a second) when new devices come faster than MAX_NEW_DEVICES_PER_S.
  */
 export function sendDeviceRefused(res: HttpResponse, reason: Refusal): void {
-  if (reason === 'device_limit') {
-    sendJson(res, '503 Service Unavailable', { detail: 'the hub holds MAX_DEVICES devices: no new device is registered', error: { code: 'device_limit', message: 'device limit reached' } });
-  } else {
-    sendJson(res, '429 Too Many Requests', { detail: 'new devices arrive faster than MAX_NEW_DEVICES_PER_S', error: { code: 'new_device_rate', message: 'retry later' } }, { 'retry-after': '1' });
-  }
+  const [status, body, headers] = deviceRefusal(reason);
+  sendJson(res, status, body, headers);
+}
+
+/** The same refusal as a value (status, body, headers), for an answer passed between instances. */
+export function deviceRefusal(reason: Refusal): [status: string, body: unknown, headers: Record<string, string>] {
+  return reason === 'device_limit'
+    ? ['503 Service Unavailable', { detail: 'the hub holds MAX_DEVICES devices: no new device is registered', error: { code: 'device_limit', message: 'device limit reached' } }, {}]
+    : ['429 Too Many Requests', { detail: 'new devices arrive faster than MAX_NEW_DEVICES_PER_S', error: { code: 'new_device_rate', message: 'retry later' } }, { 'retry-after': '1' }];
 }
 
 /** A query parameter refused, in the validation shape (`loc: ["query", field]`) with a code clients can test. */
