@@ -65,7 +65,7 @@ const OPEN = 1;
 
 /**
  * @typedef {{ handlers: Set<(frame: VigilFrame) => void>, seq: number, epoch: string | null }} DeviceFollow
- * @typedef {{ resolve: (frame: VigilFrame) => void, reject: (error: VigilError) => void, timer: ReturnType<typeof setTimeout> }} Pending
+ * @typedef {{ resolve: (frame: VigilFrame) => void, reject: (error: VigilError) => void, timer: ReturnType<typeof setTimeout>, onAck: ((frame: VigilFrame) => void) | null }} Pending
  */
 
 /**
@@ -117,16 +117,17 @@ export function createVigilClient(options) {
    * Sends a request with a fresh id; resolves with its ack (or pong), rejects with its error frame.
    * @param {WebSocketLike} ws
    * @param {Record<string, unknown>} message
+   * @param {((frame: VigilFrame) => void) | null} [onAck] run as the ack arrives, before any frame after it
    * @returns {Promise<VigilFrame>}
    */
-  const request = (ws, message) => {
+  const request = (ws, message, onAck = null) => {
     const id = nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         pending.delete(id);
         reject(new VigilError('timeout', `no answer to ${String(message.type)} within ${requestTimeoutMs} ms`));
       }, requestTimeoutMs);
-      pending.set(id, { resolve, reject, timer });
+      pending.set(id, { resolve, reject, timer, onAck });
       ws.send(JSON.stringify({ ...message, id }));
     });
   };
@@ -207,13 +208,15 @@ export function createVigilClient(options) {
     if (fleet.summaries) message.summaries = true;
     // Feature detection: only a hub whose ack carried fleet_seq and epoch is asked to resume.
     if (fleet.fleetSeq !== null && fleet.epoch !== null) Object.assign(message, { since_fleet_seq: fleet.fleetSeq, epoch: fleet.epoch });
-    return request(ws, message).then(
-      (ack) => {
-        const resumed = ack.recovered === true && ack.epoch === fleet.epoch;
-        if (typeof ack.epoch === 'string') fleet.epoch = ack.epoch;
-        if (typeof ack.fleet_seq === 'number' && !resumed) fleet.fleetSeq = ack.fleet_seq;
-        for (const fn of fleet.handlers) fn(ack); // `recovered: false`: what was missed is gone; summaries follow
-      },
+    // Handled as the ack arrives: the frames after it are judged by the fleet_seq it names.
+    const onAck = (/** @type {VigilFrame} */ ack) => {
+      const resumed = ack.recovered === true && ack.epoch === fleet.epoch;
+      if (typeof ack.epoch === 'string') fleet.epoch = ack.epoch;
+      if (typeof ack.fleet_seq === 'number' && !resumed) fleet.fleetSeq = ack.fleet_seq;
+      for (const fn of fleet.handlers) fn(ack); // `recovered: false`: what was missed is gone; summaries follow
+    };
+    return request(ws, message, onAck).then(
+      () => undefined,
       (/** @type {VigilError} */ error) => reportError(error),
     );
   };
@@ -237,7 +240,10 @@ export function createVigilClient(options) {
       if (frame.type === 'error') {
         const error = /** @type {{ code?: unknown, message?: unknown } | undefined} */ (frame.error);
         p.reject(new VigilError(String(error?.code ?? 'unknown'), String(error?.message ?? 'error')));
-      } else p.resolve(frame);
+      } else {
+        if (p.onAck !== null && frame.type === 'ack') p.onAck(frame);
+        p.resolve(frame);
+      }
       return;
     }
     if (frame.type === 'error') {
