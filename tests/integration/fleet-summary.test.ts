@@ -193,7 +193,7 @@ describe('fleet summaries', () => {
 
     const resume = sent.map((s) => JSON.parse(s) as Record<string, unknown>).filter((m) => m.type === 'subscribe_device');
     expect(resume).toHaveLength(2);
-    expect(resume[1]).toMatchObject({ device_id: target, epoch: (frames[0] as { epoch: string }).epoch });
+    expect(resume[1]).toMatchObject({ device_id: target, epoch: frames[0]!.epoch });
     expect(typeof resume[1]!.since_seq).toBe('number');
     const updates = frames.filter((f) => f.type === 'device_update').map((f) => (f.data as { battery_level: number }).battery_level);
     expect(updates).toEqual([70, 71, 72]); // each once, in order: resumed, not duplicated
