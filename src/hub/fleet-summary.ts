@@ -149,8 +149,9 @@ export class FleetSummaries {
     if (!lagging) this.resend(socket);
   }
 
-  leave(socket: SummarySocket): void {
-    socket.unsubscribe(SUMMARY_TOPIC);
+  /** `socket` null: the connection is gone (uWS leaves its topics itself). */
+  leave(socket: SummarySocket | null): void {
+    socket?.unsubscribe(SUMMARY_TOPIC);
     if (--this.subscribers > 0 || this.peers !== null) return this.deps.metrics.fleetSummarySubscribers.set(this.subscribers);
     this.deps.metrics.fleetSummarySubscribers.set(0);
     // Nobody reads the marks any more: a later subscriber starts from a fresh full snapshot.
@@ -281,6 +282,7 @@ export class FleetSummaries {
       const held = this.remote.get(entry.id);
       if (held !== undefined && held.from === from && held.version > version) continue;
       this.remote.set(entry.id, { entry: entry.text, from, version });
+      this.full = null;
       if (this.subscribers > 0) this.remotePending.set(entry.id, entry.text);
     }
   }
