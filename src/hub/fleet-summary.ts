@@ -55,8 +55,8 @@ interface Deps {
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-/** One device's row of the fleet table, as it travels in `fleet_summary` frames. */
-export function summaryEntry(state: DeviceState, insights: Insights): string {
+/** One device's row of the fleet table, as it travels in `fleet_summary` frames (the reference form). */
+export function summaryEntryReference(state: DeviceState, insights: Insights): string {
   return JSON.stringify({
     id: state.id,
     type: state.type,
@@ -69,6 +69,24 @@ export function summaryEntry(state: DeviceState, insights: Insights): string {
     active_alerts: insights.activeAlerts(state.id).length,
     flapping: state.flapping,
   });
+}
+
+const text = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
+const num = (v: number | null | undefined): string => (v === null || v === undefined ? 'null' : String(v));
+
+/**
+ * The row written out by hand: the same text as the reference (the unit test holds them equal),
+ * built for every changed device each interval. Ids are validated to [A-Za-z0-9._:-] and numbers
+ * to be finite, so only type and name need escaping.
+ */
+export function summaryEntry(state: DeviceState, insights: Insights): string {
+  const t = state.telemetry;
+  return (
+    `{"id":"${state.id}","type":${text(state.type)},"name":${text(state.name)},"status":"${state.status}",` +
+    `"last_seen":${state.lastSeen === null ? 'null' : `"${new Date(state.lastSeen).toISOString()}"`},` +
+    `"battery_level":${num(t?.batteryLevel)},"rssi":${num(t?.rssi)},"score":${num(insights.health(state.id)?.score)},` +
+    `"active_alerts":${insights.activeAlerts(state.id).length},"flapping":${state.flapping}}`
+  );
 }
 
 /**

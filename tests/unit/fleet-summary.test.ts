@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Faults } from '../../src/errors/boundary.js';
 import { DeviceRegistry } from '../../src/hub/device-registry.js';
-import { FleetSummaries, SUMMARY_TOPIC, type SummaryPeers, type SummarySocket } from '../../src/hub/fleet-summary.js';
+import { FleetSummaries, SUMMARY_TOPIC, summaryEntry, summaryEntryReference, type SummaryPeers, type SummarySocket } from '../../src/hub/fleet-summary.js';
+import { blankState } from '../../src/hub/device-registry.js';
 import type { Insights } from '../../src/hub/insights.js';
 import { OwnerQueries } from '../../src/hub/owner-queries.js';
 import { createLogger } from '../../src/logger.js';
@@ -141,5 +142,14 @@ describe('FleetSummaries', () => {
     expect(joiner.frames[0]!.devices.find((r) => r.id === 'b1')).toMatchObject({ battery_level: 20 });
     a.summaries.stop();
     b.summaries.stop();
+  });
+
+  it('writes each row exactly as JSON.stringify of the row would', () => {
+    const health = { score: 95.6, components: {}, at: 0 };
+    const withAll = { health: () => health, activeAlerts: () => [{}, {}] } as unknown as Insights;
+    const states = [blankState('d1'), { ...blankState('d.2:x-y_z'), status: 'online' as const, lastSeen: 1_700_000_000_123, type: 'sensor', name: 'Pump "7" \\ \u2028 é', flapping: true, telemetry: { batteryLevel: 87, rssi: -61.5 } as never }];
+    for (const state of states) {
+      for (const insights of [noInsights, withAll]) expect(summaryEntry(state, insights)).toBe(summaryEntryReference(state, insights));
+    }
   });
 });
