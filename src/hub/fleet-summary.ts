@@ -16,11 +16,22 @@ export interface FleetSummaryOptions {
   readonly intervalMs: number;
   /** Devices per frame at most (FLEET_SUMMARY_CHUNK): the full snapshot is chunked, so is a large delta. */
   readonly chunk: number;
+  /**
+   * A full snapshot is sent while the connection's send buffer holds less than this, the rest as it
+   * drains (below the lag threshold, so a large fleet's snapshot never makes its receiver "lag").
+   */
+  readonly paceBytes: number;
 }
+
+/** How often snapshots still being sent are looked at (their sockets drained meanwhile). */
+const PACE_MS = 20;
+/** Deltas held for a receiver still getting its snapshot; past it the snapshot starts over, fresh. */
+const MAX_HELD_DELTAS = 100;
 
 /** What a summary subscriber's connection needs (the session's socket). */
 export interface SummarySocket {
   send(frame: string): void;
+  bufferedAmount(): number;
   subscribe(channel: string): void;
   unsubscribe(channel: string): void;
   cork(fn: () => void): void;
@@ -113,7 +124,10 @@ export class FleetSummaries {
   private full: string[] | null = null;
   private peers: SummaryPeers | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private opts: FleetSummaryOptions = { intervalMs: 1000, chunk: 1000 };
+  private opts: FleetSummaryOptions = { intervalMs: 1000, chunk: 1000, paceBytes: 64 * 1024 };
+  /** Receivers of a full snapshot not sent whole yet: its chunks, the next one, and the deltas since. */
+  private readonly sending = new Map<SummarySocket, { frames: string[]; next: number; deltas: string[] }>();
+  private pacer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: Deps) {
     deps.queries.define('fleet-summary', () => this.ownedRows());
@@ -153,11 +167,21 @@ export class FleetSummaries {
     }
     this.timer = setInterval(this.deps.faults.guard('fleet_summary', () => this.flush()), opts.intervalMs);
     this.timer.unref();
+    this.pacer = setInterval(
+      this.deps.faults.guard('fleet_summary', () => {
+        for (const socket of this.sending.keys()) this.pump(socket);
+      }),
+      PACE_MS,
+    );
+    this.pacer.unref();
   }
 
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
+    if (this.pacer !== null) clearInterval(this.pacer);
     this.timer = null;
+    this.pacer = null;
+    this.sending.clear();
   }
 
   /** A new subscriber: the full snapshot, then the topic, in one corked block (nothing falls between). */
@@ -170,6 +194,7 @@ export class FleetSummaries {
   /** `socket` null: the connection is gone (uWS leaves its topics itself). */
   leave(socket: SummarySocket | null): void {
     socket?.unsubscribe(SUMMARY_TOPIC);
+    if (socket !== null) this.sending.delete(socket);
     if (--this.subscribers > 0 || this.peers !== null) return this.deps.metrics.fleetSummarySubscribers.set(this.subscribers);
     this.deps.metrics.fleetSummarySubscribers.set(0);
     // Nobody reads the marks any more: a later subscriber starts from a fresh full snapshot.
@@ -181,12 +206,23 @@ export class FleetSummaries {
   /** A subscriber that fell behind stops getting deltas; on catching up it gets a full snapshot again. */
   pause(socket: SummarySocket): void {
     socket.unsubscribe(SUMMARY_TOPIC);
+    this.sending.delete(socket);
   }
 
+  /** A full snapshot, paced by the send buffer; the deltas published meanwhile follow it, then the topic. */
   resend(socket: SummarySocket): void {
-    const frames = this.fullFrames();
+    this.sending.set(socket, { frames: this.fullFrames(), next: 0, deltas: [] });
+    this.pump(socket);
+  }
+
+  private pump(socket: SummarySocket): void {
+    const job = this.sending.get(socket);
+    if (job === undefined) return;
     socket.cork(() => {
-      for (const frame of frames) socket.send(frame);
+      while (job.next < job.frames.length && socket.bufferedAmount() < this.opts.paceBytes) socket.send(job.frames[job.next++]!);
+      if (job.next < job.frames.length) return;
+      for (const frame of job.deltas) socket.send(frame);
+      this.sending.delete(socket);
       socket.subscribe(SUMMARY_TOPIC);
     });
   }
@@ -232,7 +268,13 @@ export class FleetSummaries {
     this.remotePending.clear();
     this.full = null;
     if (this.subscribers === 0) return;
-    for (const frame of this.frames(rows, removed, false)) this.publish(frame);
+    const frames = this.frames(rows, removed, false);
+    for (const frame of frames) this.publish(frame);
+    for (const [socket, job] of this.sending) {
+      // Too far behind: a fresh snapshot (it includes what these deltas carry) instead of more held frames.
+      if (job.deltas.length + frames.length > MAX_HELD_DELTAS) this.sending.set(socket, { frames: this.fullFrames(), next: 0, deltas: [] });
+      else job.deltas.push(...frames);
+    }
   }
 
   /** Set by the WebSocket server: one publish reaches every subscriber of this instance. */

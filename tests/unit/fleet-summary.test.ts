@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Faults } from '../../src/errors/boundary.js';
 import { DeviceRegistry } from '../../src/hub/device-registry.js';
 import { FleetSummaries, SUMMARY_TOPIC, summaryEntry, summaryEntryReference, type SummaryPeers, type SummarySocket } from '../../src/hub/fleet-summary.js';
@@ -47,23 +47,26 @@ function instance(owns: (id: string) => boolean = () => true) {
   return { summaries, registry, published, reading, metrics };
 }
 
-function socket(): SummarySocket & { frames: SummaryFrame[]; topics: Set<string> } {
+function socket(): SummarySocket & { frames: SummaryFrame[]; topics: Set<string>; buffered: number } {
   const frames: SummaryFrame[] = [];
   const topics = new Set<string>();
-  return {
+  const sock = {
     frames,
     topics,
-    send: (frame) => frames.push(JSON.parse(frame) as SummaryFrame),
-    subscribe: (topic) => topics.add(topic),
-    unsubscribe: (topic) => topics.delete(topic),
-    cork: (fn) => fn(),
+    buffered: 0,
+    bufferedAmount: () => sock.buffered,
+    send: (frame: string) => void frames.push(JSON.parse(frame) as SummaryFrame),
+    subscribe: (topic: string) => void topics.add(topic),
+    unsubscribe: (topic: string) => void topics.delete(topic),
+    cork: (fn: () => void) => fn(),
   };
+  return sock;
 }
 
 describe('FleetSummaries', () => {
   it('sends the full fleet in chunks, then per interval one row per changed device, chunked, with removals last', () => {
     const hub = instance();
-    hub.summaries.start({ intervalMs: 60_000, chunk: 10 }, null);
+    hub.summaries.start({ intervalMs: 60_000, chunk: 10, paceBytes: 1e9 }, null);
     for (let i = 0; i < 25; i++) hub.reading(`d${i}`, i);
     const client = socket();
     hub.summaries.join(client, false);
@@ -90,7 +93,7 @@ describe('FleetSummaries', () => {
 
   it('keeps no marks while nobody subscribes (single instance), and starts again from a full snapshot', () => {
     const hub = instance();
-    hub.summaries.start({ intervalMs: 60_000, chunk: 1000 }, null);
+    hub.summaries.start({ intervalMs: 60_000, chunk: 1000, paceBytes: 1e9 }, null);
     hub.reading('d1', 1);
     hub.summaries.flush();
     expect(hub.published).toEqual([]);
@@ -116,8 +119,8 @@ describe('FleetSummaries', () => {
     });
     const a = instance((id) => id.startsWith('a'));
     const b = instance((id) => id.startsWith('b'));
-    a.summaries.start({ intervalMs: 60_000, chunk: 1000 }, peers('A'));
-    b.summaries.start({ intervalMs: 60_000, chunk: 1000 }, peers('B'));
+    a.summaries.start({ intervalMs: 60_000, chunk: 1000, paceBytes: 1e9 }, peers('A'));
+    b.summaries.start({ intervalMs: 60_000, chunk: 1000, paceBytes: 1e9 }, peers('B'));
     const client = socket();
     a.summaries.join(client, false);
     b.reading('b1', 10);
@@ -150,6 +153,32 @@ describe('FleetSummaries', () => {
     const states = [blankState('d1'), { ...blankState('d.2:x-y_z'), status: 'online' as const, lastSeen: 1_700_000_000_123, type: 'sensor', name: 'Pump "7" \\ \u2028 é', flapping: true, telemetry: { batteryLevel: 87, rssi: -61.5 } as never }];
     for (const state of states) {
       for (const insights of [noInsights, withAll]) expect(summaryEntry(state, insights)).toBe(summaryEntryReference(state, insights));
+    }
+  });
+
+  it('paces a full snapshot by the send buffer, holding the deltas of the meantime until it is sent', async () => {
+    vi.useFakeTimers();
+    try {
+      const hub = instance();
+      hub.summaries.start({ intervalMs: 60_000, chunk: 10, paceBytes: 1000 }, null);
+      for (let i = 0; i < 30; i++) hub.reading(`d${i}`, i);
+      const other = socket();
+      hub.summaries.join(other, false); // an idle buffer: the whole snapshot at once
+      const slow = socket();
+      slow.buffered = 5000; // full: nothing more now
+      hub.summaries.join(slow, false);
+      expect(slow.frames).toEqual([]);
+      expect(slow.topics.size).toBe(0);
+      hub.reading('d1', 77);
+      hub.summaries.flush(); // published to the topic; held for the slow receiver
+      slow.buffered = 0;
+      await vi.advanceTimersByTimeAsync(20);
+      expect(slow.frames.map((f) => [f.full, f.last])).toEqual([[true, false], [true, false], [true, true], [false, true]]);
+      expect(slow.frames[3]!.devices).toEqual([expect.objectContaining({ id: 'd1', battery_level: 77 })]);
+      expect(slow.topics.has(SUMMARY_TOPIC)).toBe(true);
+      hub.summaries.stop();
+    } finally {
+      vi.useRealTimers();
     }
   });
 });
