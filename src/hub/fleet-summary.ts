@@ -191,10 +191,10 @@ export class FleetSummaries {
     if (!lagging) this.resend(socket);
   }
 
-  /** `socket` null: the connection is gone (uWS leaves its topics itself). */
-  leave(socket: SummarySocket | null): void {
-    socket?.unsubscribe(SUMMARY_TOPIC);
-    if (socket !== null) this.sending.delete(socket);
+  /** `open` false: the connection is gone (uWS left its topics itself; the socket must not be used). */
+  leave(socket: SummarySocket, open = true): void {
+    this.sending.delete(socket);
+    if (open) socket.unsubscribe(SUMMARY_TOPIC);
     if (--this.subscribers > 0 || this.peers !== null) return this.deps.metrics.fleetSummarySubscribers.set(this.subscribers);
     this.deps.metrics.fleetSummarySubscribers.set(0);
     // Nobody reads the marks any more: a later subscriber starts from a fresh full snapshot.

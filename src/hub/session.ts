@@ -343,7 +343,7 @@ export class Session {
   private leaveSummaries(open: boolean): void {
     if (!this.summaries) return;
     this.summaries = false;
-    this.hub.summaries.leave(open ? this.socket : null);
+    this.hub.summaries.leave(this.socket, open);
   }
 
   /** Called for a lagging session with every frame of a channel it follows. */

@@ -176,6 +176,16 @@ describe('FleetSummaries', () => {
       expect(slow.frames.map((f) => [f.full, f.last])).toEqual([[true, false], [true, false], [true, true], [false, true]]);
       expect(slow.frames[3]!.devices).toEqual([expect.objectContaining({ id: 'd1', battery_level: 77 })]);
       expect(slow.topics.has(SUMMARY_TOPIC)).toBe(true);
+      // A receiver that goes while its snapshot is still being sent is never written to again.
+      const gone = socket();
+      gone.buffered = 5000;
+      hub.summaries.join(gone, false);
+      hub.summaries.leave(gone, false);
+      let writes = 0;
+      gone.send = () => void writes++;
+      gone.buffered = 0;
+      await vi.advanceTimersByTimeAsync(100);
+      expect(writes).toBe(0);
       hub.summaries.stop();
     } finally {
       vi.useRealTimers();
