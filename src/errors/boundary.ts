@@ -23,6 +23,7 @@ export type Entry =
   | 'rule_reload'
   | 'reconcile'
   | 'notifications'
+  | 'fleet_summary'
   | 'process';
 
 /** Per entry, at most one log line this often; the line says how many faults went unlogged since. */

@@ -15,8 +15,12 @@ import { sharedTopic } from './topics.js';
  * the connection follows, so those are dropped from the hold), then the ack, the missed frames and
  * the held ones past the head are sent, and the connection joins `*` in the same step.
  */
-export function subscribeAll(session: Session, id: RequestId, resume: FleetResume | null): void {
-  if (session.all || session.preparing?.has(ALL_CHANNEL)) return session.socket.send(encodeAck(id)); // nothing changes
+export function subscribeAll(session: Session, id: RequestId, resume: FleetResume | null, summaries: boolean): void {
+  if (session.all || session.preparing?.has(ALL_CHANNEL)) {
+    session.socket.send(encodeAck(id)); // the feed is followed already; summaries may be asked for now
+    if (session.all) joinSummaries(session, summaries);
+    return;
+  }
   if (session.subscriptionCount >= session.limits.maxSubscriptions) return refuseOverLimit(session, id);
   const hub = session.hub;
   session.metrics.wsSubscriptions.inc();
@@ -36,6 +40,7 @@ export function subscribeAll(session: Session, id: RequestId, resume: FleetResum
       joinAll(session);
       answer(prepared);
     });
+    joinSummaries(session, summaries);
     return;
   }
   const held: string[] = [];
@@ -53,6 +58,7 @@ export function subscribeAll(session: Session, id: RequestId, resume: FleetResum
           if (!session.lagging) session.lag.unfollow(ALL_CHANNEL, session);
           joinAll(session);
         });
+        joinSummaries(session, summaries);
       },
       (error: unknown) => {
         if (session.closed || session.preparing?.get(ALL_CHANNEL) !== held) return;
@@ -61,6 +67,13 @@ export function subscribeAll(session: Session, id: RequestId, resume: FleetResum
       },
     )
     .catch((error: unknown) => session.internalError(id, error, 'subscribe_all'));
+}
+
+/** `summaries: true`: a full fleet table after the ack, then its changes once an interval (fleet-summary.ts). */
+function joinSummaries(session: Session, summaries: boolean): void {
+  if (!summaries || session.summaries) return;
+  session.summaries = true;
+  session.hub.summaries.join(session.socket, session.lagging);
 }
 
 /** Joins `*`: synchronously, so no frame falls between; the devices' shared frames now come on `*` (topics.ts). */
@@ -95,6 +108,7 @@ export function unsubscribeAll(session: Session, id: RequestId): void {
   if (!session.all && !preparing) return session.sendError(id, 'not_subscribed', 'not subscribed to all');
   const wasLive = session.all && !session.lagging;
   leaveFleet(session);
+  session.leaveSummaries(true);
   if (wasLive) {
     session.socket.unsubscribe(ALL_CHANNEL);
     for (const deviceId of session.topicDevices()) session.socket.subscribe(sharedTopic(deviceId));

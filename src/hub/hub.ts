@@ -12,6 +12,7 @@ import { CommandViews } from './command-views.js';
 import { DeviceViews } from './device-views.js';
 import { MassOfflineGuard } from './mass-offline.js';
 import { OwnerQueries, type ClusterPort } from './owner-queries.js';
+import { FleetSummaries } from './fleet-summary.js';
 import { Insights, type Alert, type AlertTransition, type InsightOptions, type InsightSink, type ScoredHealth } from './insights.js';
 import { DEFAULT_RULE_SET } from '../domain/compiled-rules.js';
 import type { LearnedTimeoutSettings } from '../domain/learned-timeout.js';
@@ -112,6 +113,8 @@ export class Hub implements PresenceListener, InsightSink {
   readonly views: DeviceViews;
   readonly commandViews: CommandViews;
   private readonly timeouts: OfflineTimeouts;
+  /** The live fleet table (`subscribe_all` with `summaries`): devices marked here, sent once an interval. */
+  readonly summaries: FleetSummaries;
 
   constructor(private readonly opts: HubOptions) {
     this.now = opts.now ?? Date.now;
@@ -132,6 +135,7 @@ export class Hub implements PresenceListener, InsightSink {
     this.insights = new Insights({ ...DEFAULT_INSIGHTS, ...opts.insights, timeoutMsOf: (state) => this.timeoutMsOf(state) }, this);
     this.views = new DeviceViews(this);
     this.commandViews = new CommandViews(this);
+    this.summaries = new FleetSummaries({ registry: this.registry, insights: this.insights, owns: this.owns, queries: this.queries, metrics: opts.metrics, faults: opts.faults, now: this.now });
     // Answered once this instance's frames up to the snapshot's seq reached Redis and its clients
     // (the Redis fan-out delivers only stored frames): an asker's hold then drops them, none follow.
     this.queries.define('snapshot', async (id) => {
@@ -169,6 +173,7 @@ export class Hub implements PresenceListener, InsightSink {
     const fanout = this.opts.fanout;
     if (fanout.wants(state.id)) fanout.toDevice(state.id, state.seq, deviceUpdateFrame(state, t), 'u');
     this.opts.sink.enqueueTelemetry(t);
+    this.summaries.touch(state.id);
     this.insights.onTelemetry(state, t, t.receivedAt);
     return true;
   }
@@ -180,6 +185,7 @@ export class Hub implements PresenceListener, InsightSink {
     this.claimQuietly(this.statusChange(state, 'offline', 'reconcile', this.now()));
     this.registry.delete(deviceId);
     this.timeouts.forget(deviceId);
+    this.summaries.removedDevice(deviceId);
   }
 
   countInvalid(reason: string): void {
@@ -318,6 +324,7 @@ export class Hub implements PresenceListener, InsightSink {
       if (toAll) fanout.toAll(frame, `h:${state.id}`);
     }
     this.opts.sink.enqueueHealthScore(state.id, health);
+    this.summaries.touch(state.id);
   }
 
   alert(state: DeviceState, alert: Alert, transition: AlertTransition): void {
@@ -326,6 +333,7 @@ export class Hub implements PresenceListener, InsightSink {
     this.opts.fanout.toDevice(state.id, state.seq, frame, `a:${alert.id}`);
     this.opts.fanout.toAll(frame, `a:${alert.id}`);
     this.opts.sink.enqueueAlert({ ...alert }, transition);
+    this.summaries.touch(state.id);
     this.opts.metrics.alerts.inc({ transition, severity: alert.severity });
   }
 
@@ -493,6 +501,7 @@ export class Hub implements PresenceListener, InsightSink {
   private announce(state: DeviceState, change: StatusChange, store: boolean): void {
     const flap = this.opts.flap ?? DEFAULT_FLAP;
     this.registry.recordTransition(state, change.at, flap.transitions, flap.windowMs);
+    this.summaries.touch(state.id);
     if (this.owns(state.id)) {
       state.seq++;
       const frame = statusChangeFrame(change, state.seq, state.flapping);

@@ -9,7 +9,7 @@ export type RequestId = number | string | null;
 export type ClientMessage =
   | { readonly type: 'subscribe_device'; readonly id: RequestId; readonly deviceId: string; readonly resume: DeviceResume | null }
   | { readonly type: 'unsubscribe_device'; readonly id: RequestId; readonly deviceId: string }
-  | { readonly type: 'subscribe_all'; readonly id: RequestId; readonly resume: FleetResume | null }
+  | { readonly type: 'subscribe_all'; readonly id: RequestId; readonly resume: FleetResume | null; readonly summaries: boolean }
   | { readonly type: 'subscribe_devices'; readonly id: RequestId; readonly deviceIds: readonly string[]; readonly resume: ReadonlyMap<string, DeviceResume> }
   | { readonly type: 'unsubscribe_devices'; readonly id: RequestId; readonly deviceIds: readonly string[] }
   | { readonly type: 'unsubscribe_all'; readonly id: RequestId }
@@ -120,10 +120,12 @@ export function decodeClientMessage(text: string, maxBytes: number): DecodeOutco
     case 'unsubscribe_devices':
       return decodeDeviceList(m.type, id, m);
     case 'subscribe_all': {
-      if (m.since_fleet_seq === undefined && m.epoch === undefined) return { ok: true, message: { type: m.type, id, resume: null } };
+      if (m.summaries !== undefined && typeof m.summaries !== 'boolean') return failure(id, 'invalid_message', '"summaries" must be true or false');
+      const summaries = m.summaries === true;
+      if (m.since_fleet_seq === undefined && m.epoch === undefined) return { ok: true, message: { type: m.type, id, resume: null, summaries } };
       const resume = readResume(m.since_fleet_seq, m.epoch);
       if (resume === null) return failure(id, 'invalid_resume', 'resuming the fleet feed needs "since_fleet_seq" (a non-negative integer) and "epoch" (from the subscribe_all ack) together');
-      return { ok: true, message: { type: m.type, id, resume: { sinceFleetSeq: resume.since, epoch: resume.epoch } } };
+      return { ok: true, message: { type: m.type, id, resume: { sinceFleetSeq: resume.since, epoch: resume.epoch }, summaries } };
     }
     case 'ack_alert':
       if (typeof m.alert_id !== 'string' || !ALERT_ID.test(m.alert_id)) {

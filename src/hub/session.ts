@@ -71,6 +71,8 @@ const MAX_HELD_FRAMES = 10_000;
 export class Session {
   readonly devices = new Set<string>();
   all = false;
+  /** Following `fleet_summary` frames (with `*`: `subscribe_all` with `summaries`). */
+  summaries = false;
   lagging = false;
   lagSince = 0;
   /** Allocated when the client first lags (most never do: idle connections stay small). */
@@ -182,7 +184,7 @@ export class Session {
       case 'unsubscribe_devices':
         return unsubscribeDevices(this, message.deviceIds, message.id);
       case 'subscribe_all':
-        return subscribeAll(this, message.id, message.resume);
+        return subscribeAll(this, message.id, message.resume, message.summaries);
       case 'unsubscribe_all':
         return unsubscribeAll(this, message.id);
       case 'ping':
@@ -257,6 +259,13 @@ export class Session {
     else if (this.expiresAt !== null && now >= this.expiresAt) this.close(CloseCode.tokenExpired, 'token expired');
   }
 
+  /** Stops `fleet_summary` frames (with `unsubscribe_all`, or as the connection closes). */
+  leaveSummaries(open: boolean): void {
+    if (!this.summaries) return;
+    this.summaries = false;
+    this.hub.summaries.leave(this.socket, open);
+  }
+
   /** Called for a lagging session with every frame of a channel it follows. */
   conflate(channel: string, key: string, frame: string): void {
     // Following `*` too: this frame comes on `*` (see topics.ts).
@@ -286,6 +295,7 @@ export class Session {
       this.socket.unsubscribe(ALL_CHANNEL);
       this.lag.follow(ALL_CHANNEL, this);
     }
+    if (this.summaries) this.hub.summaries.pause(this.socket); // state: a full snapshot again on catching up
     this.metrics.wsLagEpisodes.inc();
     this.metrics.wsLaggingClients.inc();
   }
@@ -324,6 +334,7 @@ export class Session {
       this.lag.unfollow(ALL_CHANNEL, this);
       this.socket.subscribe(ALL_CHANNEL);
     }
+    if (this.summaries) this.hub.summaries.resend(this.socket);
     this.metrics.wsLaggingClients.dec();
   }
 
@@ -357,6 +368,7 @@ export class Session {
     for (const deviceId of this.devices) this.hub.unfollow(deviceId);
     const fleet = this.all || this.preparing?.has(ALL_CHANNEL) === true;
     if (fleet) this.hub.unfollow(ALL_CHANNEL);
+    this.leaveSummaries(false);
     if (this.lagging || (this.preparing?.size ?? 0) > 0) {
       for (const deviceId of this.devices) this.lag.unfollow(deviceId, this);
       if (fleet) this.lag.unfollow(ALL_CHANNEL, this);

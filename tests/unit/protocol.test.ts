@@ -14,16 +14,18 @@ describe('WebSocket protocol decoder', () => {
     for (const type of ['unsubscribe_all', 'ping']) {
       expect(decode(JSON.stringify({ type }))).toEqual({ ok: true, message: { type, id: null } });
     }
-    expect(decode('{"type":"subscribe_all"}')).toEqual({ ok: true, message: { type: 'subscribe_all', id: null, resume: null } });
+    expect(decode('{"type":"subscribe_all"}')).toEqual({ ok: true, message: { type: 'subscribe_all', id: null, resume: null, summaries: false } });
     expect(decode('{"type":"subscribe_all","since_fleet_seq":9,"epoch":"e1","id":2}')).toEqual({
       ok: true,
-      message: { type: 'subscribe_all', id: 2, resume: { sinceFleetSeq: 9, epoch: 'e1' } },
+      message: { type: 'subscribe_all', id: 2, resume: { sinceFleetSeq: 9, epoch: 'e1' }, summaries: false },
     });
     expect(decode('{"type":"subscribe_devices","device_ids":["a","b","a"],"resume":{"a":{"since_seq":41,"epoch":"e"}},"id":3}')).toEqual({
       ok: true,
       message: { type: 'subscribe_devices', id: 3, deviceIds: ['a', 'b'], resume: new Map([['a', { sinceSeq: 41, epoch: 'e' }]]) },
     });
     expect(decode('{"type":"unsubscribe_devices","device_ids":["a"]}')).toEqual({ ok: true, message: { type: 'unsubscribe_devices', id: null, deviceIds: ['a'] } });
+    expect(decode('{"type":"subscribe_all","summaries":true,"id":3}')).toEqual({ ok: true, message: { type: 'subscribe_all', id: 3, resume: null, summaries: true } });
+    expect(decode('{"type":"subscribe_all","summaries":1}')).toMatchObject({ ok: false, error: { code: 'invalid_message' } });
   });
 
   it.each([

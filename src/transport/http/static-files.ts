@@ -12,6 +12,8 @@ const FILES: [path: string, file: string, type: string][] = [
   ['/docs', 'docs.html', 'text/html; charset=utf-8'],
   ['/docs.js', 'docs.js', 'text/javascript; charset=utf-8'],
   ['/docs.css', 'docs.css', 'text/css; charset=utf-8'],
+  // The browser client (an ES module): pages of this hub import it; others may copy it.
+  ['/vigil-client.js', 'vigil-client.js', 'text/javascript; charset=utf-8'],
 ];
 
 /**
