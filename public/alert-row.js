@@ -27,7 +27,7 @@ export function alertRow(a, onAck, { device = true } = {}) {
   const raised = parseTime(a.raised_at);
   const metric = a.data?.metric ? ` (${a.data.metric})` : '';
   const cell = (label, ...content) => h('td', { 'data-label': label }, ...content);
-  return h('tr', { 'data-alert': a.alert_id, 'data-state': a.state, class: `alert-row state-${a.state}` },
+  return h('tr', { 'data-alert': a.alert_id, 'data-state': a.state, class: 'alert-row' },
     cell('Severity', h('span', { class: `sev sev-${a.severity}` }, icon(severityIcon(a.severity)), a.severity)),
     device ? cell('Device', a.device_id === '*' ? 'whole fleet' : h('a', { href: `#/device/${encodeURIComponent(a.device_id)}` }, a.device_id)) : null,
     cell('Rule', h('span', { class: 'rule' }, a.anomaly_type), h('span', { class: 'muted' }, metric)),

@@ -67,6 +67,7 @@ window.addEventListener('hashchange', () => {
 async function start() {
   try {
     await Promise.all([store.loadDevices(), store.loadActiveAlerts()]);
+    store.sample();
   } catch {
     if (!hasKey()) showLogin('The hub needs an API key.');
     return; // the login form is showing

@@ -5,6 +5,9 @@ const charts = new Set();
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 export const palette = () => ({ fg: css('--fg'), muted: css('--muted'), grid: css('--grid'), lines: [css('--chart-1'), css('--chart-2'), css('--chart-3'), css('--chart-4')], ok: css('--ok'), bad: css('--bad'), warn: css('--warn') });
 
+/** Room for the widest tick label, so the axis title never overlaps the values. */
+const fit = (_u, values) => (values ? Math.max(...values.map((v) => String(v ?? '').length)) : 4) * 7 + 30;
+
 function axis(p, label, values) {
   return { label, stroke: p.muted, labelFont: '600 12px system-ui, sans-serif', font: '11px system-ui, sans-serif', grid: { stroke: p.grid, width: 1 }, ticks: { stroke: p.grid, width: 1 }, ...(values ? { values } : {}) };
 }
@@ -57,7 +60,7 @@ document.addEventListener('vigil-theme', () => {
 export function timeChart(container, { yLabel, series, thresholds = [], format, range, height = 220 }) {
   return mount(container, (p) => ({
     scales: { x: { time: true }, y: range ? { range } : { auto: true } },
-    axes: [axis(p, 'Local time'), axis(p, yLabel, (_u, ticks) => ticks.map((t) => format(t)))],
+    axes: [axis(p, 'Local time'), { ...axis(p, yLabel, (_u, ticks) => ticks.map((t) => format(t))), size: fit }],
     series: [
       { label: 'Time', value: (_u, ts) => (ts === null ? '—' : new Date(ts * 1000).toLocaleString()) },
       ...series.map((s, i) => ({ label: s.label, stroke: p.lines[i % p.lines.length], width: 2, spanGaps: true, value: (_u, v) => format(v), points: { show: false }, ...(s.fill ? { fill: `${p.lines[i % p.lines.length]}22` } : {}) })),
@@ -75,7 +78,7 @@ export function barChart(container, { categories, yLabel, xLabel, color = '--cha
     scales: { x: { time: false, range: [-0.6, categories.length - 0.4] }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.15)] } },
     axes: [
       axis(p, xLabel, (_u, ticks) => ticks.map((t) => categories[t] ?? '')),
-      axis(p, yLabel, (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? t.toLocaleString() : ''))),
+      { ...axis(p, yLabel, (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? t.toLocaleString() : ''))), size: fit },
     ],
     series: [
       { label: xLabel, value: (_u, v) => categories[v] ?? '—' },
@@ -90,7 +93,7 @@ export function barChart(container, { categories, yLabel, xLabel, color = '--cha
 export function countsChart(container, { labels, height = 180 }) {
   return mount(container, (p) => ({
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
-    axes: [axis(p, 'Local time'), axis(p, 'Devices', (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? t.toLocaleString() : '')))],
+    axes: [axis(p, 'Local time'), { ...axis(p, 'Devices', (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? t.toLocaleString() : ''))), size: fit }],
     series: [
       { label: 'Time', value: (_u, ts) => (ts === null ? '—' : new Date(ts * 1000).toLocaleTimeString()) },
       { label: labels[0], stroke: p.ok, width: 2, fill: `${p.ok}22`, points: { show: false } },
@@ -104,7 +107,7 @@ export function countsChart(container, { labels, height = 180 }) {
 export function statusChart(container, { from, to, height = 120 }) {
   return mount(container, (p) => ({
     scales: { x: { time: true, range: () => [from() / 1000, to() / 1000] }, y: { range: [0, 1.05] } },
-    axes: [axis(p, 'Local time'), { ...axis(p, 'Status', (_u, ticks) => ticks.map((t) => (t === 1 ? 'online' : t === 0 ? 'offline' : ''))), splits: [0, 1], size: 64 }],
+    axes: [axis(p, 'Local time'), { ...axis(p, 'Status', (_u, ticks) => ticks.map((t) => (t === 1 ? 'online' : t === 0 ? 'offline' : ''))), splits: () => [0, 1], size: 80 }],
     series: [
       { label: 'Time', value: (_u, ts) => (ts === null ? '—' : new Date(ts * 1000).toLocaleString()) },
       { label: 'Online', stroke: p.ok, fill: `${p.ok}55`, width: 1.5, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false }, value: (_u, v) => (v === 1 ? 'online' : v === 0 ? 'offline' : '—') },

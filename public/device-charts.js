@@ -38,7 +38,7 @@ export function deviceCharts(deviceId, { sensors, thresholds }) {
     for (const spec of specs) {
       const box = grid.querySelector(`[data-chart="${CSS.escape(spec.field)}"]`);
       const threshold = thresholds[spec.field] ?? DEFAULT_THRESHOLDS[spec.field];
-      const range2 = spec.range ? (u, min, max) => [spec.range[0] ?? min, spec.range[1] ?? Math.max(max, threshold ?? max) * 1.1 || 1] : undefined;
+      const range2 = spec.range ? (u, min, max) => [spec.range[0] ?? min, spec.range[1] ?? (Math.max(max, threshold ?? max) * 1.1 || 1)] : undefined;
       charts.get(spec.field)?.destroy();
       charts.set(spec.field, timeChart(box, { yLabel: spec.yLabel, series: [{ label: spec.title, fill: true }], thresholds: typeof threshold === 'number' ? [{ label: 'Threshold', value: threshold }] : [], format: spec.format, range: range2 }));
     }
@@ -56,6 +56,8 @@ export function deviceCharts(deviceId, { sensors, thresholds }) {
       const data = [s.x, s.y];
       if (typeof threshold === 'number') data.push(s.x.map(() => threshold));
       charts.get(spec.field)?.setData(data);
+      // How many points are drawn: tests and curious admins can see the chart move.
+      grid.querySelector(`[data-chart="${CSS.escape(spec.field)}"]`).dataset.points = String(s.x.length);
     }
   }
 

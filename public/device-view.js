@@ -41,7 +41,7 @@ export function deviceView(main, id, live) {
 
   function drawFacts() {
     const t = snapshot?.telemetry;
-    const fact = (label, value, extra = {}) => [h('dt', {}, label), h('dd', extra, value)];
+    const fact = (label, value, extra = {}) => [h('div', { class: 'fact' }, h('dt', {}, label), h('dd', extra, value))];
     facts.replaceChildren(
       ...fact('Last seen', age(parseTime(snapshot?.last_seen)), { 'data-ago': parseTime(snapshot?.last_seen) ?? '', id: 'device-last-seen' }),
       ...fact('Battery', percent(t?.battery_level), { id: 'device-battery' }),

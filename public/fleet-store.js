@@ -132,13 +132,14 @@ export function totals() {
 
 const SAMPLE_MS = 5000;
 const KEEP = 720; // one hour of 5 s samples
-setInterval(() => {
+export function sample() {
   const t = totals();
   history[0].push(Date.now() / 1000);
   history[1].push(t.online);
   history[2].push(t.offline);
   if (history[0].length > KEEP) for (const s of history) s.shift();
-}, SAMPLE_MS);
+}
+setInterval(sample, SAMPLE_MS);
 
 /** Raw fleet frames for views that keep their own lists (the alerts view). */
 const frameListeners = new Set();

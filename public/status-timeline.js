@@ -59,7 +59,8 @@ export function statusTimeline(deviceId) {
   return {
     root,
     start() {
-      chart = statusChart(box, { from: () => Date.now() - DAY, to: () => Date.now() });
+      // The last 24 h, or less when the record is younger: a span of seconds would not show in a day.
+      chart = statusChart(box, { from: () => Math.max(Date.now() - DAY, (changes[0]?.t ?? 0) - 60_000), to: () => Date.now() });
       load().catch((e) => (summary.textContent = `Could not load the status history: ${e.message}`));
     },
     live(f) {
