@@ -28,14 +28,27 @@ function mount(container, build, height) {
     const width = Math.max(200, container.clientWidth);
     if (plot && Math.abs(plot.width - width) > 1) plot.setSize({ width, height });
   });
+  // The canvas says nothing to a screen reader: its axes (as uPlot draws them) and size, in words.
+  const describe = () => {
+    const [x, y] = plot.axes.map((a) => a.label ?? '');
+    const n = plot.data[0]?.length ?? 0;
+    plot.root.setAttribute('role', 'img');
+    plot.root.setAttribute('aria-label', `${y} against ${x}, ${n} point${n === 1 ? '' : 's'}`);
+    container.dataset.axes = JSON.stringify([x, y]);
+  };
   make();
+  describe();
   observer.observe(container);
   const chart = {
     setData(d) {
       data = d;
       plot.setData(d);
+      describe();
     },
-    rebuild: make,
+    rebuild() {
+      make();
+      describe();
+    },
     destroy() {
       observer.disconnect();
       plot?.destroy();
