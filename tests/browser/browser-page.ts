@@ -34,7 +34,10 @@ export async function seriousViolations(page: Page): Promise<string[]> {
   if (!(await page.evaluate('typeof window.axe !== "undefined"'))) await page.addScriptTag({ path: AXE });
   const result = (await page.evaluate(`axe.run(document, { resultTypes: ['violations'] })`)) as {
     violations: { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }[];
+    passes: unknown[];
   };
+  const lesser = result.violations.filter((v) => v.impact !== 'serious' && v.impact !== 'critical');
+  process.stdout.write(`axe ${new URL(page.url()).hash || '#/'}: ${result.passes.length} rules passed; moderate/minor: ${lesser.map((v) => `${v.impact} ${v.id}`).join(', ') || 'none'}\n`);
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);

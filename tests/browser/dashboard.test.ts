@@ -58,7 +58,8 @@ it('a fleet row follows each message: battery and last seen within 2 s, and Ente
 });
 
 it('the device view: charts with labelled axes that update live, an alert acknowledged, the device going offline', async () => {
-  await page.goto(httpUrl(hub, '/#/device/live-1'));
+  await device.telemetry('chart-1', { battery_level: 70, rssi: -60, error_rate: 0, response_time_ms: 150 });
+  await page.goto(httpUrl(hub, '/#/device/chart-1'));
   await page.waitForSelector('[data-chart="battery_level"] .u-axis');
   // uPlot draws axes on a canvas: the labels it draws (its axes' options) are mirrored in data-axes and the aria-label.
   const axes = async (field: string) => JSON.parse((await page.locator(`[data-chart="${field}"]`).getAttribute('data-axes')) ?? '[]') as string[];
@@ -69,7 +70,7 @@ it('the device view: charts with labelled axes that update live, an alert acknow
   const points = async () => Number(await page.locator('[data-chart="battery_level"]').getAttribute('data-points'));
   await expect.poll(points, { timeout: 5000 }).toBeGreaterThan(0);
   const before = await points();
-  await device.telemetry('live-1', { battery_level: 10, rssi: -70 });
+  await device.telemetry('chart-1', { battery_level: 10, rssi: -70 });
   await expect.poll(points, { timeout: 3000 }).toBe(before + 1);
   expect(await page.locator('#device-battery').textContent()).toBe('10 %');
 
@@ -112,12 +113,16 @@ it('a fresh load of the alerts view lists an alert raised before the page opened
 });
 
 it('no view is wider than a 390 px phone, and axe finds no serious or critical issue in either theme', async () => {
+  // A device with a long id, a name and an active alert, so every view has rows to lay out.
+  await fetch(httpUrl(hub, '/devices/phone-check-device-with-a-long-identifier'), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Cold store, north wall', type: 'sensor' }) });
+  await device.telemetry('phone-check-device-with-a-long-identifier', { battery_level: 9, rssi: -88, error_rate: 0.02, response_time_ms: 300, metrics: { temperature: 4.5 } });
+  await expect.poll(async () => (await alerts('state=raised&device_id=phone-check-device-with-a-long-identifier')).length, { timeout: 5000 }).toBe(1);
   for (const colorScheme of ['light', 'dark'] as const) {
     for (const [viewport, isMobile] of [[{ width: 390, height: 844 }, true], [{ width: 1280, height: 900 }, false]] as const) {
       // bypassCSP: axe is injected as an inline script, which the page's policy (rightly) refuses.
       const ctx = await browser.newContext({ viewport, isMobile, hasTouch: isMobile, colorScheme, bypassCSP: true });
       const watched = await watchedPage(ctx);
-      for (const [hash, ready] of [['#/', '.tbody .tr[data-id]'], ['#/alerts', 'tr[data-alert]'], ['#/device/live-1', '[data-chart] .u-axis']] as const) {
+      for (const [hash, ready] of [['#/', '.tbody .tr[data-id]'], ['#/alerts', 'tr[data-alert]'], ['#/device/phone-check-device-with-a-long-identifier', '[data-chart] .u-axis']] as const) {
         await watched.page.goto(httpUrl(hub, `/${hash}`));
         await watched.page.waitForSelector(ready, { timeout: 10_000 });
         await watched.page.waitForTimeout(1200); // the once-a-second panel refresh has drawn
