@@ -43,6 +43,8 @@ function mount(container, build, height) {
     setData(d) {
       data = d;
       plot.setData(d);
+      // Away from the cursor, the legend shows the latest values (with their units) rather than dashes.
+      if (d[0]?.length > 0 && plot.cursor.idx == null) plot.setLegend({ idx: d[0].length - 1 });
       describe();
     },
     rebuild() {
