@@ -72,9 +72,10 @@ document.addEventListener('vigil-theme', () => {
  * A time series: `series` [{label, unit?}], `thresholds` [{label, value}] drawn as dashed lines;
  * data [[unix seconds…], [values…] per series, [threshold values…]]. `format(v)` shows a value with its unit.
  */
-export function timeChart(container, { yLabel, series, thresholds = [], format, range, height = 220 }) {
+export function timeChart(container, { yLabel, series, thresholds = [], format, range, window, height = 220 }) {
   return mount(container, (p) => ({
-    scales: { x: { time: true }, y: range ? { range } : { auto: true } },
+    // The x axis spans the chosen window (`window()` → [from, to] in seconds), even with few points.
+    scales: { x: window ? { time: true, range: () => window() } : { time: true }, y: range ? { range } : { auto: true } },
     axes: [axis(p, 'Local time'), { ...axis(p, yLabel, (_u, ticks) => ticks.map((t) => format(t))), size: fit }],
     series: [
       { label: 'Time', value: (_u, ts) => (ts === null ? '—' : new Date(ts * 1000).toLocaleString()) },

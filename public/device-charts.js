@@ -40,7 +40,7 @@ export function deviceCharts(deviceId, { sensors, thresholds }) {
       const threshold = thresholds[spec.field] ?? DEFAULT_THRESHOLDS[spec.field];
       const range2 = spec.range ? (u, min, max) => [spec.range[0] ?? min, spec.range[1] ?? (Math.max(max, threshold ?? max) * 1.1 || 1)] : undefined;
       charts.get(spec.field)?.destroy();
-      charts.set(spec.field, timeChart(box, { yLabel: spec.yLabel, series: [{ label: spec.title, fill: true }], thresholds: typeof threshold === 'number' ? [{ label: 'Threshold', value: threshold }] : [], format: spec.format, range: range2 }));
+      charts.set(spec.field, timeChart(box, { yLabel: spec.yLabel, series: [{ label: spec.title, fill: true }], thresholds: typeof threshold === 'number' ? [{ label: 'Threshold', value: threshold }] : [], format: spec.format, range: range2, window: () => [(Date.now() - range[2]) / 1000, Date.now() / 1000] }));
     }
   }
 
@@ -61,10 +61,15 @@ export function deviceCharts(deviceId, { sensors, thresholds }) {
     }
   }
 
+  // Live readings that arrive while a range loads are kept and drawn after the stored ones.
+  let arrived = null;
+  let latest = null;
+
   async function load() {
     const to = Date.now();
     const from = to - range[2];
     status.textContent = `Loading ${range[1]}…`;
+    arrived = [];
     for (const s of series.values()) s.x.length = s.y.length = 0;
     try {
       if (range[0] === '15m') {
@@ -80,6 +85,9 @@ export function deviceCharts(deviceId, { sensors, thresholds }) {
     } catch (e) {
       status.textContent = `Could not load metrics: ${e.message}`;
     }
+    // The newest reading may not be stored yet (the writer batches): the snapshot's and live ones fill in.
+    for (const data of [latest, ...arrived]) if (data) addPoint(Date.parse(data.timestamp ?? data.received_at), { ...data, ...(data.metrics ?? {}) });
+    arrived = null;
     draw();
   }
 
@@ -104,12 +112,16 @@ export function deviceCharts(deviceId, { sensors, thresholds }) {
   let redraw = 0;
   return {
     root,
-    start() {
+    /** `current`: the snapshot's latest telemetry. */
+    start(current) {
+      latest = current;
       build();
       load();
     },
     /** A live reading; drawn at most once per animation frame. */
     live(data) {
+      latest = data;
+      if (arrived) return void arrived.push(data);
       addPoint(Date.parse(data.timestamp ?? data.received_at), { ...data, ...(data.metrics ?? {}) });
       if (!redraw) redraw = requestAnimationFrame(() => ((redraw = 0), draw()));
     },

@@ -76,7 +76,7 @@ export function deviceView(main, id, live) {
     for (const a of alerts.values()) if (a.data?.metric && typeof a.data.threshold === 'number') thresholds[a.data.metric.replace(/^metrics\./, '')] = a.data.threshold;
     charts = deviceCharts(id, { sensors, thresholds });
     layout.replaceChildren(charts.root, h('div', { class: 'device-side' }, timeline.root, score.root), alertsPanel, commands.root, settings.root);
-    charts.start();
+    charts.start(snapshot.telemetry);
     timeline.start();
     commands.start();
     settings.start();

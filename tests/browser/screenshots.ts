@@ -36,7 +36,7 @@ try {
   const views: [name: string, hash: string, ready: (p: Page) => Promise<unknown>][] = [
     ['fleet', '#/', (p) => p.waitForSelector('.tbody .tr[data-id]')],
     ['alerts', '#/alerts', (p) => p.waitForSelector('#alerts tr[data-alert]')],
-    ['device', '#/device/pump-07', (p) => p.waitForSelector('#device .u-axis')],
+    ['device', '#/device/pump-07', (p) => p.waitForSelector('#device [data-chart][data-points]')],
   ];
   const shapes = [['desktop', { width: 1440, height: 1000 }, false], ['phone', { width: 390, height: 844 }, true]] as const;
   for (const scheme of ['light', 'dark'] as const) {
