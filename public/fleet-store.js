@@ -104,14 +104,12 @@ export function applyFleetFrame(f) {
 }
 
 function applyAlert(f) {
-  if (f.state === 'raised') activeAlerts.set(f.alert_id, { alert_id: f.alert_id, device_id: f.device_id, severity: f.severity, anomaly_type: f.anomaly_type });
-  else if (f.state === 'cleared') activeAlerts.delete(f.alert_id);
+  // Counted as alerts come and go (the fleet channel and a device channel may both deliver a frame).
   const d = devices.get(f.device_id);
-  if (d && (f.state === 'raised' || f.state === 'cleared')) {
-    let n = 0;
-    for (const a of activeAlerts.values()) if (a.device_id === f.device_id) n++;
-    d.active_alerts = n;
-  }
+  if (f.state === 'raised' && !activeAlerts.has(f.alert_id)) {
+    activeAlerts.set(f.alert_id, { alert_id: f.alert_id, device_id: f.device_id, severity: f.severity, anomaly_type: f.anomaly_type });
+    if (d) d.active_alerts = (d.active_alerts ?? 0) + 1;
+  } else if (f.state === 'cleared' && activeAlerts.delete(f.alert_id) && d) d.active_alerts = Math.max(0, (d.active_alerts ?? 1) - 1);
 }
 
 /** Counts for the panels, in one pass over the fleet. */
