@@ -9,6 +9,7 @@ import { IngestRouter } from './cluster/ingest-router.js';
 import { takeLease } from './cluster/lease.js';
 import { Membership } from './cluster/membership.js';
 import { RedisBus } from './cluster/redis-bus.js';
+import { summaryPeers } from './cluster/summary-peers.js';
 import type { Fanout } from './fanout/fanout.js';
 import { createLocalFanout } from './fanout/local-fanout.js';
 import { createRedisFanout } from './fanout/redis-fanout.js';
@@ -289,6 +290,10 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     mountRoutes(app, routes, security, log);
     await fanout.start(ws.delivery);
     cleanup.push(() => fanout.stop());
+    hub.summaries.publish = ws.publishSummary;
+    const peersOfSummaries = bus === null ? null : await summaryPeers(bus, config.REDIS_KEY_PREFIX, instanceId!, metrics);
+    hub.summaries.start({ intervalMs: config.FLEET_SUMMARY_INTERVAL_MS, chunk: config.FLEET_SUMMARY_CHUNK }, peersOfSummaries);
+    cleanup.push(() => hub.summaries.stop());
 
     const listenSocket = await listen(app, config.HOST, config.PORT);
     const port = uws.us_socket_local_port(listenSocket);

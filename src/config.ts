@@ -112,6 +112,8 @@ export const configSchema = z.object({
   WS_MAX_BACKPRESSURE_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
   WS_SLOW_CLIENT_DEADLINE_S: z.coerce.number().positive().max(3600).default(30),
   WS_LAG_CHECK_MS: int(10, 10_000).default(100),
+  FLEET_SUMMARY_INTERVAL_MS: int(100, 60_000).default(1000),
+  FLEET_SUMMARY_CHUNK: int(10, 10_000).default(1000),
   RETENTION_DAYS: z.coerce.number().positive().max(36_500).default(30),
   HISTORY_RETENTION_DAYS: z.coerce.number().positive().max(36_500).default(365),
   RETENTION_CRON: z.string().min(9).default('17 * * * *'),

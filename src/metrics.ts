@@ -175,6 +175,26 @@ export function createMetrics() {
       help: 'Rows dropped because the queue was full (ingest pauses first; this stays 0 unless pausing is off)',
       registers: r,
     }),
+    fleetSummaryFrames: new Counter({
+      name: 'vigil_fleet_summary_frames_total',
+      help: 'fleet_summary frames built, by kind (full: a snapshot chunk, built at most once per interval; delta: published once per interval to every summary subscriber)',
+      labelNames: ['kind'] as const,
+      registers: r,
+    }),
+    fleetSummaryBytes: new Counter({ name: 'vigil_fleet_summary_bytes_total', help: 'Bytes of fleet_summary frames built, by kind (full, delta)', labelNames: ['kind'] as const, registers: r }),
+    fleetSummaryDevices: new Histogram({
+      name: 'vigil_fleet_summary_devices',
+      help: 'Devices per fleet_summary frame (at most FLEET_SUMMARY_CHUNK)',
+      buckets: [0, 1, 10, 100, 1000, 10_000],
+      registers: r,
+    }),
+    fleetSummarySubscribers: new Gauge({ name: 'vigil_fleet_summary_subscribers', help: 'WebSocket sessions following fleet summaries on this instance', registers: r }),
+    fleetSummaryPeerBatches: new Counter({
+      name: 'vigil_fleet_summary_peer_batches_total',
+      help: 'Cluster mode: batches of changed summaries sent to (out) or received from (in) the other instances, batches Redis did not take (failed), and rows or batches refused as malformed (invalid)',
+      labelNames: ['direction'] as const,
+      registers: r,
+    }),
     internalErrors: new Counter({
       name: 'vigil_internal_errors_total',
       help: 'Faults caught at an error boundary (the hub went on), by entry: http, ws, mqtt, cluster, fanout, presence, a timer or job, process',

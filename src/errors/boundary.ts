@@ -21,6 +21,7 @@ export type Entry =
   | 'lag_monitor'
   | 'key_reload'
   | 'reconcile'
+  | 'fleet_summary'
   | 'process';
 
 /** Per entry, at most one log line this often; the line says how many faults went unlogged since. */

@@ -75,6 +75,7 @@ export class DeviceViews {
     if (settings.name !== undefined) state.name = settings.name;
     if (settings.timeoutMs !== undefined) state.timeoutMs = settings.timeoutMs;
     this.hub.retime(state);
+    this.hub.summaries.touch(id);
     return this.local(id)!;
   }
 

@@ -12,6 +12,7 @@ import { CommandViews } from './command-views.js';
 import { DeviceViews } from './device-views.js';
 import { MassOfflineGuard } from './mass-offline.js';
 import { OwnerQueries, type ClusterPort } from './owner-queries.js';
+import { FleetSummaries } from './fleet-summary.js';
 import { Insights, type Alert, type AlertTransition, type InsightOptions, type InsightSink, type ScoredHealth } from './insights.js';
 
 /** Where the hub hands what must outlive it; implemented by the batched storage writer. */
@@ -103,6 +104,8 @@ export class Hub implements PresenceListener, InsightSink {
   readonly queries: OwnerQueries;
   readonly views: DeviceViews;
   readonly commandViews: CommandViews;
+  /** The live fleet table (`subscribe_all` with `summaries`): devices marked here, sent once an interval. */
+  readonly summaries: FleetSummaries;
 
   constructor(private readonly opts: HubOptions) {
     this.now = opts.now ?? Date.now;
@@ -122,6 +125,7 @@ export class Hub implements PresenceListener, InsightSink {
     this.insights = new Insights({ ...DEFAULT_INSIGHTS, ...opts.insights, timeoutMsOf: (state) => this.timeoutMsOf(state) }, this);
     this.views = new DeviceViews(this);
     this.commandViews = new CommandViews(this);
+    this.summaries = new FleetSummaries({ registry: this.registry, insights: this.insights, owns: this.owns, queries: this.queries, metrics: opts.metrics, faults: opts.faults, now: this.now });
     this.queries.define('snapshot', (id) => this.snapshot(id));
     this.queries.define('submit-command', (id, body) => {
       const { request, idempotencyKey } = body as { request: CommandRequest; idempotencyKey: string | null };
@@ -153,6 +157,7 @@ export class Hub implements PresenceListener, InsightSink {
     const fanout = this.opts.fanout;
     if (fanout.wants(state.id)) fanout.toDevice(state.id, state.seq, deviceUpdateFrame(state, t), 'u');
     this.opts.sink.enqueueTelemetry(t);
+    this.summaries.touch(state.id);
     this.insights.onTelemetry(state, t, t.receivedAt);
     return true;
   }
@@ -163,6 +168,7 @@ export class Hub implements PresenceListener, InsightSink {
     if (state === undefined) return;
     this.claimQuietly(this.statusChange(state, 'offline', 'reconcile', this.now()));
     this.registry.delete(deviceId);
+    this.summaries.removedDevice(deviceId);
   }
 
   countInvalid(reason: string): void {
@@ -290,6 +296,7 @@ export class Hub implements PresenceListener, InsightSink {
       if (toAll) fanout.toAll(frame, `h:${state.id}`);
     }
     this.opts.sink.enqueueHealthScore(state.id, health);
+    this.summaries.touch(state.id);
   }
 
   alert(state: DeviceState, alert: Alert, transition: AlertTransition): void {
@@ -298,6 +305,7 @@ export class Hub implements PresenceListener, InsightSink {
     this.opts.fanout.toDevice(state.id, state.seq, frame, `a:${alert.id}`);
     this.opts.fanout.toAll(frame, `a:${alert.id}`);
     this.opts.sink.enqueueAlert({ ...alert });
+    this.summaries.touch(state.id);
     this.opts.metrics.alerts.inc({ transition, severity: alert.severity });
     this.opts.metrics.alertsActive.set(this.insights.allActiveAlerts().length);
   }
@@ -461,6 +469,7 @@ export class Hub implements PresenceListener, InsightSink {
     const flap = this.opts.flap ?? DEFAULT_FLAP;
     this.registry.recordTransition(state, change.at, flap.transitions, flap.windowMs);
     this.opts.metrics.devicesOnline.set(this.registry.online);
+    this.summaries.touch(state.id);
     if (this.owns(state.id)) {
       state.seq++;
       const frame = statusChangeFrame(change, state.seq, state.flapping);

@@ -9,7 +9,7 @@ export type RequestId = number | string | null;
 export type ClientMessage =
   | { readonly type: 'subscribe_device'; readonly id: RequestId; readonly deviceId: string; readonly resume: { readonly sinceSeq: number; readonly epoch: string } | null }
   | { readonly type: 'unsubscribe_device'; readonly id: RequestId; readonly deviceId: string }
-  | { readonly type: 'subscribe_all'; readonly id: RequestId }
+  | { readonly type: 'subscribe_all'; readonly id: RequestId; readonly summaries: boolean }
   | { readonly type: 'unsubscribe_all'; readonly id: RequestId }
   | { readonly type: 'ping'; readonly id: RequestId }
   | { readonly type: 'ack_alert'; readonly id: RequestId; readonly alertId: string }
@@ -113,6 +113,8 @@ export function decodeClientMessage(text: string, maxBytes: number): DecodeOutco
       }
       return { ok: true, message: { type: 'auth', id, token: m.token } };
     case 'subscribe_all':
+      if (m.summaries !== undefined && typeof m.summaries !== 'boolean') return failure(id, 'invalid_message', '"summaries" must be true or false');
+      return { ok: true, message: { type: 'subscribe_all', id, summaries: m.summaries === true } };
     case 'unsubscribe_all':
     case 'ping':
       return { ok: true, message: { type: m.type, id } };

@@ -67,6 +67,8 @@ const MAX_HELD_FRAMES = 10_000;
 export class Session {
   readonly devices = new Set<string>();
   all = false;
+  /** Following `fleet_summary` frames (with `*`: `subscribe_all` with `summaries`). */
+  summaries = false;
   lagging = false;
   lagSince = 0;
   /** Allocated when the client first lags (most never do: idle connections stay small). */
@@ -158,7 +160,7 @@ export class Session {
       case 'unsubscribe_device':
         return this.unsubscribeDevice(message.deviceId, message.id);
       case 'subscribe_all':
-        return this.subscribeAll(message.id);
+        return this.subscribeAll(message.id, message.summaries);
       case 'unsubscribe_all':
         return this.unsubscribeAll(message.id);
       case 'ping':
@@ -295,7 +297,7 @@ export class Session {
     this.socket.send(encodeAck(id));
   }
 
-  private subscribeAll(id: RequestId): void {
+  private subscribeAll(id: RequestId, summaries: boolean): void {
     if (!this.all) {
       if (this.subscriptionCount >= this.limits.maxSubscriptions) {
         this.sendError(id, 'subscription_limit', `at most ${this.limits.maxSubscriptions} subscriptions per connection`);
@@ -313,6 +315,10 @@ export class Session {
       }
     }
     this.socket.send(encodeAck(id));
+    if (summaries && !this.summaries) {
+      this.summaries = true;
+      this.hub.summaries.join(this.socket, this.lagging); // a full snapshot after the ack, then deltas
+    }
   }
 
   private unsubscribeAll(id: RequestId): void {
@@ -321,6 +327,7 @@ export class Session {
       return;
     }
     this.all = false;
+    this.leaveSummaries();
     this.metrics.wsSubscriptions.dec();
     this.hub.unfollow(ALL_CHANNEL);
     if (this.lagging) {
@@ -331,6 +338,12 @@ export class Session {
       for (const deviceId of this.topicDevices()) this.socket.subscribe(sharedTopic(deviceId));
     }
     this.socket.send(encodeAck(id));
+  }
+
+  private leaveSummaries(): void {
+    if (!this.summaries) return;
+    this.summaries = false;
+    this.hub.summaries.leave(this.socket);
   }
 
   /** Called for a lagging session with every frame of a channel it follows. */
@@ -362,6 +375,7 @@ export class Session {
       this.socket.unsubscribe(ALL_CHANNEL);
       this.lag.follow(ALL_CHANNEL, this);
     }
+    if (this.summaries) this.hub.summaries.pause(this.socket); // state: a full snapshot again on catching up
     this.metrics.wsLagEpisodes.inc();
     this.metrics.wsLaggingClients.inc();
   }
@@ -400,6 +414,7 @@ export class Session {
       this.lag.unfollow(ALL_CHANNEL, this);
       this.socket.subscribe(ALL_CHANNEL);
     }
+    if (this.summaries) this.hub.summaries.resend(this.socket);
     this.metrics.wsLaggingClients.dec();
   }
 
@@ -432,6 +447,7 @@ export class Session {
     this.metrics.wsSubscriptions.dec(this.subscriptionCount);
     for (const deviceId of this.devices) this.hub.unfollow(deviceId);
     if (this.all) this.hub.unfollow(ALL_CHANNEL);
+    this.leaveSummaries();
     if (this.lagging || (this.preparing?.size ?? 0) > 0) {
       for (const deviceId of this.devices) this.lag.unfollow(deviceId, this);
       if (this.all) this.lag.unfollow(ALL_CHANNEL, this);

@@ -5,6 +5,7 @@ import { LagRouter } from '../hub/lag-router.js';
 import { CloseCode } from '../hub/protocol.js';
 import { Session, type ClientSocket, type SessionLimits } from '../hub/session.js';
 import { alsoOnAll, sharedTopic } from '../hub/topics.js';
+import { SUMMARY_TOPIC } from '../hub/fleet-summary.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ApiKeyStore, Credentials } from '../security/api-keys.js';
@@ -57,6 +58,8 @@ interface UserData {
 
 export interface WsServer {
   readonly delivery: LocalDelivery;
+  /** One publish of a `fleet_summary` frame to every summary subscriber of this instance. */
+  readonly publishSummary: (frame: string) => void;
   readonly connections: number;
   /** Closes every client with 1001 (going away), for shutdown. */
   closeAll(): void;
@@ -283,6 +286,9 @@ export function attachWebSocket(
 
   return {
     delivery,
+    publishSummary: (frame) => {
+      app.publish(SUMMARY_TOPIC, frame, false);
+    },
     get connections() {
       return sockets.size;
     },

@@ -35,6 +35,7 @@ const EXPECTED: Record<string, Expected> = {
   'GET /docs': PUBLIC,
   'GET /docs.js': PUBLIC,
   'GET /docs.css': PUBLIC,
+  'GET /vigil-client.js': PUBLIC,
   'GET /metrics': read('fleet'),
   'POST /status': { scope: 'ingest', devices: 'device' },
   'GET /status/summary': read('filtered'),

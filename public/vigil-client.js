@@ -1,0 +1,347 @@
+// @ts-check
+/**
+ * A small browser client for Vigil's WebSocket protocol (docs/websocket-protocol.md, "Browser
+ * client"). An ES module with no dependencies and no build step; its types are JSDoc, checked by
+ * tsc. It connects, authenticates, subscribes, and on every reconnect (exponential backoff with
+ * jitter) subscribes again, resuming each device from its last `seq` within its `epoch` (and the
+ * fleet from its last `fleet_seq` when the hub offers it), dropping frames it has already handed
+ * over.
+ *
+ *   import { createVigilClient } from '/vigil-client.js';
+ *   const vigil = createVigilClient({ url: `wss://${location.host}/ws`, token: () => fetchWsToken() });
+ *   const stop = vigil.subscribeDevice('pump-7', (frame) => render(frame));
+ */
+
+/** @typedef {'connecting' | 'open' | 'reconnecting' | 'closed'} VigilStatus */
+/** @typedef {{ type: string, [field: string]: unknown }} VigilFrame */
+/**
+ * What the client needs of a WebSocket (the browser's, `ws` in Node, or a test's fake).
+ * @typedef {{
+ *   readonly readyState: number,
+ *   send(data: string): void,
+ *   close(code?: number, reason?: string): void,
+ *   onopen: ((event: unknown) => void) | null,
+ *   onmessage: ((event: { data: unknown }) => void) | null,
+ *   onclose: ((event: { code: number, reason: string }) => void) | null,
+ *   onerror: ((event: unknown) => void) | null,
+ * }} WebSocketLike
+ */
+/** @typedef {new (url: string) => WebSocketLike} WebSocketConstructor */
+/**
+ * @typedef {{
+ *   url: string,
+ *   token?: string | (() => Promise<string>),
+ *   WebSocket?: WebSocketConstructor,
+ *   reconnect?: { minMs?: number, maxMs?: number },
+ *   requestTimeoutMs?: number,
+ * }} VigilClientOptions
+ */
+/**
+ * @typedef {{
+ *   subscribeDevice(id: string, onFrame: (frame: VigilFrame) => void): () => void,
+ *   subscribeFleet(options: { summaries?: boolean }, onFrame: (frame: VigilFrame) => void): () => void,
+ *   ackAlert(alertId: string): Promise<void>,
+ *   onStatus(fn: (status: VigilStatus) => void): () => void,
+ *   onError(fn: (error: VigilError) => void): () => void,
+ *   readonly status: VigilStatus,
+ *   close(): void,
+ * }} VigilClient
+ */
+
+/** An `error` frame answering a request (or sent unasked, like `rate_limited`), or a timeout. */
+export class VigilError extends Error {
+  /**
+   * @param {string} code the protocol's error code, or `timeout` / `disconnected` / `closed`
+   * @param {string} message
+   */
+  constructor(code, message) {
+    super(message);
+    this.name = 'VigilError';
+    this.code = code;
+  }
+}
+
+const OPEN = 1;
+
+/**
+ * @typedef {{ handlers: Set<(frame: VigilFrame) => void>, seq: number, epoch: string | null }} DeviceFollow
+ * @typedef {{ resolve: (frame: VigilFrame) => void, reject: (error: VigilError) => void, timer: ReturnType<typeof setTimeout>, onAck: ((frame: VigilFrame) => void) | null }} Pending
+ */
+
+/**
+ * @param {VigilClientOptions} options
+ * @returns {VigilClient}
+ */
+export function createVigilClient(options) {
+  const Socket = options.WebSocket ?? /** @type {WebSocketConstructor | undefined} */ (/** @type {Record<string, unknown>} */ (globalThis).WebSocket);
+  if (Socket === undefined) throw new TypeError('no WebSocket: pass options.WebSocket');
+  const minMs = Math.max(1, options.reconnect?.minMs ?? 500);
+  const maxMs = Math.max(minMs, options.reconnect?.maxMs ?? 30_000);
+  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+
+  /** @type {Map<string, DeviceFollow>} */
+  const devices = new Map();
+  /** @type {{ handlers: Set<(frame: VigilFrame) => void>, summaries: boolean, fleetSeq: number | null, epoch: string | null }} */
+  const fleet = { handlers: new Set(), summaries: false, fleetSeq: null, epoch: null };
+  /** @type {Map<number, Pending>} */
+  const pending = new Map();
+  /** @type {Set<(status: VigilStatus) => void>} */
+  const statusListeners = new Set();
+  /** @type {Set<(error: VigilError) => void>} */
+  const errorListeners = new Set();
+  /** @type {VigilStatus} */
+  let status = 'connecting';
+  /** @type {WebSocketLike | null} */
+  let socket = null;
+  /** True once authenticated and subscribed on the current socket: requests go out directly. */
+  let ready = false;
+  let attempt = 0;
+  let nextId = 1;
+  let closed = false;
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  let retryTimer = null;
+
+  /** @param {VigilStatus} next */
+  const setStatus = (next) => {
+    if (status === next) return;
+    status = next;
+    for (const fn of statusListeners) fn(next);
+  };
+
+  /** @param {VigilError} error */
+  const reportError = (error) => {
+    for (const fn of errorListeners) fn(error);
+  };
+
+  /**
+   * Sends a request with a fresh id; resolves with its ack (or pong), rejects with its error frame.
+   * @param {WebSocketLike} ws
+   * @param {Record<string, unknown>} message
+   * @param {((frame: VigilFrame) => void) | null} [onAck] run as the ack arrives, before any frame after it
+   * @returns {Promise<VigilFrame>}
+   */
+  const request = (ws, message, onAck = null) => {
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new VigilError('timeout', `no answer to ${String(message.type)} within ${requestTimeoutMs} ms`));
+      }, requestTimeoutMs);
+      pending.set(id, { resolve, reject, timer, onAck });
+      ws.send(JSON.stringify({ ...message, id }));
+    });
+  };
+
+  /** @param {string} code @param {string} message */
+  const rejectAll = (code, message) => {
+    for (const [id, p] of pending) {
+      clearTimeout(p.timer);
+      pending.delete(id);
+      p.reject(new VigilError(code, message));
+    }
+  };
+
+  const connect = () => {
+    retryTimer = null;
+    if (closed) return;
+    setStatus(attempt === 0 ? 'connecting' : 'reconnecting');
+    const ws = new Socket(options.url);
+    socket = ws;
+    ready = false;
+    ws.onopen = () => {
+      setup(ws).catch((/** @type {unknown} */ error) => {
+        if (socket !== ws) return;
+        reportError(error instanceof VigilError ? error : new VigilError('internal', String(error)));
+        ws.close(4000, 'setup failed'); // onclose schedules the next attempt
+      });
+    };
+    ws.onmessage = (event) => {
+      if (socket === ws && typeof event.data === 'string') receive(event.data);
+    };
+    ws.onerror = () => undefined; // onclose follows and retries
+    ws.onclose = () => {
+      if (socket !== ws) return;
+      socket = null;
+      ready = false;
+      rejectAll('disconnected', 'the connection closed before the hub answered');
+      if (closed) return setStatus('closed');
+      // Exponential backoff with jitter: half of the step fixed, half random.
+      const step = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
+      attempt++;
+      setStatus('reconnecting');
+      retryTimer = setTimeout(connect, step / 2 + Math.random() * (step / 2));
+    };
+  };
+
+  /** Authenticates (when a token is given), then subscribes to everything followed, resuming where it can. */
+  const setup = async (/** @type {WebSocketLike} */ ws) => {
+    if (options.token !== undefined) {
+      const token = typeof options.token === 'function' ? await options.token() : options.token;
+      if (socket !== ws) return;
+      await request(ws, { type: 'auth', token });
+    }
+    const subscriptions = [...devices.keys()].map((id) => subscribeDeviceOn(ws, id));
+    if (fleet.handlers.size > 0) subscriptions.push(subscribeFleetOn(ws));
+    ready = true;
+    attempt = 0;
+    setStatus('open');
+    await Promise.all(subscriptions);
+  };
+
+  /** @param {WebSocketLike} ws @param {string} id */
+  const subscribeDeviceOn = (ws, id) => {
+    const follow = devices.get(id);
+    if (follow === undefined) return Promise.resolve();
+    /** @type {Record<string, unknown>} */
+    const message = { type: 'subscribe_device', device_id: id };
+    if (follow.epoch !== null) Object.assign(message, { since_seq: follow.seq, epoch: follow.epoch });
+    return request(ws, message).then(
+      () => undefined,
+      (/** @type {VigilError} */ error) => reportError(error),
+    );
+  };
+
+  /** @param {WebSocketLike} ws */
+  const subscribeFleetOn = (ws) => {
+    /** @type {Record<string, unknown>} */
+    const message = { type: 'subscribe_all' };
+    if (fleet.summaries) message.summaries = true;
+    // Feature detection: only a hub whose ack carried fleet_seq and epoch is asked to resume.
+    if (fleet.fleetSeq !== null && fleet.epoch !== null) Object.assign(message, { since_fleet_seq: fleet.fleetSeq, epoch: fleet.epoch });
+    // Handled as the ack arrives: the frames after it are judged by the fleet_seq it names.
+    const onAck = (/** @type {VigilFrame} */ ack) => {
+      const resumed = ack.recovered === true && ack.epoch === fleet.epoch;
+      if (typeof ack.epoch === 'string') fleet.epoch = ack.epoch;
+      if (typeof ack.fleet_seq === 'number' && !resumed) fleet.fleetSeq = ack.fleet_seq;
+      for (const fn of fleet.handlers) fn(ack); // `recovered: false`: what was missed is gone; summaries follow
+    };
+    return request(ws, message, onAck).then(
+      () => undefined,
+      (/** @type {VigilError} */ error) => reportError(error),
+    );
+  };
+
+  /** @param {string} text */
+  const receive = (text) => {
+    /** @type {VigilFrame} */
+    let frame;
+    try {
+      const parsed = JSON.parse(text);
+      if (typeof parsed !== 'object' || parsed === null || typeof parsed.type !== 'string') return;
+      frame = parsed;
+    } catch {
+      return;
+    }
+    const id = frame.id;
+    if ((frame.type === 'ack' || frame.type === 'error' || frame.type === 'pong') && typeof id === 'number' && pending.has(id)) {
+      const p = /** @type {Pending} */ (pending.get(id));
+      pending.delete(id);
+      clearTimeout(p.timer);
+      if (frame.type === 'error') {
+        const error = /** @type {{ code?: unknown, message?: unknown } | undefined} */ (frame.error);
+        p.reject(new VigilError(String(error?.code ?? 'unknown'), String(error?.message ?? 'error')));
+      } else {
+        if (p.onAck !== null && frame.type === 'ack') p.onAck(frame);
+        p.resolve(frame);
+      }
+      return;
+    }
+    if (frame.type === 'error') {
+      const error = /** @type {{ code?: unknown, message?: unknown } | undefined} */ (frame.error);
+      return reportError(new VigilError(String(error?.code ?? 'unknown'), String(error?.message ?? 'error')));
+    }
+    if (frame.type === 'ack' || frame.type === 'pong') return;
+    deliver(frame);
+  };
+
+  /** @param {VigilFrame} frame */
+  const deliver = (frame) => {
+    const deviceId = typeof frame.device_id === 'string' ? frame.device_id : null;
+    const follow = deviceId === null ? undefined : devices.get(deviceId);
+    if (follow !== undefined) {
+      if (frame.type === 'snapshot') {
+        follow.seq = typeof frame.seq === 'number' ? frame.seq : 0;
+        follow.epoch = typeof frame.epoch === 'string' ? frame.epoch : null;
+        for (const fn of follow.handlers) fn(frame);
+      } else if (typeof frame.seq === 'number' && frame.seq > 0 && frame.seq <= follow.seq) {
+        // Already handed over (a resume overlapping the live stream): dropped.
+      } else {
+        if (typeof frame.seq === 'number' && frame.seq > 0) follow.seq = frame.seq;
+        for (const fn of follow.handlers) fn(frame);
+      }
+    }
+    if (fleet.handlers.size === 0 || frame.type === 'snapshot' || frame.type === 'device_update' || frame.type === 'command_update') return;
+    if (typeof frame.fleet_seq === 'number') {
+      if (fleet.fleetSeq !== null && frame.fleet_seq <= fleet.fleetSeq) return;
+      fleet.fleetSeq = frame.fleet_seq;
+    }
+    for (const fn of fleet.handlers) fn(frame);
+  };
+
+  /** @param {Record<string, unknown>} message */
+  const sendIfReady = (message) => {
+    if (ready && socket !== null && socket.readyState === OPEN) {
+      request(socket, message).catch((/** @type {VigilError} */ error) => error.code !== 'disconnected' && reportError(error));
+    }
+  };
+
+  connect();
+
+  return {
+    get status() {
+      return status;
+    },
+    subscribeDevice(id, onFrame) {
+      let follow = devices.get(id);
+      if (follow === undefined) {
+        follow = { handlers: new Set(), seq: 0, epoch: null };
+        devices.set(id, follow);
+        follow.handlers.add(onFrame);
+        if (ready && socket !== null) subscribeDeviceOn(socket, id);
+      } else follow.handlers.add(onFrame);
+      const handlers = follow.handlers;
+      return () => {
+        if (!handlers.delete(onFrame) || handlers.size > 0 || devices.get(id)?.handlers !== handlers) return;
+        devices.delete(id);
+        sendIfReady({ type: 'unsubscribe_device', device_id: id });
+      };
+    },
+    subscribeFleet(fleetOptions, onFrame) {
+      const first = fleet.handlers.size === 0;
+      const wantsSummaries = fleetOptions.summaries === true && !fleet.summaries;
+      fleet.handlers.add(onFrame);
+      if (wantsSummaries) fleet.summaries = true;
+      // The hub answers a repeated subscribe_all with an ack; with summaries it starts them.
+      if ((first || wantsSummaries) && ready && socket !== null) subscribeFleetOn(socket);
+      return () => {
+        if (!fleet.handlers.delete(onFrame) || fleet.handlers.size > 0) return;
+        fleet.summaries = false;
+        fleet.fleetSeq = null;
+        fleet.epoch = null;
+        sendIfReady({ type: 'unsubscribe_all' });
+      };
+    },
+    async ackAlert(alertId) {
+      if (!ready || socket === null) throw new VigilError('disconnected', 'not connected; try again once the status is open');
+      await request(socket, { type: 'ack_alert', alert_id: alertId });
+    },
+    onStatus(fn) {
+      statusListeners.add(fn);
+      return () => void statusListeners.delete(fn);
+    },
+    onError(fn) {
+      errorListeners.add(fn);
+      return () => void errorListeners.delete(fn);
+    },
+    close() {
+      closed = true;
+      if (retryTimer !== null) clearTimeout(retryTimer);
+      rejectAll('closed', 'the client was closed');
+      const ws = socket;
+      socket = null;
+      ready = false;
+      setStatus('closed');
+      if (ws !== null) ws.close(1000, 'client closed');
+    },
+  };
+}
