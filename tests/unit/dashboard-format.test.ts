@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 // The dashboard's own module, as the browser loads it (plain ES module, no build step).
-// @ts-expect-error -- public/ is JavaScript without type declarations
 import { age, dbm, duration, percent, reading, scoreBand, unitOf } from '../../public/format.js';
 
 describe('dashboard formatting', () => {
