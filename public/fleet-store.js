@@ -11,6 +11,9 @@ export const activeAlerts = new Map();
 export const history = [[], [], []];
 
 let version = 0;
+/** Changes when devices are added or removed (not when their readings change). */
+let membership = 0;
+export const currentMembership = () => membership;
 const listeners = new Set();
 let scheduled = false;
 
@@ -33,6 +36,7 @@ function changed() {
 
 function record(id) {
   let d = devices.get(id);
+  if (!d) membership++;
   if (!d) devices.set(id, (d = { id, type: null, name: null, status: 'unknown', last_seen: null, battery_level: null, rssi: null, score: null, active_alerts: 0, flapping: false }));
   return d;
 }
@@ -50,7 +54,7 @@ export async function loadDevices() {
     }
     if (offset + 1000 >= page.total) break;
   }
-  for (const id of devices.keys()) if (!seen.has(id)) devices.delete(id);
+  for (const id of devices.keys()) if (!seen.has(id) && devices.delete(id)) membership++;
   changed();
 }
 
@@ -78,10 +82,10 @@ function applySummary(f) {
     d.active_alerts = s.active_alerts;
     d.flapping = s.flapping;
   }
-  for (const id of f.removed ?? []) devices.delete(id);
+  for (const id of f.removed ?? []) if (devices.delete(id)) membership++;
   if (f.full && f.last) {
     // A full summary is the whole fleet: devices it does not name are gone.
-    for (const id of devices.keys()) if (!fullSeen.has(id)) devices.delete(id);
+    for (const id of devices.keys()) if (!fullSeen.has(id) && devices.delete(id)) membership++;
     fullSeen = null;
   }
 }

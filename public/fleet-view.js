@@ -39,6 +39,8 @@ export function fleetView(main) {
 
   let rows = [];
   let listVersion = -1;
+  let listMembership = -1;
+  let ticks = 0;
   let focusIndex = -1;
   const pool = [];
 
@@ -62,6 +64,7 @@ export function fleetView(main) {
 
   function rebuild() {
     listVersion = store.currentVersion();
+    listMembership = store.currentMembership();
     const { status, type, text } = state.filter;
     rows = [];
     for (const d of store.devices.values()) {
@@ -174,12 +177,19 @@ export function fleetView(main) {
   }, { passive: true });
   phone.addEventListener('change', drawRows);
   const off = store.onChange(drawRows);
-  // Once a second: ages tick, the list is re-sorted if the fleet changed, the panels are redrawn.
+  // Once a second: ages tick, the list is rebuilt if the fleet changed, the panels are redrawn. Each
+  // step is a task of its own, so no one task holds the main thread for the whole fleet's work.
+  // Sorted by id with the same devices, the order cannot have changed: the rows are only redrawn.
+  const stable = () => state.sort.key === 'id' && !state.filter.status && !state.filter.type && !state.filter.text && store.currentMembership() === listMembership;
+  let later = [];
+  const step = (fn) => later.push(setTimeout(fn, 0));
   const tick = setInterval(() => {
-    if (store.currentVersion() !== listVersion) rebuild();
+    later.forEach(clearTimeout);
+    later = [];
+    if (store.currentVersion() !== listVersion && !stable()) rebuild();
     else drawRows();
-    panels.update();
-    refreshTypes();
+    step(() => panels.update());
+    if (ticks++ % 5 === 0) step(refreshTypes);
   }, 1000);
   rebuild();
   refreshTypes();
@@ -190,6 +200,7 @@ export function fleetView(main) {
   return () => {
     off();
     clearInterval(tick);
+    later.forEach(clearTimeout);
     phone.removeEventListener('change', drawRows);
     panels.destroy();
     void focusIndex;
