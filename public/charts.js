@@ -107,8 +107,13 @@ export function barChart(container, { categories, yLabel, xLabel, color = '--cha
 
 /** Two counts over time (online, offline). */
 export function countsChart(container, { labels, height = 180 }) {
+  // At least the last 5 min: a single sample would otherwise stretch the time axis over years.
+  const span = (_u, min, max) => {
+    const now = Date.now() / 1000;
+    return [Math.min(min ?? now, now - 300), Math.max(max ?? now, now)];
+  };
   return mount(container, (p) => ({
-    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
+    scales: { x: { time: true, range: span }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
     axes: [axis(p, 'Local time'), { ...axis(p, 'Devices', (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? t.toLocaleString() : ''))), size: fit }],
     series: [
       { label: 'Time', value: (_u, ts) => (ts === null ? '—' : new Date(ts * 1000).toLocaleTimeString()) },

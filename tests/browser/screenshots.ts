@@ -34,7 +34,7 @@ try {
     void client.publishAsync('devices/pump-07/telemetry', JSON.stringify({ battery_level: 67, rssi: -60 - (n % 5), response_time_ms: 200 + (n % 7) * 20, error_rate: 0.01, metrics: { temperature: 22 + (n % 3) / 10, pressure: 2.2 } }));
   }, 1000);
   const views: [name: string, hash: string, ready: (p: Page) => Promise<unknown>][] = [
-    ['fleet', '#/', (p) => p.waitForSelector('.tbody .tr[data-id]')],
+    ['fleet', '#/', async (p) => (await p.waitForSelector('.tbody .tr[data-id]'), await p.waitForTimeout(5500))], // two samples of the online chart
     ['alerts', '#/alerts', (p) => p.waitForSelector('#alerts tr[data-alert]')],
     ['device', '#/device/pump-07', (p) => p.waitForSelector('#device [data-chart][data-points]')],
   ];
