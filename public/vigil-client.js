@@ -34,6 +34,7 @@
  *   WebSocket?: WebSocketConstructor,
  *   reconnect?: { minMs?: number, maxMs?: number },
  *   requestTimeoutMs?: number,
+ *   renewMs?: number,
  * }} VigilClientOptions
  */
 /**
@@ -78,6 +79,9 @@ export function createVigilClient(options) {
   const minMs = Math.max(1, options.reconnect?.minMs ?? 500);
   const maxMs = Math.max(minMs, options.reconnect?.maxMs ?? 30_000);
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  // A ws-token renewed on the open connection (an `auth` with a fresh one) keeps the session past
+  // its expiry (4440) without a reconnect; set it below the token's lifetime (WS_TOKEN_TTL_S).
+  const renewMs = typeof options.token === 'function' && options.renewMs !== undefined ? Math.max(1000, options.renewMs) : null;
 
   /** @type {Map<string, DeviceFollow>} */
   const devices = new Map();
@@ -100,6 +104,12 @@ export function createVigilClient(options) {
   let closed = false;
   /** @type {ReturnType<typeof setTimeout> | null} */
   let retryTimer = null;
+  /** @type {ReturnType<typeof setInterval> | null} */
+  let renewTimer = null;
+  const stopRenewing = () => {
+    if (renewTimer !== null) clearInterval(renewTimer);
+    renewTimer = null;
+  };
 
   /** @param {VigilStatus} next */
   const setStatus = (next) => {
@@ -163,6 +173,7 @@ export function createVigilClient(options) {
       if (socket !== ws) return;
       socket = null;
       ready = false;
+      stopRenewing();
       rejectAll('disconnected', 'the connection closed before the hub answered');
       if (closed) return setStatus('closed');
       // Exponential backoff with jitter: half of the step fixed, half random.
@@ -184,6 +195,15 @@ export function createVigilClient(options) {
     if (fleet.handlers.size > 0) subscriptions.push(subscribeFleetOn(ws));
     ready = true;
     attempt = 0;
+    if (renewMs !== null && typeof options.token === 'function') {
+      const fetchToken = options.token;
+      stopRenewing();
+      renewTimer = setInterval(() => {
+        fetchToken()
+          .then((token) => (socket === ws ? request(ws, { type: 'auth', token }) : null))
+          .catch((/** @type {unknown} */ error) => reportError(error instanceof VigilError ? error : new VigilError('renew_failed', String(error))));
+      }, renewMs);
+    }
     setStatus('open');
     await Promise.all(subscriptions);
   };
@@ -336,6 +356,7 @@ export function createVigilClient(options) {
     close() {
       closed = true;
       if (retryTimer !== null) clearTimeout(retryTimer);
+      stopRenewing();
       rejectAll('closed', 'the client was closed');
       const ws = socket;
       socket = null;

@@ -292,7 +292,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     cleanup.push(() => fanout.stop());
     hub.summaries.publish = ws.publishSummary;
     const peersOfSummaries = bus === null ? null : await summaryPeers(bus, config.REDIS_KEY_PREFIX, instanceId!, metrics);
-    hub.summaries.start({ intervalMs: config.FLEET_SUMMARY_INTERVAL_MS, chunk: config.FLEET_SUMMARY_CHUNK }, peersOfSummaries);
+    hub.summaries.start({ intervalMs: config.FLEET_SUMMARY_INTERVAL_MS, chunk: config.FLEET_SUMMARY_CHUNK, paceBytes: config.WS_LAG_BYTES / 4 }, peersOfSummaries);
     cleanup.push(() => hub.summaries.stop());
 
     const listenSocket = await listen(app, config.HOST, config.PORT);

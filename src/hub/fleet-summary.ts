@@ -16,11 +16,22 @@ export interface FleetSummaryOptions {
   readonly intervalMs: number;
   /** Devices per frame at most (FLEET_SUMMARY_CHUNK): the full snapshot is chunked, so is a large delta. */
   readonly chunk: number;
+  /**
+   * A full snapshot is sent while the connection's send buffer holds less than this, the rest as it
+   * drains (below the lag threshold, so a large fleet's snapshot never makes its receiver "lag").
+   */
+  readonly paceBytes: number;
 }
+
+/** How often snapshots still being sent are looked at (their sockets drained meanwhile). */
+const PACE_MS = 20;
+/** Deltas held for a receiver still getting its snapshot; past it the snapshot starts over, fresh. */
+const MAX_HELD_DELTAS = 100;
 
 /** What a summary subscriber's connection needs (the session's socket). */
 export interface SummarySocket {
   send(frame: string): void;
+  bufferedAmount(): number;
   subscribe(channel: string): void;
   unsubscribe(channel: string): void;
   cork(fn: () => void): void;
@@ -55,8 +66,8 @@ interface Deps {
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-/** One device's row of the fleet table, as it travels in `fleet_summary` frames. */
-export function summaryEntry(state: DeviceState, insights: Insights): string {
+/** One device's row of the fleet table, as it travels in `fleet_summary` frames (the reference form). */
+export function summaryEntryReference(state: DeviceState, insights: Insights): string {
   return JSON.stringify({
     id: state.id,
     type: state.type,
@@ -69,6 +80,24 @@ export function summaryEntry(state: DeviceState, insights: Insights): string {
     active_alerts: insights.activeAlerts(state.id).length,
     flapping: state.flapping,
   });
+}
+
+const text = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
+const num = (v: number | null | undefined): string => (v === null || v === undefined ? 'null' : String(v));
+
+/**
+ * The row written out by hand: the same text as the reference (the unit test holds them equal),
+ * built for every changed device each interval. Ids are validated to [A-Za-z0-9._:-] and numbers
+ * to be finite, so only type and name need escaping.
+ */
+export function summaryEntry(state: DeviceState, insights: Insights): string {
+  const t = state.telemetry;
+  return (
+    `{"id":"${state.id}","type":${text(state.type)},"name":${text(state.name)},"status":"${state.status}",` +
+    `"last_seen":${state.lastSeen === null ? 'null' : `"${new Date(state.lastSeen).toISOString()}"`},` +
+    `"battery_level":${num(t?.batteryLevel)},"rssi":${num(t?.rssi)},"score":${num(insights.health(state.id)?.score)},` +
+    `"active_alerts":${insights.activeAlerts(state.id).length},"flapping":${state.flapping}}`
+  );
 }
 
 /**
@@ -95,7 +124,10 @@ export class FleetSummaries {
   private full: string[] | null = null;
   private peers: SummaryPeers | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private opts: FleetSummaryOptions = { intervalMs: 1000, chunk: 1000 };
+  private opts: FleetSummaryOptions = { intervalMs: 1000, chunk: 1000, paceBytes: 64 * 1024 };
+  /** Receivers of a full snapshot not sent whole yet: its chunks, the next one, and the deltas since. */
+  private readonly sending = new Map<SummarySocket, { frames: string[]; next: number; deltas: string[] }>();
+  private pacer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: Deps) {
     deps.queries.define('fleet-summary', () => this.ownedRows());
@@ -135,11 +167,21 @@ export class FleetSummaries {
     }
     this.timer = setInterval(this.deps.faults.guard('fleet_summary', () => this.flush()), opts.intervalMs);
     this.timer.unref();
+    this.pacer = setInterval(
+      this.deps.faults.guard('fleet_summary', () => {
+        for (const socket of this.sending.keys()) this.pump(socket);
+      }),
+      PACE_MS,
+    );
+    this.pacer.unref();
   }
 
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
+    if (this.pacer !== null) clearInterval(this.pacer);
     this.timer = null;
+    this.pacer = null;
+    this.sending.clear();
   }
 
   /** A new subscriber: the full snapshot, then the topic, in one corked block (nothing falls between). */
@@ -149,8 +191,10 @@ export class FleetSummaries {
     if (!lagging) this.resend(socket);
   }
 
-  leave(socket: SummarySocket): void {
-    socket.unsubscribe(SUMMARY_TOPIC);
+  /** `socket` null: the connection is gone (uWS leaves its topics itself). */
+  leave(socket: SummarySocket | null): void {
+    socket?.unsubscribe(SUMMARY_TOPIC);
+    if (socket !== null) this.sending.delete(socket);
     if (--this.subscribers > 0 || this.peers !== null) return this.deps.metrics.fleetSummarySubscribers.set(this.subscribers);
     this.deps.metrics.fleetSummarySubscribers.set(0);
     // Nobody reads the marks any more: a later subscriber starts from a fresh full snapshot.
@@ -162,12 +206,23 @@ export class FleetSummaries {
   /** A subscriber that fell behind stops getting deltas; on catching up it gets a full snapshot again. */
   pause(socket: SummarySocket): void {
     socket.unsubscribe(SUMMARY_TOPIC);
+    this.sending.delete(socket);
   }
 
+  /** A full snapshot, paced by the send buffer; the deltas published meanwhile follow it, then the topic. */
   resend(socket: SummarySocket): void {
-    const frames = this.fullFrames();
+    this.sending.set(socket, { frames: this.fullFrames(), next: 0, deltas: [] });
+    this.pump(socket);
+  }
+
+  private pump(socket: SummarySocket): void {
+    const job = this.sending.get(socket);
+    if (job === undefined) return;
     socket.cork(() => {
-      for (const frame of frames) socket.send(frame);
+      while (job.next < job.frames.length && socket.bufferedAmount() < this.opts.paceBytes) socket.send(job.frames[job.next++]!);
+      if (job.next < job.frames.length) return;
+      for (const frame of job.deltas) socket.send(frame);
+      this.sending.delete(socket);
       socket.subscribe(SUMMARY_TOPIC);
     });
   }
@@ -213,7 +268,13 @@ export class FleetSummaries {
     this.remotePending.clear();
     this.full = null;
     if (this.subscribers === 0) return;
-    for (const frame of this.frames(rows, removed, false)) this.publish(frame);
+    const frames = this.frames(rows, removed, false);
+    for (const frame of frames) this.publish(frame);
+    for (const [socket, job] of this.sending) {
+      // Too far behind: a fresh snapshot (it includes what these deltas carry) instead of more held frames.
+      if (job.deltas.length + frames.length > MAX_HELD_DELTAS) this.sending.set(socket, { frames: this.fullFrames(), next: 0, deltas: [] });
+      else job.deltas.push(...frames);
+    }
   }
 
   /** Set by the WebSocket server: one publish reaches every subscriber of this instance. */
@@ -281,6 +342,7 @@ export class FleetSummaries {
       const held = this.remote.get(entry.id);
       if (held !== undefined && held.from === from && held.version > version) continue;
       this.remote.set(entry.id, { entry: entry.text, from, version });
+      this.full = null;
       if (this.subscribers > 0) this.remotePending.set(entry.id, entry.text);
     }
   }

@@ -327,7 +327,7 @@ export class Session {
       return;
     }
     this.all = false;
-    this.leaveSummaries();
+    this.leaveSummaries(true);
     this.metrics.wsSubscriptions.dec();
     this.hub.unfollow(ALL_CHANNEL);
     if (this.lagging) {
@@ -340,10 +340,10 @@ export class Session {
     this.socket.send(encodeAck(id));
   }
 
-  private leaveSummaries(): void {
+  private leaveSummaries(open: boolean): void {
     if (!this.summaries) return;
     this.summaries = false;
-    this.hub.summaries.leave(this.socket);
+    this.hub.summaries.leave(open ? this.socket : null);
   }
 
   /** Called for a lagging session with every frame of a channel it follows. */
@@ -447,7 +447,7 @@ export class Session {
     this.metrics.wsSubscriptions.dec(this.subscriptionCount);
     for (const deviceId of this.devices) this.hub.unfollow(deviceId);
     if (this.all) this.hub.unfollow(ALL_CHANNEL);
-    this.leaveSummaries();
+    this.leaveSummaries(false);
     if (this.lagging || (this.preparing?.size ?? 0) > 0) {
       for (const deviceId of this.devices) this.lag.unfollow(deviceId, this);
       if (this.all) this.lag.unfollow(ALL_CHANNEL, this);

@@ -137,6 +137,8 @@ describe('fleet summaries', () => {
     expect(metrics).toMatch(/vigil_fleet_summary_bytes_total\{kind="delta"\} [1-9]/);
     expect(metrics).toMatch(/vigil_fleet_summary_subscribers 1/);
     client.close();
+    await until('the subscriber released', async () => ((await (await call('/metrics', { key: admin })).text()).includes('vigil_fleet_summary_subscribers 0') ? true : undefined));
+    expect(await (await call('/metrics', { key: admin })).text()).not.toMatch(/vigil_internal_errors_total\{[^}]*\} [1-9]/);
   }, 60_000);
 
   it('refuses summaries (and the * feed) to a device-limited key', async () => {

@@ -11,9 +11,12 @@ describe('WebSocket protocol decoder', () => {
       message: { resume: { sinceSeq: 41, epoch: 'e1' } },
     });
     expect(decode('{"type":"unsubscribe_device","device_id":"d1","id":"x"}')).toMatchObject({ ok: true, message: { id: 'x' } });
-    for (const type of ['subscribe_all', 'unsubscribe_all', 'ping']) {
+    for (const type of ['unsubscribe_all', 'ping']) {
       expect(decode(JSON.stringify({ type }))).toEqual({ ok: true, message: { type, id: null } });
     }
+    expect(decode('{"type":"subscribe_all"}')).toEqual({ ok: true, message: { type: 'subscribe_all', id: null, summaries: false } });
+    expect(decode('{"type":"subscribe_all","summaries":true,"id":3}')).toEqual({ ok: true, message: { type: 'subscribe_all', id: 3, summaries: true } });
+    expect(decode('{"type":"subscribe_all","summaries":1}')).toMatchObject({ ok: false, error: { code: 'invalid_message' } });
   });
 
   it.each([

@@ -242,4 +242,23 @@ describe('vigil-client', () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(FakeSocket.all).toHaveLength(1); // closed for good: no reconnect
   });
+
+  it('renews a ws-token on the open connection every renewMs, without reconnecting', async () => {
+    let tokens = 0;
+    const client = createVigilClient({ url: 'ws://hub/ws', token: async () => `t${++tokens}`, renewMs: 30_000, WebSocket: Socket });
+    socket(0).open();
+    await settle();
+    socket(0).ack('auth');
+    await settle();
+    expect(client.status).toBe('open');
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(socket(0).last('auth')).toMatchObject({ token: 't2' });
+    socket(0).ack('auth');
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(socket(0).last('auth')).toMatchObject({ token: 't3' });
+    expect(FakeSocket.all).toHaveLength(1);
+    client.close();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(socket(0).sent.filter((m) => m.type === 'auth')).toHaveLength(3); // stopped with the client
+  });
 });
