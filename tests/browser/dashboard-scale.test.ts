@@ -108,7 +108,7 @@ it('stays smooth with 10,000 devices each sending 1 message a second (longest ma
   expect(rows).toBeLessThan(100); // windowed: only the rows in view exist
   // The last round reached the rows (fleet-0 shows its latest battery).
   await page.locator('#f-text').fill('fleet-0');
-  await expect.poll(() => row('fleet-0').locator('.c-battery_level').textContent(), { timeout: 10_000 }).toBe(`${ROUNDS} %`);
+  await expect.poll(() => row('fleet-0').locator('.c-battery_level').textContent(), { timeout: 30_000 }).toBe(`${ROUNDS} %`); // the hub may lag on a busy machine: that is not the page's cost
   expect(longest).toBeLessThan(50);
   await page.locator('#f-text').fill('fleet-9999');
   await expect.poll(() => page.locator('.tbody .tr:not([hidden])').count()).toBe(1);
