@@ -34,7 +34,7 @@ it('the dashboard reconnects with backoff and resumes after the hub restarts, wi
   const before = await connectAsync(`mqtt://127.0.0.1:${env.MQTT_PORT}`, { clientId: `dev-before-${Date.now()}` });
   await before.publishAsync('devices/before-restart/telemetry', JSON.stringify({ battery_level: 70 }), { qos: 1 });
   await before.endAsync();
-  await page.locator('.row[data-id="before-restart"]').click();
+  await page.locator('.tbody .tr[data-id="before-restart"]').click();
   await expect.poll(() => page.locator('#device-status').textContent(), { timeout: 5000 }).toBe('online');
 
   await hub.stop('SIGTERM'); // clients are closed with 1001
@@ -52,7 +52,7 @@ it('the dashboard reconnects with backoff and resumes after the hub restarts, wi
   const device = await connectAsync(`mqtt://127.0.0.1:${env.MQTT_PORT}`, { clientId: `dev-${Date.now()}` });
   await device.publishAsync('devices/after-restart/telemetry', JSON.stringify({ battery_level: 90 }), { qos: 1 });
   await device.endAsync();
-  await expect.poll(() => page.locator('.row[data-id="after-restart"]').textContent(), { timeout: 10_000 }).toContain('online');
+  await expect.poll(() => page.locator('.tbody .tr[data-id="after-restart"]').textContent(), { timeout: 10_000 }).toContain('online');
 }, 60_000);
 
 it('asks for an API key when the hub requires one, and keeps it for the session only', async () => {
