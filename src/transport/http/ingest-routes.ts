@@ -33,7 +33,7 @@ export const devicesQuery = z.object({
 
 /** HTTP ingest (POST /status) through the MQTT pipeline's validation and hub, the seed's /health, and device list/delete. */
 export function ingestRoutes(hub: Hub, database: Database, config: Config): Route[] {
-  const limits = { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxMetricKeys: config.MAX_METRIC_KEYS, maxFutureSkewMs: config.MAX_FUTURE_SKEW_S * 1000 };
+  const limits = { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxMetricKeys: config.MAX_METRIC_KEYS, maxFutureSkewMs: config.MAX_FUTURE_SKEW_S * 1000, maxMetricDepth: config.MAX_METRIC_DEPTH };
 
   return [
     route({
