@@ -2,7 +2,7 @@ import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunningHub } from '../../src/app.js';
 import { spawnHub } from '../helpers/hub-process.js';
-import { httpUrl, startTestHub, testHubEnv } from '../helpers/hub.js';
+import { httpUrl, startHubWithEnv, startTestHub, testHubEnv } from '../helpers/hub.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
 
 /** A real MQTT subscriber that records every message (retained flag included) per topic. */
@@ -21,10 +21,10 @@ async function subscriber(url: string, filters: string[], options: IClientOption
   };
 }
 
-async function poll<T>(probe: () => T | undefined | null | false, timeoutMs: number, what: string): Promise<T> {
+async function poll<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -230,4 +230,35 @@ describe('the embedded broker (aedes)', () => {
     await poll(() => hubSub.last('vigil/hub/state')?.payload === 'offline', 5000, 'hub offline at stop');
     await hubSub.client.endAsync().catch(() => undefined);
   }, 30_000);
+});
+
+describe('in a cluster', () => {
+  it('each transition is published once (by the owner), and each instance has its own state topic', async () => {
+    const run = randomSuffix();
+    const base = testHubEnv('services');
+    const shared = { ...base, CLUSTER_ENABLED: 'true', OFFLINE_TIMEOUT_S: '1.5', PRESENCE_SWEEP_MS: '100', PRESENCE_BACKLOG_WAIT_S: '0' };
+    const a = await startHubWithEnv({ ...shared, CLUSTER_INSTANCE_ID: `a-${run}`, MQTT_CLIENT_ID: `vigil-a-${run}` });
+    hubs.push(a);
+    const b = await startHubWithEnv({ ...shared, CLUSTER_INSTANCE_ID: `b-${run}`, MQTT_CLIENT_ID: `vigil-b-${run}`, DATA_DIR: `${base.DATA_DIR}-b` });
+    hubs.push(b);
+    const prefix = base.MQTT_TOPIC_PREFIX!;
+    const states = [`vigil/hub/a-${run}/state`, `vigil/hub/b-${run}/state`];
+    const sub = await subscriber(SERVICES.mqttUrl, [`${prefix}/+/availability`, ...states]);
+    clients.push(sub.client);
+    for (const topic of states) await sub.until(topic, 'online');
+    await poll(async () => (await fetch(httpUrl(a, '/metrics')).then((r) => r.text())).includes('vigil_cluster_members 2'), 10_000, 'two members');
+
+    const ids = Array.from({ length: 20 }, (_, i) => `c${i}-${run}`);
+    const dev = await device(SERVICES.mqttUrl);
+    for (const id of ids) await dev.publishAsync(`${prefix}/${id}/telemetry`, '{"battery_level":50}', { qos: 1 });
+    for (const id of ids) await sub.until(`${prefix}/${id}/availability`, 'offline', 15_000);
+    // Both instances have had time to report anything twice: let another sweep pass by the clock.
+    const settled = Date.now() + 1000;
+    await poll(() => Date.now() > settled, 2000, 'settle');
+    for (const id of ids) {
+      const payloads = sub.seen.filter((m) => m.topic === `${prefix}/${id}/availability`).map((m) => m.payload);
+      expect(payloads, id).toEqual(['online', 'offline']);
+    }
+    for (const topic of states) await sub.client.publishAsync(topic, '', { qos: 1, retain: true });
+  }, 60_000);
 });
