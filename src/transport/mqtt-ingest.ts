@@ -172,11 +172,11 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
       }
       setState('connected', { sessionPresent: connack.sessionPresent, topics });
       resolveReady();
-      opts.onConnected?.();
       if (!markerSent) {
         markerSent = true;
-        marker.send(client, (failed) => log.warn({ err: failed.message, topic: marker.topic }, 'backlog marker not sent; presence waits PRESENCE_BACKLOG_WAIT_S'));
-      }
+        // The hub's own publications wait for the marker to be sent, so they never delay it.
+        marker.send(client, (failed) => log.warn({ err: failed.message, topic: marker.topic }, 'backlog marker not sent; presence waits PRESENCE_BACKLOG_WAIT_S'), () => opts.onConnected?.());
+      } else opts.onConnected?.();
     });
   });
   client.on('reconnect', () => {
