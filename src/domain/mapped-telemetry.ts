@@ -50,7 +50,10 @@ export function decodeMappedTelemetry(
   if (!walk(body as Record<string, unknown>, '', 1, fields, flat, state, limits.maxMetricKeys, maxDepth, fieldMap, onSkip)) {
     return { ok: false, reason: 'too_many_metrics', detail: `payload has more than ${limits.maxMetricKeys} readings (flattened)` };
   }
-  return validateTelemetry(deviceId, { ...fields, metrics: state.count === 0 ? null : flat }, receivedAt, limits, onSkip);
+  // The fields are validated as in the Vigil payload; the readings already are (finite, keys bounded, counted).
+  const result = validateTelemetry(deviceId, fields, receivedAt, limits, onSkip);
+  if (!result.ok || state.count === 0) return result;
+  return { ok: true, telemetry: { ...result.telemetry, metrics: flat } };
 }
 
 function walk(
