@@ -49,6 +49,9 @@ import { healthRoutes } from './transport/http/health-routes.js';
 import { ingestRoutes } from './transport/http/ingest-routes.js';
 import { statusRoutes } from './transport/http/status-routes.js';
 import { startMqttIngest, type MqttIngest } from './transport/mqtt-ingest.js';
+import { MqttAvailability } from './transport/mqtt-availability.js';
+import { hubStateTopic, mqttInputs } from './transport/mqtt-inputs.js';
+import { HubState } from './transport/hub-state.js';
 import { redactUrl } from './transport/redact-url.js';
 import { loadedUwsBuild, loadUws, type us_listen_socket } from './transport/uws.js';
 import { attachWebSocket, type WsServer } from './transport/ws-server.js';
@@ -350,8 +353,13 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     const router = cluster === null || ownership === null ? undefined : new IngestRouter(cluster, ownership, hub.registry, metrics, (topic, payload, at) => ingestHandle.current?.handle(topic, payload, at, true), faults);
     if (router !== undefined) cleanup.push(() => router.stop());
     if (cluster !== null) await cluster.start((op, deviceId, body) => hub.queries.answer(op, deviceId, body));
+    const stateTopic = hubStateTopic(config, instanceId);
+    const hubState = stateTopic === null ? null : new HubState(stateTopic, config.AVAILABILITY_FORMAT, metrics, log);
     const ingest = startMqttIngest(
       {
+        inputs: mqttInputs(config, instanceId),
+        will: hubState?.will,
+        onConnected: hubState === null ? undefined : () => hubState.connected(),
         url: mqttUrl,
         topicPrefix: config.MQTT_TOPIC_PREFIX,
         // Each instance needs its own session on the broker.
@@ -373,6 +381,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
           maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
           maxMetricKeys: config.MAX_METRIC_KEYS,
           maxFutureSkewMs: config.MAX_FUTURE_SKEW_S * 1000,
+          maxMetricDepth: config.MAX_METRIC_DEPTH,
         },
       },
       hub,
@@ -401,6 +410,29 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       await ownership.start(ingest);
       // Runs first at stop: leave through the stream and hand the devices over while still reading it.
       cleanup.push(() => ownership.leave(config.CLUSTER_HANDOFF_TIMEOUT_MS * 2));
+    }
+    // Retained availability per device and the hub's own state (docs/presence.md#what-the-hub-publishes).
+    const publish = (topic: string, payload: string, retain: boolean) => ingest.publish(topic, payload, retain);
+    if (hubState !== null) {
+      hubState.publish = publish;
+      cleanup.push(() => hubState.stop()); // runs before ingest.stop (cleanup is reversed)
+    }
+    if (config.AVAILABILITY_PUBLISH || config.HA_DISCOVERY) {
+      const availability = new MqttAvailability({
+        publish,
+        topicPrefix: config.MQTT_TOPIC_PREFIX,
+        format: config.AVAILABILITY_FORMAT,
+        perDevice: config.AVAILABILITY_PUBLISH,
+        hubStateTopic: stateTopic,
+        homeAssistant: config.HA_DISCOVERY ? { prefix: config.HA_DISCOVERY_PREFIX, stateIntervalMs: config.HA_STATE_INTERVAL_S * 1000 } : null,
+        metrics,
+        faults,
+      });
+      hub.observer = availability;
+      cleanup.push(() => {
+        hub.observer = null;
+        availability.stop();
+      });
     }
     await waitForIngest(ingest, log);
 

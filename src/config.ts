@@ -3,6 +3,8 @@ import { SEVERITIES } from './domain/alert-rules.js';
 import { ruleSetSchema, type RuleSetDocument } from './domain/rule-set.js';
 import { DEFAULT_WEIGHTS, type Weights } from './domain/health-score.js';
 import { redactUrlsIn } from './transport/redact-url.js';
+import { mqttInputs } from './transport/mqtt-inputs.js';
+import { TemplateError } from './transport/topic-templates.js';
 
 /**
  * Every setting of the hub, read from the environment and overridable by `--flag value` or
@@ -196,6 +198,21 @@ export const configSchema = z.object({
   NOTIFY_RETRY_MAX_MS: int(100, 86_400_000).default(300_000),
   NOTIFY_OUTBOX_MAX_ROWS: int(100, 10_000_000).default(100_000),
   NOTIFY_MAX_BODY_BYTES: int(1024, 1024 * 1024).default(64 * 1024),
+  // Fleets as they are, and what the hub publishes back over MQTT (docs/presence.md).
+  MAX_METRIC_DEPTH: int(1, 16).default(4),
+  MQTT_PRESET: z.string().regex(/^[a-z0-9]+(,[a-z0-9]+)*$/, 'a list like zigbee2mqtt,tasmota').optional(),
+  MQTT_TELEMETRY_TOPICS: z.string().optional(),
+  MQTT_HEARTBEAT_TOPICS: z.string().optional(),
+  MQTT_AVAILABILITY_TOPICS: z.string().optional(),
+  MQTT_FIELD_MAP: z.string().optional(),
+  MQTT_IGNORED_IDS: z.string().optional(),
+  MAX_TOPIC_TEMPLATES: int(1, 256).default(16),
+  AVAILABILITY_PUBLISH: bool.default(true),
+  AVAILABILITY_FORMAT: z.enum(['text', 'json']).default('text'),
+  HUB_STATE_TOPIC: z.string().regex(/^[^#+$][^#+]*$/, 'a topic without wildcards (may hold {instance}), or off').optional(),
+  HA_DISCOVERY: bool.default(false),
+  HA_DISCOVERY_PREFIX: z.string().regex(/^[^#+$/][^#+]*[^#+/]$|^[^#+$/]$/, 'a topic prefix without wildcards or trailing slash').default('homeassistant'),
+  HA_STATE_INTERVAL_S: z.coerce.number().min(1).max(3600).default(10),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -294,6 +311,15 @@ export function loadConfig(
       throw new ConfigError(
         'invalid configuration:\n  CLUSTER_ENABLED=true needs REDIS_URL and MQTT_URL: instances share Redis and an external MQTT broker, every instance reading every device topic (the embedded broker is single-instance)',
       );
+    }
+    if (parsed.data.CLUSTER_ENABLED && parsed.data.HUB_STATE_TOPIC !== undefined && parsed.data.HUB_STATE_TOPIC !== 'off' && !parsed.data.HUB_STATE_TOPIC.includes('{instance}')) {
+      throw new ConfigError('invalid configuration:\n  HUB_STATE_TOPIC: in a cluster it must hold {instance}, so each instance has its own state topic and Last Will');
+    }
+    try {
+      mqttInputs(parsed.data);
+    } catch (error) {
+      if (error instanceof TemplateError) throw new ConfigError(`invalid configuration:\n  ${error.message}`);
+      throw error;
     }
     return parsed.data;
   }

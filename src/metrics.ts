@@ -35,6 +35,18 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: r,
     }),
+    readingsSkipped: new Counter({
+      name: 'vigil_readings_skipped_total',
+      help: 'Readings left out of a stored telemetry message (the message was kept), by reason: string, null, array, not_finite, too_deep (beyond MAX_METRIC_DEPTH), bad_key (empty or over 64 characters)',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    mqttPublished: new Counter({
+      name: 'vigil_mqtt_published_total',
+      help: 'Messages the hub published to the broker, by kind (availability, hub_state, discovery, ha_state) and outcome (sent, failed)',
+      labelNames: ['kind', 'outcome'] as const,
+      registers: r,
+    }),
     ingestToPush: new Histogram({
       name: 'vigil_ingest_to_push_seconds',
       help: 'Time from MQTT message receipt to WebSocket publish (sampled 1 in 64)',

@@ -1,5 +1,6 @@
 import { isDeviceId } from './device-id.js';
 import { describeTextPath, findUnstorableText, mayHoldUnstorableText } from './storable-text.js';
+import { addReading, DEFAULT_METRIC_DEPTH, MAX_METRIC_KEY_LENGTH, TOO_MANY, type OnSkip } from './readings.js';
 
 /** One validated telemetry message. Optional readings are null when the device did not send them. */
 export interface Telemetry {
@@ -39,6 +40,8 @@ export interface TelemetryLimits {
   readonly maxPayloadBytes: number;
   readonly maxMetricKeys: number;
   readonly maxFutureSkewMs: number;
+  /** Nested metric objects are flattened to dotted keys down to this depth (MAX_METRIC_DEPTH; default 4). */
+  readonly maxMetricDepth?: number;
 }
 
 export type DecodeResult =
@@ -57,6 +60,7 @@ export function decodeTelemetry(
   payload: Buffer | string,
   receivedAt: number,
   limits: TelemetryLimits,
+  onSkip?: OnSkip,
 ): DecodeResult {
   if (payload.length > limits.maxPayloadBytes) {
     return fail('payload_too_large', `payload is ${payload.length} bytes, limit ${limits.maxPayloadBytes}`);
@@ -71,7 +75,7 @@ export function decodeTelemetry(
     const at = findUnstorableText(body);
     if (at !== null) return fail('unstorable_text', `${describeTextPath(at)} holds NUL or a lone surrogate, which cannot be stored`);
   }
-  return validateTelemetry(topicDeviceId, body, receivedAt, limits);
+  return validateTelemetry(topicDeviceId, body, receivedAt, limits, onSkip);
 }
 
 /** Validates a parsed body; its text must already be known storable (see `findUnstorableText`). */
@@ -80,6 +84,7 @@ export function validateTelemetry(
   body: unknown,
   receivedAt: number,
   limits: TelemetryLimits,
+  onSkip?: OnSkip,
 ): DecodeResult {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return fail('not_an_object', 'payload must be a JSON object');
@@ -124,14 +129,16 @@ export function validateTelemetry(
     let count = 0;
     for (const key in rawMetrics) {
       if (!Object.hasOwn(rawMetrics, key)) continue;
-      if (++count > limits.maxMetricKeys) {
-        return fail('too_many_metrics', `metrics has more than ${limits.maxMetricKeys} keys`);
-      }
       const value = (rawMetrics as Record<string, unknown>)[key];
-      if (typeof value !== 'number' || !Number.isFinite(value) || key.length === 0 || key.length > 64) {
-        return fail('invalid_metrics', `metrics.${key.slice(0, 64)} must be a finite number (keys 1-64 chars)`);
+      // The common case, a finite number under a fresh plain key, costs what it always did.
+      if (typeof value === 'number' && Number.isFinite(value) && key.length !== 0 && key.length <= MAX_METRIC_KEY_LENGTH) {
+        if (++count > limits.maxMetricKeys) return tooMany(limits);
+        metrics[key] = value;
+        continue;
       }
-      metrics[key] = value;
+      // Booleans (1/0), nested objects (dotted keys), and skipped values (counted by reason).
+      count = addReading(metrics, key, value, 1, count, limits.maxMetricKeys, limits.maxMetricDepth ?? DEFAULT_METRIC_DEPTH, onSkip);
+      if (count === TOO_MANY) return tooMany(limits);
     }
   }
 
@@ -140,6 +147,8 @@ export function validateTelemetry(
     telemetry: { deviceId: topicDeviceId, ts, receivedAt, batteryLevel, rssi, responseTimeMs, errorRate, metrics },
   };
 }
+
+const tooMany = (limits: TelemetryLimits) => fail('too_many_metrics', `metrics has more than ${limits.maxMetricKeys} readings (flattened)`);
 
 const INVALID = Symbol('invalid');
 const HAS_ZONE = /(Z|[+-]\d{2}:?\d{2})$/;

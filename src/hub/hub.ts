@@ -31,6 +31,13 @@ export interface EventSink {
   enqueueCommand(command: Command): void;
 }
 
+/** Told what the owner of a device announces (the MQTT availability publisher, mqtt-availability.ts). */
+export interface DeviceObserver {
+  statusAnnounced(state: DeviceState, change: StatusChange): void;
+  healthScored(state: DeviceState, health: ScoredHealth): void;
+  forgotten(deviceId: string): void;
+}
+
 export interface HubOptions {
   readonly fanout: Fanout;
   readonly presence: PresenceStore;
@@ -99,6 +106,8 @@ export class Hub implements PresenceListener, InsightSink {
   readonly commands: CommandService;
   /** Set once the MQTT client exists: sends a command to `{prefix}/{id}/commands`. */
   commandPublisher: ((deviceId: string, payload: string) => void) | null = null;
+  /** Set once the MQTT client exists: publishes availability (and Home Assistant state) per device. */
+  observer: DeviceObserver | null = null;
   /**
    * True while the broker hands over what it queued during the hub's absence (set at start): a
    * queued reading was heard when the device sent it, so its own earlier time counts for presence
@@ -180,6 +189,7 @@ export class Hub implements PresenceListener, InsightSink {
 
   /** A device deleted by an admin: forgotten here (its presence claimed offline so nothing fires). */
   forget(deviceId: string): void {
+    if (this.owns(deviceId)) this.observer?.forgotten(deviceId);
     const state = this.registry.get(deviceId);
     if (state === undefined) return;
     this.claimQuietly(this.statusChange(state, 'offline', 'reconcile', this.now()));
@@ -325,6 +335,7 @@ export class Hub implements PresenceListener, InsightSink {
     }
     this.opts.sink.enqueueHealthScore(state.id, health);
     this.summaries.touch(state.id);
+    this.observer?.healthScored(state, health);
   }
 
   alert(state: DeviceState, alert: Alert, transition: AlertTransition): void {
@@ -509,6 +520,7 @@ export class Hub implements PresenceListener, InsightSink {
       this.opts.fanout.toAll(frame, `s:${state.id}`);
       this.insights.afterStatusChange(state, change.at);
       if (change.status === 'online') this.commands.deviceOnline(state.id);
+      this.observer?.statusAnnounced(state, change);
     }
     if (store) {
       this.opts.sink.enqueueStatusChange(change);

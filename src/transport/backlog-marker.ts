@@ -28,11 +28,17 @@ export class BacklogMarker {
   }
 
   /** After the device topics are subscribed on the first connection: subscribe to the marker and send it. */
-  send(client: MqttClient, onError: (error: Error) => void): void {
+  send(client: MqttClient, onError: (error: Error) => void, onSent: () => void = () => undefined): void {
     client.subscribe(this.topic, { qos: 1 }, (error) => {
-      if (error) return onError(error);
+      if (error) {
+        onSent();
+        return onError(error);
+      }
       this.sentAt = performance.now();
-      client.publish(this.topic, this.nonce, { qos: 1 }, (failed) => failed && onError(failed));
+      client.publish(this.topic, this.nonce, { qos: 1 }, (failed) => {
+        onSent();
+        if (failed) onError(failed);
+      });
     });
   }
 

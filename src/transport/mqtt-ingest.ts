@@ -10,6 +10,10 @@ import type { Metrics } from '../metrics.js';
 import { installAckGate, type DurabilitySource } from './ack-gate.js';
 import { BacklogMarker } from './backlog-marker.js';
 import { redactUrl } from './redact-url.js';
+import { decodeMappedTelemetry } from '../domain/mapped-telemetry.js';
+import { SKIP_REASONS, type SkipReason } from '../domain/readings.js';
+import type { MqttInputs } from './mqtt-inputs.js';
+import { matchTemplate } from './topic-templates.js';
 
 export interface MqttIngestOptions {
   readonly url: string;
@@ -32,6 +36,12 @@ export interface MqttIngestOptions {
   readonly router?: MessageRouter | undefined;
   /** Cluster mode: members markers on the control topic, and the subscription's ups and downs (StreamOwnership). */
   readonly control?: StreamControl | undefined;
+  /** Topic templates, field map and ignored ids for fleets in their own shape (MQTT_PRESET, …). */
+  readonly inputs?: MqttInputs | undefined;
+  /** The hub's own Last Will (retained, QoS 1): its state topic says `offline` when it dies. */
+  readonly will?: { readonly topic: string; readonly payload: string } | undefined;
+  /** Each (re)connection, once subscribed: the hub states it is online. */
+  readonly onConnected?: (() => void) | undefined;
 }
 
 export interface StreamControl {
@@ -51,6 +61,8 @@ export interface MqttIngest {
   readonly connected: boolean;
   /** Handles a device message as if it had arrived here (`replayed`: a parked cluster message, already routed). */
   handle(topic: string, payload: Buffer, receivedAt: number, replayed: boolean): void;
+  /** Publishes at QoS 1 (retained if asked); resolves once the broker acknowledged it. */
+  publish(topic: string, payload: string, retain: boolean): Promise<void>;
   /** Publishes a command to `{prefix}/{deviceId}/commands` at QoS 1. */
   publishCommand(deviceId: string, payload: string): void;
   /** Publishes to the hub-only control topic at QoS 1 (cluster members markers). */
@@ -76,7 +88,15 @@ const LATENCY_SAMPLE_MASK = 63;
  */
 export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, metrics: Metrics, faults: Faults): MqttIngest {
   const prefix = `${opts.topicPrefix}/`;
+  const templates = opts.inputs?.templates ?? [];
+  const ignoredIds = opts.inputs?.ignoredIds ?? new Set<string>();
+  const fieldMap = opts.inputs?.fieldMap ?? new Map<string, string>();
   const topics = ['telemetry', 'heartbeat', 'status', 'commands/ack'].map((kind) => `${prefix}+/${kind}`);
+  for (const t of templates) topics.push(t.filter);
+  const ignored = metrics.messagesIn.labels({ kind: 'other', outcome: 'ignored' });
+  // Readings skipped inside stored messages (strings, nulls, …), counted like accepted ones: in plain numbers.
+  const skippedSince = new Map<SkipReason, number>(SKIP_REASONS.map((r) => [r, 0]));
+  const onSkip = (reason: SkipReason) => skippedSince.set(reason, skippedSince.get(reason)! + 1);
   const lastInvalidLog = new Map<string, number>();
   let attempt = 0;
   let sampled = 0;
@@ -94,6 +114,11 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
   };
   let acceptedSinceFlush = 0;
   const flushAccepted = () => {
+    for (const [reason, n] of skippedSince) {
+      if (n === 0) continue;
+      metrics.readingsSkipped.inc({ reason }, n);
+      skippedSince.set(reason, 0);
+    }
     if (acceptedSinceFlush === 0) return;
     acceptedTelemetry.inc(acceptedSinceFlush);
     acceptedSinceFlush = 0;
@@ -119,6 +144,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     resubscribe: false,
     username: opts.username,
     password: opts.password,
+    ...(opts.will ? { will: { topic: opts.will.topic, payload: Buffer.from(opts.will.payload), qos: 1 as const, retain: true } } : {}),
   };
   const client: MqttClient = connect(opts.url, clientOptions);
   const marker = new BacklogMarker(opts.topicPrefix);
@@ -161,8 +187,9 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
       resolveReady();
       if (!markerSent) {
         markerSent = true;
-        marker.send(client, (failed) => log.warn({ err: failed.message, topic: marker.topic }, 'backlog marker not sent; presence waits PRESENCE_BACKLOG_WAIT_S'));
-      }
+        // The hub's own publications wait for the marker to be sent, so they never delay it.
+        marker.send(client, (failed) => log.warn({ err: failed.message, topic: marker.topic }, 'backlog marker not sent; presence waits PRESENCE_BACKLOG_WAIT_S'), () => opts.onConnected?.());
+      } else opts.onConnected?.();
     });
   });
   client.on('reconnect', () => {
@@ -200,6 +227,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
   }
 
   function handle(topic: string, payload: Buffer, receivedAt: number, replayed: boolean): void {
+    if (templates.length !== 0 && handleTemplated(topic, payload, receivedAt, replayed)) return;
     if (!topic.startsWith(prefix)) return;
     const slash = topic.indexOf('/', prefix.length);
     if (slash === -1) return;
@@ -208,8 +236,23 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     dispatch(deviceId, topic.slice(slash + 1), payload, receivedAt);
   }
 
+  /** A topic of a template (`zigbee2mqtt/{id}`, …): false when none matches. */
+  function handleTemplated(topic: string, payload: Buffer, receivedAt: number, replayed: boolean): boolean {
+    const match = matchTemplate(templates, topic);
+    if (match === null) return false;
+    const { deviceId } = match;
+    if (ignoredIds.has(deviceId)) {
+      ignored.inc();
+      return true;
+    }
+    if (opts.router !== undefined && isDeviceId(deviceId) && opts.router.route(deviceId, topic, payload, receivedAt, replayed)) return true;
+    dispatch(deviceId, match.kind === 'availability' ? 'status' : match.kind === 'telemetry' ? 'mapped' : 'heartbeat', payload, receivedAt);
+    return true;
+  }
+
   function dispatch(deviceId: string, kind: string, payload: Buffer, receivedAt: number): void {
-    if (kind === 'telemetry') onTelemetry(deviceId, payload, receivedAt);
+    if (kind === 'telemetry') onTelemetry(deviceId, payload, receivedAt, false);
+    else if (kind === 'mapped') onTelemetry(deviceId, payload, receivedAt, true);
     else if (kind === 'heartbeat') onHeartbeat(deviceId, receivedAt);
     else if (kind === 'status') onStatus(deviceId, payload, receivedAt);
     else if (kind === 'commands/ack') onCommandAck(deviceId, payload, receivedAt);
@@ -224,8 +267,10 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     metrics.messagesIn.inc({ kind: 'command_ack', outcome: 'accepted' });
   }
 
-  function onTelemetry(deviceId: string, payload: Buffer, receivedAt: number): void {
-    const decoded = decodeTelemetry(deviceId, payload, receivedAt, opts.limits);
+  function onTelemetry(deviceId: string, payload: Buffer, receivedAt: number, mapped: boolean): void {
+    const decoded = mapped
+      ? decodeMappedTelemetry(deviceId, payload, receivedAt, opts.limits, fieldMap, onSkip)
+      : decodeTelemetry(deviceId, payload, receivedAt, opts.limits, onSkip);
     if (!decoded.ok) {
       rejected('telemetry', deviceId, decoded.reason, decoded.detail, receivedAt);
       return;
@@ -253,7 +298,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (!isDeviceId(deviceId)) return rejected('status', deviceId, 'invalid_device_id', 'bad device id in topic', receivedAt);
     const online = parseStatusPayload(payload);
     if (online === null) {
-      return rejected('status', deviceId, 'invalid_status', 'status payload must be online, offline or {"online":bool}', receivedAt);
+      return rejected('status', deviceId, 'invalid_status', 'status payload must be online or offline (any case), {"online":bool} or {"state":"online"|"offline"}', receivedAt);
     }
     if (hub.deviceSaid(deviceId, online, receivedAt)) metrics.messagesIn.inc({ kind: 'status', outcome: 'accepted' });
     else refused.status.inc();
@@ -275,6 +320,11 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
       return state === 'connected';
     },
     handle: guardedHandle,
+    publish(topic, payload, retain) {
+      return new Promise<void>((resolve, reject) => {
+        client.publish(topic, payload, { qos: 1, retain }, (error) => (error ? reject(error) : resolve()));
+      });
+    },
     publishCommand(deviceId, payload) {
       client.publish(`${prefix}${deviceId}/commands`, payload, { qos: 1 });
     },
@@ -293,21 +343,33 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
   };
 }
 
-/** `online` / `offline`, or JSON `{"online": true|false}`; anything else is null. */
+/**
+ * `online` / `offline` in any case (Home Assistant, Zigbee2MQTT 1.x; Tasmota's LWT says `Online` /
+ * `Offline`), JSON `{"online": true|false}`, or `{"state": "online"|"offline"}` (Zigbee2MQTT 2.x);
+ * anything else is null.
+ */
 export function parseStatusPayload(payload: Buffer): boolean | null {
   if (payload.length > 256) return null;
   const text = payload.toString('utf8').trim();
-  if (text === 'online') return true;
-  if (text === 'offline') return false;
+  const word = wordOf(text);
+  if (word !== null) return word;
   try {
     const body: unknown = JSON.parse(text);
-    if (typeof body === 'object' && body !== null && typeof (body as { online?: unknown }).online === 'boolean') {
-      return (body as { online: boolean }).online;
+    if (typeof body === 'object' && body !== null) {
+      const { online, state } = body as { online?: unknown; state?: unknown };
+      if (typeof online === 'boolean') return online;
+      if (typeof state === 'string') return wordOf(state);
     }
   } catch {
     // not JSON: fall through
   }
   return null;
+}
+
+function wordOf(text: string): boolean | null {
+  if (text.length !== 6 && text.length !== 7) return null;
+  const lower = text.toLowerCase();
+  return lower === 'online' ? true : lower === 'offline' ? false : null;
 }
 
 export type CommandAckResult =

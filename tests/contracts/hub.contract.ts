@@ -391,7 +391,7 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
         ['invalid_rssi', { rssi: 5 }],
         ['invalid_response_time', { response_time_ms: -1 }],
         ['invalid_error_rate', { error_rate: 1.5 }],
-        ['invalid_metrics', { metrics: { temperature: 'hot' } }],
+        ['invalid_metrics', { metrics: 'hot' }],
         ['too_many_metrics', { metrics: Object.fromEntries([...Array(65).keys()].map((k) => [`m${k}`, k])) }],
         ['payload_too_large', { metrics: { a: 1 }, pad: 'x'.repeat(17 * 1024) }],
       ];

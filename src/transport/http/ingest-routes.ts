@@ -39,7 +39,7 @@ const OWNER_UNAVAILABLE: [string, unknown] = ['503 Service Unavailable', { detai
 
 /** HTTP ingest (POST /status) through the MQTT pipeline's validation and hub, the seed's /health, and device list/delete. */
 export function ingestRoutes(hub: Hub, database: Database, config: Config): Route[] {
-  const limits = { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxMetricKeys: config.MAX_METRIC_KEYS, maxFutureSkewMs: config.MAX_FUTURE_SKEW_S * 1000 };
+  const limits = { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxMetricKeys: config.MAX_METRIC_KEYS, maxFutureSkewMs: config.MAX_FUTURE_SKEW_S * 1000, maxMetricDepth: config.MAX_METRIC_DEPTH };
 
   /** POST /status on the device's owner: the same validation and pipeline as MQTT telemetry. */
   const ingestHere = (deviceId: string, rawBody: unknown, receivedAt: number): IngestAnswer => {

@@ -1,0 +1,91 @@
+import { describeTextPath, findUnstorableText, mayHoldUnstorableText } from './storable-text.js';
+import { addReading, DEFAULT_METRIC_DEPTH, TOO_MANY, type OnSkip } from './readings.js';
+import { validateTelemetry, type DecodeResult, type TelemetryLimits } from './telemetry.js';
+
+/** Vigil's own telemetry fields: a fleet's reading mapped to one of these fills it. */
+export const VIGIL_FIELDS = ['timestamp', 'battery_level', 'rssi', 'response_time_ms', 'error_rate'] as const;
+type VigilField = (typeof VIGIL_FIELDS)[number];
+const FIELDS: ReadonlySet<string> = new Set(VIGIL_FIELDS);
+
+/**
+ * Source path (a top-level key, or a dotted path into nested objects: `Wifi.Signal`) → target: one
+ * of VIGIL_FIELDS, another metric name, or '' to drop the reading (MQTT_FIELD_MAP).
+ */
+export type FieldMap = ReadonlyMap<string, string>;
+
+/**
+ * A payload in a fleet's own shape (Zigbee2MQTT, Tasmota, …): every key of the JSON object is a
+ * reading; mapped ones fill Vigil's fields (`battery` → `battery_level`), the others are metrics,
+ * flattened and made tolerant as in the Vigil payload's `metrics` (booleans 1/0, strings skipped and
+ * counted). Then validated like any telemetry, so ranges and bounds are the same.
+ */
+export function decodeMappedTelemetry(
+  deviceId: string,
+  payload: Buffer,
+  receivedAt: number,
+  limits: TelemetryLimits,
+  fieldMap: FieldMap,
+  onSkip?: OnSkip,
+): DecodeResult {
+  if (payload.length > limits.maxPayloadBytes) {
+    return { ok: false, reason: 'payload_too_large', detail: `payload is ${payload.length} bytes, limit ${limits.maxPayloadBytes}` };
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'invalid_json', detail: 'payload is not valid JSON' };
+  }
+  if (mayHoldUnstorableText(payload)) {
+    const at = findUnstorableText(body);
+    if (at !== null) return { ok: false, reason: 'unstorable_text', detail: `${describeTextPath(at)} holds NUL or a lone surrogate, which cannot be stored` };
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { ok: false, reason: 'not_an_object', detail: 'payload must be a JSON object' };
+  }
+  const fields: Partial<Record<VigilField, unknown>> = {};
+  const flat = Object.create(null) as Record<string, number>;
+  const maxDepth = limits.maxMetricDepth ?? DEFAULT_METRIC_DEPTH;
+  const state = { count: 0 };
+  if (!walk(body as Record<string, unknown>, '', 1, fields, flat, state, limits.maxMetricKeys, maxDepth, fieldMap, onSkip)) {
+    return { ok: false, reason: 'too_many_metrics', detail: `payload has more than ${limits.maxMetricKeys} readings (flattened)` };
+  }
+  // The fields are validated as in the Vigil payload; the readings already are (finite, keys bounded, counted).
+  const result = validateTelemetry(deviceId, fields, receivedAt, limits, onSkip);
+  if (!result.ok || state.count === 0) return result;
+  return { ok: true, telemetry: { ...result.telemetry, metrics: flat } };
+}
+
+function walk(
+  object: Record<string, unknown>,
+  prefix: string,
+  depth: number,
+  fields: Partial<Record<VigilField, unknown>>,
+  flat: Record<string, number>,
+  state: { count: number },
+  maxKeys: number,
+  maxDepth: number,
+  fieldMap: FieldMap,
+  onSkip: OnSkip | undefined,
+): boolean {
+  for (const key in object) {
+    if (!Object.hasOwn(object, key)) continue;
+    const path = prefix === '' ? key : `${prefix}.${key}`;
+    const value = object[key];
+    const target = fieldMap.get(path) ?? (depth === 1 && FIELDS.has(key) ? key : undefined);
+    if (target === '') continue; // mapped away on purpose
+    if (target !== undefined && FIELDS.has(target)) {
+      fields[target as VigilField] = value;
+      continue;
+    }
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && target === undefined && depth < maxDepth) {
+      // Descend ourselves so nested paths can be mapped too (`Wifi.Signal` → rssi).
+      if (!walk(value as Record<string, unknown>, path, depth + 1, fields, flat, state, maxKeys, maxDepth, fieldMap, onSkip)) return false;
+      continue;
+    }
+    if (depth === 1 && key === 'device_id') continue; // the topic names the device
+    state.count = addReading(flat, target ?? path, value, depth, state.count, maxKeys, maxDepth, onSkip);
+    if (state.count === TOO_MANY) return false;
+  }
+  return true;
+}

@@ -1,0 +1,82 @@
+/**
+ * Readings as fleets send them: numbers are kept, booleans become 1/0, nested objects are flattened
+ * to dotted keys (`AM2301.Temperature`) down to a bounded depth, and everything else is skipped —
+ * counted per reason — without dropping the message. Only the slow path (a value that is not a plain
+ * finite number) comes here: the Vigil payload's numeric metrics never do.
+ */
+
+/** Why one reading was left out of a stored message; counted in `vigil_readings_skipped_total`. */
+export const SKIP_REASONS = ['string', 'null', 'array', 'not_finite', 'too_deep', 'bad_key'] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
+export type OnSkip = (reason: SkipReason) => void;
+
+/** Longest stored metric name (dotted path included). */
+export const MAX_METRIC_KEY_LENGTH = 64;
+export const DEFAULT_METRIC_DEPTH = 4;
+
+/** Returned instead of a count when more than `maxKeys` readings would be stored. */
+export const TOO_MANY = -1;
+
+/**
+ * Adds `value` under `key` (depth 1 = a direct key of the metrics object) to `into`; returns the new
+ * count of stored readings, or TOO_MANY.
+ */
+export function addReading(
+  into: Record<string, number>,
+  key: string,
+  value: unknown,
+  depth: number,
+  count: number,
+  maxKeys: number,
+  maxDepth: number,
+  onSkip: OnSkip | undefined,
+): number {
+  if (key.length === 0 || key.length > MAX_METRIC_KEY_LENGTH) {
+    onSkip?.('bad_key');
+    return count;
+  }
+  switch (typeof value) {
+    case 'number':
+      if (!Number.isFinite(value)) {
+        onSkip?.('not_finite');
+        return count;
+      }
+      return store(into, key, value, count, maxKeys);
+    case 'boolean':
+      return store(into, key, value ? 1 : 0, count, maxKeys);
+    case 'string':
+      onSkip?.('string');
+      return count;
+    case 'object':
+      if (value === null) {
+        onSkip?.('null');
+        return count;
+      }
+      if (Array.isArray(value)) {
+        onSkip?.('array');
+        return count;
+      }
+      if (depth >= maxDepth) {
+        onSkip?.('too_deep');
+        return count;
+      }
+      for (const inner in value) {
+        if (!Object.hasOwn(value, inner)) continue;
+        count = addReading(into, `${key}.${inner}`, (value as Record<string, unknown>)[inner], depth + 1, count, maxKeys, maxDepth, onSkip);
+        if (count === TOO_MANY) return TOO_MANY;
+      }
+      return count;
+    default:
+      onSkip?.('null');
+      return count;
+  }
+}
+
+function store(into: Record<string, number>, key: string, value: number, count: number, maxKeys: number): number {
+  if (!(key in into)) {
+    if (count + 1 > maxKeys) return TOO_MANY;
+    count++;
+  }
+  into[key] = value;
+  return count;
+}

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { decodeMappedTelemetry } from '../../src/domain/mapped-telemetry.js';
+import type { SkipReason } from '../../src/domain/readings.js';
+import { decodeTelemetry } from '../../src/domain/telemetry.js';
+import { objectId } from '../../src/transport/mqtt-availability.js';
+import { parseStatusPayload } from '../../src/transport/mqtt-ingest.js';
+import { mqttInputs } from '../../src/transport/mqtt-inputs.js';
+import { compileTemplate, matchTemplate, topicsOverlap } from '../../src/transport/topic-templates.js';
+
+const limits = { maxPayloadBytes: 16 * 1024, maxMetricKeys: 64, maxFutureSkewMs: 300_000 };
+const now = Date.UTC(2026, 11, 1, 12, 0, 0);
+
+function skipsOf(run: (onSkip: (r: SkipReason) => void) => unknown): Record<string, number> {
+  const skips: Record<string, number> = {};
+  run((r) => (skips[r] = (skips[r] ?? 0) + 1));
+  return skips;
+}
+
+describe('tolerant readings in the Vigil payload', () => {
+  it('stores booleans as 1/0, flattens nested objects and skips (and counts) the rest without dropping the message', () => {
+    let result: ReturnType<typeof decodeTelemetry> | undefined;
+    const skips = skipsOf((onSkip) => {
+      result = decodeTelemetry('d1', JSON.stringify({ battery_level: 80, metrics: { occupancy: true, door: false, mode: 'auto', gone: null, list: [1], env: { t: 21.5, inner: { h: 40 } }, ['x'.repeat(65)]: 1 } }), now, limits, onSkip);
+    });
+    expect(result).toMatchObject({ ok: true, telemetry: { batteryLevel: 80 } });
+    if (!result?.ok) throw new Error('rejected');
+    expect({ ...result.telemetry.metrics }).toEqual({ occupancy: 1, door: 0, 'env.t': 21.5, 'env.inner.h': 40 });
+    expect(skips).toEqual({ string: 1, null: 1, array: 1, bad_key: 1 });
+  });
+
+  it('bounds depth (skipped, counted) and the number of flattened readings (rejected)', () => {
+    const skips = skipsOf((onSkip) => {
+      const r = decodeTelemetry('d1', JSON.stringify({ metrics: { a: { b: { c: 1 } }, d: 2 } }), now, { ...limits, maxMetricDepth: 2 }, onSkip);
+      expect(r.ok && { ...r.telemetry.metrics }).toEqual({ d: 2 });
+    });
+    expect(skips).toEqual({ too_deep: 1 });
+    const nested = { metrics: { a: Object.fromEntries([...Array(65).keys()].map((k) => [`m${k}`, k])) } };
+    expect(decodeTelemetry('d1', JSON.stringify(nested), now, limits)).toMatchObject({ ok: false, reason: 'too_many_metrics' });
+  });
+});
+
+describe('payloads in a fleet’s own shape', () => {
+  const z2m = mqttInputs(loadConfig({ MQTT_PRESET: 'zigbee2mqtt' }));
+  const tasmota = mqttInputs(loadConfig({ MQTT_PRESET: 'tasmota' }));
+  const mapped = (body: unknown, fieldMap: ReadonlyMap<string, string>) => decodeMappedTelemetry('lamp', Buffer.from(JSON.stringify(body)), now, limits, fieldMap);
+
+  it('reads a Zigbee2MQTT state message: battery → battery_level, linkquality (LQI, not dBm) kept as a metric', () => {
+    const r = mapped({ battery: 97, linkquality: 120, occupancy: true, temperature: 21.3, voltage: 3000, update: { state: 'idle' }, last_seen: '2026-12-01T11:59:59Z' }, z2m.fieldMap);
+    expect(r).toMatchObject({ ok: true, telemetry: { batteryLevel: 97, rssi: null, ts: now } });
+    expect(r.ok && { ...r.telemetry.metrics }).toEqual({ linkquality: 120, occupancy: 1, temperature: 21.3, voltage: 3000 });
+  });
+
+  it('reads Tasmota SENSOR (nested sensors, local Time not a timestamp) and STATE (Wifi.Signal dBm → rssi)', () => {
+    const sensor = mapped({ Time: '2026-12-01T13:00:00', AM2301: { Temperature: 21.3, Humidity: 40 }, TempUnit: 'C' }, tasmota.fieldMap);
+    expect(sensor).toMatchObject({ ok: true, telemetry: { ts: now } });
+    expect(sensor.ok && { ...sensor.telemetry.metrics }).toEqual({ 'AM2301.Temperature': 21.3, 'AM2301.Humidity': 40 });
+    const state = mapped({ Time: '2026-12-01T13:00:00', Uptime: '0T00:10:45', UptimeSec: 645, POWER: 'ON', Wifi: { AP: 1, SSId: 'home', RSSI: 80, Signal: -60 } }, tasmota.fieldMap);
+    expect(state).toMatchObject({ ok: true, telemetry: { rssi: -60 } });
+    expect(state.ok && { ...state.telemetry.metrics }).toEqual({ UptimeSec: 645, 'Wifi.AP': 1, 'Wifi.RSSI': 80 });
+  });
+
+  it('validates mapped fields like Vigil fields, and refuses what is not an object', () => {
+    expect(mapped({ battery: 180 }, z2m.fieldMap)).toMatchObject({ ok: false, reason: 'invalid_battery_level' });
+    expect(decodeMappedTelemetry('lamp', Buffer.from('"ON"'), now, limits, z2m.fieldMap)).toMatchObject({ ok: false, reason: 'not_an_object' });
+    expect(mapped({ t: 1 }, new Map([['t', 'temperature']]))).toMatchObject({ ok: true, telemetry: { metrics: { temperature: 1 } } });
+  });
+});
+
+describe('availability words', () => {
+  it.each([
+    ['online', true], ['offline', false], ['Online', true], ['Offline', false], ['OFFLINE', false],
+    ['{"online":false}', false], ['{"state":"offline"}', false], ['{"state":"online"}', true],
+    ['{"state":"ON"}', null], ['maybe', null], ['', null],
+  ])('%s → %s', (text, expected) => {
+    expect(parseStatusPayload(Buffer.from(text))).toBe(expected);
+  });
+});
+
+describe('topic templates', () => {
+  const templates = mqttInputs(loadConfig({ MQTT_PRESET: 'zigbee2mqtt,tasmota', MQTT_HEARTBEAT_TOPICS: 'site/{id}/ping' })).templates;
+
+  it('captures the {id} level and nothing across levels', () => {
+    expect(matchTemplate(templates, 'zigbee2mqtt/lamp')).toEqual({ kind: 'telemetry', deviceId: 'lamp' });
+    expect(matchTemplate(templates, 'zigbee2mqtt/lamp/availability')).toEqual({ kind: 'availability', deviceId: 'lamp' });
+    expect(matchTemplate(templates, 'zigbee2mqtt/bridge/state')).toBeNull();
+    expect(matchTemplate(templates, 'tele/plug1/SENSOR')).toEqual({ kind: 'telemetry', deviceId: 'plug1' });
+    expect(matchTemplate(templates, 'tele/plug1/LWT')).toEqual({ kind: 'availability', deviceId: 'plug1' });
+    expect(matchTemplate(templates, 'site/x/ping')).toEqual({ kind: 'heartbeat', deviceId: 'x' });
+    expect(matchTemplate(templates, 'tele//SENSOR')).toBeNull();
+    expect(compileTemplate('telemetry', 'a/{id}/b').filter).toBe('a/+/b');
+  });
+
+  it('refuses bad templates, too many, and any input that would read the hub’s own publications', () => {
+    expect(() => loadConfig({ MQTT_TELEMETRY_TOPICS: 'a/b' })).toThrow(/exactly one \{id\}/);
+    expect(() => loadConfig({ MQTT_TELEMETRY_TOPICS: 'a/#/{id}' })).toThrow(/literal/);
+    expect(() => loadConfig({ MQTT_PRESET: 'nope' })).toThrow(/unknown preset/);
+    expect(() => loadConfig({ MQTT_TELEMETRY_TOPICS: 'a/{id},b/{id},c/{id}', MAX_TOPIC_TEMPLATES: '2' })).toThrow(/MAX_TOPIC_TEMPLATES/);
+    expect(() => loadConfig({ MQTT_AVAILABILITY_TOPICS: 'devices/{id}/availability' })).toThrow(/own publications/);
+    expect(() => loadConfig({ MQTT_TELEMETRY_TOPICS: 'vigil/{id}/state' })).toThrow(/own publications/);
+    expect(() => loadConfig({ HA_DISCOVERY: 'true', MQTT_TELEMETRY_TOPICS: 'homeassistant/{id}/x' })).toThrow(/own publications/);
+    expect(() => loadConfig({ MQTT_FIELD_MAP: 'battery' })).toThrow(/source=target/);
+    expect(topicsOverlap('devices/{id}/availability', 'devices/+/telemetry')).toBe(false);
+    expect(topicsOverlap('homeassistant/#', 'homeassistant/{id}')).toBe(true);
+  });
+
+  it('gives Home Assistant object ids that stay distinct', () => {
+    expect(objectId('lamp-1')).toBe('lamp-1');
+    expect(objectId('a.b')).not.toBe(objectId('a_b'));
+    expect(objectId('a.b')).toMatch(/^a_b_[0-9a-z]+$/);
+  });
+});
