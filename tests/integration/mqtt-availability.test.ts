@@ -111,6 +111,37 @@ describe('retained availability per device (real Mosquitto)', () => {
   }, 30_000);
 });
 
+describe('across a hub restart', () => {
+  it('republishes nothing stale: no availability for a device that stayed offline or one that kept publishing', async () => {
+    const env = { ...testHubEnv('services'), OFFLINE_TIMEOUT_S: '1.5', PRESENCE_BACKLOG_WAIT_S: '0' };
+    const prefix = env.MQTT_TOPIC_PREFIX!;
+    const quiet = `quiet-${randomSuffix()}`;
+    const busy = `busy-${randomSuffix()}`;
+    const sub = await subscriber(SERVICES.mqttUrl, [`${prefix}/+/availability`]);
+    clients.push(sub.client);
+    const first = await startHubWithEnv(env);
+    const dev = await device(SERVICES.mqttUrl);
+    await dev.publishAsync(`${prefix}/${quiet}/heartbeat`, '', { qos: 1 });
+    await sub.until(`${prefix}/${quiet}/availability`, 'offline', 10_000); // silent past its timeout
+    // The busy device keeps publishing through the restart, faster than its timeout.
+    const beat = setInterval(() => void dev.publishAsync(`${prefix}/${busy}/heartbeat`, '', { qos: 1 }).catch(() => undefined), 250);
+    try {
+      await sub.until(`${prefix}/${busy}/availability`, 'online');
+      await first.stop();
+      const restartedAt = Date.now();
+      const second = await startHubWithEnv(env);
+      hubs.push(second);
+      // Both devices are known again (restored) and the busy one is heard from.
+      await poll(() => second.hub.registry.get(busy)?.status === 'online' && second.hub.registry.get(quiet)?.status === 'offline', 10_000, 'states restored');
+      await new Promise((r) => setTimeout(r, 3000)); // longer than the timeout: a false offline would have come
+      const live = sub.seen.filter((m) => !m.retain && m.at >= restartedAt);
+      expect(live, 'publications after the restart').toEqual([]);
+    } finally {
+      clearInterval(beat);
+    }
+  }, 60_000);
+});
+
 describe("the hub's own state (a hub process)", () => {
   it('is online while the hub runs and offline once it is SIGKILLed (its Last Will)', async () => {
     const stateTopic = `t${randomSuffix()}/vigil/hub/state`;
