@@ -113,7 +113,7 @@ describe('retained availability per device (real Mosquitto)', () => {
 
 describe('across a hub restart', () => {
   it('republishes nothing stale: no availability for a device that stayed offline or one that kept publishing', async () => {
-    const env = { ...testHubEnv('services'), OFFLINE_TIMEOUT_S: '1.5', PRESENCE_BACKLOG_WAIT_S: '0' };
+    const env: Record<string, string> = { ...testHubEnv('services'), OFFLINE_TIMEOUT_S: '1.5', PRESENCE_BACKLOG_WAIT_S: '0' };
     const prefix = env.MQTT_TOPIC_PREFIX!;
     const quiet = `quiet-${randomSuffix()}`;
     const busy = `busy-${randomSuffix()}`;
