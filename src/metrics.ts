@@ -222,7 +222,7 @@ export function createMetrics() {
     }),
     notifications: new Counter({
       name: 'vigil_notifications_total',
-      help: 'Notification outcomes per sink (webhook-N, alertmanager-N): delivered, retried (failed, retry scheduled), dead (gave up), dropped (outbox full), filtered (severity or type filter), resent and resend_failed (Alertmanager re-sends)',
+      help: 'Notification outcomes per sink (webhook-N, alertmanager-N): delivered, retried (failed, retry scheduled), dead (gave up), dropped (outbox full), pruned (dead rows past NOTIFY_OUTBOX_MAX_ROWS), filtered (severity or type filter), resent and resend_failed (Alertmanager re-sends)',
       labelNames: ['sink', 'outcome'] as const,
       registers: r,
     }),
