@@ -72,11 +72,16 @@ it('refuses hostile rules with 422 naming the field, and stays up', async () => 
     'lone surrogate type': rule({ type: '\ud800' }),
     'NUL in a device id': '{"devices":{"a\\u0000b":[]}}',
   };
+  const codes = ['invalid_body', 'unstorable_text', 'invalid_json'];
+  const counted = async () => (await Promise.all(codes.map(refused))).reduce((x, y) => x + y, 0);
+  const before = await counted();
   for (const [label, body] of Object.entries(hostile)) {
     const answer = await put(body);
     expect(answer.status, label).toBeGreaterThanOrEqual(400);
     expect(answer.status, label).toBeLessThan(500);
   }
+  // Every refusal is counted in vigil_http_refused_total, schema refusals (422) included.
+  expect(await counted()).toBe(before + Object.keys(hostile).length);
   expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   // Device ids and types that are Object.prototype's names are ordinary keys.
   const names = await put('{"devices":{"constructor":[{"type":"t","metric":"rssi","op":"<","raise":-100}],"toString":[]},"device_types":{"hasOwnProperty":[]}}');
