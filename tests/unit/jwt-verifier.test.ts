@@ -111,3 +111,15 @@ it('stops reading a JWKS past MAX_JWKS_BYTES (keys_unavailable) instead of holdi
   // The hub gave up after about MAX_JWKS_BYTES, not after the whole answer.
   expect(sent * 64 * 1024).toBeLessThan(MAX_JWKS_BYTES * 8);
 });
+
+it('gives up on a JWKS that sends its answer a byte at a time within JWT_JWKS_TIMEOUT_MS', async () => {
+  const port = await listen((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const drip = setInterval(() => (res.destroyed ? clearInterval(drip) : res.write(' ')), 50);
+    res.on('close', () => clearInterval(drip));
+  });
+  const verifier = JwtVerifier.fromSettings(settings({ jwksUrl: `http://127.0.0.1:${port}/jwks`, jwksTimeoutMs: 300 }), () => undefined)!;
+  const started = Date.now();
+  expect(await verifier.verify(await es256Token())).toMatchObject({ ok: false, reason: 'keys_unavailable' });
+  expect(Date.now() - started).toBeLessThan(3000);
+});
