@@ -64,6 +64,19 @@ it('refuses lists past the bounds or holding one invalid id whole, and takes rep
   expect((await c.request({ type: 'ping' }, id++)).type).toBe('pong');
 }, 60_000);
 
+it('bounds the snapshots subscribe_devices may ask for per second: listing followed devices again and again is refused', async () => {
+  const c = await connect();
+  const list = ids(500, 5000);
+  expect((await c.request({ type: 'subscribe_devices', device_ids: list }, 1)).type).toBe('ack');
+  // Three more of the same 500 at once: 2000 snapshots asked within a second, past WS_MAX_SUBSCRIPTIONS (600).
+  const answers = await Promise.all([2, 3, 4].map((n) => c.request({ type: 'subscribe_devices', device_ids: list }, n)));
+  expect(answers.filter((a) => errorCode(a) === 'rate_limited').length).toBeGreaterThanOrEqual(2);
+  const metrics = await (await fetch(httpUrl(hub, '/metrics'))).text();
+  expect(Number(/vigil_ws_client_errors_total\{code="rate_limited"\} (\d+)/.exec(metrics)?.[1] ?? 0)).toBeGreaterThanOrEqual(2);
+  // The connection goes on; the subscriptions stand (unsubscribing finds them all).
+  expect(await c.request({ type: 'unsubscribe_devices', device_ids: list }, 5)).toEqual({ type: 'ack', id: 5 });
+}, 60_000);
+
 it('refuses hostile resume maps whole (invalid_resume) and takes well-formed ones', async () => {
   const c = await connect();
   let id = 1;
