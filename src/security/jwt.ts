@@ -145,7 +145,7 @@ export class JwtVerifier {
     // jose checks that sub is present, not its type: 123 or ["alice"] would name "jwt:123" or "jwt:alice".
     if (typeof sub !== 'string') return refused('bad_claims', '"sub" must be a string');
     if (sub.length === 0 || sub.length > MAX_SUBJECT_CHARS) return refused('bad_claims', `"sub" must be 1-${MAX_SUBJECT_CHARS} characters`);
-    const scopes = listClaim(payload[this.settings.scopeClaim], MAX_SCOPE_ENTRIES);
+    const scopes = listClaim(ownClaim(payload, this.settings.scopeClaim), MAX_SCOPE_ENTRIES);
     if (scopes === 'invalid') return refused('bad_claims', `"${this.settings.scopeClaim}" must be a space-separated string or an array of strings (at most ${MAX_SCOPE_ENTRIES})`);
     const granted = new Set<Scope>();
     for (const entry of scopes ?? []) {
@@ -153,7 +153,7 @@ export class JwtVerifier {
       const scope = entry.slice(this.settings.scopePrefix.length);
       if ((SCOPES as readonly string[]).includes(scope)) granted.add(scope as Scope);
     }
-    const devices = listClaim(payload[this.settings.devicesClaim], MAX_TOKEN_DEVICES);
+    const devices = listClaim(ownClaim(payload, this.settings.devicesClaim), MAX_TOKEN_DEVICES);
     if (devices === 'invalid' || (devices !== null && !devices.every(isDeviceId))) {
       return refused('bad_claims', `"${this.settings.devicesClaim}" must be device ids (1-128 of [A-Za-z0-9._:-]), as an array or space-separated, at most ${MAX_TOKEN_DEVICES}`);
     }
@@ -201,6 +201,9 @@ async function boundedFetch(url: string, init: RequestInit): Promise<Response> {
 }
 
 const refused = (reason: JwtRefusal, message: string): JwtOutcome => ({ ok: false, reason, message });
+
+/** The token's own claim: a claim name like `constructor` or `toString` must not read Object.prototype's. */
+const ownClaim = (payload: JWTPayload, name: string): unknown => (Object.hasOwn(payload, name) ? payload[name] : undefined);
 
 /** A claim holding a list: an array of strings or one space-separated string; null when absent. */
 function listClaim(value: unknown, max: number): string[] | null | 'invalid' {

@@ -123,3 +123,18 @@ it('gives up on a JWKS that sends its answer a byte at a time within JWT_JWKS_TI
   expect(await verifier.verify(await es256Token())).toMatchObject({ ok: false, reason: 'keys_unavailable' });
   expect(Date.now() - started).toBeLessThan(3000);
 });
+
+it('reads only the token\'s own claims: a claim name Object.prototype also has is absent unless the token holds it', async () => {
+  const exp = Math.floor(Date.now() / 1000) + 60;
+  const scopesOf = (o: Awaited<ReturnType<JwtVerifier['verify']>>) => (o.ok && o.credentials.principal.kind === 'key' ? [...o.credentials.principal.key.scopes] : null);
+  for (const name of ['constructor', 'toString', 'hasOwnProperty']) {
+    const byScope = JwtVerifier.fromSettings(settings({ hs256Secret: 'x'.repeat(32), scopeClaim: name }), () => undefined)!;
+    const none = await byScope.verify(await hs256({ sub: 'u', exp }));
+    expect(none, name).toMatchObject({ ok: true });
+    expect(scopesOf(none), name).toEqual([]);
+    const read = await byScope.verify(await hs256({ sub: 'u', exp, [name]: 'read' }));
+    expect(scopesOf(read), name).toEqual(['read']);
+    const byDevices = JwtVerifier.fromSettings(settings({ hs256Secret: 'x'.repeat(32), devicesClaim: name }), () => undefined)!;
+    expect(await byDevices.verify(await hs256({ sub: 'u', exp, scope: 'read' })), name).toMatchObject({ ok: true, credentials: { principal: { key: { deviceIds: null } } } });
+  }
+});
