@@ -176,6 +176,11 @@ export class JwtVerifier {
  */
 async function boundedFetch(url: string, init: RequestInit): Promise<Response> {
   const response = await fetch(url, init);
+  // jose refuses anything but 200 without reading the body (and a 204 or 304 cannot be rebuilt with one).
+  if (response.status !== 200) {
+    await response.body?.cancel().catch(() => undefined);
+    return response;
+  }
   const declared = Number(response.headers.get('content-length') ?? 0);
   const tooLarge = () => new Error(`the JWKS answer is over ${MAX_JWKS_BYTES} bytes`);
   if (declared > MAX_JWKS_BYTES) {

@@ -138,3 +138,12 @@ it('reads only the token\'s own claims: a claim name Object.prototype also has i
     expect(await byDevices.verify(await hs256({ sub: 'u', exp, scope: 'read' })), name).toMatchObject({ ok: true, credentials: { principal: { key: { deviceIds: null } } } });
   }
 });
+
+it('says keys_unavailable for a JWKS answering 204, 304, a redirect or garbage', async () => {
+  const answers: [number, string][] = [[204, ''], [304, ''], [302, ''], [200, 'not json'], [200, '{"keys":"x"}'], [200, '[]'], [200, 'null']];
+  for (const [status, body] of answers) {
+    const port = await listen((_req, res) => res.writeHead(status, status === 302 ? { location: 'http://127.0.0.1:1/' } : { 'content-type': 'application/json' }).end(status === 200 ? body : undefined));
+    const verifier = JwtVerifier.fromSettings(settings({ jwksUrl: `http://127.0.0.1:${port}/jwks` }), () => undefined)!;
+    expect(await verifier.verify(await es256Token()), `${status} ${body}`).toMatchObject({ ok: false, reason: 'keys_unavailable' });
+  }
+});
