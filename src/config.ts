@@ -293,6 +293,17 @@ function flagNames(): string[] {
   return Object.keys(configSchema.shape).map((k) => `--${k.toLowerCase().replaceAll('_', '-')}`);
 }
 
+/**
+ * Pairs of settings of which the first must not exceed the second: each is bounded alone above,
+ * but a minimum over its maximum would be silently wrong (LEARNED_TIMEOUT_MIN_SAMPLES over
+ * LEARNED_TIMEOUT_SAMPLES: no timeout is ever learned, the ring never holds that many).
+ */
+const ORDERED_SETTINGS: readonly (readonly [ConfigKey, ConfigKey])[] = [
+  ['LEARNED_TIMEOUT_MIN_SAMPLES', 'LEARNED_TIMEOUT_SAMPLES'],
+  ['LEARNED_TIMEOUT_MIN_S', 'LEARNED_TIMEOUT_MAX_S'],
+  ['NOTIFY_RETRY_BASE_MS', 'NOTIFY_RETRY_MAX_MS'],
+];
+
 /** Reads the configuration; throws a ConfigError naming each bad variable and what it accepts. */
 export function loadConfig(
   env: Record<string, string | undefined> = process.env,
@@ -307,6 +318,10 @@ export function loadConfig(
   const parsed = configSchema.safeParse(raw);
   if (parsed.success) {
     initialRuleSet(parsed.data); // fail at start, naming the bad rule
+    const disordered = ORDERED_SETTINGS.filter(([low, high]) => Number(parsed.data[low]) > Number(parsed.data[high]));
+    if (disordered.length > 0) {
+      throw new ConfigError(`invalid configuration:\n${disordered.map(([low, high]) => `  ${low}=${parsed.data[low]} is over ${high}=${parsed.data[high]}: it must not be`).join('\n')}`);
+    }
     if (parsed.data.CLUSTER_ENABLED && (!parsed.data.REDIS_URL || !parsed.data.MQTT_URL)) {
       throw new ConfigError(
         'invalid configuration:\n  CLUSTER_ENABLED=true needs REDIS_URL and MQTT_URL: instances share Redis and an external MQTT broker, every instance reading every device topic (the embedded broker is single-instance)',

@@ -120,7 +120,7 @@ export function createMetrics() {
     }),
     httpRefused: new Counter({
       name: 'vigil_http_refused_total',
-      help: 'HTTP requests refused, by code (missing_key, invalid_key, invalid_token (a JWT refused), jwt_keys_unavailable, forbidden, rate_limited, headers_too_large, not_found, method_not_allowed, malformed_path, origin_not_allowed, unsupported_media_type, misdirected_request; query bounds: too_big, invalid_cursor, range_too_large, too_many_rows; bodies: body_too_large, invalid_json, unstorable_text)',
+      help: 'HTTP requests refused, by code (missing_key, invalid_key, invalid_token (a JWT refused), jwt_keys_unavailable, forbidden, rate_limited, headers_too_large, not_found, method_not_allowed, malformed_path, origin_not_allowed, unsupported_media_type, misdirected_request; query bounds: too_big, invalid_cursor, range_too_large, too_many_rows; bodies: body_too_large, invalid_json, unstorable_text; schema refusals (422): invalid_body, invalid_query)',
       labelNames: ['code'] as const,
       registers: r,
     }),
@@ -254,7 +254,7 @@ export function createMetrics() {
     }),
     notifications: new Counter({
       name: 'vigil_notifications_total',
-      help: 'Notification outcomes per sink (webhook-N, alertmanager-N): delivered, retried (failed, retry scheduled), dead (gave up), dropped (outbox full), filtered (severity or type filter), resent and resend_failed (Alertmanager re-sends)',
+      help: 'Notification outcomes per sink (webhook-N, alertmanager-N): delivered, retried (failed, retry scheduled), dead (gave up), dropped (outbox full), pruned (dead rows past NOTIFY_OUTBOX_MAX_ROWS), filtered (severity or type filter), resent and resend_failed (Alertmanager re-sends)',
       labelNames: ['sink', 'outcome'] as const,
       registers: r,
     }),

@@ -3,6 +3,7 @@ import { loadConfig } from '../config.js';
 import { ApiKeyStore, SCOPES, type Scope } from '../security/api-keys.js';
 import { describeFault } from '../errors/boundary.js';
 import { openDatabase, type Database } from '../storage/database.js';
+import { createKeyBody } from '../transport/http/admin-routes.js';
 
 /**
  * `npm run keys -- create --scope read,command --name dashboard [--devices d1,d2]`,
@@ -48,6 +49,27 @@ if (!COMMANDS.has(command!)) usageError(`unknown command "${command!.slice(0, 40
 if (command === 'revoke' && !arg) usageError('revoke needs a key id: revoke ID');
 if (positionals.length > (command === 'revoke' ? 2 : 1)) usageError(`unexpected argument "${positionals.at(-1)!.slice(0, 40)}"`);
 
+/**
+ * `create`'s request, checked by the schema POST /admin/keys uses (name 1-100 characters, device ids
+ * 1-128 of [A-Za-z0-9._:-], at most 10,000), before any database is opened: the CLI must not store
+ * a key the API would refuse (one limited to "bad/id", say, which no device can ever match).
+ */
+function createRequest() {
+  const scopes = [...new Set((values.scope ?? '').split(',').filter(Boolean))];
+  const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+  if (scopes.length === 0 || bad.length > 0 || !values.name) {
+    return usageError(`usage: create --scope ${SCOPES.join('|')}[,…] --name NAME [--devices id,id]${bad.length ? ` (unknown scope: ${bad.join(', ')})` : ''}`);
+  }
+  const checked = createKeyBody.safeParse({ name: values.name, scopes, ...(values.devices === undefined ? {} : { device_ids: values.devices.split(',') }) });
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    const where = issue.path[0] === 'device_ids' ? `--devices${issue.path.length > 1 ? ` (entry ${String(issue.path[1])})` : ''}` : `--${String(issue.path[0] ?? 'name')}`;
+    return usageError(`${where}: ${issue.path[0] === 'device_ids' && issue.path.length > 1 ? 'device ids are 1-128 characters of [A-Za-z0-9._:-]' : issue.message}`);
+  }
+  return checked.data;
+}
+const request = command === 'create' ? createRequest() : null;
+
 function parseKeysArgs(args: string[]) {
   return parseArgs({
     args,
@@ -71,16 +93,10 @@ const fail = (message: string) => {
   process.exitCode = 2;
 };
 try {
-  if (command === 'create') {
-    const scopes = (values.scope ?? '').split(',').filter(Boolean);
-    const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
-    if (scopes.length === 0 || bad.length > 0 || !values.name) {
-      fail(`usage: create --scope ${SCOPES.join('|')}[,…] --name NAME [--devices id,id]${bad.length ? ` (unknown scope: ${bad.join(', ')})` : ''}`);
-    } else {
-      const created = await keys.create(values.name, scopes as Scope[], values.devices ? values.devices.split(',') : null);
-      process.stdout.write(`created key ${created.key.id} (${scopes.join(',')}) for ${values.name}\n${created.token}\nKeep it now: only its hash is stored.\n`);
-      if (created.first) process.stderr.write('keys: the first key: the hub now requires a key, and keeps requiring one even if every key is revoked\n');
-    }
+  if (request !== null) {
+    const created = await keys.create(request.name, request.scopes as Scope[], request.device_ids ?? null);
+    process.stdout.write(`created key ${created.key.id} (${request.scopes.join(',')}) for ${request.name}\n${created.token}\nKeep it now: only its hash is stored.\n`);
+    if (created.first) process.stderr.write('keys: the first key: the hub now requires a key, and keeps requiring one even if every key is revoked\n');
   } else if (command === 'list') {
     for (const k of keys.list()) process.stdout.write(`${k.id}  ${k.name}  ${[...k.scopes].join(',')}${k.deviceIds ? `  devices:${[...k.deviceIds].join(',')}` : ''}\n`);
   } else if (command === 'revoke') {

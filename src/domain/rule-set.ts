@@ -6,8 +6,12 @@ const NAME = /^[A-Za-z0-9._:-]{1,64}$/;
 const METRIC = /^(battery_level|rssi|response_time_ms|error_rate|response_time_mean10|metrics\.[A-Za-z0-9._:-]{1,64})$/;
 const METRIC_HINT = 'battery_level, rssi, response_time_ms, error_rate, response_time_mean10, or metrics.<name> (1-64 chars of [A-Za-z0-9._:-])';
 
-/** Bounds of one rule set: compiling and storing it stays cheap whatever a client sends. */
-export const RULE_SET_LIMITS = { rulesPerList: 200, deviceTypes: 1000, devices: 10_000, totalRules: 20_000, escalationSteps: 8 } as const;
+/**
+ * Bounds of one rule set: compiling and storing it stays cheap whatever a client sends. `bodyBytes`
+ * is the `PUT /rules` body bound in place of HTTP_MAX_BODY_BYTES (64 KiB by default, which would
+ * stop a rule set at a few hundred per-device overrides): 20 000 rules of ~80 bytes fit twice over.
+ */
+export const RULE_SET_LIMITS = { rulesPerList: 200, deviceTypes: 1000, devices: 10_000, totalRules: 20_000, escalationSteps: 8, bodyBytes: 4 * 1024 * 1024 } as const;
 
 /** Severity rank: 0 is the most severe (critical), 4 the least (info). */
 export const severityRank = (s: Severity): number => SEVERITIES.indexOf(s);

@@ -24,6 +24,8 @@ export interface HistorySettings {
 }
 
 export function historySettings(config: Config, metrics: Metrics): HistorySettings {
+  // A sample from the start, also where the frames are kept in Redis instead (0 in this process).
+  for (const scope of ['device', 'fleet'] as const) metrics.historyBytes.set({ scope }, 0);
   return {
     windowMs: config.HISTORY_WINDOW_S * 1000,
     maxBytesPerDevice: config.HISTORY_MAX_BYTES_PER_DEVICE,

@@ -8,6 +8,23 @@ import type { Session } from './session.js';
 /** Ids named in an error message, at most (the rest are counted). */
 const NAMED_IDS = 20;
 
+/**
+ * Devices' first frames (snapshots or missed frames) one connection may have prepared by
+ * `subscribe_devices` per second: WS_MAX_SUBSCRIPTIONS, so a client may (re)subscribe everything it
+ * is allowed to follow once a second. Without it, listing the same 500 followed devices again within
+ * the message rate made one connection cost 500 snapshots a message (~40,000 a second measured).
+ */
+const FIRST_FRAMES_WINDOW_MS = 1000;
+const firstFrames = new WeakMap<Session, { start: number; used: number }>();
+
+function withinFirstFramesBudget(session: Session, devices: number, now: number): boolean {
+  let budget = firstFrames.get(session);
+  if (budget === undefined || now - budget.start >= FIRST_FRAMES_WINDOW_MS) firstFrames.set(session, (budget = { start: now, used: 0 }));
+  if (budget.used + devices > session.limits.maxSubscriptions) return false;
+  budget.used += devices;
+  return true;
+}
+
 const named = (ids: readonly string[]): string => (ids.length <= NAMED_IDS ? ids.join(', ') : `${ids.slice(0, NAMED_IDS).join(', ')} and ${ids.length - NAMED_IDS} more`);
 
 /**
@@ -24,6 +41,9 @@ export function subscribeDevices(session: Session, principal: Principal, deviceI
   if (session.subscriptionCount + added > session.limits.maxSubscriptions) return refuseOverLimit(session, id);
   // A device whose first frames are still coming (an earlier request) gets them from that request.
   const wanted = deviceIds.filter((deviceId) => session.preparing?.has(deviceId) !== true);
+  if (!withinFirstFramesBudget(session, wanted.length, Date.now())) {
+    return session.sendError(id, 'rate_limited', `at most ${session.limits.maxSubscriptions} devices' first frames per second (WS_MAX_SUBSCRIPTIONS); nothing was subscribed, retry in a second`);
+  }
   const begun: Begun[] = [];
   try {
     for (const deviceId of wanted) begun.push(begin(session, deviceId, resume.get(deviceId) ?? null));

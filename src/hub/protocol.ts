@@ -1,4 +1,5 @@
 import { isDeviceId } from '../domain/device-id.js';
+import { MAX_JWT_BYTES } from '../security/jwt.js';
 
 /**
  * The WebSocket protocol's client side, decoded without any transport (docs/websocket-protocol.md).
@@ -133,7 +134,8 @@ export function decodeClientMessage(text: string, maxBytes: number): DecodeOutco
       }
       return { ok: true, message: { type: 'ack_alert', id, alertId: m.alert_id } };
     case 'auth':
-      if (typeof m.token !== 'string' || m.token.length === 0 || m.token.length > 512) {
+      // As long as a JWT may be: an RS256 one with a few claims is past 600 characters already.
+      if (typeof m.token !== 'string' || m.token.length === 0 || m.token.length > MAX_JWT_BYTES) {
         return failure(id, 'invalid_token', 'auth needs a "token": an API key or a token from POST /ws-token');
       }
       return { ok: true, message: { type: 'auth', id, token: m.token } };

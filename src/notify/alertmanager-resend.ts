@@ -48,12 +48,13 @@ export function scheduleAlertmanagerResend(opts: ResendOptions): { stop(): void 
         });
         if (isAlertEventData(event.data)) alerts.push(toPostableAlert(event.data));
       }
-      for (let i = 0; i < alerts.length; i += RESEND_CHUNK) {
-        const outcome = await sink.postAlerts(alerts.slice(i, i + RESEND_CHUNK));
+      for (const chunk of chunksWithin(alerts, RESEND_CHUNK, sink.maxBodyBytes)) {
+        const outcome = await sink.postAlerts(chunk);
         opts.metrics.notifications.inc({ sink: sink.name, outcome: outcome.ok ? 'resent' : 'resend_failed' });
         if (!outcome.ok) {
           opts.log.warn({ sink: sink.name, target: sink.target, err: outcome.error }, 'Alertmanager re-send failed; the next round repeats it');
-          break;
+          // The receiver failing stops the round; one post it can never take (too large) does not.
+          if (outcome.retry) break;
         }
       }
     }
@@ -61,6 +62,30 @@ export function scheduleAlertmanagerResend(opts: ResendOptions): { stop(): void 
   const timer = setInterval(opts.faults.guard('notifications', round), opts.everyMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
+}
+
+/**
+ * The alerts in posts of at most `maxCount` whose JSON array stays within `maxBytes`
+ * (NOTIFY_MAX_BODY_BYTES): 500 alerts of ~400 bytes are ~200 KB, and a post over the bound is never
+ * sent, so cutting by count alone re-sent nothing once a few hundred alerts were active. An alert
+ * too large alone goes in a post of its own (refused there, counted as resend_failed).
+ */
+export function chunksWithin(alerts: readonly PostableAlert[], maxCount: number, maxBytes: number): PostableAlert[][] {
+  const chunks: PostableAlert[][] = [];
+  let chunk: PostableAlert[] = [];
+  let bytes = 2; // []
+  for (const alert of alerts) {
+    const size = Buffer.byteLength(JSON.stringify(alert)) + 1; // and its comma
+    if (chunk.length > 0 && (chunk.length >= maxCount || bytes + size > maxBytes)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 2;
+    }
+    chunk.push(alert);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }
 
 async function activeAlerts(db: VigilDb): Promise<{ alert: Alert; deviceType: string | null }[]> {

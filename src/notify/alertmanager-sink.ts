@@ -68,6 +68,11 @@ export class AlertmanagerSink implements Sink {
     return this.postAlerts([toPostableAlert(event.data)]);
   }
 
+  /** NOTIFY_MAX_BODY_BYTES: a post is at most this long (the re-send splits its alerts by it). */
+  get maxBodyBytes(): number {
+    return this.limits.maxBodyBytes;
+  }
+
   postAlerts(alerts: readonly PostableAlert[]): Promise<DeliveryOutcome> {
     return post(this.endpoint, { 'content-type': 'application/json', 'user-agent': `Vigil/${VERSION}` }, JSON.stringify(alerts), this.limits);
   }

@@ -3,7 +3,7 @@ import type { Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { VigilDb } from '../storage/database.js';
-import { buryUnknownSinks, claimDue, completeDelivery, failDelivery, outboxStats, pruneDead, type ClaimedRow } from './outbox.js';
+import { buryUnknownSinks, claimDue, completeDelivery, failDelivery, outboxStats, pruneDead, pruneDeadOver, type ClaimedRow } from './outbox.js';
 import type { NotificationPlanner } from './planner.js';
 import type { Sink } from './sink.js';
 
@@ -131,6 +131,8 @@ export class DeliveryLoop {
     const { metrics, planner, maxRows, log } = this.opts;
     const stats = await outboxStats(this.opts.db);
     let pending = 0;
+    let dead = 0;
+    for (const s of stats) dead += s.dead;
     for (const name of this.sinks.keys()) {
       const s = stats.find((x) => x.sink === name);
       metrics.notificationOutboxDepth.set({ sink: name }, s?.pending ?? 0);
@@ -143,6 +145,10 @@ export class DeliveryLoop {
       if (full) log.error({ pending, maxRows }, 'notification outbox full (NOTIFY_OUTBOX_MAX_ROWS): new events are dropped and counted until it drains');
       else log.info({ pending }, 'notification outbox below NOTIFY_OUTBOX_MAX_ROWS again: events are queued again');
       planner.full = full;
+    }
+    // Dead rows are bounded like pending ones (NOTIFY_OUTBOX_MAX_ROWS), the oldest pruned and counted.
+    if (dead > maxRows) {
+      for (const [sink, rows] of await pruneDeadOver(this.opts.db, maxRows)) metrics.notifications.inc({ sink, outcome: 'pruned' }, rows);
     }
   }
 }

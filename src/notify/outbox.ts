@@ -106,6 +106,22 @@ export async function pruneDead(db: VigilDb, keepMs: number = DEAD_KEEP_MS): Pro
   await db.execute(sql`delete from notification_outbox where state = 'dead' and next_attempt_at < now() - ${keepMs} * interval '1 millisecond'`);
 }
 
+/**
+ * Dead rows beyond the `keep` newest go, oldest first: the age bound (DEAD_KEEP_MS) alone lets a
+ * receiver that refuses everything for days fill the table at the event rate. Returns how many
+ * went, per sink.
+ */
+export async function pruneDeadOver(db: VigilDb, keep: number): Promise<Map<string, number>> {
+  const result = await db.execute(sql`
+    delete from notification_outbox
+    where state = 'dead' and seq <= (
+      select seq from notification_outbox where state = 'dead' order by seq desc offset ${keep} limit 1)
+    returning sink`);
+  const pruned = new Map<string, number>();
+  for (const { sink } of resultRows<{ sink: string }>(result)) pruned.set(sink, (pruned.get(sink) ?? 0) + 1);
+  return pruned;
+}
+
 /** Rows of sinks no longer configured: dead at once, so they neither wait for ever nor count as pending. */
 export async function buryUnknownSinks(db: VigilDb, sinks: readonly string[]): Promise<number> {
   const result = await db.execute(sql`

@@ -1,5 +1,5 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTHeaderParameters, type JWTPayload, type KeyInput } from 'jose';
+import { createRemoteJWKSet, customFetch, decodeProtectedHeader, errors, jwtVerify, type JWTHeaderParameters, type JWTPayload, type KeyInput } from 'jose';
 import type { Config } from '../config.js';
 import { isDeviceId } from '../domain/device-id.js';
 import type { ApiKey, Credentials, Scope } from './api-keys.js';
@@ -30,6 +30,8 @@ export const MAX_JWT_BYTES = 8192;
 const MAX_SUBJECT_CHARS = 256;
 const MAX_TOKEN_DEVICES = 10_000;
 const MAX_SCOPE_ENTRIES = 256;
+/** A JWKS answer longer than this is not read on (a real one holds a few keys: a few KiB). */
+export const MAX_JWKS_BYTES = 1024 * 1024;
 
 /** Why a token was refused; `vigil_jwt_verifications_total{outcome}` counts each (and `accepted`). */
 export type JwtRefusal = 'malformed' | 'expired' | 'bad_signature' | 'bad_claims' | 'unknown_key' | 'keys_unavailable';
@@ -89,6 +91,7 @@ export class JwtVerifier {
             timeoutDuration: settings.jwksTimeoutMs,
             cacheMaxAge: settings.jwksCacheS * 1000,
             cooldownDuration: settings.jwksCooldownS * 1000,
+            [customFetch]: boundedFetch,
           });
     // Each key source only for its own algorithms: an HS256 token is never checked against a public
     // key (algorithm confusion), nor an RS256 one against the secret.
@@ -138,9 +141,11 @@ export class JwtVerifier {
 
   /** The claims as the principal an API key would be: scopes and, when the claim is there, devices. */
   private principalOf(payload: JWTPayload): JwtOutcome {
-    const sub = payload.sub!;
+    const sub = payload.sub;
+    // jose checks that sub is present, not its type: 123 or ["alice"] would name "jwt:123" or "jwt:alice".
+    if (typeof sub !== 'string') return refused('bad_claims', '"sub" must be a string');
     if (sub.length === 0 || sub.length > MAX_SUBJECT_CHARS) return refused('bad_claims', `"sub" must be 1-${MAX_SUBJECT_CHARS} characters`);
-    const scopes = listClaim(payload[this.settings.scopeClaim], MAX_SCOPE_ENTRIES);
+    const scopes = listClaim(ownClaim(payload, this.settings.scopeClaim), MAX_SCOPE_ENTRIES);
     if (scopes === 'invalid') return refused('bad_claims', `"${this.settings.scopeClaim}" must be a space-separated string or an array of strings (at most ${MAX_SCOPE_ENTRIES})`);
     const granted = new Set<Scope>();
     for (const entry of scopes ?? []) {
@@ -148,7 +153,7 @@ export class JwtVerifier {
       const scope = entry.slice(this.settings.scopePrefix.length);
       if ((SCOPES as readonly string[]).includes(scope)) granted.add(scope as Scope);
     }
-    const devices = listClaim(payload[this.settings.devicesClaim], MAX_TOKEN_DEVICES);
+    const devices = listClaim(ownClaim(payload, this.settings.devicesClaim), MAX_TOKEN_DEVICES);
     if (devices === 'invalid' || (devices !== null && !devices.every(isDeviceId))) {
       return refused('bad_claims', `"${this.settings.devicesClaim}" must be device ids (1-128 of [A-Za-z0-9._:-]), as an array or space-separated, at most ${MAX_TOKEN_DEVICES}`);
     }
@@ -163,7 +168,47 @@ export class JwtVerifier {
   }
 }
 
+/**
+ * fetch for the JWKS that reads at most MAX_JWKS_BYTES of the answer: jose reads it whole with
+ * `response.json()`, so an endpoint streaming a huge body would otherwise be held in memory (the
+ * timeout bounds only how long, not how much). Past the bound the read stops and the token is
+ * refused as keys_unavailable.
+ */
+async function boundedFetch(url: string, init: RequestInit): Promise<Response> {
+  const response = await fetch(url, init);
+  // jose refuses anything but 200 without reading the body (and a 204 or 304 cannot be rebuilt with one).
+  if (response.status !== 200) {
+    await response.body?.cancel().catch(() => undefined);
+    return response;
+  }
+  const declared = Number(response.headers.get('content-length') ?? 0);
+  const tooLarge = () => new Error(`the JWKS answer is over ${MAX_JWKS_BYTES} bytes`);
+  if (declared > MAX_JWKS_BYTES) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (response.body !== null) {
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > MAX_JWKS_BYTES) {
+        await reader.cancel().catch(() => undefined);
+        throw tooLarge();
+      }
+      chunks.push(value);
+    }
+  }
+  return new Response(Buffer.concat(chunks), { status: response.status, statusText: response.statusText, headers: response.headers });
+}
+
 const refused = (reason: JwtRefusal, message: string): JwtOutcome => ({ ok: false, reason, message });
+
+/** The token's own claim: a claim name like `constructor` or `toString` must not read Object.prototype's. */
+const ownClaim = (payload: JWTPayload, name: string): unknown => (Object.hasOwn(payload, name) ? payload[name] : undefined);
 
 /** A claim holding a list: an array of strings or one space-separated string; null when absent. */
 function listClaim(value: unknown, max: number): string[] | null | 'invalid' {

@@ -1,9 +1,15 @@
-import { desc, sql } from 'drizzle-orm';
+import { desc, lte, sql } from 'drizzle-orm';
 import type { RuleSetDocument } from '../domain/rule-set.js';
 import type { VigilDb } from './database.js';
 import { ruleSets } from './schema/index.js';
 
 export type RuleSetSource = 'api' | 'reset' | 'env';
+
+/**
+ * Versions kept in `rule_sets`, the newest: a set may be 4 MiB, and a client replacing it in a loop
+ * would otherwise grow the table without end (100 of the largest: 400 MiB at most).
+ */
+export const KEPT_RULE_VERSIONS = 100;
 
 export interface StoredRuleSet {
   readonly version: number;
@@ -46,7 +52,11 @@ export async function storeRuleSet(
       .values({ version: base + 1, document, source, createdBy })
       .onConflictDoNothing()
       .returning({ version: ruleSets.version });
-    if (inserted.length === 1) return { version: inserted[0]!.version };
+    if (inserted.length === 1) {
+      const version = inserted[0]!.version;
+      await db.delete(ruleSets).where(lte(ruleSets.version, version - KEPT_RULE_VERSIONS));
+      return { version };
+    }
     if (expected !== null) return 'stale';
   }
   return 'stale';

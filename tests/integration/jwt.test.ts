@@ -188,6 +188,15 @@ describe('JWTs (HS256 secret and ES256 JWKS)', () => {
     expect(await forged.waitClose()).toBe(4401);
   });
 
+  it('authenticates a socket by an auth message carrying a long JWT (claims past 512 characters)', async () => {
+    const devices = [own, ...Array.from({ length: 40 }, (_, i) => `extra-device-${i}`)];
+    const token = await es256(claims({ vigil_devices: devices, name: 'A user with a long display name', email: 'someone@login.example.test' }));
+    expect(token.length).toBeGreaterThan(1000);
+    const client = await connect();
+    expect(await client.request({ type: 'auth', token }, 1)).toMatchObject({ type: 'ack' });
+    expect((await client.request({ type: 'subscribe_device', device_id: own }, 2)).type).toBe('ack');
+  });
+
   it('ends a live session at the token exp with 4440, unless renewed by a fresh token of the same subject', async () => {
     const sub = `user-${randomSuffix()}`;
     const exp = nowS() + 3;

@@ -43,6 +43,12 @@ it.each([
   [[], 'no command given'],
   [['revoke'], 'revoke needs a key id'],
   [['list', 'extra'], 'unexpected argument "extra"'],
+  // Refused as POST /admin/keys refuses them, before any database is opened.
+  [['create', '--scope', 'read', '--name', 'x', '--devices', 'ok,bad/id'], '--devices (entry 1): device ids are 1-128 characters'],
+  [['create', '--scope', 'read', '--name', 'x', '--devices', ''], '--devices (entry 0)'],
+  [['create', '--scope', 'read', '--name', 'x', '--devices', Array.from({ length: 10_001 }, (_, i) => `d${i}`).join(',')], '--devices'],
+  [['create', '--scope', 'read', '--name', 'n'.repeat(101)], '--name'],
+  [['create', '--scope', 'root', '--name', 'x'], 'unknown scope: root'],
 ])('%j is a one-line error with exit code 2', async (args, message) => {
   const run = await keys(args, NO_DATABASE);
   expect(run.code).toBe(2);

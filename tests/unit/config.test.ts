@@ -25,6 +25,13 @@ describe('configuration', () => {
     expect(() => loadConfig({ MQTT_TOPIC_PREFIX: 'devices/#' })).toThrow(/MQTT_TOPIC_PREFIX/);
   });
 
+  it('refuses a minimum over its maximum, naming both', () => {
+    expect(() => loadConfig({ LEARNED_TIMEOUT_SAMPLES: '16', LEARNED_TIMEOUT_MIN_SAMPLES: '32' })).toThrow(/LEARNED_TIMEOUT_MIN_SAMPLES=32 is over LEARNED_TIMEOUT_SAMPLES=16/);
+    expect(() => loadConfig({ LEARNED_TIMEOUT_MIN_S: '600', LEARNED_TIMEOUT_MAX_S: '60' })).toThrow(/LEARNED_TIMEOUT_MIN_S=600 is over LEARNED_TIMEOUT_MAX_S=60/);
+    expect(() => loadConfig({ NOTIFY_RETRY_BASE_MS: '600000', NOTIFY_RETRY_MAX_MS: '1000' })).toThrow(/NOTIFY_RETRY_BASE_MS/);
+    expect(loadConfig({ LEARNED_TIMEOUT_SAMPLES: '16', LEARNED_TIMEOUT_MIN_SAMPLES: '16' }).LEARNED_TIMEOUT_MIN_SAMPLES).toBe(16);
+  });
+
   it('rejects unknown flags and flags without a value', () => {
     expect(() => loadConfig({}, ['--prot', '1'])).toThrow(ConfigError);
     expect(() => loadConfig({}, ['--port'])).toThrow(/needs a value/);

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterEach, expect, it } from 'vitest';
-import { JwtVerifier, MAX_JWT_BYTES, type JwtSettings } from '../../src/security/jwt.js';
+import { JwtVerifier, MAX_JWKS_BYTES, MAX_JWT_BYTES, type JwtSettings } from '../../src/security/jwt.js';
 
 /** The verifier alone: what is a JWT, and a JWKS that does not answer (timeout) or is not there. */
 
@@ -74,4 +74,76 @@ it('says unknown_key when the JWKS has no key for the kid', async () => {
   const port = await listen((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
   const verifier = JwtVerifier.fromSettings(settings({ jwksUrl: `http://127.0.0.1:${port}/jwks` }), () => undefined)!;
   expect(await verifier.verify(await es256Token())).toMatchObject({ ok: false, reason: 'unknown_key' });
+});
+
+const hs256 = (payload: Record<string, unknown>) =>
+  new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('x'.repeat(32)));
+
+it('refuses a sub that is not a string: 123, ["alice"] or true must not name the principals "123", "alice" or "true"', async () => {
+  const verifier = JwtVerifier.fromSettings(settings({ hs256Secret: 'x'.repeat(32) }), () => undefined)!;
+  const exp = Math.floor(Date.now() / 1000) + 60;
+  for (const sub of [123, ['alice'], true, { length: 3 }, null]) {
+    expect(await verifier.verify(await hs256({ sub, exp, scope: 'read' })), JSON.stringify(sub)).toMatchObject({ ok: false, reason: 'bad_claims' });
+  }
+  expect(await verifier.verify(await hs256({ sub: 'alice', exp, scope: 'read' }))).toMatchObject({ ok: true, credentials: { principal: { key: { id: 'jwt:alice', name: 'alice' } } } });
+});
+
+it('stops reading a JWKS past MAX_JWKS_BYTES (keys_unavailable) instead of holding a huge answer in memory', async () => {
+  let sent = 0;
+  const port = await listen((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"keys":[');
+    const chunk = `{"kty":"oct","k":"${'A'.repeat(64 * 1024)}"},`;
+    const more = () => {
+      // 64 MiB in all unless the hub stops reading (the socket closes, writes fail).
+      while (sent < 1024 && !res.destroyed) {
+        sent++;
+        if (!res.write(chunk)) return void res.once('drain', more);
+      }
+      res.end('{"kty":"oct","k":"AA"}]}');
+    };
+    more();
+  });
+  const counted: string[] = [];
+  const verifier = JwtVerifier.fromSettings(settings({ jwksUrl: `http://127.0.0.1:${port}/jwks`, jwksTimeoutMs: 20_000 }), (o) => counted.push(o))!;
+  expect(await verifier.verify(await es256Token())).toMatchObject({ ok: false, reason: 'keys_unavailable' });
+  expect(counted).toEqual(['keys_unavailable']);
+  // The hub gave up after about MAX_JWKS_BYTES, not after the whole answer.
+  expect(sent * 64 * 1024).toBeLessThan(MAX_JWKS_BYTES * 8);
+});
+
+it('gives up on a JWKS that sends its answer a byte at a time within JWT_JWKS_TIMEOUT_MS', async () => {
+  const port = await listen((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const drip = setInterval(() => (res.destroyed ? clearInterval(drip) : res.write(' ')), 50);
+    res.on('close', () => clearInterval(drip));
+  });
+  const verifier = JwtVerifier.fromSettings(settings({ jwksUrl: `http://127.0.0.1:${port}/jwks`, jwksTimeoutMs: 300 }), () => undefined)!;
+  const started = Date.now();
+  expect(await verifier.verify(await es256Token())).toMatchObject({ ok: false, reason: 'keys_unavailable' });
+  expect(Date.now() - started).toBeLessThan(3000);
+});
+
+it('reads only the token\'s own claims: a claim name Object.prototype also has is absent unless the token holds it', async () => {
+  const exp = Math.floor(Date.now() / 1000) + 60;
+  const scopesOf = (o: Awaited<ReturnType<JwtVerifier['verify']>>) => (o.ok && o.credentials.principal.kind === 'key' ? [...o.credentials.principal.key.scopes] : null);
+  for (const name of ['constructor', 'toString', 'hasOwnProperty']) {
+    const byScope = JwtVerifier.fromSettings(settings({ hs256Secret: 'x'.repeat(32), scopeClaim: name }), () => undefined)!;
+    const none = await byScope.verify(await hs256({ sub: 'u', exp }));
+    expect(none, name).toMatchObject({ ok: true });
+    expect(scopesOf(none), name).toEqual([]);
+    const read = await byScope.verify(await hs256({ sub: 'u', exp, [name]: 'read' }));
+    expect(scopesOf(read), name).toEqual(['read']);
+    const byDevices = JwtVerifier.fromSettings(settings({ hs256Secret: 'x'.repeat(32), devicesClaim: name }), () => undefined)!;
+    expect(await byDevices.verify(await hs256({ sub: 'u', exp, scope: 'read' })), name).toMatchObject({ ok: true, credentials: { principal: { key: { deviceIds: null } } } });
+  }
+});
+
+it('says keys_unavailable for a JWKS answering 204, 304, a redirect or garbage', async () => {
+  const answers: [number, string][] = [[204, ''], [304, ''], [302, ''], [200, 'not json'], [200, '{"keys":"x"}'], [200, '[]'], [200, 'null']];
+  for (const [status, body] of answers) {
+    const port = await listen((_req, res) => res.writeHead(status, status === 302 ? { location: 'http://127.0.0.1:1/' } : { 'content-type': 'application/json' }).end(status === 200 ? body : undefined));
+    const verifier = JwtVerifier.fromSettings(settings({ jwksUrl: `http://127.0.0.1:${port}/jwks` }), () => undefined)!;
+    expect(await verifier.verify(await es256Token()), `${status} ${body}`).toMatchObject({ ok: false, reason: 'keys_unavailable' });
+  }
 });

@@ -130,3 +130,20 @@ describe('planner', () => {
     expect(text).toMatch(/^vigil_notifications_total\{sink="alertmanager-1",outcome="dropped"\} 1$/m);
   });
 });
+
+describe('Alertmanager re-send posts', () => {
+  it('are cut by NOTIFY_MAX_BODY_BYTES as well as by count, each alert in exactly one, in order', async () => {
+    const { chunksWithin } = await import('../../src/notify/alertmanager-resend.js');
+    const alerts = Array.from({ length: 1000 }, (_, i) => ({ labels: { alertname: 'low_battery', device_id: `d-${i}`, severity: 'minor' }, annotations: { summary: 's'.repeat(i % 300) }, startsAt: new Date(0).toISOString() }));
+    const chunks = chunksWithin(alerts, 500, 64 * 1024);
+    expect(chunks.flat()).toEqual(alerts);
+    for (const chunk of chunks) {
+      expect(chunk.length).toBeLessThanOrEqual(500);
+      expect(Buffer.byteLength(JSON.stringify(chunk))).toBeLessThanOrEqual(64 * 1024);
+    }
+    // One alert over the bound alone: its own post.
+    const huge = { labels: { alertname: 'x', device_id: 'big', severity: 'minor' }, annotations: { summary: 'h'.repeat(70_000) }, startsAt: new Date(0).toISOString() };
+    expect(chunksWithin([alerts[0]!, huge, alerts[1]!], 500, 64 * 1024)).toEqual([[alerts[0]], [huge], [alerts[1]]]);
+    expect(chunksWithin([], 500, 1024)).toEqual([]);
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeClientMessage, encodeAck, encodeError } from '../../src/hub/protocol.js';
+import { MAX_JWT_BYTES } from '../../src/security/jwt.js';
 
 const decode = (text: string) => decodeClientMessage(text, 1024);
 
@@ -73,5 +74,14 @@ describe('WebSocket protocol decoder', () => {
       id: null,
       error: { code: 'rate_limited', message: 'slow down' },
     });
+  });
+});
+
+describe('auth message tokens', () => {
+  it('takes a token as long as a JWT may be (an RS256 JWT with claims is ~600+ characters), refuses longer', () => {
+    const jwtLike = `${'h'.repeat(40)}.${'p'.repeat(2000)}.${'s'.repeat(342)}`;
+    expect(decodeClientMessage(JSON.stringify({ type: 'auth', token: jwtLike, id: 1 }), 16 * 1024)).toEqual({ ok: true, message: { type: 'auth', id: 1, token: jwtLike } });
+    const tooLong = 't'.repeat(MAX_JWT_BYTES + 1);
+    expect(decodeClientMessage(JSON.stringify({ type: 'auth', token: tooLong, id: 2 }), 16 * 1024)).toMatchObject({ ok: false, error: { code: 'invalid_token' } });
   });
 });

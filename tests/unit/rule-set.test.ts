@@ -46,6 +46,8 @@ describe('rule-set validation', () => {
     expect(expectedVersion('')).toBeNull();
     expect(expectedVersion('"abc"')).toBeUndefined();
     expect(expectedVersion('"1", "2"')).toBeUndefined();
+    expect(expectedVersion('"7')).toBeUndefined();
+    expect(expectedVersion('7"')).toBeUndefined();
   });
 });
 

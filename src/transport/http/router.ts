@@ -118,7 +118,10 @@ export function route<B = undefined, Q = undefined>(def: RouteDef<B, Q>): Route 
           return sendJson(res, '422 Unprocessable Entity', { detail: [{ loc: ['query', ...at], msg, type: 'unstorable_text' }] });
         }
         const parsed = def.query.safeParse(given);
-        if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
+        if (!parsed.success) {
+          env.countRefused('invalid_query');
+          return sendJson(res, '422 Unprocessable Entity', validationError('query', parsed.error));
+        }
         query = parsed.data;
       }
       const headers: Record<string, string> = {};
@@ -156,7 +159,10 @@ export function route<B = undefined, Q = undefined>(def: RouteDef<B, Q>): Route 
         withPrincipal((principal) =>
           env.guarded(res, () => {
             const parsed = schema.safeParse(raw);
-            if (!parsed.success) return sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error));
+            if (!parsed.success) {
+              env.countRefused('invalid_body');
+              return sendJson(res, '422 Unprocessable Entity', validationError('body', parsed.error));
+            }
             if (typeof device === 'object') {
               for (const id of device.fromBody(parsed.data)) {
                 const decision = authorize(principal, def.action, id);

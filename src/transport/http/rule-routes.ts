@@ -1,4 +1,4 @@
-import { ruleSetSchema } from '../../domain/rule-set.js';
+import { RULE_SET_LIMITS, ruleSetSchema } from '../../domain/rule-set.js';
 import type { Propagation, RuleSetView, RuleStore } from '../../hub/rule-store.js';
 import type { Principal } from '../../security/api-keys.js';
 import type { HttpResponse } from '../uws.js';
@@ -9,8 +9,9 @@ import { route, type Route } from './router.js';
 export function expectedVersion(header: string): number | null | undefined {
   const value = header.trim();
   if (value === '' || value === '*') return null;
-  const match = /^(?:W\/)?"?(\d{1,9})"?$/.exec(value);
-  return match ? Number(match[1]) : undefined;
+  // Quoted as an ETag is, or bare; an unbalanced quote or a list is not a version.
+  const match = /^(?:W\/)?(?:"(\d{1,9})"|(\d{1,9}))$/.exec(value);
+  return match ? Number(match[1] ?? match[2]) : undefined;
 }
 
 const etag = (version: number) => `"${version}"`;
@@ -80,6 +81,8 @@ export function ruleRoutes(store: RuleStore, refused: (code: string) => void): R
       action: 'rules.write',
       device: 'none',
       body: ruleSetSchema,
+      // A rule set as large as its bounds (10 000 per-device overrides) is far over HTTP_MAX_BODY_BYTES.
+      maxBodyBytes: RULE_SET_LIMITS.bodyBytes,
       headers: ['if-match'],
       ok: '200',
       answers: ANSWERS,
