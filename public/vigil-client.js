@@ -13,6 +13,17 @@
  */
 
 /** @typedef {'connecting' | 'open' | 'reconnecting' | 'closed'} VigilStatus */
+/**
+ * Why the client is `reconnecting` (the close that ended the last connection, and the wait before
+ * the next attempt) or `closed` for good (`close()`: 1000; credentials the hub refused: 4401 / 4410;
+ * see TERMINAL_CLOSE_CODES).
+ * @typedef {{ code: number, reason: string, retryInMs?: number }} VigilStatusDetail
+ */
+/**
+ * What a token function may return: a token, the answer of `POST /ws-token` as it is (its
+ * `expires_at` schedules the renewal), or null when the hub needs none (no `auth` is sent).
+ * @typedef {string | { token: string, expires_at?: string } | null} VigilTokenGrant
+ */
 /** @typedef {{ type: string, [field: string]: unknown }} VigilFrame */
 /**
  * What the client needs of a WebSocket (the browser's, `ws` in Node, or a test's fake).
@@ -30,7 +41,7 @@
 /**
  * @typedef {{
  *   url: string,
- *   token?: string | (() => Promise<string>),
+ *   token?: string | (() => Promise<VigilTokenGrant>),
  *   WebSocket?: WebSocketConstructor,
  *   reconnect?: { minMs?: number, maxMs?: number },
  *   requestTimeoutMs?: number,
@@ -42,9 +53,10 @@
  *   subscribeDevice(id: string, onFrame: (frame: VigilFrame) => void): () => void,
  *   subscribeFleet(options: { summaries?: boolean }, onFrame: (frame: VigilFrame) => void): () => void,
  *   ackAlert(alertId: string): Promise<void>,
- *   onStatus(fn: (status: VigilStatus) => void): () => void,
+ *   onStatus(fn: (status: VigilStatus, detail: VigilStatusDetail | null) => void): () => void,
  *   onError(fn: (error: VigilError) => void): () => void,
  *   readonly status: VigilStatus,
+ *   readonly statusDetail: VigilStatusDetail | null,
  *   close(): void,
  * }} VigilClient
  */
@@ -65,6 +77,29 @@ export class VigilError extends Error {
 const OPEN = 1;
 
 /**
+ * Close codes after which reconnecting would only be refused again: credentials the hub refused
+ * (4401: invalid, or none where one is needed; 4403: forbidden; 4410: the key was revoked) and too
+ * many refused subscriptions (4009: a reconnect re-sends the same ones). The client stops with
+ * status `closed` and the code, so the page can ask for a key. Every other close (1001 shutdown,
+ * 1006, 1011, 4008 slow consumer, 4029 rate, 4440 token expired: a fresh one is fetched) is retried.
+ */
+export const TERMINAL_CLOSE_CODES = new Set([4009, 4401, 4403, 4410]);
+
+/**
+ * The token of a grant (a string, or `POST /ws-token`'s answer), null for none.
+ * @param {unknown} grant
+ * @returns {{ token: string, expiresAt: number | null } | null}
+ */
+function readGrant(grant) {
+  if (grant === null || grant === undefined) return null;
+  if (typeof grant === 'string') return { token: grant, expiresAt: null };
+  const { token, expires_at: expires } = /** @type {{ token?: unknown, expires_at?: unknown }} */ (grant);
+  if (typeof token !== 'string') throw new VigilError('invalid_token', 'the token function returned no token');
+  const expiresAt = typeof expires === 'string' ? Date.parse(expires) : NaN;
+  return { token, expiresAt: Number.isFinite(expiresAt) ? expiresAt : null };
+}
+
+/**
  * @typedef {{ handlers: Set<(frame: VigilFrame) => void>, seq: number, epoch: string | null }} DeviceFollow
  * @typedef {{ resolve: (frame: VigilFrame) => void, reject: (error: VigilError) => void, timer: ReturnType<typeof setTimeout>, onAck: ((frame: VigilFrame) => void) | null }} Pending
  */
@@ -80,7 +115,8 @@ export function createVigilClient(options) {
   const maxMs = Math.max(minMs, options.reconnect?.maxMs ?? 30_000);
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
   // A ws-token renewed on the open connection (an `auth` with a fresh one) keeps the session past
-  // its expiry (4440) without a reconnect; set it below the token's lifetime (WS_TOKEN_TTL_S).
+  // its expiry (4440) without a reconnect: every renewMs when given (below WS_TOKEN_TTL_S), else at
+  // half the remaining lifetime of a grant that names its `expires_at`.
   const renewMs = typeof options.token === 'function' && options.renewMs !== undefined ? Math.max(1000, options.renewMs) : null;
 
   /** @type {Map<string, DeviceFollow>} */
@@ -89,12 +125,14 @@ export function createVigilClient(options) {
   const fleet = { handlers: new Set(), summaries: false, fleetSeq: null, epoch: null };
   /** @type {Map<number, Pending>} */
   const pending = new Map();
-  /** @type {Set<(status: VigilStatus) => void>} */
-  const statusListeners = new Set();
   /** @type {Set<(error: VigilError) => void>} */
   const errorListeners = new Set();
+  /** @type {Set<(status: VigilStatus, detail: VigilStatusDetail | null) => void>} */
+  const statusListeners = new Set();
   /** @type {VigilStatus} */
   let status = 'connecting';
+  /** @type {VigilStatusDetail | null} */
+  let statusDetail = null;
   /** @type {WebSocketLike | null} */
   let socket = null;
   /** True once authenticated and subscribed on the current socket: requests go out directly. */
@@ -104,18 +142,40 @@ export function createVigilClient(options) {
   let closed = false;
   /** @type {ReturnType<typeof setTimeout> | null} */
   let retryTimer = null;
-  /** @type {ReturnType<typeof setInterval> | null} */
+  /** @type {ReturnType<typeof setTimeout> | null} */
   let renewTimer = null;
   const stopRenewing = () => {
-    if (renewTimer !== null) clearInterval(renewTimer);
+    if (renewTimer !== null) clearTimeout(renewTimer);
     renewTimer = null;
   };
 
-  /** @param {VigilStatus} next */
-  const setStatus = (next) => {
-    if (status === next) return;
+  /**
+   * A status with a detail is always told (another wait before the next attempt); without one,
+   * only a change.
+   * @param {VigilStatus} next @param {VigilStatusDetail | null} [detail]
+   */
+  const setStatus = (next, detail = null) => {
+    if (status === next && detail === null) return;
     status = next;
-    for (const fn of statusListeners) fn(next);
+    statusDetail = detail;
+    for (const fn of statusListeners) fn(next, detail);
+  };
+
+  /**
+   * Stops for good: no reconnect, pending requests rejected, status `closed` with why.
+   * @param {VigilStatusDetail} detail
+   */
+  const stop = (detail) => {
+    closed = true;
+    if (retryTimer !== null) clearTimeout(retryTimer);
+    retryTimer = null;
+    stopRenewing();
+    rejectAll('closed', `the client stopped: ${detail.reason}`);
+    const ws = socket;
+    socket = null;
+    ready = false;
+    setStatus('closed', detail);
+    if (ws !== null && ws.readyState <= OPEN) ws.close(1000, 'client closed');
   };
 
   /** @param {VigilError} error */
@@ -161,7 +221,10 @@ export function createVigilClient(options) {
     ws.onopen = () => {
       setup(ws).catch((/** @type {unknown} */ error) => {
         if (socket !== ws) return;
-        reportError(error instanceof VigilError ? error : new VigilError('internal', String(error)));
+        const failure = error instanceof VigilError ? error : new VigilError('internal', String(error));
+        reportError(failure);
+        // Refused credentials (the hub's answer to `auth`, or the token function's): stop for good.
+        if (failure.code === 'invalid_token') return stop({ code: 4401, reason: failure.message });
         ws.close(4000, 'setup failed'); // onclose schedules the next attempt
       });
     };
@@ -169,43 +232,81 @@ export function createVigilClient(options) {
       if (socket === ws && typeof event.data === 'string') receive(event.data);
     };
     ws.onerror = () => undefined; // onclose follows and retries
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (socket !== ws) return;
       socket = null;
       ready = false;
       stopRenewing();
       rejectAll('disconnected', 'the connection closed before the hub answered');
-      if (closed) return setStatus('closed');
+      const code = typeof event?.code === 'number' ? event.code : 1006;
+      const reason = typeof event?.reason === 'string' ? event.reason : '';
+      if (closed) return;
+      if (TERMINAL_CLOSE_CODES.has(code)) return stop({ code, reason });
       // Exponential backoff with jitter: half of the step fixed, half random.
       const step = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
       attempt++;
-      setStatus('reconnecting');
-      retryTimer = setTimeout(connect, step / 2 + Math.random() * (step / 2));
+      const wait = step / 2 + Math.random() * (step / 2);
+      setStatus('reconnecting', { code, reason, retryInMs: Math.round(wait) });
+      retryTimer = setTimeout(connect, wait);
     };
   };
 
   /** Authenticates (when a token is given), then subscribes to everything followed, resuming where it can. */
   const setup = async (/** @type {WebSocketLike} */ ws) => {
     if (options.token !== undefined) {
-      const token = typeof options.token === 'function' ? await options.token() : options.token;
+      const grant = readGrant(typeof options.token === 'function' ? await fetchGrant(options.token) : options.token);
       if (socket !== ws) return;
-      await request(ws, { type: 'auth', token });
+      if (grant !== null) {
+        await request(ws, { type: 'auth', token: grant.token });
+        scheduleRenewal(ws, grant.expiresAt);
+      }
     }
     const subscriptions = [...devices.keys()].map((id) => subscribeDeviceOn(ws, id));
     if (fleet.handlers.size > 0) subscriptions.push(subscribeFleetOn(ws));
     ready = true;
     attempt = 0;
-    if (renewMs !== null && typeof options.token === 'function') {
-      const fetchToken = options.token;
-      stopRenewing();
-      renewTimer = setInterval(() => {
-        fetchToken()
-          .then((token) => (socket === ws ? request(ws, { type: 'auth', token }) : null))
-          .catch((/** @type {unknown} */ error) => reportError(error instanceof VigilError ? error : new VigilError('renew_failed', String(error))));
-      }, renewMs);
-    }
     setStatus('open');
     await Promise.all(subscriptions);
+  };
+
+  /**
+   * Calls the token function; a failure that is not a VigilError (the network, a 5xx) is retried.
+   * @param {() => Promise<VigilTokenGrant>} fetchToken
+   */
+  const fetchGrant = (fetchToken) =>
+    fetchToken().catch((/** @type {unknown} */ error) => {
+      throw error instanceof VigilError ? error : new VigilError('token_unavailable', error instanceof Error ? error.message : String(error));
+    });
+
+  /**
+   * Sends a fresh token on the open connection before the current one expires (see renewMs).
+   * @param {WebSocketLike} ws @param {number | null} expiresAt
+   */
+  const scheduleRenewal = (ws, expiresAt) => {
+    stopRenewing();
+    const fetchToken = options.token;
+    if (typeof fetchToken !== 'function') return;
+    const delay = renewMs ?? (expiresAt === null ? null : Math.max(1000, (expiresAt - Date.now()) / 2));
+    if (delay === null) return; // a token without an expiry: none to renew
+    renewTimer = setTimeout(() => {
+      renewTimer = null;
+      fetchGrant(fetchToken)
+        .then(async (fresh) => {
+          const grant = readGrant(fresh);
+          if (socket !== ws || grant === null) return;
+          await request(ws, { type: 'auth', token: grant.token });
+          if (socket === ws) scheduleRenewal(ws, grant.expiresAt);
+        })
+        .catch((/** @type {unknown} */ error) => {
+          const failure = error instanceof VigilError ? error : new VigilError('internal', String(error));
+          if (socket !== ws || failure.code === 'disconnected') return;
+          reportError(failure);
+          if (failure.code === 'invalid_token') return stop({ code: 4401, reason: failure.message });
+          // Not renewed (the token endpoint did not answer): tried again at half the time left (at
+          // least 1 s apart); if it never answers, the session ends with 4440 and is reconnected.
+          scheduleRenewal(ws, expiresAt);
+        });
+    }, delay);
   };
 
   /** @param {WebSocketLike} ws @param {string} id */
@@ -311,6 +412,9 @@ export function createVigilClient(options) {
     get status() {
       return status;
     },
+    get statusDetail() {
+      return statusDetail;
+    },
     subscribeDevice(id, onFrame) {
       let follow = devices.get(id);
       if (follow === undefined) {
@@ -354,15 +458,7 @@ export function createVigilClient(options) {
       return () => void errorListeners.delete(fn);
     },
     close() {
-      closed = true;
-      if (retryTimer !== null) clearTimeout(retryTimer);
-      stopRenewing();
-      rejectAll('closed', 'the client was closed');
-      const ws = socket;
-      socket = null;
-      ready = false;
-      setStatus('closed');
-      if (ws !== null) ws.close(1000, 'client closed');
+      if (!closed) stop({ code: 1000, reason: 'client closed' });
     },
   };
 }
