@@ -112,4 +112,4 @@ it('asks for an API key when the hub requires one, and keeps it for the session 
   } finally {
     await keyed.stop();
   }
-});
+}, 60_000);
