@@ -5,10 +5,13 @@
  * tsc. It connects, authenticates, subscribes, and on every reconnect (exponential backoff with
  * jitter) subscribes again, resuming each device from its last `seq` within its `epoch` (and the
  * fleet from its last `fleet_seq` when the hub offers it), dropping frames it has already handed
- * over.
+ * over. A ws-token is renewed on the open connection; refused credentials (4401/4403/4410) stop it
+ * for good with status `closed` and the close code. The dashboard's public/live.js is built on it.
  *
  *   import { createVigilClient } from '/vigil-client.js';
- *   const vigil = createVigilClient({ url: `wss://${location.host}/ws`, token: () => fetchWsToken() });
+ *   // postWsToken: POST /ws-token's answer ({ token, expires_at }), null without a key
+ *   const vigil = createVigilClient({ url: `wss://${location.host}/ws`, token: () => postWsToken() });
+ *   vigil.onStatus((status, detail) => status === 'closed' && askForKey(detail?.code));
  *   const stop = vigil.subscribeDevice('pump-7', (frame) => render(frame));
  */
 
@@ -94,7 +97,8 @@ function readGrant(grant) {
   if (grant === null || grant === undefined) return null;
   if (typeof grant === 'string') return { token: grant, expiresAt: null };
   const { token, expires_at: expires } = /** @type {{ token?: unknown, expires_at?: unknown }} */ (grant);
-  if (typeof token !== 'string') throw new VigilError('invalid_token', 'the token function returned no token');
+  // A malformed answer is not a refusal: retried like an unreachable token endpoint.
+  if (typeof token !== 'string') throw new VigilError('token_unavailable', 'the token function returned no token');
   const expiresAt = typeof expires === 'string' ? Date.parse(expires) : NaN;
   return { token, expiresAt: Number.isFinite(expiresAt) ? expiresAt : null };
 }

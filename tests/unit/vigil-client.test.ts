@@ -404,27 +404,34 @@ describe('vigil-client', () => {
       expect(socket(1).sent).toEqual([]);
     });
 
-    it('retries with backoff when the token function fails otherwise (the hub is restarting)', async () => {
+    it('retries with backoff when the token function fails otherwise (the hub is restarting, a malformed answer)', async () => {
       vi.spyOn(Math, 'random').mockReturnValue(1);
       let calls = 0;
       const client = createVigilClient({
         url: 'ws://hub/ws',
         token: async () => {
           if (++calls === 1) throw new TypeError('Failed to fetch');
+          if (calls === 2) return { expires_at: 'soon' } as unknown as { token: string };
           return grant(calls, 60);
         },
         WebSocket: Socket,
         reconnect: { minMs: 100, maxMs: 100 },
       });
-      socket(0).open();
+      const errors: string[] = [];
+      client.onError((e) => errors.push(e.code));
+      for (const i of [0, 1]) {
+        socket(i).open();
+        await settle();
+        expect(socket(i).sent).toEqual([]);
+        expect(socket(i).closedWith).toBe(4000);
+        socket(i).drop(4000, 'setup failed');
+        expect(client.status).toBe('reconnecting');
+        await vi.advanceTimersByTimeAsync(100);
+      }
+      expect(errors).toEqual(['token_unavailable', 'token_unavailable']);
+      socket(2).open();
       await settle();
-      expect(socket(0).closedWith).toBe(4000);
-      socket(0).drop(4000, 'setup failed');
-      expect(client.status).toBe('reconnecting');
-      await vi.advanceTimersByTimeAsync(100);
-      socket(1).open();
-      await settle();
-      expect(socket(1).last('auth')).toMatchObject({ token: 't2' });
+      expect(socket(2).last('auth')).toMatchObject({ token: 't3' });
       client.close();
     });
 
