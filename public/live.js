@@ -26,6 +26,8 @@ export function createLive({ onRefused }) {
   const client = createVigilClient({
     url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`,
     token,
+    // On the upgrade, as before the client: the socket is authenticated from its start.
+    tokenInUrl: true,
     reconnect: { minMs: 1000, maxMs: 30_000 },
   });
   client.onStatus((status, detail) => {

@@ -49,6 +49,7 @@
  *   reconnect?: { minMs?: number, maxMs?: number },
  *   requestTimeoutMs?: number,
  *   renewMs?: number,
+ *   tokenInUrl?: boolean,
  * }} VigilClientOptions
  */
 /**
@@ -122,6 +123,10 @@ export function createVigilClient(options) {
   // its expiry (4440) without a reconnect: every renewMs when given (below WS_TOKEN_TTL_S), else at
   // half the remaining lifetime of a grant that names its `expires_at`.
   const renewMs = typeof options.token === 'function' && options.renewMs !== undefined ? Math.max(1000, options.renewMs) : null;
+  // The token on the upgrade URL rather than in a first `auth`: the socket is authenticated from its
+  // start (not held against WS_MAX_UNAUTHENTICATED or WS_AUTH_TIMEOUT_S). A token the hub refuses
+  // there is an HTTP 401 the browser reports as 1006: retried, and the next token fetch tells.
+  const tokenInUrl = options.tokenInUrl === true && options.token !== undefined;
 
   /** @type {Map<string, DeviceFollow>} */
   const devices = new Map();
@@ -215,21 +220,61 @@ export function createVigilClient(options) {
     }
   };
 
+  /**
+   * The next attempt after an exponential backoff with jitter (half of the step fixed, half random).
+   * @param {number} code @param {string} reason why the last attempt ended
+   */
+  const retryLater = (code, reason) => {
+    const step = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
+    attempt++;
+    const wait = step / 2 + Math.random() * (step / 2);
+    setStatus('reconnecting', { code, reason, retryInMs: Math.round(wait) });
+    retryTimer = setTimeout(connect, wait);
+  };
+
+  /** A failed setup: refused credentials (the hub's answer to `auth`, or the token function's) stop for good. */
+  const setupFailed = (/** @type {unknown} */ error) => {
+    const failure = error instanceof VigilError ? error : new VigilError('internal', String(error));
+    reportError(failure);
+    return failure.code === 'invalid_token' ? (stop({ code: 4401, reason: failure.message }), null) : failure;
+  };
+
   const connect = () => {
     retryTimer = null;
     if (closed) return;
     setStatus(attempt === 0 ? 'connecting' : 'reconnecting');
-    const ws = new Socket(options.url);
+    if (!tokenInUrl) return openSocket(options.url, undefined);
+    // The token on the upgrade (`?token=`): fetched first, so the socket is authenticated from its start.
+    const token = options.token;
+    (typeof token === 'function' ? fetchGrant(token) : Promise.resolve(token ?? null))
+      .then(readGrant)
+      .then(
+        (grant) => {
+          if (closed) return;
+          const url = grant === null ? options.url : `${options.url}${options.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(grant.token)}`;
+          openSocket(url, grant);
+        },
+        (/** @type {unknown} */ error) => {
+          if (closed) return;
+          const failure = setupFailed(error);
+          if (failure !== null) retryLater(4000, failure.message);
+        },
+      );
+  };
+
+  /**
+   * @param {string} url
+   * @param {{ token: string, expiresAt: number | null } | null | undefined} grant the token sent on the
+   *   upgrade (null: none needed), or undefined when it goes in an `auth` request
+   */
+  const openSocket = (url, grant) => {
+    const ws = new Socket(url);
     socket = ws;
     ready = false;
     ws.onopen = () => {
-      setup(ws).catch((/** @type {unknown} */ error) => {
+      setup(ws, grant).catch((/** @type {unknown} */ error) => {
         if (socket !== ws) return;
-        const failure = error instanceof VigilError ? error : new VigilError('internal', String(error));
-        reportError(failure);
-        // Refused credentials (the hub's answer to `auth`, or the token function's): stop for good.
-        if (failure.code === 'invalid_token') return stop({ code: 4401, reason: failure.message });
-        ws.close(4000, 'setup failed'); // onclose schedules the next attempt
+        if (setupFailed(error) !== null) ws.close(4000, 'setup failed'); // onclose schedules the next attempt
       });
     };
     ws.onmessage = (event) => {
@@ -246,18 +291,20 @@ export function createVigilClient(options) {
       const reason = typeof event?.reason === 'string' ? event.reason : '';
       if (closed) return;
       if (TERMINAL_CLOSE_CODES.has(code)) return stop({ code, reason });
-      // Exponential backoff with jitter: half of the step fixed, half random.
-      const step = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-      attempt++;
-      const wait = step / 2 + Math.random() * (step / 2);
-      setStatus('reconnecting', { code, reason, retryInMs: Math.round(wait) });
-      retryTimer = setTimeout(connect, wait);
+      retryLater(code, reason);
     };
   };
 
-  /** Authenticates (when a token is given), then subscribes to everything followed, resuming where it can. */
-  const setup = async (/** @type {WebSocketLike} */ ws) => {
-    if (options.token !== undefined) {
+  /**
+   * Authenticates (when a token is given and did not go on the upgrade), then subscribes to
+   * everything followed, resuming where it can.
+   * @param {WebSocketLike} ws
+   * @param {{ token: string, expiresAt: number | null } | null | undefined} onUpgrade
+   */
+  const setup = async (ws, onUpgrade) => {
+    if (onUpgrade !== undefined) {
+      if (onUpgrade !== null) scheduleRenewal(ws, onUpgrade.expiresAt);
+    } else if (options.token !== undefined) {
       const grant = readGrant(typeof options.token === 'function' ? await fetchGrant(options.token) : options.token);
       if (socket !== ws) return;
       if (grant !== null) {

@@ -446,5 +446,45 @@ describe('vigil-client', () => {
       expect(socket(0).sent.map((m) => m.type)).toEqual(['subscribe_all']); // nothing to renew
       client.close();
     });
+
+    it('tokenInUrl: the token goes on the upgrade (?token=), is renewed by auth, and a failed fetch is retried before any socket', async () => {
+      vi.spyOn(Math, 'random').mockReturnValue(1);
+      let n = 0;
+      let answer: 'ok' | 'down' | 'refused' = 'down';
+      const client = createVigilClient({
+        url: 'ws://hub/ws?x=1',
+        tokenInUrl: true,
+        token: async () => {
+          if (answer === 'down') throw new TypeError('Failed to fetch');
+          if (answer === 'refused') throw new VigilError('invalid_token', 'The API key was refused.');
+          return grant(++n, 10);
+        },
+        WebSocket: Socket,
+        reconnect: { minMs: 100, maxMs: 100 },
+      });
+      const seen: [VigilStatus, VigilStatusDetail | null][] = [];
+      client.onStatus((status, detail) => seen.push([status, detail]));
+      client.subscribeDevice('d1', () => undefined);
+      await settle();
+      expect(FakeSocket.all).toHaveLength(0); // no socket without a token
+      expect(seen.at(-1)).toEqual(['reconnecting', { code: 4000, reason: 'Failed to fetch', retryInMs: 100 }]);
+      answer = 'ok';
+      await vi.advanceTimersByTimeAsync(100);
+      expect(socket(0).url).toBe('ws://hub/ws?x=1&token=t1');
+      socket(0).open();
+      await settle();
+      expect(socket(0).sent.map((m) => m.type)).toEqual(['subscribe_device']); // no auth request
+      expect(client.status).toBe('open');
+      await vi.advanceTimersByTimeAsync(5000); // renewed on the open connection at half of its 10 s
+      expect(socket(0).last('auth')).toMatchObject({ token: 't2' });
+      socket(0).ack('auth');
+      socket(0).drop(1001, 'shutting down');
+      answer = 'refused';
+      await vi.advanceTimersByTimeAsync(100);
+      expect(client.statusDetail).toEqual({ code: 4401, reason: 'The API key was refused.' });
+      expect(client.status).toBe('closed');
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(FakeSocket.all).toHaveLength(1);
+    });
   });
 });
