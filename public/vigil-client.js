@@ -79,6 +79,8 @@ export class VigilError extends Error {
 }
 
 const OPEN = 1;
+/** The most ids the hub takes in one `subscribe_devices`. */
+const MAX_IDS_PER_REQUEST = 500;
 
 /**
  * Close codes after which reconnecting would only be refused again: credentials the hub refused
@@ -312,7 +314,7 @@ export function createVigilClient(options) {
         scheduleRenewal(ws, grant.expiresAt);
       }
     }
-    const subscriptions = [...devices.keys()].map((id) => subscribeDeviceOn(ws, id));
+    const subscriptions = [subscribeManyOn(ws, [...devices.keys()])];
     if (fleet.handlers.size > 0) subscriptions.push(subscribeFleetOn(ws));
     ready = true;
     attempt = 0;
@@ -358,6 +360,44 @@ export function createVigilClient(options) {
           scheduleRenewal(ws, expiresAt);
         });
     }, delay);
+  };
+
+  /**
+   * Every followed device at once (a reconnect, or what was followed before the socket was ready):
+   * `subscribe_devices` with the resume points, 500 ids a request, so following many devices never
+   * trips the hub's rate limit (4029, and again on every reconnect).
+   * @param {WebSocketLike} ws @param {string[]} ids
+   * @returns {Promise<void>}
+   */
+  const subscribeManyOn = async (ws, ids) => {
+    const batches = [];
+    for (let i = 0; i < ids.length; i += MAX_IDS_PER_REQUEST) batches.push(subscribeBatchOn(ws, ids.slice(i, i + MAX_IDS_PER_REQUEST)));
+    await Promise.all(batches);
+  };
+
+  /** @param {WebSocketLike} ws @param {string[]} ids */
+  const subscribeBatchOn = async (ws, ids) => {
+    if (ids.length === 1) return subscribeDeviceOn(ws, /** @type {string} */ (ids[0]));
+    /** @type {Record<string, { since_seq: number, epoch: string }>} */
+    const resume = Object.create(null); // ids are keys: `__proto__` is a valid device id
+    let resuming = false;
+    for (const id of ids) {
+      const follow = devices.get(id);
+      if (follow !== undefined && follow.epoch !== null) {
+        resume[id] = { since_seq: follow.seq, epoch: follow.epoch };
+        resuming = true;
+      }
+    }
+    try {
+      await request(ws, { type: 'subscribe_devices', device_ids: ids, ...(resuming ? { resume } : {}) });
+    } catch (error) {
+      const failure = /** @type {VigilError} */ (error);
+      // A hub without subscribe_devices, or one id the key may not read refusing them all: one
+      // request each, so the others are followed and each refusal is told.
+      if ((failure.code === 'unknown_type' || failure.code === 'forbidden') && socket === ws) {
+        await Promise.all(ids.map((id) => subscribeDeviceOn(ws, id)));
+      } else if (failure.code !== 'disconnected') reportError(failure);
+    }
   };
 
   /** @param {WebSocketLike} ws @param {string} id */

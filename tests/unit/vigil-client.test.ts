@@ -265,6 +265,56 @@ describe('vigil-client', () => {
     expect(socket(0).sent.filter((m) => m.type === 'auth')).toHaveLength(3); // stopped with the client
   });
 
+  it('resubscribes many devices in subscribe_devices requests of 500 with their resume points, one request each when refused', async () => {
+    const client = createVigilClient({ url: 'ws://hub/ws', WebSocket: Socket, reconnect: { minMs: 10, maxMs: 10 } });
+    const ids = Array.from({ length: 1200 }, (_, i) => `d${i}`);
+    const frames: VigilFrame[] = [];
+    for (const id of ids) client.subscribeDevice(id, (f) => frames.push(f));
+    socket(0).open();
+    await settle();
+    // Followed before the socket was ready: three requests, not 1,200 (past the hub's rate limit).
+    const batches = socket(0).sent.filter((m) => m.type === 'subscribe_devices');
+    expect(socket(0).sent).toHaveLength(3);
+    expect(batches.map((m) => (m.device_ids as string[]).length)).toEqual([500, 500, 200]);
+    expect(batches.every((m) => m.resume === undefined)).toBe(true);
+    for (const m of batches) socket(0).frame({ type: 'ack', id: m.id });
+    socket(0).frame({ type: 'snapshot', device_id: 'd7', seq: 5, epoch: 'e1', data: {} });
+    socket(0).frame({ type: 'snapshot', device_id: 'd1100', seq: 9, epoch: 'e1', data: {} });
+    socket(0).frame(update('d7', 6));
+    socket(0).drop();
+    await vi.advanceTimersByTimeAsync(10);
+    socket(1).open();
+    await settle();
+    const again = socket(1).sent.filter((m) => m.type === 'subscribe_devices');
+    expect(again.map((m) => m.resume ?? null)).toEqual([{ d7: { since_seq: 6, epoch: 'e1' } }, null, { d1100: { since_seq: 9, epoch: 'e1' } }]);
+    socket(1).frame({ type: 'ack', id: again[0]!.id, recovered: { d7: true } });
+    socket(1).frame(update('d7', 6)); // overlap: dropped
+    socket(1).frame(update('d7', 7));
+    expect(frames.filter((f) => f.device_id === 'd7').map((f) => `${f.type}:${String(f.seq)}`)).toEqual(['snapshot:5', 'device_update:6', 'device_update:7']);
+    // All or nothing: one id the key may not read refuses the batch; then one request each.
+    socket(1).frame({ type: 'error', id: again[1]!.id, error: { code: 'forbidden', message: 'not d600' } });
+    await settle();
+    const singles = socket(1).sent.filter((m) => m.type === 'subscribe_device');
+    expect(singles).toHaveLength(500);
+    expect(singles[0]).toMatchObject({ device_id: 'd500' });
+    client.close();
+  });
+
+  it('falls back to subscribe_device for a hub without subscribe_devices', async () => {
+    const client = createVigilClient({ url: 'ws://hub/ws', WebSocket: Socket });
+    const errors: string[] = [];
+    client.onError((e) => errors.push(e.code));
+    client.subscribeDevice('a', () => undefined);
+    client.subscribeDevice('b', () => undefined);
+    socket(0).open();
+    await settle();
+    socket(0).frame({ type: 'error', id: socket(0).last('subscribe_devices').id, error: { code: 'unknown_type', message: 'unknown type' } });
+    await settle();
+    expect(socket(0).sent.filter((m) => m.type === 'subscribe_device').map((m) => m.device_id)).toEqual(['a', 'b']);
+    expect(errors).toEqual([]);
+    client.close();
+  });
+
   describe('credentials and close codes', () => {
     /** A POST /ws-token answer lasting ttlS from now (fake time). */
     const grant = (n: number, ttlS: number) => ({ token: `t${n}`, expires_at: new Date(Date.now() + ttlS * 1000).toISOString() });
