@@ -81,6 +81,8 @@ export class VigilError extends Error {
 const OPEN = 1;
 /** The most ids the hub takes in one `subscribe_devices`. */
 const MAX_IDS_PER_REQUEST = 500;
+/** And the size of one such request: half the hub's default WS_MAX_FRAME_BYTES (16 KiB), with room for the rest. */
+const MAX_BATCH_BYTES = 8 * 1024;
 
 /**
  * Close codes after which reconnecting would only be refused again: credentials the hub refused
@@ -364,14 +366,30 @@ export function createVigilClient(options) {
 
   /**
    * Every followed device at once (a reconnect, or what was followed before the socket was ready):
-   * `subscribe_devices` with the resume points, 500 ids a request, so following many devices never
-   * trips the hub's rate limit (4029, and again on every reconnect).
+   * `subscribe_devices` with the resume points, up to 500 ids and about 8 KiB a request, so following
+   * many devices never trips the hub's rate limit (4029, and again on every reconnect) nor its frame
+   * limit.
    * @param {WebSocketLike} ws @param {string[]} ids
    * @returns {Promise<void>}
    */
   const subscribeManyOn = async (ws, ids) => {
     const batches = [];
-    for (let i = 0; i < ids.length; i += MAX_IDS_PER_REQUEST) batches.push(subscribeBatchOn(ws, ids.slice(i, i + MAX_IDS_PER_REQUEST)));
+    /** @type {string[]} */
+    let batch = [];
+    let bytes = 0;
+    for (const id of ids) {
+      // What the id adds to the request's JSON: in device_ids, and with its resume point.
+      const follow = devices.get(id);
+      const cost = 2 * (id.length + 3) + (follow?.epoch ? follow.epoch.length + 40 : 0);
+      if (batch.length > 0 && (batch.length === MAX_IDS_PER_REQUEST || bytes + cost > MAX_BATCH_BYTES)) {
+        batches.push(subscribeBatchOn(ws, batch));
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(id);
+      bytes += cost;
+    }
+    if (batch.length > 0) batches.push(subscribeBatchOn(ws, batch));
     await Promise.all(batches);
   };
 

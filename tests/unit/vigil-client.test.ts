@@ -300,6 +300,24 @@ describe('vigil-client', () => {
     client.close();
   });
 
+  it('keeps each subscribe_devices under the hub frame limit (16 KiB) with long ids and resume points', async () => {
+    const client = createVigilClient({ url: 'ws://hub/ws', WebSocket: Socket, reconnect: { minMs: 10, maxMs: 10 } });
+    const ids = Array.from({ length: 500 }, (_, i) => `${String(i).padStart(3, '0')}${'x'.repeat(125)}`); // 128 characters
+    for (const id of ids) client.subscribeDevice(id, () => undefined);
+    socket(0).open();
+    await settle();
+    for (const id of ids) socket(0).frame({ type: 'snapshot', device_id: id, seq: 123456, epoch: 'EOnwkNWr', data: {} });
+    socket(0).drop();
+    await vi.advanceTimersByTimeAsync(10);
+    socket(1).open();
+    await settle();
+    const batches = socket(1).sent.filter((m) => m.type === 'subscribe_devices');
+    expect(batches.length).toBeGreaterThan(1);
+    expect(batches.flatMap((m) => m.device_ids as string[])).toEqual(ids);
+    for (const m of batches) expect(JSON.stringify(m).length).toBeLessThan(16 * 1024);
+    client.close();
+  });
+
   it('falls back to subscribe_device for a hub without subscribe_devices', async () => {
     const client = createVigilClient({ url: 'ws://hub/ws', WebSocket: Socket });
     const errors: string[] = [];
