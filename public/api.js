@@ -41,10 +41,15 @@ export async function json(path, { method = 'GET', body } = {}) {
 
 export const enc = encodeURIComponent;
 
-/** A short-lived token for the WebSocket (never the key itself in a URL); none when the hub is open. */
+/**
+ * A short-lived token for the WebSocket (never the key itself): POST /ws-token's `{ token, expires_at }`;
+ * null when the hub needs no key (none stored, or its 409). Any other failure throws (an ApiError with
+ * the status, 401 for a refused key), so the live layer retries rather than connecting without one.
+ */
 export async function wsToken() {
   if (!key) return null;
   const res = await api('/ws-token', { method: 'POST' });
-  if (!res.ok) return null;
+  if (res.status === 409) return null;
+  if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null));
   return res.json();
 }

@@ -1,5 +1,5 @@
 // Vigil dashboard: routes between the fleet, alerts and device views, owns the connection state
-// and the API key prompt. Data: REST for what is stored, live.js for the WebSocket feed.
+// and the API key prompt. Data: REST for what is stored, live.js (over vigil-client.js) for the WebSocket feed.
 import { hasKey, setKey, whenUnauthorized } from './api.js';
 import { alertsView } from './alerts-view.js';
 import { deviceView } from './device-view.js';
@@ -30,9 +30,15 @@ function setConnection({ state, detail }) {
   const el = $('#connection');
   el.textContent = state === 'live' ? 'Live' : `Offline — ${detail}`;
   el.className = `conn ${state === 'live' ? 'up' : 'down'}`;
-  // Back after an outage: what was missed is read again (a full fleet summary also follows the subscription).
-  if (state === 'live' && wasDown) Promise.all([store.loadDevices(), store.loadActiveAlerts()]).catch(() => {});
-  wasDown = state !== 'live';
+  if (state !== 'live') wasDown = true;
+}
+
+function onFleetFrame(f) {
+  if (f.type !== 'ack') return store.publish(f);
+  // The subscribe_all ack, after an outage: unless the `*` feed resumed with nothing lost (recovered:
+  // true, the missed frames follow), what was missed is read again; a full fleet summary follows either way.
+  if (wasDown && f.recovered !== true) Promise.all([store.loadDevices(), store.loadActiveAlerts()]).catch(() => {});
+  wasDown = false;
 }
 
 function render() {
@@ -72,10 +78,11 @@ async function start() {
     if (!hasKey()) showLogin('The hub needs an API key.');
     return; // the login form is showing
   }
-  if (!live) {
+  // A session ended over its key (4401/4410) is closed for good: a new key gets a new one.
+  if (!live || live.closed) {
     live = createLive({ onRefused: showLogin });
     live.onStatus(setConnection);
-    live.subscribeFleet({ summaries: true }, store.publish);
+    live.subscribeFleet({ summaries: true }, onFleetFrame);
   }
   render();
 }

@@ -5,14 +5,28 @@
  * tsc. It connects, authenticates, subscribes, and on every reconnect (exponential backoff with
  * jitter) subscribes again, resuming each device from its last `seq` within its `epoch` (and the
  * fleet from its last `fleet_seq` when the hub offers it), dropping frames it has already handed
- * over.
+ * over. A ws-token is renewed on the open connection; refused credentials (4401/4403/4410) stop it
+ * for good with status `closed` and the close code. The dashboard's public/live.js is built on it.
  *
  *   import { createVigilClient } from '/vigil-client.js';
- *   const vigil = createVigilClient({ url: `wss://${location.host}/ws`, token: () => fetchWsToken() });
+ *   // postWsToken: POST /ws-token's answer ({ token, expires_at }), null without a key
+ *   const vigil = createVigilClient({ url: `wss://${location.host}/ws`, token: () => postWsToken() });
+ *   vigil.onStatus((status, detail) => status === 'closed' && askForKey(detail?.code));
  *   const stop = vigil.subscribeDevice('pump-7', (frame) => render(frame));
  */
 
 /** @typedef {'connecting' | 'open' | 'reconnecting' | 'closed'} VigilStatus */
+/**
+ * Why the client is `reconnecting` (the close that ended the last connection, and the wait before
+ * the next attempt) or `closed` for good (`close()`: 1000; credentials the hub refused: 4401 / 4410;
+ * see TERMINAL_CLOSE_CODES).
+ * @typedef {{ code: number, reason: string, retryInMs?: number }} VigilStatusDetail
+ */
+/**
+ * What a token function may return: a token, the answer of `POST /ws-token` as it is (its
+ * `expires_at` schedules the renewal), or null when the hub needs none (no `auth` is sent).
+ * @typedef {string | { token: string, expires_at?: string } | null} VigilTokenGrant
+ */
 /** @typedef {{ type: string, [field: string]: unknown }} VigilFrame */
 /**
  * What the client needs of a WebSocket (the browser's, `ws` in Node, or a test's fake).
@@ -30,11 +44,12 @@
 /**
  * @typedef {{
  *   url: string,
- *   token?: string | (() => Promise<string>),
+ *   token?: string | (() => Promise<VigilTokenGrant>),
  *   WebSocket?: WebSocketConstructor,
  *   reconnect?: { minMs?: number, maxMs?: number },
  *   requestTimeoutMs?: number,
  *   renewMs?: number,
+ *   tokenInUrl?: boolean,
  * }} VigilClientOptions
  */
 /**
@@ -42,9 +57,10 @@
  *   subscribeDevice(id: string, onFrame: (frame: VigilFrame) => void): () => void,
  *   subscribeFleet(options: { summaries?: boolean }, onFrame: (frame: VigilFrame) => void): () => void,
  *   ackAlert(alertId: string): Promise<void>,
- *   onStatus(fn: (status: VigilStatus) => void): () => void,
+ *   onStatus(fn: (status: VigilStatus, detail: VigilStatusDetail | null) => void): () => void,
  *   onError(fn: (error: VigilError) => void): () => void,
  *   readonly status: VigilStatus,
+ *   readonly statusDetail: VigilStatusDetail | null,
  *   close(): void,
  * }} VigilClient
  */
@@ -63,6 +79,34 @@ export class VigilError extends Error {
 }
 
 const OPEN = 1;
+/** The most ids the hub takes in one `subscribe_devices`. */
+const MAX_IDS_PER_REQUEST = 500;
+/** And the size of one such request: half the hub's default WS_MAX_FRAME_BYTES (16 KiB), with room for the rest. */
+const MAX_BATCH_BYTES = 8 * 1024;
+
+/**
+ * Close codes after which reconnecting would only be refused again: credentials the hub refused
+ * (4401: invalid, or none where one is needed; 4403: forbidden; 4410: the key was revoked) and too
+ * many refused subscriptions (4009: a reconnect re-sends the same ones). The client stops with
+ * status `closed` and the code, so the page can ask for a key. Every other close (1001 shutdown,
+ * 1006, 1011, 4008 slow consumer, 4029 rate, 4440 token expired: a fresh one is fetched) is retried.
+ */
+export const TERMINAL_CLOSE_CODES = new Set([4009, 4401, 4403, 4410]);
+
+/**
+ * The token of a grant (a string, or `POST /ws-token`'s answer), null for none.
+ * @param {unknown} grant
+ * @returns {{ token: string, expiresAt: number | null } | null}
+ */
+function readGrant(grant) {
+  if (grant === null || grant === undefined) return null;
+  if (typeof grant === 'string') return { token: grant, expiresAt: null };
+  const { token, expires_at: expires } = /** @type {{ token?: unknown, expires_at?: unknown }} */ (grant);
+  // A malformed answer is not a refusal: retried like an unreachable token endpoint.
+  if (typeof token !== 'string') throw new VigilError('token_unavailable', 'the token function returned no token');
+  const expiresAt = typeof expires === 'string' ? Date.parse(expires) : NaN;
+  return { token, expiresAt: Number.isFinite(expiresAt) ? expiresAt : null };
+}
 
 /**
  * @typedef {{ handlers: Set<(frame: VigilFrame) => void>, seq: number, epoch: string | null }} DeviceFollow
@@ -80,8 +124,13 @@ export function createVigilClient(options) {
   const maxMs = Math.max(minMs, options.reconnect?.maxMs ?? 30_000);
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
   // A ws-token renewed on the open connection (an `auth` with a fresh one) keeps the session past
-  // its expiry (4440) without a reconnect; set it below the token's lifetime (WS_TOKEN_TTL_S).
+  // its expiry (4440) without a reconnect: every renewMs when given (below WS_TOKEN_TTL_S), else at
+  // half the remaining lifetime of a grant that names its `expires_at`.
   const renewMs = typeof options.token === 'function' && options.renewMs !== undefined ? Math.max(1000, options.renewMs) : null;
+  // The token on the upgrade URL rather than in a first `auth`: the socket is authenticated from its
+  // start (not held against WS_MAX_UNAUTHENTICATED or WS_AUTH_TIMEOUT_S). A token the hub refuses
+  // there is an HTTP 401 the browser reports as 1006: retried, and the next token fetch tells.
+  const tokenInUrl = options.tokenInUrl === true && options.token !== undefined;
 
   /** @type {Map<string, DeviceFollow>} */
   const devices = new Map();
@@ -89,12 +138,14 @@ export function createVigilClient(options) {
   const fleet = { handlers: new Set(), summaries: false, fleetSeq: null, epoch: null };
   /** @type {Map<number, Pending>} */
   const pending = new Map();
-  /** @type {Set<(status: VigilStatus) => void>} */
-  const statusListeners = new Set();
   /** @type {Set<(error: VigilError) => void>} */
   const errorListeners = new Set();
+  /** @type {Set<(status: VigilStatus, detail: VigilStatusDetail | null) => void>} */
+  const statusListeners = new Set();
   /** @type {VigilStatus} */
   let status = 'connecting';
+  /** @type {VigilStatusDetail | null} */
+  let statusDetail = null;
   /** @type {WebSocketLike | null} */
   let socket = null;
   /** True once authenticated and subscribed on the current socket: requests go out directly. */
@@ -104,18 +155,40 @@ export function createVigilClient(options) {
   let closed = false;
   /** @type {ReturnType<typeof setTimeout> | null} */
   let retryTimer = null;
-  /** @type {ReturnType<typeof setInterval> | null} */
+  /** @type {ReturnType<typeof setTimeout> | null} */
   let renewTimer = null;
   const stopRenewing = () => {
-    if (renewTimer !== null) clearInterval(renewTimer);
+    if (renewTimer !== null) clearTimeout(renewTimer);
     renewTimer = null;
   };
 
-  /** @param {VigilStatus} next */
-  const setStatus = (next) => {
-    if (status === next) return;
+  /**
+   * A status with a detail is always told (another wait before the next attempt); without one,
+   * only a change.
+   * @param {VigilStatus} next @param {VigilStatusDetail | null} [detail]
+   */
+  const setStatus = (next, detail = null) => {
+    if (status === next && detail === null) return;
     status = next;
-    for (const fn of statusListeners) fn(next);
+    statusDetail = detail;
+    for (const fn of statusListeners) fn(next, detail);
+  };
+
+  /**
+   * Stops for good: no reconnect, pending requests rejected, status `closed` with why.
+   * @param {VigilStatusDetail} detail
+   */
+  const stop = (detail) => {
+    closed = true;
+    if (retryTimer !== null) clearTimeout(retryTimer);
+    retryTimer = null;
+    stopRenewing();
+    rejectAll('closed', `the client stopped: ${detail.reason}`);
+    const ws = socket;
+    socket = null;
+    ready = false;
+    setStatus('closed', detail);
+    if (ws !== null && ws.readyState <= OPEN) ws.close(1000, 'client closed');
   };
 
   /** @param {VigilError} error */
@@ -151,61 +224,198 @@ export function createVigilClient(options) {
     }
   };
 
+  /**
+   * The next attempt after an exponential backoff with jitter (half of the step fixed, half random).
+   * @param {number} code @param {string} reason why the last attempt ended
+   */
+  const retryLater = (code, reason) => {
+    const step = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
+    attempt++;
+    const wait = step / 2 + Math.random() * (step / 2);
+    setStatus('reconnecting', { code, reason, retryInMs: Math.round(wait) });
+    retryTimer = setTimeout(connect, wait);
+  };
+
+  /** A failed setup: refused credentials (the hub's answer to `auth`, or the token function's) stop for good. */
+  const setupFailed = (/** @type {unknown} */ error) => {
+    const failure = error instanceof VigilError ? error : new VigilError('internal', String(error));
+    reportError(failure);
+    return failure.code === 'invalid_token' ? (stop({ code: 4401, reason: failure.message }), null) : failure;
+  };
+
   const connect = () => {
     retryTimer = null;
     if (closed) return;
     setStatus(attempt === 0 ? 'connecting' : 'reconnecting');
-    const ws = new Socket(options.url);
+    if (!tokenInUrl) return openSocket(options.url, undefined);
+    // The token on the upgrade (`?token=`): fetched first, so the socket is authenticated from its start.
+    const token = options.token;
+    (typeof token === 'function' ? fetchGrant(token) : Promise.resolve(token ?? null))
+      .then(readGrant)
+      .then(
+        (grant) => {
+          if (closed) return;
+          const url = grant === null ? options.url : `${options.url}${options.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(grant.token)}`;
+          openSocket(url, grant);
+        },
+        (/** @type {unknown} */ error) => {
+          if (closed) return;
+          const failure = setupFailed(error);
+          if (failure !== null) retryLater(4000, failure.message);
+        },
+      );
+  };
+
+  /**
+   * @param {string} url
+   * @param {{ token: string, expiresAt: number | null } | null | undefined} grant the token sent on the
+   *   upgrade (null: none needed), or undefined when it goes in an `auth` request
+   */
+  const openSocket = (url, grant) => {
+    const ws = new Socket(url);
     socket = ws;
     ready = false;
     ws.onopen = () => {
-      setup(ws).catch((/** @type {unknown} */ error) => {
+      setup(ws, grant).catch((/** @type {unknown} */ error) => {
         if (socket !== ws) return;
-        reportError(error instanceof VigilError ? error : new VigilError('internal', String(error)));
-        ws.close(4000, 'setup failed'); // onclose schedules the next attempt
+        if (setupFailed(error) !== null) ws.close(4000, 'setup failed'); // onclose schedules the next attempt
       });
     };
     ws.onmessage = (event) => {
       if (socket === ws && typeof event.data === 'string') receive(event.data);
     };
     ws.onerror = () => undefined; // onclose follows and retries
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (socket !== ws) return;
       socket = null;
       ready = false;
       stopRenewing();
       rejectAll('disconnected', 'the connection closed before the hub answered');
-      if (closed) return setStatus('closed');
-      // Exponential backoff with jitter: half of the step fixed, half random.
-      const step = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-      attempt++;
-      setStatus('reconnecting');
-      retryTimer = setTimeout(connect, step / 2 + Math.random() * (step / 2));
+      const code = typeof event?.code === 'number' ? event.code : 1006;
+      const reason = typeof event?.reason === 'string' ? event.reason : '';
+      if (closed) return;
+      if (TERMINAL_CLOSE_CODES.has(code)) return stop({ code, reason });
+      retryLater(code, reason);
     };
   };
 
-  /** Authenticates (when a token is given), then subscribes to everything followed, resuming where it can. */
-  const setup = async (/** @type {WebSocketLike} */ ws) => {
-    if (options.token !== undefined) {
-      const token = typeof options.token === 'function' ? await options.token() : options.token;
+  /**
+   * Authenticates (when a token is given and did not go on the upgrade), then subscribes to
+   * everything followed, resuming where it can.
+   * @param {WebSocketLike} ws
+   * @param {{ token: string, expiresAt: number | null } | null | undefined} onUpgrade
+   */
+  const setup = async (ws, onUpgrade) => {
+    if (onUpgrade !== undefined) {
+      if (onUpgrade !== null) scheduleRenewal(ws, onUpgrade.expiresAt);
+    } else if (options.token !== undefined) {
+      const grant = readGrant(typeof options.token === 'function' ? await fetchGrant(options.token) : options.token);
       if (socket !== ws) return;
-      await request(ws, { type: 'auth', token });
+      if (grant !== null) {
+        await request(ws, { type: 'auth', token: grant.token });
+        scheduleRenewal(ws, grant.expiresAt);
+      }
     }
-    const subscriptions = [...devices.keys()].map((id) => subscribeDeviceOn(ws, id));
+    const subscriptions = [subscribeManyOn(ws, [...devices.keys()])];
     if (fleet.handlers.size > 0) subscriptions.push(subscribeFleetOn(ws));
     ready = true;
     attempt = 0;
-    if (renewMs !== null && typeof options.token === 'function') {
-      const fetchToken = options.token;
-      stopRenewing();
-      renewTimer = setInterval(() => {
-        fetchToken()
-          .then((token) => (socket === ws ? request(ws, { type: 'auth', token }) : null))
-          .catch((/** @type {unknown} */ error) => reportError(error instanceof VigilError ? error : new VigilError('renew_failed', String(error))));
-      }, renewMs);
-    }
     setStatus('open');
     await Promise.all(subscriptions);
+  };
+
+  /**
+   * Calls the token function; a failure that is not a VigilError (the network, a 5xx) is retried.
+   * @param {() => Promise<VigilTokenGrant>} fetchToken
+   */
+  const fetchGrant = (fetchToken) =>
+    fetchToken().catch((/** @type {unknown} */ error) => {
+      throw error instanceof VigilError ? error : new VigilError('token_unavailable', error instanceof Error ? error.message : String(error));
+    });
+
+  /**
+   * Sends a fresh token on the open connection before the current one expires (see renewMs).
+   * @param {WebSocketLike} ws @param {number | null} expiresAt
+   */
+  const scheduleRenewal = (ws, expiresAt) => {
+    stopRenewing();
+    const fetchToken = options.token;
+    if (typeof fetchToken !== 'function') return;
+    const delay = renewMs ?? (expiresAt === null ? null : Math.max(1000, (expiresAt - Date.now()) / 2));
+    if (delay === null) return; // a token without an expiry: none to renew
+    renewTimer = setTimeout(() => {
+      renewTimer = null;
+      fetchGrant(fetchToken)
+        .then(async (fresh) => {
+          const grant = readGrant(fresh);
+          if (socket !== ws || grant === null) return;
+          await request(ws, { type: 'auth', token: grant.token });
+          if (socket === ws) scheduleRenewal(ws, grant.expiresAt);
+        })
+        .catch((/** @type {unknown} */ error) => {
+          const failure = error instanceof VigilError ? error : new VigilError('internal', String(error));
+          if (socket !== ws || failure.code === 'disconnected') return;
+          reportError(failure);
+          if (failure.code === 'invalid_token') return stop({ code: 4401, reason: failure.message });
+          // Not renewed (the token endpoint did not answer): tried again at half the time left (at
+          // least 1 s apart); if it never answers, the session ends with 4440 and is reconnected.
+          scheduleRenewal(ws, expiresAt);
+        });
+    }, delay);
+  };
+
+  /**
+   * Every followed device at once (a reconnect, or what was followed before the socket was ready):
+   * `subscribe_devices` with the resume points, up to 500 ids and about 8 KiB a request, so following
+   * many devices never trips the hub's rate limit (4029, and again on every reconnect) nor its frame
+   * limit.
+   * @param {WebSocketLike} ws @param {string[]} ids
+   * @returns {Promise<void>}
+   */
+  const subscribeManyOn = async (ws, ids) => {
+    const batches = [];
+    /** @type {string[]} */
+    let batch = [];
+    let bytes = 0;
+    for (const id of ids) {
+      // What the id adds to the request's JSON: in device_ids, and with its resume point.
+      const follow = devices.get(id);
+      const cost = 2 * (id.length + 3) + (follow?.epoch ? follow.epoch.length + 40 : 0);
+      if (batch.length > 0 && (batch.length === MAX_IDS_PER_REQUEST || bytes + cost > MAX_BATCH_BYTES)) {
+        batches.push(subscribeBatchOn(ws, batch));
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(id);
+      bytes += cost;
+    }
+    if (batch.length > 0) batches.push(subscribeBatchOn(ws, batch));
+    await Promise.all(batches);
+  };
+
+  /** @param {WebSocketLike} ws @param {string[]} ids */
+  const subscribeBatchOn = async (ws, ids) => {
+    if (ids.length === 1) return subscribeDeviceOn(ws, /** @type {string} */ (ids[0]));
+    /** @type {Record<string, { since_seq: number, epoch: string }>} */
+    const resume = Object.create(null); // ids are keys: `__proto__` is a valid device id
+    let resuming = false;
+    for (const id of ids) {
+      const follow = devices.get(id);
+      if (follow !== undefined && follow.epoch !== null) {
+        resume[id] = { since_seq: follow.seq, epoch: follow.epoch };
+        resuming = true;
+      }
+    }
+    try {
+      await request(ws, { type: 'subscribe_devices', device_ids: ids, ...(resuming ? { resume } : {}) });
+    } catch (error) {
+      const failure = /** @type {VigilError} */ (error);
+      // A hub without subscribe_devices, or one id the key may not read refusing them all: one
+      // request each, so the others are followed and each refusal is told.
+      if ((failure.code === 'unknown_type' || failure.code === 'forbidden') && socket === ws) {
+        await Promise.all(ids.map((id) => subscribeDeviceOn(ws, id)));
+      } else if (failure.code !== 'disconnected') reportError(failure);
+    }
   };
 
   /** @param {WebSocketLike} ws @param {string} id */
@@ -311,6 +521,9 @@ export function createVigilClient(options) {
     get status() {
       return status;
     },
+    get statusDetail() {
+      return statusDetail;
+    },
     subscribeDevice(id, onFrame) {
       let follow = devices.get(id);
       if (follow === undefined) {
@@ -354,15 +567,7 @@ export function createVigilClient(options) {
       return () => void errorListeners.delete(fn);
     },
     close() {
-      closed = true;
-      if (retryTimer !== null) clearTimeout(retryTimer);
-      stopRenewing();
-      rejectAll('closed', 'the client was closed');
-      const ws = socket;
-      socket = null;
-      ready = false;
-      setStatus('closed');
-      if (ws !== null) ws.close(1000, 'client closed');
+      if (!closed) stop({ code: 1000, reason: 'client closed' });
     },
   };
 }

@@ -59,8 +59,14 @@ it('asks for an API key when the hub requires one, and keeps it for the session 
   const env = { PORT: String(await freePort()), MQTT_PORT: String(await freePort()), DATA_DIR: `/tmp/vigil-browser-keys-${Date.now()}`, WS_TOKEN_TTL_S: '3' };
   const keyed = await spawnHub(env);
   try {
-    const created = await fetch(`http://127.0.0.1:${env.PORT}/admin/keys`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'dashboard', scopes: ['read', 'command'] }) });
-    const { key } = (await created.json()) as { key: string };
+    const base = `http://127.0.0.1:${env.PORT}`;
+    const createKey = async (name: string, scopes: string[], admin?: string) => {
+      const created = await fetch(`${base}/admin/keys`, { method: 'POST', headers: { 'content-type': 'application/json', ...(admin ? { 'x-api-key': admin } : {}) }, body: JSON.stringify({ name, scopes }) });
+      expect(created.status).toBe(201);
+      return (await created.json()) as { id: string; key: string };
+    };
+    const admin = (await createKey('admin', ['admin', 'read'])).key; // the first key: needs none
+    const { id, key } = await createKey('dashboard', ['read', 'command'], admin);
     browser ??= await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -87,8 +93,23 @@ it('asks for an API key when the hub requires one, and keeps it for the session 
     await new Promise((r) => setTimeout(r, 7000));
     expect(sockets.slice(opened)).toEqual([]);
     expect(await page.locator('#connection.up').count()).toBe(1);
+
+    // Revoked: the hub ends the session (4410); the page stops for good, asks for a key, and a new key connects again.
+    expect((await fetch(`${base}/admin/keys/${id}`, { method: 'DELETE', headers: { 'x-api-key': admin } })).status).toBe(200);
+    await page.waitForSelector('#login:not([hidden])', { timeout: 10_000 });
+    await expect.poll(() => page.locator('#login-error').textContent()).toBe('The API key was revoked.');
+    await expect.poll(() => sockets.at(-1)).toBe('close');
+    const stopped = sockets.length;
+    await new Promise((r) => setTimeout(r, 3000)); // past the first retries of a backoff (1 s, 2 s)
+    expect(sockets.slice(stopped)).toEqual([]);
+    expect(await page.locator('#connection.down').textContent()).toContain('signed out');
+    const fresh = await createKey('dashboard-2', ['read'], admin);
+    await page.getByLabel('API key').fill(fresh.key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForSelector('#connection.up', { timeout: 10_000 });
+    expect(sockets.slice(stopped)).toEqual(['open']);
     await context.close();
   } finally {
     await keyed.stop();
   }
-});
+}, 60_000);

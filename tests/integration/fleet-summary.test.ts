@@ -206,6 +206,55 @@ describe('fleet summaries', () => {
     expect(vigil.status).toBe('closed');
   }, 60_000);
 
+  it('the browser client follows 300 devices across a reconnect without tripping the rate limit (subscribe_devices, resumed)', async () => {
+    // 300 single subscribes in one burst would pass twice WS_MAX_MESSAGES_PER_S (100) and be closed with 4029, on every attempt.
+    const sockets: WebSocket[] = [];
+    const sent: Record<string, unknown>[] = [];
+    class Recording extends WebSocket {
+      constructor(url: string) {
+        super(url);
+        sockets.push(this);
+      }
+      override send(data: string): void {
+        sent.push(JSON.parse(data) as Record<string, unknown>);
+        super.send(data);
+      }
+    }
+    const vigil = createVigilClient({ url: wsUrl(hub), token: async () => admin, WebSocket: Recording as unknown as WebSocketConstructor, reconnect: { minMs: 50, maxMs: 200 } });
+    const statuses: string[] = [];
+    vigil.onStatus((s) => statuses.push(s));
+    const errors: string[] = [];
+    vigil.onError((e) => errors.push(`${e.code}: ${e.message}`));
+    const many = Array.from({ length: 300 }, (_, i) => `many-${i}`);
+    const snapshots = new Set<string>();
+    const updates: number[] = [];
+    for (const id of many) {
+      vigil.subscribeDevice(id, (f) => {
+        if (f.type === 'snapshot') snapshots.add(id);
+        if (f.type === 'device_update' && id === 'many-299') updates.push((f.data as { battery_level: number }).battery_level);
+      });
+    }
+    await until('300 snapshots', () => (snapshots.size === 300 ? true : undefined));
+    await device.telemetry('many-299', { battery_level: 40 });
+    await until('the first update', () => (updates.length === 1 ? true : undefined));
+    sockets[0]!.terminate();
+    await until('open again', () => (sockets.length === 2 && vigil.status === 'open' ? true : undefined));
+    await device.telemetry('many-299', { battery_level: 41 });
+    await until('the update after the reconnect', () => (updates.includes(41) ? true : undefined)).catch((e: unknown) => {
+      throw new Error(`${String(e)}; errors: ${errors.join('; ')}; sent: ${JSON.stringify(sent.map((m) => m.type))}`);
+    });
+    const batches = sent.filter((m) => m.type === 'subscribe_devices');
+    const second = batches.filter((m) => m.resume !== undefined);
+    expect(batches.length).toBeGreaterThanOrEqual(2);
+    expect(second.flatMap((m) => Object.keys(m.resume as object))).toHaveLength(300);
+    expect(sent.filter((m) => m.type === 'subscribe_device')).toEqual([]);
+    expect(errors).toEqual([]);
+    expect(updates).toEqual([40, 41]);
+    expect(statuses).not.toContain('closed');
+    expect(sockets).toHaveLength(2); // no 4029 and retry
+    vigil.close();
+  }, 60_000);
+
   it('serves the client as a JavaScript module under the page policy', async () => {
     const response = await call('/vigil-client.js');
     expect(response.status).toBe(200);

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createVigilClient, VigilError, type VigilFrame, type VigilStatus, type WebSocketConstructor, type WebSocketLike } from '../../public/vigil-client.js';
+import { createVigilClient, TERMINAL_CLOSE_CODES, VigilError, type VigilFrame, type VigilStatus, type VigilStatusDetail, type WebSocketConstructor, type WebSocketLike } from '../../public/vigil-client.js';
 
 /** A WebSocket that records what the client sends and lets the test play the hub. */
 class FakeSocket implements WebSocketLike {
@@ -29,9 +29,9 @@ class FakeSocket implements WebSocketLike {
   frame(frame: Record<string, unknown>): void {
     this.onmessage?.({ data: JSON.stringify(frame) });
   }
-  drop(code = 1006): void {
+  drop(code = 1006, reason = ''): void {
     this.readyState = 3;
-    this.onclose?.({ code, reason: '' });
+    this.onclose?.({ code, reason });
   }
   last(type: string): Record<string, unknown> {
     const found = this.sent.filter((m) => m.type === type).at(-1);
@@ -55,7 +55,10 @@ describe('vigil-client', () => {
     vi.useFakeTimers();
     FakeSocket.all = [];
   });
-  afterEach(() => vi.useRealTimers());
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
 
   it('authenticates first, then subscribes; status goes connecting → open', async () => {
     const client = createVigilClient({ url: 'ws://hub/ws', token: 'vgl_key', WebSocket: Socket });
@@ -260,5 +263,296 @@ describe('vigil-client', () => {
     client.close();
     await vi.advanceTimersByTimeAsync(60_000);
     expect(socket(0).sent.filter((m) => m.type === 'auth')).toHaveLength(3); // stopped with the client
+  });
+
+  it('resubscribes many devices in subscribe_devices requests of 500 with their resume points, one request each when refused', async () => {
+    const client = createVigilClient({ url: 'ws://hub/ws', WebSocket: Socket, reconnect: { minMs: 10, maxMs: 10 } });
+    const ids = Array.from({ length: 1200 }, (_, i) => `d${i}`);
+    const frames: VigilFrame[] = [];
+    for (const id of ids) client.subscribeDevice(id, (f) => frames.push(f));
+    socket(0).open();
+    await settle();
+    // Followed before the socket was ready: three requests, not 1,200 (past the hub's rate limit).
+    const batches = socket(0).sent.filter((m) => m.type === 'subscribe_devices');
+    expect(socket(0).sent).toHaveLength(3);
+    expect(batches.map((m) => (m.device_ids as string[]).length)).toEqual([500, 500, 200]);
+    expect(batches.every((m) => m.resume === undefined)).toBe(true);
+    for (const m of batches) socket(0).frame({ type: 'ack', id: m.id });
+    socket(0).frame({ type: 'snapshot', device_id: 'd7', seq: 5, epoch: 'e1', data: {} });
+    socket(0).frame({ type: 'snapshot', device_id: 'd1100', seq: 9, epoch: 'e1', data: {} });
+    socket(0).frame(update('d7', 6));
+    socket(0).drop();
+    await vi.advanceTimersByTimeAsync(10);
+    socket(1).open();
+    await settle();
+    const again = socket(1).sent.filter((m) => m.type === 'subscribe_devices');
+    expect(again.map((m) => m.resume ?? null)).toEqual([{ d7: { since_seq: 6, epoch: 'e1' } }, null, { d1100: { since_seq: 9, epoch: 'e1' } }]);
+    socket(1).frame({ type: 'ack', id: again[0]!.id, recovered: { d7: true } });
+    socket(1).frame(update('d7', 6)); // overlap: dropped
+    socket(1).frame(update('d7', 7));
+    expect(frames.filter((f) => f.device_id === 'd7').map((f) => `${f.type}:${String(f.seq)}`)).toEqual(['snapshot:5', 'device_update:6', 'device_update:7']);
+    // All or nothing: one id the key may not read refuses the batch; then one request each.
+    socket(1).frame({ type: 'error', id: again[1]!.id, error: { code: 'forbidden', message: 'not d600' } });
+    await settle();
+    const singles = socket(1).sent.filter((m) => m.type === 'subscribe_device');
+    expect(singles).toHaveLength(500);
+    expect(singles[0]).toMatchObject({ device_id: 'd500' });
+    client.close();
+  });
+
+  it('keeps each subscribe_devices under the hub frame limit (16 KiB) with long ids and resume points', async () => {
+    const client = createVigilClient({ url: 'ws://hub/ws', WebSocket: Socket, reconnect: { minMs: 10, maxMs: 10 } });
+    const ids = Array.from({ length: 500 }, (_, i) => `${String(i).padStart(3, '0')}${'x'.repeat(125)}`); // 128 characters
+    for (const id of ids) client.subscribeDevice(id, () => undefined);
+    socket(0).open();
+    await settle();
+    for (const id of ids) socket(0).frame({ type: 'snapshot', device_id: id, seq: 123456, epoch: 'EOnwkNWr', data: {} });
+    socket(0).drop();
+    await vi.advanceTimersByTimeAsync(10);
+    socket(1).open();
+    await settle();
+    const batches = socket(1).sent.filter((m) => m.type === 'subscribe_devices');
+    expect(batches.length).toBeGreaterThan(1);
+    expect(batches.flatMap((m) => m.device_ids as string[])).toEqual(ids);
+    for (const m of batches) expect(JSON.stringify(m).length).toBeLessThan(16 * 1024);
+    client.close();
+  });
+
+  it('falls back to subscribe_device for a hub without subscribe_devices', async () => {
+    const client = createVigilClient({ url: 'ws://hub/ws', WebSocket: Socket });
+    const errors: string[] = [];
+    client.onError((e) => errors.push(e.code));
+    client.subscribeDevice('a', () => undefined);
+    client.subscribeDevice('b', () => undefined);
+    socket(0).open();
+    await settle();
+    socket(0).frame({ type: 'error', id: socket(0).last('subscribe_devices').id, error: { code: 'unknown_type', message: 'unknown type' } });
+    await settle();
+    expect(socket(0).sent.filter((m) => m.type === 'subscribe_device').map((m) => m.device_id)).toEqual(['a', 'b']);
+    expect(errors).toEqual([]);
+    client.close();
+  });
+
+  describe('credentials and close codes', () => {
+    /** A POST /ws-token answer lasting ttlS from now (fake time). */
+    const grant = (n: number, ttlS: number) => ({ token: `t${n}`, expires_at: new Date(Date.now() + ttlS * 1000).toISOString() });
+
+    it.each([
+      [4401, 'invalid token'],
+      [4410, 'key revoked'],
+      [4403, 'forbidden'],
+      [4009, 'too many refused subscriptions'],
+    ])('stops for good on %i with status closed carrying the code and reason', async (code, reason) => {
+      const client = createVigilClient({ url: 'ws://hub/ws', WebSocket: Socket, reconnect: { minMs: 10, maxMs: 10 } });
+      const seen: [VigilStatus, VigilStatusDetail | null][] = [];
+      client.onStatus((status, detail) => seen.push([status, detail]));
+      client.subscribeDevice('d1', () => undefined);
+      socket(0).open();
+      await settle();
+      const ack = client.ackAlert('00000000-0000-0000-0000-000000000001');
+      const rejected = expect(ack).rejects.toMatchObject({ code: 'disconnected' });
+      socket(0).drop(code, reason);
+      await rejected;
+      expect(seen.at(-1)).toEqual(['closed', { code, reason }]);
+      expect(client.status).toBe('closed');
+      expect(client.statusDetail).toEqual({ code, reason });
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(FakeSocket.all).toHaveLength(1); // no reconnect
+      await expect(client.ackAlert('00000000-0000-0000-0000-000000000001')).rejects.toMatchObject({ code: 'disconnected' });
+    });
+
+    it.each([1001, 1006, 1011, 1009, 4008, 4029, 4440])('reconnects after %i, telling the code and the wait', async (code) => {
+      expect(TERMINAL_CLOSE_CODES.has(code)).toBe(false);
+      vi.spyOn(Math, 'random').mockReturnValue(1);
+      const client = createVigilClient({ url: 'ws://hub/ws', WebSocket: Socket, reconnect: { minMs: 200, maxMs: 200 } });
+      const seen: [VigilStatus, VigilStatusDetail | null][] = [];
+      client.onStatus((status, detail) => seen.push([status, detail]));
+      socket(0).open();
+      await settle();
+      socket(0).drop(code, 'bye');
+      expect(seen.at(-1)).toEqual(['reconnecting', { code, reason: 'bye', retryInMs: 200 }]);
+      await vi.advanceTimersByTimeAsync(200);
+      expect(FakeSocket.all).toHaveLength(2);
+      socket(1).drop(); // a failed attempt is told again, with its own wait
+      expect(seen.at(-1)).toEqual(['reconnecting', { code: 1006, reason: '', retryInMs: 200 }]);
+      expect(seen.filter(([s]) => s === 'reconnecting')).toHaveLength(2);
+      await vi.advanceTimersByTimeAsync(200);
+      socket(2).open();
+      await settle();
+      expect(seen.at(-1)).toEqual(['open', null]);
+      client.close();
+      expect(seen.at(-1)).toEqual(['closed', { code: 1000, reason: 'client closed' }]);
+      expect(socket(2).closedWith).toBe(1000);
+    });
+
+    it('renews a POST /ws-token grant at half its remaining lifetime on the open connection', async () => {
+      let n = 0;
+      const client = createVigilClient({ url: 'ws://hub/ws', token: async () => grant(++n, 60), WebSocket: Socket });
+      socket(0).open();
+      await settle();
+      expect(socket(0).last('auth')).toMatchObject({ token: 't1' });
+      socket(0).ack('auth');
+      await settle();
+      await vi.advanceTimersByTimeAsync(29_000);
+      expect(socket(0).sent.filter((m) => m.type === 'auth')).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(socket(0).last('auth')).toMatchObject({ token: 't2' });
+      socket(0).ack('auth');
+      await settle();
+      // The next renewal follows the fresh token's expiry, 30 s after it came.
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(socket(0).last('auth')).toMatchObject({ token: 't3' });
+      expect(FakeSocket.all).toHaveLength(1);
+      expect(client.status).toBe('open');
+      client.close();
+    });
+
+    it('retries a renewal the token endpoint did not answer, then reconnects with a fresh token after 4440', async () => {
+      vi.spyOn(Math, 'random').mockReturnValue(1);
+      let n = 0;
+      let down = false;
+      const client = createVigilClient({
+        url: 'ws://hub/ws',
+        token: async () => {
+          if (down) throw new TypeError('Failed to fetch');
+          return grant(++n, 8);
+        },
+        WebSocket: Socket,
+        reconnect: { minMs: 100, maxMs: 100 },
+      });
+      const errors: string[] = [];
+      client.onError((e) => errors.push(e.code));
+      socket(0).open();
+      await settle();
+      socket(0).ack('auth');
+      await settle();
+      down = true;
+      await vi.advanceTimersByTimeAsync(4000); // 8 s token: renewal due after 4 s, fails
+      expect(errors).toEqual(['token_unavailable']);
+      await vi.advanceTimersByTimeAsync(2000); // again at half the 4 s left
+      expect(errors).toEqual(['token_unavailable', 'token_unavailable']);
+      down = false;
+      await vi.advanceTimersByTimeAsync(1000); // and again, 1 s later: renewed
+      expect(socket(0).last('auth')).toMatchObject({ token: 't2' });
+      socket(0).ack('auth');
+      await settle();
+      // The hub ends a session whose token expired: a retryable close, a fresh token on the new connection.
+      socket(0).drop(4440, 'token expired');
+      expect(client.status).toBe('reconnecting');
+      await vi.advanceTimersByTimeAsync(100);
+      socket(1).open();
+      await settle();
+      expect(socket(1).last('auth')).toMatchObject({ token: 't3' });
+      client.close();
+    });
+
+    it('stops with 4401 when the hub refuses the token in auth, or the token function says it is invalid', async () => {
+      const refusedByHub = createVigilClient({ url: 'ws://hub/ws', token: 'vgl_wrong', WebSocket: Socket });
+      socket(0).open();
+      await settle();
+      socket(0).frame({ type: 'error', id: socket(0).last('auth').id, error: { code: 'invalid_token', message: 'invalid API key or token' } });
+      await settle();
+      expect(refusedByHub.status).toBe('closed');
+      expect(refusedByHub.statusDetail).toEqual({ code: 4401, reason: 'invalid API key or token' });
+      expect(socket(0).closedWith).toBe(1000);
+
+      // The page's token function maps POST /ws-token's 401 to VigilError('invalid_token').
+      const refusedByEndpoint = createVigilClient({
+        url: 'ws://hub/ws',
+        token: async () => {
+          throw new VigilError('invalid_token', 'The API key was refused.');
+        },
+        WebSocket: Socket,
+      });
+      socket(1).open();
+      await settle();
+      expect(refusedByEndpoint.statusDetail).toEqual({ code: 4401, reason: 'The API key was refused.' });
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(FakeSocket.all).toHaveLength(2);
+      expect(socket(1).sent).toEqual([]);
+    });
+
+    it('retries with backoff when the token function fails otherwise (the hub is restarting, a malformed answer)', async () => {
+      vi.spyOn(Math, 'random').mockReturnValue(1);
+      let calls = 0;
+      const client = createVigilClient({
+        url: 'ws://hub/ws',
+        token: async () => {
+          if (++calls === 1) throw new TypeError('Failed to fetch');
+          if (calls === 2) return { expires_at: 'soon' } as unknown as { token: string };
+          return grant(calls, 60);
+        },
+        WebSocket: Socket,
+        reconnect: { minMs: 100, maxMs: 100 },
+      });
+      const errors: string[] = [];
+      client.onError((e) => errors.push(e.code));
+      for (const i of [0, 1]) {
+        socket(i).open();
+        await settle();
+        expect(socket(i).sent).toEqual([]);
+        expect(socket(i).closedWith).toBe(4000);
+        socket(i).drop(4000, 'setup failed');
+        expect(client.status).toBe('reconnecting');
+        await vi.advanceTimersByTimeAsync(100);
+      }
+      expect(errors).toEqual(['token_unavailable', 'token_unavailable']);
+      socket(2).open();
+      await settle();
+      expect(socket(2).last('auth')).toMatchObject({ token: 't3' });
+      client.close();
+    });
+
+    it('sends no auth when the token function answers null (a hub that needs no key)', async () => {
+      const client = createVigilClient({ url: 'ws://hub/ws', token: async () => null, WebSocket: Socket });
+      client.subscribeFleet({ summaries: true }, () => undefined);
+      socket(0).open();
+      await settle();
+      expect(socket(0).sent.map((m) => m.type)).toEqual(['subscribe_all']);
+      expect(client.status).toBe('open');
+      await vi.advanceTimersByTimeAsync(120_000);
+      expect(socket(0).sent.map((m) => m.type)).toEqual(['subscribe_all']); // nothing to renew
+      client.close();
+    });
+
+    it('tokenInUrl: the token goes on the upgrade (?token=), is renewed by auth, and a failed fetch is retried before any socket', async () => {
+      vi.spyOn(Math, 'random').mockReturnValue(1);
+      let n = 0;
+      let answer: 'ok' | 'down' | 'refused' = 'down';
+      const client = createVigilClient({
+        url: 'ws://hub/ws?x=1',
+        tokenInUrl: true,
+        token: async () => {
+          if (answer === 'down') throw new TypeError('Failed to fetch');
+          if (answer === 'refused') throw new VigilError('invalid_token', 'The API key was refused.');
+          return grant(++n, 10);
+        },
+        WebSocket: Socket,
+        reconnect: { minMs: 100, maxMs: 100 },
+      });
+      const seen: [VigilStatus, VigilStatusDetail | null][] = [];
+      client.onStatus((status, detail) => seen.push([status, detail]));
+      client.subscribeDevice('d1', () => undefined);
+      await settle();
+      expect(FakeSocket.all).toHaveLength(0); // no socket without a token
+      expect(seen.at(-1)).toEqual(['reconnecting', { code: 4000, reason: 'Failed to fetch', retryInMs: 100 }]);
+      answer = 'ok';
+      await vi.advanceTimersByTimeAsync(100);
+      expect(socket(0).url).toBe('ws://hub/ws?x=1&token=t1');
+      socket(0).open();
+      await settle();
+      expect(socket(0).sent.map((m) => m.type)).toEqual(['subscribe_device']); // no auth request
+      expect(client.status).toBe('open');
+      await vi.advanceTimersByTimeAsync(5000); // renewed on the open connection at half of its 10 s
+      expect(socket(0).last('auth')).toMatchObject({ token: 't2' });
+      socket(0).ack('auth');
+      socket(0).drop(1001, 'shutting down');
+      answer = 'refused';
+      await vi.advanceTimersByTimeAsync(100);
+      expect(client.statusDetail).toEqual({ code: 4401, reason: 'The API key was refused.' });
+      expect(client.status).toBe('closed');
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(FakeSocket.all).toHaveLength(1);
+    });
   });
 });
