@@ -7,6 +7,7 @@ import { latencyScenario } from './scenarios/latency.js';
 import { hotPathScenario } from './scenarios/hot-path.js';
 import { presenceScenario } from './scenarios/presence.js';
 import { restScenario } from './scenarios/rest.js';
+import { restartScenario } from './scenarios/restart.js';
 import { writerScenario } from './scenarios/writer.js';
 import { printTable, saveResults, type Figure } from './report.js';
 import { TestBroker } from '../tests/helpers/mosquitto-service.js';
@@ -26,6 +27,8 @@ const { values } = parseArgs({
     'postgres-url': { type: 'string', default: process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
     // Messages per ingest run of the cluster scenario (a quick check with fewer; figures use the default).
     'cluster-count': { type: 'string', default: '60000' },
+    // Fleet sizes of the restart scenario (a quick check with e.g. 10000; figures use the default).
+    'restart-devices': { type: 'string', default: '100000,1000000' },
   },
 });
 
@@ -53,6 +56,7 @@ const scenarios: Record<string, () => Promise<Figure[]>> = {
   writer: () => writerScenario(values['postgres-url']!),
   fanout: () => fanoutScenario(services),
   cluster: () => clusterScenario(services, Number(values['cluster-count'])),
+  restart: () => restartScenario(services, values['restart-devices']!.split(',').map(Number)),
 };
 
 const selected = values.only ? values.only.split(',') : Object.keys(scenarios);
