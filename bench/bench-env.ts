@@ -136,25 +136,37 @@ const ACCEPTED = /vigil_mqtt_messages_total\{kind="telemetry",outcome="accepted"
  * Telemetry messages/s the hubs accept together (each counted once, where it is processed), from
  * the first to the last counted, until `count` are in or nothing moved for 3 s.
  */
-export async function acceptedRate(hubs: readonly HubProcess[], count: number): Promise<{ rate: number; accepted: number }> {
+export async function acceptedRate(hubs: readonly HubProcess[], count: number): Promise<{ rate: number; accepted: number; cpuUsPerMsg: number }> {
   let first = 0;
   let last = 0;
   let accepted = 0;
+  let acceptedAtFirst = 0;
+  // The hubs' CPU over the same window as the rate (first to last counted), summed: what they
+  // spent on these messages, without the idle time before the publisher starts or after it ends.
+  const cpu = () => hubs.reduce((sum, h) => sum + cpuMsOf(h.child.pid!), 0);
+  let cpuAtFirst = 0;
+  let cpuAtLast = 0;
   let idleSince = performance.now();
   for (;;) {
     await new Promise((r) => setTimeout(r, 100));
     const now = (await Promise.all(hubs.map((h) => readCounter(h.port, ACCEPTED)))).reduce((a, b) => a + b, 0);
     const at = performance.now();
     if (now > accepted) {
-      if (accepted === 0) first = at;
+      if (accepted === 0) {
+        first = at;
+        acceptedAtFirst = now;
+        cpuAtFirst = cpu();
+      }
       accepted = now;
       last = at;
+      cpuAtLast = cpu();
       idleSince = at;
     }
     // Before the first message, wait longer: on a loaded machine the publisher child takes seconds to start.
     if (accepted >= count || at - idleSince > (accepted === 0 ? 60_000 : 3000)) break;
   }
-  return { rate: accepted / ((last - first) / 1000), accepted };
+  const counted = accepted - acceptedAtFirst;
+  return { rate: accepted / ((last - first) / 1000), accepted, cpuUsPerMsg: counted > 0 ? ((cpuAtLast - cpuAtFirst) * 1000) / counted : NaN };
 }
 
 /** CPU time (user + system) a process has used so far, ms, from /proc (Linux: USER_HZ is 100). */

@@ -27,6 +27,8 @@ const { values } = parseArgs({
     'postgres-url': { type: 'string', default: process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
     // Messages per ingest run of the cluster scenario (a quick check with fewer; figures use the default).
     'cluster-count': { type: 'string', default: '60000' },
+    // QoS 0 messages per ingest run (QoS 1 runs half as many); a quick check with fewer.
+    'ingest-count': { type: 'string', default: '200000' },
     // Fleet sizes of the restart scenario (a quick check with e.g. 10000; figures use the default).
     'restart-devices': { type: 'string', default: '100000,1000000' },
   },
@@ -41,7 +43,7 @@ const services = {
 };
 
 const scenarios: Record<string, () => Promise<Figure[]>> = {
-  ingest: () => ingestScenario(services),
+  ingest: () => ingestScenario(services, Number(values['ingest-count'])),
   latency: () =>
     latencyScenario(services, [
       { rate: 1000, clients: 1000 },
