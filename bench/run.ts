@@ -29,6 +29,8 @@ const { values } = parseArgs({
     'cluster-count': { type: 'string', default: '60000' },
     // QoS 0 messages per ingest run (QoS 1 runs half as many); a quick check with fewer.
     'ingest-count': { type: 'string', default: '200000' },
+    // Latency cases as rate:clients (each client follows its own device); a quick check with one small case.
+    'latency-cases': { type: 'string', default: '1000:1000,10000:1000,30000:1000,10000:10000' },
     // Fleet sizes of the restart scenario (a quick check with e.g. 10000; figures use the default).
     'restart-devices': { type: 'string', default: '100000,1000000' },
   },
@@ -45,12 +47,13 @@ const services = {
 const scenarios: Record<string, () => Promise<Figure[]>> = {
   ingest: () => ingestScenario(services, Number(values['ingest-count'])),
   latency: () =>
-    latencyScenario(services, [
-      { rate: 1000, clients: 1000 },
-      { rate: 10_000, clients: 1000 },
-      { rate: 30_000, clients: 1000 },
-      { rate: 10_000, clients: 10_000 },
-    ]),
+    latencyScenario(
+      services,
+      values['latency-cases']!.split(',').map((c) => {
+        const [rate, clients] = c.split(':').map(Number);
+        return { rate: rate!, clients: clients! };
+      }),
+    ),
   presence: () => presenceScenario(values['redis-url']!),
   footprint: () => footprintScenario(),
   'hot-path': () => hotPathScenario(),
