@@ -31,6 +31,9 @@ const { values } = parseArgs({
     'ingest-count': { type: 'string', default: '200000' },
     // Latency cases as rate:clients (each client follows its own device); a quick check with one small case.
     'latency-cases': { type: 'string', default: '1000:1000,10000:1000,30000:1000,10000:10000' },
+    // Followers of one device in the fan-out runs, and idle connections the hub is asked to hold.
+    'fanout-clients': { type: 'string', default: '10000' },
+    'fanout-held': { type: 'string', default: '19000' },
     // Fleet sizes of the restart scenario (a quick check with e.g. 10000; figures use the default).
     'restart-devices': { type: 'string', default: '100000,1000000' },
   },
@@ -59,7 +62,7 @@ const scenarios: Record<string, () => Promise<Figure[]>> = {
   'hot-path': () => hotPathScenario(),
   rest: () => restScenario(),
   writer: () => writerScenario(values['postgres-url']!),
-  fanout: () => fanoutScenario(services),
+  fanout: () => fanoutScenario(services, Number(values['fanout-clients']), Number(values['fanout-held'])),
   cluster: () => clusterScenario(services, Number(values['cluster-count'])),
   restart: () => restartScenario(services, values['restart-devices']!.split(',').map(Number)),
 };
