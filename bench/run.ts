@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { clusterScenario } from './scenarios/cluster.js';
 import { fanoutScenario } from './scenarios/fanout.js';
+import { fleetScenario } from './scenarios/fleet.js';
 import { footprintScenario } from './scenarios/footprint.js';
 import { ingestScenario } from './scenarios/ingest.js';
 import { latencyScenario } from './scenarios/latency.js';
@@ -34,6 +35,8 @@ const { values } = parseArgs({
     // Followers of one device in the fan-out runs, and idle connections the hub is asked to hold.
     'fanout-clients': { type: 'string', default: '10000' },
     'fanout-held': { type: 'string', default: '19000' },
+    // Fleet sizes of the heap-per-device and expiry runs (a quick check with e.g. 10000).
+    'fleet-devices': { type: 'string', default: '100000,1000000' },
     // Fleet sizes of the restart scenario (a quick check with e.g. 10000; figures use the default).
     'restart-devices': { type: 'string', default: '100000,1000000' },
   },
@@ -64,6 +67,7 @@ const scenarios: Record<string, () => Promise<Figure[]>> = {
   writer: () => writerScenario(values['postgres-url']!),
   fanout: () => fanoutScenario(services, Number(values['fanout-clients']), Number(values['fanout-held'])),
   cluster: () => clusterScenario(services, Number(values['cluster-count'])),
+  fleet: () => fleetScenario(services, values['fleet-devices']!.split(',').map(Number)),
   restart: () => restartScenario(services, values['restart-devices']!.split(',').map(Number)),
 };
 

@@ -8,20 +8,21 @@ export const ALERT_EVERY = 20;
 
 /**
  * Writes a fleet of `devices` devices straight into the hub's tables (src/storage/schema), as a
- * hub that had heard them would have left them: each device online, last seen `at`, with its
+ * hub that had heard them would have left them: each device `status` (online: the restart has
+ * presence to reconcile), last seen `at`, with its
  * newest telemetry in devices.last_telemetry, one health score, and one active alert per
  * ALERT_EVERY devices. One `insert … select generate_series` per table: PostgreSQL builds the rows
  * itself, so a million devices take seconds, not a publish run. Device ids are `bench-<i>`, the
  * names bench/load/publisher.ts uses. The tables must exist (the hub ran its migrations once).
  */
-export async function seedFleet(databaseUrl: string, devices: number, at: number): Promise<{ seconds: number; alerts: number }> {
+export async function seedFleet(databaseUrl: string, devices: number, at: number, status: 'online' | 'offline' = 'online'): Promise<{ seconds: number; alerts: number }> {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined });
   const started = performance.now();
   try {
     const seen = new Date(at);
     await sql`
       insert into devices (id, type, status, first_seen, last_seen, updated_at, last_telemetry)
-      select 'bench-' || i, 'sensor', 'online', ${seen}, ${seen}, ${seen},
+      select 'bench-' || i, 'sensor', ${status}, ${seen}, ${seen}, ${seen},
         jsonb_build_object('ts', ${at}::bigint, 'receivedAt', ${at}::bigint, 'batteryLevel', 50 + i % 50, 'rssi', -60 - i % 30,
           'responseTimeMs', 100 + i % 100, 'errorRate', 0.01, 'metrics', jsonb_build_object('temperature', 21.5))
       from generate_series(0, ${devices - 1}::int) as i
