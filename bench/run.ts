@@ -35,6 +35,8 @@ const { values } = parseArgs({
     // Followers of one device in the fan-out runs, and idle connections the hub is asked to hold.
     'fanout-clients': { type: 'string', default: '10000' },
     'fanout-held': { type: 'string', default: '19000' },
+    // Frames published to the followers of one device in each fan-out run (raw and hub alike).
+    'fanout-frames': { type: 'string', default: '1000' },
     // Fleet sizes of the heap-per-device and expiry runs (a quick check with e.g. 10000).
     'fleet-devices': { type: 'string', default: '100000,1000000' },
     // Fleet sizes of the restart scenario (a quick check with e.g. 10000; figures use the default).
@@ -65,7 +67,7 @@ const scenarios: Record<string, () => Promise<Figure[]>> = {
   'hot-path': () => hotPathScenario(),
   rest: () => restScenario(),
   writer: () => writerScenario(values['postgres-url']!),
-  fanout: () => fanoutScenario(services, Number(values['fanout-clients']), Number(values['fanout-held'])),
+  fanout: () => fanoutScenario(services, Number(values['fanout-clients']), Number(values['fanout-held']), Number(values['fanout-frames'])),
   cluster: () => clusterScenario(services, Number(values['cluster-count'])),
   fleet: () => fleetScenario(services, values['fleet-devices']!.split(',').map(Number)),
   restart: () => restartScenario(services, values['restart-devices']!.split(',').map(Number)),
