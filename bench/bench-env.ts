@@ -67,7 +67,14 @@ async function startHubs(services: BenchServices, instances: number, extra: Reco
     databaseUrl: url.toString(),
     envs,
     async stop() {
-      await Promise.all(hubs.map((h) => h.stop()));
+      // SIGTERM, then SIGKILL after 20 s: a hub stuck in its shutdown must not hang the bench.
+      await Promise.all(
+        hubs.map(async (h) => {
+          const killer = setTimeout(() => h.child.kill('SIGKILL'), 20_000);
+          await h.stop();
+          clearTimeout(killer);
+        }),
+      );
       await admin.unsafe(`drop database if exists ${name} with (force)`);
       await admin.end();
     },

@@ -4,6 +4,17 @@ import type { HubProcess } from '../../tests/helpers/hub-process.js';
 import type { Figure } from '../report.js';
 
 const RECONCILED = 'presence reconciled after the broker backlog';
+/** One probe request may take this long (a busy hub answers late; a hung one must not hang the bench). */
+const ASK_TIMEOUT_MS = 10_000;
+
+/** A request that fails or times out counts as "not yet". */
+async function ask<T>(request: () => Promise<T>, otherwise: T): Promise<T> {
+  try {
+    return await request();
+  } catch {
+    return otherwise;
+  }
+}
 
 /** Limits that let the whole seeded fleet be restored (MAX_DEVICES bounds the restore too). */
 export const fleetEnv = (devices: number): Record<string, string> => ({
@@ -14,7 +25,7 @@ export const fleetEnv = (devices: number): Record<string, string> => ({
 
 /** Does the hub serve device `bench-<i>` with the telemetry the seed gave it? */
 async function snapshotRight(port: number, i: number): Promise<boolean> {
-  const response = await fetch(`http://127.0.0.1:${port}/status/bench-${i}`);
+  const response = await fetch(`http://127.0.0.1:${port}/status/bench-${i}`, { signal: AbortSignal.timeout(ASK_TIMEOUT_MS) });
   if (response.status !== 200) return false;
   const body = (await response.json()) as { battery_level?: number; rssi?: number };
   const want = seededReading(i);
@@ -40,14 +51,19 @@ export async function waitUntilReady(hub: HubProcess, spawnedAt: number, listene
   let ready = false;
   let snapshots = false;
   let reconciled = false;
+  let lastReport = performance.now();
   for (;;) {
     if (performance.now() - spawnedAt > timeoutMs) {
       throw new Error(`hub not ready in ${timeoutMs} ms (readyz ${ready}, snapshots ${snapshots}, reconciled ${reconciled})`);
     }
-    ready ||= (await fetch(`http://127.0.0.1:${hub.port}/readyz`)).status === 200;
-    if (!snapshots) snapshots = (await Promise.all(samples.map((i) => snapshotRight(hub.port, i)))).every(Boolean);
+    ready ||= await ask(async () => (await fetch(`http://127.0.0.1:${hub.port}/readyz`, { signal: AbortSignal.timeout(ASK_TIMEOUT_MS) })).status === 200, false);
+    if (!snapshots) snapshots = (await Promise.all(samples.map((i) => ask(() => snapshotRight(hub.port, i), false)))).every(Boolean);
     reconciled ||= hub.logs.some((line) => line.includes(RECONCILED));
     if (ready && snapshots && reconciled) break;
+    if (performance.now() - lastReport > 10_000) {
+      lastReport = performance.now();
+      process.stderr.write(`restart: ${((lastReport - spawnedAt) / 1000).toFixed(0)} s: readyz ${ready}, snapshots ${snapshots}, reconciled ${reconciled}\n`);
+    }
     await new Promise((r) => setTimeout(r, 25));
   }
   const readyAt = performance.now();
