@@ -11,6 +11,10 @@ export interface BenchServices {
 interface BenchHubs {
   readonly hubs: HubProcess[];
   readonly prefix: string;
+  /** The throwaway database the hubs use (seeded directly by the restart and heap scenarios). */
+  readonly databaseUrl: string;
+  /** The environment each hub was started with, to start it again (a restart). */
+  readonly envs: readonly Record<string, string>[];
   stop(): Promise<void>;
 }
 
@@ -19,7 +23,7 @@ interface BenchHubs {
  * topic and key prefix of their own. `instances` > 0 runs them in cluster mode (every instance reading
  * every message, Redis fan-out) and waits until each sees the others; 0 runs one single-instance hub.
  */
-async function startHubs(services: BenchServices, instances: number, extra: Record<string, string>, nodeArgs: readonly string[] = []): Promise<BenchHubs> {
+async function startHubs(services: BenchServices, instances: number, extra: Record<string, string>, nodeArgs: readonly string[] = [], startTimeoutMs = 30_000): Promise<BenchHubs> {
   const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const admin = postgres(services.postgresAdminUrl, { max: 1, onnotice: () => undefined });
   const name = `vigil_bench_${run}`;
@@ -41,12 +45,15 @@ async function startHubs(services: BenchServices, instances: number, extra: Reco
     WS_MAX_SUBSCRIPTIONS: '100000',
   };
   const hubs: HubProcess[] = [];
+  const envs: Record<string, string>[] = [];
   for (let i = 0; i < Math.max(1, instances); i++) {
     const own: Record<string, string> =
       instances === 0
         ? { MQTT_CLIENT_ID: `vigil-bench-${run}` }
         : { CLUSTER_ENABLED: 'true', CLUSTER_INSTANCE_ID: `bench-${run}-${i}` };
-    hubs.push(await spawnHub({ ...base, ...own, DATA_DIR: `/tmp/vigil-bench-${run}-${i}`, ...extra }, 30_000, nodeArgs));
+    const env = { ...base, ...own, DATA_DIR: `/tmp/vigil-bench-${run}-${i}`, ...extra };
+    envs.push(env);
+    hubs.push(await spawnHub(env, startTimeoutMs, nodeArgs));
   }
   // Every instance sees the others before load starts (1 s heartbeats).
   for (const hub of instances > 1 ? hubs : []) {
@@ -57,8 +64,17 @@ async function startHubs(services: BenchServices, instances: number, extra: Reco
   return {
     hubs,
     prefix,
+    databaseUrl: url.toString(),
+    envs,
     async stop() {
-      await Promise.all(hubs.map((h) => h.stop()));
+      // SIGTERM, then SIGKILL after 20 s: a hub stuck in its shutdown must not hang the bench.
+      await Promise.all(
+        hubs.map(async (h) => {
+          const killer = setTimeout(() => h.child.kill('SIGKILL'), 20_000);
+          await h.stop();
+          clearTimeout(killer);
+        }),
+      );
       await admin.unsafe(`drop database if exists ${name} with (force)`);
       await admin.end();
     },
@@ -69,6 +85,45 @@ async function startHubs(services: BenchServices, instances: number, extra: Reco
 export async function startBenchHub(services: BenchServices, extra: Record<string, string> = {}, nodeArgs: readonly string[] = []): Promise<{ hub: HubProcess; prefix: string; stop(): Promise<void> }> {
   const started = await startHubs(services, 0, extra, nodeArgs);
   return { hub: started.hubs[0]!, prefix: started.prefix, stop: started.stop };
+}
+
+/**
+ * One single-instance hub that can be stopped and started again on the same database, broker
+ * session and topic prefix: `restart()` stops the running process (if any) and spawns a new one,
+ * resolving when it listens (`startTimeoutMs`: restoring a large fleet comes before listening).
+ */
+export async function startRestartableBenchHub(services: BenchServices, extra: Record<string, string> = {}, nodeArgs: readonly string[] = []) {
+  const started = await startHubs(services, 0, extra, nodeArgs);
+  return {
+    prefix: started.prefix,
+    databaseUrl: started.databaseUrl,
+    get hub(): HubProcess {
+      return started.hubs[0]!;
+    },
+    /**
+     * Stops the current process and waits for its exit (the database and broker session stay):
+     * SIGTERM, then SIGKILL after `graceMs` (a restart measures the next start, not this shutdown).
+     */
+    async halt(graceMs = 20_000): Promise<void> {
+      const hub = started.hubs[0]!;
+      const killer = setTimeout(() => {
+        process.stderr.write(`bench: hub ${hub.child.pid} still running ${graceMs} ms after SIGTERM; SIGKILL\n`);
+        hub.child.kill('SIGKILL');
+      }, graceMs);
+      try {
+        await hub.stop();
+      } finally {
+        clearTimeout(killer);
+      }
+    },
+    /** Spawns the hub again with the same environment; call halt() first. */
+    async spawn(startTimeoutMs: number, args: readonly string[] = nodeArgs): Promise<HubProcess> {
+      const hub = await spawnHub(started.envs[0]!, startTimeoutMs, args);
+      started.hubs[0] = hub;
+      return hub;
+    },
+    stop: started.stop,
+  };
 }
 
 /** N hub processes in cluster mode sharing one broker group, Redis prefix and database. */
@@ -88,29 +143,47 @@ const ACCEPTED = /vigil_mqtt_messages_total\{kind="telemetry",outcome="accepted"
  * Telemetry messages/s the hubs accept together (each counted once, where it is processed), from
  * the first to the last counted, until `count` are in or nothing moved for 3 s.
  */
-export async function acceptedRate(hubs: readonly HubProcess[], count: number): Promise<{ rate: number; accepted: number }> {
+export async function acceptedRate(hubs: readonly HubProcess[], count: number): Promise<{ rate: number; accepted: number; cpuUsPerMsg: number }> {
   let first = 0;
   let last = 0;
   let accepted = 0;
+  let acceptedAtFirst = 0;
+  // The hubs' CPU over the same window as the rate (first to last counted), summed: what they
+  // spent on these messages, without the idle time before the publisher starts or after it ends.
+  const cpu = () => hubs.reduce((sum, h) => sum + cpuMsOf(h.child.pid!), 0);
+  let cpuAtFirst = 0;
+  let cpuAtLast = 0;
   let idleSince = performance.now();
   for (;;) {
     await new Promise((r) => setTimeout(r, 100));
     const now = (await Promise.all(hubs.map((h) => readCounter(h.port, ACCEPTED)))).reduce((a, b) => a + b, 0);
     const at = performance.now();
     if (now > accepted) {
-      if (accepted === 0) first = at;
+      if (accepted === 0) {
+        first = at;
+        acceptedAtFirst = now;
+        cpuAtFirst = cpu();
+      }
       accepted = now;
       last = at;
+      cpuAtLast = cpu();
       idleSince = at;
     }
     // Before the first message, wait longer: on a loaded machine the publisher child takes seconds to start.
     if (accepted >= count || at - idleSince > (accepted === 0 ? 60_000 : 3000)) break;
   }
-  return { rate: accepted / ((last - first) / 1000), accepted };
+  const counted = accepted - acceptedAtFirst;
+  return { rate: accepted / ((last - first) / 1000), accepted, cpuUsPerMsg: counted > 0 ? ((cpuAtLast - cpuAtFirst) * 1000) / counted : NaN };
 }
 
 /** CPU time (user + system) a process has used so far, ms, from /proc (Linux: USER_HZ is 100). */
 export function cpuMsOf(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Resident set size of a process now, bytes, from /proc (VmRSS). */
+export function rssOf(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1] ?? NaN) * 1024;
 }

@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
 import { clusterScenario } from './scenarios/cluster.js';
 import { fanoutScenario } from './scenarios/fanout.js';
+import { fleetScenario } from './scenarios/fleet.js';
 import { footprintScenario } from './scenarios/footprint.js';
 import { ingestScenario } from './scenarios/ingest.js';
 import { latencyScenario } from './scenarios/latency.js';
 import { hotPathScenario } from './scenarios/hot-path.js';
 import { presenceScenario } from './scenarios/presence.js';
 import { restScenario } from './scenarios/rest.js';
+import { restartScenario } from './scenarios/restart.js';
 import { writerScenario } from './scenarios/writer.js';
 import { printTable, saveResults, type Figure } from './report.js';
 import { TestBroker } from '../tests/helpers/mosquitto-service.js';
@@ -26,6 +28,19 @@ const { values } = parseArgs({
     'postgres-url': { type: 'string', default: process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' },
     // Messages per ingest run of the cluster scenario (a quick check with fewer; figures use the default).
     'cluster-count': { type: 'string', default: '60000' },
+    // QoS 0 messages per ingest run (QoS 1 runs half as many); a quick check with fewer.
+    'ingest-count': { type: 'string', default: '200000' },
+    // Latency cases as rate:clients (each client follows its own device); a quick check with one small case.
+    'latency-cases': { type: 'string', default: '1000:1000,10000:1000,30000:1000,10000:10000' },
+    // Followers of one device in the fan-out runs, and idle connections the hub is asked to hold.
+    'fanout-clients': { type: 'string', default: '10000' },
+    'fanout-held': { type: 'string', default: '19000' },
+    // Frames published to the followers of one device in each fan-out run (raw and hub alike).
+    'fanout-frames': { type: 'string', default: '1000' },
+    // Fleet sizes of the heap-per-device and expiry runs (a quick check with e.g. 10000).
+    'fleet-devices': { type: 'string', default: '100000,1000000' },
+    // Fleet sizes of the restart scenario (a quick check with e.g. 10000; figures use the default).
+    'restart-devices': { type: 'string', default: '100000,1000000' },
   },
 });
 
@@ -38,21 +53,24 @@ const services = {
 };
 
 const scenarios: Record<string, () => Promise<Figure[]>> = {
-  ingest: () => ingestScenario(services),
+  ingest: () => ingestScenario(services, Number(values['ingest-count'])),
   latency: () =>
-    latencyScenario(services, [
-      { rate: 1000, clients: 1000 },
-      { rate: 10_000, clients: 1000 },
-      { rate: 30_000, clients: 1000 },
-      { rate: 10_000, clients: 10_000 },
-    ]),
+    latencyScenario(
+      services,
+      values['latency-cases']!.split(',').map((c) => {
+        const [rate, clients] = c.split(':').map(Number);
+        return { rate: rate!, clients: clients! };
+      }),
+    ),
   presence: () => presenceScenario(values['redis-url']!),
   footprint: () => footprintScenario(),
   'hot-path': () => hotPathScenario(),
   rest: () => restScenario(),
   writer: () => writerScenario(values['postgres-url']!),
-  fanout: () => fanoutScenario(services),
+  fanout: () => fanoutScenario(services, Number(values['fanout-clients']), Number(values['fanout-held']), Number(values['fanout-frames'])),
   cluster: () => clusterScenario(services, Number(values['cluster-count'])),
+  fleet: () => fleetScenario(services, values['fleet-devices']!.split(',').map(Number)),
+  restart: () => restartScenario(services, values['restart-devices']!.split(',').map(Number)),
 };
 
 const selected = values.only ? values.only.split(',') : Object.keys(scenarios);

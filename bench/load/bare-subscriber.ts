@@ -20,8 +20,23 @@ const { values } = parseArgs({
 const measureLatency = values.latency === 'true';
 const latencies: number[] = [];
 const expected = Number(values.expect);
-// Tracing off, as in the hub: the ceiling is what MQTT.js can do at its best.
-const client = await connectAsync(values.url!, { clientId: `vigil-bench-bare-${process.pid}`, clean: true, protocolVersion: 5, properties: { receiveMaximum: 1000 }, log: () => undefined });
+// Exactly the hub's client options (src/transport/mqtt-ingest.ts, with the bench hub's settings:
+// MQTT_CLEAN_SESSION=true, MQTT_PROTOCOL 5 for an external broker, MQTT_RECEIVE_MAXIMUM 1000),
+// so the two differ only in what they do with a message: tracing off, MQTT 5, the same receive
+// window and session expiry, keepalive, no resubscribe, and Nagle off on every connect.
+const client = await connectAsync(values.url!, {
+  clientId: `vigil-bench-bare-${process.pid}`,
+  clean: true,
+  protocolVersion: 5,
+  properties: { receiveMaximum: 1000, sessionExpiryInterval: 0 },
+  reconnectPeriod: 500,
+  log: () => undefined,
+  connectTimeout: 10_000,
+  keepalive: 30,
+  resubscribe: false,
+});
+(client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+client.on('connect', () => (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true));
 await client.subscribeAsync(`${values.prefix}/+/telemetry`, { qos: values.qos === '1' ? 1 : 0 });
 let received = 0;
 let first = 0;

@@ -1,6 +1,7 @@
 import { runChild, waitForLine } from '../load/child.js';
 import { startBenchHub, type BenchServices } from '../bench-env.js';
 import type { Figure } from '../report.js';
+import { readEventLoopWindow, startEventLoopWindow } from '../load/event-loop-delay.js';
 
 /**
  * MQTT publish → WebSocket receive latency at fixed rates: C clients each follow one of C devices,
@@ -43,14 +44,25 @@ export async function latencyScenario(s: BenchServices, cases: readonly { rate: 
         expect: total,
       });
       await waitForLine(ws.child, 'ready', 120_000);
+      // The event-loop delay histogram over the run (warm-up included): what stalls the hub, if anything does.
+      await startEventLoopWindow(hub.port);
       const pub = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix, count: total, warm, rate, devices: clients, qos: 0 });
       const [r] = await Promise.all([ws.result, pub.result]);
+      const loop = await readEventLoopWindow(hub.port);
       const label = `${rate / 1000}k msg/s, ${clients} clients`;
       const note = `${r.updates}/${total} updates delivered, the last ${count} measured (${r.samples} samples) after 1 s of warm-up at the rate`;
       figures.push(
         { scenario: 'latency', metric: `publish→WS p50 (${label})`, value: r.p50, unit: 'ms', note },
         { scenario: 'latency', metric: `publish→WS p99 (${label})`, value: r.p99, unit: 'ms' },
         { scenario: 'latency', metric: `publish→WS p99.9 (${label})`, value: r.p999, unit: 'ms' },
+        {
+          scenario: 'latency',
+          metric: `hub event-loop delay p99 (${label})`,
+          value: loop.p99,
+          unit: 'ms',
+          note: `p50 ${loop.p50.toFixed(2)} ms, max ${loop.max.toFixed(1)} ms over the run (monitorEventLoopDelay, 10 ms timer subtracted); target p99 < 5 ms`,
+        },
+        { scenario: 'latency', metric: `hub event-loop delay max (${label})`, value: loop.max, unit: 'ms' },
         { scenario: 'latency', metric: `broker only p50 / p99 (${rate / 1000}k msg/s)`, value: baseline.p99, unit: 'ms p99', note: `p50 ${baseline.p50?.toFixed(2)} ms: publisher → Mosquitto → bare subscriber` },
       );
     } finally {

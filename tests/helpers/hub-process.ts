@@ -25,7 +25,11 @@ export async function spawnHub(env: Record<string, string>, timeoutMs = 30_000, 
   const logs: string[] = [];
   let buffered = '';
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hub did not start in ${timeoutMs} ms:\n${logs.join('\n')}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // A hub that did not start in time is not left running (it would outlive the caller).
+      child.kill('SIGKILL');
+      reject(new Error(`hub did not start in ${timeoutMs} ms:\n${logs.join('\n')}`));
+    }, timeoutMs);
     const onData = (data: Buffer) => {
       buffered += data.toString();
       let nl: number;
