@@ -55,7 +55,7 @@ export class RuleStore {
     opts.queries.define(RELOAD_QUERY, (_all, version) => this.reloadTo(Number(version), 'notice'));
   }
 
-  /** Stores ALERT_RULES as version 1 if nothing is stored yet, loads the newest version and starts the poll. */
+  /** Stores ALERT_RULES as a new version when it changed (seedRuleSet), loads the newest version and starts the poll. */
   async start(initial: RuleSetDocument | null): Promise<void> {
     if (initial !== null) await seedRuleSet(this.opts.db, initial);
     await this.reload('start');

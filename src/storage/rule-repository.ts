@@ -1,4 +1,4 @@
-import { desc, lte, sql } from 'drizzle-orm';
+import { and, desc, lte, sql } from 'drizzle-orm';
 import type { RuleSetDocument } from '../domain/rule-set.js';
 import type { VigilDb } from './database.js';
 import { ruleSets } from './schema/index.js';
@@ -54,7 +54,10 @@ export async function storeRuleSet(
       .returning({ version: ruleSets.version });
     if (inserted.length === 1) {
       const version = inserted[0]!.version;
-      await db.delete(ruleSets).where(lte(ruleSets.version, version - KEPT_RULE_VERSIONS));
+      // The newest ALERT_RULES version is kept whatever its age: it is what a restart compares with.
+      await db
+        .delete(ruleSets)
+        .where(and(lte(ruleSets.version, version - KEPT_RULE_VERSIONS), sql`${ruleSets.version} <> coalesce((select max(version) from rule_sets where source = 'env'), 0)`));
       return { version };
     }
     if (expected !== null) return 'stale';
@@ -62,8 +65,22 @@ export async function storeRuleSet(
   return 'stale';
 }
 
-/** ALERT_RULES as version 1, only when no rule set is stored yet (every instance may try at once). */
+/**
+ * ALERT_RULES at start: stored as a new version when it differs from the last version stored from
+ * it (or none was), so editing the setting and restarting applies it, while changes made over the
+ * API since survive restarts with the setting unchanged. Every instance may try at once: the
+ * primary key lets one of them store it, the others find it equal.
+ */
 export async function seedRuleSet(db: VigilDb, document: RuleSetDocument): Promise<void> {
-  if ((await latestRuleVersion(db)) !== 0) return;
-  await db.insert(ruleSets).values({ version: 1, document, source: 'env', createdBy: null }).onConflictDoNothing();
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const [last] = await db
+      .select({ same: sql<boolean>`${ruleSets.document} = ${JSON.stringify(document)}::jsonb` })
+      .from(ruleSets)
+      .where(sql`${ruleSets.source} = 'env'`)
+      .orderBy(desc(ruleSets.version))
+      .limit(1);
+    if (last?.same === true) return;
+    const stored = await storeRuleSet(db, await latestRuleVersion(db), document, 'env', null);
+    if (stored !== 'stale') return;
+  }
 }

@@ -8,6 +8,7 @@ import type { RunningHub } from '../../src/app.js';
 import { VERSION } from '../../src/version.js';
 import { deviceClient, httpUrl, startTestHub } from '../helpers/hub.js';
 import { exportedNames, metricNames } from '../helpers/promql-names.js';
+import { freshDatabases } from '../helpers/fresh-database.js';
 import { randomSuffix } from '../helpers/services.js';
 
 /**
@@ -63,6 +64,7 @@ describe('the PromQL name extraction this test relies on', () => {
 
 describe('/metrics, the Grafana dashboard and the Prometheus rules', () => {
   let hub: RunningHub;
+  const databases = freshDatabases();
   let exposition = '';
   const scrape = async () => (await fetch(httpUrl(hub, '/metrics'))).text();
   const sample = (text: string, name: string) => {
@@ -73,7 +75,8 @@ describe('/metrics, the Grafana dashboard and the Prometheus rules', () => {
   beforeAll(async () => {
     // One webhook and one Alertmanager sink (nothing listens: nothing is sent without an alert), so the
     // per-sink notification gauges have their series too.
-    hub = await startTestHub('services', { ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/hook', ALERTMANAGER_URL: 'http://127.0.0.1:9', NOTIFY_POLL_MS: '100' });
+    // A database of its own: the device counts must be this test's devices, not those other tests left.
+    hub = await startTestHub('services', { DATABASE_URL: await databases.create(), ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/hook', ALERTMANAGER_URL: 'http://127.0.0.1:9', NOTIFY_POLL_MS: '100' });
     const device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
     const run = randomSuffix();
     for (let i = 0; i < DEVICES; i++) await device.telemetry(`mon-${run}-${i}`, { battery_level: 80 });
@@ -88,6 +91,7 @@ describe('/metrics, the Grafana dashboard and the Prometheus rules', () => {
   }, 120_000);
   afterAll(async () => {
     await hub?.stop();
+    await databases.dropAll();
   });
 
   it('has default metrics under their standard names, build info and true device counts', () => {

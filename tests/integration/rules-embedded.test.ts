@@ -6,10 +6,10 @@ import { TestClient } from '../helpers/ws-client.js';
 
 /*
  * Rules as data on the embedded hub (PGlite, aedes): a PUT judges the next message, the version
- * survives a restart of the same hub (same DATA_DIR), and ALERT_RULES no longer applies once a set
- * is stored.
+ * survives a restart of the same hub (same DATA_DIR) while ALERT_RULES stays the same, and an edited
+ * ALERT_RULES is applied as a new version at the next start.
  */
-const env = { ...testHubEnv('embedded'), ALERT_RULES: '[{"type":"hot","metric":"metrics.t","op":">","raise":50}]' };
+const env: Record<string, string> = { ...testHubEnv('embedded'), ALERT_RULES: '[{"type":"hot","metric":"metrics.t","op":">","raise":50}]' };
 const running: RunningHub[] = [];
 afterAll(async () => {
   for (const h of running) await h.stop();
@@ -45,10 +45,22 @@ it('stores versions in the embedded database, applies a PUT to the next message,
   await hub.stop();
   running.pop();
   hub = await start();
-  // ALERT_RULES is still set, but a set is stored: version 2 stays in force.
+  // ALERT_RULES is unchanged: the API's version 2 stays in force.
   expect(await rules()).toMatchObject({ version: 2, source: 'api', rules: [{ type: 'warm' }] });
   const reset = await fetch(httpUrl(hub, '/rules'), { method: 'DELETE', headers: { 'if-match': '"1"' } });
   expect(reset.status).toBe(412);
   expect((await fetch(httpUrl(hub, '/rules'), { method: 'DELETE' })).status).toBe(200);
   expect(await rules()).toMatchObject({ version: 3, source: 'reset', rules: [] });
-}, 60_000);
+
+  // ALERT_RULES edited and the hub restarted: the setting is applied as a new version.
+  await hub.stop();
+  running.pop();
+  env.ALERT_RULES = '[{"type":"hotter","metric":"metrics.t","op":">","raise":60}]';
+  hub = await start();
+  expect(await rules()).toMatchObject({ version: 4, source: 'env', rules: [{ type: 'hotter' }] });
+  // … once: the same setting at the next restart stores nothing.
+  await hub.stop();
+  running.pop();
+  hub = await start();
+  expect(await rules()).toMatchObject({ version: 4, source: 'env' });
+}, 90_000);
