@@ -62,6 +62,12 @@ export function ruleRoutes(store: RuleStore, refused: (code: string) => void): R
     refused('invalid_if_match');
     sendJson(res, '400 Bad Request', MALFORMED);
   };
+  /** PUT and DELETE: the If-Match version read once, then the change answered 200 or 412. */
+  const change = (res: HttpResponse, ifMatch: string | undefined, aborted: { value: boolean }, apply: (expected: number | null) => ReturnType<RuleStore['reset']>) => {
+    const expected = expectedVersion(ifMatch ?? '');
+    if (expected === undefined) return malformed(res);
+    answerChange(res, store, apply(expected), aborted, refused);
+  };
   return [
     route({
       method: 'GET',
@@ -87,9 +93,7 @@ export function ruleRoutes(store: RuleStore, refused: (code: string) => void): R
       ok: '200',
       answers: ANSWERS,
       handle(res, r) {
-        const expected = expectedVersion(r.headers['if-match'] ?? '');
-        if (expected === undefined) return malformed(res);
-        answerChange(res, store, store.replace(r.body, expected, keyId(r.principal)), r.aborted, refused);
+        change(res, r.headers['if-match'], r.aborted, (expected) => store.replace(r.body, expected, keyId(r.principal)));
       },
     }),
     route({
@@ -102,9 +106,7 @@ export function ruleRoutes(store: RuleStore, refused: (code: string) => void): R
       ok: '200',
       answers: ANSWERS,
       handle(res, r) {
-        const expected = expectedVersion(r.headers['if-match'] ?? '');
-        if (expected === undefined) return malformed(res);
-        answerChange(res, store, store.reset(expected, keyId(r.principal)), r.aborted, refused);
+        change(res, r.headers['if-match'], r.aborted, (expected) => store.reset(expected, keyId(r.principal)));
       },
     }),
   ];
