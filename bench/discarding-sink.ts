@@ -1,4 +1,4 @@
-import type { EventSink } from '../src/hub/hub.js';
+import type { EventSink } from '../src/domain/event-sink.js';
 
 /** For benchmarks of the hub alone: storage is measured by its own scenario. */
 export const discardingSink: EventSink = {

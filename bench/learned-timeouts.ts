@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
 import { learnedTimeoutSettings } from '../src/domain/learned-timeout.js';
 import { loadConfig } from '../src/config.js';
-import { blankState } from '../src/hub/device-registry.js';
 import { OfflineTimeouts } from '../src/hub/offline-timeouts.js';
 import { ARRIVAL_CLASSES, arrivalTraces, type ArrivalClass, type ArrivalTrace } from './simulator/arrival-model.js';
+import { blankState } from '../src/domain/device-state.js';
 
 /** Per device class: how a timeout policy did over the replay. */
 export interface PolicyResult {

@@ -52,7 +52,7 @@ import { startMqttIngest, type MqttIngest } from './transport/mqtt-ingest.js';
 import { MqttAvailability } from './transport/mqtt-availability.js';
 import { hubStateTopic, mqttInputs } from './transport/mqtt-inputs.js';
 import { HubState } from './transport/hub-state.js';
-import { redactUrl } from './transport/redact-url.js';
+import { redactUrl } from './redact-url.js';
 import { loadedUwsBuild, loadUws, type us_listen_socket } from './transport/uws.js';
 import { attachWebSocket, type WsServer } from './transport/ws-server.js';
 

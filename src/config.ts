@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { SEVERITIES } from './domain/alert-rules.js';
 import { ruleSetSchema, type RuleSetDocument } from './domain/rule-set.js';
 import { DEFAULT_WEIGHTS, type Weights } from './domain/health-score.js';
-import { redactUrlsIn } from './transport/redact-url.js';
+import { redactUrlsIn } from './redact-url.js';
 import { mqttInputs } from './transport/mqtt-inputs.js';
 import { TemplateError } from './transport/topic-templates.js';
 

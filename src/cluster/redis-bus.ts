@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Entry, Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
-import { redactUrl } from '../transport/redact-url.js';
+import { redactUrl } from '../redact-url.js';
 
 type Handler = (suffix: string, message: Buffer) => void;
 

@@ -53,7 +53,7 @@ const fail = (reason: InvalidReason, detail: string): DecodeResult => ({ ok: fal
 /**
  * Validates one telemetry payload for the device named by its topic. Hand-written rather than zod
  * because it runs once per message on the hot path and must name one reason per rejection; the
- * zod schema in `telemetry-schema.ts` documents the same rules for the REST API.
+ * zod schema `statusBody` in transport/http/ingest-routes.ts states the same rules for the REST API.
  */
 export function decodeTelemetry(
   topicDeviceId: string,

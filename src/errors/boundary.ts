@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { redactUrlsIn } from '../transport/redact-url.js';
+import { redactUrlsIn } from '../redact-url.js';
 
 /**
  * Where a fault was caught: each entry of work into the hub (a request, a message, a timer) has its

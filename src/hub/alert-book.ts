@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Severity } from '../domain/alert-rules.js';
-import type { Alert, InsightSink } from './alert-types.js';
-import type { DeviceState } from './device-registry.js';
+import type { InsightSink } from './alert-types.js';
+import type { Alert } from '../domain/alert.js';
+import type { DeviceState } from '../domain/device-state.js';
 
 /**
  * Every active alert this instance holds, by id, and the transitions that change one: each is

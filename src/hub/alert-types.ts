@@ -1,28 +1,5 @@
-import type { Severity } from '../domain/alert-rules.js';
-import type { HealthScore } from '../domain/health-score.js';
-import type { DeviceState } from './device-registry.js';
-
-export type AlertLifecycle = 'raised' | 'acknowledged' | 'cleared';
-/** `updated`: an active alert changed (its severity escalated, or a mass-offline incident grew). */
-export type AlertTransition = 'raised' | 'updated' | 'cleared' | 'acknowledged';
-
-export interface Alert {
-  readonly id: string;
-  readonly deviceId: string;
-  readonly type: string;
-  severity: Severity;
-  state: AlertLifecycle;
-  data: Record<string, unknown>;
-  readonly raisedAt: number;
-  updatedAt: number;
-  clearedAt: number | null;
-  acknowledgedAt: number | null;
-  acknowledgedBy: string | null;
-}
-
-export interface ScoredHealth extends HealthScore {
-  readonly at: number;
-}
+import type { Alert, AlertTransition, ScoredHealth } from '../domain/alert.js';
+import type { DeviceState } from '../domain/device-state.js';
 
 /** Where insights go: the hub numbers, pushes and stores them. */
 export interface InsightSink {

@@ -1,6 +1,6 @@
-import type { Command } from './commands.js';
-import { commandData } from './frames.js';
 import type { Hub } from './hub.js';
+import type { Command } from '../domain/command.js';
+import { commandData } from '../domain/representations.js';
 
 export type CommandView = ReturnType<typeof commandData>;
 

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { Command, CommandRequest, CommandState } from '../domain/command.js';
 
-export const COMMAND_STATES = ['queued', 'sent', 'received', 'succeeded', 'failed', 'timed_out', 'expired'] as const;
-export type CommandState = (typeof COMMAND_STATES)[number];
 const MAX_IDEMPOTENCY_KEYS = 100_000;
 /**
  * Finished commands kept in memory after their last change (the oldest leave first): their rows
@@ -10,30 +9,6 @@ const MAX_IDEMPOTENCY_KEYS = 100_000;
  */
 const MAX_RECENTLY_FINISHED = 10_000;
 const FINAL: ReadonlySet<CommandState> = new Set(['succeeded', 'failed', 'timed_out', 'expired']);
-
-export interface Command {
-  readonly id: string;
-  readonly deviceId: string;
-  readonly command: string;
-  readonly params: Record<string, unknown>;
-  state: CommandState;
-  attempts: number;
-  readonly maxAttempts: number;
-  readonly timeoutS: number;
-  readonly idempotencyKey: string | null;
-  result: unknown;
-  readonly createdAt: number;
-  updatedAt: number;
-  readonly expiresAt: number;
-}
-
-export interface CommandRequest {
-  readonly command: string;
-  readonly params: Record<string, unknown>;
-  readonly timeoutS: number;
-  readonly maxAttempts: number;
-  readonly expiresInS: number;
-}
 
 /** What the command service needs around it: the broker, the device's status, and the hub's push and storage. */
 export interface CommandPorts {
@@ -121,10 +96,6 @@ export class CommandService {
     }
     this.finish(command, status, result ?? null);
     return true;
-  }
-
-  get(commandId: string): Command | undefined {
-    return this.commands.get(commandId);
   }
 
   /** The device's commands as this service holds them now (in flight, and recently finished). */

@@ -1,27 +1,6 @@
+import { blankState, type DeviceState } from '../domain/device-state.js';
 import type { DeviceStatus } from '../domain/device-status.js';
-import type { Telemetry } from '../domain/telemetry.js';
 import { SortedIds } from './sorted-ids.js';
-
-/** What the hub knows of one device right now; the source of every snapshot. */
-export interface DeviceState {
-  readonly id: string;
-  status: DeviceStatus | 'unknown';
-  lastSeen: number | null;
-  /** Newest telemetry by device timestamp (an older message arriving late does not replace it). */
-  telemetry: Telemetry | null;
-  /** Per-device sequence number of the frames on its channel; a gap tells a client it missed one. */
-  seq: number;
-  /** Cluster mode: the membership version at which `seq` was last read back from Redis (-1: never). */
-  syncedVersion: number;
-  /** Per-device offline timeout override in ms (null: by type, else the configured default). */
-  timeoutMs: number | null;
-  type: string | null;
-  name: string | null;
-  /** Times of the last transitions (a ring, allocated at the first one) for flap detection. */
-  transitions: number[] | null;
-  transitionCursor: number;
-  flapping: boolean;
-}
 
 /** Why a device the hub has not seen before was not registered. */
 export type Refusal = 'device_limit' | 'new_device_rate';
@@ -31,24 +10,6 @@ export interface DeviceLimits {
   readonly maxDevices: number;
   readonly newPerS: number;
   readonly burst: number;
-}
-
-/** A state not (yet) in any registry. */
-export function blankState(id: string): DeviceState {
-  return {
-    id,
-    status: 'unknown',
-    lastSeen: null,
-    telemetry: null,
-    seq: 0,
-    syncedVersion: -1,
-    timeoutMs: null,
-    type: null,
-    name: null,
-    transitions: null,
-    transitionCursor: 0,
-    flapping: false,
-  };
 }
 
 /**

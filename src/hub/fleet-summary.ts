@@ -1,9 +1,11 @@
 import { isDeviceId } from '../domain/device-id.js';
 import type { Faults } from '../errors/boundary.js';
 import type { Metrics } from '../metrics.js';
-import type { DeviceRegistry, DeviceState } from './device-registry.js';
+import type { DeviceRegistry } from './device-registry.js';
 import type { Insights } from './insights.js';
 import type { OwnerQueries } from './owner-queries.js';
+import type { DeviceState } from '../domain/device-state.js';
+import { iso } from '../domain/representations.js';
 
 /**
  * The uWS topic summary frames are published on; `*` is not allowed in device ids, so no device
@@ -64,7 +66,6 @@ interface Deps {
   readonly now: () => number;
 }
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /** One device's row of the fleet table, as it travels in `fleet_summary` frames (the reference form). */
 export function summaryEntryReference(state: DeviceState, insights: Insights): string {

@@ -1,24 +1,11 @@
 import type { StatusChange } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
-import type { DeviceState } from './device-registry.js';
-import type { Command } from './commands.js';
-import type { Alert, AlertTransition, ScoredHealth } from './alert-types.js';
+import type { Alert, AlertTransition, ScoredHealth } from '../domain/alert.js';
+import type { Command } from '../domain/command.js';
+import type { DeviceState } from '../domain/device-state.js';
+import { alertData, commandData, healthData, iso, telemetryData } from '../domain/representations.js';
 
 /** Hub → client frames of the device channels (docs/websocket-protocol.md). Built once per event. */
-
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-
-export function telemetryData(t: Telemetry) {
-  return {
-    battery_level: t.batteryLevel,
-    rssi: t.rssi,
-    response_time_ms: t.responseTimeMs,
-    error_rate: t.errorRate,
-    metrics: t.metrics,
-    timestamp: iso(t.ts),
-    received_at: iso(t.receivedAt),
-  };
-}
 
 /** One-entry caches: consecutive messages mostly share their millisecond, and toISOString is not free. */
 let tsMs = NaN;
@@ -74,30 +61,6 @@ export function statusChangeFrame(change: StatusChange, seq: number, flapping: b
   });
 }
 
-/**
- * The full current state of a device, sent right after `subscribe_device`. Its `seq` is the last
- * one already reflected, so the stream that follows continues at seq + 1.
- */
-export function healthData(health: ScoredHealth) {
-  return { score: health.score, components: health.components, timestamp: iso(health.at) };
-}
-
-export function alertData(alert: Alert) {
-  return {
-    alert_id: alert.id,
-    device_id: alert.deviceId,
-    anomaly_type: alert.type,
-    severity: alert.severity,
-    state: alert.state,
-    data: alert.data,
-    raised_at: iso(alert.raisedAt),
-    updated_at: iso(alert.updatedAt),
-    cleared_at: iso(alert.clearedAt),
-    acknowledged_at: iso(alert.acknowledgedAt),
-    acknowledged_by: alert.acknowledgedBy,
-  };
-}
-
 export function healthScoreFrame(deviceId: string, seq: number, health: ScoredHealth, previous: number | null): string {
   return JSON.stringify({
     type: 'health_score',
@@ -124,28 +87,14 @@ export function alertFrame(seq: number, alert: Alert, transition: AlertTransitio
   });
 }
 
-export function commandData(c: Command) {
-  return {
-    command_id: c.id,
-    device_id: c.deviceId,
-    command: c.command,
-    params: c.params,
-    state: c.state,
-    attempts: c.attempts,
-    max_attempts: c.maxAttempts,
-    timeout_s: c.timeoutS,
-    result: c.result,
-    idempotency_key: c.idempotencyKey,
-    created_at: iso(c.createdAt),
-    updated_at: iso(c.updatedAt),
-    expires_at: iso(c.expiresAt),
-  };
-}
-
 export function commandUpdateFrame(seq: number, c: Command): string {
   return JSON.stringify({ type: 'command_update', seq, ...commandData(c), timestamp: iso(c.updatedAt) });
 }
 
+/**
+ * The full current state of a device, sent right after `subscribe_device`. Its `seq` is the last
+ * one already reflected, so the stream that follows continues at seq + 1.
+ */
 export function snapshotFrame(
   deviceId: string,
   state: DeviceState | undefined,

@@ -5,31 +5,23 @@ import type { Faults } from '../errors/boundary.js';
 import type { Metrics } from '../metrics.js';
 import { LATE_EXPIRY_MS } from '../presence/late-expiry.js';
 import type { PresenceListener, PresenceStore } from '../presence/presence-store.js';
-import { blankState, DeviceRegistry, type DeviceLimits, type DeviceState } from './device-registry.js';
-import { CommandService, type Command, type CommandRequest } from './commands.js';
-import { alertData, alertFrame, commandData, commandUpdateFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
+import { DeviceRegistry, type DeviceLimits } from './device-registry.js';
+import { CommandService } from './commands.js';
+import { alertFrame, commandUpdateFrame, deviceUpdateFrame, healthScoreFrame, snapshotFrame, statusChangeFrame } from './frames.js';
 import { CommandViews } from './command-views.js';
 import { DeviceViews } from './device-views.js';
 import { MassOfflineGuard } from './mass-offline.js';
 import { OwnerQueries, type ClusterPort } from './owner-queries.js';
 import { FleetSummaries } from './fleet-summary.js';
-import { Insights, type Alert, type AlertTransition, type InsightOptions, type InsightSink, type ScoredHealth } from './insights.js';
+import { Insights, type InsightOptions, type InsightSink } from './insights.js';
 import { DEFAULT_RULE_SET } from '../domain/compiled-rules.js';
 import type { LearnedTimeoutSettings } from '../domain/learned-timeout.js';
 import { OfflineTimeouts, type TimeoutSource } from './offline-timeouts.js';
-
-/** Where the hub hands what must outlive it; implemented by the batched storage writer. */
-export interface EventSink {
-  enqueueTelemetry(t: Telemetry): void;
-  enqueueStatusChange(c: StatusChange): void;
-  enqueueHealthScore(deviceId: string, health: ScoredHealth): void;
-  /**
-   * The alert's state after a transition (a copy: the live object keeps changing); `transition`
-   * says what happened (notifications announce it).
-   */
-  enqueueAlert(alert: Alert, transition?: AlertTransition): void;
-  enqueueCommand(command: Command): void;
-}
+import { blankState, type DeviceState } from '../domain/device-state.js';
+import type { Command, CommandRequest } from '../domain/command.js';
+import { alertData, commandData } from '../domain/representations.js';
+import type { Alert, AlertTransition, ScoredHealth } from '../domain/alert.js';
+import type { EventSink } from '../domain/event-sink.js';
 
 /** Told what the owner of a device announces (the MQTT availability publisher, mqtt-availability.ts). */
 export interface DeviceObserver {

@@ -4,11 +4,12 @@ import { computeHealth, type Weights } from '../domain/health-score.js';
 import { RollingMetrics } from '../domain/rolling-metrics.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import { AlertBook } from './alert-book.js';
-import type { Alert, InsightSink, ScoredHealth } from './alert-types.js';
-import type { DeviceState } from './device-registry.js';
+import type { InsightSink } from './alert-types.js';
 import { dropRemoved, escalate, judgeStaleness, readRule, type RuleState } from './rule-evaluation.js';
+import type { Alert, AlertTransition, ScoredHealth } from '../domain/alert.js';
+import type { DeviceState } from '../domain/device-state.js';
 
-export type { Alert, AlertLifecycle, AlertTransition, InsightSink, ScoredHealth } from './alert-types.js';
+export type { InsightSink } from './alert-types.js';
 
 export interface InsightOptions {
   readonly weights: Weights;
@@ -151,10 +152,6 @@ export class Insights {
 
   allActiveAlerts(): Alert[] {
     return this.book.allActive();
-  }
-
-  alert(alertId: string): Alert | undefined {
-    return this.book.get(alertId);
   }
 
   metricsSummary(deviceId: string, now: number) {

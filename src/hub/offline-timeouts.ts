@@ -1,5 +1,5 @@
 import { IntervalLearner, type LearnedTimeoutSettings } from '../domain/learned-timeout.js';
-import type { DeviceState } from './device-registry.js';
+import type { DeviceState } from '../domain/device-state.js';
 
 /** Where a device's offline timeout comes from, in the order they win. */
 export type TimeoutSource = 'device' | 'type' | 'learned' | 'default';

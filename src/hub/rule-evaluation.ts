@@ -3,8 +3,8 @@ import { severityRank, type CompiledRule, type RuleList } from '../domain/rule-s
 import type { RollingMetrics } from '../domain/rolling-metrics.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import type { AlertBook } from './alert-book.js';
-import type { Alert } from './alert-types.js';
-import type { DeviceState } from './device-registry.js';
+import type { Alert } from '../domain/alert.js';
+import type { DeviceState } from '../domain/device-state.js';
 
 /** The value a rule judges in this message, or null when the message does not carry it. Allocates nothing. */
 export function readRule(rule: CompiledRule, t: Telemetry, metrics: RollingMetrics): number | null {

@@ -8,16 +8,7 @@ import { subscribeAll, unsubscribeAll } from './fleet-subscription.js';
 import { ALL_CHANNEL, type Hub } from './hub.js';
 import type { LagRouter } from './lag-router.js';
 import { alsoOnAll, sharedTopic } from './topics.js';
-import {
-  CloseCode,
-  decodeClientMessage,
-  encodeAck,
-  encodeError,
-  encodePong,
-  type ClientMessage,
-  type ErrorCode,
-  type RequestId,
-} from './protocol.js';
+import { CloseCode, decodeClientMessage, encodeAck, encodeError, encodePong, type ClientMessage, type ErrorCode, type RequestId } from './protocol.js';
 
 /** What a session needs of its connection; the uWS adapter implements it (transport apart from protocol). */
 export interface ClientSocket {

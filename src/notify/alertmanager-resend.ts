@@ -1,12 +1,12 @@
 import { sql } from 'drizzle-orm';
 import type { Faults } from '../errors/boundary.js';
-import type { Alert } from '../hub/insights.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { resultRows, type VigilDb } from '../storage/database.js';
 import { alertEvent, isAlertEventData, type EventContext } from './cloudevents.js';
 import { toPostableAlert, type AlertmanagerSink, type PostableAlert } from './alertmanager-sink.js';
-import { pendingSubjects } from './outbox.js';
+import { pendingSubjects } from '../storage/outbox-repository.js';
+import type { Alert } from '../domain/alert.js';
 
 export interface ResendOptions {
   readonly db: VigilDb;

@@ -1,6 +1,7 @@
 import { VERSION } from '../version.js';
-import { isAlertEventData, type AlertEventData, type CloudEvent } from './cloudevents.js';
+import { isAlertEventData } from './cloudevents.js';
 import { originOf, post, type DeliveryOutcome, type HttpLimits, type Sink } from './sink.js';
+import type { AlertEventData, CloudEvent } from '../domain/cloud-event.js';
 
 /** Alertmanager's API v2 `postableAlert` (api/v2/openapi.yaml): labels identify the alert, the rest describes it. */
 export interface PostableAlert {

@@ -1,40 +1,7 @@
 import type { StatusChange } from '../domain/device-status.js';
-import { alertData } from '../hub/frames.js';
-import type { Alert, AlertTransition } from '../hub/insights.js';
-
-/**
- * CloudEvents 1.0 in structured mode (the whole event is the JSON body, content type
- * `application/cloudevents+json`): https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/spec.md.
- * Types are `vigil.alert.<transition>` and `vigil.device.<status>`; docs/notifications.md shows one.
- */
-export interface CloudEvent {
-  readonly specversion: '1.0';
-  /** Stable for one transition: the same on every retry, after a restart and on every instance. */
-  readonly id: string;
-  readonly source: string;
-  readonly type: string;
-  /** The device the event is about (`*` for the fleet-wide `mass_offline`). */
-  readonly subject: string;
-  readonly time: string;
-  readonly datacontenttype: 'application/json';
-  readonly data: AlertEventData | DeviceEventData;
-}
-
-export type AlertEventData = ReturnType<typeof alertData> & {
-  readonly device_type: string | null;
-  readonly dashboard_url: string | null;
-};
-
-export interface DeviceEventData {
-  readonly device_id: string;
-  readonly device_type: string | null;
-  readonly status: string;
-  readonly previous: string | null;
-  readonly reason: string;
-  readonly last_seen: string | null;
-  readonly at: string;
-  readonly dashboard_url: string | null;
-}
+import { alertData, iso } from '../domain/representations.js';
+import type { Alert, AlertTransition } from '../domain/alert.js';
+import type { AlertEventData, CloudEvent } from '../domain/cloud-event.js';
 
 export const ALERT_EVENT_TYPES = ['vigil.alert.raised', 'vigil.alert.updated', 'vigil.alert.acknowledged', 'vigil.alert.cleared'] as const;
 export const DEVICE_EVENT_TYPES = ['vigil.device.online', 'vigil.device.offline'] as const;
@@ -47,7 +14,6 @@ export interface EventContext {
   readonly deviceTypeOf: (deviceId: string) => string | null;
 }
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The dashboard's page of the device (of the fleet, for `*`). */
 export function dashboardUrl(publicUrl: string | null, deviceId: string): string | null {

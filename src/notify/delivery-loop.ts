@@ -3,7 +3,7 @@ import type { Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { VigilDb } from '../storage/database.js';
-import { buryUnknownSinks, claimDue, completeDelivery, failDelivery, outboxStats, pruneDead, pruneDeadOver, type ClaimedRow } from './outbox.js';
+import { buryUnknownSinks, claimDue, completeDelivery, failDelivery, outboxStats, pruneDead, pruneDeadOver, type ClaimedRow } from '../storage/outbox-repository.js';
 import type { NotificationPlanner } from './planner.js';
 import type { Sink } from './sink.js';
 

@@ -1,9 +1,10 @@
 import type { StatusChange } from '../domain/device-status.js';
-import type { Alert, AlertTransition } from '../hub/insights.js';
 import type { Metrics } from '../metrics.js';
-import { alertEvent, deviceEvent, type CloudEvent, type EventContext } from './cloudevents.js';
-import type { OutboxRow } from './outbox.js';
+import { alertEvent, deviceEvent, type EventContext } from './cloudevents.js';
+import type { OutboxRow } from '../storage/outbox-repository.js';
 import type { Sink } from './sink.js';
+import type { Alert, AlertTransition } from '../domain/alert.js';
+import type { CloudEvent } from '../domain/cloud-event.js';
 
 const NONE: readonly OutboxRow[] = [];
 

@@ -1,4 +1,4 @@
-import type { CloudEvent } from './cloudevents.js';
+import type { CloudEvent } from '../domain/cloud-event.js';
 
 /** One delivery attempt's result; `retry: false` means retrying cannot help (the row goes dead now). */
 export type DeliveryOutcome = { readonly ok: true } | { readonly ok: false; readonly error: string; readonly retry: boolean };

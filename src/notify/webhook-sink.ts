@@ -1,8 +1,9 @@
 import { SEVERITIES, type Severity } from '../domain/alert-rules.js';
 import { VERSION } from '../version.js';
-import { isAlertEventData, type CloudEvent } from './cloudevents.js';
+import { isAlertEventData } from './cloudevents.js';
 import { sign } from './signature.js';
 import { originOf, post, type DeliveryOutcome, type HttpLimits, type Sink } from './sink.js';
+import type { CloudEvent } from '../domain/cloud-event.js';
 
 export interface WebhookFilter {
   /** Alert events below this severity are not sent (device events have none and always pass). */

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
-import { redactUrl } from '../transport/redact-url.js';
+import { redactUrl } from '../redact-url.js';
 import { randomBytes } from 'node:crypto';
 import type { DeviceStatus, StatusChange, TransitionReason } from '../domain/device-status.js';
 import { LATE_EXPIRY_MS } from './late-expiry.js';

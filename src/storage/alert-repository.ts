@@ -1,8 +1,8 @@
 import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { Severity } from '../domain/alert-rules.js';
-import type { Alert, ScoredHealth } from '../hub/insights.js';
 import { resultRows, type VigilDb } from './database.js';
 import { alerts, healthScores } from './schema/index.js';
+import type { Alert, ScoredHealth } from '../domain/alert.js';
 
 const toAlert = (r: typeof alerts.$inferSelect): Alert => ({
   id: r.id,

@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
 import type { StatusChange } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
-import type { Command } from '../hub/commands.js';
-import type { Alert, ScoredHealth } from '../hub/insights.js';
 import type { VigilDb } from './database.js';
+import type { Command } from '../domain/command.js';
+import type { Alert, ScoredHealth } from '../domain/alert.js';
 
 /**
  * Multi-row writes as one statement with one parameter: the batch as a JSON array expanded by

@@ -1,7 +1,7 @@
 import { desc, eq, inArray } from 'drizzle-orm';
-import type { Command } from '../hub/commands.js';
 import type { VigilDb } from './database.js';
 import { commands } from './schema/index.js';
+import type { Command } from '../domain/command.js';
 
 const toCommand = (r: typeof commands.$inferSelect): Command => ({
   id: r.id,

@@ -1,30 +1,43 @@
 import type { StatusChange } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
-import type { EventSink } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { BatchQueue } from './batch-queue.js';
-import type { Command } from '../hub/commands.js';
-import type { Alert } from '../hub/insights.js';
 import { insertHealthScores, insertStatusChanges, insertTelemetry, upsertAlerts, upsertCommands, upsertDevicesSeen, type HealthRow } from './batch-inserts.js';
 import type { Database } from './database.js';
 import { describeDbFailure, refusalOf } from './db-errors.js';
 import { insertDeadLetter } from './dead-letter-repository.js';
-import { writeWithOutbox, type WithNotifications } from '../notify/outbox.js';
-import type { NotificationPlanner } from '../notify/planner.js';
-import type { AlertTransition } from '../hub/insights.js';
+import { writeWithOutbox, type OutboxRow, type WithNotifications } from './outbox-repository.js';
+import type { EventSink } from '../domain/event-sink.js';
+import type { Command } from '../domain/command.js';
+import type { Alert, AlertTransition } from '../domain/alert.js';
+
+/**
+ * Which outbox rows announce an alert transition or a status change (implemented by
+ * notify/planner.ts): the writer stores them in the same transaction as the row they announce.
+ */
+export interface OutboxPlanner {
+  /** Status changes become events too (ALERT_WEBHOOK_DEVICE_STATUS). */
+  readonly deviceEvents: boolean;
+  forAlert(alert: Alert, transition: AlertTransition): readonly OutboxRow[];
+  forStatusChange(change: StatusChange): readonly OutboxRow[];
+}
 
 export interface WriterOptions {
   readonly batchRows: number;
   readonly flushMs: number;
-  /** Rows queued before `saturated` turns true (the caller then pauses ingest). */
+  /**
+   * Telemetry and status rows queued before new telemetry rows are dropped and counted. With QoS 1
+   * held acknowledgements (the ack gate, MQTT_RECEIVE_MAXIMUM) keep the queue below it; with QoS 0
+   * nothing else bounds it.
+   */
   readonly maxQueue: number;
   /** How often device rows (last seen, newest reading) are brought up to date (WRITER_DEVICE_REFRESH_MS). */
   readonly deviceRefreshMs: number;
   readonly log: Logger;
   readonly metrics: Metrics;
   /** Notifications on: alert transitions (and status changes) carry their outbox rows, stored in the same transaction. */
-  readonly notifications?: NotificationPlanner | null;
+  readonly notifications?: OutboxPlanner | null;
 }
 
 /** Where the queues stood when a message was taken in: it is durable once both are written past it. */
@@ -43,15 +56,11 @@ export interface WriterStats {
  * The hub's only path to the database: enqueue is synchronous and O(1); rows are written in
  * batches by size or interval, retried through outages until they are stored, never dropped. A row
  * the database refuses (a data error) is kept in `dead_letters` instead, so it cannot stall the
- * rest (docs/storage.md). When the queue
- * reaches `maxQueue` the writer says so (`saturated`) and the caller stops reading from the broker,
- * which keeps the rest for us.
+ * rest (docs/storage.md). Past `maxQueue` rows, new telemetry rows are dropped and counted
+ * (`vigil_writer_dropped_total`) rather than growing memory without bound.
  */
 export interface Writer extends EventSink {
   readonly depth: number;
-  readonly saturated: boolean;
-  /** Called once each time a saturated queue falls back below half of `maxQueue`. */
-  onDrained(listener: () => void): void;
   /** Resolves when everything enqueued before the call is written. */
   flush(): Promise<void>;
   /** The position of everything enqueued so far (see `isDurable`). */
@@ -71,7 +80,6 @@ const REFUSAL_LOG_INTERVAL_MS = 60_000;
 export function createWriter(database: Database, opts: WriterOptions): Writer {
   const { log, metrics } = opts;
   const batchRows = Math.min(opts.batchRows, database.maxBatchRows);
-  const drainedListeners: (() => void)[] = [];
   const progressListeners: (() => void)[] = [];
   let saturated = false;
 
@@ -158,14 +166,13 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
     if (saturated && depth() < opts.maxQueue / 2) {
       saturated = false;
       metrics.ingestPaused.set(0);
-      for (const listener of drainedListeners) listener();
     }
   };
   const afterEnqueue = () => {
     if (!saturated && depth() >= opts.maxQueue) {
       saturated = true;
       metrics.ingestPaused.set(1);
-      log.warn({ depth: depth() }, 'write queue full: pausing ingest until the database catches up');
+      log.warn({ depth: depth() }, 'write queue full: new telemetry rows are dropped and counted until the database catches up');
     }
   };
 
@@ -214,12 +221,6 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
     },
     get depth() {
       return depth();
-    },
-    get saturated() {
-      return saturated;
-    },
-    onDrained(listener) {
-      drainedListeners.push(listener);
     },
     flush,
     mark: () => ({ telemetry: telemetry.enqueuedCount, statusChanges: statusChanges.enqueuedCount }),

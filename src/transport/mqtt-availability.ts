@@ -1,9 +1,9 @@
 import type { StatusChange } from '../domain/device-status.js';
 import type { Faults } from '../errors/boundary.js';
-import type { DeviceState } from '../hub/device-registry.js';
 import type { DeviceObserver } from '../hub/hub.js';
-import type { ScoredHealth } from '../hub/insights.js';
 import type { Metrics } from '../metrics.js';
+import type { DeviceState } from '../domain/device-state.js';
+import type { ScoredHealth } from '../domain/alert.js';
 
 export type Publish = (topic: string, payload: string, retain: boolean) => Promise<void>;
 type Kind = 'availability' | 'hub_state' | 'discovery' | 'ha_state';

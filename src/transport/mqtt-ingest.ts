@@ -9,7 +9,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { installAckGate, type DurabilitySource } from './ack-gate.js';
 import { BacklogMarker } from './backlog-marker.js';
-import { redactUrl } from './redact-url.js';
+import { redactUrl } from '../redact-url.js';
 import { decodeMappedTelemetry } from '../domain/mapped-telemetry.js';
 import { SKIP_REASONS, type SkipReason } from '../domain/readings.js';
 import type { MqttInputs } from './mqtt-inputs.js';

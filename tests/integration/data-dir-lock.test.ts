@@ -77,7 +77,7 @@ it('takes over the lock of a process that is gone (SIGKILL, crash)', async () =>
   writeFileSync(join(other, LOCK_FILE), '');
   const old = new Date(Date.now() - 60_000);
   utimesSync(join(other, LOCK_FILE), old, old);
-  const migrated = await run('src/storage/migrate-cli.ts', [], { DATA_DIR: other });
+  const migrated = await run('src/cli/migrate.ts', [], { DATA_DIR: other });
   expect(migrated.code, migrated.output).toBe(0);
   expect(existsSync(join(other, LOCK_FILE))).toBe(false);
 }, 400_000);

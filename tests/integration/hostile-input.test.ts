@@ -6,14 +6,7 @@ import WebSocket from 'ws';
 import { afterAll, expect, it } from 'vitest';
 import { freshDatabases } from '../helpers/fresh-database.js';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
-import {
-  HOSTILE_BYTES,
-  HOSTILE_HEADERS,
-  HOSTILE_JSON_TEXTS,
-  HOSTILE_PATH_SEGMENTS,
-  HOSTILE_QUERIES,
-  generatedTexts,
-} from '../helpers/hostile-values.js';
+import { HOSTILE_BYTES, HOSTILE_HEADERS, HOSTILE_JSON_TEXTS, HOSTILE_PATH_SEGMENTS, HOSTILE_QUERIES, generatedTexts } from '../helpers/hostile-values.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
 import { steadyPublisher } from '../helpers/steady-publisher.js';
 import { TestClient } from '../helpers/ws-client.js';

@@ -6,12 +6,12 @@ import { afterAll, expect, it } from 'vitest';
 import { Faults } from '../../src/errors/boundary.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
-import type { CloudEvent } from '../../src/notify/cloudevents.js';
 import { DeliveryLoop } from '../../src/notify/delivery-loop.js';
-import { insertOutbox } from '../../src/notify/outbox.js';
+import { insertOutbox } from '../../src/storage/outbox-repository.js';
 import { NotificationPlanner } from '../../src/notify/planner.js';
 import type { Sink } from '../../src/notify/sink.js';
 import { openDatabase, resultRows, type Database } from '../../src/storage/database.js';
+import type { CloudEvent } from '../../src/domain/cloud-event.js';
 
 /*
  * The outbox's dead rows are bounded by NOTIFY_OUTBOX_MAX_ROWS as its pending rows are: a receiver

@@ -2,11 +2,11 @@ import { describe, expect, it, vi } from 'vitest';
 import { Faults } from '../../src/errors/boundary.js';
 import { DeviceRegistry } from '../../src/hub/device-registry.js';
 import { FleetSummaries, SUMMARY_TOPIC, summaryEntry, summaryEntryReference, type SummaryPeers, type SummarySocket } from '../../src/hub/fleet-summary.js';
-import { blankState } from '../../src/hub/device-registry.js';
 import type { Insights } from '../../src/hub/insights.js';
 import { OwnerQueries } from '../../src/hub/owner-queries.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
+import { blankState } from '../../src/domain/device-state.js';
 
 /** FleetSummaries alone: chunking, throttling, removal, and the rows of other owners (versions). */
 interface Row {

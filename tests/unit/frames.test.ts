@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { decodeTelemetry } from '../../src/domain/telemetry.js';
-import { blankState } from '../../src/hub/device-registry.js';
 import { deviceUpdateFrame, deviceUpdateFrameReference } from '../../src/hub/frames.js';
+import { blankState } from '../../src/domain/device-state.js';
 
 const limits = { maxPayloadBytes: 16_384, maxMetricKeys: 64, maxFutureSkewMs: 300_000 };
 const optional = <T,>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });

@@ -3,8 +3,8 @@ import { ARRIVAL_CLASSES, arrivalTraces } from '../../bench/simulator/arrival-mo
 import { replay } from '../../bench/learned-timeouts.js';
 import { loadConfig } from '../../src/config.js';
 import { IntervalLearner, learnedTimeout, learnedTimeoutSettings, type LearnedTimeoutSettings } from '../../src/domain/learned-timeout.js';
-import { blankState } from '../../src/hub/device-registry.js';
 import { OfflineTimeouts } from '../../src/hub/offline-timeouts.js';
+import { blankState } from '../../src/domain/device-state.js';
 
 const settings: LearnedTimeoutSettings = { samples: 32, minSamples: 4, percentile: 95, factor: 2, minMs: 5_000, maxMs: 600_000 };
 

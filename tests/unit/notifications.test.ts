@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import type { Alert } from '../../src/hub/insights.js';
 import { createMetrics } from '../../src/metrics.js';
 import { AlertmanagerSink, toPostableAlert } from '../../src/notify/alertmanager-sink.js';
 import { NotificationPlanner } from '../../src/notify/planner.js';
@@ -8,6 +7,7 @@ import { alertEvent, alertEventId, deviceEvent, isAlertEventData } from '../../s
 import { backoffMs } from '../../src/notify/delivery-loop.js';
 import { sign, signingKey, verify } from '../../src/notify/signature.js';
 import { atLeast, typeMatches, WebhookSink } from '../../src/notify/webhook-sink.js';
+import type { Alert } from '../../src/domain/alert.js';
 
 const context = { source: 'https://vigil.example.com', publicUrl: 'https://vigil.example.com', deviceTypeOf: () => 'sensor' };
 const alert = (over: Partial<Alert> = {}): Alert => ({

@@ -2,10 +2,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CompiledRuleSet } from '../../src/domain/compiled-rules.js';
 import { ruleSetSchema, type RuleSetInput } from '../../src/domain/rule-set.js';
 import type { Telemetry } from '../../src/domain/telemetry.js';
-import type { Alert, AlertTransition } from '../../src/hub/alert-types.js';
-import { blankState, type DeviceState } from '../../src/hub/device-registry.js';
 import { Insights } from '../../src/hub/insights.js';
 import { expectedVersion } from '../../src/transport/http/rule-routes.js';
+import type { Alert, AlertTransition } from '../../src/domain/alert.js';
+import { blankState, type DeviceState } from '../../src/domain/device-state.js';
 
 const compile = (input: RuleSetInput, version = 1) => new CompiledRuleSet(version, ruleSetSchema.parse(input));
 const problems = (input: unknown) => {

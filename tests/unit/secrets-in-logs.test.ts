@@ -4,7 +4,7 @@ import { Faults } from '../../src/errors/boundary.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { internalErrorBody } from '../../src/transport/http/respond.js';
-import { redactUrl, redactUrlsIn } from '../../src/transport/redact-url.js';
+import { redactUrl, redactUrlsIn } from '../../src/redact-url.js';
 
 it('never writes secrets to the log', () => {
   const lines: string[] = [];

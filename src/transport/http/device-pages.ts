@@ -1,6 +1,7 @@
 import { isDeviceId } from '../../domain/device-id.js';
-import type { DeviceRegistry, DeviceState } from '../../hub/device-registry.js';
+import type { DeviceRegistry } from '../../hub/device-registry.js';
 import type { Principal } from '../../security/api-keys.js';
+import type { DeviceState } from '../../domain/device-state.js';
 
 /** Fleet counts by status: of the whole registry, or of the devices a limited key may read. */
 export interface FleetTotals {

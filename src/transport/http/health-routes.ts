@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { SEVERITIES } from '../../domain/alert-rules.js';
 import { isDeviceId } from '../../domain/device-id.js';
-import { alertData, healthData } from '../../hub/frames.js';
 import type { Hub } from '../../hub/hub.js';
 import type { Database } from '../../storage/database.js';
 import { healthTrend, listAlerts } from '../../storage/alert-repository.js';
 import { deviceLimit } from '../../security/policy.js';
 import { route, type Route } from './router.js';
 import { respondLater, sendDeviceNotFound, sendJson } from './respond.js';
+import { alertData, healthData, iso } from '../../domain/representations.js';
 
 export const alertsQuery = z.object({
   state: z.enum(['active', 'raised', 'acknowledged', 'cleared', 'all']).default('active'),
@@ -20,7 +20,6 @@ export const alertsQuery = z.object({
 export const healthDevicesQuery = z.object({ worst: z.coerce.number().int().min(1).max(1000).default(10) });
 export const ackBody = z.object({ by: z.string().min(1).max(100).optional() }).strict();
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The 503 of a cluster whose owning instance did not answer. */
 const OWNER_UNAVAILABLE = ['503 Service Unavailable', { detail: 'the instance holding this device did not answer; retry', error: { code: 'owner_unavailable', message: 'retry' } }] as const;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { VigilDb } from '../../storage/database.js';
-import { listDead, outboxStats, replayDead } from '../../notify/outbox.js';
+import { listDead, outboxStats, replayDead } from '../../storage/outbox-repository.js';
 import { route, type Route } from './router.js';
 import { respondLater } from './respond.js';
 

@@ -11,6 +11,7 @@ import { decodeCursor, devicePage } from './device-pages.js';
 import type { HttpResponse } from '../uws.js';
 import { route, type Route } from './router.js';
 import { queryError, respondLater, sendDeviceNotFound, sendDeviceRefused, sendJson, sendQueryError } from './respond.js';
+import { iso } from '../../domain/representations.js';
 
 export interface StatusRoutesContext {
   readonly hub: Hub;
@@ -31,7 +32,6 @@ export interface QueryBounds {
 /** A page of /status/summary unless `limit` says otherwise (or HTTP_MAX_PAGE_ITEMS is lower). */
 export const SUMMARY_DEFAULT_LIMIT = 500;
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The seed REST service's status view of one device. */
 function statusView(view: DeviceView) {

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { resultRows, type VigilDb } from '../storage/database.js';
-import type { CloudEvent } from './cloudevents.js';
+import type { CloudEvent } from '../domain/cloud-event.js';
+import { resultRows, type VigilDb } from './database.js';
 
 /** One row to write: an event for one sink. */
 export interface OutboxRow {

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config.js';
-import { openDatabase } from './database.js';
+import { openDatabase } from '../storage/database.js';
 
 /** `npm run db:migrate`: applies the SQL migrations in drizzle/ to DATABASE_URL (or PGlite in DATA_DIR). */
 const config = loadConfig(process.env, process.argv.slice(2));

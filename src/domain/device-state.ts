@@ -1,0 +1,41 @@
+import type { DeviceStatus } from './device-status.js';
+import type { Telemetry } from './telemetry.js';
+
+/** What the hub knows of one device right now; the source of every snapshot. */
+export interface DeviceState {
+  readonly id: string;
+  status: DeviceStatus | 'unknown';
+  lastSeen: number | null;
+  /** Newest telemetry by device timestamp (an older message arriving late does not replace it). */
+  telemetry: Telemetry | null;
+  /** Per-device sequence number of the frames on its channel; a gap tells a client it missed one. */
+  seq: number;
+  /** Cluster mode: the membership version at which `seq` was last read back from Redis (-1: never). */
+  syncedVersion: number;
+  /** Per-device offline timeout override in ms (null: by type, else the configured default). */
+  timeoutMs: number | null;
+  type: string | null;
+  name: string | null;
+  /** Times of the last transitions (a ring, allocated at the first one) for flap detection. */
+  transitions: number[] | null;
+  transitionCursor: number;
+  flapping: boolean;
+}
+
+/** A state not (yet) in any registry. */
+export function blankState(id: string): DeviceState {
+  return {
+    id,
+    status: 'unknown',
+    lastSeen: null,
+    telemetry: null,
+    seq: 0,
+    syncedVersion: -1,
+    timeoutMs: null,
+    type: null,
+    name: null,
+    transitions: null,
+    transitionCursor: 0,
+    flapping: false,
+  };
+}
