@@ -108,7 +108,7 @@ const metrics = createMetrics();
 const faults = new Faults(log, metrics);
 const bus = new RedisBus(url, log, faults);
 await bus.connect();
-const fanout = await createRedisFanout({ bus, keyPrefix: `vigil-bench:${Math.random().toString(36).slice(2)}:`, instanceId: 'bench', windowMs: 120_000, maxBytesPerDevice: 65_536, ttlMs: 60_000, fleetWindowMs: 120_000, fleetMaxBytes: 8 << 20, log, metrics, faults, onFenced: () => undefined });
+const fanout = await createRedisFanout({ bus, keyPrefix: `vigil-bench:${Math.random().toString(36).slice(2)}:`, instanceId: 'bench', windowMs: 120_000, maxBytesPerDevice: 65_536, ttlMs: 60_000, fleetWindowMs: 120_000, fleetMaxBytes: 8 << 20, log, metrics, faults });
 const delays: number[] = [];
 let sentAt = 0;
 await fanout.start({ toDevice: () => void delays.push(Number(process.hrtime.bigint() - BigInt(sentAt)) / 1000), toAll: () => undefined });

@@ -4,5 +4,5 @@
  */
 export { ConfigError } from './config/config-error.js';
 export { isSecretSetting, loadConfig, parseFlags } from './config/load.js';
-export { healthWeights, initialRuleSet, typeTimeouts } from './config/options.js';
+export * from './config/options.js';
 export { configSchema, type Config, type ConfigKey } from './config/schema.js';

@@ -39,3 +39,14 @@ export function blankState(id: string): DeviceState {
     flapping: false,
   };
 }
+
+/** What storage keeps of a device between runs (the registry is rebuilt from it at start). */
+export interface RestoredDevice {
+  readonly id: string;
+  readonly type: string | null;
+  readonly name: string | null;
+  readonly status: DeviceStatus | 'unknown';
+  readonly lastSeen: number | null;
+  readonly offlineTimeoutS: number | null;
+  readonly lastTelemetry: Telemetry | null;
+}

@@ -15,7 +15,11 @@ export interface Fanout {
   readonly kind: 'local' | 'redis';
   /** Names the numbering of `seq`: a client's `since_seq` only means something within one epoch. */
   readonly epoch: string;
-  start(local: LocalDelivery): Promise<void>;
+  /**
+   * Starts delivery to this process's clients; `onFenced` hears of frames Redis refused because
+   * another instance numbered their device further (ownership moved; cluster mode only).
+   */
+  start(local: LocalDelivery, onFenced?: FencedListener): Promise<void>;
   toDevice(deviceId: string, seq: number, frame: string, key: string): void;
   /**
    * False when a frame on this channel (device id or `*`) would go nowhere (no follower, no history
@@ -48,6 +52,9 @@ export interface FleetRecovery {
 }
 
 export type Recovery = { readonly recovered: true; readonly seq: number; readonly frames: readonly string[] } | { readonly recovered: false };
+
+/** Another instance numbered this device past `storedSeq`: the frame was not stored or delivered. */
+export type FencedListener = (deviceId: string, storedSeq: number) => void;
 
 /** Delivery to the clients connected to this process (implemented by the WebSocket server). */
 export interface LocalDelivery {

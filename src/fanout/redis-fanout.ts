@@ -2,7 +2,7 @@ import type { RedisBus } from '../cluster/redis-bus.js';
 import type { Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { type Fanout, type FleetRecovery, type LocalDelivery, type Recovery } from './fanout.js';
+import type { Fanout, FencedListener, FleetRecovery, LocalDelivery, Recovery } from './fanout.js';
 import type { HistorySettings } from './local-fanout.js';
 import { FANOUT_FRAMES, FLEET_RECOVER } from './redis-fanout-script.js';
 
@@ -13,8 +13,6 @@ export interface RedisFanoutOptions extends HistorySettings {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly faults: Faults;
-  /** A frame was fenced: another instance numbered this device past `storedSeq` (ownership moved). */
-  readonly onFenced: (deviceId: string, storedSeq: number) => void;
 }
 
 /** Frames per script call: bounds one call's time in Redis. */
@@ -55,6 +53,8 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
   const limits = [opts.windowMs, opts.maxBytesPerDevice, opts.ttlMs];
   const fleetLimits = [opts.fleetWindowMs, opts.fleetMaxBytes];
   let local: LocalDelivery | null = null;
+  // Set at start (the hub, created after the fan-out): before it no frame is published.
+  let fencedListener: FencedListener = () => undefined;
   let queued: (string | number)[] = [];
   let scheduled = false;
   /** Script calls whose frames are not delivered here yet, and the delivery of the last one. */
@@ -86,7 +86,7 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
         if (result === null && follows.has(ALL)) local?.toAll(frame, key);
       } else if (fenced.has(i / 4)) {
         opts.metrics.fanoutFenced.inc();
-        opts.onFenced(channel, fenced.get(i / 4)!);
+        fencedListener(channel, fenced.get(i / 4)!);
       } else if (follows.has(channel)) local?.toDevice(channel, frame, key);
     }
   };
@@ -149,8 +149,9 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
   return {
     kind: 'redis',
     epoch,
-    async start(delivery) {
+    async start(delivery, onFenced) {
       local = delivery;
+      if (onFenced) fencedListener = onFenced;
     },
     toDevice(deviceId, seq, frame, key) {
       enqueue(deviceId, seq, key, frame);

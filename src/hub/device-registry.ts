@@ -1,4 +1,4 @@
-import { blankState, type DeviceState } from '../domain/device-state.js';
+import { blankState, type DeviceState, type RestoredDevice } from '../domain/device-state.js';
 import type { DeviceStatus } from '../domain/device-status.js';
 import { SortedIds } from './sorted-ids.js';
 
@@ -79,6 +79,19 @@ export class DeviceRegistry {
     if (state !== undefined) return state;
     if (this.devices.size >= this.limits.maxDevices) return this.refuse('device_limit', 1);
     return this.create(id);
+  }
+
+  /** A device read back from storage at start (its status counted); false: the registry is full. */
+  restore(stored: RestoredDevice): boolean {
+    const state = this.adopt(stored.id);
+    if (typeof state === 'string') return false;
+    state.lastSeen = stored.lastSeen;
+    state.telemetry = stored.lastTelemetry;
+    state.timeoutMs = stored.offlineTimeoutS === null ? null : stored.offlineTimeoutS * 1000;
+    state.type = stored.type;
+    state.name = stored.name;
+    if (stored.status === 'online' || stored.status === 'offline') this.setStatus(state, stored.status);
+    return true;
   }
 
   /** Counts further messages refused for a reason already decided (messages parked behind the first). */

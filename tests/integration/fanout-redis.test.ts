@@ -20,5 +20,5 @@ runFanoutContract('Redis (cluster)', async (settings) => {
   const bus = new RedisBus(SERVICES.redisUrl, log, faults);
   buses.push(bus);
   await bus.connect();
-  return createRedisFanout({ ...settings, bus, keyPrefix: `vigil-test:${randomSuffix()}:`, instanceId: 'solo', log, metrics, faults, onFenced: () => undefined });
+  return createRedisFanout({ ...settings, bus, keyPrefix: `vigil-test:${randomSuffix()}:`, instanceId: 'solo', log, metrics, faults });
 });

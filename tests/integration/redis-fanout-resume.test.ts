@@ -31,7 +31,7 @@ it('delivers to its own clients only frames Redis has stored, and recovers those
   buses.push(bus);
   await bus.connect();
   const prefix = `vigil-test:${randomSuffix()}:`;
-  const fanout = await createRedisFanout({ bus, keyPrefix: prefix, instanceId: 'owner', ...HISTORY, log, metrics, faults, onFenced: () => undefined });
+  const fanout = await createRedisFanout({ bus, keyPrefix: prefix, instanceId: 'owner', ...HISTORY, log, metrics, faults });
   // What Redis holds for the device at the moment each frame reaches a local client: an instance
   // killed right then must leave its clients nothing the others cannot resume after (#22, the
   // kill test's recovered:false). A read sent from the delivery callback is answered after every
@@ -70,7 +70,7 @@ it("resolves a recovery only once the frames it includes from other instances ha
     const bus = new RedisBus(SERVICES.redisUrl, log, faults);
     buses.push(bus);
     await bus.connect();
-    const fanout = await createRedisFanout({ bus, keyPrefix: prefix, instanceId, ...HISTORY, log, metrics, faults, onFenced: () => undefined });
+    const fanout = await createRedisFanout({ bus, keyPrefix: prefix, instanceId, ...HISTORY, log, metrics, faults });
     await fanout.start({ toDevice: (_device, frame) => void delivered.push(frame), toAll: () => undefined });
     return fanout;
   };

@@ -1,0 +1,96 @@
+import { hubSettings, initialRuleSet, retentionSettings } from '../config.js';
+import { takeLease } from '../cluster/lease.js';
+import type { Fanout } from '../fanout/fanout.js';
+import { watchAlertGauges } from '../hub/alert-gauges.js';
+import { watchDeviceBounds } from '../hub/device-bounds.js';
+import { Hub } from '../hub/hub.js';
+import { RuleStore } from '../hub/rule-store.js';
+import { scheduleHealthSweeps } from '../jobs/health-sweep.js';
+import { scheduleRetention } from '../jobs/retention-job.js';
+import type { PresenceStore } from '../presence/presence-store.js';
+import type { ClusterParts } from './cluster.js';
+import type { StartContext } from './context.js';
+import { createFanout, createPresence } from './delivery.js';
+import { restoreState } from './restore-state.js';
+import type { Storage } from './storage.js';
+
+export interface HubCore {
+  readonly hub: Hub;
+  readonly presence: PresenceStore;
+  readonly fanout: Fanout;
+  readonly rules: RuleStore;
+  /**
+   * Presence is judged once the broker has delivered what it queued for this hub while it was
+   * away (docs/presence.md): the MQTT part calls this when its backlog marker is read (or the wait
+   * ran out). Until then queued readings count at their own time, and no device is reconciled.
+   */
+  readonly backlogRead: () => void;
+}
+
+/**
+ * The hub and what it depends on and drives: presence, fan-out, rules, restored state, sweeps,
+ * retention, notifications' delivery. Nothing is ingested yet: that starts with the MQTT part.
+ */
+export async function startHubCore(ctx: StartContext, storage: Storage, cluster: ClusterParts | null): Promise<HubCore> {
+  const { config, life, log, metrics, faults } = ctx;
+  const { database, writer, notifications } = storage;
+  const lease = (name: string, ttlMs: number) =>
+    cluster === null ? async () => true : () => takeLease(cluster.bus.commands, `${config.REDIS_KEY_PREFIX}cluster:lease:${name}`, cluster.instanceId, ttlMs);
+  const retention = scheduleRetention(database, retentionSettings(config), config.RETENTION_CRON, log, faults, cluster === null ? undefined : lease('retention', 10 * 60_000));
+  life.onStop(() => retention.stop());
+
+  const presence = createPresence(config, log, faults);
+  const fanout = await createFanout(config, cluster, log, metrics, faults);
+  const hub = new Hub({
+    ...hubSettings(config),
+    fanout,
+    presence,
+    sink: writer,
+    metrics,
+    faults,
+    ...(cluster === null
+      ? {}
+      : {
+          cluster: {
+            owns: (deviceId: string) => cluster.membership.owns(deviceId),
+            ownerOf: (deviceId: string) => cluster.membership.ownerOf(deviceId),
+            askOwner: (op: string, deviceId: string, body: unknown) => cluster.cluster.ask(cluster.membership.ownerOf(deviceId), op, deviceId, body),
+            askAll: (op: string, body: unknown) => cluster.cluster.askAll(op, body),
+          },
+        }),
+  });
+  // The rule set in force before the first message (ALERT_RULES stored as a version when it changed).
+  const rules = new RuleStore({ db: database.db, insights: hub.insights, queries: hub.queries, log, metrics, faults, pollMs: config.RULES_POLL_S * 1000 });
+  life.onStop(() => rules.stop());
+  await rules.start(initialRuleSet(config));
+  await restoreState(hub, database, log);
+  if (notifications !== null) {
+    await notifications.start({
+      db: database.db,
+      deviceTypeOf: (deviceId) => hub.registry.get(deviceId)?.type ?? null,
+      instanceId: cluster?.instanceId ?? null,
+      mayResend: lease('alertmanager-resend', config.ALERTMANAGER_RESEND_S * 1000 - 500),
+    });
+    life.onStop(() => notifications.stop());
+  }
+  life.onStop(watchDeviceBounds(hub.registry, metrics, log));
+  watchAlertGauges(hub.insights, metrics);
+  const sweeps = scheduleHealthSweeps(hub, config.HEALTH_SWEEP_CRON, config.OFFLINE_ALERT_CHECK_S * 1000, log, faults);
+  life.onStop(() => sweeps.stop());
+
+  let backlogRead!: () => void;
+  const judgeAfter = new Promise<void>((resolve) => {
+    backlogRead = resolve;
+  });
+  hub.readingBacklog = true;
+  await presence.start(hub, judgeAfter);
+  life.onStop(() => presence.stop());
+  void judgeAfter.then(() => {
+    hub.readingBacklog = false;
+    return hub.reconcile().then(
+      (reconciled) => log.info(reconciled, 'presence reconciled after the broker backlog'),
+      (error: Error) => log.error({ err: error.message }, 'presence reconcile failed; expiries still judge every device'),
+    );
+  });
+  return { hub, presence, fanout, rules, backlogRead };
+}
