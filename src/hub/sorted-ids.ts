@@ -27,7 +27,7 @@ export class SortedIds {
     }
     const c = this.chunkAtOrAfter(id, false);
     const chunk = this.chunks[c]!;
-    chunk.splice(lowerBound(chunk, id), 0, id);
+    chunk.splice(boundOf(chunk, id, false), 0, id);
     if (chunk.length > MAX_CHUNK) this.chunks.splice(c, 1, chunk.slice(0, MAX_CHUNK / 2), chunk.slice(MAX_CHUNK / 2));
   }
 
@@ -35,7 +35,7 @@ export class SortedIds {
     if (this.chunks.length === 0) return false;
     const c = this.chunkAtOrAfter(id, false);
     const chunk = this.chunks[c]!;
-    const i = lowerBound(chunk, id);
+    const i = boundOf(chunk, id, false);
     if (chunk[i] !== id) return false;
     chunk.splice(i, 1);
     this.count--;
@@ -53,7 +53,7 @@ export class SortedIds {
     const first = this.chunkAtOrAfter(after, true);
     for (let c = first; c < this.chunks.length; c++) {
       const chunk = this.chunks[c]!;
-      for (let i = c === first ? upperBound(chunk, after) : 0; i < chunk.length; i++) yield chunk[i]!;
+      for (let i = c === first ? boundOf(chunk, after, true) : 0; i < chunk.length; i++) yield chunk[i]!;
     }
   }
 
@@ -84,23 +84,13 @@ export class SortedIds {
   }
 }
 
-function lowerBound(chunk: readonly string[], id: string): number {
+/** The first index whose id is past `id` (`after`: strictly past it; else at or past it), by binary search. */
+function boundOf(chunk: readonly string[], id: string, after: boolean): number {
   let lo = 0;
   let hi = chunk.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (chunk[mid]! < id) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function upperBound(chunk: readonly string[], id: string): number {
-  let lo = 0;
-  let hi = chunk.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (chunk[mid]! <= id) lo = mid + 1;
+    if (after ? chunk[mid]! <= id : chunk[mid]! < id) lo = mid + 1;
     else hi = mid;
   }
   return lo;

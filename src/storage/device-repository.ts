@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gte, lt, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte, lt, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import type { TransitionReason } from '../domain/device-status.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import type { VigilDb } from './database.js';
@@ -59,27 +59,18 @@ export async function getStatusHistory(
   deviceId: string,
   query: HistoryQuery,
 ): Promise<{ history: StatusHistoryEntry[]; totalRecords: number; hasMore: boolean }> {
-  const where = and(
-    eq(statusChanges.deviceId, deviceId),
-    query.since === undefined ? undefined : gte(statusChanges.at, new Date(query.since)),
-    query.before === undefined ? undefined : lt(statusChanges.at, new Date(query.before)),
-  );
+  const where = pageWindow(statusChanges.deviceId, statusChanges.at, deviceId, query);
   const [rows, totals] = await Promise.all([
     db.select().from(statusChanges).where(where).orderBy(desc(statusChanges.at), desc(statusChanges.id)).limit(query.limit + 1),
     db.select({ n: count() }).from(statusChanges).where(where),
   ]);
-  const page = rows.slice(0, query.limit);
-  return {
-    history: page.map((r) => ({
-      status: r.status,
-      previous: r.previous,
-      reason: r.reason,
-      lastSeen: r.lastSeen?.getTime() ?? null,
-      at: r.at.getTime(),
-    })),
-    totalRecords: totals[0]?.n ?? 0,
-    hasMore: rows.length > query.limit,
-  };
+  return pageOf(rows, totals, query.limit, (r) => ({
+    status: r.status,
+    previous: r.previous,
+    reason: r.reason,
+    lastSeen: r.lastSeen?.getTime() ?? null,
+    at: r.at.getTime(),
+  }));
 }
 
 export interface TelemetryHistoryEntry {
@@ -97,27 +88,33 @@ export async function getTelemetryHistory(
   deviceId: string,
   query: HistoryQuery,
 ): Promise<{ history: TelemetryHistoryEntry[]; totalRecords: number; hasMore: boolean }> {
-  const where = and(
-    eq(telemetry.deviceId, deviceId),
-    query.since === undefined ? undefined : gte(telemetry.ts, new Date(query.since)),
-    query.before === undefined ? undefined : lt(telemetry.ts, new Date(query.before)),
-  );
+  const where = pageWindow(telemetry.deviceId, telemetry.ts, deviceId, query);
   const [rows, totals] = await Promise.all([
     db.select().from(telemetry).where(where).orderBy(desc(telemetry.ts)).limit(query.limit + 1),
     db.select({ n: count() }).from(telemetry).where(where),
   ]);
-  return {
-    history: rows.slice(0, query.limit).map((r) => ({
-      ts: r.ts.getTime(),
-      batteryLevel: r.batteryLevel,
-      rssi: r.rssi,
-      responseTimeMs: r.responseTimeMs,
-      errorRate: r.errorRate,
-      metrics: r.metrics,
-    })),
-    totalRecords: totals[0]?.n ?? 0,
-    hasMore: rows.length > query.limit,
-  };
+  return pageOf(rows, totals, query.limit, (r) => ({
+    ts: r.ts.getTime(),
+    batteryLevel: r.batteryLevel,
+    rssi: r.rssi,
+    responseTimeMs: r.responseTimeMs,
+    errorRate: r.errorRate,
+    metrics: r.metrics,
+  }));
+}
+
+/** One device's rows in [since, before) of a history table, by its time column. */
+function pageWindow(deviceColumn: AnyColumn, timeColumn: AnyColumn, deviceId: string, query: HistoryQuery): SQL | undefined {
+  return and(
+    eq(deviceColumn, deviceId),
+    query.since === undefined ? undefined : gte(timeColumn, new Date(query.since)),
+    query.before === undefined ? undefined : lt(timeColumn, new Date(query.before)),
+  );
+}
+
+/** A page of `limit` rows read as limit + 1 (the extra one says there is more), with the window's total. */
+function pageOf<R, T>(rows: readonly R[], totals: readonly { n: number }[], limit: number, toEntry: (row: R) => T): { history: T[]; totalRecords: number; hasMore: boolean } {
+  return { history: rows.slice(0, limit).map(toEntry), totalRecords: totals[0]?.n ?? 0, hasMore: rows.length > limit };
 }
 
 export interface DeviceSettings {
