@@ -107,23 +107,19 @@ export async function insertHealthScores(db: VigilDb, rows: readonly HealthRow[]
  * their newest state. Rows of one batch are folded to the newest state per alert first.
  */
 export async function upsertAlerts(db: VigilDb, rows: readonly Alert[]): Promise<void> {
-  const newest = new Map<string, Alert>();
-  for (const a of rows) newest.set(a.id, a);
-  const json = JSON.stringify(
-    [...newest.values()].map((a) => ({
-      i: a.id,
-      d: a.deviceId,
-      ty: a.type,
-      sv: a.severity,
-      st: a.state,
-      da: a.data,
-      ra: a.raisedAt,
-      up: a.updatedAt,
-      cl: a.clearedAt,
-      ac: a.acknowledgedAt,
-      by: a.acknowledgedBy,
-    })),
-  );
+  const json = newestAsJson(rows, (a) => ({
+    i: a.id,
+    d: a.deviceId,
+    ty: a.type,
+    sv: a.severity,
+    st: a.state,
+    da: a.data,
+    ra: a.raisedAt,
+    up: a.updatedAt,
+    cl: a.clearedAt,
+    ac: a.acknowledgedAt,
+    by: a.acknowledgedBy,
+  }));
   const records = sql`json_to_recordset(${json}::json) as r(i text, d text, ty text, sv text, st text, da jsonb, ra double precision, up double precision, cl double precision, ac double precision, by text)`;
   await db.execute(sql`
     insert into alerts (id, device_id, type, severity, state, data, raised_at, updated_at, cleared_at, acknowledged_at, acknowledged_by)
@@ -140,25 +136,21 @@ export async function upsertAlerts(db: VigilDb, rows: readonly Alert[]): Promise
 
 /** Writes command states: insert new ones, then move known ones to their newest state. */
 export async function upsertCommands(db: VigilDb, rows: readonly Command[]): Promise<void> {
-  const newest = new Map<string, Command>();
-  for (const c of rows) newest.set(c.id, c);
-  const json = JSON.stringify(
-    [...newest.values()].map((c) => ({
-      i: c.id,
-      d: c.deviceId,
-      c: c.command,
-      p: c.params,
-      s: c.state,
-      a: c.attempts,
-      m: c.maxAttempts,
-      t: c.timeoutS,
-      k: c.idempotencyKey,
-      r: c.result === null || c.result === undefined ? null : JSON.stringify(c.result),
-      cr: c.createdAt,
-      up: c.updatedAt,
-      ex: c.expiresAt,
-    })),
-  );
+  const json = newestAsJson(rows, (c) => ({
+    i: c.id,
+    d: c.deviceId,
+    c: c.command,
+    p: c.params,
+    s: c.state,
+    a: c.attempts,
+    m: c.maxAttempts,
+    t: c.timeoutS,
+    k: c.idempotencyKey,
+    r: c.result === null || c.result === undefined ? null : JSON.stringify(c.result),
+    cr: c.createdAt,
+    up: c.updatedAt,
+    ex: c.expiresAt,
+  }));
   const records = sql`json_to_recordset(${json}::json) as r(i text, d text, c text, p jsonb, s text, a int, m int, t int, k text, r text, cr double precision, up double precision, ex double precision)`;
   await db.execute(sql`
     insert into commands (id, device_id, command, params, state, attempts, max_attempts, timeout_s, idempotency_key, result, created_at, updated_at, expires_at)
@@ -169,4 +161,11 @@ export async function upsertCommands(db: VigilDb, rows: readonly Command[]): Pro
     update commands set state = r.s, attempts = r.a, result = r.r::jsonb, updated_at = to_timestamp(r.up / 1000.0)
     from ${records}
     where commands.id = r.i and commands.updated_at <= to_timestamp(r.up / 1000.0)`);
+}
+
+/** The newest state per id in a batch (later rows win), as the JSON records json_to_recordset reads. */
+function newestAsJson<T extends { readonly id: string }>(rows: readonly T[], toRecord: (row: T) => Record<string, unknown>): string {
+  const newest = new Map<string, T>();
+  for (const row of rows) newest.set(row.id, row);
+  return JSON.stringify([...newest.values()].map(toRecord));
 }
