@@ -46,7 +46,7 @@ export function backoffMs(attempt: number, retry: RetryPolicy, random: () => num
 
 /**
  * Delivers the outbox, off the hot path: a timer tick (inside the `notifications` error boundary)
- * claims due rows with a lease (outbox.ts), posts each to its sink, then deletes it or schedules
+ * claims due rows with a lease (storage/outbox-repository.ts), posts each to its sink, then deletes it or schedules
  * its retry. Any instance may run it; the claim makes each row one instance's at a time, and the
  * lease outlasts the request timeout, so a live claimant is never doubled. A claimant that dies
  * mid-request leaves its rows to the next claim once the lease ends: at least once, never lost.
