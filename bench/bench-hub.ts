@@ -1,6 +1,7 @@
 import { Faults } from '../src/errors/boundary.js';
 import { createLocalFanout } from '../src/fanout/local-fanout.js';
 import { Hub } from '../src/hub/hub.js';
+import { DEFAULT_HUB_SETTINGS } from '../src/hub/hub-settings.js';
 import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
 import { createMemoryPresence } from '../src/presence/memory-presence.js';
@@ -15,7 +16,7 @@ export async function createBenchHub(): Promise<{ hub: Hub; presence: PresenceSt
   const metrics = createMetrics();
   const faults = new Faults(createLogger('warn'), metrics);
   const presence = createMemoryPresence({ sweepMs: 1000, faults });
-  const hub = new Hub({ fanout: createLocalFanout({ windowMs: 120_000, maxBytesPerDevice: 65_536, ttlMs: 300_000, fleetWindowMs: 120_000, fleetMaxBytes: 8 << 20 }), presence, sink: discardingSink, metrics, faults, defaultTimeoutMs: 600_000, deviceLimits: BENCH_DEVICE_LIMITS });
+  const hub = new Hub({ ...DEFAULT_HUB_SETTINGS, fanout: createLocalFanout({ windowMs: 120_000, maxBytesPerDevice: 65_536, ttlMs: 300_000, fleetWindowMs: 120_000, fleetMaxBytes: 8 << 20 }), presence, sink: discardingSink, metrics, faults, defaultTimeoutMs: 600_000, deviceLimits: BENCH_DEVICE_LIMITS });
   await presence.start(hub);
   return { hub, presence };
 }

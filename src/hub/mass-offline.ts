@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { Alert } from '../domain/alert.js';
+import { ALL_CHANNEL } from './frame-publisher.js';
 
 export interface MassOfflineOptions {
   readonly minDevices: number;
@@ -88,4 +90,22 @@ export class MassOfflineGuard {
       sample,
     };
   }
+}
+
+/** The fleet's `mass_offline` alert (on the `*` channel) as of a verdict; `at` is the transition that caused it. */
+export function incidentAlert(verdict: IncidentVerdict, at: number): Alert {
+  const cleared = verdict.transition === 'cleared';
+  return {
+    id: verdict.id,
+    deviceId: ALL_CHANNEL,
+    type: 'mass_offline',
+    severity: 'critical',
+    state: cleared ? 'cleared' : 'raised',
+    data: { devices: verdict.devices, returned: verdict.returned, window_s: verdict.windowMs / 1000, sample: verdict.sample },
+    raisedAt: verdict.raisedAt,
+    updatedAt: at,
+    clearedAt: cleared ? at : null,
+    acknowledgedAt: null,
+    acknowledgedBy: null,
+  };
 }

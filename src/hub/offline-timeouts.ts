@@ -4,6 +4,12 @@ import type { DeviceState } from '../domain/device-state.js';
 /** Where a device's offline timeout comes from, in the order they win. */
 export type TimeoutSource = 'device' | 'type' | 'learned' | 'default';
 
+/** A device's offline timeout in force and where it comes from. */
+export interface OfflineTimeout {
+  readonly ms: number;
+  readonly source: TimeoutSource;
+}
+
 /**
  * A device's offline timeout: its own setting (`PUT /devices/{id}`), else its type's
  * (DEVICE_TYPE_TIMEOUTS), else — with LEARNED_TIMEOUTS — the one learned from its reporting
@@ -48,6 +54,10 @@ export class OfflineTimeouts {
     const learner = this.learners.get(state.id);
     if (learner === undefined) return this.defaultMs;
     return learner.timeoutMs ?? Math.max(this.defaultMs, learner.warmupFloorMs);
+  }
+
+  describe(state: DeviceState): OfflineTimeout {
+    return { ms: this.of(state), source: this.sourceOf(state) };
   }
 
   sourceOf(state: DeviceState): TimeoutSource {

@@ -8,7 +8,10 @@ import type { Logger } from '../logger.js';
  * a device that went quiet loses freshness points without sending anything; a short interval raises
  * offline alerts on time. A failing round is reported and the next one runs as scheduled.
  */
-export function scheduleHealthSweeps(hub: Hub, schedule: string, offlineCheckMs: number, log: Logger, faults: Faults): { stop(): void } {
+/** All a sweep needs of the hub. */
+export type SweptHub = Pick<Hub, 'sweep' | 'sweepOffline'> & { readonly registry: Pick<Hub['registry'], 'size'> };
+
+export function scheduleHealthSweeps(hub: SweptHub, schedule: string, offlineCheckMs: number, log: Logger, faults: Faults): { stop(): void } {
   const task = cron.schedule(
     schedule,
     faults.guard('health_sweep', () => {

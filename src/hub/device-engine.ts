@@ -1,0 +1,86 @@
+import type { Telemetry } from '../domain/telemetry.js';
+import type { DeviceRegistry } from './device-registry.js';
+import type { FleetSummaries } from './fleet-summary.js';
+import type { FramePublisher } from './frame-publisher.js';
+import type { Insights } from './insights.js';
+import type { OfflineTimeout, OfflineTimeouts } from './offline-timeouts.js';
+import type { Outlets } from './outlets.js';
+import type { PresenceTracker } from './presence-tracker.js';
+
+export interface DeviceEngineDeps {
+  readonly registry: DeviceRegistry;
+  readonly presence: Pick<PresenceTracker, 'heard' | 'changeStatus' | 'release'>;
+  readonly publisher: FramePublisher;
+  readonly timeouts: OfflineTimeouts;
+  readonly insights: Pick<Insights, 'onTelemetry'>;
+  readonly summaries: Pick<FleetSummaries, 'touch' | 'removedDevice'>;
+  readonly outlets: Pick<Outlets, 'observer'>;
+  /** Cluster mode: whether this instance owns a device. */
+  readonly owns: (deviceId: string) => boolean;
+}
+
+/**
+ * What devices say (readings, heartbeats, their own status word) applied to their state, and
+ * devices forgotten. A message from a device the registry refuses (full, or too many new ones a
+ * second) changes nothing: each entry answers false then.
+ *
+ * `ingestTelemetry` is the hot path: synchronous, no logging, nothing allocated but the frame (and
+ * that only when the device has followers).
+ */
+export class DeviceEngine {
+  /**
+   * True while the broker hands over what it queued during the hub's absence (set at start): a
+   * queued reading was heard when the device sent it, so its own earlier time counts for presence
+   * rather than the receipt time (docs/presence.md). Live readings use the receipt time.
+   */
+  readingBacklog = false;
+
+  constructor(private readonly deps: DeviceEngineDeps) {}
+
+  /** One validated telemetry message: presence, newest state, one frame to its followers, storage. */
+  ingestTelemetry(t: Telemetry): boolean {
+    const deps = this.deps;
+    const state = deps.registry.admit(t.deviceId);
+    if (typeof state === 'string') return false;
+    deps.presence.heard(state, this.readingBacklog && t.ts < t.receivedAt ? t.ts : t.receivedAt, 'telemetry');
+    if (state.telemetry === null || t.ts >= state.telemetry.ts) state.telemetry = t;
+    deps.publisher.deviceUpdate(state, t);
+    deps.summaries.touch(state.id);
+    deps.insights.onTelemetry(state, t, t.receivedAt);
+    return true;
+  }
+
+  heartbeat(deviceId: string, at: number): boolean {
+    const state = this.deps.registry.admit(deviceId);
+    if (typeof state === 'string') return false;
+    this.deps.presence.heard(state, at, 'heartbeat');
+    return true;
+  }
+
+  /** A device's own word on `devices/{id}/status` (its Last Will, or `online` when it returns). */
+  deviceSaid(deviceId: string, online: boolean, at: number): boolean {
+    const state = this.deps.registry.admit(deviceId);
+    if (typeof state === 'string') return false;
+    if (online) this.deps.presence.heard(state, at, 'heartbeat');
+    else if (state.status !== 'offline') this.deps.presence.changeStatus(state, 'offline', 'last_will', at);
+    return true;
+  }
+
+  /** A device deleted by an admin: forgotten here (its presence claimed offline so nothing fires). */
+  forget(deviceId: string): void {
+    const { registry, summaries } = this.deps;
+    if (this.deps.owns(deviceId)) this.deps.outlets.observer?.forgotten(deviceId);
+    const state = registry.get(deviceId);
+    if (state === undefined) return;
+    this.deps.presence.release(state);
+    registry.delete(deviceId);
+    this.deps.timeouts.forget(deviceId);
+    summaries.removedDevice(deviceId);
+  }
+
+  /** A known device's offline timeout in force and where it comes from (device, type, learned, default). */
+  timeoutOf(deviceId: string): OfflineTimeout | null {
+    const state = this.deps.registry.get(deviceId);
+    return state === undefined ? null : this.deps.timeouts.describe(state);
+  }
+}

@@ -1,0 +1,158 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { DeviceState } from '../../src/domain/device-state.js';
+import type { DeviceStatus, TransitionReason } from '../../src/domain/device-status.js';
+import { DeviceEngine } from '../../src/hub/device-engine.js';
+import { DeviceRegistry, type DeviceLimits } from '../../src/hub/device-registry.js';
+import { FramePublisher } from '../../src/hub/frame-publisher.js';
+import { OfflineTimeouts } from '../../src/hub/offline-timeouts.js';
+import type { DeviceObserver } from '../../src/hub/outlets.js';
+import { quietBoundary, recordingLocalFanout, recordingSink, telemetry } from '../helpers/hub-parts.js';
+
+/** The device engine with a recording presence tracker: what each kind of message does to a device. */
+
+const T0 = Date.UTC(2026, 0, 1);
+
+function engineWith(limits: DeviceLimits = { maxDevices: 100, newPerS: 1000, burst: 1000 }, owns: (id: string) => boolean = () => true) {
+  const registry = new DeviceRegistry(limits, Date.now);
+  const heard: { id: string; at: number; reason: TransitionReason }[] = [];
+  const changed: { id: string; status: DeviceStatus; reason: TransitionReason; at: number }[] = [];
+  const released: string[] = [];
+  const presence = {
+    heard: (state: DeviceState, at: number, reason: TransitionReason) => {
+      heard.push({ id: state.id, at, reason });
+      state.lastSeen = at;
+      if (state.status !== 'online') registry.setStatus(state, 'online');
+    },
+    changeStatus: (state: DeviceState, status: DeviceStatus, reason: TransitionReason, at: number) => {
+      changed.push({ id: state.id, status, reason, at });
+      registry.setStatus(state, status);
+    },
+    release: (state: DeviceState) => void released.push(state.id),
+  };
+  const { fanout, delivered } = recordingLocalFanout();
+  const sink = recordingSink();
+  const timeouts = new OfflineTimeouts(60_000, new Map([['sensor', 5000]]), null);
+  const touched: string[] = [];
+  const removed: string[] = [];
+  const scored: string[] = [];
+  const forgotten: string[] = [];
+  const observer = { forgotten: (id: string) => void forgotten.push(id) } as unknown as DeviceObserver;
+  const engine = new DeviceEngine({
+    registry,
+    presence,
+    publisher: new FramePublisher(fanout, sink, quietBoundary().metrics),
+    timeouts,
+    insights: { onTelemetry: (state) => void scored.push(state.id) },
+    summaries: { touch: (id) => void touched.push(id), removedDevice: (id) => void removed.push(id) },
+    outlets: { observer },
+    owns,
+  });
+  return { engine, registry, fanout, delivered, sink, heard, changed, released, touched, removed, scored, forgotten };
+}
+
+describe('DeviceEngine', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: T0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('takes a reading: heard at its receipt time, one frame to its followers, stored, its fleet row marked, scored', async () => {
+    const { engine, fanout, delivered, sink, heard, touched, scored, registry } = engineWith();
+    await fanout.follow('d1');
+    expect(engine.ingestTelemetry(telemetry('d1', T0 - 500, T0))).toBe(true);
+    expect(heard).toEqual([{ id: 'd1', at: T0, reason: 'telemetry' }]);
+    expect(delivered.map((d) => [d.channel, d.frame.type, d.frame.seq])).toEqual([['d1', 'device_update', 1]]);
+    expect(sink.rows.map((r) => r.kind)).toEqual(['telemetry']);
+    expect(touched).toEqual(['d1']);
+    expect(scored).toEqual(['d1']);
+    expect(registry.get('d1')?.status).toBe('online');
+  });
+
+  it('refuses a new device past MAX_DEVICES: false from every entry, nothing registered, stored or pushed', () => {
+    const { engine, registry, sink, heard, changed } = engineWith({ maxDevices: 1, newPerS: 1000, burst: 1000 });
+    expect(engine.ingestTelemetry(telemetry('d1', T0))).toBe(true);
+    expect(engine.ingestTelemetry(telemetry('d2', T0))).toBe(false);
+    expect(engine.heartbeat('d3', T0)).toBe(false);
+    expect(engine.deviceSaid('d4', false, T0)).toBe(false);
+    expect(engine.ingestTelemetry(telemetry('d1', T0 + 1))).toBe(true); // a known device is still taken
+    expect(registry.size).toBe(1);
+    expect(registry.refused.device_limit).toBe(3);
+    expect(sink.rows).toHaveLength(2);
+    expect(heard.map((h) => h.id)).toEqual(['d1', 'd1']);
+    expect(changed).toEqual([]);
+  });
+
+  it('refuses new devices faster than the new-device rate, and admits one again once the bucket refills', () => {
+    const { engine, registry } = engineWith({ maxDevices: 100, newPerS: 1, burst: 2 });
+    expect([1, 2, 3].map((i) => engine.heartbeat(`d${i}`, T0))).toEqual([true, true, false]);
+    expect(registry.refused.new_device_rate).toBe(1);
+    vi.advanceTimersByTime(1000);
+    expect(engine.heartbeat('d3', Date.now())).toBe(true);
+  });
+
+  it('keeps the newest telemetry by device time: a late older reading is stored and pushed, not kept as current', async () => {
+    const { engine, registry, fanout, delivered, sink } = engineWith();
+    await fanout.follow('d1');
+    engine.ingestTelemetry(telemetry('d1', T0, T0, 50));
+    engine.ingestTelemetry(telemetry('d1', T0 - 10_000, T0 + 10, 90));
+    expect(registry.get('d1')?.telemetry?.batteryLevel).toBe(50);
+    engine.ingestTelemetry(telemetry('d1', T0 + 1000, T0 + 1000, 40));
+    expect(registry.get('d1')?.telemetry?.batteryLevel).toBe(40);
+    expect(delivered.map((d) => d.frame.seq)).toEqual([1, 2, 3]);
+    expect(sink.rows).toHaveLength(3);
+  });
+
+  it('while the broker hands over its backlog, a queued reading counts as heard at its own time (never later than receipt)', () => {
+    const { engine, heard } = engineWith();
+    engine.readingBacklog = true;
+    engine.ingestTelemetry(telemetry('d1', T0 - 30_000, T0));
+    engine.ingestTelemetry(telemetry('d2', T0 + 5000, T0)); // a device clock ahead: receipt time
+    engine.readingBacklog = false;
+    engine.ingestTelemetry(telemetry('d3', T0 - 30_000, T0));
+    expect(heard.map((h) => [h.id, h.at])).toEqual([
+      ['d1', T0 - 30_000],
+      ['d2', T0],
+      ['d3', T0],
+    ]);
+  });
+
+  it("applies a device's own status word: online is a heartbeat, offline a Last Will (once)", () => {
+    const { engine, heard, changed } = engineWith();
+    expect(engine.deviceSaid('d1', true, T0)).toBe(true);
+    expect(engine.deviceSaid('d1', false, T0 + 1)).toBe(true);
+    expect(engine.deviceSaid('d1', false, T0 + 2)).toBe(true); // already offline: nothing more
+    expect(heard).toEqual([{ id: 'd1', at: T0, reason: 'heartbeat' }]);
+    expect(changed).toEqual([{ id: 'd1', status: 'offline', reason: 'last_will', at: T0 + 1 }]);
+  });
+
+  it('forgets a device: presence released, gone from the registry and the fleet table, the MQTT observer told', () => {
+    const { engine, registry, released, removed, forgotten } = engineWith();
+    engine.heartbeat('d1', T0);
+    engine.forget('d1');
+    engine.forget('never-seen');
+    expect(registry.get('d1')).toBeUndefined();
+    expect(released).toEqual(['d1']);
+    expect(removed).toEqual(['d1']);
+    expect(forgotten).toEqual(['d1', 'never-seen']);
+  });
+
+  it('tells the MQTT observer only about devices this instance owns', () => {
+    const { engine, forgotten } = engineWith(undefined, (id) => id === 'mine');
+    engine.forget('mine');
+    engine.forget('theirs');
+    expect(forgotten).toEqual(['mine']);
+  });
+
+  it("says a known device's timeout and where it comes from", () => {
+    const { engine, registry } = engineWith();
+    engine.heartbeat('d1', T0);
+    expect(engine.timeoutOf('d1')).toEqual({ ms: 60_000, source: 'default' });
+    registry.get('d1')!.type = 'sensor';
+    expect(engine.timeoutOf('d1')).toEqual({ ms: 5000, source: 'type' });
+    registry.get('d1')!.timeoutMs = 1234;
+    expect(engine.timeoutOf('d1')).toEqual({ ms: 1234, source: 'device' });
+    expect(engine.timeoutOf('unknown')).toBeNull();
+  });
+});
