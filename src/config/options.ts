@@ -1,6 +1,7 @@
 import { ruleSetSchema, type RuleSetDocument } from '../domain/rule-set.js';
 import { DEFAULT_WEIGHTS, type Weights } from '../domain/health-score.js';
 import { learnedTimeoutSettings } from '../domain/learned-timeout.js';
+import type { HubSettings } from '../hub/hub-options.js';
 import { ConfigError } from './config-error.js';
 import type { Config } from './schema.js';
 
@@ -60,15 +61,15 @@ export function retentionSettings(config: Config) {
   return { telemetryDays: config.RETENTION_DAYS, historyDays: config.HISTORY_RETENTION_DAYS, batchRows: 5000, pauseMs: 50 };
 }
 
-/** The hub's presence, health, alert and device-count settings. */
-export function hubSettings(config: Config) {
+/** The configuration's hub settings, in the hub's units (ms, shares, lists). */
+export function hubSettings(config: Config): HubSettings {
   return {
-    massOffline: { minDevices: config.MASS_OFFLINE_MIN_DEVICES, share: config.MASS_OFFLINE_SHARE, windowMs: config.MASS_OFFLINE_WINDOW_S * 1000 },
     defaultTimeoutMs: config.OFFLINE_TIMEOUT_S * 1000,
     typeTimeoutsMs: typeTimeouts(config),
     learnedTimeouts: learnedTimeoutSettings(config),
     deviceLimits: { maxDevices: config.MAX_DEVICES, newPerS: config.MAX_NEW_DEVICES_PER_S, burst: config.MAX_NEW_DEVICES_BURST },
     flap: { transitions: config.FLAP_TRANSITIONS, windowMs: config.FLAP_WINDOW_S * 1000 },
+    massOffline: { minDevices: config.MASS_OFFLINE_MIN_DEVICES, share: config.MASS_OFFLINE_SHARE, windowMs: config.MASS_OFFLINE_WINDOW_S * 1000 },
     insights: {
       weights: healthWeights(config),
       step: config.HEALTH_STEP,

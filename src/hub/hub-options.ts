@@ -17,7 +17,7 @@ export const FIXED_INSIGHTS = { minScoreIntervalMs: 1000, rules: DEFAULT_RULE_SE
 /** The health and alert settings (HEALTH_*, ANOMALY_*, OFFLINE_ALERT_MINUTES); tests may also set the fixed two. */
 export type InsightSettings = Omit<InsightOptions, 'timeoutMsOf' | keyof typeof FIXED_INSIGHTS> & Partial<Pick<InsightOptions, keyof typeof FIXED_INSIGHTS>>;
 
-/** Every setting comes from the caller (src/app.ts maps the config); tests use hub-settings.ts. */
+/** Every setting comes from the caller (config/options.ts maps the config); tests use hub-settings.ts. */
 export interface HubOptions {
   readonly fanout: Fanout;
   readonly presence: PresenceStore;
@@ -41,3 +41,6 @@ export interface HubOptions {
   /** How many devices the registry holds and how fast new ones are admitted (MAX_DEVICES, MAX_NEW_DEVICES_*). */
   readonly deviceLimits: DeviceLimits;
 }
+
+/** The hub's settings: everything in HubOptions that comes from the configuration (config/options.ts maps it). */
+export type HubSettings = Pick<HubOptions, 'defaultTimeoutMs' | 'typeTimeoutsMs' | 'learnedTimeouts' | 'deviceLimits' | 'flap' | 'massOffline' | 'insights'>;
