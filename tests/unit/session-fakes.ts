@@ -7,7 +7,7 @@ import { Session, type Authenticate, type ClientSocket, type SessionLimits } fro
 import type { SessionHub } from '../../src/hub/session-hub.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
-import type { Credentials } from '../../src/security/api-keys.js';
+import type { ApiKey, Credentials, Scope } from '../../src/security/api-keys.js';
 
 export type Frame = Record<string, unknown> & { type: string };
 
@@ -114,4 +114,10 @@ export async function metricValue(metrics: Metrics, name: string, labels: Record
   const { values } = await metric.get();
   const found = values.find((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want));
   return found?.value ?? 0;
+}
+
+/** The credentials of an API key (read scope unless told), optionally limited to devices or expiring. */
+export function keyCredentials(id: string, options: { scopes?: readonly Scope[]; deviceIds?: readonly string[]; expiresAt?: number } = {}): Credentials {
+  const key: ApiKey = { id, name: id, scopes: new Set(options.scopes ?? ['read']), deviceIds: options.deviceIds === undefined ? null : new Set(options.deviceIds), createdAt: 0 };
+  return { principal: { kind: 'key', key }, expiresAt: options.expiresAt ?? null };
 }
