@@ -20,7 +20,7 @@ const { values } = parseArgs({
 const measureLatency = values.latency === 'true';
 const latencies: number[] = [];
 const expected = Number(values.expect);
-// Exactly the hub's client options (src/transport/mqtt-ingest.ts, with the bench hub's settings:
+// Exactly the hub's client options (src/transport/mqtt-connection.ts, with the bench hub's settings:
 // MQTT_CLEAN_SESSION=true, MQTT_PROTOCOL 5 for an external broker, MQTT_RECEIVE_MAXIMUM 1000),
 // so the two differ only in what they do with a message: tracing off, MQTT 5, the same receive
 // window and session expiry, keepalive, no resubscribe, and Nagle off on every connect.

@@ -1,4 +1,5 @@
 import { seqOf } from '../fanout/fanout.js';
+import { holdChannel } from './held-frames.js';
 import type { Prepared, ResumeFrom } from './hub.js';
 import { CloseCode, encodeAck, encodeResumeAck, type RequestId } from './protocol.js';
 import type { Session } from './session.js';
@@ -47,11 +48,8 @@ export function begin(session: Session, deviceId: string, resume: ResumeFrom | n
 
 /** Until the first frames arrive, live frames of the device are held (in order) rather than sent. */
 export function hold(session: Session, deviceId: string): string[] {
-  const held: string[] = [];
-  (session.preparing ??= new Map()).set(deviceId, held);
   session.leaveTopics(deviceId);
-  session.lag.follow(deviceId, session);
-  return held;
+  return holdChannel(session, deviceId);
 }
 
 /** Joins the device's channel right after its synchronous first frames: call inside one cork with them. */

@@ -1,4 +1,5 @@
 import { fleetSeqOf, type FleetRecovery } from '../fanout/fanout.js';
+import { holdChannel } from './held-frames.js';
 import { ALL_CHANNEL } from './hub.js';
 import { refuseOverLimit } from './device-subscriptions.js';
 import { encodeAck, encodeFleetAck, type FleetResume, type RequestId } from './protocol.js';
@@ -43,9 +44,7 @@ export function subscribeAll(session: Session, id: RequestId, resume: FleetResum
     joinSummaries(session, summaries);
     return;
   }
-  const held: string[] = [];
-  (session.preparing ??= new Map()).set(ALL_CHANNEL, held);
-  session.lag.follow(ALL_CHANNEL, session);
+  const held = holdChannel(session, ALL_CHANNEL);
   prepared
     .then(
       (first) => {

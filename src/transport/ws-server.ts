@@ -1,20 +1,19 @@
 import type { Faults } from '../errors/boundary.js';
 import type { LocalDelivery } from '../fanout/fanout.js';
-import type { Hub } from '../hub/hub.js';
+import { SUMMARY_TOPIC } from '../hub/fleet-summary.js';
 import { LagRouter } from '../hub/lag-router.js';
 import { CloseCode } from '../hub/protocol.js';
-import { Session, type ClientSocket, type SessionLimits } from '../hub/session.js';
+import { Session, type Authenticate, type SessionContext, type SessionLimits } from '../hub/session.js';
+import type { SessionHub } from '../hub/session-hub.js';
 import { alsoOnAll, sharedTopic } from '../hub/topics.js';
-import { SUMMARY_TOPIC } from '../hub/fleet-summary.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ApiKeyStore, Credentials } from '../security/api-keys.js';
-import { isJwtPrincipalId } from '../security/jwt.js';
-import { originAllowed, presentedKey } from './http/guard.js';
-import { requestHeaderBytes } from './http/header-limit.js';
-import { loadUws, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
-
-type UpgradeContext = Parameters<HttpResponse['upgrade']>[4];
+import { UwsClientSocket } from './uws-client-socket.js';
+import { loadUws, type TemplatedApp } from './uws.js';
+import { WsConnections, type UserData } from './ws-connections.js';
+import { startSessionMonitors } from './ws-monitors.js';
+import { upgradeHandler } from './ws-upgrade.js';
 
 /** How WebSocket clients prove who they are (see docs/security.md). */
 export interface WsAccess {
@@ -32,9 +31,6 @@ export interface WsAccess {
   readonly corsOrigins: ReadonlySet<string>;
 }
 
-/** Sessions whose token expired are closed by a check this often. */
-const CREDENTIALS_CHECK_MS = 1000;
-
 export interface WsServerOptions extends SessionLimits {
   readonly maxConnections: number;
   /** Connections held per client address (WS_MAX_CONNECTIONS_PER_IP), except addresses in `exemptAddresses`. */
@@ -47,16 +43,6 @@ export interface WsServerOptions extends SessionLimits {
   /** uWS's own per-socket ceiling: past it the socket is closed rather than silently skipped. */
   readonly maxBackpressureBytes: number;
   readonly lagCheckMs: number;
-}
-
-interface UserData {
-  readonly connectionId: string;
-  readonly remoteAddress: string;
-  readonly credentials: Credentials | null;
-  /** Counted in `unauthenticated` until its `auth` succeeds. */
-  awaitingAuth: boolean;
-  session: Session | null;
-  authTimer: NodeJS.Timeout | null;
 }
 
 export interface WsServer {
@@ -88,7 +74,7 @@ const DROPPED_BY_UWS: Readonly<Record<string, string>> = {
 /** Mounts the WebSocket endpoint `/ws`: per-device channels are uWS topics named by device id. */
 export function attachWebSocket(
   app: TemplatedApp,
-  hub: Hub,
+  hub: SessionHub,
   opts: WsServerOptions,
   log: Logger,
   metrics: Metrics,
@@ -97,19 +83,20 @@ export function attachWebSocket(
 ): WsServer {
   const uws = loadUws();
   const lag = new LagRouter();
-  const sockets = new Set<WebSocket<UserData>>();
-  const perAddress = new Map<string, number>();
-  let unauthenticated = 0;
-  const authenticated = (data: UserData) => {
-    if (!data.awaitingAuth) return;
-    data.awaitingAuth = false;
-    unauthenticated--;
-    metrics.wsUnauthenticated.set(unauthenticated);
-  };
-  let nextId = 0;
-  let accepting = true;
-  const idPrefix = `${process.pid.toString(36)}-`;
+  const context: SessionContext = { hub, lag, limits: opts, metrics, faults };
+  const connections = new WsConnections(metrics);
+  const sockets = connections.sockets;
   const hardFrameBytes = Math.max(opts.maxFrameBytes * HARD_FRAME_FACTOR, MIN_HARD_FRAME_BYTES);
+
+  /** A socket that must still authenticate leaves the WS_MAX_UNAUTHENTICATED count once it has. */
+  const authenticateCounted = (data: UserData): Authenticate => (token) => {
+    const counted = (credentials: Credentials | null) => {
+      if (credentials !== null) connections.authenticated(data);
+      return credentials;
+    };
+    const credentials = access.authenticate(token);
+    return credentials instanceof Promise ? credentials.then(counted) : counted(credentials);
+  };
 
   app.ws<UserData>('/ws', {
     compression: uws.DISABLED,
@@ -119,77 +106,19 @@ export function attachWebSocket(
     maxBackpressure: opts.maxBackpressureBytes,
     closeOnBackpressureLimit: true,
 
-    upgrade(res, req, context) {
-      // The request object is only valid during this call: copy what the connection keeps.
-      const key = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
-      const extensions = req.getHeader('sec-websocket-extensions');
-      if (!accepting || sockets.size >= opts.maxConnections) {
-        return refuseUpgrade(res, accepting ? 'refused_limit' : 'refused_shutdown', '503 Service Unavailable', accepting ? 'too_many_connections' : 'shutting_down', 'try again later');
-      }
-      const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
-      if ((perAddress.get(remoteAddress) ?? 0) >= opts.maxConnectionsPerAddress && !opts.exemptAddresses.has(remoteAddress)) {
-        return refuseUpgrade(res, 'refused_address_limit', '429 Too Many Requests', 'too_many_connections_from_address', `at most ${opts.maxConnectionsPerAddress} connections per client address (WS_MAX_CONNECTIONS_PER_IP)`);
-      }
-      if (requestHeaderBytes(req) > opts.maxHeaderBytes) {
-        return refuseUpgrade(res, 'refused_headers', '431 Request Header Fields Too Large', 'headers_too_large', `request headers over ${opts.maxHeaderBytes} bytes (HTTP_MAX_HEADER_BYTES)`);
-      }
-      const host = req.getHeader('host');
-      // A page on another site may open a WebSocket to any address (no CORS): only this hub's own
-      // pages and CORS_ORIGINS may, and only under a name of this hub (DNS rebinding).
-      const browserRefusal = !access.hostAllowed(host)
-        ? (['421 Misdirected Request', 'misdirected_request', 'this hub does not serve that host name (ALLOWED_HOSTS)', 'refused_host'] as const)
-        : !originAllowed(access.corsOrigins, req.getHeader('origin'), host)
-          ? (['403 Forbidden', 'origin_not_allowed', 'WebSocket connections from this Origin are not allowed (CORS_ORIGINS)', 'refused_origin'] as const)
-          : null;
-      if (browserRefusal !== null) {
-        const [status, code, message, outcome] = browserRefusal;
-        metrics.wsConnectionsTotal.inc({ outcome });
-        res.writeStatus(status).writeHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ detail: message, error: { code, message } }));
-        return;
-      }
-      const presented = access.fromUpgrade(presentedKey(req), new URLSearchParams(req.getQuery() ?? '').get('token') ?? '');
-      if (!(presented instanceof Promise)) return finishUpgrade(res, presented, remoteAddress, key, protocol, extensions, context);
-      // A JWT is verified asynchronously: what the upgrade needs of the request was copied above.
-      let aborted = false;
-      res.onAborted(() => (aborted = true));
-      presented.then(
-        (credentials) => {
-          if (!aborted) res.cork(() => finishUpgrade(res, credentials, remoteAddress, key, protocol, extensions, context));
-        },
-        (error: unknown) => {
-          faults.report('ws', error, { handler: 'upgrade' });
-          if (!aborted) res.cork(() => refuseUpgrade(res, 'refused_auth', '500 Internal Server Error', 'internal', 'internal error'));
-        },
-      );
-    },
+    upgrade: upgradeHandler({ opts, access, connections, metrics, faults }),
 
     // Each handler is an error boundary: a fault is reported (and answered where there is a request)
     // and never reaches uWS, which would end the process.
     open(ws) {
       const data = ws.getUserData();
-      sockets.add(ws);
-      perAddress.set(data.remoteAddress, (perAddress.get(data.remoteAddress) ?? 0) + 1);
+      connections.opened(ws);
       try {
-        // A socket that must still authenticate leaves the WS_MAX_UNAUTHENTICATED count once it has.
-        const authenticate =
-          data.credentials === null
-            ? (token: string) => {
-                const counted = (credentials: Credentials | null) => {
-                  if (credentials !== null) authenticated(data);
-                  return credentials;
-                };
-                const credentials = access.authenticate(token);
-                return credentials instanceof Promise ? credentials.then(counted) : counted(credentials);
-              }
-            : access.authenticate;
-        data.session = new Session(data.connectionId, new UwsClientSocket(ws), hub, lag, opts, metrics, data.credentials, authenticate, faults);
+        const authenticate = data.credentials === null ? authenticateCounted(data) : access.authenticate;
+        const session = new Session(data.connectionId, new UwsClientSocket(ws), context, data.credentials, authenticate);
+        data.session = session;
         if (data.credentials === null) {
-          data.awaitingAuth = true;
-          unauthenticated++;
-          metrics.wsUnauthenticated.set(unauthenticated);
-          const session = data.session;
+          connections.awaitAuth(data);
           data.authTimer = setTimeout(faults.guard('ws', () => session.closeUnauthenticated()), access.authTimeoutMs);
         }
         metrics.wsConnections.set(sockets.size);
@@ -229,11 +158,7 @@ export function attachWebSocket(
     close(ws, code, message) {
       const data = ws.getUserData();
       if (code === 1006 && message.byteLength > 0) metrics.wsCloses.inc({ reason: DROPPED_BY_UWS[Buffer.from(message).toString()] ?? 'protocol violation' });
-      sockets.delete(ws);
-      const held = (perAddress.get(data.remoteAddress) ?? 1) - 1;
-      if (held === 0) perAddress.delete(data.remoteAddress);
-      else perAddress.set(data.remoteAddress, held);
-      authenticated(data); // no longer waiting, either way
+      connections.closed(ws);
       if (data.authTimer !== null) clearTimeout(data.authTimer);
       try {
         data.session?.dispose();
@@ -246,57 +171,7 @@ export function attachWebSocket(
     },
   });
 
-  function finishUpgrade(res: HttpResponse, credentials: Credentials | 'invalid' | null, remoteAddress: string, key: string, protocol: string, extensions: string, context: UpgradeContext): void {
-    // Checked again: a JWT's verification may have outlasted the start of a shutdown.
-    if (!accepting) return refuseUpgrade(res, 'refused_shutdown', '503 Service Unavailable', 'shutting_down', 'try again later');
-    if (credentials === 'invalid') {
-      metrics.wsConnectionsTotal.inc({ outcome: 'refused_auth' });
-      res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ detail: 'Invalid API key or token', error: { code: 'invalid_token', message: 'invalid API key or token' } }));
-      return;
-    }
-    if (credentials === null && unauthenticated >= opts.maxUnauthenticated) {
-      return refuseUpgrade(res, 'refused_unauthenticated_limit', '503 Service Unavailable', 'too_many_unauthenticated', `at most ${opts.maxUnauthenticated} connections may wait to authenticate (WS_MAX_UNAUTHENTICATED): send a key or ?token= with the upgrade, or retry`);
-    }
-    const data: UserData = { connectionId: idPrefix + (nextId++).toString(36), remoteAddress, credentials, awaitingAuth: false, session: null, authTimer: null };
-    res.upgrade(data, key, protocol, extensions, context);
-  }
-
-  function refuseUpgrade(res: HttpResponse, outcome: string, status: string, code: string, message: string): void {
-    metrics.wsConnectionsTotal.inc({ outcome });
-    res.writeStatus(status).writeHeader('content-type', 'application/json');
-    res.writeHeader('retry-after', '5');
-    res.end(JSON.stringify({ error: { code, message } }));
-  }
-
-  // Topic publishes cannot report a slow receiver, so look at buffers on a short interval instead.
-  const lagMonitor = setInterval(() => {
-    const now = Date.now();
-    for (const ws of sockets) {
-      const session = ws.getUserData().session;
-      if (session === null) continue;
-      try {
-        if (session.lagging) session.catchUp(now);
-        else if (ws.getBufferedAmount() > opts.lagBytes) session.enterLag(now);
-      } catch (error) {
-        faults.report('lag_monitor', error, { conn: session.connectionId }); // the other clients are still looked at
-      }
-    }
-  }, opts.lagCheckMs);
-  lagMonitor.unref();
-
-  // Revoked keys (by this instance, or found by the key reload: another instance, the CLI) end
-  // their sessions at once; expired ws-tokens within CREDENTIALS_CHECK_MS.
-  // A JWT's principal is no stored key: it ends at its `exp` (checked below), not by revocation.
-  const valid = (keyId: string) => isJwtPrincipalId(keyId) || access.keys.get(keyId) !== null;
-  const checkCredentials = () => {
-    const now = Date.now();
-    const anonymousAllowed = !access.authRequired();
-    for (const ws of [...sockets]) ws.getUserData().session?.checkCredentials(now, valid, anonymousAllowed);
-  };
-  access.keys.onRevoked(checkCredentials);
-  const credentialsMonitor = setInterval(faults.guard('ws', checkCredentials), CREDENTIALS_CHECK_MS);
-  credentialsMonitor.unref();
+  const stopMonitors = startSessionMonitors(connections, opts, access, faults);
 
   const delivery: LocalDelivery = {
     toDevice(deviceId, frame, key) {
@@ -318,38 +193,12 @@ export function attachWebSocket(
       return sockets.size;
     },
     closeAll() {
-      accepting = false;
+      connections.accepting = false;
       for (const ws of [...sockets]) {
         metrics.wsCloses.inc({ reason: 'shutdown' });
         ws.end(CloseCode.goingAway, 'server shutting down');
       }
     },
-    stop() {
-      clearInterval(lagMonitor);
-      clearInterval(credentialsMonitor);
-    },
+    stop: stopMonitors,
   };
-}
-
-/** The session's view of a uWS socket: methods on a prototype, so an idle connection costs one small object. */
-class UwsClientSocket implements ClientSocket {
-  constructor(private readonly ws: WebSocket<UserData>) {}
-  send(frame: string): void {
-    this.ws.send(frame, false);
-  }
-  subscribe(channel: string): void {
-    this.ws.subscribe(channel);
-  }
-  unsubscribe(channel: string): void {
-    this.ws.unsubscribe(channel);
-  }
-  bufferedAmount(): number {
-    return this.ws.getBufferedAmount();
-  }
-  cork(fn: () => void): void {
-    this.ws.cork(fn);
-  }
-  close(code: number, reason: string): void {
-    this.ws.end(code, reason);
-  }
 }
