@@ -1,5 +1,6 @@
 import { healthWeights, initialRuleSet, typeTimeouts, type Config } from './config.js';
 import { learnedTimeoutSettings } from './domain/learned-timeout.js';
+import type { TelemetryLimits } from './domain/telemetry.js';
 import { RuleStore } from './hub/rule-store.js';
 import { ruleRoutes } from './transport/http/rule-routes.js';
 import { scheduleHealthSweeps } from './jobs/health-sweep.js';
@@ -9,6 +10,9 @@ import { loadPendingCommands } from './storage/command-repository.js';
 import { hostname } from 'node:os';
 import { Cluster } from './cluster/cluster.js';
 import { IngestRouter } from './cluster/ingest-router.js';
+import { IngestEntry } from './cluster/ingest-entry.js';
+import { OPERATIONS, type OperationName } from './cluster/owner-api/index.js';
+import { healthOperations } from './hub/health-views.js';
 import { takeLease } from './cluster/lease.js';
 import { Membership } from './cluster/membership.js';
 import { StreamOwnership } from './cluster/stream-ownership.js';
@@ -163,20 +167,9 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
             faults,
             onFenced: (deviceId, storedSeq) => hubRef.current?.fenced(deviceId, storedSeq),
           });
-    const owner = membership;
-    const peers = cluster;
     const hub = new Hub({
       fanout,
-      ...(owner && peers
-        ? {
-            cluster: {
-              owns: (deviceId: string) => owner.owns(deviceId),
-              ownerOf: (deviceId: string) => owner.ownerOf(deviceId),
-              askOwner: (op: string, deviceId: string, body: unknown) => peers.ask(owner.ownerOf(deviceId), op, deviceId, body),
-              askAll: (op: string, body: unknown) => peers.askAll(op, body),
-            },
-          }
-        : {}),
+      ...(cluster !== null ? { cluster } : {}),
       massOffline: { minDevices: config.MASS_OFFLINE_MIN_DEVICES, share: config.MASS_OFFLINE_SHARE, windowMs: config.MASS_OFFLINE_WINDOW_S * 1000 },
       presence,
       sink: writer,
@@ -197,8 +190,9 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     });
 
     hubRef.current = hub;
+    hub.owner.serve(healthOperations(hub.insights, database.db));
     // The rule set in force before the first message (ALERT_RULES stored as version 1 if none is).
-    const rules = new RuleStore({ db: database.db, insights: hub.insights, queries: hub.queries, log, metrics, faults, pollMs: config.RULES_POLL_S * 1000 });
+    const rules = new RuleStore({ db: database.db, insights: hub.insights, owner: hub.owner, log, metrics, faults, pollMs: config.RULES_POLL_S * 1000 });
     cleanup.push(() => rules.stop());
     await rules.start(initialRuleSet(config));
     await restoreState(hub, database, log);
@@ -284,12 +278,21 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES,
       faults,
     };
+    // Where device messages enter, from MQTT and HTTP: in a cluster, whether this instance handles each.
+    const ingestHandle: { current: MqttIngest | null } = { current: null };
+    const ownership =
+      cluster === null || bus === null || membership === null
+        ? null
+        : new StreamOwnership({ bus, membership, instanceId: instanceId!, keyPrefix: config.REDIS_KEY_PREFIX, log, metrics, faults, probeMs: config.CLUSTER_PROBE_MS, handoffTimeoutMs: config.CLUSTER_HANDOFF_TIMEOUT_MS });
+    const router = cluster === null || ownership === null ? undefined : new IngestRouter(cluster, ownership, hub.registry, metrics, (topic, payload, at) => ingestHandle.current?.handle(topic, payload, at, true), faults);
+    if (router !== undefined) cleanup.push(() => router.stop());
+    const entry = new IngestEntry({ hub, owner: hub.owner, router, limits: telemetryLimits(config), maxReadingAgeMs: config.RETENTION_DAYS * 86_400_000 });
     const bounds = { maxPageItems: config.HTTP_MAX_PAGE_ITEMS, maxRangeMs: config.MAX_QUERY_RANGE_DAYS * 86_400_000, maxRows: config.MAX_QUERY_ROWS, refused: (code: string) => metrics.httpRefused.inc({ code }) };
     const routes: Route[] = [
       ...probeRoutes(checks, metrics),
       ...statusRoutes({ hub, presence, database, bounds }),
       ...healthRoutes(hub, database),
-      ...ingestRoutes(hub, database, config),
+      ...ingestRoutes(hub, entry, database, config),
       ...adminRoutes(keys, tokens, log),
       ...ruleRoutes(rules, bounds.refused),
       ...commandRoutes(hub, database),
@@ -345,14 +348,11 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       cleanup.push(() => embedded.stop());
     }
     const mqttUrl = config.MQTT_URL ?? broker!.url;
-    const ingestHandle: { current: MqttIngest | null } = { current: null };
-    const ownership =
-      cluster === null || bus === null || membership === null
-        ? null
-        : new StreamOwnership({ bus, membership, instanceId: instanceId!, keyPrefix: config.REDIS_KEY_PREFIX, log, metrics, faults, probeMs: config.CLUSTER_PROBE_MS, handoffTimeoutMs: config.CLUSTER_HANDOFF_TIMEOUT_MS });
-    const router = cluster === null || ownership === null ? undefined : new IngestRouter(cluster, ownership, hub.registry, metrics, (topic, payload, at) => ingestHandle.current?.handle(topic, payload, at, true), faults);
-    if (router !== undefined) cleanup.push(() => router.stop());
-    if (cluster !== null) await cluster.start((op, deviceId, body) => hub.queries.answer(op, deviceId, body));
+    if (cluster !== null) {
+      const unserved = hub.owner.services.unserved(Object.keys(OPERATIONS) as OperationName[]);
+      if (unserved.length > 0) throw new Error(`owner API operations nobody serves: ${unserved.join(', ')}`);
+      await cluster.start((op, deviceId, body) => hub.owner.answer(op, deviceId, body));
+    }
     const stateTopic = hubStateTopic(config, instanceId);
     const hubState = stateTopic === null ? null : new HubState(stateTopic, config.AVAILABILITY_FORMAT, metrics, log);
     const ingest = startMqttIngest(
@@ -364,7 +364,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
         topicPrefix: config.MQTT_TOPIC_PREFIX,
         // Each instance needs its own session on the broker.
         clientId: instanceId !== null && config.MQTT_CLIENT_ID === 'vigil-hub' ? `vigil-${instanceId}` : config.MQTT_CLIENT_ID,
-        router,
+        entry,
         control: ownership ?? undefined,
         qos: config.MQTT_QOS as 0 | 1,
         // Cluster mode: a clean session on every connection, so the stream holds nothing older than
@@ -377,12 +377,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
         sessionExpiryS: instanceId !== null ? 0 : config.MQTT_SESSION_EXPIRY_S,
         durability: writer,
         maxReadingAgeMs: config.RETENTION_DAYS * 86_400_000,
-        limits: {
-          maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
-          maxMetricKeys: config.MAX_METRIC_KEYS,
-          maxFutureSkewMs: config.MAX_FUTURE_SKEW_S * 1000,
-          maxMetricDepth: config.MAX_METRIC_DEPTH,
-        },
+        limits: telemetryLimits(config),
       },
       hub,
       log,
@@ -531,4 +526,9 @@ async function waitForIngest(ingest: MqttIngest, log: Logger): Promise<void> {
   const outcome = await Promise.race([ingest.ready().then(() => 'ready' as const), timeout]);
   clearTimeout(timer);
   if (outcome === 'timeout') log.warn('MQTT broker not reachable yet; the hub serves and keeps retrying (/readyz says not ready)');
+}
+
+/** MAX_PAYLOAD_BYTES, MAX_METRIC_KEYS, MAX_FUTURE_SKEW_S and MAX_METRIC_DEPTH, for MQTT and HTTP ingest alike. */
+function telemetryLimits(config: Config): TelemetryLimits {
+  return { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxMetricKeys: config.MAX_METRIC_KEYS, maxFutureSkewMs: config.MAX_FUTURE_SKEW_S * 1000, maxMetricDepth: config.MAX_METRIC_DEPTH };
 }

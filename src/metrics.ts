@@ -177,6 +177,12 @@ export function createMetrics() {
     clusterHandoffTimeouts: new Counter({ name: 'vigil_cluster_handoff_timeouts_total', help: 'Membership changes whose previous owners did not confirm their handoff in time', registers: r }),
     clusterUnsynced: new Counter({ name: 'vigil_cluster_unsynced_total', help: 'Messages handled before their device seq could be read back', registers: r }),
     clusterRpcTimeouts: new Counter({ name: 'vigil_cluster_rpc_timeouts_total', help: 'Snapshot requests the owner did not answer in time', registers: r }),
+    clusterInvalidCalls: new Counter({
+      name: 'vigil_cluster_invalid_calls_total',
+      help: 'Owner API calls refused by schema: request (a body this instance was asked with) or answer (what another instance answered)',
+      labelNames: ['op', 'side'] as const,
+      registers: r,
+    }),
     clusterMembers: new Gauge({ name: 'vigil_cluster_members', help: 'Live hub instances this instance sees', registers: r }),
     massOfflineIncidents: new Counter({ name: 'vigil_mass_offline_incidents_total', help: 'Offline waves reported as one incident', registers: r }),
     devicesOnline: new Gauge({ name: 'vigil_devices_online', help: 'Devices currently online (read at each scrape)', registers: r }),

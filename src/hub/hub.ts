@@ -11,7 +11,8 @@ import { alertFrame, commandUpdateFrame, deviceUpdateFrame, healthScoreFrame, sn
 import { CommandViews } from './command-views.js';
 import { DeviceViews } from './device-views.js';
 import { MassOfflineGuard } from './mass-offline.js';
-import { OwnerQueries, type ClusterPort } from './owner-queries.js';
+import { createOwnerApi, type ClusterPort, type HubOwnerApi } from '../cluster/owner-api/index.js';
+import { hubOperations } from './hub-operations.js';
 import { FleetSummaries } from './fleet-summary.js';
 import { Insights, type InsightOptions, type InsightSink } from './insights.js';
 import { DEFAULT_RULE_SET } from '../domain/compiled-rules.js';
@@ -109,8 +110,8 @@ export class Hub implements PresenceListener, InsightSink {
   private readonly now: () => number;
   private readonly owns: (deviceId: string) => boolean;
   private readonly massOffline: MassOfflineGuard;
-  /** Named questions answered by the instance holding a device (all of them here, unless clustered). */
-  readonly queries: OwnerQueries;
+  /** Typed calls answered by the instance holding a device (all of them here, unless clustered). */
+  readonly owner: HubOwnerApi;
   readonly views: DeviceViews;
   readonly commandViews: CommandViews;
   private readonly timeouts: OfflineTimeouts;
@@ -122,7 +123,7 @@ export class Hub implements PresenceListener, InsightSink {
     this.timeouts = new OfflineTimeouts(opts.defaultTimeoutMs, opts.typeTimeoutsMs, opts.learnedTimeouts ?? null);
     this.registry = new DeviceRegistry(opts.deviceLimits, this.now);
     this.owns = opts.cluster ? (deviceId) => opts.cluster!.owns(deviceId) : () => true;
-    this.queries = new OwnerQueries(opts.cluster);
+    this.owner = createOwnerApi(opts.cluster, opts.metrics);
     this.massOffline = new MassOfflineGuard(opts.massOffline ?? { minDevices: 20, share: 0.3, windowMs: 10_000 });
     this.commands = new CommandService(
       {
@@ -136,28 +137,8 @@ export class Hub implements PresenceListener, InsightSink {
     this.insights = new Insights({ ...DEFAULT_INSIGHTS, ...opts.insights, timeoutMsOf: (state) => this.timeoutMsOf(state) }, this);
     this.views = new DeviceViews(this);
     this.commandViews = new CommandViews(this);
-    this.summaries = new FleetSummaries({ registry: this.registry, insights: this.insights, owns: this.owns, queries: this.queries, metrics: opts.metrics, faults: opts.faults, now: this.now });
-    // Answered once this instance's frames up to the snapshot's seq reached Redis and its clients
-    // (the Redis fan-out delivers only stored frames): an asker's hold then drops them, none follow.
-    this.queries.define('snapshot', async (id) => {
-      const frame = this.snapshot(id);
-      await this.opts.fanout.settled();
-      return frame;
-    });
-    this.queries.define('submit-command', (id, body) => {
-      const { request, idempotencyKey } = body as { request: CommandRequest; idempotencyKey: string | null };
-      return this.submitHere(id, request, idempotencyKey);
-    });
-    this.queries.define('forget', (_all, id) => {
-      this.forget(id as string);
-      return true;
-    });
-    this.queries.define('alert-device', (_all, alertId) => this.insights.alertDevice(alertId as string));
-    this.queries.define('ack-alert', (_all, body) => {
-      const { alertId, by } = body as { alertId: string; by: string };
-      const alert = this.acknowledgeAlert(alertId, by);
-      return alert === null ? null : alertData(alert);
-    });
+    this.summaries = new FleetSummaries({ registry: this.registry, insights: this.insights, owns: this.owns, owner: this.owner, metrics: opts.metrics, faults: opts.faults, now: this.now });
+    this.owner.serve(hubOperations(this, opts.fanout));
   }
 
   /**
@@ -218,8 +199,8 @@ export class Hub implements PresenceListener, InsightSink {
    * so on another instance this asks the owner.
    */
   submitCommand(deviceId: string, request: CommandRequest, idempotencyKey: string | null): SubmittedCommand | Promise<SubmittedCommand | null> {
-    if (this.queries.isLocal(deviceId)) return this.submitHere(deviceId, request, idempotencyKey);
-    return this.queries.ask<SubmittedCommand>('submit-command', deviceId, { request, idempotencyKey }).then((a) => (a.ok ? a.value : null));
+    if (this.owner.isLocal(deviceId)) return this.submitHere(deviceId, request, idempotencyKey);
+    return this.owner.submitCommand(deviceId, request, idempotencyKey).then((a) => (a.ok ? a.value : null));
   }
 
   private submitHere(deviceId: string, request: CommandRequest, idempotencyKey: string | null): SubmittedCommand {
@@ -261,7 +242,7 @@ export class Hub implements PresenceListener, InsightSink {
         const recovery: Recovery = await this.opts.fanout.recover(deviceId, resume.sinceSeq, this.registry.get(deviceId)?.seq ?? 0);
         if (recovery.recovered) return { recovered: true, frames: recovery.frames, seq: recovery.seq };
       }
-      const fromOwner = await this.queries.ask<string>('snapshot', deviceId);
+      const fromOwner = await this.owner.snapshot(deviceId);
       const frame = fromOwner.ok ? fromOwner.value : this.snapshot(deviceId); // owner silent: this instance's view
       return { recovered: resume === null ? null : false, frames: [frame], seq: seqOf(frame) };
     })();
@@ -280,7 +261,7 @@ export class Hub implements PresenceListener, InsightSink {
 
   /** A device deleted by an admin, forgotten by every instance. */
   async forgetEverywhere(id: string): Promise<void> {
-    await this.queries.everyone('forget', id);
+    await this.owner.forget(id);
   }
 
   /**
@@ -288,11 +269,11 @@ export class Hub implements PresenceListener, InsightSink {
    * device; null: not found. The device is asked for first, so the policy is applied at the entry.
    */
   async acknowledgeAlertAnywhere(alertId: string, by: string, may: (deviceId: string) => boolean): Promise<ReturnType<typeof alertData> | null | 'forbidden'> {
-    const found = await this.queries.everyone<string | null>('alert-device', alertId);
+    const found = await this.owner.alertDevice(alertId);
     const deviceId = found.answers.find((a) => a !== null);
     if (deviceId === undefined) return null;
     if (!may(deviceId)) return 'forbidden';
-    const { answers } = await this.queries.everyone<ReturnType<typeof alertData> | null>('ack-alert', { alertId, by });
+    const { answers } = await this.owner.ackAlert(alertId, by);
     return answers.find((a) => a !== null) ?? null;
   }
 

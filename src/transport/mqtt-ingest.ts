@@ -4,6 +4,7 @@ import type { Faults } from '../errors/boundary.js';
 import { isDeviceId } from '../domain/device-id.js';
 import { describeTextPath, findUnstorableText, mayHoldUnstorableText } from '../domain/storable-text.js';
 import { TOO_OLD, olderThanRetention } from '../domain/reading-age.js';
+import type { IngestEntry } from '../cluster/ingest-entry.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -32,8 +33,8 @@ export interface MqttIngestOptions {
   readonly sessionExpiryS: number;
   /** With QoS 1, acknowledgements wait until the writer has stored what each message produced. */
   readonly durability: DurabilitySource;
-  /** Cluster mode: decides whether a device's message is handled here (see IngestRouter). */
-  readonly router?: MessageRouter | undefined;
+  /** Where device messages enter the hub; in cluster mode it decides whether one is handled here (IngestEntry). */
+  readonly entry: IngestEntry;
   /** Cluster mode: members markers on the control topic, and the subscription's ups and downs (StreamOwnership). */
   readonly control?: StreamControl | undefined;
   /** Topic templates, field map and ignored ids for fleets in their own shape (MQTT_PRESET, …). */
@@ -50,11 +51,6 @@ export interface StreamControl {
   /** Every device topic (and the control topic) is subscribed on a new connection. */
   onSubscribed(): void;
   onDisconnected(): void;
-}
-
-export interface MessageRouter {
-  /** True when the message is not to be handled now (another instance's device, or parked); `replayed`: a parked one coming back. */
-  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean): boolean;
 }
 
 export interface MqttIngest {
@@ -208,6 +204,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
   });
 
   const control = opts.control;
+  const entry = opts.entry;
   client.on('message', (topic, payload) => {
     if (control !== undefined && topic === marker.topic && control.take(payload)) return;
     if (!marker.take(topic, payload)) guardedHandle(topic, payload, Date.now(), false);
@@ -232,7 +229,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     const slash = topic.indexOf('/', prefix.length);
     if (slash === -1) return;
     const deviceId = topic.slice(prefix.length, slash);
-    if (opts.router !== undefined && isDeviceId(deviceId) && opts.router.route(deviceId, topic, payload, receivedAt, replayed)) return;
+    if (entry.clustered && isDeviceId(deviceId) && entry.route(deviceId, topic, payload, receivedAt, replayed)) return;
     dispatch(deviceId, topic.slice(slash + 1), payload, receivedAt);
   }
 
@@ -245,7 +242,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
       ignored.inc();
       return true;
     }
-    if (opts.router !== undefined && isDeviceId(deviceId) && opts.router.route(deviceId, topic, payload, receivedAt, replayed)) return true;
+    if (entry.clustered && isDeviceId(deviceId) && entry.route(deviceId, topic, payload, receivedAt, replayed)) return true;
     dispatch(deviceId, match.kind === 'availability' ? 'status' : match.kind === 'telemetry' ? 'mapped' : 'heartbeat', payload, receivedAt);
     return true;
   }
@@ -281,16 +278,16 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     let taken: boolean;
     if ((++sampled & LATENCY_SAMPLE_MASK) === 0) {
       const started = performance.now();
-      taken = hub.ingestTelemetry(decoded.telemetry);
+      taken = entry.telemetry(decoded.telemetry);
       metrics.ingestToPush.observe((performance.now() - started) / 1000);
-    } else taken = hub.ingestTelemetry(decoded.telemetry);
+    } else taken = entry.telemetry(decoded.telemetry);
     if (taken) acceptedSinceFlush++;
     else refused.telemetry.inc();
   }
 
   function onHeartbeat(deviceId: string, receivedAt: number): void {
     if (!isDeviceId(deviceId)) return rejected('heartbeat', deviceId, 'invalid_device_id', 'bad device id in topic', receivedAt);
-    if (hub.heartbeat(deviceId, receivedAt)) metrics.messagesIn.inc({ kind: 'heartbeat', outcome: 'accepted' });
+    if (entry.heartbeat(deviceId, receivedAt)) metrics.messagesIn.inc({ kind: 'heartbeat', outcome: 'accepted' });
     else refused.heartbeat.inc();
   }
 
@@ -300,7 +297,7 @@ export function startMqttIngest(opts: MqttIngestOptions, hub: Hub, log: Logger, 
     if (online === null) {
       return rejected('status', deviceId, 'invalid_status', 'status payload must be online or offline (any case), {"online":bool} or {"state":"online"|"offline"}', receivedAt);
     }
-    if (hub.deviceSaid(deviceId, online, receivedAt)) metrics.messagesIn.inc({ kind: 'status', outcome: 'accepted' });
+    if (entry.deviceSaid(deviceId, online, receivedAt)) metrics.messagesIn.inc({ kind: 'status', outcome: 'accepted' });
     else refused.status.inc();
   }
 
