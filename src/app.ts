@@ -246,7 +246,7 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
     if (bus !== null && membership !== null) {
       const clusterBus = bus;
       const members = membership;
-      // Frames to other instances, forwards and owner queries all ride on these connections.
+      // Frames to other instances, forwards and owner API calls all ride on these connections.
       checks.push({
         name: 'cluster',
         check: async () => ({ ok: clusterBus.ready, detail: clusterBus.ready ? `${members.list.length} instance(s): ${members.list.join(', ')}` : 'redis connections down' }),
