@@ -5,15 +5,13 @@ import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadedUwsBuild, loadUws } from './transport/uws.js';
 import type { Route } from './transport/http/router.js';
-import type { ReadinessCheck } from './transport/http/probes.js';
-import type { MqttIngest } from './transport/mqtt-ingest.js';
 import { VERSION } from './version.js';
 import { logAccess, startAccess } from './compose/access.js';
 import { joinCluster } from './compose/cluster.js';
 import type { StartContext } from './compose/context.js';
 import { startHubCore } from './compose/hub-core.js';
 import { Lifecycle } from './compose/lifecycle.js';
-import { startMqtt } from './compose/mqtt.js';
+import { connectMqtt, ingestEntry, startIngest } from './compose/mqtt.js';
 import { readinessChecks, startServing } from './compose/serving.js';
 import { startStorage } from './compose/storage.js';
 
@@ -55,13 +53,13 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
   try {
     const storage = await startStorage(ctx);
     const cluster = await joinCluster(ctx);
-    const core = await startHubCore(ctx, storage, cluster);
+    const mqtt = await connectMqtt(ctx, storage.writer, cluster?.instanceId ?? null);
+    const core = await startHubCore(ctx, storage, cluster, mqtt.outlets);
+    const ingest = ingestEntry(ctx, core, mqtt, cluster);
     const access = await startAccess(ctx, storage.database);
-    let ingest: MqttIngest | null = null;
-    const brokerCheck: ReadinessCheck = { name: 'broker', check: async () => ({ ok: ingest?.connected ?? false, detail: ingest?.connected ? 'connected' : 'not connected' }) };
-    const serving = await startServing(ctx, storage, core, cluster, access, readinessChecks(storage, core, cluster, brokerCheck));
-    const mqtt = await startMqtt(ctx, core, storage.writer, cluster);
-    ingest = mqtt.ingest;
+    const checks = readinessChecks(storage, core, cluster, mqtt.connection);
+    const serving = await startServing(ctx, storage, core, cluster, access, ingest, checks);
+    await startIngest(ctx, core, mqtt, ingest, cluster);
 
     const { database } = storage;
     const parts = {

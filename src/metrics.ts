@@ -63,6 +63,7 @@ export function createMetrics() {
     clusterHandoffTimeouts: counter('vigil_cluster_handoff_timeouts_total', 'Membership changes whose previous owners did not confirm their handoff in time'),
     clusterUnsynced: counter('vigil_cluster_unsynced_total', 'Messages handled before their device seq could be read back'),
     clusterRpcTimeouts: counter('vigil_cluster_rpc_timeouts_total', 'Snapshot requests the owner did not answer in time'),
+    clusterInvalidCalls: counter('vigil_cluster_invalid_calls_total', 'Owner API calls refused by schema: request (a body this instance was asked with) or answer (what another instance answered)', ['op', 'side']),
     clusterMembers: gauge('vigil_cluster_members', 'Live hub instances this instance sees'),
     massOfflineIncidents: counter('vigil_mass_offline_incidents_total', 'Offline waves reported as one incident'),
     devicesOnline: gauge('vigil_devices_online', 'Devices currently online (read at each scrape)'),

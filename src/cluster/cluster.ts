@@ -2,6 +2,7 @@ import { InternalFault, type Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Membership } from './membership.js';
+import type { ClusterPort } from './owner-api/index.js';
 import type { RedisBus } from './redis-bus.js';
 
 export interface ClusterOptions {
@@ -15,7 +16,7 @@ export interface ClusterOptions {
   readonly rpcTimeoutMs?: number;
 }
 
-/** Answers a named question about a device this instance holds; the answer is a string (JSON). */
+/** Answers a named question about a device this instance holds (the owner API's answering side); the answer is a string (JSON). */
 export type QueryHandler = (op: string, deviceId: string, body: unknown) => Promise<string | null>;
 
 interface RpcMessage {
@@ -34,9 +35,10 @@ type Settle = (answer: string | null | InternalFault) => void;
 
 /**
  * What hub instances say to each other besides frames: requests only a device's owner can answer
- * (its snapshot, a command to send and track, an HTTP ingest), one channel per instance.
+ * (its snapshot, a command to send and track, an HTTP ingest), one channel per instance. The
+ * requests themselves, typed and checked, are the owner API's (src/cluster/owner-api).
  */
-export class Cluster {
+export class Cluster implements ClusterPort {
   private readonly rpcPrefix: string;
   private readonly pending = new Map<number, Settle>();
   private nextRpc = 0;
@@ -54,7 +56,24 @@ export class Cluster {
     return this.opts.membership;
   }
 
-  /** `answer`: what this instance says when asked about the devices it holds (the hub's owner queries). */
+  get log(): Logger {
+    return this.opts.log;
+  }
+
+  owns(deviceId: string): boolean {
+    return this.opts.membership.owns(deviceId);
+  }
+
+  ownerOf(deviceId: string): string {
+    return this.opts.membership.ownerOf(deviceId);
+  }
+
+  /** Asks the owner of `deviceId` (see ask). */
+  askOwner(op: string, deviceId: string, body: unknown): Promise<string | null> {
+    return this.ask(this.opts.membership.ownerOf(deviceId), op, deviceId, body);
+  }
+
+  /** `answer`: what this instance says when asked about the devices it holds (the owner API's answering side). */
   async start(answer: QueryHandler): Promise<void> {
     this.answerQuery = answer;
     this.opts.bus.route(this.rpcPrefix, 'cluster', (_self, message) => this.onRpc(message));

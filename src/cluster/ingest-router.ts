@@ -4,6 +4,11 @@ import type { Metrics } from '../metrics.js';
 import type { Cluster } from './cluster.js';
 import type { StreamOwnership } from './stream-ownership.js';
 
+/** What the router reads of the cluster: the members in force and the seqs stored by the fan-out. */
+export type RouterCluster = Pick<Cluster, 'instanceId' | 'storedSeqs'> & { readonly membership: Pick<Cluster['membership'], 'version' | 'list' | 'ownerOf' | 'owns' | 'onChange'> };
+/** Whether the members list in force at this point of the stream is known, and when the previous owners handed off. */
+export type RouterOwnership = Pick<StreamOwnership, 'known' | 'handedOff'>;
+
 /** Handles one device message on this instance (the MQTT ingest's own dispatch). */
 export type Dispatch = (topic: string, payload: Buffer, receivedAt: number) => void;
 
@@ -26,8 +31,8 @@ export class IngestRouter {
   private readonly flusher: NodeJS.Timeout;
 
   constructor(
-    private readonly cluster: Cluster,
-    private readonly ownership: StreamOwnership,
+    private readonly cluster: RouterCluster,
+    private readonly ownership: RouterOwnership,
     private readonly registry: DeviceRegistry,
     private readonly metrics: Metrics,
     private readonly dispatch: Dispatch,

@@ -3,7 +3,9 @@ import { takeLease } from '../cluster/lease.js';
 import type { Fanout } from '../fanout/fanout.js';
 import { watchAlertGauges } from '../hub/alert-gauges.js';
 import { watchDeviceBounds } from '../hub/device-bounds.js';
+import { healthOperations } from '../hub/health-views.js';
 import { Hub } from '../hub/hub.js';
+import type { Outlets } from '../hub/outlets.js';
 import { RuleStore } from '../hub/rule-store.js';
 import { scheduleHealthSweeps } from '../jobs/health-sweep.js';
 import { scheduleRetention } from '../jobs/retention-job.js';
@@ -29,9 +31,10 @@ export interface HubCore {
 
 /**
  * The hub and what it depends on and drives: presence, fan-out, rules, restored state, sweeps,
- * retention, notifications' delivery. Nothing is ingested yet: that starts with the MQTT part.
+ * retention, notifications' delivery. Nothing is ingested yet: that starts with the MQTT part's
+ * second phase; its outlets (commands, availability) come from the first.
  */
-export async function startHubCore(ctx: StartContext, storage: Storage, cluster: ClusterParts | null): Promise<HubCore> {
+export async function startHubCore(ctx: StartContext, storage: Storage, cluster: ClusterParts | null, outlets: Outlets): Promise<HubCore> {
   const { config, life, log, metrics, faults } = ctx;
   const { database, writer, notifications } = storage;
   const lease = (name: string, ttlMs: number) =>
@@ -48,19 +51,12 @@ export async function startHubCore(ctx: StartContext, storage: Storage, cluster:
     sink: writer,
     metrics,
     faults,
-    ...(cluster === null
-      ? {}
-      : {
-          cluster: {
-            owns: (deviceId: string) => cluster.membership.owns(deviceId),
-            ownerOf: (deviceId: string) => cluster.membership.ownerOf(deviceId),
-            askOwner: (op: string, deviceId: string, body: unknown) => cluster.cluster.ask(cluster.membership.ownerOf(deviceId), op, deviceId, body),
-            askAll: (op: string, body: unknown) => cluster.cluster.askAll(op, body),
-          },
-        }),
+    outlets,
+    ...(cluster === null ? {} : { cluster: cluster.cluster }),
   });
+  hub.owner.serve(healthOperations(hub.insights, database.db));
   // The rule set in force before the first message (ALERT_RULES stored as a version when it changed).
-  const rules = new RuleStore({ db: database.db, insights: hub.insights, queries: hub.queries, log, metrics, faults, pollMs: config.RULES_POLL_S * 1000 });
+  const rules = new RuleStore({ db: database.db, insights: hub.insights, owner: hub.owner, log, metrics, faults, pollMs: config.RULES_POLL_S * 1000 });
   life.onStop(() => rules.stop());
   await rules.start(initialRuleSet(config));
   await restoreState(hub, database, log);

@@ -1,12 +1,15 @@
 import { embeddedBrokerMaxPacket, telemetryLimits } from '../config.js';
+import { IngestEntry } from '../cluster/ingest-entry.js';
 import { IngestRouter } from '../cluster/ingest-router.js';
+import { OPERATIONS, type OperationName } from '../cluster/owner-api/index.js';
 import { StreamOwnership } from '../cluster/stream-ownership.js';
+import type { Outlets } from '../hub/outlets.js';
 import { redactUrl } from '../redact-url.js';
 import type { Writer } from '../storage/writer.js';
 import { startEmbeddedBroker } from '../transport/embedded-broker.js';
 import { HubState } from '../transport/hub-state.js';
 import { MqttAvailability } from '../transport/mqtt-availability.js';
-import { startMqttIngest, type MqttIngest } from '../transport/mqtt-ingest.js';
+import { createMqttConnection, type MqttConnection, type MqttIngest } from '../transport/mqtt-ingest.js';
 import { hubStateTopic, mqttInputs } from '../transport/mqtt-inputs.js';
 import type { ClusterParts } from './cluster.js';
 import type { StartContext } from './context.js';
@@ -14,8 +17,11 @@ import type { HubCore } from './hub-core.js';
 
 const INGEST_READY_TIMEOUT_MS = 10_000;
 
-export interface MqttPart {
-  readonly ingest: MqttIngest;
+/** The first phase: the broker and the hub's connection to it, before the hub exists. */
+export interface MqttLink {
+  readonly connection: MqttConnection;
+  /** What the hub sends through the broker: commands, and availability per device (if on). */
+  readonly outlets: Outlets;
   /** The broker the hub ingests from (the embedded one's address when MQTT_URL is unset). */
   readonly url: string;
   /** How the parts line of the start log names the broker. */
@@ -23,41 +29,30 @@ export interface MqttPart {
 }
 
 /**
- * The broker (embedded aedes when MQTT_URL is unset), ingest from it, the cluster's stream
- * ownership, the hub's own state topic with its Last Will, and retained availability per device
- * (docs/presence.md#what-the-hub-publishes). Started last, once clients can be served.
+ * Phase one: the broker (embedded aedes when MQTT_URL is unset) and the hub's MQTT connection,
+ * which opens only when ingest starts (publishes wait in MQTT.js's queue until then); the hub's own
+ * state topic with its Last Will and retained availability per device
+ * (docs/presence.md#what-the-hub-publishes). The hub is then built with these outlets.
  */
-export async function startMqtt(ctx: StartContext, core: HubCore, writer: Writer, cluster: ClusterParts | null): Promise<MqttPart> {
+export async function connectMqtt(ctx: StartContext, writer: Writer, instanceId: string | null): Promise<MqttLink> {
   const { config, life, log, metrics, faults } = ctx;
-  const { hub } = core;
   let url = config.MQTT_URL;
   if (url === undefined) {
     const broker = await startEmbeddedBroker(config.MQTT_HOST, config.MQTT_PORT, embeddedBrokerMaxPacket(config), () => metrics.brokerOversizePackets.inc());
     life.onStop(() => broker.stop());
     url = broker.url;
   }
-  const instanceId = cluster?.instanceId ?? null;
-  const ownership =
-    cluster === null
-      ? null
-      : new StreamOwnership({ bus: cluster.bus, membership: cluster.membership, instanceId: cluster.instanceId, keyPrefix: config.REDIS_KEY_PREFIX, log, metrics, faults, probeMs: config.CLUSTER_PROBE_MS, handoffTimeoutMs: config.CLUSTER_HANDOFF_TIMEOUT_MS });
-  let ingest: MqttIngest | null = null;
-  const router = cluster === null || ownership === null ? undefined : new IngestRouter(cluster.cluster, ownership, hub.registry, metrics, (topic, payload, at) => ingest?.handle(topic, payload, at, true), faults);
-  if (router !== undefined) life.onStop(() => router.stop());
-  if (cluster !== null) await cluster.cluster.start((op, deviceId, body) => hub.queries.answer(op, deviceId, body));
   const stateTopic = hubStateTopic(config, instanceId);
-  const hubState = stateTopic === null ? null : new HubState(stateTopic, config.AVAILABILITY_FORMAT, metrics, log);
-  ingest = startMqttIngest(
+  let hubState: HubState | null = null;
+  const connection = createMqttConnection(
     {
-      inputs: mqttInputs(config, instanceId),
-      will: hubState?.will,
-      onConnected: hubState === null ? undefined : () => hubState.connected(),
       url,
+      will: stateTopic === null ? undefined : HubState.will(stateTopic, config.AVAILABILITY_FORMAT),
+      // Called on each (re)connection, once ingest has started (and so after hubState exists).
+      onConnected: () => hubState?.connected(),
       topicPrefix: config.MQTT_TOPIC_PREFIX,
       // Each instance needs its own session on the broker.
       clientId: instanceId !== null && config.MQTT_CLIENT_ID === 'vigil-hub' ? `vigil-${instanceId}` : config.MQTT_CLIENT_ID,
-      router,
-      control: ownership ?? undefined,
       qos: config.MQTT_QOS as 0 | 1,
       // Cluster mode: a clean session on every connection, so the stream holds nothing older than
       // the members marker this instance reads first (docs/scaling.md).
@@ -68,31 +63,19 @@ export async function startMqtt(ctx: StartContext, core: HubCore, writer: Writer
       receiveMaximum: config.MQTT_RECEIVE_MAXIMUM,
       sessionExpiryS: instanceId !== null ? 0 : config.MQTT_SESSION_EXPIRY_S,
       durability: writer,
-      maxReadingAgeMs: config.RETENTION_DAYS * 86_400_000,
-      limits: telemetryLimits(config),
     },
-    hub,
     log,
     metrics,
-    faults,
   );
-  const started = ingest;
-  judgePresenceAfterBacklog(ctx, started, core.backlogRead);
-  hub.commandPublisher = (deviceId, payload) => started.publishCommand(deviceId, payload);
-  life.onStop(() => hub.commands.stop());
-  life.onStop(() => started.stop());
-  if (ownership !== null) {
-    await ownership.start(started);
-    // Runs first at stop: leave through the stream and hand the devices over while still reading it.
-    life.onStop(() => ownership.leave(config.CLUSTER_HANDOFF_TIMEOUT_MS * 2));
+  life.onStop(() => connection.stop());
+  const publish = (topic: string, payload: string, retain: boolean) => connection.publish(topic, payload, retain);
+  if (stateTopic !== null) {
+    const state = (hubState = new HubState(stateTopic, config.AVAILABILITY_FORMAT, publish, metrics, log));
+    life.onStop(() => state.stop()); // runs before the connection's stop (stops are reversed)
   }
-  const publish = (topic: string, payload: string, retain: boolean) => started.publish(topic, payload, retain);
-  if (hubState !== null) {
-    hubState.publish = publish;
-    life.onStop(() => hubState.stop()); // runs before ingest.stop (stops are reversed)
-  }
+  let observer: MqttAvailability | null = null;
   if (config.AVAILABILITY_PUBLISH || config.HA_DISCOVERY) {
-    const availability = new MqttAvailability({
+    const availability = (observer = new MqttAvailability({
       publish,
       topicPrefix: config.MQTT_TOPIC_PREFIX,
       format: config.AVAILABILITY_FORMAT,
@@ -101,15 +84,73 @@ export async function startMqtt(ctx: StartContext, core: HubCore, writer: Writer
       homeAssistant: config.HA_DISCOVERY ? { prefix: config.HA_DISCOVERY_PREFIX, stateIntervalMs: config.HA_STATE_INTERVAL_S * 1000 } : null,
       metrics,
       faults,
-    });
-    hub.observer = availability;
-    life.onStop(() => {
-      hub.observer = null;
-      availability.stop();
-    });
+    }));
+    life.onStop(() => availability.stop());
   }
-  await waitForIngest(started, ctx.log);
-  return { ingest: started, url, description: config.MQTT_URL === undefined ? `embedded aedes on ${url}` : `external ${redactUrl(url)}` };
+  return {
+    connection,
+    outlets: { commandPublisher: (deviceId, payload) => connection.publishCommand(deviceId, payload), observer },
+    url,
+    description: config.MQTT_URL === undefined ? `embedded aedes on ${url}` : `external ${redactUrl(url)}`,
+  };
+}
+
+/** Where device messages enter the hub, from MQTT and HTTP alike; in a cluster, with the stream's ownership. */
+export interface IngestParts {
+  readonly entry: IngestEntry;
+  readonly ownership: StreamOwnership | null;
+}
+
+/**
+ * Once the hub exists: the one entry for device messages (cluster-aware: who owns each device,
+ * held during a handoff) that the HTTP routes and the MQTT ingest both use.
+ */
+export function ingestEntry(ctx: StartContext, core: HubCore, link: MqttLink, cluster: ClusterParts | null): IngestParts {
+  const { config, life, log, metrics, faults } = ctx;
+  const { hub } = core;
+  const ownership =
+    cluster === null
+      ? null
+      : new StreamOwnership({ bus: cluster.bus, membership: cluster.membership, instanceId: cluster.instanceId, keyPrefix: config.REDIS_KEY_PREFIX, log, metrics, faults, probeMs: config.CLUSTER_PROBE_MS, handoffTimeoutMs: config.CLUSTER_HANDOFF_TIMEOUT_MS });
+  const router = cluster === null || ownership === null ? undefined : new IngestRouter(cluster.cluster, ownership, hub.registry, metrics, (topic, payload, at) => link.connection.replay(topic, payload, at), faults);
+  if (router !== undefined) life.onStop(() => router.stop());
+  const entry = new IngestEntry({ hub, owner: hub.owner, router, limits: telemetryLimits(config), maxReadingAgeMs: config.RETENTION_DAYS * 86_400_000 });
+  return { entry, ownership };
+}
+
+/**
+ * Phase two, last, once clients can be served: answer other instances, read the device topics into
+ * the entry, judge presence after the broker's backlog, and join the stream's ownership.
+ */
+export async function startIngest(ctx: StartContext, core: HubCore, link: MqttLink, parts: IngestParts, cluster: ClusterParts | null): Promise<MqttIngest> {
+  const { config, life, faults } = ctx;
+  const { hub } = core;
+  const { entry, ownership } = parts;
+  if (cluster !== null) {
+    const unserved = hub.owner.services.unserved(Object.keys(OPERATIONS) as OperationName[]);
+    if (unserved.length > 0) throw new Error(`owner API operations nobody serves: ${unserved.join(', ')}`);
+    await cluster.cluster.start((op, deviceId, body) => hub.owner.answer(op, deviceId, body));
+  }
+  const ingest = link.connection.startIngest(
+    entry,
+    {
+      inputs: mqttInputs(config, cluster?.instanceId ?? null),
+      router: entry.clustered ? entry : undefined,
+      control: ownership ?? undefined,
+      maxReadingAgeMs: config.RETENTION_DAYS * 86_400_000,
+      limits: telemetryLimits(config),
+    },
+    faults,
+  );
+  judgePresenceAfterBacklog(ctx, ingest, core.backlogRead);
+  life.onStop(() => hub.commands.stop());
+  if (ownership !== null) {
+    await ownership.start(ingest);
+    // Runs first at stop: leave through the stream and hand the devices over while still reading it.
+    life.onStop(() => ownership.leave(config.CLUSTER_HANDOFF_TIMEOUT_MS * 2));
+  }
+  await waitForIngest(ingest, ctx.log);
+  return ingest;
 }
 
 /** Presence is judged once the broker's backlog for this session is read, or after PRESENCE_BACKLOG_WAIT_S. */

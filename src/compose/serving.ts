@@ -21,6 +21,7 @@ import type { Access } from './access.js';
 import type { ClusterParts } from './cluster.js';
 import type { StartContext } from './context.js';
 import type { HubCore } from './hub-core.js';
+import type { IngestParts } from './mqtt.js';
 import type { Storage } from './storage.js';
 
 export interface Serving {
@@ -30,11 +31,11 @@ export interface Serving {
   readonly routes: readonly Route[];
 }
 
-/** Readiness of storage, presence and (in cluster mode) the Redis connections; the broker's comes from the MQTT part. */
-export function readinessChecks(storage: Storage, core: HubCore, cluster: ClusterParts | null, brokerCheck: ReadinessCheck): ReadinessCheck[] {
+/** Readiness: the broker connection, storage, presence and (in cluster mode) the Redis connections instances talk over. */
+export function readinessChecks(storage: Storage, core: HubCore, cluster: ClusterParts | null, broker: { readonly connected: boolean }): ReadinessCheck[] {
   const { database, writer } = storage;
   const checks: ReadinessCheck[] = [
-    brokerCheck,
+    { name: 'broker', check: async () => ({ ok: broker.connected, detail: broker.connected ? 'connected' : 'not connected' }) },
     {
       name: 'storage',
       check: async () => {
@@ -58,7 +59,7 @@ export function readinessChecks(storage: Storage, core: HubCore, cluster: Cluste
  * delivers to the WebSocket clients. At stop, clients are closed first (stops run in reverse), so
  * data still arriving is flushed by the writer afterwards.
  */
-export async function startServing(ctx: StartContext, storage: Storage, core: HubCore, cluster: ClusterParts | null, access: Access, checks: readonly ReadinessCheck[]): Promise<Serving> {
+export async function startServing(ctx: StartContext, storage: Storage, core: HubCore, cluster: ClusterParts | null, access: Access, ingest: IngestParts, checks: readonly ReadinessCheck[]): Promise<Serving> {
   const { config, life, log, metrics, faults } = ctx;
   const { hub, presence, fanout, rules } = core;
   const { database, notifications } = storage;
@@ -81,7 +82,7 @@ export async function startServing(ctx: StartContext, storage: Storage, core: Hu
     ...probeRoutes(checks, metrics),
     ...statusRoutes({ hub, presence, database, bounds: { ...queryBounds(config), refused } }),
     ...healthRoutes(hub, database),
-    ...ingestRoutes(hub, database, config),
+    ...ingestRoutes(hub, ingest.entry, database, config),
     ...adminRoutes(access.keys, access.tokens, log),
     ...ruleRoutes(rules, refused),
     ...commandRoutes(hub, database),

@@ -1,8 +1,9 @@
+import type { CommandView } from '../cluster/owner-api/index.js';
 import type { Hub } from './hub.js';
 import type { Command } from '../domain/command.js';
 import { commandData } from '../domain/representations.js';
 
-export type CommandView = ReturnType<typeof commandData>;
+export type { CommandView } from '../cluster/owner-api/index.js';
 
 /**
  * A device's commands for the REST API: the stored rows, overlaid with the states the device's
@@ -12,12 +13,12 @@ export type CommandView = ReturnType<typeof commandData>;
  */
 export class CommandViews {
   constructor(private readonly hub: Hub) {
-    hub.queries.define('held-commands', (id) => hub.commands.held(id).map(commandData));
+    hub.owner.serve({ heldCommands: (id) => hub.commands.held(id).map(commandData) });
   }
 
   /** The newest `limit` commands of a device; `stored` are its rows (newest `limit` by creation). */
   async list(deviceId: string, limit: number, stored: Promise<readonly Command[]>): Promise<CommandView[]> {
-    const [rows, held] = await Promise.all([stored, this.hub.queries.ask<CommandView[]>('held-commands', deviceId)]);
+    const [rows, held] = await Promise.all([stored, this.hub.owner.heldCommands(deviceId)]);
     const byId = new Map(rows.map((row) => [row.id, commandData(row)]));
     // The owner's state is never older than its row; an owner that does not answer leaves the rows.
     if (held.ok) for (const command of held.value) byId.set(command.command_id, command);

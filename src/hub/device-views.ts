@@ -33,21 +33,20 @@ export interface DeviceSettings {
  */
 export class DeviceViews {
   constructor(private readonly hub: Hub) {
-    hub.queries.define('views', (_first, ids) => (ids as string[]).map((id) => this.local(id)));
-    hub.queries.define('apply-settings', (id, settings) => this.apply(id, settings as DeviceSettings));
+    hub.owner.serve({ views: (_first, ids) => ids.map((id) => this.local(id)), applySettings: (id, settings) => this.apply(id, settings) });
   }
 
   /** Views of known devices (unknown ids are left out). */
   async many(ids: readonly string[]): Promise<Map<string, DeviceView>> {
     const out = new Map<string, DeviceView>();
-    const { local, remote } = this.hub.queries.byOwner(ids);
+    const { local, remote } = this.hub.owner.byOwner(ids);
     for (const id of local) {
       const view = this.local(id);
       if (view !== null) out.set(id, view);
     }
     await Promise.all(
       remote.map(async (group) => {
-        const answer = await this.hub.queries.ask<(DeviceView | null)[]>('views', group[0]!, group);
+        const answer = await this.hub.owner.views(group);
         // An owner that does not answer: this instance's own view (status is shared; readings may lag).
         group.forEach((id, i) => {
           const view = answer.ok ? answer.value[i] : this.local(id);
@@ -65,8 +64,8 @@ export class DeviceViews {
   /** New settings (already stored): here, and on the owner. */
   async updateSettings(id: string, settings: DeviceSettings): Promise<DeviceView> {
     const local = this.apply(id, settings);
-    if (this.hub.queries.isLocal(id)) return local;
-    const answer = await this.hub.queries.ask<DeviceView>('apply-settings', id, settings);
+    if (this.hub.owner.isLocal(id)) return local;
+    const answer = await this.hub.owner.applySettings(id, settings);
     return answer.ok ? answer.value : local;
   }
 

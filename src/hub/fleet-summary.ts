@@ -3,7 +3,7 @@ import type { Faults } from '../errors/boundary.js';
 import type { Metrics } from '../metrics.js';
 import type { DeviceRegistry } from './device-registry.js';
 import type { Insights } from './insights.js';
-import type { OwnerQueries } from './owner-queries.js';
+import type { HubOwnerApi, OwnedRows } from '../cluster/owner-api/index.js';
 import type { DeviceState } from '../domain/device-state.js';
 import { iso } from '../domain/representations.js';
 
@@ -60,7 +60,7 @@ interface Deps {
   readonly registry: DeviceRegistry;
   readonly insights: Insights;
   readonly owns: (deviceId: string) => boolean;
-  readonly queries: OwnerQueries;
+  readonly owner: HubOwnerApi;
   readonly metrics: Metrics;
   readonly faults: Faults;
   readonly now: () => number;
@@ -131,7 +131,7 @@ export class FleetSummaries {
   private pacer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: Deps) {
-    deps.queries.define('fleet-summary', () => this.ownedRows());
+    deps.owner.serve({ fleetSummary: () => this.ownedRows() });
   }
 
   /** Dirty marks are kept only while someone may read them: local subscribers, or other instances. */
@@ -159,8 +159,8 @@ export class FleetSummaries {
     this.peers = peers;
     if (peers !== null) {
       peers.onMessage((message) => this.fromPeer(message));
-      this.deps.queries
-        .everyone<OwnedRows>('fleet-summary')
+      this.deps.owner
+        .fleetSummary()
         .then(({ answers }) => {
           for (const answer of answers) this.merge(answer.from, answer.version, answer.devices);
         })
@@ -356,12 +356,6 @@ export class FleetSummaries {
     }
     return { from: this.peers?.instanceId ?? '', version: this.tick + 0.5, devices };
   }
-}
-
-interface OwnedRows {
-  readonly from: string;
-  readonly version: number;
-  readonly devices: unknown[];
 }
 
 const STATUSES = new Set(['online', 'offline', 'unknown']);

@@ -8,7 +8,8 @@ import type { PresenceStore } from '../presence/presence-store.js';
 import type { DeviceLimits } from './device-registry.js';
 import type { InsightOptions } from './insights.js';
 import type { MassOfflineOptions } from './mass-offline.js';
-import type { ClusterPort } from './owner-queries.js';
+import type { ClusterPort } from '../cluster/owner-api/index.js';
+import type { Outlets } from './outlets.js';
 import type { FlapSettings } from './presence-tracker.js';
 
 /** Not settings: scoring on telemetry at most once a second per device, and no rules until the rule store loads them. */
@@ -38,6 +39,8 @@ export interface HubOptions {
   readonly cluster?: ClusterPort;
   /** An offline wave at least this large, and this share of the devices online, is one incident. */
   readonly massOffline: MassOfflineOptions;
+  /** What the hub sends over MQTT (commands, availability); absent: nothing is sent. */
+  readonly outlets?: Partial<Outlets>;
   /** How many devices the registry holds and how fast new ones are admitted (MAX_DEVICES, MAX_NEW_DEVICES_*). */
   readonly deviceLimits: DeviceLimits;
 }

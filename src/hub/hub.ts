@@ -5,6 +5,7 @@ import type { StatusChange } from '../domain/device-status.js';
 import type { alertData } from '../domain/representations.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import type { FleetRecovery } from '../fanout/fanout.js';
+import { createOwnerApi, type HubOwnerApi } from '../cluster/owner-api/index.js';
 import type { PresenceListener } from '../presence/presence-store.js';
 import { CommandService } from './commands.js';
 import { CommandViews } from './command-views.js';
@@ -16,9 +17,8 @@ import { FramePublisher } from './frame-publisher.js';
 import { FIXED_INSIGHTS, type HubOptions } from './hub-options.js';
 import { Insights, type InsightSink } from './insights.js';
 import { OfflineTimeouts, type OfflineTimeout } from './offline-timeouts.js';
-import type { DeviceObserver, Outlets } from './outlets.js';
+import type { Outlets } from './outlets.js';
 import { OwnerOperations, type SubmittedCommand } from './owner-operations.js';
-import { OwnerQueries } from './owner-queries.js';
 import { PresenceTracker } from './presence-tracker.js';
 import { SubscriptionService, type Prepared, type ResumeFrom } from './subscription-service.js';
 
@@ -40,8 +40,8 @@ export class Hub implements PresenceListener, InsightSink {
   readonly registry: DeviceRegistry;
   readonly insights: Insights;
   readonly commands: CommandService;
-  /** Named questions answered by the instance holding a device (all of them here, unless clustered). */
-  readonly queries: OwnerQueries;
+  /** Typed calls answered by the instance holding a device (all of them here, unless clustered). */
+  readonly owner: HubOwnerApi;
   readonly views: DeviceViews;
   readonly commandViews: CommandViews;
   /** The live fleet table (`subscribe_all` with `summaries`): devices marked here, sent once an interval. */
@@ -51,7 +51,7 @@ export class Hub implements PresenceListener, InsightSink {
   readonly presence: PresenceTracker;
   readonly subscriptions: SubscriptionService;
   readonly operations: OwnerOperations;
-  private readonly outlets: Outlets = { commandPublisher: null, observer: null };
+  private readonly outlets: Outlets;
   private readonly timeouts: OfflineTimeouts;
   private readonly now: () => number;
   private readonly owns: (deviceId: string) => boolean;
@@ -62,8 +62,8 @@ export class Hub implements PresenceListener, InsightSink {
     const timeouts = (this.timeouts = new OfflineTimeouts(opts.defaultTimeoutMs, opts.typeTimeoutsMs, opts.learnedTimeouts ?? null));
     const registry = (this.registry = new DeviceRegistry(opts.deviceLimits, now));
     const owns = (this.owns = opts.cluster ? (deviceId) => opts.cluster!.owns(deviceId) : () => true);
-    const queries = (this.queries = new OwnerQueries(opts.cluster));
-    const outlets = this.outlets;
+    const owner = (this.owner = createOwnerApi(opts.cluster, metrics));
+    const outlets = (this.outlets = { commandPublisher: opts.outlets?.commandPublisher ?? null, observer: opts.outlets?.observer ?? null });
     const publisher = (this.publisher = new FramePublisher(fanout, opts.sink, metrics));
     const commands = (this.commands = new CommandService(
       {
@@ -80,7 +80,7 @@ export class Hub implements PresenceListener, InsightSink {
     const insights = (this.insights = new Insights({ ...FIXED_INSIGHTS, ...opts.insights, timeoutMsOf: (state) => timeouts.of(state) }, this));
     this.views = new DeviceViews(this);
     this.commandViews = new CommandViews(this);
-    const summaries = (this.summaries = new FleetSummaries({ registry, insights, owns, queries, metrics, faults, now }));
+    const summaries = (this.summaries = new FleetSummaries({ registry, insights, owns, owner, metrics, faults, now }));
     const presence = (this.presence = new PresenceTracker({
       ...{ registry, timeouts, insights, commands, publisher, summaries, outlets, metrics, faults, owns, now },
       ...{ store: opts.presence, flap: opts.flap, massOffline: opts.massOffline },
@@ -91,23 +91,7 @@ export class Hub implements PresenceListener, InsightSink {
       ownerSnapshot: (deviceId) => this.operations.ownerSnapshot(deviceId),
     }));
     const acknowledgeAlert = (alertId: string, by: string) => this.acknowledgeAlert(alertId, by);
-    this.operations = new OwnerOperations(queries, { fanout, subscriptions, commands, devices, insights, acknowledgeAlert });
-  }
-
-  /** Set once the MQTT client exists: sends a command to `{prefix}/{id}/commands`. */
-  get commandPublisher(): Outlets['commandPublisher'] {
-    return this.outlets.commandPublisher;
-  }
-  set commandPublisher(publish: Outlets['commandPublisher']) {
-    this.outlets.commandPublisher = publish;
-  }
-
-  /** Set once the MQTT client exists: publishes availability (and Home Assistant state) per device. */
-  get observer(): DeviceObserver | null {
-    return this.outlets.observer;
-  }
-  set observer(observer: DeviceObserver | null) {
-    this.outlets.observer = observer;
+    this.operations = new OwnerOperations(owner, { fanout, subscriptions, commands, devices, insights, acknowledgeAlert });
   }
 
   /** True while the broker hands over its backlog (see DeviceEngine.readingBacklog). */

@@ -10,12 +10,12 @@ export interface DeviceObserver {
 }
 
 /**
- * What the hub tells over MQTT, wired only once the MQTT client exists (after the hub): each part
- * reads it at the moment it has something to say, so null means "not yet" and nothing is sent.
+ * What the hub tells over MQTT, given at construction (the MQTT connection is created before the
+ * hub, compose/mqtt.ts): null means there is no broker to tell (tests) or availability is off.
  */
 export interface Outlets {
   /** Sends a command to `{prefix}/{id}/commands`. */
-  commandPublisher: ((deviceId: string, payload: string) => void) | null;
+  readonly commandPublisher: ((deviceId: string, payload: string) => void) | null;
   /** Publishes availability (and Home Assistant state) per device. */
-  observer: DeviceObserver | null;
+  readonly observer: DeviceObserver | null;
 }

@@ -6,12 +6,13 @@ import type { Metrics } from '../metrics.js';
 import type { VigilDb } from '../storage/database.js';
 import { latestRuleVersion, loadLatestRuleSet, seedRuleSet, storeRuleSet, type RuleSetSource } from '../storage/rule-repository.js';
 import type { Insights } from './insights.js';
-import type { OwnerQueries } from './owner-queries.js';
+import type { HubOwnerApi } from '../cluster/owner-api/index.js';
 
 export interface RuleStoreOptions {
   readonly db: VigilDb;
   readonly insights: Insights;
-  readonly queries: OwnerQueries;
+  /** Tells every instance of a new version (and answers when told, reloading it). */
+  readonly owner: HubOwnerApi;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly faults: Faults;
@@ -34,8 +35,6 @@ export interface Propagation {
   readonly missing: number;
 }
 
-const RELOAD_QUERY = 'rules-reload';
-
 /**
  * The alert rule set as data: stored in the database by version, compiled once per version and
  * handed to the insights, which judge the next message with it. A change made here is applied here
@@ -52,7 +51,7 @@ export class RuleStore {
   private refusedVersion = 0;
 
   constructor(private readonly opts: RuleStoreOptions) {
-    opts.queries.define(RELOAD_QUERY, (_all, version) => this.reloadTo(Number(version), 'notice'));
+    opts.owner.serve({ reloadRules: (_all, version) => this.reloadTo(version, 'notice') });
   }
 
   /** Stores ALERT_RULES as a new version when it changed (seedRuleSet), loads the newest version and starts the poll. */
@@ -80,7 +79,7 @@ export class RuleStore {
     const stored = await storeRuleSet(this.opts.db, expected, document, source, by);
     if (stored === 'stale') return 'stale';
     await this.serial(async () => this.apply({ version: stored.version, document, source, updatedBy: by, updatedAt: new Date() }, 'local'));
-    const { answers, missing } = await this.opts.queries.everyone<number>(RELOAD_QUERY, stored.version);
+    const { answers, missing } = await this.opts.owner.reloadRules(stored.version);
     return { view: this.current, propagation: { instances: answers.length, missing: missing + answers.filter((v) => v < stored.version).length } };
   }
 

@@ -3,7 +3,7 @@ import type { DeviceEngine } from './device-engine.js';
 import type { DeviceRegistry } from './device-registry.js';
 import { snapshotFrame } from './frames.js';
 import type { Insights } from './insights.js';
-import type { OwnerAnswer } from './owner-queries.js';
+import type { OwnerAnswer } from '../cluster/owner-api/index.js';
 
 /** What a subscriber gets first: a snapshot, or (resuming) the frames it missed; `seq` is the last included. */
 export interface Prepared {

@@ -10,17 +10,17 @@ const OFFLINE_PUBLISH_TIMEOUT_MS = 2000;
  * on a graceful stop. Lets MQTT tools tell "device offline" from "monitor down".
  */
 export class HubState {
-  publish: Publish | null = null;
-
   constructor(
     readonly topic: string,
     private readonly format: 'text' | 'json',
+    private readonly publish: Publish,
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {}
 
-  get will(): { topic: string; payload: string } {
-    return { topic: this.topic, payload: availabilityPayload(this.format, false) };
+  /** The MQTT Last Will that says the hub is gone: given to the connection before this exists. */
+  static will(topic: string, format: 'text' | 'json'): { topic: string; payload: string } {
+    return { topic, payload: availabilityPayload(format, false) };
   }
 
   connected(): void {
@@ -40,7 +40,6 @@ export class HubState {
   }
 
   private async send(online: boolean): Promise<void> {
-    if (this.publish === null) return;
     try {
       await this.publish(this.topic, availabilityPayload(this.format, online), true);
       this.metrics.mqttPublished.inc({ kind: 'hub_state', outcome: 'sent' });

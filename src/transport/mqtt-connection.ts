@@ -55,6 +55,11 @@ export interface MqttConnection extends MqttPublisher {
    * `port`, and opens the connection. Once per connection.
    */
   startIngest(port: IngestPort, opts: MqttInboundOptions, faults: Faults): MqttIngest;
+  /**
+   * A message the cluster parked while its device changed hands (IngestRouter), handled now as if it
+   * had just arrived; the router exists before the ingest starts, and parks nothing until then.
+   */
+  replay(topic: string, payload: Buffer, receivedAt: number): void;
 }
 
 const BACKOFF_BASE_MS = 500;
@@ -194,6 +199,9 @@ export function createMqttConnection(opts: MqttConnectionOptions, log: Logger, m
       return connected();
     },
     ...methods,
+    replay(topic, payload, receivedAt) {
+      inbound?.handle(topic, payload, receivedAt, true);
+    },
     startIngest(port, inboundOpts, faults) {
       if (inbound !== null || stopping) throw new Error(stopping ? 'the MQTT connection is stopped' : 'the MQTT ingest is already started on this connection');
       const reading = createInbound(opts.topicPrefix, inboundOpts, port, log, metrics, faults);

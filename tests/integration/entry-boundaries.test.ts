@@ -86,8 +86,10 @@ it('timers: a tick that throws is counted and the next tick runs', async () => {
 });
 
 it('HTTP: a failing handler answers 500 with the request id and no internals', async () => {
-  hub.hub.queries.define('health', () => {
-    throw fault();
+  hub.hub.owner.serve({
+    health: () => {
+      throw fault();
+    },
   });
   const failed = await fetch(httpUrl(hub, '/devices/healthy-device/health'), { headers: { 'x-request-id': 'req-boundary-1' } });
   expect(failed.status).toBe(500);

@@ -57,14 +57,14 @@ afterAll(async () => {
 it('a client on one instance sees the rows of devices the other instance owns, in the full snapshot and the deltas', async () => {
   const [a, b] = hubs as [RunningHub, RunningHub];
   // Both instances see both members: every device has exactly one owner.
-  await until('two members on both', () => (ids.every((id) => a.hub.queries.isLocal(id) !== b.hub.queries.isLocal(id)) ? true : undefined));
-  const ownedByB = ids.filter((id) => !a.hub.queries.isLocal(id));
-  const ownedByA = ids.filter((id) => a.hub.queries.isLocal(id));
+  await until('two members on both', () => (ids.every((id) => a.hub.owner.isLocal(id) !== b.hub.owner.isLocal(id)) ? true : undefined));
+  const ownedByB = ids.filter((id) => !a.hub.owner.isLocal(id));
+  const ownedByA = ids.filter((id) => a.hub.owner.isLocal(id));
   expect(ownedByB.length).toBeGreaterThan(0);
   expect(ownedByA.length).toBeGreaterThan(0);
   for (const [i, id] of ids.entries()) await device.telemetry(id, { battery_level: 30 + i });
   // Each owner holds its devices' readings.
-  await until('readings at their owners', () => (ids.every((id, i) => hubs.find((h) => h.hub.queries.isLocal(id))!.hub.registry.get(id)?.telemetry?.batteryLevel === 30 + i) ? true : undefined));
+  await until('readings at their owners', () => (ids.every((id, i) => hubs.find((h) => h.hub.owner.isLocal(id))!.hub.registry.get(id)?.telemetry?.batteryLevel === 30 + i) ? true : undefined));
 
   const client = await TestClient.connect(wsUrl(a));
   expect((await client.request({ type: 'subscribe_all', summaries: true }, 1)).type).toBe('ack');

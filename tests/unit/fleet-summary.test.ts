@@ -3,7 +3,7 @@ import { Faults } from '../../src/errors/boundary.js';
 import { DeviceRegistry } from '../../src/hub/device-registry.js';
 import { FleetSummaries, SUMMARY_TOPIC, summaryEntry, summaryEntryReference, type SummaryPeers, type SummarySocket } from '../../src/hub/fleet-summary.js';
 import type { Insights } from '../../src/hub/insights.js';
-import { OwnerQueries } from '../../src/hub/owner-queries.js';
+import { createOwnerApi } from '../../src/cluster/owner-api/index.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { blankState } from '../../src/domain/device-state.js';
@@ -31,7 +31,7 @@ function instance(owns: (id: string) => boolean = () => true) {
     registry,
     insights: noInsights,
     owns,
-    queries: new OwnerQueries(undefined),
+    owner: createOwnerApi(undefined, metrics),
     metrics,
     faults: new Faults(createLogger('silent'), metrics),
     now: Date.now,

@@ -3,6 +3,7 @@ import type { CommandRequest } from '../../src/domain/command.js';
 import type { StatusChange } from '../../src/domain/device-status.js';
 import { ALL_CHANNEL, Hub, type DeviceObserver } from '../../src/hub/hub.js';
 import { DEFAULT_HUB_SETTINGS } from '../../src/hub/hub-settings.js';
+import type { Outlets } from '../../src/hub/outlets.js';
 import { createMemoryPresence } from '../../src/presence/memory-presence.js';
 import { quietBoundary, recordingLocalFanout, recordingSink, telemetry } from '../helpers/hub-parts.js';
 
@@ -11,12 +12,12 @@ import { quietBoundary, recordingLocalFanout, recordingSink, telemetry } from '.
 const T0 = Date.UTC(2026, 0, 1);
 const request: CommandRequest = { command: 'reboot', params: {}, timeoutS: 30, maxAttempts: 3, expiresInS: 300 };
 
-async function startedHub() {
+async function startedHub(outlets: Partial<Outlets> = {}) {
   const { metrics, faults } = quietBoundary();
   const { fanout, delivered } = recordingLocalFanout();
   const sink = recordingSink();
   const presence = createMemoryPresence({ sweepMs: 250, faults, now: Date.now });
-  const hub = new Hub({ ...DEFAULT_HUB_SETTINGS, fanout, presence, sink, metrics, faults });
+  const hub = new Hub({ ...DEFAULT_HUB_SETTINGS, fanout, presence, sink, metrics, faults, outlets });
   await presence.start(hub);
   return { hub, presence, delivered, sink, metrics };
 }
@@ -54,19 +55,24 @@ describe('Hub (composition)', () => {
     expect(hub.registry.get('d1')?.seq).toBe(frames.length);
   });
 
-  it('sends a command once the MQTT publisher is wired, and tells the observer what it announces', async () => {
-    const { hub } = await startedHub();
+  it('sends a command through the MQTT publisher it was given, and tells the observer what it announces', async () => {
     const sent: string[] = [];
     const announced: StatusChange[] = [];
-    hub.commandPublisher = (deviceId) => void sent.push(deviceId);
-    hub.observer = { statusAnnounced: (_s, change) => void announced.push(change), healthScored: () => undefined, forgotten: () => undefined } satisfies DeviceObserver;
+    const { hub } = await startedHub({
+      commandPublisher: (deviceId) => void sent.push(deviceId),
+      observer: { statusAnnounced: (_s, change) => void announced.push(change), healthScored: () => undefined, forgotten: () => undefined } satisfies DeviceObserver,
+    });
     hub.heartbeat('d1', T0);
     hub.submitCommand('d1', request, null);
     expect(sent).toEqual(['d1']);
     expect(announced.map((c) => `${c.status}:${c.reason}`)).toEqual(['online:heartbeat']);
-    hub.commandPublisher = null;
-    hub.observer = null;
-    expect(hub.commandPublisher).toBeNull();
+  });
+
+  it('keeps a command queued when no MQTT publisher is given (no broker to send it through)', async () => {
+    const { hub } = await startedHub();
+    hub.heartbeat('d1', T0);
+    const submitted = hub.submitCommand('d1', request, null);
+    expect(submitted instanceof Promise ? null : submitted.command.state).toBe('queued');
   });
 
   it('reads the broker backlog through the facade flag: queued readings count at their own time', async () => {

@@ -3,7 +3,7 @@ import type { DeviceState } from '../../src/domain/device-state.js';
 import type { Fanout } from '../../src/fanout/fanout.js';
 import { DeviceRegistry } from '../../src/hub/device-registry.js';
 import { ALL_CHANNEL, FramePublisher } from '../../src/hub/frame-publisher.js';
-import type { OwnerAnswer } from '../../src/hub/owner-queries.js';
+import type { OwnerAnswer } from '../../src/cluster/owner-api/index.js';
 import { SubscriptionService, type Prepared } from '../../src/hub/subscription-service.js';
 import { quietBoundary, recordingLocalFanout, recordingSink, telemetry } from '../helpers/hub-parts.js';
 

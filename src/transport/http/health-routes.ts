@@ -3,11 +3,12 @@ import { SEVERITIES } from '../../domain/alert-rules.js';
 import { isDeviceId } from '../../domain/device-id.js';
 import type { Hub } from '../../hub/hub.js';
 import type { Database } from '../../storage/database.js';
-import { healthTrend, listAlerts } from '../../storage/alert-repository.js';
+import { listAlerts } from '../../storage/alert-repository.js';
 import { deviceLimit } from '../../security/policy.js';
 import { route, type Route } from './router.js';
-import { respondLater, sendDeviceNotFound, sendJson } from './respond.js';
-import { alertData, healthData, iso } from '../../domain/representations.js';
+import { respondLater, sendJson } from './respond.js';
+import { OWNER_UNAVAILABLE, ownerReadRoute } from './owner-read.js';
+import { alertData } from '../../domain/representations.js';
 
 export const alertsQuery = z.object({
   state: z.enum(['active', 'raised', 'acknowledged', 'cleared', 'all']).default('active'),
@@ -21,83 +22,17 @@ export const healthDevicesQuery = z.object({ worst: z.coerce.number().int().min(
 export const ackBody = z.object({ by: z.string().min(1).max(100).optional() }).strict();
 
 
-/** The 503 of a cluster whose owning instance did not answer. */
-const OWNER_UNAVAILABLE = ['503 Service Unavailable', { detail: 'the instance holding this device did not answer; retry', error: { code: 'owner_unavailable', message: 'retry' } }] as const;
 const BUCKETS = ['0-20', '20-40', '40-60', '60-80', '80-100'];
-
-interface FleetPart {
-  devices: number;
-  sum: number;
-  distribution: number[];
-  worst: { device_id: string; score: number }[];
-}
 
 /**
  * Health scores, rolling metrics and alerts over REST. Scores and live alerts are held by the
- * instance that owns a device (one instance unless clustered): each in-memory read is a named
- * query that runs there, so any instance answers alike.
+ * instance that owns a device (one instance unless clustered): each in-memory read is an owner API
+ * call answered there (src/hub/health-views.ts), so any instance answers alike.
  */
 export function healthRoutes(hub: Hub, database: Database): Route[] {
-  hub.queries.define('metrics-summary', (id) => {
-    const summary = hub.insights.metricsSummary(id, Date.now());
-    if (summary === null) return null;
-    const view = (s: typeof summary.recent) => ({
-      message_count: s.count,
-      avg_response_time_ms: s.avgResponseTimeMs,
-      max_response_time_ms: s.maxResponseTimeMs,
-      avg_error_rate: s.avgErrorRate,
-      avg_battery_level: s.avgBattery,
-      avg_rssi: s.avgRssi,
-    });
-    return { device_id: id, recent: view(summary.recent), last_24h: { ...view(summary.last24h), uptime_ratio: summary.uptime24h } };
-  });
-  hub.queries.define('health', async (id) => {
-    const health = hub.insights.health(id);
-    if (health === null) return null;
-    const points = await healthTrend(database.db, id, Date.now() - 86_400_000);
-    const first = points[0]?.score ?? health.score;
-    const delta = Math.round((health.score - first) * 10) / 10;
-    return { device_id: id, ...healthData(health), trend: { direction: delta > 1 ? 'up' : delta < -1 ? 'down' : 'flat', change_24h: delta, points: points.map((p) => ({ timestamp: iso(p.at), score: p.score })) } };
-  });
-  // `only`: the devices of a key limited to some (null: all), so a limited key sees its own fleet.
-  hub.queries.define('fleet-health', (_all, body) => {
-    const { worst, only } = body as { worst: number; only: string[] | null };
-    const allowed = only === null ? null : new Set(only);
-    const scores = hub.insights.healthOfAll().filter((s) => allowed === null || allowed.has(s.deviceId));
-    const distribution = [0, 0, 0, 0, 0];
-    for (const s of scores) distribution[Math.min(4, Math.floor(s.score / 20))]!++;
-    const part: FleetPart = {
-      devices: scores.length,
-      sum: scores.reduce((n, s) => n + s.score, 0),
-      distribution,
-      worst: scores.sort((a, b) => a.score - b.score).slice(0, worst).map((s) => ({ device_id: s.deviceId, score: s.score })),
-    };
-    return part;
-  });
-
-  /** A per-device read answered by the device's owner: 404 when it knows no such device. */
-  const ownerRead = (op: string, path: string, summary: string): Route =>
-    route({
-      method: 'GET',
-      path,
-      summary,
-      action: 'device.read',
-      device: 'path',
-      ok: '200',
-      handle(res, r) {
-        const id = r.params[0]!;
-        if (!isDeviceId(id)) return sendDeviceNotFound(res, id);
-        respondLater(res, async () => {
-          const answer = await hub.queries.ask<unknown>(op, id);
-          if (!answer.ok) return [...OWNER_UNAVAILABLE];
-          return answer.value === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', answer.value];
-        }, r.aborted);
-      },
-    });
-
   return [
-    ownerRead('metrics-summary', '/devices/{device_id}/metrics/summary', 'Rolling metrics: recent and last 24 h'),
-    ownerRead('health', '/devices/{device_id}/health', 'Health score, components and 24 h trend'),
+    ownerReadRoute({ path: '/devices/{device_id}/metrics/summary', summary: 'Rolling metrics: recent and last 24 h', known: isDeviceId, read: (id) => hub.owner.metricsSummary(id) }),
+    ownerReadRoute({ path: '/devices/{device_id}/health', summary: 'Health score, components and 24 h trend', known: isDeviceId, read: (id) => hub.owner.health(id) }),
     route({
       method: 'GET',
       path: '/health/devices',
@@ -111,7 +46,7 @@ export function healthRoutes(hub: Hub, database: Database): Route[] {
         const limit = deviceLimit(r.principal);
         respondLater(res, async () => {
           // Each instance scores the devices it owns: the fleet is the sum of their parts.
-          const { answers, missing } = await hub.queries.everyone<FleetPart>('fleet-health', { worst, only: limit === null ? null : [...limit] });
+          const { answers, missing } = await hub.owner.fleetHealth(worst, limit === null ? null : [...limit]);
           if (answers.length === 0) return [...OWNER_UNAVAILABLE];
           const devices = answers.reduce((n, a) => n + a.devices, 0);
           const sum = answers.reduce((n, a) => n + a.sum, 0);

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { Config } from '../../config.js';
-import { DEVICE_ID_PATTERN } from '../../domain/device-id.js';
-import { TOO_OLD, olderThanRetention } from '../../domain/reading-age.js';
-import { validateTelemetry } from '../../domain/telemetry.js';
+import type { IngestEntry } from '../../cluster/ingest-entry.js';
+import type { StatusOutcome } from '../../cluster/owner-api/index.js';
+import { statusBody } from '../../domain/status-body.js';
 import type { Hub } from '../../hub/hub.js';
 import type { Database } from '../../storage/database.js';
 import { deleteDevice } from '../../storage/device-repository.js';
@@ -11,17 +11,8 @@ import { route, type Route } from './router.js';
 import { deviceLimit } from '../../security/policy.js';
 import { deviceRefusal, respondLater, sendDeviceNotFound, sendJson } from './respond.js';
 
-/** The earlier REST service's body (seed 003), plus the hub's optional readings. */
-export const statusBody = z.object({
-  device_id: z.string().regex(DEVICE_ID_PATTERN, 'device ids are 1-128 chars of [A-Za-z0-9._:-]'),
-  timestamp: z.union([z.iso.datetime({ offset: true, local: true }), z.number().int().nonnegative()]).optional(),
-  battery_level: z.number().min(0).max(100).optional(),
-  rssi: z.number().min(-140).max(0).optional(),
-  online: z.boolean().optional(),
-  response_time_ms: z.number().min(0).optional(),
-  error_rate: z.number().min(0).max(1).optional(),
-  metrics: z.record(z.string().min(1).max(64), z.number().finite()).optional(),
-});
+/** The earlier REST service's body (seed 003), plus the hub's optional readings (src/domain/status-body.ts). */
+export { statusBody };
 
 export const devicesQuery = z.object({
   status: z.enum(['online', 'offline', 'unknown']).optional(),
@@ -31,42 +22,22 @@ export const devicesQuery = z.object({
 });
 
 
-/** A POST /status answer: status line, body, extra headers (the owner's, passed back by another instance). */
-type IngestAnswer = [status: string, body: unknown, headers?: Record<string, string>];
-
-const INGEST_QUERY = 'http-ingest';
 const OWNER_UNAVAILABLE: [string, unknown] = ['503 Service Unavailable', { detail: 'the instance that owns this device did not answer; retry', error: { code: 'owner_unavailable', message: 'retry' } }];
 
-/** HTTP ingest (POST /status) through the MQTT pipeline's validation and hub, the seed's /health, and device list/delete. */
-export function ingestRoutes(hub: Hub, database: Database, config: Config): Route[] {
-  const limits = { maxPayloadBytes: config.MAX_PAYLOAD_BYTES, maxMetricKeys: config.MAX_METRIC_KEYS, maxFutureSkewMs: config.MAX_FUTURE_SKEW_S * 1000, maxMetricDepth: config.MAX_METRIC_DEPTH };
+/** A POST /status outcome as HTTP: status line, body, extra headers. */
+function statusAnswer(deviceId: string, outcome: StatusOutcome): [status: string, body: unknown, headers?: Record<string, string>] {
+  switch (outcome.kind) {
+    case 'accepted':
+      return ['200 OK', { status: 'success', message: 'Device status updated successfully', device_id: deviceId }];
+    case 'invalid':
+      return ['422 Unprocessable Entity', { detail: [{ loc: outcome.field === 'body' ? ['body'] : ['body', 'timestamp'], msg: outcome.detail, type: outcome.reason }] }];
+    case 'refused':
+      return deviceRefusal(outcome.reason);
+  }
+}
 
-  /** POST /status on the device's owner: the same validation and pipeline as MQTT telemetry. */
-  const ingestHere = (deviceId: string, rawBody: unknown, receivedAt: number): IngestAnswer => {
-    const decoded = validateTelemetry(deviceId, rawBody, receivedAt, limits);
-    if (!decoded.ok) {
-      hub.countInvalid(decoded.reason);
-      return ['422 Unprocessable Entity', { detail: [{ loc: ['body'], msg: decoded.detail, type: decoded.reason }] }];
-    }
-    if (olderThanRetention(decoded.telemetry.ts, decoded.telemetry.receivedAt, config.RETENTION_DAYS * 86_400_000)) {
-      hub.countInvalid(TOO_OLD);
-      return ['422 Unprocessable Entity', { detail: [{ loc: ['body', 'timestamp'], msg: 'older than the retention window (RETENTION_DAYS)', type: TOO_OLD }] }];
-    }
-    // A new device may be refused (cap or rate); a known one is its Map lookup.
-    const admitted = hub.registry.admit(deviceId);
-    if (typeof admitted === 'string') return deviceRefusal(admitted);
-    hub.ingestTelemetry(decoded.telemetry);
-    if ((rawBody as { online?: unknown }).online === false) hub.deviceSaid(deviceId, false, decoded.telemetry.receivedAt);
-    return ['200 OK', { status: 'success', message: 'Device status updated successfully', device_id: deviceId }];
-  };
-  // Asked by another instance: the body was checked against the schema there, and is again here.
-  hub.queries.define(INGEST_QUERY, (deviceId, request) => {
-    const { body, receivedAt } = request as { body: unknown; receivedAt: unknown };
-    const parsed = statusBody.safeParse(body);
-    if (!parsed.success || parsed.data.device_id !== deviceId) return ['422 Unprocessable Entity', { detail: [{ loc: ['body'], msg: 'invalid forwarded body', type: 'invalid' }] }];
-    return ingestHere(deviceId, body, typeof receivedAt === 'number' && Number.isFinite(receivedAt) ? receivedAt : Date.now());
-  });
-
+/** HTTP ingest (POST /status) through the ingest entry (the MQTT pipeline's validation and hub), the seed's /health, and device list/delete. */
+export function ingestRoutes(hub: Hub, entry: IngestEntry, database: Database, config: Config): Route[] {
   return [
     route({
       method: 'POST',
@@ -80,16 +51,18 @@ export function ingestRoutes(hub: Hub, database: Database, config: Config): Rout
       answers: { '503': 'MAX_DEVICES reached (device_limit), or in a cluster the instance that owns the device did not answer (owner_unavailable): retry' },
       handle(res, r) {
         const deviceId = r.body.device_id;
-        const receivedAt = Date.now();
         // One owner numbers, scores and stores each device (docs/scaling.md): another instance's
         // device is ingested there, and this request is answered once the owner has taken it.
-        if (hub.queries.isLocal(deviceId)) {
-          const [status, body, headers] = ingestHere(deviceId, r.rawBody, receivedAt);
+        const outcome = entry.status(deviceId, r.rawBody, Date.now());
+        if (!(outcome instanceof Promise)) {
+          const [status, body, headers] = statusAnswer(deviceId, outcome);
           return sendJson(res, status, body, headers);
         }
         respondLater(res, async () => {
-          const answer = await hub.queries.ask<IngestAnswer>(INGEST_QUERY, deviceId, { body: r.rawBody, receivedAt });
-          return answer.ok ? [answer.value[0], answer.value[1]] : OWNER_UNAVAILABLE;
+          const answer = await outcome;
+          if (!answer.ok) return OWNER_UNAVAILABLE;
+          const [status, body] = statusAnswer(deviceId, answer.value);
+          return [status, body];
         }, r.aborted);
       },
     }),

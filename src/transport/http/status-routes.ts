@@ -10,6 +10,7 @@ import { getStatusHistory, getStatusWindow, getTelemetryHistory, saveDeviceSetti
 import { decodeCursor, devicePage } from './device-pages.js';
 import type { HttpResponse } from '../uws.js';
 import { route, type Route } from './router.js';
+import { ownerReadRoute } from './owner-read.js';
 import { queryError, respondLater, sendDeviceNotFound, sendDeviceRefused, sendJson, sendQueryError } from './respond.js';
 import { iso } from '../../domain/representations.js';
 
@@ -32,6 +33,8 @@ export interface QueryBounds {
 /** A page of /status/summary unless `limit` says otherwise (or HTTP_MAX_PAGE_ITEMS is lower). */
 export const SUMMARY_DEFAULT_LIMIT = 500;
 
+
+const mapNull = <T, U>(value: T | null, f: (value: T) => U): U | null => (value === null ? null : f(value));
 
 /** The seed REST service's status view of one device. */
 function statusView(view: DeviceView) {
@@ -114,22 +117,7 @@ export function statusRoutes(deps: StatusRoutesContext): Route[] {
   const known = (id: string) => isDeviceId(id) && hub.registry.get(id) !== undefined;
   /** One device's live view from its owner, rendered as the route's shape (404 when unknown). */
   const viewRoute = (path: string, summary: string, render: (view: DeviceView) => unknown) =>
-    route({
-      method: 'GET',
-      path,
-      summary,
-      action: 'device.read',
-      device: 'path',
-      ok: '200',
-      handle(res, r) {
-        const id = r.params[0]!;
-        if (!known(id)) return sendDeviceNotFound(res, id);
-        respondLater(res, async () => {
-          const view = await hub.views.one(id);
-          return view === null ? ['404 Not Found', { detail: `Device ${id} not found` }] : ['200 OK', render(view)];
-        }, r.aborted);
-      },
-    });
+    ownerReadRoute({ path, summary, known, read: async (id) => ({ ok: true, value: mapNull(await hub.views.one(id), render) }) });
   return [
     route({
       method: 'GET',
