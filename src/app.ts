@@ -11,7 +11,6 @@ import { hostname } from 'node:os';
 import { Cluster } from './cluster/cluster.js';
 import { IngestRouter } from './cluster/ingest-router.js';
 import { IngestEntry } from './cluster/ingest-entry.js';
-import { OPERATIONS, type OperationName } from './cluster/owner-api/index.js';
 import { healthOperations } from './hub/health-views.js';
 import { takeLease } from './cluster/lease.js';
 import { Membership } from './cluster/membership.js';
@@ -348,11 +347,9 @@ export async function startHub(config: Config, log: Logger): Promise<RunningHub>
       cleanup.push(() => embedded.stop());
     }
     const mqttUrl = config.MQTT_URL ?? broker!.url;
-    if (cluster !== null) {
-      const unserved = hub.owner.services.unserved(Object.keys(OPERATIONS) as OperationName[]);
-      if (unserved.length > 0) throw new Error(`owner API operations nobody serves: ${unserved.join(', ')}`);
-      await cluster.start((op, deviceId, body) => hub.owner.answer(op, deviceId, body));
-    }
+    const unserved = hub.owner.services.unserved();
+    if (unserved.length > 0) throw new Error(`owner API operations nobody serves: ${unserved.join(', ')}`);
+    if (cluster !== null) await cluster.start((op, deviceId, body) => hub.owner.answer(op, deviceId, body));
     const stateTopic = hubStateTopic(config, instanceId);
     const hubState = stateTopic === null ? null : new HubState(stateTopic, config.AVAILABILITY_FORMAT, metrics, log);
     const ingest = startMqttIngest(
