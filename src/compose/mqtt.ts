@@ -1,7 +1,6 @@
 import { embeddedBrokerMaxPacket, telemetryLimits } from '../config.js';
 import { IngestEntry } from '../cluster/ingest-entry.js';
 import { IngestRouter } from '../cluster/ingest-router.js';
-import { OPERATIONS, type OperationName } from '../cluster/owner-api/index.js';
 import { StreamOwnership } from '../cluster/stream-ownership.js';
 import type { Outlets } from '../hub/outlets.js';
 import { redactUrl } from '../redact-url.js';
@@ -126,11 +125,10 @@ export async function startIngest(ctx: StartContext, core: HubCore, link: MqttLi
   const { config, life, faults } = ctx;
   const { hub } = core;
   const { entry, ownership } = parts;
-  if (cluster !== null) {
-    const unserved = hub.owner.services.unserved(Object.keys(OPERATIONS) as OperationName[]);
-    if (unserved.length > 0) throw new Error(`owner API operations nobody serves: ${unserved.join(', ')}`);
-    await cluster.cluster.start((op, deviceId, body) => hub.owner.answer(op, deviceId, body));
-  }
+  // Every operation has its answer before anyone is answered (checked on a single instance too).
+  const unserved = hub.owner.services.unserved();
+  if (unserved.length > 0) throw new Error(`owner API operations nobody serves: ${unserved.join(', ')}`);
+  if (cluster !== null) await cluster.cluster.start((op, deviceId, body) => hub.owner.answer(op, deviceId, body));
   const ingest = link.connection.startIngest(
     entry,
     {

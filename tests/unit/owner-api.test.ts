@@ -30,10 +30,11 @@ function localHub(cluster?: ClusterPort) {
   const presence = createMemoryPresence({ sweepMs: 1000, faults });
   const hub = new Hub({ ...DEFAULT_HUB_SETTINGS, fanout, presence, sink: noSink, metrics, faults, defaultTimeoutMs: 60_000, deviceLimits: { maxDevices: 100, newPerS: 1000, burst: 1000 }, ...(cluster ? { cluster } : {}) });
   // The health trend reads the database: these tests ask only about devices without a score.
+  const unservedByHub = hub.owner.services.unserved();
   hub.owner.serve(healthOperations(hub.insights, {} as VigilDb));
   new IngestEntry({ hub, owner: hub.owner, router: undefined, limits, maxReadingAgeMs: 30 * 86_400_000 });
   hubs.push(hub);
-  return { hub, metrics };
+  return { hub, metrics, unservedByHub };
 }
 
 afterEach(() => {
@@ -47,6 +48,12 @@ describe('owner API schemas', () => {
     const wires = Object.values(OPERATIONS).map((op) => op.wire);
     expect(new Set(wires).size).toBe(wires.length);
     for (const op of Object.values(OPERATIONS)) expect(['owner', 'all']).toContain(op.to);
+  });
+
+  it('a hub serves its own operations; the health reads, the ingest entry and the rule store serve the rest', () => {
+    const { hub, unservedByHub } = localHub();
+    expect(unservedByHub.sort()).toEqual(['fleetHealth', 'health', 'ingestStatus', 'metricsSummary', 'reloadRules']);
+    expect(hub.owner.services.unserved()).toEqual(['reloadRules']); // no rule store here (it needs the database)
   });
 
   it('accept what the local implementation answers, for every operation', async () => {

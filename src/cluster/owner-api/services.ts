@@ -1,4 +1,4 @@
-import type { AnswerOf, OperationName, OwnerHandlers, RequestOf } from './operations.js';
+import { OPERATIONS, type AnswerOf, type OperationName, type OwnerHandlers, type RequestOf } from './operations.js';
 
 /**
  * This instance's own answers to the owner API, served by the parts that hold them (the hub, the
@@ -14,9 +14,9 @@ export class OwnerServices {
     Object.assign(this.handlers, part);
   }
 
-  /** Operations nobody serves yet: the composition root checks none is left before answering peers. */
-  unserved(all: readonly OperationName[]): OperationName[] {
-    return all.filter((op) => this.handlers[op] === undefined);
+  /** Operations nobody serves yet: the composition root checks none is left before it answers anyone. */
+  unserved(): OperationName[] {
+    return (Object.keys(OPERATIONS) as OperationName[]).filter((op) => this.handlers[op] === undefined);
   }
 
   async run<K extends OperationName>(op: K, deviceId: string, body: RequestOf<K>): Promise<AnswerOf<K>> {
