@@ -46,6 +46,7 @@ export class Hub implements PresenceListener, InsightSink {
   readonly commandViews: CommandViews;
   /** The live fleet table (`subscribe_all` with `summaries`): devices marked here, sent once an interval. */
   readonly summaries: FleetSummaries;
+  /** The parts, for a module that needs one of them only (`presence` decides online/offline; the store is in opts). */
   readonly publisher: FramePublisher;
   readonly devices: DeviceEngine;
   readonly presence: PresenceTracker;
@@ -81,15 +82,11 @@ export class Hub implements PresenceListener, InsightSink {
     this.views = new DeviceViews(this);
     this.commandViews = new CommandViews(this);
     const summaries = (this.summaries = new FleetSummaries({ registry, insights, owns, owner, metrics, faults, now }));
-    const presence = (this.presence = new PresenceTracker({
-      ...{ registry, timeouts, insights, commands, publisher, summaries, outlets, metrics, faults, owns, now },
-      ...{ store: opts.presence, flap: opts.flap, massOffline: opts.massOffline },
-    }));
+    const { flap, massOffline } = opts;
+    const presence = (this.presence = new PresenceTracker({ registry, store: opts.presence, timeouts, insights, commands, publisher, summaries, outlets, metrics, faults, owns, now, flap, massOffline }));
     const devices = (this.devices = new DeviceEngine({ registry, presence, publisher, timeouts, insights, summaries, outlets, owns }));
-    const subscriptions = (this.subscriptions = new SubscriptionService({
-      ...{ fanout, registry, insights, devices, now },
-      ownerSnapshot: (deviceId) => this.operations.ownerSnapshot(deviceId),
-    }));
+    const ownerSnapshot = (deviceId: string) => this.operations.ownerSnapshot(deviceId);
+    const subscriptions = (this.subscriptions = new SubscriptionService({ fanout, registry, insights, devices, ownerSnapshot, now }));
     const acknowledgeAlert = (alertId: string, by: string) => this.acknowledgeAlert(alertId, by);
     this.operations = new OwnerOperations(owner, { fanout, subscriptions, commands, devices, insights, acknowledgeAlert });
   }
