@@ -67,11 +67,12 @@ const BACKOFF_MAX_MS = 30_000;
 
 /**
  * The hub's MQTT client, in two phases: created before the hub (so the hub can be given
- * `publishCommand` at construction), then `startIngest` with the hub. Publishes made before wait in
- * MQTT.js's queue. The network connection opens only in `startIngest`: with a persistent session
- * (QoS 1, fixed client id, clean=false by default, so the broker keeps messages while the hub is
- * away) the broker delivers its queue right after CONNACK, before any SUBSCRIBE, and MQTT.js
- * acknowledges each message once its handlers return: a message with no reader yet would be lost.
+ * `publishCommand` at construction), then `startIngest` with the hub. The MQTT.js client exists only
+ * from `startIngest` on: with a persistent session (QoS 1, fixed client id, clean=false by default,
+ * so the broker keeps messages while the hub is away) the broker delivers its queue right after
+ * CONNACK, before any SUBSCRIBE, and MQTT.js acknowledges each message once its handlers return, so
+ * a connection opened before there is a reader would lose messages. Publishes asked for before wait
+ * here, in order, and go to MQTT.js (which queues them until connected) when the client is made.
  * Reconnects with exponential backoff and jitter.
  */
 export function createMqttConnection(opts: MqttConnectionOptions, log: Logger, metrics: Metrics): MqttConnection {
@@ -79,31 +80,15 @@ export function createMqttConnection(opts: MqttConnectionOptions, log: Logger, m
   let stopping = false;
   let state: 'connecting' | 'connected' | 'disconnected' = 'connecting';
   let inbound: MqttInbound | null = null;
-
-  const clientOptions: IClientOptions = {
-    clientId: opts.clientId,
-    clean: opts.clean,
-    protocolVersion: opts.protocolVersion,
-    // MQTT 5 ends a session at disconnect unless it has an expiry: keep it, or the broker drops our backlog.
-    ...(opts.protocolVersion === 5
-      ? { properties: { receiveMaximum: opts.receiveMaximum, sessionExpiryInterval: opts.clean ? 0 : opts.sessionExpiryS } }
-      : {}),
-    reconnectPeriod: BACKOFF_BASE_MS,
-    // MQTT.js traces every packet through `debug` (string building and a namespace check each time):
-    // the hub logs its own connection events, so its tracing is switched off.
-    log: () => undefined,
-    connectTimeout: 10_000,
-    keepalive: 30,
-    resubscribe: false,
-    manualConnect: true,
-    username: opts.username,
-    password: opts.password,
-    ...(opts.will ? { will: { topic: opts.will.topic, payload: Buffer.from(opts.will.payload), qos: 1 as const, retain: true } } : {}),
+  let client: MqttClient | null = null;
+  /** Publishes before the client exists (a handful at start-up: commands, the hub's state); null: dropped by `stop`. */
+  let early: ((client: MqttClient | null) => void)[] = [];
+  const withClient = (publish: (client: MqttClient | null) => void) => {
+    if (client !== null || stopping) publish(client);
+    else early.push(publish);
   };
-  const client: MqttClient = connect(opts.url, clientOptions);
   const marker = new BacklogMarker(opts.topicPrefix);
   let markerSent = false;
-  if (opts.qos === 1) installAckGate(client, opts.durability, metrics, opts.receiveMaximum);
 
   let resolveReady!: () => void;
   let rejectReady!: (error: Error) => void;
@@ -122,74 +107,103 @@ export function createMqttConnection(opts: MqttConnectionOptions, log: Logger, m
     else log.warn(where, 'mqtt disconnected; reconnecting with backoff');
   };
 
-  /** On each connection: the device topics (and the control topic), then, the first time, the backlog marker. */
-  const subscribe = (reading: MqttInbound, sessionPresent: boolean) => {
+  /** Connects, and on each connection subscribes the device topics (and the control topic), then, the first time, sends the backlog marker. */
+  function open(reading: MqttInbound): MqttClient {
+    const clientOptions: IClientOptions = {
+      clientId: opts.clientId,
+      clean: opts.clean,
+      protocolVersion: opts.protocolVersion,
+      // MQTT 5 ends a session at disconnect unless it has an expiry: keep it, or the broker drops our backlog.
+      ...(opts.protocolVersion === 5
+        ? { properties: { receiveMaximum: opts.receiveMaximum, sessionExpiryInterval: opts.clean ? 0 : opts.sessionExpiryS } }
+        : {}),
+      reconnectPeriod: BACKOFF_BASE_MS,
+      // MQTT.js traces every packet through `debug` (string building and a namespace check each time):
+      // the hub logs its own connection events, so its tracing is switched off.
+      log: () => undefined,
+      connectTimeout: 10_000,
+      keepalive: 30,
+      resubscribe: false,
+      username: opts.username,
+      password: opts.password,
+      ...(opts.will ? { will: { topic: opts.will.topic, payload: Buffer.from(opts.will.payload), qos: 1 as const, retain: true } } : {}),
+    };
+    const c: MqttClient = connect(opts.url, clientOptions);
     // Cluster mode: the control topic is read in the same subscription as the device topics, so a
     // members marker keeps its place among the device messages on every connection.
     const topics = reading.control === undefined ? [...reading.topics] : [...reading.topics, marker.topic];
-    client.subscribe(topics, { qos: opts.qos }, (error) => {
-      if (error) {
-        log.error({ err: error.message, topics }, 'mqtt subscribe failed');
-        rejectReady(error);
-        return;
-      }
-      setState('connected', { sessionPresent, topics });
-      reading.control?.onSubscribed();
-      resolveReady();
-      if (!markerSent) {
-        markerSent = true;
-        // The hub's own publications wait for the marker to be sent, so they never delay it.
-        marker.send(client, (failed) => log.warn({ err: failed.message, topic: marker.topic }, 'backlog marker not sent; presence waits PRESENCE_BACKLOG_WAIT_S'), () => opts.onConnected?.());
-      } else opts.onConnected?.();
-    });
-  };
+    if (opts.qos === 1) installAckGate(c, opts.durability, metrics, opts.receiveMaximum);
 
-  client.on('connect', (connack) => {
-    // Acknowledgements and commands leave at once rather than wait for Nagle's algorithm.
-    (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
-    attempt = 0;
-    client.options.reconnectPeriod = BACKOFF_BASE_MS;
-    // The connection opens only once the ingest started (see above): `inbound` is set.
-    if (inbound !== null) subscribe(inbound, connack.sessionPresent);
-  });
-  client.on('reconnect', () => {
-    metrics.mqttReconnects.inc();
-    attempt++;
-    // Exponential backoff with full jitter for the next attempt, so a fleet of hubs does not stampede.
-    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
-    client.options.reconnectPeriod = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-  });
-  client.on('close', () => {
-    inbound?.control?.onDisconnected();
-    if (!stopping) setState('disconnected');
-  });
-  client.on('error', (error) => {
-    if (state !== 'disconnected') log.warn({ err: error.message, url: redactUrl(opts.url) }, 'mqtt error');
-  });
+    c.on('connect', (connack) => {
+      // Acknowledgements and commands leave at once rather than wait for Nagle's algorithm.
+      (c.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+      attempt = 0;
+      c.options.reconnectPeriod = BACKOFF_BASE_MS;
+      c.subscribe(topics, { qos: opts.qos }, (error) => {
+        if (error) {
+          log.error({ err: error.message, topics }, 'mqtt subscribe failed');
+          rejectReady(error);
+          return;
+        }
+        setState('connected', { sessionPresent: connack.sessionPresent, topics });
+        reading.control?.onSubscribed();
+        resolveReady();
+        if (!markerSent) {
+          markerSent = true;
+          // The hub's own publications wait for the marker to be sent, so they never delay it.
+          marker.send(c, (failed) => log.warn({ err: failed.message, topic: marker.topic }, 'backlog marker not sent; presence waits PRESENCE_BACKLOG_WAIT_S'), () => opts.onConnected?.());
+        } else opts.onConnected?.();
+      });
+    });
+    c.on('reconnect', () => {
+      metrics.mqttReconnects.inc();
+      attempt++;
+      // Exponential backoff with full jitter for the next attempt, so a fleet of hubs does not stampede.
+      const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
+      c.options.reconnectPeriod = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    });
+    c.on('close', () => {
+      reading.control?.onDisconnected();
+      if (!stopping) setState('disconnected');
+    });
+    c.on('error', (error) => {
+      if (state !== 'disconnected') log.warn({ err: error.message, url: redactUrl(opts.url) }, 'mqtt error');
+    });
+
+    const { control, handle } = reading;
+    c.on('message', (topic, payload) => {
+      if (control !== undefined && topic === marker.topic && control.take(payload)) return;
+      if (!marker.take(topic, payload)) handle(topic, payload, Date.now(), false);
+    });
+    return c;
+  }
 
   const connected = () => state === 'connected';
   // Shared by the connection and the ingest it starts (`connected` is a getter on each).
   const methods: Omit<MqttPublisher, 'connected'> = {
     publish(topic, payload, retain) {
       return new Promise<void>((resolve, reject) => {
-        client.publish(topic, payload, { qos: 1, retain }, (error) => (error ? reject(error) : resolve()));
+        withClient((c) => {
+          if (c === null) reject(new Error('the MQTT connection was stopped before it started'));
+          else c.publish(topic, payload, { qos: 1, retain }, (error) => (error ? reject(error) : resolve()));
+        });
       });
     },
     publishCommand(deviceId, payload) {
-      client.publish(`${opts.topicPrefix}/${deviceId}/commands`, payload, { qos: 1 });
+      withClient((c) => c?.publish(`${opts.topicPrefix}/${deviceId}/commands`, payload, { qos: 1 }));
     },
     publishControl(payload) {
-      client.publish(marker.topic, payload, { qos: 1 });
+      withClient((c) => c?.publish(marker.topic, payload, { qos: 1 }));
     },
     ready: () => readyPromise,
     backlogRead: () => marker.read,
     async stop() {
       stopping = true;
-      // Never started: the client never opened a connection, so there is nothing to end (MQTT.js
-      // cannot end a client it never connected).
-      if (inbound === null) return;
+      for (const publish of early.splice(0)) publish(null);
+      if (inbound === null || client === null) return; // never started: no client to end
       inbound.stop();
-      await new Promise<void>((resolve) => client.end(false, () => resolve()));
+      const ending = client;
+      await new Promise<void>((resolve) => ending.end(false, () => resolve()));
       metrics.mqttConnected.set(0);
     },
   };
@@ -206,18 +220,16 @@ export function createMqttConnection(opts: MqttConnectionOptions, log: Logger, m
       if (inbound !== null || stopping) throw new Error(stopping ? 'the MQTT connection is stopped' : 'the MQTT ingest is already started on this connection');
       const reading = createInbound(opts.topicPrefix, inboundOpts, port, log, metrics, faults);
       inbound = reading;
-      const { control, handle } = reading;
-      client.on('message', (topic, payload) => {
-        if (control !== undefined && topic === marker.topic && control.take(payload)) return;
-        if (!marker.take(topic, payload)) handle(topic, payload, Date.now(), false);
-      });
-      client.connect();
+      const opened = open(reading);
+      client = opened;
+      for (const publish of early) publish(opened);
+      early = [];
       return {
         get connected() {
           return connected();
         },
         ...methods,
-        handle,
+        handle: reading.handle,
       };
     },
   };

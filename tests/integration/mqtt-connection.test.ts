@@ -69,7 +69,9 @@ describe('the MQTT connection in two phases', () => {
   it('stops at once when the ingest never started', async () => {
     const connection = createMqttConnection(options(`vigil-two-phase-${randomSuffix()}`), createLogger('silent'), createMetrics());
     connection.publishCommand('d1', 'x');
+    const published = connection.publish('vigil-two-phase/state', 'online', true);
     await connection.stop();
+    await expect(published).rejects.toThrow(/stopped before it started/);
     expect(connection.connected).toBe(false);
     expect(() => connection.startIngest(seen().port, inbound, new Faults(createLogger('silent'), createMetrics()))).toThrow(/stopped/);
   });
