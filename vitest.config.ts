@@ -15,6 +15,9 @@ export default defineConfig({
           include: ['tests/unit/**/*.test.ts'],
           pool: 'forks',
           fileParallelism: true,
+          // One worker per core (vitest's default leaves one core to the main process, which here
+          // would mean one file at a time on a two-core machine).
+          maxWorkers: '100%',
           testTimeout: 30_000,
           hookTimeout: 60_000,
           sequence: { groupOrder: 0 },
