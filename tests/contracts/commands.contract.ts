@@ -3,6 +3,7 @@ import type { RunningHub } from '../../src/app.js';
 import { deviceClient, httpUrl, startTestHub, wsUrl, type HubMode } from '../helpers/hub.js';
 import { randomSuffix } from '../helpers/services.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { eventually, letTimePass } from '../helpers/wait.js';
 
 type Device = Awaited<ReturnType<typeof deviceClient>>;
 
@@ -49,15 +50,17 @@ export function runCommandsContract(mode: HubMode): void {
       expect(reply.status).toBe(202);
       const { command_id } = (await reply.json()) as { command_id: string };
       await c.next((f) => f.type === 'command_update' && f.state === 'sent');
-      await new Promise((r) => setTimeout(r, 100));
+      await eventually('the device received the command', () => (received[id]?.length ?? 0) > 0);
       expect(received[id]).toEqual([{ command_id, command: 'restart', params: { delay_s: 5 }, attempt: 1 }]);
       await ack(id, command_id, 'received');
       await ack(id, command_id, 'succeeded', { uptime_s: 0 });
       await c.next((f) => f.type === 'command_update' && f.state === 'succeeded');
       expect(states(c, command_id)).toEqual(['queued', 'sent', 'received', 'succeeded']);
-      await new Promise((r) => setTimeout(r, 400));
-      const listed = (await (await fetch(httpUrl(hub, `/devices/${id}/commands`))).json()) as { commands: { command_id: string; state: string; result: unknown }[] };
-      expect(listed.commands[0]).toMatchObject({ command_id, state: 'succeeded', result: { uptime_s: 0 } });
+      await eventually('the listed command succeeded', async () => {
+        const listed = (await (await fetch(httpUrl(hub, `/devices/${id}/commands`))).json()) as { commands: { command_id: string; state: string; result: unknown }[] };
+        expect(listed.commands[0]).toMatchObject({ command_id, state: 'succeeded', result: { uptime_s: 0 } });
+        return true;
+      });
     });
 
     it('shows each state to a read made the moment its frame arrives (read-your-writes)', async () => {
@@ -95,7 +98,7 @@ export function runCommandsContract(mode: HubMode): void {
       const c = await follow(id);
       const { command_id, state } = (await (await post(id, { command: 'update_firmware' })).json()) as { command_id: string; state: string };
       expect(state).toBe('queued');
-      await new Promise((r) => setTimeout(r, 200));
+      await letTimePass(200, 'nothing may be published to the offline device');
       expect(received[id]).toBeUndefined();
       await device.telemetry(id, {});
       await c.next((f) => f.type === 'command_update' && f.state === 'sent');

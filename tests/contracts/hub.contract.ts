@@ -3,6 +3,7 @@ import type { RunningHub } from '../../src/app.js';
 import { deviceClient, httpUrl, wsUrl } from '../helpers/hub.js';
 import { randomSuffix } from '../helpers/services.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
+import { eventually, letTimePass } from '../helpers/wait.js';
 
 /** Settings the suite's hub runs with; the tests below rely on these limits. */
 export const CONTRACT_HUB_SETTINGS = {
@@ -54,6 +55,14 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       clients.push(client);
       return client;
     };
+    /** The hub has handled the device's message: its status read shows the battery level it carried. */
+    const handled = (deviceId: string, batteryLevel: number) =>
+      eventually(`the hub handled ${deviceId}'s message`, async () => {
+        const res = await fetch(httpUrl(hub, `/status/${deviceId}`));
+        return res.status === 200 && ((await res.json()) as { battery_level?: number }).battery_level === batteryLevel;
+      });
+    /** Telemetry messages this hub accepted so far (counted once the hub step handled them). */
+    const accepted = async () => (await hub.metrics.messagesIn.get()).values.find((v) => v.labels.kind === 'telemetry' && v.labels.outcome === 'accepted')?.value ?? 0;
     const subscribe = async (client: TestClient, deviceId: string) => {
       const before = client.frames.length;
       const ack = await client.request({ type: 'subscribe_device', device_id: deviceId }, before + 1000);
@@ -159,8 +168,9 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       await first.next((f) => f.type === 'device_update' && (f.data as { metrics: { i: number } }).metrics.i === 4);
       const seen = first.frames.filter((f) => f.device_id === d && f.type !== 'snapshot').map((f) => f.seq as number);
       first.close();
+      const before = await accepted();
       for (let i = 5; i < 10; i++) await device.telemetry(d, { metrics: { i } });
-      await new Promise((r) => setTimeout(r, 300)); // published while nobody listened
+      await eventually('the hub handled the five sent while nobody listened', async () => (await accepted()) >= before + 5);
 
       const again = await connect();
       const ack = await again.request({ type: 'subscribe_device', device_id: d, since_seq: seen.at(-1), epoch: snapshot.epoch }, 1);
@@ -188,7 +198,8 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       const change = await client.next((f) => f.type === 'status_change' && f.device_id === d);
       expect(change).toMatchObject({ status: 'online', reason: 'telemetry' });
       await device.telemetry(d, { battery_level: 11 });
-      await new Promise((r) => setTimeout(r, 200));
+      await handled(d, 11);
+      await letTimePass(200, 'no device_update may follow the message the hub handled');
       expect(client.ofType('device_update')).toHaveLength(0);
       expect((await client.request({ type: 'unsubscribe_all' }, 2)).type).toBe('ack');
       expect((await client.request({ type: 'unsubscribe_all' }, 3)).error).toMatchObject({ code: 'not_subscribed' });
@@ -244,7 +255,8 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       for (const n of [1, 2, 3, 4]) await client.next((f) => f.type === 'ack' && f.id === n);
       await device.telemetry(d, { battery_level: 5 });
       expect(await client.request({ type: 'ping' }, 5)).toEqual({ type: 'pong', id: 5 });
-      await new Promise((r) => setTimeout(r, 300));
+      await handled(d, 5);
+      await letTimePass(300, 'no frame of the device may follow the message the hub handled');
       expect(client.frames.filter((f) => f.device_id === d && f.type !== 'snapshot')).toEqual([]);
     });
 
@@ -316,7 +328,8 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       expect((await client.request({ type: 'unsubscribe_device', device_id: d }, 5)).type).toBe('ack');
       await device.telemetry(d, { battery_level: 1 });
       expect(await client.request({ type: 'ping' }, 6)).toEqual({ type: 'pong', id: 6 });
-      await new Promise((r) => setTimeout(r, 200));
+      await handled(d, 1);
+      await letTimePass(200, 'no device_update may follow the message the hub handled');
       expect(client.ofType('device_update', d)).toHaveLength(0);
       expect((await client.request({ type: 'unsubscribe_device', device_id: d }, 7)).error).toMatchObject({ code: 'not_subscribed' });
     });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningHub } from '../../src/app.js';
 import { deviceClient, httpUrl, startHubWithEnv, testHubEnv, wsUrl, type HubMode } from '../helpers/hub.js';
 import { randomSuffix } from '../helpers/services.js';
+import { eventually, letTimePass } from '../helpers/wait.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
 
 const SETTINGS = {
@@ -32,7 +33,10 @@ export function runInsightsContract(mode: HubMode): void {
     const send = (id: string, body: Record<string, unknown>) => device.telemetry(id, body);
     const waitAlert = (c: TestClient, id: string, type: string, state: string, timeout = 4000): Promise<Frame> =>
       c.next((f) => f.type === 'anomaly_alert' && f.device_id === id && f.anomaly_type === type && f.state === state, timeout);
-    const quiet = (ms = 300) => new Promise((r) => setTimeout(r, ms));
+    /** No alert frame may come: the assertion is about an absence, so the wait is the point. */
+    const quiet = (ms = 300) => letTimePass(ms, 'no further alert frame arrives');
+    /** The hub judged the device's first `count` messages (each pushes a device_update before its alerts). */
+    const judged = (c: TestClient, id: string, count: number) => eventually(`${count} device_update frames of ${id}`, () => c.ofType('device_update', id).length >= count);
 
     beforeAll(async () => {
       hub = await startHubWithEnv({ ...testHubEnv(mode), ...SETTINGS });
@@ -52,6 +56,7 @@ export function runInsightsContract(mode: HubMode): void {
       expect(raised).toMatchObject({ severity: 'minor', data: { value: 19, threshold: 20 } });
       await send(id, { battery_level: 22 });
       await send(id, { battery_level: 18 });
+      await judged(c, id, 3);
       await quiet();
       expect(alertFrames(c, id, 'low_battery')).toHaveLength(1);
       await send(id, { battery_level: 25 });
@@ -63,6 +68,7 @@ export function runInsightsContract(mode: HubMode): void {
       const id = `slow-${randomSuffix()}`;
       const c = await follow(id);
       for (let i = 0; i < 4; i++) await send(id, { response_time_ms: 1500 });
+      await judged(c, id, 4);
       await quiet();
       expect(alertFrames(c, id)).toHaveLength(0);
       await send(id, { response_time_ms: 1500 });
@@ -77,6 +83,7 @@ export function runInsightsContract(mode: HubMode): void {
       await send(id, { error_rate: 0.2 });
       await waitAlert(c, id, 'error_rate_spike', 'raised');
       await send(id, { error_rate: 0.08 });
+      await judged(c, id, 2);
       await quiet();
       expect(alertFrames(c, id, 'error_rate_spike').map((f) => f.state)).toEqual(['raised']);
       await send(id, { error_rate: 0.04 });
@@ -87,9 +94,10 @@ export function runInsightsContract(mode: HubMode): void {
       const id = `hot-${randomSuffix()}`;
       const c = await follow(id);
       await send(id, { metrics: { temperature: 35 } });
+      await judged(c, id, 1);
       await quiet(500);
       expect(alertFrames(c, id)).toHaveLength(0);
-      await quiet(600);
+      await letTimePass(600, 'the rule\'s 1 s minimum duration passes');
       await send(id, { metrics: { temperature: 36 } });
       const raised = await waitAlert(c, id, 'overheating', 'raised');
       expect(raised).toMatchObject({ severity: 'critical' });
@@ -100,6 +108,7 @@ export function runInsightsContract(mode: HubMode): void {
       const c = await follow(id);
       await Promise.all([send(id, { battery_level: 5 }), send(id, { battery_level: 4 })]);
       await waitAlert(c, id, 'low_battery', 'raised');
+      await judged(c, id, 2);
       await quiet(500);
       expect(alertFrames(c, id, 'low_battery')).toHaveLength(1);
       const listed = (await (await fetch(httpUrl(hub, `/alerts?state=active&device_id=${id}`))).json()) as { alerts: unknown[] };
@@ -110,10 +119,11 @@ export function runInsightsContract(mode: HubMode): void {
       const id = `flap-${randomSuffix()}`;
       const c = await follow(id);
       for (let i = 0; i < 4; i++) {
+        // Flapping is transitions apart in time: each one is its own, 150 ms after the last.
         await device.raw(`${id}/status`, 'online');
-        await quiet(150);
+        await letTimePass(150, 'a flap lasts 150 ms');
         await device.raw(`${id}/status`, 'offline');
-        await quiet(150);
+        await letTimePass(150, 'a flap lasts 150 ms');
       }
       const raised = await waitAlert(c, id, 'device_offline', 'raised', 5000);
       await quiet(1000);
@@ -160,7 +170,7 @@ export function runInsightsContract(mode: HubMode): void {
       const perfect = (await (await fetch(httpUrl(hub, `/devices/${id}/health`))).json()) as { score: number; components: object };
       expect(perfect.score).toBe(100);
       expect(Object.keys(perfect.components).sort()).toEqual(['availability', 'battery', 'error_rate', 'freshness', 'response_time', 'signal']);
-      await quiet(1100); // scoring on telemetry is at most once a second per device
+      await letTimePass(1100, 'scoring on telemetry is at most once a second per device');
       await send(id, { battery_level: 30, rssi: -50, error_rate: 0, response_time_ms: 100 });
       // battery 30 % scores 50 (linear 10 → 50 %); weighted: (30·100 + 20·50 + 15·100 + 15·100 + 10·100 + 10·100) / 100 = 90
       const lower = await c.next((f) => f.type === 'health_score' && f.score === 90);

@@ -3,6 +3,7 @@ import type { RunningHub } from '../../src/app.js';
 import { deviceClient, httpUrl, startHubWithEnv, testHubEnv, wsUrl, type HubMode } from '../helpers/hub.js';
 import { randomSuffix } from '../helpers/services.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { eventually, letTimePass } from '../helpers/wait.js';
 
 const SETTINGS = { OFFLINE_TIMEOUT_S: '60', PRESENCE_SWEEP_MS: '100', DEVICE_TYPE_TIMEOUTS: 'fast=1', FLAP_TRANSITIONS: '4', FLAP_WINDOW_S: '60' };
 
@@ -77,13 +78,13 @@ export function runPresenceHubContract(mode: HubMode): void {
       const client = await follow(first, id);
       await device.telemetry(id, { battery_level: 42 });
       await client.next((f) => f.type === 'device_update');
-      await new Promise((r) => setTimeout(r, 300)); // the writer stores the device's state
+      // (first.stop() flushes the writer, so the device's state is stored before the hub is gone.)
       // Stop within the device's 1 s timeout: nobody sees it go offline live.
       await first.stop();
       expect(client.ofType('status_change').map((c) => c.status)).toEqual(['online']);
       await device.client.endAsync();
 
-      await new Promise((r) => setTimeout(r, 1800));
+      await letTimePass(1800, 'the device\'s 1 s timeout passes while no hub runs');
       const second = await start();
       const after = await follow(second, id);
       const snapshot = await after.next((f) => f.type === 'snapshot');
@@ -95,17 +96,20 @@ export function runPresenceHubContract(mode: HubMode): void {
       // The transition was stored (by the batched writer: poll), marked as found after the fact.
       type History = { history: { status: string; reason: string }[] };
       let history: History = { history: [] };
-      for (let tries = 0; tries < 50 && history.history[0]?.status !== 'offline'; tries++) {
-        await new Promise((r) => setTimeout(r, 100));
+      await eventually('the offline transition stored', async () => {
         history = (await (await fetch(httpUrl(second, `/status/${id}/history?kind=status`))).json()) as History;
-      }
+        return history.history[0]?.status === 'offline';
+      });
       expect(history.history[0]).toMatchObject({ status: 'offline', reason: 'reconcile' });
       expect(history.history.filter((h) => h.status === 'offline')).toHaveLength(1);
       device = await deviceClient(second, second.config.MQTT_TOPIC_PREFIX);
       await device.telemetry(id, { battery_level: 41 });
       await after.next((f) => f.type === 'status_change' && f.status === 'online');
-      await new Promise((r) => setTimeout(r, 400));
-      const uptime = (await (await fetch(httpUrl(second, `/devices/${id}/uptime?window_s=3600`))).json()) as { uptime_ratio: number; transitions: number };
+      let uptime = { uptime_ratio: 0, transitions: 0 };
+      await eventually('the online transition stored', async () => {
+        uptime = (await (await fetch(httpUrl(second, `/devices/${id}/uptime?window_s=3600`))).json()) as { uptime_ratio: number; transitions: number };
+        return uptime.transitions >= 3;
+      });
       expect(uptime.transitions).toBe(3);
       expect(uptime.uptime_ratio).toBeGreaterThan(0);
       expect(uptime.uptime_ratio).toBeLessThan(1);
@@ -124,13 +128,16 @@ export function runPresenceHubContract(mode: HubMode): void {
       const iso = (ms: number) => new Date(ms).toISOString();
       await device.telemetry(id, { battery_level: 76, rssi: -60, timestamp: iso(at) });
       await client.next((f) => f.type === 'device_update');
-      await new Promise((r) => setTimeout(r, 100)); // presence touches are batched (~20 ms)
-      expect(await (await fetch(httpUrl(hub, `/status/${id}`))).json()).toMatchObject({
-        device_id: id,
-        timestamp: iso(at),
-        battery_level: 76,
-        rssi: -60,
-        online: true,
+      // Presence touches are batched (~20 ms): poll until the read shows it.
+      await eventually('the status read shows the reading, online', async () => {
+        expect(await (await fetch(httpUrl(hub, `/status/${id}`))).json()).toMatchObject({
+          device_id: id,
+          timestamp: iso(at),
+          battery_level: 76,
+          rssi: -60,
+          online: true,
+        });
+        return true;
       });
       const missing = await fetch(httpUrl(hub, '/status/nobody-here'));
       expect(missing.status).toBe(404);
@@ -146,11 +153,13 @@ export function runPresenceHubContract(mode: HubMode): void {
       expect((await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' })).status).toBe(400);
       expect((await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(70_000) })).status).toBe(413);
       const history = (await (await fetch(httpUrl(hub, `/status/${id}/history?limit=10`))).json()) as { history: unknown[]; total_records: number };
-      await new Promise((r) => setTimeout(r, 400));
       expect(history.history.length).toBeLessThanOrEqual(1);
-      await new Promise((r) => setTimeout(r, 300)); // the writer flushes every 200 ms
-      const charts = (await (await fetch(httpUrl(hub, `/devices/${id}/metrics?bucket=1h&from=${iso(hour - 3600_000)}&to=${iso(hour + 3600_000)}`))).json()) as { buckets: { count: number; battery_level: { avg: number } }[] };
-      expect(charts.buckets).toEqual([expect.objectContaining({ start: iso(hour), count: 1, battery_level: { avg: 76, min: 76, max: 76 } })]);
+      // The writer flushes every 200 ms: poll until the reading is stored.
+      await eventually('the reading stored in its hour', async () => {
+        const charts = (await (await fetch(httpUrl(hub, `/devices/${id}/metrics?bucket=1h&from=${iso(hour - 3600_000)}&to=${iso(hour + 3600_000)}`))).json()) as { buckets: { count: number; battery_level: { avg: number } }[] };
+        expect(charts.buckets).toEqual([expect.objectContaining({ start: iso(hour), count: 1, battery_level: { avg: 76, min: 76, max: 76 } })]);
+        return true;
+      });
       expect((await fetch(httpUrl(hub, `/devices/${id}/metrics?bucket=5m`))).status).toBe(422);
       await device.client.endAsync();
       await hub.stop();

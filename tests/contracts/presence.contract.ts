@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StatusChange } from '../../src/domain/device-status.js';
 import type { PresenceListener, PresenceStore } from '../../src/presence/presence-store.js';
+import { eventually, letTimePass } from '../helpers/wait.js';
 
 export interface Expiry {
   readonly deviceId: string;
@@ -26,15 +27,7 @@ export function recorder(): PresenceListener & { expiries: Expiry[]; remote: Sta
   };
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-export async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
+export const waitFor = (check: () => boolean, timeoutMs = 5000): Promise<void> => eventually('the presence condition', check, timeoutMs);
 
 const change = (deviceId: string, status: 'online' | 'offline', reason: StatusChange['reason'] = 'telemetry'): StatusChange => ({
   deviceId,
@@ -65,7 +58,7 @@ export function runPresenceContract(name: string, build: () => Promise<PresenceS
       const touchedAt = Date.now();
       store.touch('a', touchedAt, 400);
       await waitFor(() => listener.expiries.length > 0);
-      await sleep(600);
+      await letTimePass(600, 'a second expiry would be reported meanwhile');
       expect(listener.expiries).toHaveLength(1);
       const [expiry] = listener.expiries;
       expect(expiry!.deviceId).toBe('a');
@@ -80,7 +73,7 @@ export function runPresenceContract(name: string, build: () => Promise<PresenceS
       for (let i = 0; i < 20; i++) {
         last = Date.now();
         store.touch('b', last, 500);
-        await sleep(50);
+        await letTimePass(50, 'a touch every 50 ms, for a second: longer than the timeout');
       }
       expect(listener.expiries).toHaveLength(0);
       await waitFor(() => listener.expiries.length > 0, 3000);
@@ -91,9 +84,9 @@ export function runPresenceContract(name: string, build: () => Promise<PresenceS
     it('forgets a device claimed offline (Last Will) without reporting an expiry', async () => {
       const { store, listener } = await open();
       store.touch('c', Date.now(), 300);
-      await sleep(50);
+      await eventually('the touch stored', async () => (await store.lastSeen(['c']))[0] !== null);
       expect(await store.claim(change('c', 'offline', 'last_will'))).toBe(true);
-      await sleep(900);
+      await letTimePass(900, 'past the 300 ms timeout: an expiry would be reported by now');
       expect(listener.expiries).toHaveLength(0);
       expect(await store.lastSeen(['c'])).toEqual([null]);
     });
@@ -108,7 +101,7 @@ export function runPresenceContract(name: string, build: () => Promise<PresenceS
         deadlines.set(`m${i}`, start + timeout);
       }
       await waitFor(() => listener.expiries.length >= 2000, 5000);
-      await sleep(300);
+      await letTimePass(300, 'a repeated expiry would be reported meanwhile');
       expect(listener.expiries).toHaveLength(2000);
       expect(new Set(listener.expiries.map((e) => e.deviceId)).size).toBe(2000);
       for (const e of listener.expiries) {
@@ -122,8 +115,11 @@ export function runPresenceContract(name: string, build: () => Promise<PresenceS
       const at = Date.now();
       store.touch('p1', at, 10_000);
       store.touch('p2', at - 5, 10_000);
-      await sleep(100); // let a batching store write
-      expect(await store.lastSeen(['p1', 'nobody', 'p2'])).toEqual([at, null, at - 5]);
+      // A batching store writes a little later: poll until it answers.
+      await eventually('both touches stored', async () => {
+        expect(await store.lastSeen(['p1', 'nobody', 'p2'])).toEqual([at, null, at - 5]);
+        return true;
+      });
     });
 
     it('grants a claim to online and then to offline', async () => {

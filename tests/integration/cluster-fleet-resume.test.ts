@@ -3,6 +3,7 @@ import { afterAll, expect, inject, it } from 'vitest';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
+import { letTimePass } from '../helpers/wait.js';
 
 /*
  * The `*` feed in a cluster of three processes: one fleet_seq numbering for all instances (each
@@ -86,7 +87,7 @@ it('three instances number the * feed as one; a dashboard resumes it on another 
   // A plain disconnect: resumes on B.
   first.client.close();
   const firstSeen = fleetFrames(first.client);
-  await new Promise((r) => setTimeout(r, 1500)); // events happen while it is away
+  await letTimePass(1500, 'events happen while it is away');
   const second = await dashboard(b.port, { since: (firstSeen.at(-1)?.fleet_seq as number | undefined) ?? (first.ack.fleet_seq as number), epoch });
   expect(second.ack).toMatchObject({ recovered: true });
 
@@ -103,7 +104,7 @@ it('three instances number the * feed as one; a dashboard resumes it on another 
   // Every device goes offline after the publisher stops: the last fleet events.
   const offline = (cl: TestClient) => new Set(cl.frames.filter((f) => f.type === 'status_change' && f.status === 'offline').map((f) => f.device_id)).size;
   await until('all offline everywhere', () => [...watchers.map((w) => w.client), second.client, third.client].every((cl) => offline(cl) >= devices.length), 30_000);
-  await new Promise((r) => setTimeout(r, 500));
+  await letTimePass(500, 'a frame out of order or repeated would arrive meanwhile');
 
   const contiguousFrom = (frames: Frame[], after: number) => frames.map((f) => f.fleet_seq as number).every((s, i) => s === after + 1 + i);
   const [wa, wb] = watchers.map((w) => fleetFrames(w.client));

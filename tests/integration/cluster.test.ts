@@ -6,6 +6,7 @@ import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
 import { steadyPublisher } from '../helpers/steady-publisher.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
+import { eventually, letTimePass } from '../helpers/wait.js';
 
 /*
  * Three hub processes on this machine's Mosquitto (every instance reads every device topic), Redis and PostgreSQL.
@@ -126,7 +127,7 @@ it('three instances: each message processed once, every client sees every update
 
   // Silence: every device goes offline once, stored once, and the wave is one incident.
   await until('all offline', async () => followers[0]!.ofType('status_change').filter((f) => f.status === 'offline').length >= devices.length, 15_000);
-  await new Promise((r) => setTimeout(r, 4500)); // past OFFLINE_ALERT_MINUTES: per-device alerts would be raised by now
+  await letTimePass(4500, 'past OFFLINE_ALERT_MINUTES: per-device alerts would be raised by now');
   const transitions = await sql<{ device_id: string; status: string; n: number }[]>`
     select device_id, status, count(*)::int as n from status_changes where device_id like ${`${run}-%`} group by device_id, status`;
   expect(transitions).toHaveLength(devices.length * 2);
@@ -284,7 +285,7 @@ it('an instance killed under load: the others keep serving, its clients resume e
   const before = (await stored()).rows;
   const total = 1500;
   const publisher = await steadyPublisher({ prefix: `c${run}/devices`, devices, total, ratePerS: 300 });
-  await new Promise((r) => setTimeout(r, 2000));
+  await letTimePass(2000, 'the steady load runs on all three before one is killed');
 
   await b.stop('SIGKILL');
   hubs[1] = null;
@@ -294,7 +295,7 @@ it('an instance killed under load: the others keep serving, its clients resume e
   await publisher.done;
   await until('pushes settle', async () => {
     const n = onA.ofType('device_update').length;
-    await new Promise((r) => setTimeout(r, 1000));
+    await letTimePass(1000, 'settled: no push for a second');
     return onA.ofType('device_update').length === n;
   });
 
@@ -313,7 +314,7 @@ it('an instance killed under load: the others keep serving, its clients resume e
   // unacknowledged (its in-flight window, not yet stored) is the measured loss.
   await until('rows settle', async () => {
     const n = (await stored()).rows;
-    await new Promise((r) => setTimeout(r, 1500));
+    await letTimePass(1500, 'settled: no row stored for 1.5 s');
     return (await stored()).rows === n;
   }, 30_000);
   const after = await stored();
@@ -336,7 +337,13 @@ it('commands sent through any instance reach the device once and are tracked by 
   });
   await device.publishAsync(`${prefix}/${d}/telemetry`, JSON.stringify({ battery_level: 90 }), { qos: 1 });
   const live = hubs.filter((h): h is HubProcess => h !== null);
-  await new Promise((r) => setTimeout(r, 1000)); // online everywhere
+  await eventually('online everywhere', async () => {
+    for (const hub of live) {
+      const status = (await (await fetch(`http://127.0.0.1:${hub.port}/status/${d}`)).json()) as { online?: boolean };
+      if (status.online !== true) return false;
+    }
+    return true;
+  });
 
   const ids: string[] = [];
   for (const [i, hub] of live.entries()) {

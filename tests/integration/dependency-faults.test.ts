@@ -9,6 +9,7 @@ import { freshDatabases } from '../helpers/fresh-database.js';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { letTimePass } from '../helpers/wait.js';
 
 /**
  * Each dependency fails mid-operation (its connections dropped, new ones refused, through a proxy in
@@ -138,7 +139,7 @@ async function driveEveryEntry(phase: string): Promise<void> {
     expectAlive();
   }
   // Timers: presence sweeps and expiries (1 s timeout), offline checks, the health and retention crons (every second).
-  await new Promise((r) => setTimeout(r, 1500));
+  await letTimePass(1500, 'the timers fire while the dependency is away');
   expectAlive();
   expect((await call('/healthz')).status).toBe(200);
 }

@@ -6,6 +6,7 @@ import { freshDatabases } from '../helpers/fresh-database.js';
 import { deviceClient, httpUrl, startTestHub, wsUrl } from '../helpers/hub.js';
 import { randomSuffix } from '../helpers/services.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
+import { letTimePass } from '../helpers/wait.js';
 
 /**
  * The live fleet table against a real hub (PostgreSQL, Redis, Mosquitto) and real MQTT and
@@ -148,7 +149,7 @@ describe('fleet summaries', () => {
     await device.telemetry(ids[0]!, { battery_level: 5 });
     // The device's own channel still works for it; no summary frame ever arrives.
     expect((await client.request({ type: 'subscribe_device', device_id: ids[0] }, 3)).type).toBe('ack');
-    await new Promise((resolve) => setTimeout(resolve, INTERVAL_MS * 3));
+    await letTimePass(INTERVAL_MS * 3, 'three summary intervals pass without a summary frame');
     expect(summaries(client)).toEqual([]);
     client.close();
   }, 30_000);

@@ -7,6 +7,7 @@ import { freshDatabases } from '../helpers/fresh-database.js';
 import { httpUrl, startTestHub, wsUrl } from '../helpers/hub.js';
 import { randomSuffix } from '../helpers/services.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { letTimePass } from '../helpers/wait.js';
 
 /**
  * JWTs of the user's own app on REST and WebSocket: an HS256 secret and an ES256 key served as a
@@ -219,7 +220,7 @@ describe('JWTs (HS256 secret and ES256 JWKS)', () => {
     jwks.keys = [signer.jwk, rotated.jwk];
     const before = jwks.fetches;
     // Let the cooldown since the first fetch pass, then: one refetch finds k2.
-    await new Promise((r) => setTimeout(r, 2100));
+    await letTimePass(2100, 'the JWKS refetch cooldown since the first fetch passes');
     expect((await call('/status/summary', await es256(claims(), rotated))).status).toBe(200);
     expect(jwks.fetches).toBe(before + 1);
     // Unknown kids within the cooldown do not fetch again (a flood of made-up kids costs the IdP nothing).

@@ -5,6 +5,7 @@ import type { RunningHub } from '../../src/app.js';
 import { freshDatabases } from '../helpers/fresh-database.js';
 import { httpUrl, startTestHub, wsUrl } from '../helpers/hub.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { eventually, letTimePass } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 const databases = freshDatabases();
@@ -83,7 +84,7 @@ describe('key lifecycle', () => {
 
   it('ends the sessions of a key revoked by the CLI (another process) within a second of it', async () => {
     const key = await makeKey(['read']);
-    await new Promise((r) => setTimeout(r, 1200)); // B has loaded it
+    await eventually('instance B accepts the key', async () => (await call(b, '/status/summary', { key: key.key })).status === 200);
     const [onA, onB] = [await session(a, key.key), await session(b, key.key)];
     await cli('revoke', key.id);
     const done = Date.now();
@@ -98,7 +99,7 @@ describe('key lifecycle', () => {
     const first = await token();
     const lapsing = await session(a, first.token, true);
     const renewing = await session(a, first.token, true);
-    await new Promise((r) => setTimeout(r, 1000));
+    await letTimePass(1000, 'a second on: the fresh token expires a second after the first');
     const fresh = await token();
     expect(await renewing.request({ type: 'auth', token: fresh.token }, 3)).toEqual({ type: 'ack', id: 3 });
     expect(await lapsing.waitClose(3000)).toBe(4440);
@@ -139,7 +140,8 @@ describe('key lifecycle', () => {
     // The way back in: the CLI.
     const { stdout } = await cli('create', '--scope', 'admin', '--name', 'recovered');
     const recovered = stdout.split('\n')[1]!;
-    await new Promise((r) => setTimeout(r, 1200));
+    // B learns of it at its next reload (KEY_RELOAD_MS, 1 s): within 1.2 s, as before.
+    await eventually('instance B accepts the recovered key', async () => (await call(b, '/status/summary', { key: recovered })).status === 200, 1200).catch(() => undefined);
     expect((await call(b, '/status/summary', { key: recovered })).status).toBe(200);
   });
 });

@@ -3,6 +3,7 @@ import type { RunningHub } from '../../src/app.js';
 import { deviceClient, httpUrl, startTestHub, wsUrl } from '../helpers/hub.js';
 import { randomSuffix } from '../helpers/services.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { letTimePass } from '../helpers/wait.js';
 
 /*
  * LEARNED_TIMEOUTS=true on a real hub (embedded broker, database and presence): a device reporting
@@ -40,7 +41,7 @@ it('learns a device timeout from its intervals, shows its source, and times the 
   expect(await status()).toMatchObject({ offline_timeout_s: 120, offline_timeout_source: 'default' });
   await until('a learned timeout', async () => {
     await device.telemetry(id, { battery_level: 90 });
-    await new Promise((r) => setTimeout(r, 200));
+    await letTimePass(200, 'a message every 200 ms: the interval the hub learns');
     return (await status()).offline_timeout_source === 'learned';
   });
   expect(await status()).toMatchObject({ status: 'online', offline_timeout_s: 1, offline_timeout_source: 'learned' });

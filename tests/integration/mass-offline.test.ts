@@ -4,6 +4,7 @@ import { deviceClient, httpUrl, startTestHub, wsUrl, type HubMode } from '../hel
 import { freshDatabases } from '../helpers/fresh-database.js';
 import { randomSuffix } from '../helpers/services.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
+import { letTimePass } from '../helpers/wait.js';
 
 const SETTINGS = {
   OFFLINE_TIMEOUT_S: '1',
@@ -55,7 +56,7 @@ for (const mode of ['embedded', 'services'] as HubMode[]) {
       const beating = (async () => {
         while (keepAlive) {
           for (const d of later) await device.telemetry(d, {});
-          await new Promise((r) => setTimeout(r, 250));
+          await letTimePass(250, 'the five alive devices report every 250 ms');
         }
       })();
       const raised = await fleet.next(incident('raised'), 5000);
@@ -74,7 +75,7 @@ for (const mode of ['embedded', 'services'] as HubMode[]) {
       };
       await until(async () => (await stored())?.data.devices === 10);
       // Past OFFLINE_ALERT_MINUTES: none of the ten raised an offline alert of its own.
-      await new Promise((r) => setTimeout(r, 2000));
+      await letTimePass(2000, 'past OFFLINE_ALERT_MINUTES: an offline alert of their own would have come by now');
       expect(fleet.frames.filter((f) => f.type === 'anomaly_alert' && f.anomaly_type === 'device_offline')).toEqual([]);
 
       // Back: it clears at 80 % returned, and says so.

@@ -4,6 +4,7 @@ import type { RunningHub } from '../../src/app.js';
 import { spawnHub } from '../helpers/hub-process.js';
 import { httpUrl, startHubWithEnv, startTestHub, testHubEnv } from '../helpers/hub.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
+import { letTimePass } from '../helpers/wait.js';
 
 /** A real MQTT subscriber that records every message (retained flag included) per topic. */
 async function subscriber(url: string, filters: string[], options: IClientOptions = {}) {
@@ -133,7 +134,7 @@ describe('across a hub restart', () => {
       hubs.push(second);
       // Both devices are known again (restored) and the busy one is heard from.
       await poll(() => second.hub.registry.get(busy)?.status === 'online' && second.hub.registry.get(quiet)?.status === 'offline', 10_000, 'states restored');
-      await new Promise((r) => setTimeout(r, 3000)); // longer than the timeout: a false offline would have come
+      await letTimePass(3000, 'longer than the timeout: a false offline would have come');
       const live = sub.seen.filter((m) => !m.retain && m.at >= restartedAt);
       expect(live, 'publications after the restart').toEqual([]);
     } finally {

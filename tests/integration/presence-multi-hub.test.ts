@@ -4,6 +4,7 @@ import { afterAll, expect, inject, it } from 'vitest';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { letTimePass } from '../helpers/wait.js';
 
 const hubs: HubProcess[] = [];
 const clients: TestClient[] = [];
@@ -47,7 +48,8 @@ it('three hub processes on one Redis store and push each transition exactly once
   for (const client of clients) {
     await client.next((f) => f.type === 'status_change' && f.status === 'offline', 6000);
   }
-  await new Promise((r) => setTimeout(r, 800)); // writers flush every 200 ms
+  // A second transition from another hub would arrive meanwhile, and the writers flush every 200 ms.
+  await letTimePass(800, 'no further status_change may come; the rows are stored');
   for (const client of clients) {
     expect(client.ofType('status_change').map((f) => f.status)).toEqual(['online', 'offline']);
   }

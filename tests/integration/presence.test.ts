@@ -7,7 +7,8 @@ import { createMemoryPresence } from '../../src/presence/memory-presence.js';
 import type { PresenceStore } from '../../src/presence/presence-store.js';
 import { createRedisPresence, mergeFlags } from '../../src/presence/redis-presence.js';
 import { LATE_EXPIRY_MS } from '../../src/presence/late-expiry.js';
-import { recorder, runPresenceContract, sleep, waitFor } from '../contracts/presence.contract.js';
+import { recorder, runPresenceContract, waitFor } from '../contracts/presence.contract.js';
+import { eventually, letTimePass } from '../helpers/wait.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
 
 const log = createLogger('silent');
@@ -53,7 +54,7 @@ describe('redis presence across hubs', () => {
     for (let i = 0; i < 300; i++) for (const { store } of hubs) store.touch(`x${i}`, start, 400 + (i % 5) * 100);
     const total = () => hubs.reduce((n, h) => n + h.listener.expiries.length, 0);
     await waitFor(() => total() >= 300, 5000);
-    await sleep(500);
+    await letTimePass(500, 'an expiry reported twice (by two hubs) would come meanwhile');
     expect(total()).toBe(300);
     const ids = hubs.flatMap((h) => h.listener.expiries.map((e) => e.deviceId));
     expect(new Set(ids).size).toBe(300);
@@ -77,7 +78,7 @@ describe('redis presence across hubs', () => {
     hubs[0]!.store.touch('old', Date.now() - 10_000, 1000);
     const claimed = () => hubs.flatMap((h) => h.listener.expiries);
     await waitFor(() => claimed().length > 0);
-    await sleep(300);
+    await letTimePass(300, 'a second claim of the expiry would come meanwhile');
     expect(claimed()).toHaveLength(1);
     // The claimer sees a deadline far past (the hub reports it as reconcile), the other hears reason reconcile.
     expect(claimed()[0]!.at - claimed()[0]!.deadline).toBeGreaterThan(LATE_EXPIRY_MS);
@@ -104,7 +105,7 @@ describe('redis presence across hubs', () => {
     const prefix = `vigil-test:${randomSuffix()}:`;
     const [hub] = await startHubs(1, prefix);
     hub!.store.touch('device-000001', Date.now(), 60_000);
-    await sleep(100);
+    await eventually('the key written', async () => (await admin.exists(`${prefix}presence:device-000001`)) === 1);
     const bytes = await admin.memory('USAGE', `${prefix}presence:device-000001`);
     expect(bytes).toBeLessThanOrEqual(100);
   });

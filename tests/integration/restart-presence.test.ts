@@ -3,6 +3,7 @@ import postgres from 'postgres';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
+import { eventually, letTimePass } from '../helpers/wait.js';
 
 /*
  * A hub restarted (SIGTERM or SIGKILL) for longer than a device's timeout, on Mosquitto with its
@@ -59,16 +60,17 @@ describe.each([
     const beating = (async () => {
       while (publishing) {
         await publish(alive);
-        await new Promise((r) => setTimeout(r, 200));
+        await letTimePass(200, 'the device publishes every 200 ms');
       }
     })();
     await until(async () => (await rows()).length === 2);
-    await new Promise((r) => setTimeout(r, 500)); // device rows (last seen) written
+    // Device rows (last seen) written before the hub goes: SIGKILL leaves no time to flush.
+    await eventually('both device rows written', async () => (await seen([alive, stopped])) === 2);
     await hubs.pop()!.stop(signal);
-    await new Promise((r) => setTimeout(r, 2500)); // longer than the timeout: the broker queues `alive`'s messages
+    await letTimePass(2500, 'longer than the timeout: the broker queues `alive`\'s messages');
     hubs.push(await spawnHub(env));
     await until(async () => (await rows()).some((r) => r.device_id === stopped && r.status === 'offline'));
-    await new Promise((r) => setTimeout(r, 2000)); // `alive` keeps publishing on the new hub
+    await letTimePass(2000, '`alive` keeps publishing on the new hub, which must not call it offline');
     publishing = false;
     await beating;
     await device.endAsync();
@@ -107,13 +109,13 @@ describe('hub restart with a broker backlog (device time)', () => {
     hubs.push(await spawnHub(env));
     await device.publishAsync(`${prefix}/${id}/telemetry`, '{}', { qos: 1 });
     await until(async () => (await rows()).length === 1);
-    await new Promise((r) => setTimeout(r, 500));
+    await eventually('the device row written', async () => (await seen([id])) === 1);
     await hubs.pop()!.stop('SIGTERM');
     // Sent while the hub is away, with the device's own time; then the device goes silent.
     const sentAt = Date.now();
     await device.publishAsync(`${prefix}/${id}/telemetry`, JSON.stringify({ timestamp: sentAt }), { qos: 1 });
     await device.endAsync();
-    await new Promise((r) => setTimeout(r, 3500)); // past its 3 s timeout by its own clock
+    await letTimePass(3500, 'past its 3 s timeout by its own clock, while no hub runs');
     hubs.push(await spawnHub(env));
     const listening = Date.now();
     await until(async () => (await rows()).some((r) => r.status === 'offline'));
@@ -125,10 +127,10 @@ describe('hub restart with a broker backlog (device time)', () => {
   }, 60_000);
 });
 
-async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+const until = (check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> => eventually('the status rows', check, timeoutMs);
+
+/** How many of these devices have their row, with a last-seen time, in the database. */
+async function seen(ids: string[]): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from devices where id in ${sql(ids)} and last_seen is not null`;
+  return row!.n;
 }

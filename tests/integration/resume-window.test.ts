@@ -3,6 +3,7 @@ import type { RunningHub } from '../../src/app.js';
 import { deviceClient, httpUrl, startTestHub, wsUrl } from '../helpers/hub.js';
 import { randomSuffix } from '../helpers/services.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
+import { eventually, letTimePass } from '../helpers/wait.js';
 
 /*
  * #22 item 9 on a real clock: a browser tab that reloads during 10 s of 1 Hz telemetry resumes.
@@ -30,11 +31,11 @@ async function awayFor(hub: RunningHub, seconds: number): Promise<{ missed: numb
   tab.close(); // the tab reloads
   // 1 Hz telemetry while it is away; battery and signal move, so most messages bring a score too.
   for (let i = 0; i < seconds; i++) {
-    await new Promise((r) => setTimeout(r, 1000));
+    await letTimePass(1000, 'telemetry at 1 Hz');
     await device.telemetry(d, { battery_level: i % 2 === 0 ? 15 : 95, rssi: i % 2 === 0 ? -95 : -40, metrics: { i } });
   }
   const head = async () => ((await (await fetch(httpUrl(hub, `/status/${d}`))).json()) as { battery_level: number }).battery_level;
-  for (let tries = 0; tries < 50 && (await head()) !== (seconds % 2 === 1 ? 15 : 95); tries++) await new Promise((r) => setTimeout(r, 100));
+  await eventually('the hub handled the last message', async () => (await head()) === (seconds % 2 === 1 ? 15 : 95)).catch(() => undefined);
   const resumed = await TestClient.connect(wsUrl(hub));
   clients.push(resumed);
   const ack = await resumed.request({ type: 'subscribe_device', device_id: d, since_seq: seenLast, epoch: snapshot.epoch }, 2);

@@ -146,3 +146,155 @@ describe('writer batch queue: outage or refusal', () => {
     expect(describeDbFailure(new DrizzleQueryError('select $1', ['secret-parameter'], undefined as unknown as Error)).message).toBe('query failed');
   });
 });
+
+/** A writer whose every call waits until the test settles it: batches in flight can be seen and finished in any order. */
+function heldDatabase(batchRows = 4, maxInFlight = 2) {
+  const calls: { rows: number[]; at: number; settle: (error?: Error) => void }[] = [];
+  const stored: number[] = [];
+  const events: string[] = [];
+  const queue = new BatchQueue<number>({
+    batchRows,
+    maxInFlight,
+    write: (rows) =>
+      new Promise<void>((resolve, reject) => {
+        calls.push({ rows: [...rows], at: Date.now(), settle: (error) => (error ? reject(error) : (stored.push(...rows), resolve())) });
+      }),
+    reject: async () => undefined,
+    onWritten: (rows) => void events.push(`written ${rows}`),
+    onFailure: (_err, attempt, rows) => void events.push(`failure ${attempt} (${rows} rows)`),
+    onRecovered: (after) => void events.push(`recovered after ${after}`),
+  });
+  const open = () => calls.filter((c) => !settled.has(c));
+  const settled = new Set<(typeof calls)[number]>();
+  const finish = async (index: number, error?: Error) => {
+    const call = calls[index]!;
+    settled.add(call);
+    call.settle(error);
+    await vi.advanceTimersByTimeAsync(0);
+  };
+  return { queue, calls, stored, events, open, finish };
+}
+
+describe('writer batch queue: batches in flight, order and retries', () => {
+  beforeEach(() => void vi.useFakeTimers());
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.useRealTimers();
+  });
+
+  it('closes a batch at batchRows; the open one waits for kick; kick with nothing open writes nothing', async () => {
+    const db = heldDatabase(4, 2);
+    db.queue.kick();
+    fill(db.queue, 6);
+    expect(db.calls.map((c) => c.rows)).toEqual([[0, 1, 2, 3]]);
+    db.queue.kick();
+    expect(db.calls.map((c) => c.rows)).toEqual([
+      [0, 1, 2, 3],
+      [4, 5],
+    ]);
+    expect(db.queue.depth).toBe(6);
+    expect(db.queue.enqueuedCount).toBe(6);
+  });
+
+  it('writes at most maxInFlight batches at once; the next starts when one finishes', async () => {
+    const db = heldDatabase(4, 2);
+    fill(db.queue, 16);
+    expect(db.open().map((c) => c.rows[0])).toEqual([0, 4]);
+    await db.finish(0);
+    expect(db.open().map((c) => c.rows[0])).toEqual([4, 8]);
+    await db.finish(1);
+    await db.finish(2);
+    expect(db.open().map((c) => c.rows[0])).toEqual([12]);
+    await db.finish(3);
+    expect(db.stored).toEqual(Array.from({ length: 16 }, (_, i) => i));
+    expect(db.queue.depth).toBe(0);
+    expect(db.events).toEqual(['written 4', 'written 4', 'written 4', 'written 4']);
+  });
+
+  it('durableThrough and flushed follow the oldest unwritten row, not the last batch finished', async () => {
+    const db = heldDatabase(4, 2);
+    fill(db.queue, 8);
+    let flushed = false;
+    void db.queue.flushed().then(() => (flushed = true));
+    await db.finish(1); // rows 4..7 first
+    expect(db.queue.durableThrough()).toBe(0);
+    expect(flushed).toBe(false);
+    db.queue.push(8); // open, unwritten: durability stays behind it once the rest is in
+    await db.finish(0);
+    expect(db.queue.durableThrough()).toBe(8);
+    expect(flushed).toBe(true);
+    expect(db.stored).toEqual([4, 5, 6, 7, 0, 1, 2, 3]);
+    let flushedAgain = false;
+    void db.queue.flushed().then(() => (flushedAgain = true)); // writes the open batch
+    expect(db.calls.at(-1)!.rows).toEqual([8]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(flushedAgain).toBe(false);
+    await db.finish(2);
+    expect(flushedAgain).toBe(true);
+    expect(db.queue.durableThrough()).toBe(9);
+  });
+
+  it('retries through consecutive outages with growing, capped backoff; rows pushed meanwhile wait and keep their order', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.999999); // the top of each jitter range
+    const db = heldDatabase(4, 1);
+    const outage = new Error('connection refused');
+    fill(db.queue, 4);
+    const gaps: number[] = [];
+    for (let attempt = 1; attempt <= 8; attempt++) {
+      const failedAt = Date.now();
+      await db.finish(db.calls.length - 1, outage);
+      db.queue.push(100 + attempt); // during the backoff: queued, nothing written early
+      const calls = db.calls.length;
+      await vi.advanceTimersByTimeAsync(6000);
+      expect(db.calls).toHaveLength(calls + 1);
+      gaps.push(db.calls.at(-1)!.at - failedAt);
+    }
+    // 100 ms doubling, capped at 5 s (the fake clock fires a timer at a whole ms).
+    expect(gaps.map((g) => Math.round(g / 100) * 100)).toEqual([100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+    expect(db.queue.retrying).toBe(true);
+    expect(db.events.filter((e) => e.startsWith('failure')).at(-1)).toBe('failure 8 (4 rows)');
+    await db.finish(db.calls.length - 1);
+    expect(db.events.slice(-2)).toEqual(['recovered after 8', 'written 4']);
+    expect(db.queue.retrying).toBe(false);
+    db.queue.kick();
+    await vi.advanceTimersByTimeAsync(0);
+    while (db.open().length > 0) await db.finish(db.calls.indexOf(db.open()[0]!));
+    expect(db.stored).toEqual([0, 1, 2, 3, 101, 102, 103, 104, 105, 106, 107, 108]);
+    expect(db.queue.durableThrough()).toBe(12);
+  });
+
+  it('the shortest backoff is half its ceiling (jitter)', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const db = heldDatabase(4, 1);
+    fill(db.queue, 4);
+    await db.finish(0, new Error('connection refused'));
+    await vi.advanceTimersByTimeAsync(49);
+    expect(db.calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(db.calls).toHaveLength(2);
+  });
+
+  it('stop ends the retries: queued rows stay unwritten and counted in depth', async () => {
+    const db = heldDatabase(4, 1);
+    fill(db.queue, 4);
+    await db.finish(0, new Error('connection refused'));
+    db.queue.stop();
+    db.queue.push(4);
+    db.queue.kick();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(db.calls).toHaveLength(1);
+    expect(db.queue.depth).toBe(5);
+    expect(db.queue.durableThrough()).toBe(0);
+  });
+
+  it('a refused batch in flight beside another: both settle, rows dead-lettered once, durability past both', async () => {
+    const db = fakeDatabase(new Set([9]));
+    fill(db.queue, 16);
+    await vi.runAllTimersAsync();
+    expect(db.dead.map((d) => d.row)).toEqual([9]);
+    expect(db.stored).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15]);
+    expect(db.written).toEqual([8, 7]);
+    expect(db.queue.durableThrough()).toBe(16);
+    expect(db.queue.retrying).toBe(false);
+  });
+});
