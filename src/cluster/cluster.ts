@@ -1,18 +1,10 @@
-import { InternalFault, type Faults } from '../errors/boundary.js';
+import { InternalFault } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
 import type { Membership } from './membership.js';
+import type { InstanceContext } from './instance-context.js';
 import type { ClusterPort } from './owner-api/index.js';
-import type { RedisBus } from './redis-bus.js';
 
-export interface ClusterOptions {
-  readonly bus: RedisBus;
-  readonly membership: Membership;
-  readonly instanceId: string;
-  readonly keyPrefix: string;
-  readonly log: Logger;
-  readonly metrics: Metrics;
-  readonly faults: Faults;
+export interface ClusterOptions extends InstanceContext {
   readonly rpcTimeoutMs?: number;
 }
 

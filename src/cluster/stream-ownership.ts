@@ -1,23 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { Faults } from '../errors/boundary.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
-import type { Membership } from './membership.js';
-import type { RedisBus } from './redis-bus.js';
+import type { InstanceContext } from './instance-context.js';
 
 /** How this component reaches the broker: the ingest's own client, on the hub-only control topic. */
 export interface ControlPublisher {
   publishControl(payload: string): void;
 }
 
-export interface StreamOwnershipOptions {
-  readonly bus: RedisBus;
-  readonly membership: Membership;
-  readonly instanceId: string;
-  readonly keyPrefix: string;
-  readonly log: Logger;
-  readonly metrics: Metrics;
-  readonly faults: Faults;
+export interface StreamOwnershipOptions extends InstanceContext {
   /** How often the live members are read from Redis (a SIGKILLed instance is noticed within this). */
   readonly probeMs: number;
   /** Longest a new owner holds a moved device's messages waiting for the previous owner's handoff. */
