@@ -92,7 +92,7 @@ export async function startServing(ctx: StartContext, storage: Storage, core: Hu
   routes.push(openApiRoute(routes, VERSION));
   const ws = attachWebSocket(app, hub, webSocketLimits(config), log, metrics, { ...access.policy.ws, keys: access.keys, hostAllowed: access.hostAllowed, corsOrigins: access.corsOrigins }, faults);
   // After /ws: every other request goes through the route table.
-  mountRoutes(app, routes, security, log);
+  mountRoutes(app, routes, security);
   await fanout.start(ws.delivery, (deviceId, storedSeq) => hub.fenced(deviceId, storedSeq));
   life.onStop(() => fanout.stop());
   hub.summaries.publish = ws.publishSummary;

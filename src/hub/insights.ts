@@ -1,12 +1,12 @@
 import { EwmaStats, isBack, isPast, type Severity } from '../domain/alert-rules.js';
-import { DEFAULT_RULE_SET, type CompiledRuleSet } from '../domain/compiled-rules.js';
+import type { CompiledRuleSet } from '../domain/compiled-rules.js';
 import { computeHealth, type Weights } from '../domain/health-score.js';
 import { RollingMetrics } from '../domain/rolling-metrics.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import { AlertBook } from './alert-book.js';
 import type { InsightSink } from './alert-types.js';
 import { dropRemoved, escalate, judgeStaleness, readRule, type RuleState } from './rule-evaluation.js';
-import type { Alert, AlertTransition, ScoredHealth } from '../domain/alert.js';
+import type { Alert, ScoredHealth } from '../domain/alert.js';
 import type { DeviceState } from '../domain/device-state.js';
 
 export type { InsightSink } from './alert-types.js';

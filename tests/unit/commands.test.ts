@@ -178,7 +178,7 @@ describe('CommandService: retries and timeout', () => {
     const { service, ports, online, published, faults } = harness();
     online.add('a');
     online.add('b');
-    const a = service.submit('a', request({ timeoutS: 10 }), null).command;
+    service.submit('a', request({ timeoutS: 10 }), null);
     const b = service.submit('b', request({ timeoutS: 20 }), null).command;
     const publish = ports.publish;
     ports.publish = (deviceId, payload) => {

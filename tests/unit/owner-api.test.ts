@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { IngestEntry } from '../../src/cluster/ingest-entry.js';
-import { OPERATIONS, createOwnerApi, type ClusterPort, type OperationName } from '../../src/cluster/owner-api/index.js';
+import { OPERATIONS, type ClusterPort, type OperationName } from '../../src/cluster/owner-api/index.js';
 import type { Alert } from '../../src/domain/alert.js';
 import { alertData } from '../../src/domain/representations.js';
 import { Faults } from '../../src/errors/boundary.js';

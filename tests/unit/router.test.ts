@@ -59,7 +59,7 @@ describe('route table plumbing', () => {
       metrics,
       faults: new Faults(createLogger('silent'), metrics),
     };
-    mountRoutes(app, routes, sec, createLogger('silent'));
+    mountRoutes(app, routes, sec);
     socket = await new Promise<us_listen_socket>((resolve, reject) => app.listen('127.0.0.1', 0, (s) => (s ? resolve(s) : reject(new Error('listen')))));
     base = `http://127.0.0.1:${uws.us_socket_local_port(socket)}`;
   });
@@ -139,6 +139,6 @@ describe('route table plumbing', () => {
   });
 
   it('refuses a table with a duplicate route', () => {
-    expect(() => mountRoutes(uws.App(), [routes[0]!, routes[0]!], {} as HttpSecurity, createLogger('silent'))).toThrow(/declared twice/);
+    expect(() => mountRoutes(uws.App(), [routes[0]!, routes[0]!], {} as HttpSecurity)).toThrow(/declared twice/);
   });
 });

@@ -1,4 +1,3 @@
-import type { Logger } from '../../logger.js';
 import type { Principal } from '../../security/api-keys.js';
 import { ACTIONS, authorize } from '../../security/policy.js';
 import type { HttpResponse, TemplatedApp } from '../uws.js';
@@ -40,7 +39,7 @@ function decodeSegment(raw: string): string | null {
  * limit (429), the body (413, 400, 422), then the handler inside an error boundary (500, reported
  * with the request id, without internals). Header size (431) comes first. Mount it after `/ws`.
  */
-export function mountRoutes(app: TemplatedApp, routes: readonly Route[], sec: HttpSecurity, log: Logger): void {
+export function mountRoutes(app: TemplatedApp, routes: readonly Route[], sec: HttpSecurity): void {
   const compiled: CompiledRoute[] = routes.map((r) => {
     const segments = r.path.split('/').slice(1).map((s) => (s.startsWith('{') && s.endsWith('}') ? null : s));
     return { route: r, segments, literals: segments.filter((s) => s !== null).length };
