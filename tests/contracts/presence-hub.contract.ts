@@ -78,7 +78,12 @@ export function runPresenceHubContract(mode: HubMode): void {
       const client = await follow(first, id);
       await device.telemetry(id, { battery_level: 42 });
       await client.next((f) => f.type === 'device_update');
-      // (first.stop() flushes the writer, so the device's state is stored before the hub is gone.)
+      // Its presence touch written (batched) before the hub goes, as in any running hub; first.stop()
+      // flushes the writer, so the device's state is stored too.
+      await eventually('the device present in the presence store', async () => {
+        const batch = (await (await fetch(httpUrl(first, '/status/batch'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ device_ids: [id] }) })).json()) as { devices: { present: boolean }[] };
+        return batch.devices[0]?.present === true;
+      });
       // Stop within the device's 1 s timeout: nobody sees it go offline live.
       await first.stop();
       expect(client.ofType('status_change').map((c) => c.status)).toEqual(['online']);
@@ -128,7 +133,7 @@ export function runPresenceHubContract(mode: HubMode): void {
       const iso = (ms: number) => new Date(ms).toISOString();
       await device.telemetry(id, { battery_level: 76, rssi: -60, timestamp: iso(at) });
       await client.next((f) => f.type === 'device_update');
-      // Presence touches are batched (~20 ms): poll until the read shows it.
+      // The status read answers from the hub's state; poll in case the message is still on its way.
       await eventually('the status read shows the reading, online', async () => {
         expect(await (await fetch(httpUrl(hub, `/status/${id}`))).json()).toMatchObject({
           device_id: id,
@@ -145,8 +150,12 @@ export function runPresenceHubContract(mode: HubMode): void {
       const summary = (await (await fetch(httpUrl(hub, '/status/summary'))).json()) as { total_devices: number; online_devices: number; devices: { device_id: string }[] };
       expect(summary.devices.some((d) => d.device_id === id)).toBe(true);
       expect(summary.online_devices).toBeGreaterThanOrEqual(1);
-      const batch = await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ device_ids: [id, 'ghost'] }) });
-      expect(await batch.json()).toMatchObject({ devices: [{ device_id: id, online: true, present: true }, { device_id: 'ghost', status: 'unknown', present: false }] });
+      // `present` is the presence store's word, written by its batched touches: poll until it has it.
+      await eventually('the batch read shows the device present', async () => {
+        const batch = await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ device_ids: [id, 'ghost'] }) });
+        expect(await batch.json()).toMatchObject({ devices: [{ device_id: id, online: true, present: true }, { device_id: 'ghost', status: 'unknown', present: false }] });
+        return true;
+      });
       const bad = await fetch(httpUrl(hub, '/status/batch'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ device_ids: ['a/b'] }) });
       expect(bad.status).toBe(422);
       expect(((await bad.json()) as { detail: { loc: unknown[] }[] }).detail[0]!.loc).toEqual(['body', 'device_ids', 0]);
