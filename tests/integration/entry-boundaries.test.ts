@@ -37,8 +37,10 @@ beforeAll(async () => {
     if (t.deviceId === POISON) throw fault();
     return ingest(t);
   };
-  const snapshot = core.snapshot.bind(core);
-  core.snapshot = (id: string) => {
+  // The subscription service builds the snapshots a subscriber gets first.
+  const subscriptions = core.subscriptions;
+  const snapshot = subscriptions.snapshot.bind(subscriptions);
+  subscriptions.snapshot = (id: string) => {
     if (id === POISON) throw fault();
     return snapshot(id);
   };
