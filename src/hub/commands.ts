@@ -124,12 +124,14 @@ export class CommandService {
     command.attempts++;
     command.state = 'sent';
     command.updatedAt = this.now();
+    // Armed first: if the publish throws (the broker client refused it), the command still times
+    // out or is resent, rather than staying `sent` with no timer.
+    this.arm(command, command.timeoutS * 1000);
     this.ports.publish(
       command.deviceId,
       JSON.stringify({ command_id: command.id, command: command.command, params: command.params, attempt: command.attempts }),
     );
     this.ports.changed(command);
-    this.arm(command, command.timeoutS * 1000);
   }
 
   private arm(command: Command, ms: number): void {

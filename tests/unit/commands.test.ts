@@ -191,6 +191,23 @@ describe('CommandService: retries and timeout', () => {
     expect(published.filter((p) => p.deviceId === 'b').map((p) => p.body.attempt)).toEqual([1, 2]);
   });
 
+  it('a resend whose publish throws still ends: the command is resent again, then times out', () => {
+    const { service, ports, online, published, faults, statesOf } = harness();
+    online.add('d1');
+    const { command } = service.submit('d1', request({ timeoutS: 10, maxAttempts: 3 }), null);
+    const publish = ports.publish;
+    let refusals = 0;
+    ports.publish = (deviceId, payload) => {
+      if (refusals++ === 0) throw new Error('broker refused');
+      publish(deviceId, payload);
+    };
+    vi.advanceTimersByTime(3_600_000);
+    expect(faults).toEqual([new Error('broker refused')]);
+    expect(published.map((p) => p.body.attempt)).toEqual([1, 3]);
+    expect(command.state).toBe('timed_out');
+    expect(statesOf(command.id).at(-1)).toBe('timed_out');
+  });
+
   it('stop clears every timer', () => {
     const { service, online, published } = harness();
     online.add('d1');
