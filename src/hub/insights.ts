@@ -42,7 +42,7 @@ type Verdict = { readonly kind: 'raise'; readonly since: number } | { readonly k
 const OFFLINE = 'device_offline';
 const ZSCORE_CLEAR = 2;
 /** Devices one sweep handles per event-loop turn (a few milliseconds of scoring). */
-const SWEEP_SLICE = 2000;
+const SWEEP_SLICE = 500;
 
 /**
  * Rolling metrics, health scores and anomaly alerts, per device, updated as telemetry arrives in
