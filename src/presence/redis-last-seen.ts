@@ -10,8 +10,21 @@ export type MultiGet = (keys: string[]) => Promise<(string | null)[]>;
  * has no key: in MGETs of at most LAST_SEEN_BATCH keys, LAST_SEEN_IN_FLIGHT at a time. The reconcile
  * asks this for every device recorded online — the whole fleet after a restart — so no single call
  * may carry all of them.
+ *
+ * One MGET's worth is answered straight from its reply, with no more promise steps than a plain
+ * `await mget` had: at start the reconcile's read and the first judging sweep's claims are sent
+ * together, and the hub expects the reconcile's answer first (a device gone silent while the hub was
+ * down is reported as `reconcile`, not `timeout`: tests/contracts/presence-hub.contract.ts).
  */
-export async function lastSeenInChunks(deviceIds: readonly string[], prefix: string, mget: MultiGet): Promise<(number | null)[]> {
+export function lastSeenInChunks(deviceIds: readonly string[], prefix: string, mget: MultiGet): Promise<(number | null)[]> {
+  if (deviceIds.length === 0) return Promise.resolve([]);
+  if (deviceIds.length <= LAST_SEEN_BATCH) return mget(deviceIds.map((id) => prefix + id)).then(toLastSeen);
+  return inParallelChunks(deviceIds, prefix, mget);
+}
+
+const toLastSeen = (values: (string | null)[]): (number | null)[] => values.map((v) => (v === null || v === undefined ? null : Number(v)));
+
+async function inParallelChunks(deviceIds: readonly string[], prefix: string, mget: MultiGet): Promise<(number | null)[]> {
   const out = new Array<number | null>(deviceIds.length);
   let next = 0;
   const worker = async (): Promise<void> => {
