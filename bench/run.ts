@@ -4,7 +4,7 @@ import { fanoutScenario } from './scenarios/fanout.js';
 import { fleetScenario } from './scenarios/fleet.js';
 import { footprintScenario } from './scenarios/footprint.js';
 import { ingestScenario } from './scenarios/ingest.js';
-import { latencyScenario } from './scenarios/latency.js';
+import { latencyScenario, parseLatencyCases } from './scenarios/latency.js';
 import { hotPathScenario } from './scenarios/hot-path.js';
 import { presenceScenario } from './scenarios/presence.js';
 import { restScenario } from './scenarios/rest.js';
@@ -30,8 +30,11 @@ const { values } = parseArgs({
     'cluster-count': { type: 'string', default: '60000' },
     // QoS 0 messages per ingest run (QoS 1 runs half as many); a quick check with fewer.
     'ingest-count': { type: 'string', default: '200000' },
-    // Latency cases as rate:clients (each client follows its own device); a quick check with one small case.
-    'latency-cases': { type: 'string', default: '1000:1000,10000:1000,30000:1000,10000:10000' },
+    // Latency cases as rate:clients[:devices] (each client follows its own device; messages spread over
+    // the devices, one per client unless given); a quick check with one small case.
+    'latency-cases': { type: 'string', default: '1000:1000,10000:1000,30000:1000,10000:10000,10000:10000:100000' },
+    // Measured seconds per latency case (after 1 s of warm-up); longer runs catch more periodic work.
+    'latency-seconds': { type: 'string', default: '5' },
     // Followers of one device in the fan-out runs, and idle connections the hub is asked to hold.
     'fanout-clients': { type: 'string', default: '10000' },
     'fanout-held': { type: 'string', default: '19000' },
@@ -54,14 +57,7 @@ const services = {
 
 const scenarios: Record<string, () => Promise<Figure[]>> = {
   ingest: () => ingestScenario(services, Number(values['ingest-count'])),
-  latency: () =>
-    latencyScenario(
-      services,
-      values['latency-cases']!.split(',').map((c) => {
-        const [rate, clients] = c.split(':').map(Number);
-        return { rate: rate!, clients: clients! };
-      }),
-    ),
+  latency: () => latencyScenario(services, parseLatencyCases(values['latency-cases']!), Number(values['latency-seconds'])),
   presence: () => presenceScenario(values['redis-url']!),
   footprint: () => footprintScenario(),
   'hot-path': () => hotPathScenario(),

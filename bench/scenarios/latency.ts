@@ -1,15 +1,44 @@
 import { runChild, waitForLine } from '../load/child.js';
-import { startBenchHub, type BenchServices } from '../bench-env.js';
+import { readCounter, startBenchHub, type BenchServices } from '../bench-env.js';
 import type { Figure } from '../report.js';
 import { readEventLoopWindow, startEventLoopWindow } from '../load/event-loop-delay.js';
+import { fleetEnv } from './restart.js';
+
+/** Of `messages` sent round-robin over `devices` devices, how many reach a followed one (the first `clients`). */
+const followedOf = (messages: number, clients: number, devices: number): number =>
+  Math.floor(messages / devices) * clients + Math.min(clients, messages % devices);
+
+const ACCEPTED = /vigil_mqtt_messages_total\{kind="telemetry",outcome="accepted"\} (\d+)/;
+
+/** Polls until the hub accepted `count` telemetry messages (the fleet is known) or 60 s passed. */
+async function waitForAccepted(port: number, count: number): Promise<void> {
+  for (const until = Date.now() + 60_000; Date.now() < until && (await readCounter(port, ACCEPTED)) < count; ) await new Promise((r) => setTimeout(r, 200));
+}
+
+export interface LatencyCase {
+  readonly rate: number;
+  readonly clients: number;
+  /** Devices the messages are spread over (default: one per client); clients follow the first `clients`. */
+  readonly devices?: number;
+}
+
+/** `rate:clients[:devices]`, comma-separated (bench/run.ts --latency-cases). */
+export function parseLatencyCases(text: string): LatencyCase[] {
+  return text.split(',').map((c) => {
+    const [rate, clients, devices] = c.split(':').map(Number);
+    return { rate: rate!, clients: clients!, devices };
+  });
+}
 
 /**
- * MQTT publish → WebSocket receive latency at fixed rates: C clients each follow one of C devices,
- * so every message reaches one client; publisher, clients and hub are three processes on 2 cores.
+ * MQTT publish → WebSocket receive latency at fixed rates: C clients each follow one of D devices
+ * (D = C unless given), messages go round-robin over the D devices, so a message reaches one client
+ * when its device is followed (every message when D = C); publisher, clients and hub are three
+ * processes on 2 cores. Each case runs `seconds` measured seconds after 1 s of warm-up.
  */
-export async function latencyScenario(s: BenchServices, cases: readonly { rate: number; clients: number }[], seconds = 5): Promise<Figure[]> {
+export async function latencyScenario(s: BenchServices, cases: readonly LatencyCase[], seconds = 5): Promise<Figure[]> {
   const figures: Figure[] = [];
-  for (const { rate, clients } of cases) {
+  for (const { rate, clients, devices = clients } of cases) {
     // One second at the rate first, unmeasured: the publisher, broker, hub and clients are then all
     // running warm code (a fresh load-generator process's first half second is not the hub's latency).
     const warm = rate;
@@ -23,16 +52,19 @@ export async function latencyScenario(s: BenchServices, cases: readonly { rate: 
       latency: 'true',
     });
     await waitForLine(bare.child, 'ready');
-    const barePub = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix: barePrefix, count: total, warm, rate, devices: clients, qos: 0 });
+    const barePub = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix: barePrefix, count: total, warm, rate, devices, qos: 0 });
     const [baseline] = await Promise.all([bare.result, barePub.result]);
-    const { hub, prefix, stop } = await startBenchHub(s, { MQTT_QOS: '0' });
+    const { hub, prefix, stop } = await startBenchHub(s, { MQTT_QOS: '0', ...(devices > 10_000 ? fleetEnv(devices) : {}) });
     try {
       const count = rate * seconds;
       // Steady state: every device is known before measuring (a device's first message also creates
       // its registry entry, presence, health state and an online transition; that burst is not the
       // latency of a running fleet).
-      const known = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix, count: clients * 2, rate: Math.min(rate, 5000), devices: clients, qos: 0 });
+      // A large fleet is made known once, at 10k/s (100,000 devices: 10 s), a small one twice.
+      const large = devices > 10_000;
+      const known = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix, count: devices * (large ? 1 : 2), rate: Math.min(rate, large ? 10_000 : 5000), devices, qos: 0 });
       await known.result;
+      if (large) await waitForAccepted(hub.port, devices);
       await new Promise((r) => setTimeout(r, 2000));
       // Light clients (frame headers walked, "t" read from the bytes): the generator must not be what is slow.
       const ws = runChild<{ frames: number; updates: number; p50: number; p99: number; p999: number; samples: number }>('bench/load/light-ws-clients.ts', {
@@ -41,7 +73,7 @@ export async function latencyScenario(s: BenchServices, cases: readonly { rate: 
         devices: clients,
         mode: 'hub',
         latency: 'true',
-        expect: total,
+        expect: followedOf(total, clients, devices),
       });
       await waitForLine(ws.child, 'ready', 120_000);
       // The event-loop delay histogram over the run (warm-up included): what stalls the hub, if anything does.
@@ -49,8 +81,8 @@ export async function latencyScenario(s: BenchServices, cases: readonly { rate: 
       const pub = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix, count: total, warm, rate, devices: clients, qos: 0 });
       const [r] = await Promise.all([ws.result, pub.result]);
       const loop = await readEventLoopWindow(hub.port);
-      const label = `${rate / 1000}k msg/s, ${clients} clients`;
-      const note = `${r.updates}/${total} updates delivered, the last ${count} measured (${r.samples} samples) after 1 s of warm-up at the rate`;
+      const label = `${rate / 1000}k msg/s, ${clients} clients${devices === clients ? '' : `, ${devices} devices`}`;
+      const note = `${r.updates}/${followedOf(total, clients, devices)} updates delivered, the last ${followedOf(count, clients, devices)} measured (${r.samples} samples) after 1 s of warm-up at the rate, ${seconds} s measured`;
       figures.push(
         { scenario: 'latency', metric: `publish→WS p50 (${label})`, value: r.p50, unit: 'ms', note },
         { scenario: 'latency', metric: `publish→WS p99 (${label})`, value: r.p99, unit: 'ms' },

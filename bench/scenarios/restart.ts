@@ -1,4 +1,4 @@
-import { readCounter, rssOf, startRestartableBenchHub, type BenchServices } from '../bench-env.js';
+import { cpuMsOf, readCounter, rssOf, startRestartableBenchHub, type BenchServices } from '../bench-env.js';
 import { seedFleet, seededReading } from '../load/seed-fleet.js';
 import type { HubProcess } from '../../tests/helpers/hub-process.js';
 import type { Figure } from '../report.js';
@@ -38,6 +38,8 @@ export interface ReadyTimes {
   /** Spawned → all three conditions held. */
   readonly readyS: number;
   readonly rssAtReady: number;
+  /** CPU time (user + system) the hub process used from spawn to ready: the work, whatever the machine's load. */
+  readonly cpuSAtReady: number;
   readonly backlogReadS: number;
 }
 
@@ -71,6 +73,7 @@ export async function waitUntilReady(hub: HubProcess, spawnedAt: number, listene
     listeningS: (listenedAt - spawnedAt) / 1000,
     readyS: (readyAt - spawnedAt) / 1000,
     rssAtReady: rssOf(hub.child.pid!),
+    cpuSAtReady: cpuMsOf(hub.child.pid!) / 1000,
     backlogReadS: await readCounter(hub.port, /^vigil_presence_backlog_read_seconds (\S+)/m),
   };
 }
@@ -99,6 +102,7 @@ export async function restartScenario(s: BenchServices, counts: readonly number[
       const label = devices === 0 ? 'no devices (baseline)' : `${devices.toLocaleString('en-US')} devices`;
       figures.push(
         { scenario: 'restart', metric: `restart to ready, ${label}`, value: t.readyS, unit: 's', note: `listening after ${t.listeningS.toFixed(2)} s; /readyz 200, sampled snapshots right, presence reconciled (backlog read in ${t.backlogReadS.toFixed(2)} s)${devices > 0 ? `; ${seeded.alerts} active alerts, seeded in ${seeded.seconds.toFixed(1)} s` : ''}` },
+        { scenario: 'restart', metric: `hub CPU to ready, ${label}`, value: t.cpuSAtReady, unit: 's', note: 'user + system time of the hub process from spawn to ready (less sensitive to a shared machine than the wall time)' },
         { scenario: 'restart', metric: `RSS at ready, ${label}`, value: t.rssAtReady / 2 ** 20, unit: 'MiB', note: devices > 0 ? `${Math.round((t.rssAtReady - baselineRss) / devices)} B a device over the baseline's RSS` : 'the hub with nothing restored' },
       );
     } finally {

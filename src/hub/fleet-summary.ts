@@ -1,11 +1,14 @@
-import { isDeviceId } from '../domain/device-id.js';
 import type { Faults } from '../errors/boundary.js';
 import type { Metrics } from '../metrics.js';
 import type { DeviceRegistry } from './device-registry.js';
+import { parsePeerMessage, peerMessages, summaryFrames } from './fleet-summary-frames.js';
+import { normalizeRow, summaryEntry } from './fleet-summary-rows.js';
+import type { SummaryPeers, SummarySocket } from './fleet-summary-ports.js';
 import type { Insights } from './insights.js';
 import type { HubOwnerApi, OwnedRows } from '../cluster/owner-api/index.js';
-import type { DeviceState } from '../domain/device-state.js';
-import { iso } from '../domain/representations.js';
+
+export { summaryEntry, summaryEntryReference } from './fleet-summary-rows.js';
+export type { SummaryPeers, SummarySocket } from './fleet-summary-ports.js';
 
 /**
  * The uWS topic summary frames are published on; `*` is not allowed in device ids, so no device
@@ -30,25 +33,6 @@ const PACE_MS = 20;
 /** Deltas held for a receiver still getting its snapshot; past it the snapshot starts over, fresh. */
 const MAX_HELD_DELTAS = 100;
 
-/** What a summary subscriber's connection needs (the session's socket). */
-export interface SummarySocket {
-  send(frame: string): void;
-  bufferedAmount(): number;
-  subscribe(channel: string): void;
-  unsubscribe(channel: string): void;
-  cork(fn: () => void): void;
-}
-
-/**
- * Cluster mode: how an owner hands its changed summaries to the other instances once per interval
- * (src/cluster/summary-peers.ts, over the Redis bus) and hears theirs (its own echo dropped).
- */
-export interface SummaryPeers {
-  readonly instanceId: string;
-  publish(message: string): void;
-  onMessage(handler: (message: string) => void): void;
-}
-
 /** A summary held for a device another instance owns: its text, and which of that owner's ticks it came with. */
 interface RemoteEntry {
   readonly entry: string;
@@ -64,41 +48,6 @@ interface Deps {
   readonly metrics: Metrics;
   readonly faults: Faults;
   readonly now: () => number;
-}
-
-
-/** One device's row of the fleet table, as it travels in `fleet_summary` frames (the reference form). */
-export function summaryEntryReference(state: DeviceState, insights: Insights): string {
-  return JSON.stringify({
-    id: state.id,
-    type: state.type,
-    name: state.name,
-    status: state.status,
-    last_seen: iso(state.lastSeen),
-    battery_level: state.telemetry?.batteryLevel ?? null,
-    rssi: state.telemetry?.rssi ?? null,
-    score: insights.health(state.id)?.score ?? null,
-    active_alerts: insights.activeAlerts(state.id).length,
-    flapping: state.flapping,
-  });
-}
-
-const text = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
-const num = (v: number | null | undefined): string => (v === null || v === undefined ? 'null' : String(v));
-
-/**
- * The row written out by hand: the same text as the reference (the unit test holds them equal),
- * built for every changed device each interval. Ids are validated to [A-Za-z0-9._:-] and numbers
- * to be finite, so only type and name need escaping.
- */
-export function summaryEntry(state: DeviceState, insights: Insights): string {
-  const t = state.telemetry;
-  return (
-    `{"id":"${state.id}","type":${text(state.type)},"name":${text(state.name)},"status":"${state.status}",` +
-    `"last_seen":${state.lastSeen === null ? 'null' : `"${new Date(state.lastSeen).toISOString()}"`},` +
-    `"battery_level":${num(t?.batteryLevel)},"rssi":${num(t?.rssi)},"score":${num(insights.health(state.id)?.score)},` +
-    `"active_alerts":${insights.activeAlerts(state.id).length},"flapping":${state.flapping}}`
-  );
 }
 
 /**
@@ -282,30 +231,11 @@ export class FleetSummaries {
   publish: (frame: string) => void = () => undefined;
 
   private frames(rows: readonly string[], removed: readonly string[], full: boolean): string[] {
-    const { chunk } = this.opts;
-    const timestamp = new Date(this.deps.now()).toISOString();
-    const frames: string[] = [];
-    const count = Math.max(1, Math.ceil(rows.length / chunk));
-    for (let i = 0; i < count; i++) {
-      const part = rows.slice(i * chunk, (i + 1) * chunk);
-      const last = i === count - 1;
-      // Removed ids go with the last chunk; they are validated device ids, so need no escaping.
-      const frame =
-        `{"type":"fleet_summary","full":${full},"last":${last},"devices":[${part.join(',')}],` +
-        `"removed":${last ? JSON.stringify(removed) : '[]'},"timestamp":"${timestamp}"}`;
-      const kind = full ? 'full' : 'delta';
-      this.deps.metrics.fleetSummaryFrames.inc({ kind });
-      this.deps.metrics.fleetSummaryBytes.inc({ kind }, Buffer.byteLength(frame));
-      this.deps.metrics.fleetSummaryDevices.observe(part.length);
-      frames.push(frame);
-    }
-    return frames;
+    return summaryFrames(rows, removed, full, this.opts.chunk, this.deps.now(), this.deps.metrics);
   }
 
   private toPeers(rows: readonly string[]): void {
-    const { chunk } = this.opts;
-    for (let i = 0; i < rows.length; i += chunk) {
-      const message = `${this.peers!.instanceId}|${this.tick}|[${rows.slice(i, i + chunk).join(',')}]`;
+    for (const message of peerMessages(this.peers!.instanceId, this.tick, rows, this.opts.chunk)) {
       this.deps.metrics.fleetSummaryPeerBatches.inc({ direction: 'out' });
       this.peers!.publish(message);
     }
@@ -313,18 +243,10 @@ export class FleetSummaries {
 
   /** `from|tick|[rows]` from another owner (its echo was dropped by the bus adapter). */
   private fromPeer(message: string): void {
-    const a = message.indexOf('|');
-    const b = message.indexOf('|', a + 1);
-    const version = Number(message.slice(a + 1, b));
-    let rows: unknown;
-    try {
-      rows = a > 0 && b > a && Number.isSafeInteger(version) ? JSON.parse(message.slice(b + 1)) : null;
-    } catch {
-      rows = null;
-    }
-    if (!Array.isArray(rows)) return this.deps.metrics.fleetSummaryPeerBatches.inc({ direction: 'invalid' });
+    const parsed = parsePeerMessage(message);
+    if (parsed === null) return this.deps.metrics.fleetSummaryPeerBatches.inc({ direction: 'invalid' });
     this.deps.metrics.fleetSummaryPeerBatches.inc({ direction: 'in' });
-    this.merge(message.slice(0, a), version, rows);
+    this.merge(parsed.from, parsed.version, parsed.rows);
   }
 
   /**
@@ -358,27 +280,3 @@ export class FleetSummaries {
   }
 }
 
-const STATUSES = new Set(['online', 'offline', 'unknown']);
-const nullableNumber = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const shortText = (v: unknown): string | null => (typeof v === 'string' && v.length <= 256 ? v : null);
-
-/** A row from another instance, checked and written again in the frame's field order (never passed on as received). */
-function normalizeRow(row: unknown): { id: string; text: string } | null {
-  if (typeof row !== 'object' || row === null) return null;
-  const r = row as Record<string, unknown>;
-  if (!isDeviceId(r.id) || typeof r.status !== 'string' || !STATUSES.has(r.status)) return null;
-  const lastSeen = typeof r.last_seen === 'string' && !Number.isNaN(Date.parse(r.last_seen)) ? r.last_seen : null;
-  const text = JSON.stringify({
-    id: r.id,
-    type: shortText(r.type),
-    name: shortText(r.name),
-    status: r.status,
-    last_seen: lastSeen,
-    battery_level: nullableNumber(r.battery_level),
-    rssi: nullableNumber(r.rssi),
-    score: nullableNumber(r.score),
-    active_alerts: typeof r.active_alerts === 'number' && Number.isSafeInteger(r.active_alerts) && r.active_alerts >= 0 ? r.active_alerts : 0,
-    flapping: r.flapping === true,
-  });
-  return { id: r.id, text };
-}

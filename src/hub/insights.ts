@@ -41,6 +41,8 @@ type Verdict = { readonly kind: 'raise'; readonly since: number } | { readonly k
 
 const OFFLINE = 'device_offline';
 const ZSCORE_CLEAR = 2;
+/** Devices one sweep handles per event-loop turn (a few milliseconds of scoring). */
+const SWEEP_SLICE = 500;
 
 /**
  * Rolling metrics, health scores and anomaly alerts, per device, updated as telemetry arrives in
@@ -108,9 +110,21 @@ export class Insights {
     this.rescore(state, d, now, false);
   }
 
-  /** The periodic sweep: re-score quiet devices (freshness decays) and raise due offline alerts. */
+  /**
+   * The periodic sweep: re-score quiet devices (freshness decays) and raise due offline alerts.
+   * SWEEP_SLICE devices an event-loop turn, the rest on the next turns (setImmediate): a sweep of
+   * 100,000 devices would otherwise hold the loop for tens of milliseconds, every message waiting
+   * behind it (#21). Each device is judged at `now`, the sweep's start; a small fleet is swept at once.
+   */
   sweep(states: Iterable<DeviceState>, now: number, rescore: boolean, inIncident: (deviceId: string) => boolean = () => false): void {
-    for (const state of states) {
+    this.sweepSlice(states[Symbol.iterator](), now, rescore, inIncident);
+  }
+
+  private sweepSlice(devices: Iterator<DeviceState>, now: number, rescore: boolean, inIncident: (deviceId: string) => boolean): void {
+    for (let n = 0; n < SWEEP_SLICE; n++) {
+      const next = devices.next();
+      if (next.done === true) return;
+      const state = next.value;
       if (!rescore && state.status !== 'offline') continue;
       const d = this.devices.get(state.id);
       if (d === undefined) continue;
@@ -120,6 +134,7 @@ export class Insights {
       }
       if (rescore) this.rescore(state, d, now);
     }
+    setImmediate(() => this.sweepSlice(devices, now, rescore, inIncident));
   }
 
   /** The device of an alert held here, or null. */

@@ -3,9 +3,11 @@ import type { Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import { redactUrl } from '../redact-url.js';
 import { randomBytes } from 'node:crypto';
-import type { DeviceStatus, StatusChange, TransitionReason } from '../domain/device-status.js';
 import { LATE_EXPIRY_MS } from './late-expiry.js';
+import { lastSeenInChunks } from './redis-last-seen.js';
+import { enableExpiryEvents, parseAnnouncement } from './redis-notifications.js';
 import { CLAIM_DUE, CLAIM_ONE, CLAIM_TRANSITION, TOUCH_MANY } from './redis-scripts.js';
+import { TouchQueue } from './redis-touch-queue.js';
 import type { PresenceHealth, PresenceListener, PresenceStore } from './presence-store.js';
 
 export interface RedisPresenceOptions {
@@ -18,11 +20,6 @@ export interface RedisPresenceOptions {
   readonly flushMs?: number;
 }
 
-interface PendingTouch {
-  lastSeen: number;
-  deadline: number;
-}
-
 type ScriptKeys = [deadlines: string, seen: string, statuses: string, prefix: string, channel: string];
 type RedisWithScripts = Redis & {
   vigilTouch(...args: [...ScriptKeys, ...(string | number)[]]): Promise<number>;
@@ -32,7 +29,8 @@ type RedisWithScripts = Redis & {
 };
 
 const CLAIM_BATCH = 1000;
-const FLUSH_BATCH = 2000;
+
+export { mergeFlags, parseAnnouncement } from './redis-notifications.js';
 
 /**
  * Presence in Redis: a key per device (`SET … PX`, value = last seen) for keyspace expiry events,
@@ -40,10 +38,10 @@ const FLUSH_BATCH = 2000;
  * keys by sampling), and a hash of last-seen times. Each expiry is claimed atomically by a Lua
  * script (ZREM decides), so the event path, the sweep and several hubs report it exactly once.
  *
- * Coalescing: the deadline written to Redis is the true deadline plus `slack`
- * (min(500 ms, timeout / 4)). A later touch whose true deadline is not past the written one needs
- * no round trip; so a device is reported offline at most `slack` + `sweepMs` after its true
- * deadline, never before it.
+ * Touches are coalesced and written in bounded batches (redis-touch-queue.ts), so a device is
+ * reported offline at most 500 ms + `sweepMs` after its true deadline, never before it. No call's
+ * size grows with the fleet: touches go FLUSH_BATCH devices a call, last-seen reads LAST_SEEN_BATCH
+ * keys an MGET, claims CLAIM_BATCH expiries a call.
  */
 export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   const prefix = `${opts.keyPrefix}presence:`;
@@ -61,13 +59,9 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   commands.defineCommand('vigilClaimOne', { numberOfKeys: 5, lua: CLAIM_ONE });
   commands.defineCommand('vigilClaim', { numberOfKeys: 5, lua: CLAIM_TRANSITION });
 
-  /** The deadline last written to Redis per device (coalescing). */
-  const written = new Map<string, number>();
-  const pending = new Map<string, PendingTouch>();
   let listener: PresenceListener | null = null;
   let flushTimer: NodeJS.Timeout | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
-  let flushing = false;
   let sweeping = false;
   let stopped = false;
   let failing = false;
@@ -87,35 +81,11 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
     failing = false;
   };
 
-  async function flush(): Promise<void> {
-    if (flushing || pending.size === 0) return;
-    flushing = true;
-    const batch: [string, PendingTouch][] = [];
-    for (const entry of pending) {
-      batch.push(entry);
-      if (batch.length >= FLUSH_BATCH) break;
-    }
-    for (const [id] of batch) pending.delete(id);
-    const args: (string | number)[] = [Date.now()];
-    for (const [id, t] of batch) args.push(id, t.lastSeen, t.deadline);
-    try {
-      await commands.vigilTouch(...keys, ...args);
-      noteSuccess();
-    } catch (error) {
-      // Put them back unless a newer touch arrived meanwhile; forget what we believed was written.
-      for (const [id, t] of batch) {
-        if (!pending.has(id)) pending.set(id, t);
-        written.delete(id);
-      }
-      noteFailure(error as Error);
-    } finally {
-      flushing = false;
-    }
-    if (pending.size >= FLUSH_BATCH) flush().catch(onFlushFault);
-  }
+  const queue = new TouchQueue((args) => commands.vigilTouch(...keys, ...args), noteSuccess, noteFailure, onFlushFault);
+  const flush = () => queue.flush();
 
   function report(id: string, lastSeen: string | undefined, deadline: string | undefined): void {
-    written.delete(id);
+    queue.forgetWritten(id);
     // Even when a touch is pending (heard within the last flush interval), the hub decides: it
     // re-arms the device and takes its online status back.
     // The hub's fault is its own (reported as such), not a Redis failure, and must not stop the other claims.
@@ -159,26 +129,11 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   function onAnnouncement(message: string): void {
     const change = parseAnnouncement(message, hubId);
     if (change === null) return;
-    if (change.status === 'offline') written.delete(change.deviceId);
+    if (change.status === 'offline') queue.forgetWritten(change.deviceId);
     try {
       listener?.onRemoteTransition?.(change);
     } catch (error) {
       faults.report('presence', error, { op: 'remote-transition' });
-    }
-  }
-
-  async function enableExpiryEvents(): Promise<void> {
-    let current: string;
-    try {
-      const reply = (await commands.config('GET', 'notify-keyspace-events')) as string[];
-      current = reply[1] ?? '';
-      const wanted = mergeFlags(current);
-      if (wanted !== current) await commands.config('SET', 'notify-keyspace-events', wanted);
-    } catch (error) {
-      throw new Error(
-        `Redis refused CONFIG for notify-keyspace-events (${(error as Error).message}); ` +
-          "set notify-keyspace-events to include 'Ex' in redis.conf (e.g. notify-keyspace-events Ex)",
-      );
     }
   }
 
@@ -202,7 +157,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
         subscriber.disconnect();
         throw new Error(`Redis at ${redactUrl(opts.url)} is not reachable: ${(error as Error).message}`);
       }
-      await enableExpiryEvents();
+      await enableExpiryEvents(commands);
       const expired = `__keyevent@${db}__:expired`;
       subscriber.on('message', (from: string, message: string) => {
         if (from === expired) onExpiredEvent(message).catch(faults.catcher('presence', { op: 'expiry-event' }));
@@ -216,8 +171,8 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
         faults.guard('presence', () => {
           if (!everReady || stopped) return;
           // Redis may have restarted empty: write every touch again rather than trust old deadlines.
-          written.clear();
-          enableExpiryEvents().catch((error: Error) => noteFailure(error));
+          queue.forgetAllWritten();
+          enableExpiryEvents(commands).catch((error: Error) => noteFailure(error));
           listener?.onReconnected?.();
         }),
       );
@@ -229,23 +184,11 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
       sweepTimer.unref();
     },
     touch(deviceId, at, timeoutMs) {
-      const deadline = at + timeoutMs;
-      const writtenDeadline = written.get(deviceId);
-      if (writtenDeadline !== undefined && deadline <= writtenDeadline) return;
-      const slack = Math.min(500, timeoutMs / 4);
-      const stored = deadline + slack;
-      written.set(deviceId, stored);
-      const existing = pending.get(deviceId);
-      if (existing !== undefined) {
-        existing.lastSeen = Math.max(existing.lastSeen, at);
-        existing.deadline = Math.max(existing.deadline, stored);
-      } else pending.set(deviceId, { lastSeen: at, deadline: stored });
-      if (pending.size >= FLUSH_BATCH) flush().catch(onFlushFault);
+      queue.touch(deviceId, at, timeoutMs);
     },
     claim(change) {
       if (change.status === 'offline') {
-        written.delete(change.deviceId);
-        pending.delete(change.deviceId);
+        queue.drop(change.deviceId);
       }
       return commands.vigilClaim(
         ...keys,
@@ -257,19 +200,13 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
         hubId,
       ).then((won) => won === 1);
     },
-    async lastSeen(deviceIds) {
-      if (deviceIds.length === 0) return [];
-      const out: (number | null)[] = [];
-      for (let i = 0; i < deviceIds.length; i += CLAIM_BATCH) {
-        const values = await commands.mget(deviceIds.slice(i, i + CLAIM_BATCH).map((id) => prefix + id));
-        for (const v of values) out.push(v === null ? null : Number(v));
-      }
-      return out;
+    lastSeen(deviceIds) {
+      return lastSeenInChunks(deviceIds, prefix, (chunk) => commands.mget(chunk));
     },
     health(): PresenceHealth {
       if (commands.status !== 'ready') return { ok: false, detail: `redis ${commands.status}${lastError ? `: ${lastError}` : ''}` };
       if (failing) return { ok: false, detail: `redis commands failing: ${lastError}` };
-      return { ok: true, detail: `redis, ${written.size} devices tracked by this hub` };
+      return { ok: true, detail: `redis, ${queue.trackedDevices} devices tracked by this hub` };
     },
     async stop() {
       stopped = true;
@@ -280,26 +217,4 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
       await Promise.allSettled([commands.quit(), subscriber.quit()]);
     },
   };
-}
-
-/** "hub|id|status|reason|at|lastSeen" from another hub, or null (own echo or malformed). */
-export function parseAnnouncement(message: string, ownHubId: string): StatusChange | null {
-  const [hub, deviceId, status, reason, at, lastSeen] = message.split('|');
-  if (hub === ownHubId || !deviceId || (status !== 'online' && status !== 'offline')) return null;
-  return {
-    deviceId,
-    status: status as DeviceStatus,
-    previous: status === 'online' ? 'offline' : 'online',
-    reason: reason as TransitionReason,
-    at: Number(at),
-    lastSeen: lastSeen ? Number(lastSeen) : null,
-  };
-}
-
-/** Adds E (keyevent) and x (expired) to the existing flags, keeping whatever else is set. */
-export function mergeFlags(current: string): string {
-  let flags = current;
-  if (!flags.includes('E')) flags += 'E';
-  if (!flags.includes('x') && !flags.includes('A')) flags += 'x';
-  return flags;
 }
