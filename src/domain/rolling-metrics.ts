@@ -7,38 +7,6 @@ const F = { count: 0, respSum: 1, respMax: 2, errSum: 3, batSum: 4, rssiSum: 5, 
 const FIELDS = 11;
 const HOUR_MS = 3_600_000;
 
-/** One device's numbers: the recent response times (Float64), then the hourly buckets (Float32). */
-const RECENT_BYTES = RECENT_SAMPLES * 8;
-const SLOT_BYTES = RECENT_BYTES + HOURS * FIELDS * 4;
-const SLOTS_PER_CHUNK = 1024;
-
-/**
- * Dense storage for every device's rolling metrics: slots in shared 1.1 MiB ArrayBuffers instead of
- * two small ArrayBuffers per device, each of which costs a backing store outside the JS heap (malloc
- * and bookkeeping: ~2.3 KB a device for 1.1 KB of numbers, measured at 100,000 devices, #21). A
- * device's slot returns to the free list once its RollingMetrics is collected (a deleted device), so
- * a churning fleet reuses slots; the chunks themselves stay, sized by the largest fleet seen.
- */
-class MetricSlots {
-  private readonly chunks: ArrayBuffer[] = [];
-  private readonly free: number[] = [];
-  private next = 0;
-  private readonly released = new FinalizationRegistry<number>((slot) => this.free.push(slot));
-
-  take(owner: object): { buffer: ArrayBuffer; offset: number } {
-    const slot = this.free.pop() ?? this.next++;
-    const chunk = Math.floor(slot / SLOTS_PER_CHUNK);
-    if (chunk === this.chunks.length) this.chunks.push(new ArrayBuffer(SLOT_BYTES * SLOTS_PER_CHUNK));
-    const buffer = this.chunks[chunk]!;
-    const offset = (slot % SLOTS_PER_CHUNK) * SLOT_BYTES;
-    new Uint8Array(buffer, offset, SLOT_BYTES).fill(0); // a reused slot starts empty
-    this.released.register(owner, slot);
-    return { buffer, offset };
-  }
-}
-
-const slots = new MetricSlots();
-
 export interface MetricsSummary {
   readonly count: number;
   readonly avgResponseTimeMs: number | null;
@@ -54,11 +22,11 @@ export interface MetricsSummary {
  * (sums, maxima, counts and online time). O(1) per message; no arrays that grow.
  */
 export class RollingMetrics {
-  private readonly recentResponse: Float64Array;
+  private readonly recentResponse = new Float64Array(RECENT_SAMPLES);
   private recentCount = 0;
   private recentCursor = 0;
   // Float32: ~1 KB per device; hourly sums stay well inside its exact range.
-  private readonly buckets: Float32Array;
+  private readonly buckets = new Float32Array(HOURS * FIELDS);
   /** The hour (epoch hours) of the newest bucket. */
   private currentHour = -1;
   lastErrorRate: number | null = null;
@@ -67,12 +35,6 @@ export class RollingMetrics {
   lastResponseTimeMs: number | null = null;
   /** Bounded total for the summary (the 24 h figures come from the buckets). */
   total = 0;
-
-  constructor() {
-    const { buffer, offset } = slots.take(this);
-    this.recentResponse = new Float64Array(buffer, offset, RECENT_SAMPLES);
-    this.buckets = new Float32Array(buffer, offset + RECENT_BYTES, HOURS * FIELDS);
-  }
 
   add(t: Telemetry): void {
     const base = this.bucketFor(t.receivedAt);
