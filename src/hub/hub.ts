@@ -55,10 +55,13 @@ export class Hub implements PresenceListener, InsightSink {
   private readonly outlets: Outlets;
   private readonly timeouts: OfflineTimeouts;
   private readonly now: () => number;
+  /** Where a sweep's later slices report what throws (they run outside the timer's boundary). */
+  private readonly sweepFaults: { readonly health: (error: unknown) => void; readonly offline: (error: unknown) => void };
   private readonly owns: (deviceId: string) => boolean;
 
   constructor(private readonly opts: HubOptions) {
     const { fanout, metrics, faults } = opts;
+    this.sweepFaults = { health: faults.catcher('health_sweep'), offline: faults.catcher('offline_check') };
     const now = (this.now = opts.now ?? Date.now);
     const timeouts = (this.timeouts = new OfflineTimeouts(opts.defaultTimeoutMs, opts.typeTimeoutsMs, opts.learnedTimeouts ?? null));
     const registry = (this.registry = new DeviceRegistry(opts.deviceLimits, now));
@@ -123,12 +126,12 @@ export class Hub implements PresenceListener, InsightSink {
 
   /** Re-scores every device this instance owns (the periodic sweep) and raises due offline alerts. */
   sweep(): void {
-    this.insights.sweep(this.ownedDevices(), this.now(), true, this.presence.inIncident);
+    this.insights.sweep(this.ownedDevices(), this.now(), true, this.presence.inIncident, this.sweepFaults.health);
   }
 
   /** Raises due offline alerts only (cheap, run often); devices in a mass-offline incident raise none. */
   sweepOffline(): void {
-    this.insights.sweep(this.ownedDevices(), this.now(), false, this.presence.inIncident);
+    this.insights.sweep(this.ownedDevices(), this.now(), false, this.presence.inIncident, this.sweepFaults.offline);
   }
 
   private *ownedDevices(): Iterable<DeviceState> {

@@ -115,12 +115,22 @@ export class Insights {
    * SWEEP_SLICE devices an event-loop turn, the rest on the next turns (setImmediate): a sweep of
    * 100,000 devices would otherwise hold the loop for tens of milliseconds, every message waiting
    * behind it (#21). Each device is judged at `now`, the sweep's start; a small fleet is swept at once.
+   * The first slice runs inside the caller's error boundary; a later one that throws is reported to
+   * `fault` (and the rest of that sweep is left to the next one).
    */
-  sweep(states: Iterable<DeviceState>, now: number, rescore: boolean, inIncident: (deviceId: string) => boolean = () => false): void {
-    this.sweepSlice(states[Symbol.iterator](), now, rescore, inIncident);
+  sweep(
+    states: Iterable<DeviceState>,
+    now: number,
+    rescore: boolean,
+    inIncident: (deviceId: string) => boolean = () => false,
+    fault: (error: unknown) => void = (error) => {
+      throw error;
+    },
+  ): void {
+    this.sweepSlice(states[Symbol.iterator](), now, rescore, inIncident, fault);
   }
 
-  private sweepSlice(devices: Iterator<DeviceState>, now: number, rescore: boolean, inIncident: (deviceId: string) => boolean): void {
+  private sweepSlice(devices: Iterator<DeviceState>, now: number, rescore: boolean, inIncident: (deviceId: string) => boolean, fault: (error: unknown) => void): void {
     for (let n = 0; n < SWEEP_SLICE; n++) {
       const next = devices.next();
       if (next.done === true) return;
@@ -134,7 +144,13 @@ export class Insights {
       }
       if (rescore) this.rescore(state, d, now);
     }
-    setImmediate(() => this.sweepSlice(devices, now, rescore, inIncident));
+    setImmediate(() => {
+      try {
+        this.sweepSlice(devices, now, rescore, inIncident, fault);
+      } catch (error) {
+        fault(error);
+      }
+    });
   }
 
   /** The device of an alert held here, or null. */

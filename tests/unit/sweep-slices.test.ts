@@ -70,4 +70,23 @@ describe('the periodic sweep over a large fleet', () => {
     insights.sweep(states, Date.now(), true);
     expect(new Set(scored).size).toBe(100);
   });
+
+  it('reports a later slice that throws to its fault handler, never past it', () => {
+    const { insights, states } = fleet(2000);
+    vi.advanceTimersByTime(40_000);
+    const faults: unknown[] = [];
+    let judged = 0;
+    // The 1,500th device's iteration throws: beyond the first slice, outside the caller's try.
+    const failing: Iterable<DeviceState> = {
+      *[Symbol.iterator]() {
+        for (const state of states) {
+          if (++judged === 1500) throw new Error('injected');
+          yield state;
+        }
+      },
+    };
+    insights.sweep(failing, Date.now(), true, () => false, (error) => faults.push(error));
+    expect(() => vi.runAllTimers()).not.toThrow();
+    expect(faults).toEqual([new Error('injected')]);
+  });
 });
