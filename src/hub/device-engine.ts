@@ -35,18 +35,30 @@ export class DeviceEngine {
    */
   readingBacklog = false;
 
-  constructor(private readonly deps: DeviceEngineDeps) {}
+  // The hot path's collaborators as own fields: one property load each per message, not two.
+  private readonly registry: DeviceRegistry;
+  private readonly presence: DeviceEngineDeps['presence'];
+  private readonly publisher: FramePublisher;
+  private readonly summaries: DeviceEngineDeps['summaries'];
+  private readonly insights: DeviceEngineDeps['insights'];
+
+  constructor(private readonly deps: DeviceEngineDeps) {
+    this.registry = deps.registry;
+    this.presence = deps.presence;
+    this.publisher = deps.publisher;
+    this.summaries = deps.summaries;
+    this.insights = deps.insights;
+  }
 
   /** One validated telemetry message: presence, newest state, one frame to its followers, storage. */
   ingestTelemetry(t: Telemetry): boolean {
-    const deps = this.deps;
-    const state = deps.registry.admit(t.deviceId);
+    const state = this.registry.admit(t.deviceId);
     if (typeof state === 'string') return false;
-    deps.presence.heard(state, this.readingBacklog && t.ts < t.receivedAt ? t.ts : t.receivedAt, 'telemetry');
+    this.presence.heard(state, this.readingBacklog && t.ts < t.receivedAt ? t.ts : t.receivedAt, 'telemetry');
     if (state.telemetry === null || t.ts >= state.telemetry.ts) state.telemetry = t;
-    deps.publisher.deviceUpdate(state, t);
-    deps.summaries.touch(state.id);
-    deps.insights.onTelemetry(state, t, t.receivedAt);
+    this.publisher.deviceUpdate(state, t);
+    this.summaries.touch(state.id);
+    this.insights.onTelemetry(state, t, t.receivedAt);
     return true;
   }
 

@@ -4,6 +4,7 @@ import { computeHealth, type Weights } from '../domain/health-score.js';
 import { RollingMetrics } from '../domain/rolling-metrics.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import { AlertBook } from './alert-book.js';
+import { inSlices } from './in-slices.js';
 import type { InsightSink } from './alert-types.js';
 import { dropRemoved, escalate, judgeStaleness, readRule, type RuleState } from './rule-evaluation.js';
 import type { Alert, ScoredHealth } from '../domain/alert.js';
@@ -111,12 +112,9 @@ export class Insights {
   }
 
   /**
-   * The periodic sweep: re-score quiet devices (freshness decays) and raise due offline alerts.
-   * SWEEP_SLICE devices an event-loop turn, the rest on the next turns (setImmediate): a sweep of
-   * 100,000 devices would otherwise hold the loop for tens of milliseconds, every message waiting
-   * behind it (#21). Each device is judged at `now`, the sweep's start; a small fleet is swept at once.
-   * The first slice runs inside the caller's error boundary; a later one that throws is reported to
-   * `fault` (and the rest of that sweep is left to the next one).
+   * The periodic sweep: re-score quiet devices (freshness decays) and raise due offline alerts, in
+   * slices of SWEEP_SLICE devices an event-loop turn (in-slices.ts). Each device is judged at `now`,
+   * the sweep's start; a small fleet is swept within the call. A later slice that throws goes to `fault`.
    */
   sweep(
     states: Iterable<DeviceState>,
@@ -127,30 +125,18 @@ export class Insights {
       throw error;
     },
   ): void {
-    this.sweepSlice(states[Symbol.iterator](), now, rescore, inIncident, fault);
+    inSlices(states[Symbol.iterator](), SWEEP_SLICE, (state) => this.sweepOne(state, now, rescore, inIncident), fault);
   }
 
-  private sweepSlice(devices: Iterator<DeviceState>, now: number, rescore: boolean, inIncident: (deviceId: string) => boolean, fault: (error: unknown) => void): void {
-    for (let n = 0; n < SWEEP_SLICE; n++) {
-      const next = devices.next();
-      if (next.done === true) return;
-      const state = next.value;
-      if (!rescore && state.status !== 'offline') continue;
-      const d = this.devices.get(state.id);
-      if (d === undefined) continue;
-      this.account(state, d, now);
-      if (state.status === 'offline' && d.offlineSince !== null && now - d.offlineSince >= this.opts.offlineAlertMs && !d.active.has(OFFLINE) && !inIncident(state.id)) {
-        this.raise(state, d, OFFLINE, 'major', now, { offline_since: new Date(d.offlineSince).toISOString() });
-      }
-      if (rescore) this.rescore(state, d, now);
+  private sweepOne(state: DeviceState, now: number, rescore: boolean, inIncident: (deviceId: string) => boolean): void {
+    if (!rescore && state.status !== 'offline') return;
+    const d = this.devices.get(state.id);
+    if (d === undefined) return;
+    this.account(state, d, now);
+    if (state.status === 'offline' && d.offlineSince !== null && now - d.offlineSince >= this.opts.offlineAlertMs && !d.active.has(OFFLINE) && !inIncident(state.id)) {
+      this.raise(state, d, OFFLINE, 'major', now, { offline_since: new Date(d.offlineSince).toISOString() });
     }
-    setImmediate(() => {
-      try {
-        this.sweepSlice(devices, now, rescore, inIncident, fault);
-      } catch (error) {
-        fault(error);
-      }
-    });
+    if (rescore) this.rescore(state, d, now);
   }
 
   /** The device of an alert held here, or null. */

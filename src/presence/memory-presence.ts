@@ -1,6 +1,7 @@
 import type { Faults } from '../errors/boundary.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import type { PresenceListener, PresenceStore } from './presence-store.js';
+import { JudgeGate } from './judge-gate.js';
 
 interface Entry {
   lastSeen: number;
@@ -21,10 +22,10 @@ export function createMemoryPresence(opts: { sweepMs: number; faults: Faults; no
   let timer: NodeJS.Timeout | null = null;
   let armedFor = Infinity;
   let sweeper: NodeJS.Timeout | null = null;
-  let judging = true;
+  const gate = new JudgeGate();
 
   function arm(): void {
-    if (!judging) return;
+    if (!gate.open) return;
     const next = heap.peekDeadline();
     if (next === armedFor) return;
     if (timer !== null) clearTimeout(timer);
@@ -36,7 +37,7 @@ export function createMemoryPresence(opts: { sweepMs: number; faults: Faults; no
   }
 
   function expireDue(): void {
-    if (!judging) return;
+    if (!gate.open) return;
     timer = null;
     armedFor = Infinity;
     const at = now();
@@ -68,14 +69,7 @@ export function createMemoryPresence(opts: { sweepMs: number; faults: Faults; no
     kind: 'memory',
     async start(l, judgeAfter) {
       listener = l;
-      if (judgeAfter !== undefined) {
-        judging = false;
-        const judge = () => {
-          judging = true;
-          expireDue();
-        };
-        judgeAfter.then(judge, judge);
-      }
+      gate.wait(judgeAfter, expireDue);
       // A safety net in case a timer fires early or the clock jumps.
       sweeper = setInterval(expireDue, opts.sweepMs);
       sweeper.unref();

@@ -9,6 +9,7 @@ import { enableExpiryEvents, parseAnnouncement } from './redis-notifications.js'
 import { CLAIM_DUE, CLAIM_ONE, CLAIM_TRANSITION, TOUCH_MANY } from './redis-scripts.js';
 import { TouchQueue } from './redis-touch-queue.js';
 import type { PresenceHealth, PresenceListener, PresenceStore } from './presence-store.js';
+import { JudgeGate } from './judge-gate.js';
 
 export interface RedisPresenceOptions {
   readonly url: string;
@@ -66,7 +67,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   let stopped = false;
   let failing = false;
   let everReady = false;
-  let judging = true;
+  const gate = new JudgeGate();
   let lastError = '';
 
   const { faults } = opts;
@@ -97,7 +98,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   }
 
   async function sweep(): Promise<void> {
-    if (sweeping || stopped || !judging) return;
+    if (sweeping || stopped || !gate.open) return;
     sweeping = true;
     try {
       await flush(); // touches heard before this sweep reach Redis before anything is claimed
@@ -116,7 +117,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
 
   async function onExpiredEvent(key: string): Promise<void> {
     if (!key.startsWith(prefix) || key.startsWith(`${prefix}{`)) return; // not a device key
-    if (!judging) return; // the first sweep once judging claims it
+    if (!gate.open) return; // the first sweep once judging claims it
     const id = key.slice(prefix.length);
     try {
       const claimed = await commands.vigilClaimOne(...keys, id, Date.now(), hubId, LATE_EXPIRY_MS);
@@ -141,14 +142,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
     kind: 'redis',
     async start(l, judgeAfter) {
       listener = l;
-      if (judgeAfter !== undefined) {
-        judging = false;
-        const judge = () => {
-          judging = true;
-          void sweep();
-        };
-        judgeAfter.then(judge, judge);
-      }
+      gate.wait(judgeAfter, () => void sweep());
       try {
         await commands.connect();
         await subscriber.connect();
