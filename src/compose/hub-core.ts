@@ -16,6 +16,14 @@ import { createFanout, createPresence } from './delivery.js';
 import { restoreState } from './restore-state.js';
 import type { Storage } from './storage.js';
 
+/** Longest the presence store waits for the start-up reconcile before it judges expiries anyway. */
+const RECONCILE_WAIT_MS = 10_000;
+
+const delay = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
+
 export interface HubCore {
   readonly hub: Hub;
   readonly presence: PresenceStore;
@@ -79,14 +87,19 @@ export async function startHubCore(ctx: StartContext, storage: Storage, cluster:
     backlogRead = resolve;
   });
   hub.readingBacklog = true;
-  await presence.start(hub, judgeAfter);
-  life.onStop(() => presence.stop());
-  void judgeAfter.then(() => {
+  const reconciled = judgeAfter.then(() => {
     hub.readingBacklog = false;
     return hub.reconcile().then(
-      (reconciled) => log.info(reconciled, 'presence reconciled after the broker backlog'),
+      (result) => log.info(result, 'presence reconciled after the broker backlog'),
       (error: Error) => log.error({ err: error.message }, 'presence reconcile failed; expiries still judge every device'),
     );
   });
+  // Expiries are judged once the reconcile has answered, so a device whose key expired while the
+  // hub was away is reported as `reconcile` (not observed live), never as a live `timeout`; bounded,
+  // so a presence store that stalls cannot hold judging back.
+  const judging = reconciled.then(() => undefined);
+  const bounded = judgeAfter.then(() => Promise.race([judging, delay(RECONCILE_WAIT_MS)]));
+  await presence.start(hub, bounded);
+  life.onStop(() => presence.stop());
   return { hub, presence, fanout, rules, backlogRead };
 }
