@@ -19,6 +19,10 @@ const INGEST_READY_TIMEOUT_MS = 10_000;
 /** The first phase: the broker and the hub's connection to it, before the hub exists. */
 export interface MqttLink {
   readonly connection: MqttConnection;
+  /** The hub's own retained state and Last Will (null: HUB_STATE_TOPIC=off). */
+  readonly hubState: HubState | null;
+  /** Retained availability per device and Home Assistant discovery (null: both off). */
+  readonly availability: MqttAvailability | null;
   /** What the hub sends through the broker: commands, and availability per device (if on). */
   readonly outlets: Outlets;
   /** The broker the hub ingests from (the embedded one's address when MQTT_URL is unset). */
@@ -66,15 +70,13 @@ export async function connectMqtt(ctx: StartContext, writer: Writer, instanceId:
     log,
     metrics,
   );
-  life.onStop(() => connection.stop());
   const publish = (topic: string, payload: string, retain: boolean) => connection.publish(topic, payload, retain);
   if (stateTopic !== null) {
-    const state = (hubState = new HubState(stateTopic, config.AVAILABILITY_FORMAT, publish, metrics, log));
-    life.onStop(() => state.stop()); // runs before the connection's stop (stops are reversed)
+    hubState = new HubState(stateTopic, config.AVAILABILITY_FORMAT, publish, metrics, log);
   }
   let observer: MqttAvailability | null = null;
   if (config.AVAILABILITY_PUBLISH || config.HA_DISCOVERY) {
-    const availability = (observer = new MqttAvailability({
+    observer = new MqttAvailability({
       publish,
       topicPrefix: config.MQTT_TOPIC_PREFIX,
       format: config.AVAILABILITY_FORMAT,
@@ -83,11 +85,12 @@ export async function connectMqtt(ctx: StartContext, writer: Writer, instanceId:
       homeAssistant: config.HA_DISCOVERY ? { prefix: config.HA_DISCOVERY_PREFIX, stateIntervalMs: config.HA_STATE_INTERVAL_S * 1000 } : null,
       metrics,
       faults,
-    }));
-    life.onStop(() => availability.stop());
+    });
   }
   return {
     connection,
+    hubState,
+    availability: observer,
     outlets: { commandPublisher: (deviceId, payload) => connection.publishCommand(deviceId, payload), observer },
     url,
     description: config.MQTT_URL === undefined ? `embedded aedes on ${url}` : `external ${redactUrl(url)}`,
@@ -142,11 +145,16 @@ export async function startIngest(ctx: StartContext, core: HubCore, link: MqttLi
   );
   judgePresenceAfterBacklog(ctx, ingest, core.backlogRead);
   life.onStop(() => hub.commands.stop());
+  // Stops run in reverse: availability and the hub's `offline` state are published, the cluster
+  // hands its devices over while still reading the stream, then the connection ends.
+  life.onStop(() => ingest.stop());
   if (ownership !== null) {
     await ownership.start(ingest);
-    // Runs first at stop: leave through the stream and hand the devices over while still reading it.
     life.onStop(() => ownership.leave(config.CLUSTER_HANDOFF_TIMEOUT_MS * 2));
   }
+  const { hubState, availability } = link;
+  if (hubState !== null) life.onStop(() => hubState.stop());
+  if (availability !== null) life.onStop(() => availability.stop());
   await waitForIngest(ingest, ctx.log);
   return ingest;
 }
