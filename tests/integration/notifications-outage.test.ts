@@ -83,7 +83,12 @@ it('loses nothing while the receivers are down for 30 s and the hub restarts mea
   hubs.push(second);
   await publish(90);
   await until('cleared stored for both sinks', async () => (await outbox()).filter((r) => r.type === 'vigil.alert.cleared').length === 2);
-  const metrics = await (await fetch(`http://127.0.0.1:${second.port}/metrics`)).text();
+  // The depth gauge is read from the database every NOTIFY_POLL_MS: wait for the read after the clear.
+  let metrics = '';
+  await until('the outbox depth read after the clear', async () => {
+    metrics = await (await fetch(`http://127.0.0.1:${second.port}/metrics`)).text();
+    return /^vigil_notification_outbox_depth\{sink="webhook-1"\} 2$/m.test(metrics);
+  });
   expect(metrics).toMatch(/^vigil_notification_outbox_depth\{sink="webhook-1"\} 2$/m);
   expect(metrics).toMatch(/^vigil_notifications_total\{sink="webhook-1",outcome="retried"\} [1-9]/m);
 
