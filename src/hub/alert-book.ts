@@ -62,6 +62,11 @@ export class AlertBook {
     return alert;
   }
 
+  /** An alert this instance stops holding without a transition (another instance clears it). */
+  drop(alert: Alert): void {
+    this.byId.delete(alert.id);
+  }
+
   restore(alert: Alert): void {
     this.byId.set(alert.id, alert);
   }

@@ -12,7 +12,7 @@ export interface DeviceEngineDeps {
   readonly presence: Pick<PresenceTracker, 'heard' | 'changeStatus' | 'release'>;
   readonly publisher: FramePublisher;
   readonly timeouts: OfflineTimeouts;
-  readonly insights: Pick<Insights, 'onTelemetry'>;
+  readonly insights: Pick<Insights, 'onTelemetry' | 'forget'>;
   readonly summaries: Pick<FleetSummaries, 'touch' | 'removedDevice'>;
   readonly outlets: Pick<Outlets, 'observer'>;
   /** Cluster mode: whether this instance owns a device. */
@@ -81,10 +81,12 @@ export class DeviceEngine {
   /** A device deleted by an admin: forgotten here (its presence claimed offline so nothing fires). */
   forget(deviceId: string): void {
     const { registry, summaries } = this.deps;
-    if (this.deps.owns(deviceId)) this.deps.outlets.observer?.forgotten(deviceId);
+    const owned = this.deps.owns(deviceId);
+    if (owned) this.deps.outlets.observer?.forgotten(deviceId);
     const state = registry.get(deviceId);
     if (state === undefined) return;
     this.deps.presence.release(state);
+    this.insights.forget(state, Date.now(), owned);
     registry.delete(deviceId);
     this.deps.timeouts.forget(deviceId);
     summaries.removedDevice(deviceId);

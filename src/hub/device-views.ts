@@ -97,7 +97,7 @@ export class DeviceViews {
       timeoutMs: state.timeoutMs,
       effectiveTimeoutMs: timeout.ms,
       timeoutSource: timeout.source,
-      healthScore: this.hub.insights.health(id)?.score ?? null,
+      healthScore: this.hub.insights.score(id),
       activeAlerts: this.hub.insights.activeAlerts(id).length,
     };
   }

@@ -3,13 +3,16 @@ import type { DeviceState } from '../domain/device-state.js';
 import { iso } from '../domain/representations.js';
 import type { Insights } from './insights.js';
 
+/** What a row reads of a device's insights. */
+export type RowInsights = Pick<Insights, 'score' | 'activeAlertCount'>;
+
 /**
  * One device's row of the fleet table as it travels in `fleet_summary` frames, and as it comes
  * from another instance (checked and written again, never passed on as received).
  */
 
 /** One device's row of the fleet table, as it travels in `fleet_summary` frames (the reference form). */
-export function summaryEntryReference(state: DeviceState, insights: Insights): string {
+export function summaryEntryReference(state: DeviceState, insights: RowInsights): string {
   return JSON.stringify({
     id: state.id,
     type: state.type,
@@ -18,8 +21,8 @@ export function summaryEntryReference(state: DeviceState, insights: Insights): s
     last_seen: iso(state.lastSeen),
     battery_level: state.telemetry?.batteryLevel ?? null,
     rssi: state.telemetry?.rssi ?? null,
-    score: insights.health(state.id)?.score ?? null,
-    active_alerts: insights.activeAlerts(state.id).length,
+    score: insights.score(state.id),
+    active_alerts: insights.activeAlertCount(state.id),
     flapping: state.flapping,
   });
 }
@@ -32,13 +35,13 @@ const num = (v: number | null | undefined): string => (v === null || v === undef
  * built for every changed device each interval. Ids are validated to [A-Za-z0-9._:-] and numbers
  * to be finite, so only type and name need escaping.
  */
-export function summaryEntry(state: DeviceState, insights: Insights): string {
+export function summaryEntry(state: DeviceState, insights: RowInsights): string {
   const t = state.telemetry;
   return (
     `{"id":"${state.id}","type":${text(state.type)},"name":${text(state.name)},"status":"${state.status}",` +
     `"last_seen":${state.lastSeen === null ? 'null' : `"${new Date(state.lastSeen).toISOString()}"`},` +
-    `"battery_level":${num(t?.batteryLevel)},"rssi":${num(t?.rssi)},"score":${num(insights.health(state.id)?.score)},` +
-    `"active_alerts":${insights.activeAlerts(state.id).length},"flapping":${state.flapping}}`
+    `"battery_level":${num(t?.batteryLevel)},"rssi":${num(t?.rssi)},"score":${num(insights.score(state.id))},` +
+    `"active_alerts":${insights.activeAlertCount(state.id)},"flapping":${state.flapping}}`
   );
 }
 

@@ -2,9 +2,8 @@ import type { Faults } from '../errors/boundary.js';
 import type { Metrics } from '../metrics.js';
 import type { DeviceRegistry } from './device-registry.js';
 import { parsePeerMessage, peerMessages, summaryFrames } from './fleet-summary-frames.js';
-import { normalizeRow, summaryEntry } from './fleet-summary-rows.js';
+import { normalizeRow, summaryEntry, type RowInsights } from './fleet-summary-rows.js';
 import type { SummaryPeers, SummarySocket } from './fleet-summary-ports.js';
-import type { Insights } from './insights.js';
 import type { HubOwnerApi, OwnedRows } from '../cluster/owner-api/index.js';
 
 export { summaryEntry, summaryEntryReference } from './fleet-summary-rows.js';
@@ -42,7 +41,7 @@ interface RemoteEntry {
 
 interface Deps {
   readonly registry: DeviceRegistry;
-  readonly insights: Insights;
+  readonly insights: RowInsights;
   readonly owns: (deviceId: string) => boolean;
   readonly owner: HubOwnerApi;
   readonly metrics: Metrics;

@@ -1,7 +1,8 @@
 import { EwmaStats, isBack, isPast, type Severity } from '../domain/alert-rules.js';
 import type { CompiledRuleSet } from '../domain/compiled-rules.js';
-import { computeHealth, type Weights } from '../domain/health-score.js';
-import { RollingMetrics } from '../domain/rolling-metrics.js';
+import { DenseRows, RowNumbers } from '../domain/dense-rows.js';
+import { healthFrom, packHealth, PACKED_HEALTH_WIDTH, scoreInto, type Weights } from '../domain/health-score.js';
+import { RollingMetricsTable } from '../domain/rolling-metrics.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import { AlertBook } from './alert-book.js';
 import { inSlices } from './in-slices.js';
@@ -29,14 +30,17 @@ export interface InsightOptions {
 }
 
 interface DeviceInsight extends RuleState {
-  readonly firstSeen: number;
-  accountedAt: number;
-  offlineSince: number | null;
-  health: ScoredHealth | null;
-  pushed: number | null;
-  scoredAt: number;
   zstats: Map<string, EwmaStats> | null;
 }
+
+/**
+ * A device's numbers in its row of `Insights.numbers` (NaN: none): when it was first seen, online
+ * time accounted up to, offline since, the score last pushed, last scored, and its newest score
+ * (when, then the score packed by `scoreInto`).
+ */
+const N = { firstSeen: 0, accountedAt: 1, offlineSince: 2, pushed: 3, scoredAt: 4, healthAt: 5, health: 6 } as const;
+const NUMBERS = N.health + PACKED_HEALTH_WIDTH;
+const NO_ALERTS: ReadonlyMap<string, Alert> = new Map();
 
 type Verdict = { readonly kind: 'raise'; readonly since: number } | { readonly kind: 'clear'; readonly alert: Alert };
 
@@ -54,6 +58,9 @@ const SWEEP_SLICE = 500;
  */
 export class Insights {
   private readonly devices = new Map<string, DeviceInsight>();
+  private readonly rows = new RowNumbers();
+  private readonly metrics = new RollingMetricsTable();
+  private readonly numbers = new DenseRows(NUMBERS, (n) => new Float64Array(n));
   private readonly book: AlertBook;
   private ruleSet: CompiledRuleSet;
 
@@ -77,20 +84,20 @@ export class Insights {
   onTelemetry(state: DeviceState, t: Telemetry, now: number): void {
     const d = this.device(state, now);
     this.account(state, d, now);
-    d.metrics.add(t);
+    this.metrics.add(d.row, t);
     const list = this.ruleSet.rulesFor(state.id, state.type);
     if (d.judgedBy !== list || d.judgedType !== state.type) dropRemoved(this.book, state, d, list, now);
     for (const rule of list.thresholds) {
       if (rule.deviceType !== null && rule.deviceType !== state.type) continue;
-      const value = readRule(rule, t, d.metrics);
+      const value = readRule(rule, t, this.metrics, d.row);
       if (value === null) continue;
       const verdict = this.verdict(d, rule.type, isPast(rule, value), isBack(rule, value), rule.forMs, now);
       if (verdict) this.apply(state, d, rule.type, rule.severity, verdict, now, { value, metric: rule.metric, threshold: rule.raise, clear: rule.clear });
       else if (rule.escalation.length > 0) escalate(this.book, state, d, rule, now, value);
     }
-    for (const rule of list.stale) if (rule.deviceType === null || rule.deviceType === state.type) judgeStaleness(this.book, state, d, rule, t, now);
+    for (const rule of list.stale) if (rule.deviceType === null || rule.deviceType === state.type) judgeStaleness(this.book, this.metrics, state, d, rule, t, now);
     if (this.opts.zscoreMetrics.length > 0 && t.metrics !== null) this.zscores(state, d, t.metrics, now);
-    if (now - d.scoredAt >= this.opts.minScoreIntervalMs) this.rescore(state, d, now);
+    if (now - this.number(d, N.scoredAt) >= this.opts.minScoreIntervalMs) this.rescore(state, d, now);
   }
 
   /** Call before a device's status changes: online time is accounted up to now. */
@@ -101,10 +108,11 @@ export class Insights {
 
   afterStatusChange(state: DeviceState, now: number): void {
     const d = this.device(state, now);
-    if (state.status === 'offline') d.offlineSince ??= now;
-    else {
-      d.offlineSince = null;
-      const offline = d.active.get(OFFLINE);
+    if (state.status === 'offline') {
+      if (Number.isNaN(this.number(d, N.offlineSince))) this.setNumber(d, N.offlineSince, now);
+    } else {
+      this.setNumber(d, N.offlineSince, NaN);
+      const offline = d.active?.get(OFFLINE);
       if (offline) this.clear(state, d, offline, now, {});
     }
     // Not counted against the per-second limit: the telemetry that brought it online follows at once.
@@ -133,8 +141,9 @@ export class Insights {
     const d = this.devices.get(state.id);
     if (d === undefined) return;
     this.account(state, d, now);
-    if (state.status === 'offline' && d.offlineSince !== null && now - d.offlineSince >= this.opts.offlineAlertMs && !d.active.has(OFFLINE) && !inIncident(state.id)) {
-      this.raise(state, d, OFFLINE, 'major', now, { offline_since: new Date(d.offlineSince).toISOString() });
+    const offlineSince = this.number(d, N.offlineSince);
+    if (state.status === 'offline' && now - offlineSince >= this.opts.offlineAlertMs && !d.active?.has(OFFLINE) && !inIncident(state.id)) {
+      this.raise(state, d, OFFLINE, 'major', now, { offline_since: new Date(offlineSince).toISOString() });
     }
     if (rescore) this.rescore(state, d, now);
   }
@@ -159,12 +168,44 @@ export class Insights {
   }
 
   health(deviceId: string): ScoredHealth | null {
-    return this.devices.get(deviceId)?.health ?? this.restoredHealth.get(deviceId) ?? null;
+    const d = this.devices.get(deviceId);
+    return d === undefined ? (this.restoredHealth.get(deviceId) ?? null) : this.scored(d);
+  }
+
+  /** The newest score of a device, or null (not scored yet). Reads no object. */
+  score(deviceId: string): number | null {
+    const d = this.devices.get(deviceId);
+    if (d === undefined) return this.restoredHealth.get(deviceId)?.score ?? null;
+    return Number.isNaN(this.number(d, N.healthAt)) ? null : this.number(d, N.health);
   }
 
   activeAlerts(deviceId: string): Alert[] {
     const d = this.devices.get(deviceId);
-    return d ? [...d.active.values()] : (this.pendingRestore.get(deviceId) ?? []);
+    return d ? [...(d.active ?? NO_ALERTS).values()] : (this.pendingRestore.get(deviceId) ?? []);
+  }
+
+  activeAlertCount(deviceId: string): number {
+    const d = this.devices.get(deviceId);
+    return d ? (d.active?.size ?? 0) : (this.pendingRestore.get(deviceId)?.length ?? 0);
+  }
+
+  /**
+   * A device deleted by an admin: all it held here is given back. Its owner (`clearAlerts`) clears
+   * its active alerts (`cleared_because: "device_deleted"`), so clients, storage, notification sinks
+   * and Alertmanager see them end; another instance drops its restored copies silently.
+   */
+  forget(state: DeviceState, now: number, clearAlerts: boolean): void {
+    const d = this.devices.get(state.id);
+    const active = d?.active ?? new Map((this.pendingRestore.get(state.id) ?? []).map((a) => [a.type, a]));
+    for (const alert of [...active.values()]) {
+      if (clearAlerts) this.book.clear(state, active, alert, now, { reason: 'device_deleted' });
+      else this.book.drop(alert);
+    }
+    this.pendingRestore.delete(state.id);
+    this.restoredHealth.delete(state.id);
+    if (d === undefined) return;
+    this.devices.delete(state.id);
+    this.rows.give(d.row);
   }
 
   allActiveAlerts(): Alert[] {
@@ -174,12 +215,12 @@ export class Insights {
   metricsSummary(deviceId: string, now: number) {
     const d = this.devices.get(deviceId);
     if (d === undefined) return null;
-    return { recent: d.metrics.recentSummary(), last24h: d.metrics.summary24h(now), uptime24h: d.metrics.uptime24h(now, d.firstSeen) };
+    return { recent: this.metrics.recentSummary(d.row), last24h: this.metrics.summary24h(d.row, now), uptime24h: this.metrics.uptime24h(d.row, now, this.number(d, N.firstSeen)) };
   }
 
   healthOfAll(): { deviceId: string; score: number }[] {
     const out: { deviceId: string; score: number }[] = [];
-    for (const [deviceId, d] of this.devices) if (d.health) out.push({ deviceId, score: d.health.score });
+    for (const [deviceId, d] of this.devices) if (!Number.isNaN(this.number(d, N.healthAt))) out.push({ deviceId, score: this.number(d, N.health) });
     for (const [deviceId, h] of this.restoredHealth) if (!this.devices.has(deviceId)) out.push({ deviceId, score: h.score });
     return out;
   }
@@ -190,22 +231,24 @@ export class Insights {
   private device(state: DeviceState, now: number): DeviceInsight {
     let d = this.devices.get(state.id);
     if (d === undefined) {
-      d = {
-        metrics: new RollingMetrics(),
-        firstSeen: now,
-        accountedAt: now,
-        offlineSince: state.status === 'offline' ? now : null,
-        health: this.restoredHealth.get(state.id) ?? null,
-        pushed: this.restoredHealth.get(state.id)?.score ?? null,
-        scoredAt: 0,
-        pastSince: new Map(),
-        active: new Map(),
-        zstats: null,
-        judgedBy: null,
-        judgedType: null,
-        lastHeard: new Map(),
-      };
-      for (const alert of this.pendingRestore.get(state.id) ?? []) d.active.set(alert.type, alert);
+      d = { row: this.rows.take(), active: null, pastSince: null, lastHeard: null, zstats: null, judgedBy: null, judgedType: null };
+      this.metrics.reset(d.row);
+      const n = this.numbers.chunk(d.row), o = this.numbers.offset(d.row);
+      n.fill(NaN, o, o + NUMBERS);
+      n[o + N.firstSeen] = n[o + N.accountedAt] = now;
+      n[o + N.scoredAt] = 0;
+      if (state.status === 'offline') n[o + N.offlineSince] = now;
+      const restored = this.restoredHealth.get(state.id);
+      if (restored !== undefined) {
+        n[o + N.pushed] = restored.score;
+        n[o + N.healthAt] = restored.at;
+        packHealth(restored, n, o + N.health);
+      }
+      const alerts = this.pendingRestore.get(state.id);
+      if (alerts !== undefined) {
+        d.active = new Map();
+        for (const alert of alerts) d.active.set(alert.type, alert);
+      }
       this.pendingRestore.delete(state.id);
       this.restoredHealth.delete(state.id);
       this.devices.set(state.id, d);
@@ -213,9 +256,25 @@ export class Insights {
     return d;
   }
 
+  private number(d: DeviceInsight, field: number): number {
+    return this.numbers.chunk(d.row)[this.numbers.offset(d.row) + field]!;
+  }
+
+  private setNumber(d: DeviceInsight, field: number, value: number): void {
+    this.numbers.chunk(d.row)[this.numbers.offset(d.row) + field] = value;
+  }
+
+  /** The device's newest score as an object (built on read: a fleet's scores are kept packed). */
+  private scored(d: DeviceInsight): ScoredHealth | null {
+    const at = this.number(d, N.healthAt);
+    if (Number.isNaN(at)) return null;
+    return { ...healthFrom(this.numbers.chunk(d.row), this.numbers.offset(d.row) + N.health, this.opts.weights), at };
+  }
+
   private account(state: DeviceState, d: DeviceInsight, now: number): void {
-    if (state.status === 'online' && now > d.accountedAt) d.metrics.addOnlineTime(d.accountedAt, now);
-    d.accountedAt = now;
+    const accountedAt = this.number(d, N.accountedAt);
+    if (state.status === 'online' && now > accountedAt) this.metrics.addOnlineTime(d.row, accountedAt, now);
+    this.setNumber(d, N.accountedAt, now);
   }
 
   private zscores(state: DeviceState, d: DeviceInsight, metrics: Readonly<Record<string, number>>, now: number): void {
@@ -239,12 +298,13 @@ export class Insights {
    * allocated unless something happens: this runs for every rule on every message.
    */
   private verdict(d: DeviceInsight, type: string, past: boolean, back: boolean, forMs: number, now: number): Verdict | null {
-    const active = d.active.get(type);
+    const active = d.active?.get(type);
     if (active) return back ? { kind: 'clear', alert: active } : null;
     if (!past) {
-      d.pastSince.delete(type);
+      d.pastSince?.delete(type);
       return null;
     }
+    d.pastSince ??= new Map();
     const since = d.pastSince.get(type) ?? now;
     d.pastSince.set(type, since);
     return now - since >= forMs ? { kind: 'raise', since } : null;
@@ -256,36 +316,37 @@ export class Insights {
   }
 
   private raise(state: DeviceState, d: DeviceInsight, type: string, severity: Severity, now: number, data: Record<string, unknown>): void {
-    d.pastSince.delete(type);
-    this.book.raise(state, d.active, type, severity, now, data);
+    d.pastSince?.delete(type);
+    this.book.raise(state, (d.active ??= new Map()), type, severity, now, data);
   }
 
   private clear(state: DeviceState, d: DeviceInsight, alert: Alert, now: number, data: Record<string, unknown>): void {
-    this.book.clear(state, d.active, alert, now, data);
+    if (d.active) this.book.clear(state, d.active, alert, now, data);
   }
 
   private rescore(state: DeviceState, d: DeviceInsight, now: number, throttled = true): void {
-    if (throttled) d.scoredAt = now;
-    const { mean } = d.metrics.recentResponseMean();
-    const scored = computeHealth(
+    const n = this.numbers.chunk(d.row), o = this.numbers.offset(d.row), row = d.row;
+    if (throttled) n[o + N.scoredAt] = now;
+    const score = scoreInto(
       {
         online: state.status === 'online',
-        uptime24h: d.metrics.uptime24h(now, d.firstSeen),
+        uptime24h: this.metrics.uptime24h(row, now, n[o + N.firstSeen]!),
         flapping: state.flapping,
-        battery: d.metrics.lastBattery,
-        rssi: d.metrics.lastRssi,
-        errorRate: d.metrics.lastErrorRate,
-        responseTimeMs: mean,
+        battery: this.metrics.lastBattery(row),
+        rssi: this.metrics.lastRssi(row),
+        errorRate: this.metrics.lastErrorRate(row),
+        responseTimeMs: this.metrics.recentResponseMean(row),
         silenceMs: state.lastSeen === null ? null : Math.max(0, now - state.lastSeen),
         timeoutMs: this.opts.timeoutMsOf(state),
       },
       this.opts.weights,
+      n,
+      o + N.health,
     );
-    const health: ScoredHealth = { ...scored, at: now };
-    d.health = health;
-    if (d.pushed !== null && Math.abs(health.score - d.pushed) < this.opts.step) return;
-    const previous = d.pushed;
-    d.pushed = health.score;
-    this.sink.healthScore(state, health, previous);
+    n[o + N.healthAt] = now;
+    const pushed = n[o + N.pushed]!;
+    if (!Number.isNaN(pushed) && Math.abs(score - pushed) < this.opts.step) return;
+    n[o + N.pushed] = score;
+    this.sink.healthScore(state, this.scored(d)!, Number.isNaN(pushed) ? null : pushed);
   }
 }

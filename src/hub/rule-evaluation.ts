@@ -1,13 +1,13 @@
 import type { Severity } from '../domain/alert-rules.js';
 import { severityRank, type CompiledRule, type RuleList } from '../domain/rule-set.js';
-import type { RollingMetrics } from '../domain/rolling-metrics.js';
+import type { RollingMetricsTable } from '../domain/rolling-metrics.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import type { AlertBook } from './alert-book.js';
 import type { Alert } from '../domain/alert.js';
 import type { DeviceState } from '../domain/device-state.js';
 
 /** The value a rule judges in this message, or null when the message does not carry it. Allocates nothing. */
-export function readRule(rule: CompiledRule, t: Telemetry, metrics: RollingMetrics): number | null {
+export function readRule(rule: CompiledRule, t: Telemetry, metrics: RollingMetricsTable, row: number): number | null {
   switch (rule.source) {
     case 'battery_level':
       return t.batteryLevel;
@@ -19,8 +19,7 @@ export function readRule(rule: CompiledRule, t: Telemetry, metrics: RollingMetri
       return t.responseTimeMs;
     case 'response_time_mean10': {
       if (t.responseTimeMs === null) return null;
-      const { mean, samples } = metrics.recentResponseMean();
-      return samples >= rule.minSamples ? mean : null;
+      return metrics.recentSamples(row) >= rule.minSamples ? metrics.recentResponseMean(row) : null;
     }
     case 'sensor':
       return t.metrics?.[rule.sensor] ?? null;
@@ -44,15 +43,19 @@ export function escalationDue(rule: CompiledRule, activeMs: number, current: Sev
 /** Alert types no rule set governs: they are never cleared because a rule was removed. */
 export const isRuleGoverned = (type: string): boolean => type !== 'device_offline' && type !== 'mass_offline' && !type.startsWith('anomaly:');
 
-/** What the rule functions below keep per device (part of the device's insight). */
+/**
+ * What the rule functions below keep per device (part of the device's insight). The maps are made
+ * when first needed: most devices never have an alert, a value past a threshold or a staleness rule.
+ */
 export interface RuleState {
-  readonly metrics: RollingMetrics;
+  /** The device's row in the rolling metrics (and the insight's other numbers). */
+  readonly row: number;
   /** Active alerts by type (one per type). */
-  readonly active: Map<string, Alert>;
+  active: Map<string, Alert> | null;
   /** Since when a threshold rule's value has been past its threshold (minimum duration). */
-  readonly pastSince: Map<string, number>;
+  pastSince: Map<string, number> | null;
   /** Per staleness rule type: when its metric last arrived. */
-  readonly lastHeard: Map<string, number>;
+  lastHeard: Map<string, number> | null;
   /** The rule list this device was last judged by, and its type then (null: not judged yet). */
   judgedBy: RuleList | null;
   judgedType: string | null;
@@ -64,27 +67,27 @@ export interface RuleState {
  * offline device holds it like its other alerts; a metric never seen since the hub started
  * following the device raises nothing.
  */
-export function judgeStaleness(book: AlertBook, state: DeviceState, d: RuleState, rule: CompiledRule, t: Telemetry, now: number): void {
-  const value = readRule(rule, t, d.metrics);
-  const active = d.active.get(rule.type);
+export function judgeStaleness(book: AlertBook, metrics: RollingMetricsTable, state: DeviceState, d: RuleState, rule: CompiledRule, t: Telemetry, now: number): void {
+  const value = readRule(rule, t, metrics, d.row);
+  const active = d.active?.get(rule.type);
   if (value !== null) {
-    d.lastHeard.set(rule.type, now);
-    if (active) book.clear(state, d.active, active, now, { value });
+    (d.lastHeard ??= new Map()).set(rule.type, now);
+    if (active) book.clear(state, d.active!, active, now, { value });
     return;
   }
   if (active) {
     if (rule.escalation.length > 0) escalate(book, state, d, rule, now, null);
     return;
   }
-  const last = d.lastHeard.get(rule.type);
+  const last = d.lastHeard?.get(rule.type);
   if (last !== undefined && now - last >= rule.staleAfterMs) {
-    book.raise(state, d.active, rule.type, rule.severity, now, { metric: rule.metric, last_value_at: new Date(last).toISOString(), stale_after_s: rule.staleAfterMs / 1000 });
+    book.raise(state, (d.active ??= new Map()), rule.type, rule.severity, now, { metric: rule.metric, last_value_at: new Date(last).toISOString(), stale_after_s: rule.staleAfterMs / 1000 });
   }
 }
 
 /** Escalation: an active alert of this rule takes the severity of the last step it has been active long enough for. */
 export function escalate(book: AlertBook, state: DeviceState, d: RuleState, rule: CompiledRule, now: number, value: number | null): void {
-  const alert = d.active.get(rule.type);
+  const alert = d.active?.get(rule.type);
   if (alert === undefined) return;
   const severity = escalationDue(rule, now - alert.raisedAt, alert.severity);
   if (severity !== null) book.escalate(state, alert, severity, now, value);
@@ -104,8 +107,11 @@ export function dropRemoved(book: AlertBook, state: DeviceState, d: RuleState, l
     const rule = list.byType.get(type);
     return rule !== undefined && (rule.deviceType === null || rule.deviceType === state.type);
   };
-  for (const alert of [...d.active.values()]) {
-    if (isRuleGoverned(alert.type) && !applies(alert.type)) book.clear(state, d.active, alert, now, { reason: 'rule_removed' });
+  const { active, pastSince } = d;
+  if (active) {
+    for (const alert of [...active.values()]) {
+      if (isRuleGoverned(alert.type) && !applies(alert.type)) book.clear(state, active, alert, now, { reason: 'rule_removed' });
+    }
   }
-  for (const type of [...d.pastSince.keys()]) if (isRuleGoverned(type) && !applies(type)) d.pastSince.delete(type);
+  if (pastSince) for (const type of [...pastSince.keys()]) if (isRuleGoverned(type) && !applies(type)) pastSince.delete(type);
 }

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { Faults } from '../../src/errors/boundary.js';
 import { DeviceRegistry } from '../../src/hub/device-registry.js';
 import { FleetSummaries, SUMMARY_TOPIC, summaryEntry, summaryEntryReference, type SummaryPeers, type SummarySocket } from '../../src/hub/fleet-summary.js';
-import type { Insights } from '../../src/hub/insights.js';
+import type { RowInsights } from '../../src/hub/fleet-summary-rows.js';
 import { createOwnerApi } from '../../src/cluster/owner-api/index.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
@@ -22,7 +22,7 @@ interface SummaryFrame {
 }
 
 /** Health and alerts are not what this file tests: none of either. */
-const noInsights = { health: () => null, activeAlerts: () => [] } as unknown as Insights;
+const noInsights: RowInsights = { score: () => null, activeAlertCount: () => 0 };
 
 function instance(owns: (id: string) => boolean = () => true) {
   const metrics = createMetrics();
@@ -148,8 +148,7 @@ describe('FleetSummaries', () => {
   });
 
   it('writes each row exactly as JSON.stringify of the row would', () => {
-    const health = { score: 95.6, components: {}, at: 0 };
-    const withAll = { health: () => health, activeAlerts: () => [{}, {}] } as unknown as Insights;
+    const withAll: RowInsights = { score: () => 95.6, activeAlertCount: () => 2 };
     const states = [blankState('d1'), { ...blankState('d.2:x-y_z'), status: 'online' as const, lastSeen: 1_700_000_000_123, type: 'sensor', name: 'Pump "7" \\ \u2028 é', flapping: true, telemetry: { batteryLevel: 87, rssi: -61.5 } as never }];
     for (const state of states) {
       for (const insights of [noInsights, withAll]) expect(summaryEntry(state, insights)).toBe(summaryEntryReference(state, insights));

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { EwmaStats } from '../../src/domain/alert-rules.js';
 import { ruleSchema } from '../../src/domain/rule-set.js';
 import { computeHealth, linear } from '../../src/domain/health-score.js';
-import { RollingMetrics } from '../../src/domain/rolling-metrics.js';
+import { RollingMetricsTable } from '../../src/domain/rolling-metrics.js';
 import { initialRuleSet, loadConfig } from '../../src/config.js';
 
 const base = { online: true, uptime24h: 1, flapping: false, battery: 100, rssi: -50, errorRate: 0, responseTimeMs: 100, silenceMs: 0, timeoutMs: 60_000 };
@@ -58,21 +58,38 @@ describe('alert rules', () => {
 
 describe('rolling metrics', () => {
   it('keeps the last 10 response times and 24 hourly buckets in constant memory', () => {
-    const m = new RollingMetrics();
+    const m = new RollingMetricsTable();
+    const row = 1500; // in the second chunk of rows
+    m.reset(row);
     const t0 = Date.UTC(2026, 0, 1);
     const msg = (at: number, rt: number) => ({ deviceId: 'd', ts: at, receivedAt: at, batteryLevel: 50, rssi: -60, responseTimeMs: rt, errorRate: 0.1, metrics: null });
-    for (let i = 0; i < 15; i++) m.add(msg(t0 + i * 1000, i < 5 ? 5000 : 100));
-    expect(m.recentResponseMean()).toEqual({ mean: 100, samples: 10 });
-    expect(m.summary24h(t0 + 20_000)).toMatchObject({ count: 15, maxResponseTimeMs: 5000, avgBattery: 50, avgErrorRate: expect.closeTo(0.1, 5) });
+    for (let i = 0; i < 15; i++) m.add(row, msg(t0 + i * 1000, i < 5 ? 5000 : 100));
+    expect([m.recentResponseMean(row), m.recentSamples(row)]).toEqual([100, 10]);
+    expect(m.summary24h(row, t0 + 20_000)).toMatchObject({ count: 15, maxResponseTimeMs: 5000, avgBattery: 50, avgErrorRate: expect.closeTo(0.1, 5) });
+    expect([m.lastBattery(row), m.lastRssi(row), m.lastErrorRate(row)]).toEqual([50, -60, expect.closeTo(0.1, 5)]);
     // 25 hours later the old hours have rolled out.
-    m.add(msg(t0 + 25 * 3_600_000, 200));
-    expect(m.summary24h(t0 + 25 * 3_600_000)).toMatchObject({ count: 1, maxResponseTimeMs: 200 });
+    m.add(row, msg(t0 + 25 * 3_600_000, 200));
+    expect(m.summary24h(row, t0 + 25 * 3_600_000)).toMatchObject({ count: 1, maxResponseTimeMs: 200 });
+  });
+
+  it('keeps rows apart, and a reset row starts empty', () => {
+    const m = new RollingMetricsTable();
+    const t0 = Date.UTC(2026, 0, 1);
+    m.reset(0);
+    m.reset(1);
+    m.add(0, { deviceId: 'a', ts: t0, receivedAt: t0, batteryLevel: 10, rssi: null, responseTimeMs: 300, errorRate: null, metrics: null });
+    expect(m.summary24h(1, t0)).toMatchObject({ count: 0, avgBattery: null });
+    expect([m.lastBattery(1), m.recentResponseMean(1), m.recentSamples(1)]).toEqual([null, null, 0]);
+    m.reset(0);
+    expect(m.summary24h(0, t0)).toMatchObject({ count: 0, avgBattery: null, maxResponseTimeMs: null });
+    expect(m.lastBattery(0)).toBeNull();
   });
 
   it('accounts online time for uptime over 24 h', () => {
-    const m = new RollingMetrics();
+    const m = new RollingMetricsTable();
+    m.reset(0);
     const t0 = Date.UTC(2026, 0, 1);
-    m.addOnlineTime(t0, t0 + 3_600_000);
-    expect(m.uptime24h(t0 + 7_200_000, t0)).toBeCloseTo(0.5, 5);
+    m.addOnlineTime(0, t0, t0 + 3_600_000);
+    expect(m.uptime24h(0, t0 + 7_200_000, t0)).toBeCloseTo(0.5, 5);
   });
 });

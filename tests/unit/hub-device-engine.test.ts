@@ -36,18 +36,19 @@ function engineWith(limits: DeviceLimits = { maxDevices: 100, newPerS: 1000, bur
   const removed: string[] = [];
   const scored: string[] = [];
   const forgotten: string[] = [];
+  const insightsForgotten: { id: string; clearAlerts: boolean }[] = [];
   const observer = { forgotten: (id: string) => void forgotten.push(id) } as unknown as DeviceObserver;
   const engine = new DeviceEngine({
     registry,
     presence,
     publisher: new FramePublisher(fanout, sink, quietBoundary().metrics),
     timeouts,
-    insights: { onTelemetry: (state) => void scored.push(state.id) },
+    insights: { onTelemetry: (state) => void scored.push(state.id), forget: (state, _now, clearAlerts) => void insightsForgotten.push({ id: state.id, clearAlerts }) },
     summaries: { touch: (id) => void touched.push(id), removedDevice: (id) => void removed.push(id) },
     outlets: { observer },
     owns,
   });
-  return { engine, registry, fanout, delivered, sink, heard, changed, released, touched, removed, scored, forgotten };
+  return { engine, registry, fanout, delivered, sink, heard, changed, released, touched, removed, scored, forgotten, insightsForgotten };
 }
 
 describe('DeviceEngine', () => {
@@ -127,22 +128,26 @@ describe('DeviceEngine', () => {
     expect(changed).toEqual([{ id: 'd1', status: 'offline', reason: 'last_will', at: T0 + 1 }]);
   });
 
-  it('forgets a device: presence released, gone from the registry and the fleet table, the MQTT observer told', () => {
-    const { engine, registry, released, removed, forgotten } = engineWith();
+  it('forgets a device: presence released, its insights given back, gone from the registry and the fleet table, the MQTT observer told', () => {
+    const { engine, registry, released, removed, forgotten, insightsForgotten } = engineWith();
     engine.heartbeat('d1', T0);
     engine.forget('d1');
     engine.forget('never-seen');
     expect(registry.get('d1')).toBeUndefined();
     expect(released).toEqual(['d1']);
     expect(removed).toEqual(['d1']);
+    expect(insightsForgotten).toEqual([{ id: 'd1', clearAlerts: true }]);
     expect(forgotten).toEqual(['d1', 'never-seen']);
   });
 
-  it('tells the MQTT observer only about devices this instance owns', () => {
-    const { engine, forgotten } = engineWith(undefined, (id) => id === 'mine');
+  it('tells the MQTT observer only about devices this instance owns, and only the owner clears their alerts', () => {
+    const { engine, forgotten, insightsForgotten } = engineWith(undefined, (id) => id === 'mine');
+    engine.heartbeat('mine', T0);
+    engine.heartbeat('theirs', T0);
     engine.forget('mine');
     engine.forget('theirs');
     expect(forgotten).toEqual(['mine']);
+    expect(insightsForgotten).toEqual([{ id: 'mine', clearAlerts: true }, { id: 'theirs', clearAlerts: false }]);
   });
 
   it("says a known device's timeout and where it comes from", () => {

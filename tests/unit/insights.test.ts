@@ -394,4 +394,34 @@ describe('Insights: acknowledgement and restore', () => {
     send({ batteryLevel: 50 });
     expect(alerts).toEqual([expect.objectContaining({ id: 'r1', transition: 'cleared', data: { value: 15, cleared_with: 50 } })]);
   });
+
+  it('a deleted device: its owner clears its alerts (device_deleted), another instance drops them silently; a new device of that id starts afresh', () => {
+    const owner = harness({ weights: only('battery') });
+    owner.send({ batteryLevel: 10 });
+    expect(owner.seen()).toEqual(['low_battery raised']);
+    owner.insights.forget(owner.device(), Date.now(), true);
+    expect(owner.alerts.at(-1)).toMatchObject({ transition: 'cleared', data: expect.objectContaining({ cleared_because: 'device_deleted' }) });
+    expect(owner.insights.allActiveAlerts()).toEqual([]);
+    expect([owner.insights.health('d1'), owner.insights.score('d1'), owner.insights.metricsSummary('d1', Date.now())]).toEqual([null, null, null]);
+    owner.send({ batteryLevel: 90 });
+    expect(owner.insights.metricsSummary('d1', Date.now())?.last24h).toMatchObject({ count: 1, avgBattery: 90 });
+    expect(owner.scores.at(-1)).toEqual({ deviceId: 'd1', score: 100, previous: null });
+
+    const other = harness();
+    const restored: Alert = { id: 'r2', deviceId: 'd9', type: 'low_battery', severity: 'minor', state: 'raised', data: { value: 15 }, raisedAt: START - 1000, updatedAt: START - 1000, clearedAt: null, acknowledgedAt: null, acknowledgedBy: null };
+    other.insights.restoreAlert(restored);
+    other.insights.forget(other.device('d9'), Date.now(), false);
+    expect(other.alerts).toEqual([]);
+    expect([other.insights.alertDevice('r2'), other.insights.activeAlertCount('d9')]).toEqual([null, 0]);
+  });
+
+  it('keeps a restored score until the device is scored again, and reads it packed as it was', () => {
+    const { insights, send } = harness({ weights: only('battery'), step: 50 });
+    const restored: ScoredHealth = { score: 62.5, components: { battery: { value: 35, score: 62.5, weight: 100 } }, at: START - 5000 };
+    insights.restoreHealth('d1', restored);
+    expect(insights.health('d1')).toEqual(restored);
+    send({ batteryLevel: 36 }); // 65: within the step of the restored 62.5, so nothing pushed, but the newest score read
+    expect(insights.health('d1')).toEqual({ score: 65, components: { battery: { value: 36, score: 65, weight: 100 } }, at: Date.now() });
+    expect(insights.score('d1')).toBe(65);
+  });
 });
