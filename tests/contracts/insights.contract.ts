@@ -160,6 +160,31 @@ export function runInsightsContract(mode: HubMode): void {
       ]);
     });
 
+    it('deleting a device ends its active alerts (device_deleted): frame, stored row, no longer active; a new device of that id starts afresh', async () => {
+      const id = `del-${randomSuffix()}`;
+      const c = await follow(id);
+      await send(id, { battery_level: 5 });
+      const raised = await waitAlert(c, id, 'low_battery', 'raised');
+      const deleted = await fetch(httpUrl(hub, `/devices/${id}`), { method: 'DELETE' });
+      expect(deleted.status).toBe(200);
+      const cleared = await waitAlert(c, id, 'low_battery', 'cleared');
+      expect(cleared).toMatchObject({ alert_id: raised.alert_id, data: expect.objectContaining({ cleared_because: 'device_deleted' }) });
+      await eventually('the cleared alert is stored and no longer listed as active', async () => {
+        const alerts = async (state: string) => ((await (await fetch(httpUrl(hub, `/alerts?state=${state}&device_id=${id}`))).json()) as { alerts: { alert_id: string; state: string }[] }).alerts;
+        const [active, all] = [await alerts('active'), await alerts('all')];
+        return active.length === 0 && all.some((a) => a.alert_id === raised.alert_id && a.state === 'cleared');
+      });
+      await send(id, { battery_level: 90 });
+      await c.next((f) => f.type === 'device_update' && f.device_id === id);
+      let count: number | null = null;
+      await eventually('the device is back', async () => {
+        const r = await fetch(httpUrl(hub, `/devices/${id}/metrics/summary`));
+        count = r.status === 200 ? ((await r.json()) as { last_24h: { message_count: number } }).last_24h.message_count : null;
+        return count !== null;
+      });
+      expect(count).toBe(1);
+    });
+
     it('scores move as documented, and the sweep re-scores a device that went quiet', async () => {
       const id = `score-${randomSuffix()}`;
       const c = await follow(id);
