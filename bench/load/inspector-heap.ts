@@ -36,3 +36,29 @@ export async function heapAfterGc(logs: readonly string[]): Promise<number> {
     socket.close();
   }
 }
+
+/** Writes a heap snapshot of the inspected process to `file` (through the inspector's command line API). */
+export async function writeSnapshotOf(logs: readonly string[], file: string): Promise<void> {
+  const url = logs.join('\n').match(/Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/)?.[1];
+  if (url === undefined) throw new Error('the process was not started with --inspect=127.0.0.1:0');
+  const socket = new WebSocket(url);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('inspector: no snapshot in 300 s')), 300_000);
+      socket.on('message', (data: WebSocket.RawData) => {
+        const reply = JSON.parse(data.toString()) as { id?: number; result?: { exceptionDetails?: unknown } };
+        if (reply.id !== 1) return;
+        clearTimeout(timer);
+        if (reply.result?.exceptionDetails) reject(new Error(`inspector: ${JSON.stringify(reply.result.exceptionDetails)}`));
+        else resolve();
+      });
+      socket.send(JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression: `require('node:v8').writeHeapSnapshot(${JSON.stringify(file)})`, includeCommandLineAPI: true, awaitPromise: true } }));
+    });
+  } finally {
+    socket.close();
+  }
+}

@@ -1,6 +1,6 @@
 import { readCounter, rssOf, startRestartableBenchHub, type BenchServices } from '../bench-env.js';
 import { runChild } from '../load/child.js';
-import { heapAfterGc } from '../load/inspector-heap.js';
+import { heapAfterGc, writeSnapshotOf } from '../load/inspector-heap.js';
 import { seedFleet } from '../load/seed-fleet.js';
 import type { Figure } from '../report.js';
 import { fleetEnv, waitUntilReady } from './restart.js';
@@ -54,6 +54,7 @@ export async function fleetScenario(s: BenchServices, counts: readonly number[])
       const hub = await bench.spawn(timeoutMs);
       await waitUntilReady(hub, spawnedAt, performance.now(), devices, timeoutMs);
       const restored = await memory(hub.logs, hub.child.pid!);
+      if (process.env.FLEET_SNAPSHOTS) await writeSnapshotOf(hub.logs, `${process.env.FLEET_SNAPSHOTS}/restored-${devices}.heapsnapshot`);
       if (devices === 0) {
         base = restored;
         figures.push(
@@ -67,7 +68,10 @@ export async function fleetScenario(s: BenchServices, counts: readonly number[])
       const pub = runChild<{ sent: number; seconds: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix: bench.prefix, count: devices, devices, qos: 1, 'max-seconds': publishSeconds }, publishSeconds * 1000 + 30_000);
       await poll('every device accepted', publishSeconds * 1000 + 30_000, async () => (await readCounter(hub.port, ACCEPTED)) >= devices);
       const sent = await pub.result;
+      // Rows still on their way to the database are not state a device keeps: measured once written.
+      await poll('the writer drained', 120_000, async () => (await readCounter(hub.port, /^vigil_writer_queue_depth (\S+)/m)) === 0);
       const talking = await memory(hub.logs, hub.child.pid!);
+      if (process.env.FLEET_SNAPSHOTS) await writeSnapshotOf(hub.logs, `${process.env.FLEET_SNAPSHOTS}/talking-${devices}.heapsnapshot`);
       process.stderr.write(`fleet: waiting for ${devices} expiries…\n`);
       const expiries = () => readCounter(hub.port, /^vigil_presence_expiry_lag_seconds_count (\S+)/m);
       await poll('every device offline', (OFFLINE_TIMEOUT_S + sent.seconds) * 1000 + 120_000, async () => (await expiries()) >= devices).catch((error: Error) => process.stderr.write(`${error.message}\n`));

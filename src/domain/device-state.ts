@@ -16,7 +16,12 @@ export interface DeviceState {
   timeoutMs: number | null;
   type: string | null;
   name: string | null;
-  /** Times of the last transitions (a ring, allocated at the first one) for flap detection. */
+  /** When the device last changed status (-Infinity: never), for flap detection. */
+  lastTransitionAt: number;
+  /**
+   * Times of the last transitions for flap detection: a ring made only while transitions come
+   * within the flap window of each other, dropped after a quiet window (most devices never need one).
+   */
   transitions: number[] | null;
   transitionCursor: number;
   flapping: boolean;
@@ -34,6 +39,7 @@ export function blankState(id: string): DeviceState {
     timeoutMs: null,
     type: null,
     name: null,
+    lastTransitionAt: -Infinity,
     transitions: null,
     transitionCursor: 0,
     flapping: false,

@@ -1,5 +1,5 @@
 import { describeTextPath, findUnstorableText, mayHoldUnstorableText } from './storable-text.js';
-import { addReading, DEFAULT_METRIC_DEPTH, TOO_MANY, type OnSkip } from './readings.js';
+import { addReading, DEFAULT_METRIC_DEPTH, newReadings, TOO_MANY, type OnSkip } from './readings.js';
 import { validateTelemetry, type DecodeResult, type TelemetryLimits } from './telemetry.js';
 
 /** Vigil's own telemetry fields: a fleet's reading mapped to one of these fills it. */
@@ -44,7 +44,7 @@ export function decodeMappedTelemetry(
     return { ok: false, reason: 'not_an_object', detail: 'payload must be a JSON object' };
   }
   const fields: Partial<Record<VigilField, unknown>> = {};
-  const flat = Object.create(null) as Record<string, number>;
+  const flat = newReadings();
   const maxDepth = limits.maxMetricDepth ?? DEFAULT_METRIC_DEPTH;
   const state = { count: 0 };
   if (!walk(body as Record<string, unknown>, '', 1, fields, flat, state, limits.maxMetricKeys, maxDepth, fieldMap, onSkip)) {

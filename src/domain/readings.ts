@@ -14,6 +14,16 @@ export type OnSkip = (reason: SkipReason) => void;
 export const MAX_METRIC_KEY_LENGTH = 64;
 export const DEFAULT_METRIC_DEPTH = 4;
 
+/**
+ * A fresh object to hold readings. Its prototype is one frozen, empty, prototype-less object, so a key
+ * such as `__proto__` or `constructor` stays plain own data and nothing is inherited. Not
+ * `Object.create(null)`: V8 makes that a dictionary-mode object, ~200 B for two readings and ~3×
+ * slower to fill, where this is a fast object sharing its shape with every device sending the same
+ * keys (~70 B; measured for the heap per device, docs/performance.md).
+ */
+const READINGS_PROTOTYPE: object = Object.freeze(Object.create(null) as object);
+export const newReadings = (): Record<string, number> => Object.create(READINGS_PROTOTYPE) as Record<string, number>;
+
 /** Returned instead of a count when more than `maxKeys` readings would be stored. */
 export const TOO_MANY = -1;
 

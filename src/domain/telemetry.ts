@@ -1,6 +1,6 @@
 import { isDeviceId } from './device-id.js';
 import { describeTextPath, findUnstorableText, mayHoldUnstorableText } from './storable-text.js';
-import { addReading, DEFAULT_METRIC_DEPTH, MAX_METRIC_KEY_LENGTH, TOO_MANY, type OnSkip } from './readings.js';
+import { addReading, DEFAULT_METRIC_DEPTH, MAX_METRIC_KEY_LENGTH, newReadings, TOO_MANY, type OnSkip } from './readings.js';
 
 /** One validated telemetry message. Optional readings are null when the device did not send them. */
 export interface Telemetry {
@@ -124,8 +124,8 @@ export function validateTelemetry(
     if (typeof rawMetrics !== 'object' || Array.isArray(rawMetrics)) {
       return fail('invalid_metrics', 'metrics must be an object of finite numbers');
     }
-    // A null-prototype copy: keys such as __proto__ stay plain data.
-    metrics = Object.create(null) as Record<string, number>;
+    // A copy with nothing inherited: keys such as __proto__ stay plain data.
+    metrics = newReadings();
     let count = 0;
     for (const key in rawMetrics) {
       if (!Object.hasOwn(rawMetrics, key)) continue;

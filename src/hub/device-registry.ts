@@ -117,10 +117,23 @@ export class DeviceRegistry {
 
   /**
    * Records a transition and says whether the device is flapping: `max` transitions within
-   * `windowMs`. O(1) per transition, `max` numbers per device that ever changed status.
+   * `windowMs`. O(1) per transition. A transition more than `windowMs` after the one before leaves
+   * every earlier one out of the window, so the ring of `max` times is kept only while transitions
+   * follow each other within it (a device that changed status once keeps one number).
    */
   recordTransition(state: DeviceState, at: number, max: number, windowMs: number): boolean {
-    if (state.transitions === null) state.transitions = new Array<number>(max).fill(-Infinity);
+    const previous = state.lastTransitionAt;
+    state.lastTransitionAt = at;
+    if (at - previous > windowMs) {
+      state.transitions = null;
+      state.flapping = false;
+      return false;
+    }
+    if (state.transitions === null) {
+      state.transitions = new Array<number>(max).fill(-Infinity);
+      state.transitions[0] = previous;
+      state.transitionCursor = 1 % max;
+    }
     const ring = state.transitions;
     ring[state.transitionCursor] = at;
     state.transitionCursor = (state.transitionCursor + 1) % ring.length;

@@ -160,8 +160,11 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
   deviceTimer.unref();
 
   const depth = () => telemetry.depth + statusChanges.depth;
+  // The gauge counts every table's rows (health scores, alerts and commands too); the bound above
+  // applies to the rows ingest produces.
+  const rowsWaiting = () => depth() + healthScores.depth + alerts.depth + commands.depth;
   const afterWrite = () => {
-    metrics.writerQueueDepth.set(depth());
+    metrics.writerQueueDepth.set(rowsWaiting());
     for (const listener of progressListeners) listener();
     if (saturated && depth() < opts.maxQueue / 2) {
       saturated = false;
@@ -182,7 +185,7 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
     healthScores.kick();
     alerts.kick();
     commands.kick();
-    metrics.writerQueueDepth.set(depth());
+    metrics.writerQueueDepth.set(rowsWaiting());
   }, opts.flushMs);
   timer.unref();
 

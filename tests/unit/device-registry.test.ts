@@ -89,4 +89,25 @@ describe('DeviceRegistry bounds', () => {
     registry.delete('b');
     expect(registry.totals()).toEqual({ total: 1, online: 0, offline: 0, unknown: 1 });
   });
+
+  it('flags flapping exactly when the last FLAP_TRANSITIONS transitions fall within the window, keeping a ring only while they come close together', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 8 }), fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 60 }), (max, gaps) => {
+        const registry = new DeviceRegistry({ maxDevices: 10, newPerS: 10, burst: 10 }, () => 0);
+        const state = registry.admit('d');
+        if (typeof state === 'string') throw new Error(state);
+        const windowMs = 1000;
+        const times: number[] = [];
+        let at = 1_000_000;
+        for (const gap of gaps) {
+          at += gap;
+          times.push(at);
+          const expected = times.length >= max && at - times[times.length - max]! <= windowMs;
+          expect(registry.recordTransition(state, at, max, windowMs)).toBe(expected);
+          expect(state.flapping).toBe(expected);
+          if (gap > windowMs) expect(state.transitions).toBeNull();
+        }
+      }),
+    );
+  });
 });

@@ -49,12 +49,16 @@ describe('telemetry decoder', () => {
     expect(reason(decode({ metrics: many }))).toBe('too_many_metrics');
   });
 
-  it('keeps __proto__ as plain data', () => {
+  it('keeps __proto__ as plain data, and a metrics object inherits nothing', () => {
     const r = decode('{"metrics":{"__proto__":1,"constructor":2}}');
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(Object.getPrototypeOf(r.telemetry.metrics)).toBeNull();
+    const proto = Object.getPrototypeOf(r.telemetry.metrics) as object;
+    expect([Object.getPrototypeOf(proto), Reflect.ownKeys(proto), Object.isFrozen(proto)]).toEqual([null, [], true]);
     expect(r.telemetry.metrics?.['__proto__']).toBe(1);
+    expect(r.telemetry.metrics?.['constructor']).toBe(2);
+    const other = decode('{"metrics":{"a":1}}');
+    expect(other.ok && [other.telemetry.metrics?.['constructor'], other.telemetry.metrics?.['toString'], other.telemetry.metrics?.['__proto__']]).toEqual([undefined, undefined, undefined]);
     expect(({} as Record<string, unknown>).constructor).toBe(Object);
   });
 });
