@@ -66,7 +66,15 @@ export async function fleetScenario(s: BenchServices, counts: readonly number[])
       process.stderr.write(`fleet: one message from each of ${devices} devices…\n`);
       const publishSeconds = Math.ceil(devices / 2000) + 60;
       const pub = runChild<{ sent: number; seconds: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix: bench.prefix, count: devices, devices, qos: 1, 'max-seconds': publishSeconds }, publishSeconds * 1000 + 30_000);
-      await poll('every device accepted', publishSeconds * 1000 + 30_000, async () => (await readCounter(hub.port, ACCEPTED)) >= devices);
+      let reported = performance.now();
+      await poll('every device accepted', publishSeconds * 1000 + 30_000, async () => {
+        const accepted = await readCounter(hub.port, ACCEPTED);
+        if (performance.now() - reported > 30_000) {
+          reported = performance.now();
+          process.stderr.write(`fleet: ${accepted} of ${devices} accepted\n`);
+        }
+        return accepted >= devices;
+      });
       const sent = await pub.result;
       // Rows still on their way to the database are not state a device keeps: measured once written.
       await poll('the writer drained', 120_000, async () => (await readCounter(hub.port, /^vigil_writer_queue_depth (\S+)/m)) === 0);
