@@ -1,3 +1,8 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createMetrics } from '../../src/metrics.js';
@@ -41,6 +46,25 @@ describe('webhook signature (Standard Webhooks)', () => {
   });
   it('takes whsec_ secrets as base64, as Standard Webhooks libraries do', () => {
     expect(signingKey(`whsec_${Buffer.from('raw key bytes').toString('base64')}`).toString()).toBe('raw key bytes');
+  });
+  it('is verified by the Node receiver docs/notifications.md shows, for a plain and a whsec_ secret', async () => {
+    const docs = readFileSync(fileURLToPath(new URL('../../docs/notifications.md', import.meta.url)), 'utf8');
+    const block = [...docs.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!).find((code) => code.includes('function verifyVigil('));
+    expect(block, 'the verifier block in docs/notifications.md').toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-verifier-'));
+    try {
+      const file = join(dir, 'verifier.mjs');
+      writeFileSync(file, `${block!}\nexport { verifyVigil };\n`);
+      const { verifyVigil } = (await import(pathToFileURL(file).href)) as { verifyVigil: (secret: string, headers: Record<string, string>, body: string) => boolean };
+      const now = Math.floor(Date.now() / 1000);
+      for (const secret of ['a-secret-of-some-length', `whsec_${randomBytes(32).toString('base64')}`]) {
+        const headers = { 'webhook-id': 'e1', 'webhook-timestamp': String(now), 'webhook-signature': sign(signingKey(secret), 'e1', now, body) };
+        expect(verifyVigil(secret, headers, body), secret.slice(0, 6)).toBe(true);
+        expect(verifyVigil(secret, headers, `${body} `), secret.slice(0, 6)).toBe(false);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
