@@ -35,13 +35,61 @@ export interface DeliveryOptions {
 const ROUNDS_PER_TICK = 20;
 const PRUNE_EVERY_MS = 60 * 60_000;
 
+/** backoffMs's jitter: each wait is between these shares of its nominal length. */
+const JITTER_LOW = 0.8;
+const JITTER_SPAN = 0.4;
+
+const nominalBackoffMs = (attempt: number, baseMs: number, maxMs: number) => Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 1, 40));
+
 /**
  * The n-th failed attempt waits baseMs · 2^(n-1), capped at maxMs, ±20 % jitter (so instances and
  * rows that failed together do not retry in lockstep).
  */
 export function backoffMs(attempt: number, retry: RetryPolicy, random: () => number = Math.random): number {
-  const exp = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.min(attempt - 1, 40));
-  return Math.round(exp * (0.8 + 0.4 * random()));
+  return Math.round(nominalBackoffMs(attempt, retry.baseMs, retry.maxMs) * (JITTER_LOW + JITTER_SPAN * random()));
+}
+
+/**
+ * NOTIFY_MAX_ATTEMPTS when it is not set: one more than the attempts that can start within
+ * `maxAgeMs` when every wait is at its shortest (jitter −20 %), so an event is given up by its age
+ * (NOTIFY_MAX_AGE_S), never by running out of attempts first. With the defaults (1 s doubling to
+ * 300 s, one day) 369; at the nominal waits about 296 attempts happen in the day.
+ */
+export function attemptsWithin(maxAgeMs: number, baseMs: number, maxMs: number): number {
+  let startedAtMs = 0;
+  let attempt = 1;
+  // The doubling waits one by one (at most ~40 before the cap), then the capped ones at once.
+  while (nominalBackoffMs(attempt, baseMs, maxMs) < maxMs) {
+    const next = startedAtMs + JITTER_LOW * nominalBackoffMs(attempt, baseMs, maxMs);
+    if (next >= maxAgeMs) return attempt + 1;
+    startedAtMs = next;
+    attempt++;
+  }
+  const shortestCapped = JITTER_LOW * maxMs;
+  // Attempts still starting before maxAgeMs after `attempt`, each a capped wait later.
+  const more = Math.max(0, Math.ceil((maxAgeMs - startedAtMs) / shortestCapped) - 1);
+  return attempt + more + 1;
+}
+
+export type GiveUpReason = 'not retryable' | 'NOTIFY_MAX_AGE_S reached' | 'NOTIFY_MAX_ATTEMPTS reached';
+
+/** Whether a failed attempt (the `attempts`-th, of a row `ageMs` old) is the last: why, or null to retry. */
+export function giveUpReason(attempts: number, ageMs: number, retryable: boolean, retry: RetryPolicy): GiveUpReason | null {
+  if (!retryable) return 'not retryable';
+  if (ageMs >= retry.maxAgeMs) return 'NOTIFY_MAX_AGE_S reached';
+  if (attempts >= retry.maxAttempts) return 'NOTIFY_MAX_ATTEMPTS reached';
+  return null;
+}
+
+/** The retry settings: NOTIFY_MAX_ATTEMPTS as set, else derived so that NOTIFY_MAX_AGE_S governs. */
+export function retryPolicyOf(config: { NOTIFY_MAX_ATTEMPTS?: number | undefined; NOTIFY_MAX_AGE_S: number; NOTIFY_RETRY_BASE_MS: number; NOTIFY_RETRY_MAX_MS: number }): RetryPolicy {
+  const maxAgeMs = config.NOTIFY_MAX_AGE_S * 1000;
+  return {
+    maxAttempts: config.NOTIFY_MAX_ATTEMPTS ?? attemptsWithin(maxAgeMs, config.NOTIFY_RETRY_BASE_MS, config.NOTIFY_RETRY_MAX_MS),
+    maxAgeMs,
+    baseMs: config.NOTIFY_RETRY_BASE_MS,
+    maxMs: config.NOTIFY_RETRY_MAX_MS,
+  };
 }
 
 /**
@@ -116,14 +164,14 @@ export class DeliveryLoop {
       metrics.notifications.inc({ sink: row.sink, outcome: 'delivered' });
       return;
     }
-    const tooOld = Date.now() - row.createdAt >= retry.maxAgeMs;
-    const dead = !outcome.retry || row.attempts >= retry.maxAttempts || tooOld;
+    const reason = giveUpReason(row.attempts, Date.now() - row.createdAt, outcome.retry, retry);
+    const dead = reason !== null;
     const delayMs = dead ? 0 : backoffMs(row.attempts, retry);
     await failDelivery(db, row.seq, this.owner, outcome.error, dead, delayMs);
     metrics.notifications.inc({ sink: row.sink, outcome: dead ? 'dead' : 'retried' });
     const context = { sink: row.sink, target: sink?.target, eventId: row.event.id, type: row.event.type, attempts: row.attempts, err: outcome.error };
     // The first failure and the end are logged; the retries between are counted only.
-    if (dead) log.error({ ...context, reason: !outcome.retry ? 'not retryable' : tooOld ? 'NOTIFY_MAX_AGE_S reached' : 'NOTIFY_MAX_ATTEMPTS reached' }, 'notification given up (dead in notification_outbox)');
+    if (dead) log.error({ ...context, reason }, 'notification given up (dead in notification_outbox)');
     else if (row.attempts === 1) log.warn({ ...context, retryInMs: delayMs }, 'notification delivery failed; retrying with backoff');
   }
 

@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics.js';
 import type { VigilDb } from '../storage/database.js';
 import { AlertmanagerSink } from './alertmanager-sink.js';
 import { scheduleAlertmanagerResend } from './alertmanager-resend.js';
-import { DeliveryLoop } from './delivery-loop.js';
+import { DeliveryLoop, retryPolicyOf } from './delivery-loop.js';
 import { NotificationPlanner } from './planner.js';
 import { signingKey } from './signature.js';
 import type { Sink } from './sink.js';
@@ -60,7 +60,7 @@ export function createNotifications(config: Config, log: Logger, metrics: Metric
         concurrency: config.NOTIFY_CONCURRENCY,
         requestTimeoutMs: config.NOTIFY_TIMEOUT_MS,
         maxRows: config.NOTIFY_OUTBOX_MAX_ROWS,
-        retry: { maxAttempts: config.NOTIFY_MAX_ATTEMPTS, maxAgeMs: config.NOTIFY_MAX_AGE_S * 1000, baseMs: config.NOTIFY_RETRY_BASE_MS, maxMs: config.NOTIFY_RETRY_MAX_MS },
+        retry: retryPolicyOf(config),
         log,
         metrics,
         faults,

@@ -9,7 +9,7 @@ import { createMetrics } from '../../src/metrics.js';
 import { AlertmanagerSink, toPostableAlert } from '../../src/notify/alertmanager-sink.js';
 import { NotificationPlanner } from '../../src/notify/planner.js';
 import { alertEvent, alertEventId, deviceEvent, isAlertEventData } from '../../src/notify/cloudevents.js';
-import { backoffMs } from '../../src/notify/delivery-loop.js';
+import { attemptsWithin, backoffMs, giveUpReason, retryPolicyOf, type RetryPolicy } from '../../src/notify/delivery-loop.js';
 import { sign, signingKey, verify } from '../../src/notify/signature.js';
 import { atLeast, typeMatches, WebhookSink } from '../../src/notify/webhook-sink.js';
 import type { Alert } from '../../src/domain/alert.js';
@@ -124,6 +124,38 @@ describe('retry schedule', () => {
     expect([1, 2, 3, 4, 10, 30].map((n) => backoffMs(n, retry, () => 0.5))).toEqual([1000, 2000, 4000, 8000, 300_000, 300_000]);
     expect(backoffMs(1, retry, () => 0)).toBe(800);
     expect(backoffMs(1, retry, () => 1)).toBe(1200);
+  });
+
+  /** A receiver down for good: attempts as the delivery loop makes them, every wait drawn by `random`; why and when it ends. */
+  function outage(retry: RetryPolicy, random: () => number): { reason: string; attempts: number; atMs: number } {
+    let atMs = 0;
+    for (let attempts = 1; ; attempts++) {
+      const reason = giveUpReason(attempts, atMs, true, retry);
+      if (reason !== null) return { reason, attempts, atMs };
+      atMs += backoffMs(attempts, retry, random);
+    }
+  }
+
+  it('by default gives an event up at NOTIFY_MAX_AGE_S, not after fewer attempts, at any jitter', () => {
+    const retry = retryPolicyOf(loadConfig({}));
+    expect(retry.maxAgeMs).toBe(86_400_000);
+    for (const random of [() => 0, () => 0.5, () => 0.999999, Math.random]) {
+      const end = outage(retry, random);
+      expect(end.reason).toBe('NOTIFY_MAX_AGE_S reached');
+      expect(end.atMs).toBeGreaterThanOrEqual(86_400_000);
+      expect(end.atMs).toBeLessThan(86_400_000 + 1.2 * 300_000);
+    }
+    // What the docs say: 369 attempts at most (shortest waits), about 296 at the nominal ones.
+    expect(retry.maxAttempts).toBe(369);
+    expect(outage(retry, () => 0.5).attempts).toBe(297);
+    // The age governs for other settings too (derived from them, not a fixed number).
+    for (const env of [{ NOTIFY_MAX_AGE_S: '604800' }, { NOTIFY_MAX_AGE_S: '60', NOTIFY_RETRY_BASE_MS: '10', NOTIFY_RETRY_MAX_MS: '100' }, { NOTIFY_RETRY_BASE_MS: '600000', NOTIFY_RETRY_MAX_MS: '86400000' }]) {
+      const policy = retryPolicyOf(loadConfig(env));
+      expect(outage(policy, () => 0).reason, JSON.stringify(env)).toBe('NOTIFY_MAX_AGE_S reached');
+    }
+    expect(attemptsWithin(1000, 1000, 1000)).toBe(3); // t=0 and t=800 start before 1 s; the third at 1.6 s is past it
+    // Set explicitly, NOTIFY_MAX_ATTEMPTS still ends it first.
+    expect(outage(retryPolicyOf(loadConfig({ NOTIFY_MAX_ATTEMPTS: '20' })), () => 0.5)).toMatchObject({ reason: 'NOTIFY_MAX_ATTEMPTS reached', attempts: 20 });
   });
 });
 
