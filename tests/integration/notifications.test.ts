@@ -154,3 +154,55 @@ describe('a receiver that keeps failing', () => {
     expect(webhook.ofSubject(device).map((d) => d.type)).toEqual(['vigil.alert.raised', 'vigil.alert.raised']);
   }, 60_000);
 });
+
+describe('an escalated alert at Alertmanager', () => {
+  it('ends the label set it had (endsAt at the escalation) when its severity label rises, so no stale alert stays to resolve later', async () => {
+    const alertmanager = new AlertmanagerReceiver();
+    await alertmanager.up();
+    receivers.push(alertmanager);
+    const prefix = `n${randomSuffix()}/devices`;
+    const hub = await startHubWithEnv({
+      ...testHubEnv('embedded'),
+      MQTT_URL: SERVICES.mqttUrl,
+      MQTT_TOPIC_PREFIX: prefix,
+      ALERTMANAGER_URL: alertmanager.url,
+      ALERTMANAGER_RESEND_S: '3600', // the outbox's posts only
+      NOTIFY_POLL_MS: '100',
+      ALERT_RULES: JSON.stringify([{ type: 'thaw', metric: 'metrics.t', op: '>', raise: -10, severity: 'minor', escalation: [{ after_s: 1, severity: 'major' }, { after_s: 2, severity: 'critical' }] }]),
+    });
+    hubs.push(hub);
+    const device = `frz-${randomSuffix()}`;
+    const client = await connectAsync(SERVICES.mqttUrl, { clientId: `dev-${randomSuffix()}`, reconnectPeriod: 0 });
+    clients.push(client);
+    const publish = (t: number) => client.publishAsync(`${prefix}/${device}/telemetry`, JSON.stringify({ metrics: { t } }), { qos: 1 });
+    const posted = (severity: string) => alertmanager.ofDevice(device).filter((a) => a.labels.alertname === 'thaw' && a.labels.severity === severity);
+    await publish(0);
+    await until('raised at Alertmanager (minor)', () => posted('minor').length > 0);
+    // Held past each step: the next message escalates it, minor → major → critical.
+    await until('escalated to critical', async () => {
+      await publish(0);
+      return posted('critical').length > 0;
+    });
+    // Each label set it left was ended at its escalation; the one it has now is open.
+    for (const severity of ['minor', 'major']) {
+      const ends = posted(severity).filter((a) => a.endsAt !== undefined);
+      expect(ends, severity).toHaveLength(1);
+      expect(ends[0]!.labels).toEqual({ alertname: 'thaw', device_id: device, severity });
+      expect(Date.parse(ends[0]!.endsAt!)).toBeGreaterThan(Date.parse(ends[0]!.startsAt));
+      expect(Date.parse(ends[0]!.endsAt!)).toBeLessThanOrEqual(Date.now());
+    }
+    expect(Date.parse(posted('minor').find((a) => a.endsAt)!.endsAt!)).toBeLessThanOrEqual(Date.parse(posted('major').find((a) => a.endsAt)!.endsAt!));
+    expect(posted('critical').every((a) => a.endsAt === undefined)).toBe(true);
+    // Cleared: the critical label set ends; every label set Alertmanager was told of is ended once.
+    await publish(-20);
+    await until('critical ended', () => posted('critical').some((a) => a.endsAt !== undefined));
+    const open = new Set<string>();
+    for (const a of alertmanager.ofDevice(device)) {
+      const key = JSON.stringify(a.labels);
+      if (a.endsAt === undefined) open.add(key);
+      else open.delete(key);
+    }
+    expect([...open]).toEqual([]);
+    expect(alertmanager.invalid).toBe(0);
+  }, 60_000);
+});
