@@ -3,7 +3,7 @@ import type { Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { VigilDb } from '../storage/database.js';
-import { buryUnknownSinks, claimDue, completeDelivery, failDelivery, outboxStats, pruneDead, pruneDeadOver, type ClaimedRow } from '../storage/outbox-repository.js';
+import { buryRemovedSinks, claimDue, completeDelivery, failDelivery, outboxStats, pruneDead, pruneDeadOver, renameLegacySinks, type ClaimedRow, type OutboxStats } from '../storage/outbox-repository.js';
 import type { NotificationPlanner } from './planner.js';
 import type { Sink } from './sink.js';
 
@@ -26,6 +26,14 @@ export interface DeliveryOptions {
   readonly requestTimeoutMs: number;
   readonly maxRows: number;
   readonly retry: RetryPolicy;
+  /**
+   * NOTIFY_REMOVED_SINK_GRACE_S: pending rows of a sink this instance does not have (its URL left the
+   * lists) wait this long after the loop starts — for the instances of a rolling change that still
+   * have it, or for the URL to come back — then go dead as `sink_removed`. Never sent elsewhere.
+   */
+  readonly removedSinkGraceMs: number;
+  /** Names by position (`webhook-1`) of rows stored before sinks were named by URL → the sink at that position now. */
+  readonly legacyNames: ReadonlyMap<string, string>;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly faults: Faults;
@@ -107,6 +115,9 @@ export class DeliveryLoop {
   private readonly leaseMs: number;
   private lastPrune = 0;
   private stopped = false;
+  private startedAt = 0;
+  /** Removed sinks already logged (once each). */
+  private readonly noticedRemoved = new Set<string>();
 
   constructor(private readonly opts: DeliveryOptions) {
     this.sinks = new Map(opts.sinks.map((s) => [s.name, s]));
@@ -115,8 +126,8 @@ export class DeliveryLoop {
   }
 
   async start(): Promise<void> {
-    const buried = await buryUnknownSinks(this.opts.db, [...this.sinks.keys()]);
-    if (buried > 0) this.opts.log.warn({ rows: buried }, 'outbox rows of sinks no longer configured marked dead');
+    this.startedAt = Date.now();
+    await this.renameLegacy();
     const tick = this.opts.faults.guard('notifications', () => this.tick());
     this.timer = setInterval(tick, this.opts.pollMs);
     this.timer.unref();
@@ -140,9 +151,11 @@ export class DeliveryLoop {
   }
 
   private async poll(): Promise<void> {
-    await this.readStats();
+    const stats = await this.readStats();
+    await this.removedSinks(stats);
+    const names = [...this.sinks.keys()];
     for (let round = 0; round < ROUNDS_PER_TICK && !this.stopped; round++) {
-      const claimed = await claimDue(this.opts.db, this.owner, this.opts.concurrency, this.leaseMs);
+      const claimed = await claimDue(this.opts.db, this.owner, this.opts.concurrency, this.leaseMs, names);
       if (claimed.length === 0) break;
       // Settled, not raced: every claimed row's outcome is recorded before the next round or stop.
       const results = await Promise.allSettled(claimed.map((row) => this.deliver(row)));
@@ -158,7 +171,9 @@ export class DeliveryLoop {
   private async deliver(row: ClaimedRow): Promise<void> {
     const { metrics, retry, db, log } = this.opts;
     const sink = this.sinks.get(row.sink);
-    const outcome = sink === undefined ? { ok: false as const, error: 'sink no longer configured', retry: false } : await sink.deliver(row.event);
+    // claimDue takes only this instance's sinks' rows: a row is never delivered to another receiver.
+    if (sink === undefined) throw new Error(`claimed an outbox row of sink ${row.sink}, which this instance does not have`);
+    const outcome = await sink.deliver(row.event);
     if (outcome.ok) {
       await completeDelivery(db, row.seq, this.owner);
       metrics.notifications.inc({ sink: row.sink, outcome: 'delivered' });
@@ -169,13 +184,52 @@ export class DeliveryLoop {
     const delayMs = dead ? 0 : backoffMs(row.attempts, retry);
     await failDelivery(db, row.seq, this.owner, outcome.error, dead, delayMs);
     metrics.notifications.inc({ sink: row.sink, outcome: dead ? 'dead' : 'retried' });
-    const context = { sink: row.sink, target: sink?.target, eventId: row.event.id, type: row.event.type, attempts: row.attempts, err: outcome.error };
+    const context = { sink: row.sink, target: sink.target, eventId: row.event.id, type: row.event.type, attempts: row.attempts, err: outcome.error };
     // The first failure and the end are logged; the retries between are counted only.
     if (dead) log.error({ ...context, reason }, 'notification given up (dead in notification_outbox)');
     else if (row.attempts === 1) log.warn({ ...context, retryInMs: delayMs }, 'notification delivery failed; retrying with backoff');
   }
 
-  private async readStats(): Promise<void> {
+  /**
+   * Rows stored under names by position (hubs before sinkId; also written by such an instance still
+   * running in a rolling upgrade): renamed to the sink at that position now. Run at start and
+   * whenever the counts show such a name.
+   */
+  private async renameLegacy(): Promise<void> {
+    if (this.opts.legacyNames.size === 0) return;
+    const renamed = await renameLegacySinks(this.opts.db, this.opts.legacyNames);
+    if (renamed > 0) {
+      this.opts.log.warn(
+        { rows: renamed, names: Object.fromEntries(this.opts.legacyNames) },
+        'outbox rows named by list position (webhook-N, alertmanager-N: before sinks were named by URL) taken as the sinks now at those positions (docs/notifications.md#sinks)',
+      );
+    }
+  }
+
+  /** Pending rows of sinks this instance does not have: logged once, left pending for the grace, then dead (sink_removed). */
+  private async removedSinks(stats: readonly OutboxStats[]): Promise<void> {
+    const { log, metrics, legacyNames, removedSinkGraceMs, db } = this.opts;
+    if (stats.some((s) => legacyNames.has(s.sink))) await this.renameLegacy();
+    const removed = stats.filter((s) => s.pending > 0 && !this.sinks.has(s.sink) && !legacyNames.has(s.sink));
+    if (removed.length === 0) return;
+    const leftMs = removedSinkGraceMs - (Date.now() - this.startedAt);
+    for (const s of removed) {
+      if (this.noticedRemoved.has(s.sink)) continue;
+      this.noticedRemoved.add(s.sink);
+      log.warn(
+        { sink: s.sink, pending: s.pending, deadInS: Math.max(0, Math.ceil(leftMs / 1000)) },
+        'outbox rows of a sink this instance does not have (its URL is no longer configured): sent to no other receiver, kept pending for NOTIFY_REMOVED_SINK_GRACE_S, then dead (sink_removed)',
+      );
+    }
+    if (leftMs > 0) return;
+    const buried = await buryRemovedSinks(db, [...this.sinks.keys()]);
+    for (const [sink, rows] of buried) {
+      metrics.notifications.inc({ sink, outcome: 'sink_removed' }, rows);
+      log.warn({ sink, rows }, 'outbox rows of a removed sink given up (dead, last_error sink_removed; GET /admin/notifications)');
+    }
+  }
+
+  private async readStats(): Promise<OutboxStats[]> {
     const { metrics, planner, maxRows, log } = this.opts;
     const stats = await outboxStats(this.opts.db);
     let pending = 0;
@@ -198,5 +252,6 @@ export class DeliveryLoop {
     if (dead > maxRows) {
       for (const [sink, rows] of await pruneDeadOver(this.opts.db, maxRows)) metrics.notifications.inc({ sink, outcome: 'pruned' }, rows);
     }
+    return stats;
   }
 }

@@ -12,6 +12,7 @@ import { alertEvent, alertEventId, deviceEvent, isAlertEventData } from '../../s
 import { attemptsWithin, backoffMs, giveUpReason, retryPolicyOf, type RetryPolicy } from '../../src/notify/delivery-loop.js';
 import { sign, signingKey, verify } from '../../src/notify/signature.js';
 import { atLeast, typeMatches, WebhookSink } from '../../src/notify/webhook-sink.js';
+import { LEGACY_SINK_NAME, sinkId } from '../../src/notify/sink.js';
 import type { Alert } from '../../src/domain/alert.js';
 
 const context = { source: 'https://vigil.example.com', publicUrl: 'https://vigil.example.com', deviceTypeOf: () => 'sensor' };
@@ -156,6 +157,25 @@ describe('retry schedule', () => {
     expect(attemptsWithin(1000, 1000, 1000)).toBe(3); // t=0 and t=800 start before 1 s; the third at 1.6 s is past it
     // Set explicitly, NOTIFY_MAX_ATTEMPTS still ends it first.
     expect(outage(retryPolicyOf(loadConfig({ NOTIFY_MAX_ATTEMPTS: '20' })), () => 0.5)).toMatchObject({ reason: 'NOTIFY_MAX_ATTEMPTS reached', attempts: 20 });
+  });
+});
+
+describe('sink identity', () => {
+  it('is the URL, not its place in the list: stable, distinct per URL, and shows none of it', () => {
+    const a = 'https://hooks.example.com/in?token=s3cr3t-team-a';
+    const b = 'https://hooks.example.com/in?token=s3cr3t-team-b';
+    expect(sinkId('webhook', a)).toMatch(/^webhook-[0-9a-f]{8}$/);
+    expect(sinkId('webhook', a)).toBe(sinkId('webhook', ` ${a} `));
+    expect(sinkId('webhook', 'HTTPS://Hooks.Example.com:443/in?token=s3cr3t-team-a')).toBe(sinkId('webhook', a));
+    expect(sinkId('webhook', a)).not.toBe(sinkId('webhook', b)); // only the token differs: another receiver
+    expect(sinkId('alertmanager', 'http://am:9093/')).toBe(sinkId('alertmanager', 'http://am:9093'));
+    expect(sinkId('alertmanager', 'http://am:9093')).toMatch(/^alertmanager-[0-9a-f]{8}$/);
+    expect(sinkId('alertmanager', 'http://am:9093')).not.toBe(sinkId('alertmanager', 'http://am2:9093'));
+    expect(sinkId('webhook', a)).not.toContain('s3cr3t');
+    // Never mistaken for a name by position.
+    for (const url of [a, b, 'http://x', 'http://y/z']) expect(LEGACY_SINK_NAME.test(sinkId('webhook', url))).toBe(false);
+    expect(LEGACY_SINK_NAME.test('webhook-1')).toBe(true);
+    expect(LEGACY_SINK_NAME.test('alertmanager-12')).toBe(true);
   });
 });
 
