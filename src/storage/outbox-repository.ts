@@ -146,8 +146,8 @@ export async function buryRemovedSinks(db: VigilDb, sinks: readonly string[]): P
 /**
  * Rows stored under a name by position (`webhook-2`, before sinks were named by their URL) take the
  * name of the sink now at that position, in every state (dead ones stay replayable by the new name).
- * A row whose event is already there under the new name is left (it goes as a removed sink's row).
- * Returns how many rows were renamed.
+ * A row whose event is already there under the new name (the same URL was listed twice) is a
+ * duplicate and goes. Returns how many rows were renamed.
  */
 export async function renameLegacySinks(db: VigilDb, names: ReadonlyMap<string, string>): Promise<number> {
   let renamed = 0;
@@ -158,6 +158,9 @@ export async function renameLegacySinks(db: VigilDb, names: ReadonlyMap<string, 
         and not exists (select 1 from notification_outbox n where n.sink = ${current} and n.id = o.id)
       returning seq`);
     renamed += resultRows(result).length;
+    await db.execute(sql`
+      delete from notification_outbox o
+      where o.sink = ${legacy} and exists (select 1 from notification_outbox n where n.sink = ${current} and n.id = o.id)`);
   }
   return renamed;
 }

@@ -132,14 +132,15 @@ it('takes rows stored under names by position (webhook-N, before the upgrade) as
   // The schema, then what a hub of the previous version left: pending rows of webhook-1, -2 and -3, a dead one of webhook-1.
   await stop(await start(base));
   const event = (id: string) => ({ specversion: '1.0', id, source: 'urn:vigil:hub', type: 'vigil.alert.raised', subject: `legacy-${id}`, time: new Date().toISOString(), datacontenttype: 'application/json', data: { alert_id: id } });
-  for (const [sink, id, state] of [['webhook-1', 'e1', 'pending'], ['webhook-2', 'e2', 'pending'], ['webhook-3', 'e3', 'pending'], ['webhook-1', 'e4', 'dead']] as const) {
+  const urlB = `${b.url}/first`;
+  const urlA = `${a.url}/second`;
+  // e6 is there under both names (as after an old-version instance wrote it during a rolling upgrade): one delivery.
+  for (const [sink, id, state] of [['webhook-1', 'e1', 'pending'], ['webhook-2', 'e2', 'pending'], ['webhook-3', 'e3', 'pending'], ['webhook-1', 'e4', 'dead'], ['webhook-1', 'e6', 'pending'], [sinkId('webhook', urlB), 'e6', 'pending']] as const) {
     await sql`insert into notification_outbox (id, sink, subject, type, event, state) values (${id}, ${sink}, ${`legacy-${id}`}, 'vigil.alert.raised', ${sql.json(event(id))}, ${state})`;
   }
 
-  const urlB = `${b.url}/first`;
-  const urlA = `${a.url}/second`;
   const hub = await start({ ...base, ALERT_WEBHOOK_URL: `${urlB},${urlA}` });
-  await until('e1 at the first URL, e2 at the second', () => b.count('e1') === 1 && a.count('e2') === 1);
+  await until('e1 and e6 at the first URL, e2 at the second', () => b.count('e1') === 1 && b.count('e6') === 1 && a.count('e2') === 1);
   const outbox = await outboxOf(hub);
   // webhook-3 has no URL at that position: a removed sink's row (not sent anywhere, grace then dead).
   expect(outbox.sinks.find((s) => s.sink === 'webhook-3')).toMatchObject({ configured: false, pending: 1 });
@@ -149,7 +150,7 @@ it('takes rows stored under names by position (webhook-N, before the upgrade) as
   expect(await replay.json()).toEqual({ replayed: 1 });
   await until('e4 replayed to the first URL', () => b.count('e4') === 1);
   await letTimePass(500, 'a few polls: nothing else arrives');
-  expect(b.deliveries.map((d) => d.id).sort()).toEqual(['e1', 'e4']);
+  expect(b.deliveries.map((d) => d.id).sort()).toEqual(['e1', 'e4', 'e6']);
   expect(a.deliveries.map((d) => d.id)).toEqual(['e2']);
   expect(await sql`select sink from notification_outbox where sink like 'webhook-_'`).toEqual([{ sink: 'webhook-3' }]);
 }, 90_000);
