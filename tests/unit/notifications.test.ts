@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createMetrics } from '../../src/metrics.js';
-import { AlertmanagerSink, toPostableAlert } from '../../src/notify/alertmanager-sink.js';
+import { AlertmanagerSink, postableAlertsFor, toPostableAlert } from '../../src/notify/alertmanager-sink.js';
 import { NotificationPlanner } from '../../src/notify/planner.js';
 import { alertEvent, alertEventId, deviceEvent, isAlertEventData } from '../../src/notify/cloudevents.js';
 import { attemptsWithin, backoffMs, giveUpReason, retryPolicyOf, type RetryPolicy } from '../../src/notify/delivery-loop.js';
@@ -116,6 +116,24 @@ describe('Alertmanager mapping', () => {
     expect(cleared.endsAt).toBe('2026-01-02T00:00:00.000Z');
     expect(cleared.generatorURL).toBeUndefined();
     expect(cleared.labels).toEqual(raised.labels);
+  });
+  it('an escalation ends the label set it leaves (endsAt at the escalation) and posts the new one; later events post one', () => {
+    const at = Date.UTC(2026, 0, 1, 0, 5);
+    const escalated = alert({ severity: 'critical', updatedAt: at, data: { value: 8, metric: 'battery_level', threshold: 20, escalated_from: 'minor', escalated_at: new Date(at).toISOString() } });
+    const event = alertEvent(escalated, 'updated', context);
+    const [ended, current] = postableAlertsFor(event.type, event.data as never);
+    expect(ended).toMatchObject({ labels: { alertname: 'low_battery', device_id: 'dev-1', severity: 'minor', device_type: 'sensor' }, endsAt: '2026-01-01T00:05:00.000Z', startsAt: '2026-01-01T00:00:00.000Z' });
+    expect(ended!.annotations.escalated_to).toBe('critical');
+    expect(current).toMatchObject({ labels: { severity: 'critical' } });
+    expect(current!.endsAt).toBeUndefined();
+    // The alert keeps data.escalated_from: its acknowledgement and clear post its current label set only.
+    for (const transition of ['acknowledged', 'cleared'] as const) {
+      const later = alertEvent({ ...escalated, state: transition, clearedAt: transition === 'cleared' ? at + 1000 : null }, transition, context);
+      expect(postableAlertsFor(later.type, later.data as never).map((a) => a.labels.severity), transition).toEqual(['critical']);
+    }
+    // The fleet incident growing is an update without escalation: one alert.
+    const grown = alertEvent(alert({ type: 'mass_offline', deviceId: '*', data: { count: 30 } }), 'updated', context);
+    expect(postableAlertsFor(grown.type, grown.data as never)).toHaveLength(1);
   });
 });
 
