@@ -26,7 +26,7 @@ Exit codes: 0 done, 2 usage error or the database could not be opened.
 
 /** A usage error: one line on stderr and exit code 2 (no stack trace), before any database is opened. */
 const usageError = (message: string): never => {
-  process.stderr.write(`keys: ${message} (npm run keys -- --help)\n`);
+  process.stderr.write(`keys: ${message} (see npm run keys -- --help)\n`);
   process.exit(2);
 };
 
@@ -35,8 +35,7 @@ let parsed: ReturnType<typeof parseKeysArgs>;
 try {
   parsed = parseKeysArgs(process.argv.slice(2));
 } catch (error) {
-  // parseArgs throws TypeErrors with a readable message for unknown options and missing values.
-  usageError(error instanceof Error ? error.message.split('\n')[0]! : String(error));
+  usageError(argumentError(error));
 }
 const { positionals, values } = parsed!;
 if (values.help || positionals[0] === 'help') {
@@ -69,6 +68,22 @@ function createRequest() {
   return checked.data;
 }
 const request = command === 'create' ? createRequest() : null;
+
+/**
+ * parseArgs's errors as one short line of our own: its text for an unknown option goes on about
+ * positionals after `--` with a quote it never closes. The option is quoted from its message (as the
+ * user typed it, cut at 40 characters), never the rest of the command line.
+ */
+function argumentError(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  // "Unknown option '--bogus'", "Option '--scope <value>' argument missing", "Option '-h, --help' does not take an argument"
+  const quoted = /'([^']*)'/.exec(message)?.[1] ?? '';
+  const option = (quoted.split(/[ ,]+/).filter((w) => w.startsWith('-')).at(-1) ?? '').slice(0, 40);
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${option}`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return /argument missing/.test(message) ? `option ${option} needs a value` : `option ${option} takes no value`;
+  return message.split(/\.\s|\n/)[0]!.slice(0, 120);
+}
 
 function parseKeysArgs(args: string[]) {
   return parseArgs({

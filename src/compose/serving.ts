@@ -86,7 +86,7 @@ export async function startServing(ctx: StartContext, storage: Storage, core: Hu
     ...adminRoutes(access.keys, access.tokens, log),
     ...ruleRoutes(rules, refused),
     ...commandRoutes(hub, database),
-    ...notificationRoutes(database.db, notifications?.planner.sinks.map((s) => s.name) ?? []),
+    ...notificationRoutes(database.db, notifications?.planner.sinks.map((s) => ({ name: s.name, target: s.target })) ?? []),
     ...dashboardRoutes(),
   ];
   routes.push(openApiRoute(routes, VERSION));

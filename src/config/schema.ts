@@ -187,10 +187,12 @@ export const configSchema = z.object({
   NOTIFY_POLL_MS: int(50, 60_000).default(1000),
   NOTIFY_TIMEOUT_MS: int(100, 60_000).default(5000),
   NOTIFY_CONCURRENCY: int(1, 64).default(4),
-  NOTIFY_MAX_ATTEMPTS: int(1, 1000).default(20),
+  // Unset: derived from the three below so that NOTIFY_MAX_AGE_S governs (notify/delivery-loop.ts attemptsWithin).
+  NOTIFY_MAX_ATTEMPTS: int(1, 1_000_000).optional(),
   NOTIFY_MAX_AGE_S: int(60, 30 * 86_400).default(86_400),
   NOTIFY_RETRY_BASE_MS: int(10, 600_000).default(1000),
   NOTIFY_RETRY_MAX_MS: int(100, 86_400_000).default(300_000),
+  NOTIFY_REMOVED_SINK_GRACE_S: int(0, 30 * 86_400).default(3600),
   NOTIFY_OUTBOX_MAX_ROWS: int(100, 10_000_000).default(100_000),
   NOTIFY_MAX_BODY_BYTES: int(1024, 1024 * 1024).default(64 * 1024),
   // Fleets as they are, and what the hub publishes back over MQTT (docs/presence.md).

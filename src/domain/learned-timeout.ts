@@ -67,7 +67,8 @@ export class IntervalLearner {
  * in `scratch` (at least `count` long; shared by every device), so nothing is allocated.
  */
 export function learnedTimeout(intervals: ArrayLike<number>, count: number, s: LearnedTimeoutSettings, scratch: Float64Array): number {
-  // Insertion sort: a few hundred comparisons for the default 32 intervals, and no allocation.
+  // Insertion sort: at most n(n-1)/2 comparisons, 2,016 for the default 64 intervals (LEARNED_TIMEOUT_SAMPLES; fewer
+  // on the nearly sorted rings devices make), and no allocation.
   for (let i = 0; i < count; i++) {
     const v = intervals[i]!;
     let j = i - 1;

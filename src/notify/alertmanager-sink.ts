@@ -38,6 +38,22 @@ export function toPostableAlert(data: AlertEventData): PostableAlert {
   };
 }
 
+/**
+ * What one event posts. An escalation (`vigil.alert.updated` whose `data.escalated_from` is another
+ * severity) changes the `severity` label, so Alertmanager sees a new alert (its fingerprint is the
+ * label set); the label set it had until then is posted too, with `endsAt` at the escalation, so it
+ * resolves now instead of lingering until resolve_timeout or being reported resolved later. Severity
+ * stays a label: routes, silences and inhibitions commonly match it.
+ */
+export function postableAlertsFor(type: string, data: AlertEventData): PostableAlert[] {
+  const alert = toPostableAlert(data);
+  const from = data.data.escalated_from;
+  if (type !== 'vigil.alert.updated' || typeof from !== 'string' || from === data.severity) return [alert];
+  const at = typeof data.data.escalated_at === 'string' ? data.data.escalated_at : (data.updated_at ?? new Date().toISOString());
+  const ended: PostableAlert = { ...alert, labels: { ...alert.labels, severity: from }, annotations: { ...alert.annotations, escalated_to: data.severity }, endsAt: at };
+  return [ended, alert];
+}
+
 function summaryOf(data: AlertEventData): string {
   const { metric, value, threshold } = data.data;
   const where = data.device_id === '*' ? 'the fleet' : `device ${data.device_id}`;
@@ -66,7 +82,7 @@ export class AlertmanagerSink implements Sink {
 
   deliver(event: CloudEvent): Promise<DeliveryOutcome> {
     if (!isAlertEventData(event.data)) return Promise.resolve({ ok: true });
-    return this.postAlerts([toPostableAlert(event.data)]);
+    return this.postAlerts(postableAlertsFor(event.type, event.data));
   }
 
   /** NOTIFY_MAX_BODY_BYTES: a post is at most this long (the re-send splits its alerts by it). */

@@ -3,7 +3,7 @@ import type { Faults } from '../errors/boundary.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { VigilDb } from '../storage/database.js';
-import { buryUnknownSinks, claimDue, completeDelivery, failDelivery, outboxStats, pruneDead, pruneDeadOver, type ClaimedRow } from '../storage/outbox-repository.js';
+import { buryRemovedSinks, claimDue, completeDelivery, failDelivery, outboxStats, pruneDead, pruneDeadOver, renameLegacySinks, type ClaimedRow, type OutboxStats } from '../storage/outbox-repository.js';
 import type { NotificationPlanner } from './planner.js';
 import type { Sink } from './sink.js';
 
@@ -26,6 +26,14 @@ export interface DeliveryOptions {
   readonly requestTimeoutMs: number;
   readonly maxRows: number;
   readonly retry: RetryPolicy;
+  /**
+   * NOTIFY_REMOVED_SINK_GRACE_S: pending rows of a sink this instance does not have (its URL left the
+   * lists) wait this long after the loop starts — for the instances of a rolling change that still
+   * have it, or for the URL to come back — then go dead as `sink_removed`. Never sent elsewhere.
+   */
+  readonly removedSinkGraceMs: number;
+  /** Names by position (`webhook-1`) of rows stored before sinks were named by URL → the sink at that position now. */
+  readonly legacyNames: ReadonlyMap<string, string>;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly faults: Faults;
@@ -35,13 +43,61 @@ export interface DeliveryOptions {
 const ROUNDS_PER_TICK = 20;
 const PRUNE_EVERY_MS = 60 * 60_000;
 
+/** backoffMs's jitter: each wait is between these shares of its nominal length. */
+const JITTER_LOW = 0.8;
+const JITTER_SPAN = 0.4;
+
+const nominalBackoffMs = (attempt: number, baseMs: number, maxMs: number) => Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 1, 40));
+
 /**
  * The n-th failed attempt waits baseMs · 2^(n-1), capped at maxMs, ±20 % jitter (so instances and
  * rows that failed together do not retry in lockstep).
  */
 export function backoffMs(attempt: number, retry: RetryPolicy, random: () => number = Math.random): number {
-  const exp = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.min(attempt - 1, 40));
-  return Math.round(exp * (0.8 + 0.4 * random()));
+  return Math.round(nominalBackoffMs(attempt, retry.baseMs, retry.maxMs) * (JITTER_LOW + JITTER_SPAN * random()));
+}
+
+/**
+ * NOTIFY_MAX_ATTEMPTS when it is not set: one more than the attempts that can start within
+ * `maxAgeMs` when every wait is at its shortest (jitter −20 %), so an event is given up by its age
+ * (NOTIFY_MAX_AGE_S), never by running out of attempts first. With the defaults (1 s doubling to
+ * 300 s, one day) 369; at the nominal waits about 296 attempts happen in the day.
+ */
+export function attemptsWithin(maxAgeMs: number, baseMs: number, maxMs: number): number {
+  let startedAtMs = 0;
+  let attempt = 1;
+  // The doubling waits one by one (at most ~40 before the cap), then the capped ones at once.
+  while (nominalBackoffMs(attempt, baseMs, maxMs) < maxMs) {
+    const next = startedAtMs + JITTER_LOW * nominalBackoffMs(attempt, baseMs, maxMs);
+    if (next >= maxAgeMs) return attempt + 1;
+    startedAtMs = next;
+    attempt++;
+  }
+  const shortestCapped = JITTER_LOW * maxMs;
+  // Attempts still starting before maxAgeMs after `attempt`, each a capped wait later.
+  const more = Math.max(0, Math.ceil((maxAgeMs - startedAtMs) / shortestCapped) - 1);
+  return attempt + more + 1;
+}
+
+export type GiveUpReason = 'not retryable' | 'NOTIFY_MAX_AGE_S reached' | 'NOTIFY_MAX_ATTEMPTS reached';
+
+/** Whether a failed attempt (the `attempts`-th, of a row `ageMs` old) is the last: why, or null to retry. */
+export function giveUpReason(attempts: number, ageMs: number, retryable: boolean, retry: RetryPolicy): GiveUpReason | null {
+  if (!retryable) return 'not retryable';
+  if (ageMs >= retry.maxAgeMs) return 'NOTIFY_MAX_AGE_S reached';
+  if (attempts >= retry.maxAttempts) return 'NOTIFY_MAX_ATTEMPTS reached';
+  return null;
+}
+
+/** The retry settings: NOTIFY_MAX_ATTEMPTS as set, else derived so that NOTIFY_MAX_AGE_S governs. */
+export function retryPolicyOf(config: { NOTIFY_MAX_ATTEMPTS?: number | undefined; NOTIFY_MAX_AGE_S: number; NOTIFY_RETRY_BASE_MS: number; NOTIFY_RETRY_MAX_MS: number }): RetryPolicy {
+  const maxAgeMs = config.NOTIFY_MAX_AGE_S * 1000;
+  return {
+    maxAttempts: config.NOTIFY_MAX_ATTEMPTS ?? attemptsWithin(maxAgeMs, config.NOTIFY_RETRY_BASE_MS, config.NOTIFY_RETRY_MAX_MS),
+    maxAgeMs,
+    baseMs: config.NOTIFY_RETRY_BASE_MS,
+    maxMs: config.NOTIFY_RETRY_MAX_MS,
+  };
 }
 
 /**
@@ -59,6 +115,9 @@ export class DeliveryLoop {
   private readonly leaseMs: number;
   private lastPrune = 0;
   private stopped = false;
+  private startedAt = 0;
+  /** Removed sinks already logged (once each). */
+  private readonly noticedRemoved = new Set<string>();
 
   constructor(private readonly opts: DeliveryOptions) {
     this.sinks = new Map(opts.sinks.map((s) => [s.name, s]));
@@ -67,8 +126,8 @@ export class DeliveryLoop {
   }
 
   async start(): Promise<void> {
-    const buried = await buryUnknownSinks(this.opts.db, [...this.sinks.keys()]);
-    if (buried > 0) this.opts.log.warn({ rows: buried }, 'outbox rows of sinks no longer configured marked dead');
+    this.startedAt = Date.now();
+    await this.renameLegacy();
     const tick = this.opts.faults.guard('notifications', () => this.tick());
     this.timer = setInterval(tick, this.opts.pollMs);
     this.timer.unref();
@@ -92,9 +151,11 @@ export class DeliveryLoop {
   }
 
   private async poll(): Promise<void> {
-    await this.readStats();
+    const stats = await this.readStats();
+    await this.removedSinks(stats);
+    const names = [...this.sinks.keys()];
     for (let round = 0; round < ROUNDS_PER_TICK && !this.stopped; round++) {
-      const claimed = await claimDue(this.opts.db, this.owner, this.opts.concurrency, this.leaseMs);
+      const claimed = await claimDue(this.opts.db, this.owner, this.opts.concurrency, this.leaseMs, names);
       if (claimed.length === 0) break;
       // Settled, not raced: every claimed row's outcome is recorded before the next round or stop.
       const results = await Promise.allSettled(claimed.map((row) => this.deliver(row)));
@@ -110,24 +171,65 @@ export class DeliveryLoop {
   private async deliver(row: ClaimedRow): Promise<void> {
     const { metrics, retry, db, log } = this.opts;
     const sink = this.sinks.get(row.sink);
-    const outcome = sink === undefined ? { ok: false as const, error: 'sink no longer configured', retry: false } : await sink.deliver(row.event);
+    // claimDue takes only this instance's sinks' rows: a row is never delivered to another receiver.
+    if (sink === undefined) throw new Error(`claimed an outbox row of sink ${row.sink}, which this instance does not have`);
+    const outcome = await sink.deliver(row.event);
     if (outcome.ok) {
       await completeDelivery(db, row.seq, this.owner);
       metrics.notifications.inc({ sink: row.sink, outcome: 'delivered' });
       return;
     }
-    const tooOld = Date.now() - row.createdAt >= retry.maxAgeMs;
-    const dead = !outcome.retry || row.attempts >= retry.maxAttempts || tooOld;
+    const reason = giveUpReason(row.attempts, Date.now() - row.createdAt, outcome.retry, retry);
+    const dead = reason !== null;
     const delayMs = dead ? 0 : backoffMs(row.attempts, retry);
     await failDelivery(db, row.seq, this.owner, outcome.error, dead, delayMs);
     metrics.notifications.inc({ sink: row.sink, outcome: dead ? 'dead' : 'retried' });
-    const context = { sink: row.sink, target: sink?.target, eventId: row.event.id, type: row.event.type, attempts: row.attempts, err: outcome.error };
+    const context = { sink: row.sink, target: sink.target, eventId: row.event.id, type: row.event.type, attempts: row.attempts, err: outcome.error };
     // The first failure and the end are logged; the retries between are counted only.
-    if (dead) log.error({ ...context, reason: !outcome.retry ? 'not retryable' : tooOld ? 'NOTIFY_MAX_AGE_S reached' : 'NOTIFY_MAX_ATTEMPTS reached' }, 'notification given up (dead in notification_outbox)');
+    if (dead) log.error({ ...context, reason }, 'notification given up (dead in notification_outbox)');
     else if (row.attempts === 1) log.warn({ ...context, retryInMs: delayMs }, 'notification delivery failed; retrying with backoff');
   }
 
-  private async readStats(): Promise<void> {
+  /**
+   * Rows stored under names by position (hubs before sinkId; also written by such an instance still
+   * running in a rolling upgrade): renamed to the sink at that position now. Run at start and
+   * whenever the counts show such a name.
+   */
+  private async renameLegacy(): Promise<void> {
+    if (this.opts.legacyNames.size === 0) return;
+    const renamed = await renameLegacySinks(this.opts.db, this.opts.legacyNames);
+    if (renamed > 0) {
+      this.opts.log.warn(
+        { rows: renamed, names: Object.fromEntries(this.opts.legacyNames) },
+        'outbox rows named by list position (webhook-N, alertmanager-N: before sinks were named by URL) taken as the sinks now at those positions (docs/notifications.md#sinks)',
+      );
+    }
+  }
+
+  /** Pending rows of sinks this instance does not have: logged once, left pending for the grace, then dead (sink_removed). */
+  private async removedSinks(stats: readonly OutboxStats[]): Promise<void> {
+    const { log, metrics, legacyNames, removedSinkGraceMs, db } = this.opts;
+    if (stats.some((s) => legacyNames.has(s.sink))) await this.renameLegacy();
+    const removed = stats.filter((s) => s.pending > 0 && !this.sinks.has(s.sink) && !legacyNames.has(s.sink));
+    if (removed.length === 0) return;
+    const leftMs = removedSinkGraceMs - (Date.now() - this.startedAt);
+    for (const s of removed) {
+      if (this.noticedRemoved.has(s.sink)) continue;
+      this.noticedRemoved.add(s.sink);
+      log.warn(
+        { sink: s.sink, pending: s.pending, deadInS: Math.max(0, Math.ceil(leftMs / 1000)) },
+        'outbox rows of a sink this instance does not have (its URL is no longer configured): sent to no other receiver, kept pending for NOTIFY_REMOVED_SINK_GRACE_S, then dead (sink_removed)',
+      );
+    }
+    if (leftMs > 0) return;
+    const buried = await buryRemovedSinks(db, [...this.sinks.keys()]);
+    for (const [sink, rows] of buried) {
+      metrics.notifications.inc({ sink, outcome: 'sink_removed' }, rows);
+      log.warn({ sink, rows }, 'outbox rows of a removed sink given up (dead, last_error sink_removed; GET /admin/notifications)');
+    }
+  }
+
+  private async readStats(): Promise<OutboxStats[]> {
     const { metrics, planner, maxRows, log } = this.opts;
     const stats = await outboxStats(this.opts.db);
     let pending = 0;
@@ -150,5 +252,6 @@ export class DeliveryLoop {
     if (dead > maxRows) {
       for (const [sink, rows] of await pruneDeadOver(this.opts.db, maxRows)) metrics.notifications.inc({ sink, outcome: 'pruned' }, rows);
     }
+    return stats;
   }
 }

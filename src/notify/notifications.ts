@@ -6,10 +6,10 @@ import type { Metrics } from '../metrics.js';
 import type { VigilDb } from '../storage/database.js';
 import { AlertmanagerSink } from './alertmanager-sink.js';
 import { scheduleAlertmanagerResend } from './alertmanager-resend.js';
-import { DeliveryLoop } from './delivery-loop.js';
+import { DeliveryLoop, retryPolicyOf } from './delivery-loop.js';
 import { NotificationPlanner } from './planner.js';
 import { signingKey } from './signature.js';
-import type { Sink } from './sink.js';
+import { sinkId, type Sink } from './sink.js';
 import { WebhookSink } from './webhook-sink.js';
 
 export interface NotificationDeps {
@@ -30,6 +30,19 @@ export interface Notifications {
 
 const list = (value: string | undefined) => value?.split(',').map((v) => v.trim()).filter(Boolean) ?? [];
 
+/** A URL listed twice is one sink (one delivery per event), said once in the log. */
+function unique<S extends Sink>(sinks: S[], log: Logger): S[] {
+  const seen = new Set<string>();
+  return sinks.filter((s) => {
+    if (seen.has(s.name)) {
+      log.warn({ sink: s.name, target: s.target }, 'a notification URL is listed twice: one sink, each event sent to it once');
+      return false;
+    }
+    seen.add(s.name);
+    return true;
+  });
+}
+
 /**
  * Notifications (docs/notifications.md), or null when no ALERT_WEBHOOK_URL or ALERTMANAGER_URL is
  * set: then the writer stores nothing in the outbox and nothing polls it.
@@ -38,10 +51,22 @@ export function createNotifications(config: Config, log: Logger, metrics: Metric
   const limits = { timeoutMs: config.NOTIFY_TIMEOUT_MS, maxBodyBytes: config.NOTIFY_MAX_BODY_BYTES };
   const key = config.ALERT_WEBHOOK_SECRET === undefined ? null : signingKey(config.ALERT_WEBHOOK_SECRET);
   const filter = { minSeverity: config.ALERT_WEBHOOK_MIN_SEVERITY, types: list(config.ALERT_WEBHOOK_TYPES) };
-  const webhooks = list(config.ALERT_WEBHOOK_URL).map((url, i) => new WebhookSink(`webhook-${i + 1}`, url, key, filter, limits));
-  const alertmanagers = list(config.ALERTMANAGER_URL).map((url, i) => new AlertmanagerSink(`alertmanager-${i + 1}`, url, limits));
+  const webhookUrls = list(config.ALERT_WEBHOOK_URL);
+  const alertmanagerUrls = list(config.ALERTMANAGER_URL);
+  const webhooks = unique(webhookUrls.map((url) => new WebhookSink(sinkId('webhook', url), url, key, filter, limits)), log);
+  const alertmanagers = unique(alertmanagerUrls.map((url) => new AlertmanagerSink(sinkId('alertmanager', url), url, limits)), log);
   const sinks: Sink[] = [...webhooks, ...alertmanagers];
   if (sinks.length === 0) return null;
+  // Rows stored by hubs that named sinks by position: `webhook-N` is the N-th URL of the list as it is now.
+  const legacyNames = new Map<string, string>([
+    ...webhookUrls.map((url, i) => [`webhook-${i + 1}`, sinkId('webhook', url)] as const),
+    ...alertmanagerUrls.map((url, i) => [`alertmanager-${i + 1}`, sinkId('alertmanager', url)] as const),
+  ]);
+  // For logs: where each sink is in its list (the id alone does not say which URL it is).
+  const places = new Map<string, string>([
+    ...webhookUrls.map((url, i) => [sinkId('webhook', url), `ALERT_WEBHOOK_URL #${i + 1}`] as const),
+    ...alertmanagerUrls.map((url, i) => [sinkId('alertmanager', url), `ALERTMANAGER_URL #${i + 1}`] as const),
+  ]);
   const publicUrl = config.PUBLIC_URL?.replace(/\/+$/, '') ?? null;
   const context = { source: publicUrl ?? 'urn:vigil:hub', publicUrl };
   const planner = new NotificationPlanner(sinks, context, config.ALERT_WEBHOOK_DEVICE_STATUS, metrics);
@@ -60,7 +85,9 @@ export function createNotifications(config: Config, log: Logger, metrics: Metric
         concurrency: config.NOTIFY_CONCURRENCY,
         requestTimeoutMs: config.NOTIFY_TIMEOUT_MS,
         maxRows: config.NOTIFY_OUTBOX_MAX_ROWS,
-        retry: { maxAttempts: config.NOTIFY_MAX_ATTEMPTS, maxAgeMs: config.NOTIFY_MAX_AGE_S * 1000, baseMs: config.NOTIFY_RETRY_BASE_MS, maxMs: config.NOTIFY_RETRY_MAX_MS },
+        retry: retryPolicyOf(config),
+        removedSinkGraceMs: config.NOTIFY_REMOVED_SINK_GRACE_S * 1000,
+        legacyNames,
         log,
         metrics,
         faults,
@@ -80,7 +107,7 @@ export function createNotifications(config: Config, log: Logger, metrics: Metric
         });
       }
       log.info(
-        { sinks: sinks.map((s) => `${s.name} → ${s.target}`), signed: key !== null, minSeverity: filter.minSeverity, types: filter.types, deviceEvents: planner.deviceEvents },
+        { sinks: sinks.map((s) => `${s.name} (${places.get(s.name) ?? '?'}) → ${s.target}`), signed: key !== null, minSeverity: filter.minSeverity, types: filter.types, deviceEvents: planner.deviceEvents },
         'notifications on: delivered from the outbox (docs/notifications.md)',
       );
     },

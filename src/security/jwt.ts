@@ -8,8 +8,10 @@ import { SCOPES } from './api-keys.js';
 /**
  * JWTs made by the user's own app (their login, their identity provider) accepted wherever an API
  * key is: REST (`Authorization: Bearer`, `X-API-Key`) and WebSocket (`?token=`, `auth` message).
- * Verification is jose's (signature, `exp`/`nbf` with JWT_CLOCK_SKEW_S, `iss`, `aud`); this file only
- * maps the claims to the same principal an API key is, so src/security/policy.ts decides for both.
+ * Verification is jose's (signature, `exp`/`nbf` with JWT_CLOCK_SKEW_S, `iss`, `aud`; `iat` only
+ * has to be a number: jose judges its age only with maxTokenAge, which the hub does not set); this
+ * file only maps the claims to the same principal an API key is, so src/security/policy.ts decides
+ * for both. A session lives until `exp` + JWT_CLOCK_SKEW_S, as long as the token is accepted.
  *
  * - HS256 with JWT_HS256_SECRET, and/or RS256/ES256 with keys from JWT_JWKS_URL (fetched with a
  *   timeout, cached JWT_JWKS_CACHE_S, fetched again for an unknown `kid` at most every
@@ -164,7 +166,9 @@ export class JwtVerifier {
       deviceIds: devices === null ? null : new Set(devices),
       createdAt: typeof payload.iat === 'number' ? payload.iat * 1000 : Date.now(),
     };
-    return { ok: true, credentials: { principal: { kind: 'key', key }, expiresAt: payload.exp! * 1000 } };
+    // Accepted until exp + JWT_CLOCK_SKEW_S (jose's clockTolerance), so a session lives as long: with
+    // exp alone, a token accepted inside the skew would open a session closed 4440 at the next check.
+    return { ok: true, credentials: { principal: { kind: 'key', key }, expiresAt: (payload.exp! + this.settings.clockSkewS) * 1000 } };
   }
 }
 

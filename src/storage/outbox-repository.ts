@@ -33,18 +33,20 @@ export async function insertOutbox(db: VigilDb, rows: readonly OutboxRow[]): Pro
 }
 
 /**
- * Claims up to `limit` due rows for `owner` until `leaseMs` from now. FOR UPDATE SKIP LOCKED: two
+ * Claims up to `limit` due rows of `sinks` (the ones this instance has: a row of another sink is
+ * never delivered to one of these) for `owner` until `leaseMs` from now. FOR UPDATE SKIP LOCKED: two
  * instances claiming at once take different rows; the lease (checked again on the locked row) keeps
  * a claimed row from being claimed again while its delivery runs. A row waits while an earlier row of
  * the same sink and subject is pending, so each receiver gets one alert's events in order.
  */
-export async function claimDue(db: VigilDb, owner: string, limit: number, leaseMs: number): Promise<ClaimedRow[]> {
+export async function claimDue(db: VigilDb, owner: string, limit: number, leaseMs: number, sinks: readonly string[]): Promise<ClaimedRow[]> {
   const result = await db.execute(sql`
     update notification_outbox o
     set claimed_by = ${owner}, lease_until = now() + ${leaseMs} * interval '1 millisecond', attempts = o.attempts + 1
     where o.seq in (
       select c.seq from notification_outbox c
       where c.state = 'pending' and c.next_attempt_at <= now() and (c.lease_until is null or c.lease_until < now())
+        and c.sink in (select json_array_elements_text(${JSON.stringify(sinks)}::json))
         and not exists (
           select 1 from notification_outbox p
           where p.sink = c.sink and p.subject = c.subject and p.seq < c.seq and p.state = 'pending')
@@ -122,14 +124,45 @@ export async function pruneDeadOver(db: VigilDb, keep: number): Promise<Map<stri
   return pruned;
 }
 
-/** Rows of sinks no longer configured: dead at once, so they neither wait for ever nor count as pending. */
-export async function buryUnknownSinks(db: VigilDb, sinks: readonly string[]): Promise<number> {
+/** What a row of a removed sink says once given up (GET /admin/notifications shows it). */
+export const SINK_REMOVED_ERROR = 'sink_removed: its URL is no longer in ALERT_WEBHOOK_URL / ALERTMANAGER_URL';
+
+/**
+ * Pending rows of sinks not in `sinks` (their URL was taken out of the lists) and not claimed by an
+ * instance that still has them: dead, with SINK_REMOVED_ERROR. Returns how many, per sink.
+ */
+export async function buryRemovedSinks(db: VigilDb, sinks: readonly string[]): Promise<Map<string, number>> {
   const result = await db.execute(sql`
     update notification_outbox
-    set state = 'dead', last_error = 'sink no longer configured', next_attempt_at = now(), lease_until = null, claimed_by = null
-    where state = 'pending' and sink not in (select json_array_elements_text(${JSON.stringify(sinks)}::json))
-    returning seq`);
-  return resultRows(result).length;
+    set state = 'dead', last_error = ${SINK_REMOVED_ERROR}, next_attempt_at = now(), lease_until = null, claimed_by = null
+    where state = 'pending' and (lease_until is null or lease_until < now())
+      and sink not in (select json_array_elements_text(${JSON.stringify(sinks)}::json))
+    returning sink`);
+  const buried = new Map<string, number>();
+  for (const { sink } of resultRows<{ sink: string }>(result)) buried.set(sink, (buried.get(sink) ?? 0) + 1);
+  return buried;
+}
+
+/**
+ * Rows stored under a name by position (`webhook-2`, before sinks were named by their URL) take the
+ * name of the sink now at that position, in every state (dead ones stay replayable by the new name).
+ * A row whose event is already there under the new name (the same URL was listed twice) is a
+ * duplicate and goes. Returns how many rows were renamed.
+ */
+export async function renameLegacySinks(db: VigilDb, names: ReadonlyMap<string, string>): Promise<number> {
+  let renamed = 0;
+  for (const [legacy, current] of names) {
+    const result = await db.execute(sql`
+      update notification_outbox o set sink = ${current}
+      where o.sink = ${legacy}
+        and not exists (select 1 from notification_outbox n where n.sink = ${current} and n.id = o.id)
+      returning seq`);
+    renamed += resultRows(result).length;
+    await db.execute(sql`
+      delete from notification_outbox o
+      where o.sink = ${legacy} and exists (select 1 from notification_outbox n where n.sink = ${current} and n.id = o.id)`);
+  }
+  return renamed;
 }
 
 /** Subjects (devices) with events still pending for `sink`: the Alertmanager re-send leaves their alerts to the outbox. */
@@ -182,11 +215,15 @@ export async function listDead(db: VigilDb, limit: number): Promise<DeadRow[]> {
   }));
 }
 
-/** Dead rows (of one sink, or all) pending again with a fresh attempt budget; their age still counts. */
-export async function replayDead(db: VigilDb, sink: string | null): Promise<number> {
+/**
+ * Dead rows (of one sink, or all) pending again with a fresh attempt budget; their age still counts.
+ * Only rows of `configured` sinks: a removed sink's rows would only wait and go dead again.
+ */
+export async function replayDead(db: VigilDb, sink: string | null, configured: readonly string[]): Promise<number> {
   const result = await db.execute(sql`
     update notification_outbox set state = 'pending', attempts = 0, next_attempt_at = now(), last_error = null
     where state = 'dead' and (${sink}::text is null or sink = ${sink}::text)
+      and sink in (select json_array_elements_text(${JSON.stringify(configured)}::json))
     returning seq`);
   return resultRows(result).length;
 }

@@ -72,7 +72,8 @@ export function verifySignature(secret: string, headers: IncomingMessage['header
   const signatures = headers['webhook-signature'];
   if (typeof id !== 'string' || typeof timestamp !== 'string' || typeof signatures !== 'string') return false;
   if (Math.abs(Date.now() / 1000 - Number(timestamp)) > toleranceS) return false;
-  const expected = Buffer.from(createHmac('sha256', secret).update(`${id}.${timestamp}.${body}`).digest('base64'));
+  const key = secret.startsWith('whsec_') ? Buffer.from(secret.slice(6), 'base64') : Buffer.from(secret, 'utf8');
+  const expected = Buffer.from(createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64'));
   return signatures.split(' ').some((s) => {
     const [version, signature] = s.split(',');
     if (version !== 'v1' || signature === undefined) return false;

@@ -3,6 +3,7 @@ import type { RunningHub } from '../../src/app.js';
 import { httpUrl, startHubWithEnv, testHubEnv } from '../helpers/hub.js';
 import { AlertmanagerReceiver, until } from '../helpers/notification-receivers.js';
 import { randomSuffix } from '../helpers/services.js';
+import { sinkId } from '../../src/notify/sink.js';
 
 /*
  * The Alertmanager re-send posts every active alert every ALERTMANAGER_RESEND_S. With a few hundred
@@ -44,5 +45,5 @@ it('re-sends 400 active alerts in posts under NOTIFY_MAX_BODY_BYTES, every one o
   const resent = new Set(receiver.posted.slice(delivered).map((a) => a.labels.device_id));
   expect(devices.filter((d) => !resent.has(d))).toEqual([]);
   const metrics = await (await fetch(httpUrl(hub, '/metrics'))).text();
-  expect(/vigil_notifications_total\{sink="alertmanager-1",outcome="resend_failed"\} [1-9]/.test(metrics)).toBe(false);
+  expect(new RegExp(`vigil_notifications_total\\{sink="${sinkId('alertmanager', `http://127.0.0.1:${receiver.port}`)}",outcome="resend_failed"\\} [1-9]`).test(metrics)).toBe(false);
 }, 120_000);

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningHub } from '../../src/app.js';
 import { freshDatabases } from '../helpers/fresh-database.js';
@@ -19,6 +19,7 @@ const SECRET = 's'.repeat(40);
 const ISSUER = 'https://login.example.test';
 const AUDIENCE = 'vigil-test';
 const databases = freshDatabases();
+afterAll(() => databases.dropAll());
 
 /** A JWKS endpoint that counts its fetches; its keys can be changed (rotation). */
 class JwksServer {
@@ -44,6 +45,14 @@ async function es256Key(kid: string) {
   return { privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' } as JWK };
 }
 
+async function rs256Key(kid: string) {
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  return { privateKey, publicKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' } as JWK };
+}
+
+type Signer = Awaited<ReturnType<typeof rs256Key>>;
+const rs256 = (payload: JWTPayload, key: Signer) => new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: key.jwk.kid! }).sign(key.privateKey);
+
 const nowS = () => Math.floor(Date.now() / 1000);
 
 function claims(extra: JWTPayload = {}): JWTPayload {
@@ -56,6 +65,7 @@ describe('JWTs (HS256 secret and ES256 JWKS)', () => {
   let hub: RunningHub;
   const jwks = new JwksServer();
   let signer: Awaited<ReturnType<typeof es256Key>>;
+  let rsa: Signer;
   const clients: TestClient[] = [];
   const own = `jwt-own-${randomSuffix()}`;
   const other = `jwt-other-${randomSuffix()}`;
@@ -85,7 +95,8 @@ describe('JWTs (HS256 secret and ES256 JWKS)', () => {
 
   beforeAll(async () => {
     signer = await es256Key('k1');
-    jwks.keys = [signer.jwk];
+    rsa = await rs256Key('r1');
+    jwks.keys = [signer.jwk, rsa.jwk];
     await jwks.start();
     hub = await startTestHub('services', {
       DATABASE_URL: await databases.create(),
@@ -106,7 +117,6 @@ describe('JWTs (HS256 secret and ES256 JWKS)', () => {
     for (const c of clients) c.close();
     await hub?.stop();
     await jwks.stop();
-    await databases.dropAll();
   });
 
   it('turns authentication on with no API key: no token is a 401, an unauthenticated socket must send auth', async () => {
@@ -133,6 +143,28 @@ describe('JWTs (HS256 secret and ES256 JWKS)', () => {
     expect(wsToken.status).toBe(409);
     // An array claim works like the space-separated string.
     expect((await call('/status/summary', await hs256(claims({ scope: ['read'] })))).status).toBe(200);
+  });
+
+  it('accepts RS256 tokens from the JWKS on REST and WebSocket; refuses one signed by another RSA key', async () => {
+    const token = await rs256(claims(), rsa);
+    expect((await call('/status/summary', token)).status).toBe(200);
+    expect((await call(`/status/${own}`, token)).status).toBe(200);
+    const client = await connect(`?token=${token}`);
+    expect((await client.request({ type: 'subscribe_device', device_id: own }, 1)).type).toBe('ack');
+    const impostor = await rs256Key('r1'); // same kid, another key
+    const forged = await rs256(claims(), impostor);
+    expect((await call('/status/summary', forged)).status).toBe(401);
+    expect(await refusedUpgrade(forged)).toContain('401');
+  });
+
+  it('refuses a token whose nbf is still to come (JWT_CLOCK_SKEW_S=0 here) on REST and at the upgrade', async () => {
+    const early = await rs256(claims({ nbf: nowS() + 60 }), rsa);
+    const response = await call('/status/summary', early);
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toContain('nbf');
+    expect(await refusedUpgrade(early)).toContain('401');
+    // Once nbf has passed, the same claims work.
+    expect((await call('/status/summary', await rs256(claims({ nbf: nowS() - 1 }), rsa))).status).toBe(200);
   });
 
   it('refuses expired, wrongly signed, wrong-issuer and wrong-audience tokens with 401', async () => {
@@ -226,5 +258,56 @@ describe('JWTs (HS256 secret and ES256 JWKS)', () => {
     // Unknown kids within the cooldown do not fetch again (a flood of made-up kids costs the IdP nothing).
     for (let i = 0; i < 5; i++) expect((await call('/status/summary', await es256(claims(), unknown))).status).toBe(401);
     expect(jwks.fetches).toBe(before + 1);
+  }, 30_000);
+});
+
+describe('JWTs on a hub with only JWT_JWKS_URL and a clock skew (JWT_CLOCK_SKEW_S=30)', () => {
+  let hub: RunningHub;
+  const jwks = new JwksServer();
+  let rsa: Signer;
+  const clients: TestClient[] = [];
+  const call = (path: string, token: string) => fetch(httpUrl(hub, path), { headers: { authorization: `Bearer ${token}` } });
+
+  beforeAll(async () => {
+    rsa = await rs256Key('r1');
+    jwks.keys = [rsa.jwk];
+    await jwks.start();
+    hub = await startTestHub('services', {
+      DATABASE_URL: await databases.create(),
+      JWT_JWKS_URL: `http://127.0.0.1:${jwks.port}/.well-known/jwks.json`,
+      JWT_CLOCK_SKEW_S: '30',
+    });
+  }, 120_000);
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await hub?.stop();
+    await jwks.stop();
+  });
+
+  it('refuses HS256 tokens: no secret is set, and the public keys are never used as one', async () => {
+    const pem = await exportSPKI(rsa.publicKey);
+    for (const secret of [SECRET, pem]) {
+      const token = await hs256({ sub: 'u', scope: 'read', exp: nowS() + 600 }, secret);
+      const response = await call('/status/summary', token);
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('invalid_token');
+      const upgrade = await TestClient.connect(`${wsUrl(hub)}?token=${encodeURIComponent(token)}`).then(() => 'opened', (error: Error) => error.message);
+      expect(upgrade).toContain('401');
+    }
+    expect((await call('/status/summary', await rs256({ sub: 'u', scope: 'read', exp: nowS() + 600 }, rsa))).status).toBe(200);
+  });
+
+  it('accepts a token expired within the skew, and its WebSocket session lives until exp + skew (no 4440 at the next check)', async () => {
+    const exp = nowS() - 5;
+    const token = await rs256({ sub: `user-${randomSuffix()}`, scope: 'read', exp }, rsa);
+    expect((await call('/status/summary', token)).status).toBe(200);
+    const client = await TestClient.connect(`${wsUrl(hub)}?token=${token}`);
+    clients.push(client);
+    expect((await client.request({ type: 'subscribe_all' }, 1)).type).toBe('ack');
+    await letTimePass(2500, 'the once-a-second session expiry check runs at least twice');
+    expect(client.closeCode).toBeNull();
+    expect((await client.request({ type: 'unsubscribe_all' }, 2)).type).toBe('ack');
+    // Beyond the skew it is refused, as everywhere.
+    expect((await call('/status/summary', await rs256({ sub: 'u', scope: 'read', exp: nowS() - 40 }, rsa))).status).toBe(401);
   }, 30_000);
 });

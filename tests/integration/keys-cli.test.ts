@@ -38,8 +38,10 @@ it.each([['--help'], ['-h'], ['help'], ['list', '--help']])('%s prints usage and
 
 it.each([
   [['bogus'], 'unknown command "bogus"'],
-  [['--bogus'], "Unknown option '--bogus'"],
-  [['create', '--scope'], "Option '--scope <value>' argument missing"],
+  [['--bogus'], 'keys: unknown option --bogus (see npm run keys -- --help)\n'],
+  [['-x', 'list'], 'keys: unknown option -x (see npm run keys -- --help)\n'],
+  [['create', '--scope'], 'keys: option --scope needs a value (see npm run keys -- --help)\n'],
+  [['list', '--help=yes'], 'keys: option --help takes no value (see npm run keys -- --help)\n'],
   [[], 'no command given'],
   [['revoke'], 'revoke needs a key id'],
   [['list', 'extra'], 'unexpected argument "extra"'],
@@ -53,8 +55,12 @@ it.each([
   const run = await keys(args, NO_DATABASE);
   expect(run.code).toBe(2);
   expect(run.stdout).toBe('');
-  expect(run.stderr).toContain(message);
+  if (message.endsWith('\n')) expect(run.stderr).toBe(message); // the whole line, exactly
+  else expect(run.stderr).toContain(message);
   expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+  // Every quote closed (parseArgs's own text for an unknown option left one open).
+  expect(run.stderr.split('"').length % 2, 'balanced double quotes').toBe(1);
+  expect(run.stderr.replace(/\b'\b/g, '').split("'").length % 2, 'balanced single quotes').toBe(1);
   expect(run.stderr).not.toMatch(/\n\s+at /);
 }, 60_000);
 

@@ -50,11 +50,78 @@ interface Rule {
 const RULE_FILES = readdirSync(join(ROOT, 'deploy/prometheus/rules')).filter((f) => f.endsWith('.yml'));
 const rulesOf = (file: string) => (parse(read(`deploy/prometheus/rules/${file}`)) as { groups: { name: string; rules: Rule[] }[] }).groups;
 
+/**
+ * What keeps a dashboard from importing into another Grafana: a data source named by uid (or by
+ * name, the older string form) instead of the dashboard's one `datasource`-type variable. Every
+ * `datasource` anywhere (panels, panels in rows, targets, query variables, annotations) must be
+ * `{type: "prometheus", uid: "${<variable>}"}`, and every panel or target with queries must name one.
+ */
+function datasourceProblems(dashboard: { templating?: { list?: { name: string; type: string; query?: unknown }[] } }): string[] {
+  const problems: string[] = [];
+  const variables = (dashboard.templating?.list ?? []).filter((v) => v.type === 'datasource');
+  if (variables.length !== 1 || variables[0]!.query !== 'prometheus') return ['want exactly one datasource variable of type prometheus'];
+  const name = variables[0]!.name;
+  const refs = new Set([`\${${name}}`, `$${name}`]);
+  const visit = (node: unknown, where: string): void => {
+    if (Array.isArray(node)) node.forEach((item, i) => visit(item, `${where}[${i}]`));
+    else if (node !== null && typeof node === 'object') {
+      const record = node as Record<string, unknown>;
+      // A panel with queries, or a query variable, names its data source (else Grafana's default, whatever that is).
+      if (('targets' in record || record.type === 'query') && !('datasource' in record)) problems.push(`${where}: no datasource`);
+      for (const [key, value] of Object.entries(record)) {
+        if (key === 'datasource') {
+          const ds = value as { type?: unknown; uid?: unknown } | null;
+          if (typeof ds !== 'object' || ds === null || ds.type !== 'prometheus' || !refs.has(String(ds.uid))) problems.push(`${where}.datasource: ${JSON.stringify(value)}`);
+        } else if (key === 'targets' && Array.isArray(value)) {
+          value.forEach((t: Record<string, unknown>, i) => {
+            if (!('datasource' in t)) problems.push(`${where}.targets[${i}]: no datasource`);
+          });
+          visit(value, `${where}.targets`);
+        } else visit(value, `${where}.${key}`);
+      }
+    }
+  };
+  visit(dashboard, '$');
+  return problems;
+}
+
+/** The branches of a PromQL expression's top-level `or`s (not inside brackets or strings), whitespace squeezed. */
+function orBranches(expr: string): string[] {
+  const branches: string[] = [];
+  let depth = 0;
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i < expr.length; i++) {
+    const c = expr[i]!;
+    if (c === '"' && expr[i - 1] !== '\\') quoted = !quoted;
+    if (quoted) continue;
+    if ('({['.includes(c)) depth++;
+    else if (')}]'.includes(c)) depth--;
+    else if (depth === 0 && /\sor\s/.test(expr.slice(i - 1, i + 3)) && c === 'o') {
+      branches.push(expr.slice(start, i));
+      start = i + 2;
+    }
+  }
+  branches.push(expr.slice(start));
+  return branches.map((b) => b.replace(/\s+/g, ' ').trim());
+}
+
 describe('the PromQL name extraction this test relies on', () => {
   it('finds metrics through functions, aggregations, matchers, ranges, histogram series and variables', () => {
     expect(metricNames('histogram_quantile(0.99, sum by (le) (rate(vigil_writer_flush_seconds_bucket{instance=~"$instance"}[$__rate_interval])))')).toEqual(['vigil_writer_flush_seconds_bucket']);
     expect(metricNames('sum by (instance) (a_total) > 0 and on (instance) rate(b{x="y(z)"}[5m] offset 1h) == 0 unless c').sort()).toEqual(['a_total', 'b', 'c']);
     expect(metricNames('process_resident_memory_bytes / 2^30 > 1e3')).toEqual(['process_resident_memory_bytes']);
+  });
+  it('finds a hard-coded data source in a dashboard, and top-level or branches in a rule', () => {
+    const variable = { name: 'datasource', type: 'datasource', query: 'prometheus' };
+    const panel = (uid: string) => ({ type: 'timeseries', datasource: { type: 'prometheus', uid }, targets: [{ datasource: { type: 'prometheus', uid }, expr: 'up' }] });
+    expect(datasourceProblems({ templating: { list: [variable] }, panels: [panel('${datasource}')] } as never)).toEqual([]);
+    expect(datasourceProblems({ templating: { list: [variable] }, panels: [panel('${datasource}'), panel('vigil-prometheus')] } as never)).toHaveLength(2);
+    expect(datasourceProblems({ templating: { list: [variable] }, panels: [{ type: 'row', panels: [{ type: 'stat', datasource: 'Prometheus', targets: [{ expr: 'up' }] }] }] } as never)).toHaveLength(2);
+    expect(datasourceProblems({ templating: { list: [] }, panels: [] } as never)).not.toEqual([]);
+    expect(orBranches('up{job="vigil"} == 0 or absent(up{job="vigil"})')).toEqual(['up{job="vigil"} == 0', 'absent(up{job="vigil"})']);
+    expect(orBranches('sum by (x) (a or b) > 0')).toEqual(['sum by (x) (a or b) > 0']);
+    expect(orBranches('a{l="x or y"} > 1')).toEqual(['a{l="x or y"} > 1']);
   });
   it('reads families and their series from the exposition', () => {
     const names = exportedNames('# TYPE h histogram\nh_bucket{le="1"} 0\n# TYPE c_total counter\n# TYPE s summary\n');
@@ -179,6 +246,32 @@ describe('/metrics, the Grafana dashboard and the Prometheus rules', () => {
     }
   });
 
+  it('the hub-down alert fires with no hub left to scrape (DNS discovery: no target, no up series)', () => {
+    const prometheus = parse(read('deploy/prometheus/prometheus.yml')) as { scrape_configs: { job_name: string; dns_sd_configs?: unknown[] }[] };
+    const job = prometheus.scrape_configs.find((s) => s.job_name === 'vigil')!;
+    expect(job.dns_sd_configs, 'the hubs are found by service discovery').toBeDefined();
+    const rules = RULE_FILES.flatMap((f) => rulesOf(f).flatMap((g) => g.rules));
+    const down = rules.find((r) => r.alert === 'VigilHubDown')!;
+    expect(down, 'VigilHubDown').toBeDefined();
+    const branches = orBranches(String(down.expr));
+    // A failing target: its up series is 0. No target at all: there is no up series, only absent() sees that.
+    expect(branches).toContain(`up{job="${job.job_name}"} == 0`);
+    expect(branches.some((b) => b === `absent(up{job="${job.job_name}"})` || new RegExp(`^absent_over_time\\(up\\{job="${job.job_name}"\\}\\[\\w+\\]\\)$`).test(b)), String(down.expr)).toBe(true);
+    expect(down.for).toBe('1m');
+    expect((down.labels as { severity: string }).severity).toBe('critical');
+    // absent() yields a series without `instance`: the summary must not read "Vigil hub  does not answer".
+    expect(String((down.annotations as { summary: string }).summary)).toMatch(/\{\{ if \$labels\.instance \}\}.*\{\{ else \}\}.+\{\{ end \}\}/);
+  });
+
+  it('the dashboard imports into any Grafana: every panel and query takes the datasource variable', () => {
+    type Panel = { targets?: unknown[]; panels?: Panel[] };
+    const dashboard = JSON.parse(read('deploy/grafana/dashboards/vigil.json')) as Parameters<typeof datasourceProblems>[0] & { panels: Panel[] };
+    expect(datasourceProblems(dashboard)).toEqual([]);
+    // Not a vacuous pass: the panels with queries are there (rows' panels included).
+    const panels = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
+    expect(panels.filter((p) => (p.targets ?? []).length > 0).length).toBeGreaterThan(15);
+  });
+
   it('the compose profile mounts files that exist where Prometheus and Grafana read them', () => {
     const compose = parse(read('docker-compose.yml')) as { services: Record<string, { profiles?: string[]; volumes?: string[]; image?: string }> };
     for (const name of ['prometheus', 'grafana']) {
@@ -196,9 +289,14 @@ describe('/metrics, the Grafana dashboard and the Prometheus rules', () => {
     expect(prometheus.scrape_configs.find((s) => s.job_name === 'vigil')?.metrics_path).toBe('/metrics');
     const provider = parse(read('deploy/grafana/provisioning/dashboards/vigil.yml')) as { providers: { options: { path: string } }[] };
     expect(compose.services.grafana!.volumes).toContain(`./deploy/grafana/dashboards:${provider.providers[0]!.options.path}:ro`);
-    const datasource = parse(read('deploy/grafana/provisioning/datasources/prometheus.yml')) as { datasources: { uid: string; url: string }[] };
-    const dashboard = read('deploy/grafana/dashboards/vigil.json');
-    expect([...new Set([...dashboard.matchAll(/"uid": "(vigil-prometheus|[^"]*prom[^"]*)"/g)].map((m) => m[1]))]).toEqual([datasource.datasources[0]!.uid]);
+    const datasource = parse(read('deploy/grafana/provisioning/datasources/prometheus.yml')) as { datasources: { uid: string; url: string; type: string; isDefault?: boolean }[] };
     expect(datasource.datasources[0]!.url).toBe('http://prometheus:9090');
+    // The dashboard's datasource variable picks the default data source of its type when nothing is
+    // pinned: compose provisions exactly one Prometheus, the default.
+    expect(datasource.datasources.filter((d) => d.type === 'prometheus')).toHaveLength(1);
+    expect(datasource.datasources[0]).toMatchObject({ type: 'prometheus', isDefault: true });
+    const dashboard = JSON.parse(read('deploy/grafana/dashboards/vigil.json')) as { templating: { list: { type: string; current?: { value?: unknown } }[] } };
+    const current = dashboard.templating.list.find((v) => v.type === 'datasource')?.current?.value;
+    expect([undefined, 'default', datasource.datasources[0]!.uid]).toContain(current);
   });
 });

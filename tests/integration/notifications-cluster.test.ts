@@ -5,6 +5,7 @@ import { freshDatabases } from '../helpers/fresh-database.js';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
 import { AlertmanagerReceiver, WebhookReceiver, until } from '../helpers/notification-receivers.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
+import { sinkId } from '../../src/notify/sink.js';
 
 /*
  * Three hub processes sharing PostgreSQL, Redis and Mosquitto, all polling the one outbox: each
@@ -56,6 +57,7 @@ it('delivers each event once across a three-instance cluster', async () => {
     NOTIFY_POLL_MS: '100',
     NOTIFY_CONCURRENCY: '2',
   });
+  const wh = sinkId('webhook', webhook.url);
   // One at a time: the first creates the schema.
   for (const name of ['a', 'b', 'c']) hubs.push(await spawnHub(env(name)));
   await until('three members', async () => (await Promise.all(hubs.map((h) => members(h.port)))).every((n) => n === 3), 20_000);
@@ -84,7 +86,7 @@ it('delivers each event once across a three-instance cluster', async () => {
   const delivered = await Promise.all(
     hubs.map(async (h) => {
       const text = await (await fetch(`http://127.0.0.1:${h.port}/metrics`)).text();
-      return Number(/^vigil_notifications_total\{sink="webhook-1",outcome="delivered"\} (\d+)/m.exec(text)?.[1] ?? 0);
+      return Number(new RegExp(`^vigil_notifications_total\\{sink="${wh}",outcome="delivered"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
     }),
   );
   expect(delivered.reduce((a, b) => a + b, 0)).toBe(devices.length * 2);

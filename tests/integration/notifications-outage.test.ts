@@ -8,6 +8,7 @@ import { freshDatabases } from '../helpers/fresh-database.js';
 import { spawnHub, type HubProcess } from '../helpers/hub-process.js';
 import { AlertmanagerReceiver, WebhookReceiver, until } from '../helpers/notification-receivers.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
+import { sinkId } from '../../src/notify/sink.js';
 
 /*
  * Both receivers are down for 30 s, and the hub process is stopped and started again on the same
@@ -66,6 +67,7 @@ it('loses nothing while the receivers are down for 30 s and the hub restarts mea
     NOTIFY_RETRY_BASE_MS: '500',
     NOTIFY_RETRY_MAX_MS: '4000',
   };
+  const wh = sinkId('webhook', env.ALERT_WEBHOOK_URL);
   const device = `bat-${run}`;
   const client = await connectAsync(SERVICES.mqttUrl, { clientId: `dev-${run}`, reconnectPeriod: 0 });
   const publish = (battery: number) => client.publishAsync(`${prefix}/${device}/telemetry`, JSON.stringify({ battery_level: battery }), { qos: 1 });
@@ -87,10 +89,10 @@ it('loses nothing while the receivers are down for 30 s and the hub restarts mea
   let metrics = '';
   await until('the outbox depth read after the clear', async () => {
     metrics = await (await fetch(`http://127.0.0.1:${second.port}/metrics`)).text();
-    return /^vigil_notification_outbox_depth\{sink="webhook-1"\} 2$/m.test(metrics);
+    return new RegExp(`^vigil_notification_outbox_depth\\{sink="${wh}"\\} 2$`, 'm').test(metrics);
   });
-  expect(metrics).toMatch(/^vigil_notification_outbox_depth\{sink="webhook-1"\} 2$/m);
-  expect(metrics).toMatch(/^vigil_notifications_total\{sink="webhook-1",outcome="retried"\} [1-9]/m);
+  expect(metrics).toMatch(new RegExp(`^vigil_notification_outbox_depth\\{sink="${wh}"\\} 2$`, 'm'));
+  expect(metrics).toMatch(new RegExp(`^vigil_notifications_total\\{sink="${wh}",outcome="retried"\\} [1-9]`, 'm'));
 
   // The outage lasts its full 30 s; nothing may have arrived meanwhile.
   await until('the end of the outage', () => Date.now() - downAt >= OUTAGE_MS, OUTAGE_MS + 5000);

@@ -50,6 +50,8 @@ it('keeps at most NOTIFY_OUTBOX_MAX_ROWS dead rows, pruning the oldest and count
     requestTimeoutMs: 1000,
     maxRows,
     retry: { maxAttempts: 1, maxAgeMs: 86_400_000, baseMs: 10, maxMs: 100 },
+    removedSinkGraceMs: 3_600_000,
+    legacyNames: new Map(),
     log,
     metrics,
     faults: new Faults(log, metrics),

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
 import { afterEach, expect, it } from 'vitest';
 import { JwtVerifier, MAX_JWKS_BYTES, MAX_JWT_BYTES, type JwtSettings } from '../../src/security/jwt.js';
 
@@ -146,4 +146,52 @@ it('says keys_unavailable for a JWKS answering 204, 304, a redirect or garbage',
     const verifier = JwtVerifier.fromSettings(settings({ jwksUrl: `http://127.0.0.1:${port}/jwks` }), () => undefined)!;
     expect(await verifier.verify(await es256Token()), `${status} ${body}`).toMatchObject({ ok: false, reason: 'keys_unavailable' });
   }
+});
+
+it('applies JWT_CLOCK_SKEW_S to exp and nbf, and a session it opens lives until exp + the skew (not closed 4440 at once)', async () => {
+  const nowS = Math.floor(Date.now() / 1000);
+  const skewed = JwtVerifier.fromSettings(settings({ hs256Secret: 'x'.repeat(32), clockSkewS: 30 }), () => undefined)!;
+  const strict = JwtVerifier.fromSettings(settings({ hs256Secret: 'x'.repeat(32), clockSkewS: 0 }), () => undefined)!;
+  // Expired 10 s ago by the issuer's clock: inside a 30 s skew.
+  const lately = await hs256({ sub: 'u', scope: 'read', exp: nowS - 10 });
+  const accepted = await skewed.verify(lately);
+  expect(accepted).toMatchObject({ ok: true });
+  const expiresAt = accepted.ok ? accepted.credentials.expiresAt! : 0;
+  expect(expiresAt).toBe((nowS - 10 + 30) * 1000);
+  expect(expiresAt).toBeGreaterThan(Date.now() + 15_000);
+  // The session check (src/hub/session-auth.ts) closes when now >= expiresAt: not now.
+  expect(Date.now() >= expiresAt).toBe(false);
+  expect(await strict.verify(lately)).toMatchObject({ ok: false, reason: 'expired' });
+  // Past the skew: refused.
+  expect(await skewed.verify(await hs256({ sub: 'u', scope: 'read', exp: nowS - 40 }))).toMatchObject({ ok: false, reason: 'expired' });
+  // nbf in the future: refused beyond the skew, accepted within it.
+  const exp = nowS + 600;
+  expect(await skewed.verify(await hs256({ sub: 'u', exp, nbf: nowS + 120 }))).toMatchObject({ ok: false, reason: 'bad_claims', message: expect.stringContaining('"nbf"') });
+  expect(await skewed.verify(await hs256({ sub: 'u', exp, nbf: nowS + 10 }))).toMatchObject({ ok: true });
+  expect(await strict.verify(await hs256({ sub: 'u', exp, nbf: nowS + 10 }))).toMatchObject({ ok: false, reason: 'bad_claims' });
+  // iat is not judged (no maxTokenAge): one in the future or long past passes; only its type is checked.
+  expect(await strict.verify(await hs256({ sub: 'u', exp, iat: nowS + 3600 }))).toMatchObject({ ok: true });
+  expect(await strict.verify(await hs256({ sub: 'u', exp, iat: nowS - 30 * 86_400 }))).toMatchObject({ ok: true });
+  expect(await strict.verify(await hs256({ sub: 'u', exp, iat: 'yesterday' }))).toMatchObject({ ok: false, reason: 'bad_claims' });
+});
+
+it('refuses an HS256 token on a hub with only JWT_JWKS_URL, even one signed with the JWKS public key as its secret (algorithm confusion)', async () => {
+  const { publicKey } = await generateKeyPair('RS256', { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'r1', alg: 'RS256', use: 'sig' };
+  let fetches = 0;
+  const port = await listen((_req, res) => {
+    fetches++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+  });
+  const counted: string[] = [];
+  const verifier = JwtVerifier.fromSettings(settings({ jwksUrl: `http://127.0.0.1:${port}/jwks` }), (o) => counted.push(o))!;
+  const exp = Math.floor(Date.now() / 1000) + 60;
+  const pem = await exportSPKI(publicKey);
+  for (const [label, secret] of [['the public key PEM', pem], ['the JWK modulus', jwk.n!], ['any secret', 'x'.repeat(32)]] as const) {
+    const token = await new SignJWT({ sub: 'u', scope: 'admin', exp }).setProtectedHeader({ alg: 'HS256', kid: 'r1' }).sign(new TextEncoder().encode(secret));
+    expect(await verifier.verify(token), label).toMatchObject({ ok: false, reason: 'bad_signature' });
+  }
+  expect(counted).toEqual(['bad_signature', 'bad_signature', 'bad_signature']);
+  // Refused by its algorithm before any key is looked up.
+  expect(fetches).toBe(0);
 });
