@@ -1,11 +1,12 @@
 import { EwmaStats, isBack, isPast, type Severity } from '../domain/alert-rules.js';
 import type { CompiledRuleSet } from '../domain/compiled-rules.js';
 import { DenseRows, RowNumbers } from '../domain/dense-rows.js';
-import { healthFrom, packHealth, PACKED_HEALTH_WIDTH, scoreInto, type Weights } from '../domain/health-score.js';
+import { healthFrom, PACKED_HEALTH_WIDTH, scoreInto, type Weights } from '../domain/health-score.js';
 import { RollingMetricsTable } from '../domain/rolling-metrics.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import { AlertBook } from './alert-book.js';
 import { inSlices } from './in-slices.js';
+import { RestoredScores } from './restored-scores.js';
 import type { InsightSink } from './alert-types.js';
 import { dropRemoved, escalate, judgeStaleness, readRule, type RuleState } from './rule-evaluation.js';
 import type { Alert, ScoredHealth } from '../domain/alert.js';
@@ -70,6 +71,7 @@ export class Insights {
   ) {
     this.book = new AlertBook(sink);
     this.ruleSet = opts.rules;
+    this.restoredHealth = new RestoredScores(opts.weights);
   }
 
   /** A new rule-set version: it judges the next message of every device. */
@@ -169,13 +171,13 @@ export class Insights {
 
   health(deviceId: string): ScoredHealth | null {
     const d = this.devices.get(deviceId);
-    return d === undefined ? (this.restoredHealth.get(deviceId) ?? null) : this.scored(d);
+    return d === undefined ? this.restoredHealth.get(deviceId) : this.scored(d);
   }
 
   /** The newest score of a device, or null (not scored yet). Reads no object. */
   score(deviceId: string): number | null {
     const d = this.devices.get(deviceId);
-    if (d === undefined) return this.restoredHealth.get(deviceId)?.score ?? null;
+    if (d === undefined) return this.restoredHealth.score(deviceId);
     return Number.isNaN(this.number(d, N.healthAt)) ? null : this.number(d, N.health);
   }
 
@@ -221,12 +223,12 @@ export class Insights {
   healthOfAll(): { deviceId: string; score: number }[] {
     const out: { deviceId: string; score: number }[] = [];
     for (const [deviceId, d] of this.devices) if (!Number.isNaN(this.number(d, N.healthAt))) out.push({ deviceId, score: this.number(d, N.health) });
-    for (const [deviceId, h] of this.restoredHealth) if (!this.devices.has(deviceId)) out.push({ deviceId, score: h.score });
+    for (const restored of this.restoredHealth.scores()) if (!this.devices.has(restored.deviceId)) out.push(restored);
     return out;
   }
 
   private readonly pendingRestore = new Map<string, Alert[]>();
-  private readonly restoredHealth = new Map<string, ScoredHealth>();
+  private readonly restoredHealth: RestoredScores;
 
   private device(state: DeviceState, now: number): DeviceInsight {
     let d = this.devices.get(state.id);
@@ -238,19 +240,14 @@ export class Insights {
       n[o + N.firstSeen] = n[o + N.accountedAt] = now;
       n[o + N.scoredAt] = 0;
       if (state.status === 'offline') n[o + N.offlineSince] = now;
-      const restored = this.restoredHealth.get(state.id);
-      if (restored !== undefined) {
-        n[o + N.pushed] = restored.score;
-        n[o + N.healthAt] = restored.at;
-        packHealth(restored, n, o + N.health);
-      }
+      // The restored score, if any, becomes the newest and the one last pushed (N.healthAt, then N.health…).
+      if (this.restoredHealth.takeInto(state.id, n, o + N.healthAt)) n[o + N.pushed] = n[o + N.health]!;
       const alerts = this.pendingRestore.get(state.id);
       if (alerts !== undefined) {
         d.active = new Map();
         for (const alert of alerts) d.active.set(alert.type, alert);
       }
       this.pendingRestore.delete(state.id);
-      this.restoredHealth.delete(state.id);
       this.devices.set(state.id, d);
     }
     return d;

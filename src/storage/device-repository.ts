@@ -1,8 +1,9 @@
 import { and, asc, count, desc, eq, gte, lt, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import type { TransitionReason } from '../domain/device-status.js';
+import { newReadings } from '../domain/readings.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import type { VigilDb } from './database.js';
-import { devices, statusChanges, telemetry } from './schema/index.js';
+import { devices, statusChanges, telemetry, type StoredTelemetry } from './schema/index.js';
 
 export interface StoredDeviceState {
   readonly id: string;
@@ -32,7 +33,7 @@ export async function loadDeviceStates(db: VigilDb, limit: number): Promise<{ st
     lastSeen: row.lastSeen?.getTime() ?? null,
     firstSeen: row.firstSeen.getTime(),
     offlineTimeoutS: row.offlineTimeoutS,
-    lastTelemetry: row.lastTelemetry ? { deviceId: row.id, ...row.lastTelemetry } : null,
+    lastTelemetry: row.lastTelemetry ? restoredTelemetry(row.id, row.lastTelemetry) : null,
   }));
   return { states, stored: total?.n ?? states.length };
 }
@@ -172,4 +173,27 @@ export async function getStatusWindow(
 /** Removes a device from the registry table; its history stays until retention removes it. */
 export async function deleteDevice(db: VigilDb, deviceId: string): Promise<void> {
   await db.delete(devices).where(eq(devices.id, deviceId));
+}
+
+/**
+ * A stored newest reading as the hub's Telemetry, built field by field: the same shape as a live
+ * reading's (a spread of the parsed JSON would give every restored device an object of its own
+ * layout with its properties out of line), readings without anything inherited.
+ */
+function restoredTelemetry(deviceId: string, stored: StoredTelemetry): Telemetry {
+  let metrics: Record<string, number> | null = null;
+  if (stored.metrics) {
+    metrics = newReadings();
+    for (const key of Object.keys(stored.metrics)) metrics[key] = stored.metrics[key]!;
+  }
+  return {
+    deviceId,
+    ts: stored.ts,
+    receivedAt: stored.receivedAt,
+    batteryLevel: stored.batteryLevel ?? null,
+    rssi: stored.rssi ?? null,
+    responseTimeMs: stored.responseTimeMs ?? null,
+    errorRate: stored.errorRate ?? null,
+    metrics,
+  };
 }

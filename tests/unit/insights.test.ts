@@ -419,9 +419,13 @@ describe('Insights: acknowledgement and restore', () => {
     const { insights, send } = harness({ weights: only('battery'), step: 50 });
     const restored: ScoredHealth = { score: 62.5, components: { battery: { value: 35, score: 62.5, weight: 100 } }, at: START - 5000 };
     insights.restoreHealth('d1', restored);
+    insights.restoreHealth('d2', { ...restored, score: 40 });
     expect(insights.health('d1')).toEqual(restored);
+    expect([insights.score('d1'), insights.score('d2'), insights.score('d3'), insights.health('d3')]).toEqual([62.5, 40, null, null]);
+    expect(insights.healthOfAll()).toEqual([{ deviceId: 'd1', score: 62.5 }, { deviceId: 'd2', score: 40 }]);
     send({ batteryLevel: 36 }); // 65: within the step of the restored 62.5, so nothing pushed, but the newest score read
     expect(insights.health('d1')).toEqual({ score: 65, components: { battery: { value: 36, score: 65, weight: 100 } }, at: Date.now() });
     expect(insights.score('d1')).toBe(65);
+    expect(insights.healthOfAll()).toEqual([{ deviceId: 'd1', score: 65 }, { deviceId: 'd2', score: 40 }]);
   });
 });
