@@ -1,4 +1,5 @@
 import { TOO_OLD, olderThanRetention } from '../domain/reading-age.js';
+import type { OnSkip } from '../domain/readings.js';
 import { validateTelemetry, type Telemetry, type TelemetryLimits } from '../domain/telemetry.js';
 import type { DeviceState } from '../domain/device-state.js';
 import type { Refusal } from '../hub/device-registry.js';
@@ -30,6 +31,8 @@ export interface IngestEntryOptions {
   readonly limits: TelemetryLimits;
   /** Readings older than this (RETENTION_DAYS) are refused. */
   readonly maxReadingAgeMs: number;
+  /** A reading left out of an HTTP status body (a string, …): counted as MQTT's are (vigil_readings_skipped_total). */
+  readonly onSkip: OnSkip;
 }
 
 /**
@@ -92,7 +95,7 @@ export class IngestEntry {
   /** The same validation and pipeline as MQTT telemetry. */
   private statusHere(deviceId: string, rawBody: unknown, receivedAt: number): StatusOutcome {
     const { hub } = this.opts;
-    const decoded = validateTelemetry(deviceId, rawBody, receivedAt, this.opts.limits);
+    const decoded = validateTelemetry(deviceId, rawBody, receivedAt, this.opts.limits, this.opts.onSkip);
     if (!decoded.ok) {
       hub.countInvalid(decoded.reason);
       return { kind: 'invalid', field: 'body', reason: decoded.reason, detail: decoded.detail };

@@ -116,7 +116,14 @@ export function ingestEntry(ctx: StartContext, core: HubCore, link: MqttLink, cl
       : new StreamOwnership({ bus: cluster.bus, membership: cluster.membership, instanceId: cluster.instanceId, keyPrefix: config.REDIS_KEY_PREFIX, log, metrics, faults, probeMs: config.CLUSTER_PROBE_MS, handoffTimeoutMs: config.CLUSTER_HANDOFF_TIMEOUT_MS });
   const router = cluster === null || ownership === null ? undefined : new IngestRouter(cluster.cluster, ownership, hub.registry, metrics, (topic, payload, at) => link.connection.replay(topic, payload, at), faults);
   if (router !== undefined) life.onStop(() => router.stop());
-  const entry = new IngestEntry({ hub, owner: hub.owner, router, limits: telemetryLimits(config), maxReadingAgeMs: config.RETENTION_DAYS * 86_400_000 });
+  const entry = new IngestEntry({
+    hub,
+    owner: hub.owner,
+    router,
+    limits: telemetryLimits(config),
+    maxReadingAgeMs: config.RETENTION_DAYS * 86_400_000,
+    onSkip: (reason) => metrics.readingsSkipped.inc({ reason }),
+  });
   return { entry, ownership };
 }
 
