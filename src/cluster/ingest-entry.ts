@@ -12,7 +12,8 @@ export interface IngestHub {
   readonly registry: { admit(deviceId: string): DeviceState | Refusal };
   ingestTelemetry(t: Telemetry): boolean;
   heartbeat(deviceId: string, at: number): boolean;
-  deviceSaid(deviceId: string, online: boolean, at: number): boolean;
+  deviceSaid(deviceId: string, online: boolean, at: number, retained?: boolean): boolean;
+  availabilityHold(deviceId: string, held: boolean): void;
   countInvalid(reason: string): void;
   /** A device's acknowledgement of a command (false: no pending command of the device has that id). */
   readonly commands: { acknowledge(deviceId: string, commandId: string, status: 'received' | 'succeeded' | 'failed', result: unknown): boolean };
@@ -20,7 +21,7 @@ export interface IngestHub {
 
 /** The cluster's decision for one MQTT message (IngestRouter): true when it is not to be handled here now. */
 export interface MessageRouting {
-  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean): boolean;
+  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean, retained: boolean): boolean;
 }
 
 export interface IngestEntryOptions {
@@ -57,8 +58,8 @@ export class IngestEntry {
   }
 
   /** MQTT, cluster mode: true when the message is not to be handled here now (another owner's, or held). */
-  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean): boolean {
-    return this.opts.router !== undefined && this.opts.router.route(deviceId, topic, payload, receivedAt, replayed);
+  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean, retained = false): boolean {
+    return this.opts.router !== undefined && this.opts.router.route(deviceId, topic, payload, receivedAt, replayed, retained);
   }
 
   /** A validated reading this instance handles; false: a new device the registry refused. */
@@ -70,8 +71,13 @@ export class IngestEntry {
     return this.opts.hub.heartbeat(deviceId, at);
   }
 
-  deviceSaid(deviceId: string, online: boolean, at: number): boolean {
-    return this.opts.hub.deviceSaid(deviceId, online, at);
+  deviceSaid(deviceId: string, online: boolean, at: number, retained = false): boolean {
+    return this.opts.hub.deviceSaid(deviceId, online, at, retained);
+  }
+
+  /** Heard by every instance, whoever owns the device (see DeviceEngine.availabilityHold). */
+  availabilityHold(deviceId: string, held: boolean): void {
+    this.opts.hub.availabilityHold(deviceId, held);
   }
 
   /** Command acknowledgements reach the device's owner, which sent the command. */

@@ -114,7 +114,7 @@ export function ingestEntry(ctx: StartContext, core: HubCore, link: MqttLink, cl
     cluster === null
       ? null
       : new StreamOwnership({ bus: cluster.bus, membership: cluster.membership, instanceId: cluster.instanceId, keyPrefix: config.REDIS_KEY_PREFIX, log, metrics, faults, probeMs: config.CLUSTER_PROBE_MS, handoffTimeoutMs: config.CLUSTER_HANDOFF_TIMEOUT_MS });
-  const router = cluster === null || ownership === null ? undefined : new IngestRouter(cluster.cluster, ownership, hub.registry, metrics, (topic, payload, at) => link.connection.replay(topic, payload, at), faults);
+  const router = cluster === null || ownership === null ? undefined : new IngestRouter(cluster.cluster, ownership, hub.registry, metrics, (topic, payload, at, retained) => link.connection.replay(topic, payload, at, retained), faults);
   if (router !== undefined) life.onStop(() => router.stop());
   const entry = new IngestEntry({
     hub,

@@ -199,6 +199,7 @@ export const configSchema = z.object({
   MQTT_TELEMETRY_TOPICS: z.string().optional(),
   MQTT_HEARTBEAT_TOPICS: z.string().optional(),
   MQTT_AVAILABILITY_TOPICS: z.string().optional(),
+  MQTT_AVAILABILITY_HOLD: z.string().optional(),
   MQTT_FIELD_MAP: z.string().optional(),
   MQTT_IGNORED_IDS: z.string().optional(),
   MAX_TOPIC_TEMPLATES: int(1, 256).default(16),

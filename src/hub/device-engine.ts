@@ -9,7 +9,7 @@ import type { PresenceTracker } from './presence-tracker.js';
 
 export interface DeviceEngineDeps {
   readonly registry: DeviceRegistry;
-  readonly presence: Pick<PresenceTracker, 'heard' | 'changeStatus' | 'release'>;
+  readonly presence: Pick<PresenceTracker, 'heard' | 'changeStatus' | 'release' | 'retime'>;
   readonly publisher: FramePublisher;
   readonly timeouts: OfflineTimeouts;
   readonly insights: Pick<Insights, 'onTelemetry' | 'forget'>;
@@ -69,13 +69,39 @@ export class DeviceEngine {
     return true;
   }
 
-  /** A device's own word on `devices/{id}/status` (its Last Will, or `online` when it returns). */
-  deviceSaid(deviceId: string, online: boolean, at: number): boolean {
+  /**
+   * A device's own word on `devices/{id}/status` or an availability input (its Last Will, or
+   * `online` when it returns). `retained`: the broker's stored copy, delivered at every subscription
+   * (each start and reconnection), so an `online` there is the device's last word, not a sign of
+   * life: it brings online only a device whose status is unknown, or one its availability input
+   * holds (that input's word is the device's presence, docs/presence.md#holding-devices-online).
+   * A retained `offline` is still the device's last word and counts as any.
+   */
+  deviceSaid(deviceId: string, online: boolean, at: number, retained = false): boolean {
     const state = this.deps.registry.admit(deviceId);
     if (typeof state === 'string') return false;
-    if (online) this.deps.presence.heard(state, at, 'heartbeat');
-    else if (state.status !== 'offline') this.deps.presence.changeStatus(state, 'offline', 'last_will', at);
+    const { presence } = this.deps;
+    if (!online) {
+      if (state.status !== 'offline') presence.changeStatus(state, 'offline', 'last_will', at);
+    } else if (!retained || state.status === 'unknown') presence.heard(state, at, 'heartbeat');
+    else if (this.deps.timeouts.isHeld(deviceId)) {
+      // Held: its deadline is the hold's; its last seen stays when it was last heard from.
+      if (state.status !== 'online') presence.changeStatus(state, 'online', 'heartbeat', at);
+      presence.retime(state);
+    }
     return true;
+  }
+
+  /**
+   * An availability input that holds its devices online (MQTT_AVAILABILITY_HOLD) said `online`
+   * (`held`) or `offline`: marked for every device on the stream, before the cluster routes the
+   * message, so whichever instance owns the device later holds it too. A device this instance
+   * has online moves to the hold's deadline (or back to its timeout).
+   */
+  availabilityHold(deviceId: string, held: boolean): void {
+    if (!this.deps.timeouts.hold(deviceId, held)) return;
+    const state = this.deps.registry.get(deviceId);
+    if (state !== undefined && this.deps.owns(deviceId)) this.deps.presence.retime(state);
   }
 
   /** A device deleted by an admin: forgotten here (its presence claimed offline so nothing fires). */

@@ -143,6 +143,89 @@ describe('across a hub restart', () => {
   }, 60_000);
 });
 
+/** One sample of the hub's /metrics (0 when absent), e.g. `vigil_mqtt_messages_total{kind="status",outcome="accepted"}`. */
+async function sample(hub: RunningHub, series: string): Promise<number> {
+  const text = await (await fetch(httpUrl(hub, '/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
+
+describe('retained input messages across a hub restart', () => {
+  it("a retained Tasmota `Online` (LWT) and retained SENSOR do not bring back a device the hub timed out", async () => {
+    const env: Record<string, string> = { ...testHubEnv('services'), MQTT_PRESET: 'tasmota', OFFLINE_TIMEOUT_S: '1.5', PRESENCE_BACKLOG_WAIT_S: '0' };
+    const prefix = env.MQTT_TOPIC_PREFIX!;
+    const plug = `tasmota_${randomSuffix().toUpperCase()}`;
+    const topic = `${prefix}/${plug}/availability`;
+    const lwt = `tele/${plug}/LWT`;
+    const sensor = `tele/${plug}/SENSOR`;
+    const sub = await subscriber(SERVICES.mqttUrl, [topic]);
+    clients.push(sub.client);
+    const first = await startHubWithEnv(env);
+    // Tasmota says Online (retained, its Will is Offline) and keeps its connection, but stops reporting.
+    const tasmota = await device(SERVICES.mqttUrl, { will: { topic: lwt, payload: Buffer.from('Offline'), qos: 1, retain: true } });
+    try {
+      await tasmota.publishAsync(lwt, 'Online', { qos: 1, retain: true });
+      await tasmota.publishAsync(sensor, JSON.stringify({ Time: '2026-12-01T14:00:05', AM2301: { Temperature: 21.3 } }), { qos: 1, retain: true });
+      await sub.until(topic, 'online');
+      await sub.until(topic, 'offline', 10_000); // silent past its timeout
+      const storedTs = first.hub.registry.get(plug)!.telemetry!.ts;
+      await first.stop();
+      const restartedAt = Date.now();
+      const second = await startHubWithEnv(env);
+      hubs.push(second);
+      // The retained LWT and SENSOR are delivered at the new subscription: both read, neither taken as live.
+      await poll(async () => (await sample(second, 'vigil_mqtt_messages_total{kind="status",outcome="accepted"}')) >= 1, 10_000, 'retained LWT read');
+      await letTimePass(2500, 'longer than the timeout: a false online, then offline, would have come');
+      expect(sub.seen.filter((m) => !m.retain && m.at >= restartedAt), 'publications after the restart').toEqual([]);
+      expect(second.hub.registry.get(plug)?.status).toBe('offline');
+      expect(second.hub.registry.get(plug)?.telemetry?.ts).toBe(storedTs);
+      expect(await sample(second, 'vigil_mqtt_messages_total{kind="telemetry",outcome="retained"}')).toBe(1);
+      // A live word still counts: the device reports again.
+      await tasmota.publishAsync(lwt, 'Online', { qos: 1, retain: true });
+      await poll(() => second.hub.registry.get(plug)?.status === 'online', 5000, 'online on a live LWT');
+    } finally {
+      await tasmota.publishAsync(lwt, '', { qos: 1, retain: true });
+      await tasmota.publishAsync(sensor, '', { qos: 1, retain: true });
+    }
+  }, 60_000);
+
+  it('Zigbee2MQTT availability holds a device that reports only on change online past its timeout, through a restart, until Zigbee2MQTT says offline', async () => {
+    const env: Record<string, string> = { ...testHubEnv('services'), MQTT_PRESET: 'zigbee2mqtt', OFFLINE_TIMEOUT_S: '1.5', PRESENCE_BACKLOG_WAIT_S: '0' };
+    const prefix = env.MQTT_TOPIC_PREFIX!;
+    const contact = `door-${randomSuffix()}`;
+    const topic = `${prefix}/${contact}/availability`;
+    const availability = `zigbee2mqtt/${contact}/availability`;
+    const sub = await subscriber(SERVICES.mqttUrl, [topic]);
+    clients.push(sub.client);
+    const first = await startHubWithEnv(env);
+    const bridge = await device(SERVICES.mqttUrl);
+    try {
+      // As Zigbee2MQTT does: availability retained, the state once (a contact sensor reports on change).
+      await bridge.publishAsync(availability, 'online', { qos: 1, retain: true });
+      await bridge.publishAsync(`zigbee2mqtt/${contact}`, JSON.stringify({ battery: 100, contact: true, linkquality: 87, last_seen: Date.now() }), { qos: 1 });
+      await sub.until(topic, 'online');
+      await letTimePass(3000, 'twice its timeout: it would have gone offline unless held');
+      expect(first.hub.registry.get(contact)?.status).toBe('online');
+      const held = (await (await fetch(httpUrl(first, `/devices/${contact}`))).json()) as { offline_timeout_source?: string };
+      expect(held.offline_timeout_source).toBe('held');
+      await first.stop();
+      const restartedAt = Date.now();
+      const second = await startHubWithEnv(env);
+      hubs.push(second);
+      // The retained `online` holds it again (no sign of life, so its last seen stays).
+      await poll(async () => (await sample(second, 'vigil_mqtt_messages_total{kind="status",outcome="accepted"}')) >= 1, 10_000, 'retained availability read');
+      await letTimePass(3000, 'twice its timeout after the restart');
+      expect(second.hub.registry.get(contact)?.status).toBe('online');
+      expect(sub.seen.filter((m) => m.at >= restartedAt && !m.retain), 'no offline contradicting Zigbee2MQTT').toEqual([]);
+      await bridge.publishAsync(availability, 'offline', { qos: 1, retain: true });
+      await sub.until(topic, 'offline');
+      expect(second.hub.registry.get(contact)?.status).toBe('offline');
+    } finally {
+      await bridge.publishAsync(availability, '', { qos: 1, retain: true });
+    }
+  }, 60_000);
+});
+
 describe("the hub's own state (a hub process)", () => {
   it('is online while the hub runs and offline once it is SIGKILLed (its Last Will)', async () => {
     const stateTopic = `t${randomSuffix()}/vigil/hub/state`;

@@ -118,14 +118,23 @@ describe('topic templates', () => {
   const templates = mqttInputs(loadConfig({ MQTT_PRESET: 'zigbee2mqtt,tasmota', MQTT_HEARTBEAT_TOPICS: 'site/{id}/ping' })).templates;
 
   it('captures the {id} level and nothing across levels', () => {
-    expect(matchTemplate(templates, 'zigbee2mqtt/lamp')).toEqual({ kind: 'telemetry', deviceId: 'lamp' });
-    expect(matchTemplate(templates, 'zigbee2mqtt/lamp/availability')).toEqual({ kind: 'availability', deviceId: 'lamp' });
+    expect(matchTemplate(templates, 'zigbee2mqtt/lamp')).toEqual({ kind: 'telemetry', deviceId: 'lamp', hold: false });
+    expect(matchTemplate(templates, 'zigbee2mqtt/lamp/availability')).toEqual({ kind: 'availability', deviceId: 'lamp', hold: true });
     expect(matchTemplate(templates, 'zigbee2mqtt/bridge/state')).toBeNull();
-    expect(matchTemplate(templates, 'tele/plug1/SENSOR')).toEqual({ kind: 'telemetry', deviceId: 'plug1' });
-    expect(matchTemplate(templates, 'tele/plug1/LWT')).toEqual({ kind: 'availability', deviceId: 'plug1' });
-    expect(matchTemplate(templates, 'site/x/ping')).toEqual({ kind: 'heartbeat', deviceId: 'x' });
+    expect(matchTemplate(templates, 'tele/plug1/SENSOR')).toEqual({ kind: 'telemetry', deviceId: 'plug1', hold: false });
+    expect(matchTemplate(templates, 'tele/plug1/LWT')).toEqual({ kind: 'availability', deviceId: 'plug1', hold: false });
+    expect(matchTemplate(templates, 'site/x/ping')).toEqual({ kind: 'heartbeat', deviceId: 'x', hold: false });
     expect(matchTemplate(templates, 'tele//SENSOR')).toBeNull();
     expect(compileTemplate('telemetry', 'a/{id}/b').filter).toBe('a/+/b');
+  });
+
+  it('holds devices online on the inputs MQTT_AVAILABILITY_HOLD names (by default Zigbee2MQTT’s availability, not Tasmota’s LWT)', () => {
+    const holding = (env: Record<string, string>) => mqttInputs(loadConfig(env)).templates.filter((t) => t.hold).map((t) => t.template);
+    expect(holding({ MQTT_PRESET: 'zigbee2mqtt,tasmota' })).toEqual(['zigbee2mqtt/{id}/availability']);
+    expect(holding({ MQTT_PRESET: 'zigbee2mqtt,tasmota', MQTT_AVAILABILITY_HOLD: 'none' })).toEqual([]);
+    expect(holding({ MQTT_PRESET: 'zigbee2mqtt,tasmota', MQTT_AVAILABILITY_HOLD: 'tele/{id}/LWT' })).toEqual(['tele/{id}/LWT']);
+    expect(holding({ MQTT_AVAILABILITY_TOPICS: 'z2m/{id}/availability', MQTT_AVAILABILITY_HOLD: 'z2m/{id}/availability' })).toEqual(['z2m/{id}/availability']);
+    expect(() => loadConfig({ MQTT_PRESET: 'zigbee2mqtt', MQTT_AVAILABILITY_HOLD: 'zigbee2mqtt/{id}' })).toThrow(/not an availability template/);
   });
 
   it('refuses bad templates, too many, and any input that would read the hub’s own publications', () => {

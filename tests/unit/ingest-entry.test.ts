@@ -23,6 +23,7 @@ function fakeHub(refuse: 'device_limit' | null = null) {
     ingestTelemetry: (t: Telemetry) => void calls.push(`telemetry ${t.deviceId} ${t.batteryLevel}`) === undefined,
     heartbeat: (id, at) => void calls.push(`heartbeat ${id} ${at}`) === undefined,
     deviceSaid: (id, online) => void calls.push(`said ${id} ${online}`) === undefined,
+    availabilityHold: (id, held) => void calls.push(`hold ${id} ${held}`),
     countInvalid: (reason) => void invalid.push(reason),
     commands: { acknowledge: (id, commandId, status) => void calls.push(`ack ${id} ${commandId} ${status}`) === undefined },
   };
