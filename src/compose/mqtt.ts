@@ -9,7 +9,7 @@ import { startEmbeddedBroker } from '../transport/embedded-broker.js';
 import { HubState } from '../transport/hub-state.js';
 import { MqttAvailability } from '../transport/mqtt-availability.js';
 import { createMqttConnection, type MqttConnection, type MqttIngest } from '../transport/mqtt-ingest.js';
-import { hubStateTopic, mqttInputs } from '../transport/mqtt-inputs.js';
+import { haNodeId, hubStateTopic, mqttInputs } from '../transport/mqtt-inputs.js';
 import type { ClusterParts } from './cluster.js';
 import type { StartContext } from './context.js';
 import type { HubCore } from './hub-core.js';
@@ -82,7 +82,7 @@ export async function connectMqtt(ctx: StartContext, writer: Writer, instanceId:
       format: config.AVAILABILITY_FORMAT,
       perDevice: config.AVAILABILITY_PUBLISH,
       hubStateTopic: stateTopic,
-      homeAssistant: config.HA_DISCOVERY ? { prefix: config.HA_DISCOVERY_PREFIX, stateIntervalMs: config.HA_STATE_INTERVAL_S * 1000 } : null,
+      homeAssistant: config.HA_DISCOVERY ? { prefix: config.HA_DISCOVERY_PREFIX, stateIntervalMs: config.HA_STATE_INTERVAL_S * 1000, nodeId: haNodeId(config) } : null,
       metrics,
       faults,
     });
@@ -160,6 +160,8 @@ export async function startIngest(ctx: StartContext, core: HubCore, link: MqttLi
     life.onStop(() => ownership.leave(config.CLUSTER_HANDOFF_TIMEOUT_MS * 2));
   }
   const { hubState, availability } = link;
+  // Devices may change owner: each one's Home Assistant configs are published again by its new owner.
+  if (cluster !== null && availability !== null) cluster.membership.onChange(() => availability.ownershipChanged());
   if (hubState !== null) life.onStop(() => hubState.stop());
   if (availability !== null) life.onStop(() => availability.stop());
   await waitForIngest(ingest, ctx.log);

@@ -1,3 +1,4 @@
+import type { DeviceState } from '../domain/device-state.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import type { DeviceRegistry } from './device-registry.js';
 import type { FleetSummaries } from './fleet-summary.js';
@@ -41,6 +42,7 @@ export class DeviceEngine {
   private readonly publisher: FramePublisher;
   private readonly summaries: DeviceEngineDeps['summaries'];
   private readonly insights: DeviceEngineDeps['insights'];
+  private readonly readingsSeen: ((state: DeviceState, t: Telemetry) => void) | null;
 
   constructor(private readonly deps: DeviceEngineDeps) {
     this.registry = deps.registry;
@@ -48,6 +50,7 @@ export class DeviceEngine {
     this.publisher = deps.publisher;
     this.summaries = deps.summaries;
     this.insights = deps.insights;
+    this.readingsSeen = deps.outlets.observer?.readingsSeen ?? null;
   }
 
   /** One validated telemetry message: presence, newest state, one frame to its followers, storage. */
@@ -55,7 +58,11 @@ export class DeviceEngine {
     const state = this.registry.admit(t.deviceId);
     if (typeof state === 'string') return false;
     this.presence.heard(state, this.readingBacklog && t.ts < t.receivedAt ? t.ts : t.receivedAt, 'telemetry');
-    if (state.telemetry === null || t.ts >= state.telemetry.ts) state.telemetry = t;
+    if (state.telemetry === null || t.ts >= state.telemetry.ts) {
+      state.telemetry = t;
+      // Home Assistant's battery and RSSI follow the newest reading (throttled where they are published).
+      if (this.readingsSeen !== null && (t.batteryLevel !== null || t.rssi !== null)) this.readingsSeen(state, t);
+    }
     this.publisher.deviceUpdate(state, t);
     this.summaries.touch(state.id);
     this.insights.onTelemetry(state, t, t.receivedAt);

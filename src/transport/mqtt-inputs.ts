@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import type { FieldMap } from '../domain/mapped-telemetry.js';
+import { objectId } from './mqtt-availability.js';
 import { compileTemplate, PRESETS, TemplateError, topicsOverlap, type TemplateKind, type TopicTemplate } from './topic-templates.js';
 
 /** What the hub reads besides `{prefix}/{id}/…`, from MQTT_PRESET and the MQTT_*_TOPICS settings. */
@@ -23,6 +24,17 @@ export function hubStateTopic(config: Config, instanceId: string | null): string
   const topic = config.HUB_STATE_TOPIC ?? (instanceId === null ? 'vigil/hub/state' : 'vigil/hub/{instance}/state');
   if (topic === 'off') return null;
   return topic.replaceAll('{instance}', instanceId ?? 'hub');
+}
+
+/**
+ * HA_NODE_ID, else derived from MQTT_TOPIC_PREFIX: `vigil` for the default prefix (`devices`, so
+ * the ids of a single hub stay what they were), `vigil_{prefix}` otherwise (as an object id). Two
+ * hubs on one broker already need distinct prefixes (each reads `{prefix}/+/…`), so they get
+ * distinct Home Assistant ids without setting anything.
+ */
+export function haNodeId(config: Config): string {
+  if (config.HA_NODE_ID !== undefined) return config.HA_NODE_ID;
+  return config.MQTT_TOPIC_PREFIX === 'devices' ? 'vigil' : `vigil_${objectId(config.MQTT_TOPIC_PREFIX)}`;
 }
 
 /** Throws a TemplateError naming the bad setting; called when the configuration is read. */

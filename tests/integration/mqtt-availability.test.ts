@@ -5,6 +5,7 @@ import { spawnHub } from '../helpers/hub-process.js';
 import { httpUrl, startHubWithEnv, startTestHub, testHubEnv } from '../helpers/hub.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
 import { letTimePass } from '../helpers/wait.js';
+import { haNodeId } from '../../src/transport/mqtt-inputs.js';
 
 /** A real MQTT subscriber that records every message (retained flag included) per topic. */
 async function subscriber(url: string, filters: string[], options: IClientOptions = {}) {
@@ -317,11 +318,53 @@ describe('Home Assistant discovery', () => {
     const health = await poll(() => sub.seen.find((m) => m.topic === `${prefix}/${id}/health`), 10_000, 'health state');
     expect(JSON.parse(health.payload)).toMatchObject({ status: 'online', battery: 64, rssi: -70 });
     expect(typeof (JSON.parse(health.payload) as { score: unknown }).score).toBe('number');
+    // A battery change reaches the state topic (within HA_STATE_INTERVAL_S), though the score hardly moves.
+    await dev.publishAsync(`${prefix}/${id}/telemetry`, JSON.stringify({ battery_level: 63 }), { qos: 1 });
+    const changed = await poll(() => sub.seen.find((m) => m.topic === `${prefix}/${id}/health` && (JSON.parse(m.payload) as { battery?: number }).battery === 63), 10_000, 'battery 63 on the health state');
+    expect(JSON.parse(changed.payload)).toMatchObject({ status: 'online', battery: 63, rssi: -70 });
+    // The entities carry the hub's node id (HA_NODE_ID, derived from the topic prefix here).
+    expect(configs.every((c) => c.topic.includes(`/${haNodeId(hub.config)}_`))).toBe(true);
+    // A device that never sends a battery level or rssi gets no battery or RSSI entity.
+    const plain = `plain.${randomSuffix()}`;
+    await dev.publishAsync(`${prefix}/${plain}/telemetry`, JSON.stringify({ metrics: { t: 1 } }), { qos: 1 });
+    await poll(() => sub.seen.some((m) => m.topic.endsWith('/score/config') && m.payload.includes(`"name":"${plain}"`)), 10_000, 'plain device discovered');
+    await letTimePass(300, 'the other configs, had they been published, come with the first two');
+    expect(sub.seen.filter((m) => m.topic.endsWith('/config') && m.payload.includes(`"name":"${plain}"`)).map((m) => m.topic.split('/').at(-2)).sort()).toEqual(['connectivity', 'score']);
+    expect((await fetch(httpUrl(hub, `/devices/${plain}`), { method: 'DELETE' })).status).toBe(200);
     for (const c of configs) expect(await retained(SERVICES.mqttUrl, c.topic)).toBe(c.payload);
 
     expect((await fetch(httpUrl(hub, `/devices/${id}`), { method: 'DELETE' })).status).toBe(200);
     await poll(() => configs.every((c) => sub.seen.some((m) => m.topic === c.topic && m.payload === '')), 10_000, 'configs removed');
     expect(await retained(SERVICES.mqttUrl, configs[0]!.topic)).toBeNull();
+  }, 30_000);
+});
+
+describe('Home Assistant discovery with AVAILABILITY_FORMAT=json', () => {
+  it('gives every availability and the connectivity state a value_template reading {"state":…}', async () => {
+    const haPrefix = `t${randomSuffix()}/homeassistant`;
+    const hubState = `${haPrefix}-hub/state`;
+    const hub = await startTestHub('services', { HA_DISCOVERY: 'true', HA_DISCOVERY_PREFIX: haPrefix, HA_STATE_INTERVAL_S: '1', AVAILABILITY_FORMAT: 'json', HUB_STATE_TOPIC: hubState, PRESENCE_BACKLOG_WAIT_S: '0' });
+    hubs.push(hub);
+    const prefix = hub.config.MQTT_TOPIC_PREFIX;
+    const id = `haj-${randomSuffix()}`;
+    const sub = await subscriber(SERVICES.mqttUrl, [`${haPrefix}/#`, `${prefix}/${id}/availability`, hubState]);
+    clients.push(sub.client);
+    const dev = await device(SERVICES.mqttUrl);
+    await dev.publishAsync(`${prefix}/${id}/telemetry`, JSON.stringify({ battery_level: 70, rssi: -65 }), { qos: 1 });
+    const configs = await poll(() => {
+      const got = sub.seen.filter((m) => m.topic.endsWith('/config') && m.payload.includes(`"name":"${id}"`));
+      return got.length === 4 ? got.map((c) => JSON.parse(c.payload) as { device_class?: string; value_template?: string; availability?: { topic: string; value_template?: string }[] }) : null;
+    }, 10_000, 'four discovery configs');
+    await sub.until(`${prefix}/${id}/availability`, '{"state":"online"}');
+    await sub.until(hubState, '{"state":"online"}');
+    const connectivity = configs.find((c) => c.device_class === 'connectivity')!;
+    expect(connectivity.value_template).toBe('{{ value_json.state }}');
+    for (const config of configs) {
+      for (const entry of config.availability ?? []) expect(entry.value_template, entry.topic).toBe('{{ value_json.state }}');
+    }
+    expect(configs.filter((c) => c.device_class !== 'connectivity').every((c) => c.availability?.some((e) => e.topic === `${prefix}/${id}/availability`))).toBe(true);
+    expect((await fetch(httpUrl(hub, `/devices/${id}`), { method: 'DELETE' })).status).toBe(200);
+    await sub.client.publishAsync(hubState, '', { qos: 1, retain: true });
   }, 30_000);
 });
 
