@@ -267,11 +267,25 @@ describe('fleets as they are, by configuration alone', () => {
     const bridge = await device(SERVICES.mqttUrl);
     // Zigbee2MQTT: the bridge's own topics are not a device; a device's state is its friendly name's topic.
     await bridge.publishAsync('zigbee2mqtt/bridge/state', '{"state":"online"}', { qos: 1 });
-    await bridge.publishAsync(`zigbee2mqtt/${sensor}`, JSON.stringify({ battery: 97, linkquality: 120, occupancy: true, temperature: 21.3, voltage: 3000, update: { state: 'idle' } }), { qos: 1 });
+    // A full state as Zigbee2MQTT 1.x/2.x sends it (advanced.last_seen: epoch; the OTA `update` object).
+    const state = {
+      battery: 97, linkquality: 120, occupancy: true, temperature: 21.3, voltage: 3000, illuminance: 14, device_temperature: 27,
+      power_outage_count: 3, last_seen: Date.now(), update_available: false,
+      update: { state: 'idle', installed_version: 16777241, latest_version: 16777241 },
+    };
+    await bridge.publishAsync(`zigbee2mqtt/${sensor}`, JSON.stringify(state), { qos: 1 });
     await bridge.publishAsync(`zigbee2mqtt/${sensor}/availability`, '{"state":"online"}', { qos: 1 });
     await sub.until(`${prefix}/${sensor}/availability`, '{"state":"online"}');
     await poll(() => hub.hub.registry.get(sensor)?.telemetry?.batteryLevel === 97, 5000, 'z2m reading');
-    expect({ ...hub.hub.registry.get(sensor)!.telemetry!.metrics }).toEqual({ linkquality: 120, occupancy: 1, temperature: 21.3, voltage: 3000 });
+    expect({ ...hub.hub.registry.get(sensor)!.telemetry!.metrics }).toEqual({
+      linkquality: 120, occupancy: 1, temperature: 21.3, voltage: 3000, illuminance: 14, device_temperature: 27, power_outage_count: 3,
+      update_available: 0, 'update.installed_version': 16777241, 'update.latest_version': 16777241,
+    });
+    // A battery out of range (some devices report 101 or 200 %) is skipped and counted; the rest is stored.
+    await bridge.publishAsync(`zigbee2mqtt/${sensor}`, JSON.stringify({ ...state, battery: 101, temperature: 22.5, last_seen: Date.now() }), { qos: 1 });
+    await poll(() => hub.hub.registry.get(sensor)?.telemetry?.metrics?.temperature === 22.5, 5000, 'the rest of the state stored');
+    expect(hub.hub.registry.get(sensor)?.telemetry?.batteryLevel).toBeNull();
+    await poll(async () => (await sample(hub, 'vigil_readings_skipped_total{reason="out_of_range"}')) === 1, 5000, 'out_of_range counted');
     await bridge.publishAsync(`zigbee2mqtt/${sensor}/availability`, '{"state":"offline"}', { qos: 1 });
     await sub.until(`${prefix}/${sensor}/availability`, '{"state":"offline"}');
 
@@ -285,6 +299,10 @@ describe('fleets as they are, by configuration alone', () => {
     await tasmota.publishAsync(`tele/${plug}/SENSOR`, JSON.stringify({ Time: '2026-12-01T14:00:05', AM2301: { Temperature: 21.3, Humidity: 40 }, TempUnit: 'C' }), { qos: 1 });
     await poll(() => hub.hub.registry.get(plug)?.telemetry?.metrics?.['AM2301.Temperature'] === 21.3, 5000, 'tasmota sensor reading');
     expect(hub.hub.registry.get(plug)!.telemetry!.metrics).toMatchObject({ 'AM2301.Humidity': 40 });
+    // A two-channel energy meter, as Tasmota documents it: arrays per channel.
+    await tasmota.publishAsync(`tele/${plug}/SENSOR`, JSON.stringify({ Time: '2026-12-01T14:00:10', ENERGY: { TotalStartTime: '2026-01-01T00:00:00', Total: [1.5, 2.25], Yesterday: [0.1, 0.2], Today: [0.3, 0.4], Period: [0, 0], Power: [12, 0], ApparentPower: [14, 0], ReactivePower: [7, 0], Factor: [0.86, 0], Voltage: [230, 231], Current: [0.061, 0] } }), { qos: 1 });
+    await poll(() => hub.hub.registry.get(plug)?.telemetry?.metrics?.['ENERGY.Voltage.1'] === 231, 5000, 'tasmota energy channels');
+    expect(hub.hub.registry.get(plug)!.telemetry!.metrics).toMatchObject({ 'ENERGY.Voltage.0': 230, 'ENERGY.Power.0': 12, 'ENERGY.Total.1': 2.25, 'ENERGY.Current.0': 0.061 });
     // The device dies: the broker publishes its Last Will, Offline.
     (tasmota.stream as unknown as { destroy(): void }).destroy();
     await sub.until(`${prefix}/${plug}/availability`, '{"state":"offline"}');
