@@ -27,9 +27,9 @@ export function createMetrics() {
       for (const hook of beforeCollectHooks) hook();
       return registry.metrics();
     },
-    messagesIn: counter('vigil_mqtt_messages_total', 'MQTT messages received, by kind (telemetry, heartbeat, status, other) and outcome (accepted, invalid, refused: a new device over MAX_DEVICES or MAX_NEW_DEVICES_PER_S)', ['kind', 'outcome']),
+    messagesIn: counter('vigil_mqtt_messages_total', 'MQTT messages received, by kind (telemetry, heartbeat, status, other) and outcome (accepted, invalid, refused: a new device over MAX_DEVICES or MAX_NEW_DEVICES_PER_S, retained: a retained telemetry or heartbeat message, old news neither heard nor stored, ignored: a template id in MQTT_IGNORED_IDS)', ['kind', 'outcome']),
     invalidMessages: counter('vigil_invalid_messages_total', 'Rejected telemetry messages by reason', ['reason']),
-    readingsSkipped: counter('vigil_readings_skipped_total', 'Readings left out of a stored telemetry message (the message was kept), by reason: string, null, array, not_finite, too_deep (beyond MAX_METRIC_DEPTH), bad_key (empty or over 64 characters)', ['reason']),
+    readingsSkipped: counter('vigil_readings_skipped_total', 'Readings left out of a stored telemetry message (the message was kept), by reason: string, null, array (not all numbers), not_finite, too_deep (beyond MAX_METRIC_DEPTH), bad_key (empty or over 64 characters), out_of_range (a mapped field of a template input its Vigil field refuses)', ['reason']),
     mqttPublished: counter('vigil_mqtt_published_total', 'Messages the hub published to the broker, by kind (availability, hub_state, discovery, ha_state) and outcome (sent, failed)', ['kind', 'outcome']),
     ingestToPush: histogram('vigil_ingest_to_push_seconds', 'Time from MQTT message receipt to WebSocket publish (sampled 1 in 64)', [], [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1]),
     mqttConnected: gauge('vigil_mqtt_connected', '1 when the ingest client is connected'),

@@ -1,4 +1,5 @@
 import { TOO_OLD, olderThanRetention } from '../domain/reading-age.js';
+import type { OnSkip } from '../domain/readings.js';
 import { validateTelemetry, type Telemetry, type TelemetryLimits } from '../domain/telemetry.js';
 import type { DeviceState } from '../domain/device-state.js';
 import type { Refusal } from '../hub/device-registry.js';
@@ -11,7 +12,8 @@ export interface IngestHub {
   readonly registry: { admit(deviceId: string): DeviceState | Refusal };
   ingestTelemetry(t: Telemetry): boolean;
   heartbeat(deviceId: string, at: number): boolean;
-  deviceSaid(deviceId: string, online: boolean, at: number): boolean;
+  deviceSaid(deviceId: string, online: boolean, at: number, retained?: boolean): boolean;
+  availabilityHold(deviceId: string, held: boolean): void;
   countInvalid(reason: string): void;
   /** A device's acknowledgement of a command (false: no pending command of the device has that id). */
   readonly commands: { acknowledge(deviceId: string, commandId: string, status: 'received' | 'succeeded' | 'failed', result: unknown): boolean };
@@ -19,7 +21,7 @@ export interface IngestHub {
 
 /** The cluster's decision for one MQTT message (IngestRouter): true when it is not to be handled here now. */
 export interface MessageRouting {
-  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean): boolean;
+  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean, retained: boolean): boolean;
 }
 
 export interface IngestEntryOptions {
@@ -30,6 +32,8 @@ export interface IngestEntryOptions {
   readonly limits: TelemetryLimits;
   /** Readings older than this (RETENTION_DAYS) are refused. */
   readonly maxReadingAgeMs: number;
+  /** A reading left out of an HTTP status body (a string, …): counted as MQTT's are (vigil_readings_skipped_total). */
+  readonly onSkip: OnSkip;
 }
 
 /**
@@ -54,8 +58,8 @@ export class IngestEntry {
   }
 
   /** MQTT, cluster mode: true when the message is not to be handled here now (another owner's, or held). */
-  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean): boolean {
-    return this.opts.router !== undefined && this.opts.router.route(deviceId, topic, payload, receivedAt, replayed);
+  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean, retained = false): boolean {
+    return this.opts.router !== undefined && this.opts.router.route(deviceId, topic, payload, receivedAt, replayed, retained);
   }
 
   /** A validated reading this instance handles; false: a new device the registry refused. */
@@ -67,8 +71,13 @@ export class IngestEntry {
     return this.opts.hub.heartbeat(deviceId, at);
   }
 
-  deviceSaid(deviceId: string, online: boolean, at: number): boolean {
-    return this.opts.hub.deviceSaid(deviceId, online, at);
+  deviceSaid(deviceId: string, online: boolean, at: number, retained = false): boolean {
+    return this.opts.hub.deviceSaid(deviceId, online, at, retained);
+  }
+
+  /** Heard by every instance, whoever owns the device (see DeviceEngine.availabilityHold). */
+  availabilityHold(deviceId: string, held: boolean): void {
+    this.opts.hub.availabilityHold(deviceId, held);
   }
 
   /** Command acknowledgements reach the device's owner, which sent the command. */
@@ -92,7 +101,7 @@ export class IngestEntry {
   /** The same validation and pipeline as MQTT telemetry. */
   private statusHere(deviceId: string, rawBody: unknown, receivedAt: number): StatusOutcome {
     const { hub } = this.opts;
-    const decoded = validateTelemetry(deviceId, rawBody, receivedAt, this.opts.limits);
+    const decoded = validateTelemetry(deviceId, rawBody, receivedAt, this.opts.limits, this.opts.onSkip);
     if (!decoded.ok) {
       hub.countInvalid(decoded.reason);
       return { kind: 'invalid', field: 'body', reason: decoded.reason, detail: decoded.detail };

@@ -10,7 +10,7 @@ export type RouterCluster = Pick<Cluster, 'instanceId' | 'storedSeqs'> & { reado
 export type RouterOwnership = Pick<StreamOwnership, 'known' | 'handedOff'>;
 
 /** Handles one device message on this instance (the MQTT ingest's own dispatch). */
-export type Dispatch = (topic: string, payload: Buffer, receivedAt: number) => void;
+export type Dispatch = (topic: string, payload: Buffer, receivedAt: number, retained: boolean) => void;
 
 /** Messages parked per device while its seq is read back; past this they are handled unsynced. */
 const MAX_PARKED = 50_000;
@@ -81,7 +81,7 @@ export class IngestRouter {
    * True when the message was taken (another instance's, or parked); false: handle it now.
    * `replayed`: a parked message coming back, already decided.
    */
-  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean): boolean {
+  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean, retained = false): boolean {
     const membership = this.cluster.membership;
     if (!replayed) {
       // Before the first members marker on this connection nobody here knows who owns what at this
@@ -99,7 +99,7 @@ export class IngestRouter {
     }
     let queue = this.parked.get(deviceId);
     if (queue === undefined) this.parked.set(deviceId, (queue = []));
-    queue.push(() => this.dispatch(topic, payload, receivedAt));
+    queue.push(() => this.dispatch(topic, payload, receivedAt, retained));
     this.parkedCount++;
     if (!this.loading) setImmediate(this.loadParked);
     this.loading = true;

@@ -9,7 +9,7 @@ import { startEmbeddedBroker } from '../transport/embedded-broker.js';
 import { HubState } from '../transport/hub-state.js';
 import { MqttAvailability } from '../transport/mqtt-availability.js';
 import { createMqttConnection, type MqttConnection, type MqttIngest } from '../transport/mqtt-ingest.js';
-import { hubStateTopic, mqttInputs } from '../transport/mqtt-inputs.js';
+import { haNodeId, hubStateTopic, mqttInputs } from '../transport/mqtt-inputs.js';
 import type { ClusterParts } from './cluster.js';
 import type { StartContext } from './context.js';
 import type { HubCore } from './hub-core.js';
@@ -82,7 +82,7 @@ export async function connectMqtt(ctx: StartContext, writer: Writer, instanceId:
       format: config.AVAILABILITY_FORMAT,
       perDevice: config.AVAILABILITY_PUBLISH,
       hubStateTopic: stateTopic,
-      homeAssistant: config.HA_DISCOVERY ? { prefix: config.HA_DISCOVERY_PREFIX, stateIntervalMs: config.HA_STATE_INTERVAL_S * 1000 } : null,
+      homeAssistant: config.HA_DISCOVERY ? { prefix: config.HA_DISCOVERY_PREFIX, stateIntervalMs: config.HA_STATE_INTERVAL_S * 1000, nodeId: haNodeId(config) } : null,
       metrics,
       faults,
     });
@@ -114,9 +114,16 @@ export function ingestEntry(ctx: StartContext, core: HubCore, link: MqttLink, cl
     cluster === null
       ? null
       : new StreamOwnership({ bus: cluster.bus, membership: cluster.membership, instanceId: cluster.instanceId, keyPrefix: config.REDIS_KEY_PREFIX, log, metrics, faults, probeMs: config.CLUSTER_PROBE_MS, handoffTimeoutMs: config.CLUSTER_HANDOFF_TIMEOUT_MS });
-  const router = cluster === null || ownership === null ? undefined : new IngestRouter(cluster.cluster, ownership, hub.registry, metrics, (topic, payload, at) => link.connection.replay(topic, payload, at), faults);
+  const router = cluster === null || ownership === null ? undefined : new IngestRouter(cluster.cluster, ownership, hub.registry, metrics, (topic, payload, at, retained) => link.connection.replay(topic, payload, at, retained), faults);
   if (router !== undefined) life.onStop(() => router.stop());
-  const entry = new IngestEntry({ hub, owner: hub.owner, router, limits: telemetryLimits(config), maxReadingAgeMs: config.RETENTION_DAYS * 86_400_000 });
+  const entry = new IngestEntry({
+    hub,
+    owner: hub.owner,
+    router,
+    limits: telemetryLimits(config),
+    maxReadingAgeMs: config.RETENTION_DAYS * 86_400_000,
+    onSkip: (reason) => metrics.readingsSkipped.inc({ reason }),
+  });
   return { entry, ownership };
 }
 
@@ -153,6 +160,8 @@ export async function startIngest(ctx: StartContext, core: HubCore, link: MqttLi
     life.onStop(() => ownership.leave(config.CLUSTER_HANDOFF_TIMEOUT_MS * 2));
   }
   const { hubState, availability } = link;
+  // Devices may change owner: each one's Home Assistant configs are published again by its new owner.
+  if (cluster !== null && availability !== null) cluster.membership.onChange(() => availability.ownershipChanged());
   if (hubState !== null) life.onStop(() => hubState.stop());
   if (availability !== null) life.onStop(() => availability.stop());
   await waitForIngest(ingest, ctx.log);

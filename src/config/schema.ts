@@ -201,6 +201,7 @@ export const configSchema = z.object({
   MQTT_TELEMETRY_TOPICS: z.string().optional(),
   MQTT_HEARTBEAT_TOPICS: z.string().optional(),
   MQTT_AVAILABILITY_TOPICS: z.string().optional(),
+  MQTT_AVAILABILITY_HOLD: z.string().optional(),
   MQTT_FIELD_MAP: z.string().optional(),
   MQTT_IGNORED_IDS: z.string().optional(),
   MAX_TOPIC_TEMPLATES: int(1, 256).default(16),
@@ -209,6 +210,7 @@ export const configSchema = z.object({
   HUB_STATE_TOPIC: z.string().regex(/^[^#+$][^#+]*$/, 'a topic without wildcards (may hold {instance}), or off').optional(),
   HA_DISCOVERY: bool.default(false),
   HA_DISCOVERY_PREFIX: z.string().regex(/^[^#+$/][^#+]*[^#+/]$|^[^#+$/]$/, 'a topic prefix without wildcards or trailing slash').default('homeassistant'),
+  HA_NODE_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, '1-64 characters of [A-Za-z0-9_-]').optional(),
   HA_STATE_INTERVAL_S: z.coerce.number().min(1).max(3600).default(10),
 });
 

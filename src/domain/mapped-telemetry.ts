@@ -7,6 +7,16 @@ export const VIGIL_FIELDS = ['timestamp', 'battery_level', 'rssi', 'response_tim
 type VigilField = (typeof VIGIL_FIELDS)[number];
 const FIELDS: ReadonlySet<string> = new Set(VIGIL_FIELDS);
 
+/** The field a validation failure is about (the others, such as a bad device id, reject the message). */
+const FIELD_OF_REASON: ReadonlyMap<string, VigilField> = new Map<string, VigilField>([
+  ['invalid_timestamp', 'timestamp'],
+  ['timestamp_in_future', 'timestamp'],
+  ['invalid_battery_level', 'battery_level'],
+  ['invalid_rssi', 'rssi'],
+  ['invalid_response_time', 'response_time_ms'],
+  ['invalid_error_rate', 'error_rate'],
+]);
+
 /**
  * Source path (a top-level key, or a dotted path into nested objects: `Wifi.Signal`) → target: one
  * of VIGIL_FIELDS, another metric name, or '' to drop the reading (MQTT_FIELD_MAP).
@@ -17,7 +27,10 @@ export type FieldMap = ReadonlyMap<string, string>;
  * A payload in a fleet's own shape (Zigbee2MQTT, Tasmota, …): every key of the JSON object is a
  * reading; mapped ones fill Vigil's fields (`battery` → `battery_level`), the others are metrics,
  * flattened and made tolerant as in the Vigil payload's `metrics` (booleans 1/0, strings skipped and
- * counted). Then validated like any telemetry, so ranges and bounds are the same.
+ * counted). Then validated like any telemetry, so ranges and bounds are the same, except that a
+ * mapped field out of its range (or a timestamp that is not one) is skipped and counted
+ * (`out_of_range`) where the Vigil payload's own field rejects the message: a fleet's payload is
+ * not ours to fix, and the rest of it is still good.
  */
 export function decodeMappedTelemetry(
   deviceId: string,
@@ -50,8 +63,17 @@ export function decodeMappedTelemetry(
   if (!walk(body as Record<string, unknown>, '', 1, fields, flat, state, limits.maxMetricKeys, maxDepth, fieldMap, onSkip)) {
     return { ok: false, reason: 'too_many_metrics', detail: `payload has more than ${limits.maxMetricKeys} readings (flattened)` };
   }
-  // The fields are validated as in the Vigil payload; the readings already are (finite, keys bounded, counted).
-  const result = validateTelemetry(deviceId, fields, receivedAt, limits, onSkip);
+  // The fields are validated as in the Vigil payload; the readings already are (finite, keys bounded,
+  // counted). A field the validation refuses is left out (counted as out_of_range) and the rest kept:
+  // a fleet's `battery: 101` is one bad reading, not a bad message.
+  let result = validateTelemetry(deviceId, fields, receivedAt, limits, onSkip);
+  while (!result.ok) {
+    const field = FIELD_OF_REASON.get(result.reason);
+    if (field === undefined || !(field in fields)) break;
+    delete fields[field];
+    onSkip?.('out_of_range');
+    result = validateTelemetry(deviceId, fields, receivedAt, limits, onSkip);
+  }
   if (!result.ok || state.count === 0) return result;
   return { ok: true, telemetry: { ...result.telemetry, metrics: flat } };
 }

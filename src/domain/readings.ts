@@ -1,12 +1,18 @@
 /**
  * Readings as fleets send them: numbers are kept, booleans become 1/0, nested objects are flattened
- * to dotted keys (`AM2301.Temperature`) down to a bounded depth, and everything else is skipped —
+ * to dotted keys (`AM2301.Temperature`) down to a bounded depth, arrays of numbers (Tasmota's
+ * multi-channel `ENERGY.Voltage: [230, 231]`) to indexed keys (`ENERGY.Voltage.0`, `…1`) within the
+ * same bounds, and everything else is skipped —
  * counted per reason — without dropping the message. Only the slow path (a value that is not a plain
  * finite number) comes here: the Vigil payload's numeric metrics never do.
  */
 
 /** Why one reading was left out of a stored message; counted in `vigil_readings_skipped_total`. */
-export const SKIP_REASONS = ['string', 'null', 'array', 'not_finite', 'too_deep', 'bad_key'] as const;
+/**
+ * `array`: an array holding anything but numbers and booleans; `out_of_range`: a fleet's field
+ * mapped onto one of Vigil's (`battery` → battery_level) whose value that field does not accept.
+ */
+export const SKIP_REASONS = ['string', 'null', 'array', 'not_finite', 'too_deep', 'bad_key', 'out_of_range'] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 export type OnSkip = (reason: SkipReason) => void;
 
@@ -62,10 +68,7 @@ export function addReading(
         onSkip?.('null');
         return count;
       }
-      if (Array.isArray(value)) {
-        onSkip?.('array');
-        return count;
-      }
+      if (Array.isArray(value)) return addArray(into, key, value, depth, count, maxKeys, maxDepth, onSkip);
       if (depth >= maxDepth) {
         onSkip?.('too_deep');
         return count;
@@ -80,6 +83,44 @@ export function addReading(
       onSkip?.('null');
       return count;
   }
+}
+
+/**
+ * An array of numbers (booleans as 1/0) is one reading per element under `key.0`, `key.1`, …,
+ * each counted against `maxKeys` like any reading; an element that is not finite is skipped as
+ * `not_finite`. An array holding anything else (objects, strings, nulls: lists of records, not
+ * channels), or nothing, is skipped whole as `array`, as is one at the depth bound (`too_deep`).
+ */
+function addArray(
+  into: Record<string, number>,
+  key: string,
+  value: readonly unknown[],
+  depth: number,
+  count: number,
+  maxKeys: number,
+  maxDepth: number,
+  onSkip: OnSkip | undefined,
+): number {
+  if (value.length === 0) {
+    onSkip?.('array');
+    return count;
+  }
+  for (let i = 0; i < value.length; i++) {
+    const element = typeof value[i];
+    if (element !== 'number' && element !== 'boolean') {
+      onSkip?.('array');
+      return count;
+    }
+  }
+  if (depth >= maxDepth) {
+    onSkip?.('too_deep');
+    return count;
+  }
+  for (let i = 0; i < value.length; i++) {
+    count = addReading(into, `${key}.${i}`, value[i], depth + 1, count, maxKeys, maxDepth, onSkip);
+    if (count === TOO_MANY) return TOO_MANY;
+  }
+  return count;
 }
 
 function store(into: Record<string, number>, key: string, value: number, count: number, maxKeys: number): number {

@@ -3,7 +3,7 @@ import { DEVICE_ID_PATTERN } from './device-id.js';
 
 /**
  * The body of `POST /status`: the earlier REST service's (seed 003), plus the hub's optional
- * readings. Checked by the instance that received the request and again by the device's owner
+ * readings (their values judged by the same tolerant decoding as MQTT's, in validateTelemetry). Checked by the instance that received the request and again by the device's owner
  * when it was forwarded (src/cluster/owner-api).
  */
 export const statusBody = z.object({
@@ -14,5 +14,7 @@ export const statusBody = z.object({
   online: z.boolean().optional(),
   response_time_ms: z.number().min(0).optional(),
   error_rate: z.number().min(0).max(1).optional(),
-  metrics: z.record(z.string().min(1).max(64), z.number().finite()).optional(),
+  // Readings as tolerant as MQTT's (src/domain/readings.ts): booleans 1/0, nested objects and arrays of
+  // numbers flattened, the rest skipped and counted; bounded by MAX_METRIC_KEYS after flattening.
+  metrics: z.record(z.string(), z.unknown()).optional(),
 });

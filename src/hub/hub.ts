@@ -63,7 +63,7 @@ export class Hub implements PresenceListener, InsightSink {
     const { fanout, metrics, faults } = opts;
     this.sweepFaults = { health: faults.catcher('health_sweep'), offline: faults.catcher('offline_check') };
     const now = (this.now = opts.now ?? Date.now);
-    const timeouts = (this.timeouts = new OfflineTimeouts(opts.defaultTimeoutMs, opts.typeTimeoutsMs, opts.learnedTimeouts ?? null));
+    const timeouts = (this.timeouts = new OfflineTimeouts(opts.defaultTimeoutMs, opts.typeTimeoutsMs, opts.learnedTimeouts ?? null, opts.deviceLimits.maxDevices));
     const registry = (this.registry = new DeviceRegistry(opts.deviceLimits, now));
     const owns = (this.owns = opts.cluster ? (deviceId) => opts.cluster!.owns(deviceId) : () => true);
     const owner = (this.owner = createOwnerApi(opts.cluster, metrics));
@@ -112,8 +112,13 @@ export class Hub implements PresenceListener, InsightSink {
     return this.devices.heartbeat(deviceId, at);
   }
 
-  deviceSaid(deviceId: string, online: boolean, at: number): boolean {
-    return this.devices.deviceSaid(deviceId, online, at);
+  deviceSaid(deviceId: string, online: boolean, at: number, retained = false): boolean {
+    return this.devices.deviceSaid(deviceId, online, at, retained);
+  }
+
+  /** An availability input that holds its devices online said `online` or `offline` (every instance hears it). */
+  availabilityHold(deviceId: string, held: boolean): void {
+    this.devices.availabilityHold(deviceId, held);
   }
 
   forget(deviceId: string): void {

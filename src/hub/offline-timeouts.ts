@@ -2,7 +2,14 @@ import { IntervalLearner, type LearnedTimeoutSettings } from '../domain/learned-
 import type { DeviceState } from '../domain/device-state.js';
 
 /** Where a device's offline timeout comes from, in the order they win. */
-export type TimeoutSource = 'device' | 'type' | 'learned' | 'default';
+export type TimeoutSource = 'held' | 'device' | 'type' | 'learned' | 'default';
+
+/**
+ * The "timeout" of a device an availability input holds online (MQTT_AVAILABILITY_HOLD): no
+ * silence ends it, only the input's `offline`. A year, renewed by each message, keeps it a finite
+ * deadline every presence store can hold.
+ */
+export const HELD_MS = 365 * 86_400_000;
 
 /** A device's offline timeout in force and where it comes from. */
 export interface OfflineTimeout {
@@ -11,18 +18,26 @@ export interface OfflineTimeout {
 }
 
 /**
- * A device's offline timeout: its own setting (`PUT /devices/{id}`), else its type's
- * (DEVICE_TYPE_TIMEOUTS), else — with LEARNED_TIMEOUTS — the one learned from its reporting
- * intervals, else OFFLINE_TIMEOUT_S. What an operator set explicitly always beats what is learned.
+ * A device's offline timeout: none while an availability input holds it online (its source said
+ * `online` and has not said `offline` since: MQTT_AVAILABILITY_HOLD), else its own setting
+ * (`PUT /devices/{id}`), else its type's (DEVICE_TYPE_TIMEOUTS), else — with LEARNED_TIMEOUTS —
+ * the one learned from its reporting intervals, else OFFLINE_TIMEOUT_S. What an operator set
+ * explicitly always beats what is learned.
  */
 export class OfflineTimeouts {
   private readonly learners = new Map<string, IntervalLearner>();
+  /**
+   * Devices held online, by id: kept for every device on the stream (not only the ones this
+   * instance owns), so a new owner in a cluster holds them too; at most `maxHeld`.
+   */
+  private readonly held = new Set<string>();
   private readonly scratch: Float64Array;
 
   constructor(
     private readonly defaultMs: number,
     private readonly typeMs: ReadonlyMap<string, number> | undefined,
     private readonly learned: LearnedTimeoutSettings | null,
+    private readonly maxHeld = 1_000_000,
   ) {
     this.scratch = new Float64Array(learned?.samples ?? 0);
   }
@@ -44,9 +59,23 @@ export class OfflineTimeouts {
 
   forget(deviceId: string): void {
     this.learners.delete(deviceId);
+    this.held.delete(deviceId);
+  }
+
+  /** An availability input that holds said `online` (true) or `offline` (false); true when that changed anything. */
+  hold(deviceId: string, held: boolean): boolean {
+    if (!held) return this.held.delete(deviceId);
+    if (this.held.has(deviceId) || this.held.size >= this.maxHeld) return false;
+    this.held.add(deviceId);
+    return true;
+  }
+
+  isHeld(deviceId: string): boolean {
+    return this.held.size !== 0 && this.held.has(deviceId);
   }
 
   of(state: DeviceState): number {
+    if (this.held.size !== 0 && this.held.has(state.id)) return HELD_MS;
     if (state.timeoutMs !== null) return state.timeoutMs;
     const byType = state.type === null ? undefined : this.typeMs?.get(state.type);
     if (byType !== undefined) return byType;
@@ -61,6 +90,7 @@ export class OfflineTimeouts {
   }
 
   sourceOf(state: DeviceState): TimeoutSource {
+    if (this.isHeld(state.id)) return 'held';
     if (state.timeoutMs !== null) return 'device';
     if (state.type !== null && this.typeMs?.has(state.type)) return 'type';
     const learner = this.learned === null ? undefined : this.learners.get(state.id);

@@ -46,7 +46,7 @@ export interface MqttPublisher {
 
 export interface MqttIngest extends MqttPublisher {
   /** Handles a device message as if it had arrived here (`replayed`: a parked cluster message, already routed). */
-  handle(topic: string, payload: Buffer, receivedAt: number, replayed: boolean): void;
+  handle(topic: string, payload: Buffer, receivedAt: number, replayed: boolean, retained?: boolean): void;
 }
 
 export interface MqttConnection extends MqttPublisher {
@@ -59,7 +59,7 @@ export interface MqttConnection extends MqttPublisher {
    * A message the cluster parked while its device changed hands (IngestRouter), handled now as if it
    * had just arrived; the router exists before the ingest starts, and parks nothing until then.
    */
-  replay(topic: string, payload: Buffer, receivedAt: number): void;
+  replay(topic: string, payload: Buffer, receivedAt: number, retained: boolean): void;
 }
 
 const BACKOFF_BASE_MS = 500;
@@ -171,9 +171,12 @@ export function createMqttConnection(opts: MqttConnectionOptions, log: Logger, m
     });
 
     const { control, handle } = reading;
-    c.on('message', (topic, payload) => {
+    // `retain` is set on a message the broker sends from its retained store (at each subscription,
+    // so at every start and reconnection), not on one forwarded live: mqtt-inbound.ts decides what
+    // such an old message may still mean.
+    c.on('message', (topic, payload, packet) => {
       if (control !== undefined && topic === marker.topic && control.take(payload)) return;
-      if (!marker.take(topic, payload)) handle(topic, payload, Date.now(), false);
+      if (!marker.take(topic, payload)) handle(topic, payload, Date.now(), false, packet.retain);
     });
     return c;
   }
@@ -213,8 +216,8 @@ export function createMqttConnection(opts: MqttConnectionOptions, log: Logger, m
       return connected();
     },
     ...methods,
-    replay(topic, payload, receivedAt) {
-      inbound?.handle(topic, payload, receivedAt, true);
+    replay(topic, payload, receivedAt, retained) {
+      inbound?.handle(topic, payload, receivedAt, true, retained);
     },
     startIngest(port, inboundOpts, faults) {
       if (inbound !== null || stopping) throw new Error(stopping ? 'the MQTT connection is stopped' : 'the MQTT ingest is already started on this connection');

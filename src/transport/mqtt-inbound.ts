@@ -17,7 +17,13 @@ import { matchTemplate } from './topic-templates.js';
 export interface IngestPort {
   ingestTelemetry(telemetry: Telemetry): boolean;
   heartbeat(deviceId: string, at: number): boolean;
-  deviceSaid(deviceId: string, online: boolean, at: number): boolean;
+  /** `retained`: the broker's stored copy of the device's last word (DeviceEngine.deviceSaid). */
+  deviceSaid(deviceId: string, online: boolean, at: number, retained?: boolean): boolean;
+  /**
+   * An availability input that holds its devices online said `online` (held) or `offline`; told for
+   * every device on the stream before the cluster routes the message (absent: nothing holds).
+   */
+  availabilityHold?(deviceId: string, held: boolean): void;
   /** False when no pending command of the device has that id. */
   readonly commands: { acknowledge(deviceId: string, commandId: string, status: 'received' | 'succeeded' | 'failed', result: unknown): boolean };
 }
@@ -32,7 +38,7 @@ export interface StreamControl {
 
 export interface MessageRouter {
   /** True when the message is not to be handled now (another instance's device, or parked); `replayed`: a parked one coming back. */
-  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean): boolean;
+  route(deviceId: string, topic: string, payload: Buffer, receivedAt: number, replayed: boolean, retained: boolean): boolean;
 }
 
 /** The inbound side's settings: what is read and how it is judged. */
@@ -53,8 +59,11 @@ export interface MqttInbound {
   /** The device topics to subscribe (`{prefix}/+/telemetry`, …, and the templates' filters). */
   readonly topics: readonly string[];
   readonly control: StreamControl | undefined;
-  /** Handles a device message inside its error boundary (`replayed`: a parked cluster message, already routed). */
-  handle(topic: string, payload: Buffer, receivedAt: number, replayed: boolean): void;
+  /**
+   * Handles a device message inside its error boundary (`replayed`: a parked cluster message,
+   * already routed; `retained`: sent from the broker's retained store, not live).
+   */
+  handle(topic: string, payload: Buffer, receivedAt: number, replayed: boolean, retained?: boolean): void;
   /** Adds what the counters hold to the metrics and stops their flusher. */
   stop(): void;
 }
@@ -73,6 +82,11 @@ export function createInbound(topicPrefix: string, opts: MqttInboundOptions, hub
   const topics = ['telemetry', 'heartbeat', 'status', 'commands/ack'].map((kind) => `${prefix}+/${kind}`);
   for (const t of templates) topics.push(t.filter);
   const ignored = metrics.messagesIn.labels({ kind: 'other', outcome: 'ignored' });
+  // A retained reading or heartbeat is old news: neither heard nor stored (docs/presence.md#retained-messages).
+  const retainedOld = {
+    telemetry: metrics.messagesIn.labels({ kind: 'telemetry', outcome: 'retained' }),
+    heartbeat: metrics.messagesIn.labels({ kind: 'heartbeat', outcome: 'retained' }),
+  };
   // Readings skipped inside stored messages (strings, nulls, …), counted like accepted ones: in plain numbers.
   const skippedSince = new Map<SkipReason, number>(SKIP_REASONS.map((r) => [r, 0]));
   const onSkip = (reason: SkipReason) => skippedSince.set(reason, skippedSince.get(reason)! + 1);
@@ -108,26 +122,26 @@ export function createInbound(topicPrefix: string, opts: MqttInboundOptions, hub
    * is counted and logged (rate-limited), the message is acknowledged like a refused one, and the
    * next message is handled. A try block costs nothing on the hot path while nothing throws.
    */
-  function guardedHandle(topic: string, payload: Buffer, receivedAt: number, replayed: boolean): void {
+  function guardedHandle(topic: string, payload: Buffer, receivedAt: number, replayed: boolean, retained = false): void {
     try {
-      handle(topic, payload, receivedAt, replayed);
+      handle(topic, payload, receivedAt, replayed, retained);
     } catch (error) {
       faults.report('mqtt', error, { topic: topic.slice(0, 200), replayed });
     }
   }
 
-  function handle(topic: string, payload: Buffer, receivedAt: number, replayed: boolean): void {
-    if (templates.length !== 0 && handleTemplated(topic, payload, receivedAt, replayed)) return;
+  function handle(topic: string, payload: Buffer, receivedAt: number, replayed: boolean, retained: boolean): void {
+    if (templates.length !== 0 && handleTemplated(topic, payload, receivedAt, replayed, retained)) return;
     if (!topic.startsWith(prefix)) return;
     const slash = topic.indexOf('/', prefix.length);
     if (slash === -1) return;
     const deviceId = topic.slice(prefix.length, slash);
-    if (opts.router !== undefined && isDeviceId(deviceId) && opts.router.route(deviceId, topic, payload, receivedAt, replayed)) return;
-    dispatch(deviceId, topic.slice(slash + 1), payload, receivedAt);
+    if (opts.router !== undefined && isDeviceId(deviceId) && opts.router.route(deviceId, topic, payload, receivedAt, replayed, retained)) return;
+    dispatch(deviceId, topic.slice(slash + 1), payload, receivedAt, retained);
   }
 
   /** A topic of a template (`zigbee2mqtt/{id}`, …): false when none matches. */
-  function handleTemplated(topic: string, payload: Buffer, receivedAt: number, replayed: boolean): boolean {
+  function handleTemplated(topic: string, payload: Buffer, receivedAt: number, replayed: boolean, retained: boolean): boolean {
     const match = matchTemplate(templates, topic);
     if (match === null) return false;
     const { deviceId } = match;
@@ -135,16 +149,29 @@ export function createInbound(topicPrefix: string, opts: MqttInboundOptions, hub
       ignored.inc();
       return true;
     }
-    if (opts.router !== undefined && isDeviceId(deviceId) && opts.router.route(deviceId, topic, payload, receivedAt, replayed)) return true;
-    dispatch(deviceId, match.kind === 'availability' ? 'status' : match.kind === 'telemetry' ? 'mapped' : 'heartbeat', payload, receivedAt);
+    // A holding input's word is marked on every instance, before routing: the device's next owner holds it too.
+    if (match.hold && !replayed && hub.availabilityHold !== undefined && isDeviceId(deviceId)) {
+      const online = parseStatusPayload(payload);
+      if (online !== null) hub.availabilityHold(deviceId, online);
+    }
+    if (opts.router !== undefined && isDeviceId(deviceId) && opts.router.route(deviceId, topic, payload, receivedAt, replayed, retained)) return true;
+    dispatch(deviceId, match.kind === 'availability' ? 'status' : match.kind === 'telemetry' ? 'mapped' : 'heartbeat', payload, receivedAt, retained);
     return true;
   }
 
-  function dispatch(deviceId: string, kind: string, payload: Buffer, receivedAt: number): void {
+  function dispatch(deviceId: string, kind: string, payload: Buffer, receivedAt: number, retained: boolean): void {
+    if (retained && kind !== 'status' && kind !== 'commands/ack') {
+      // The broker's stored copy of an old reading or heartbeat (delivered again at every
+      // subscription): it was handled when it came live, and its time is unknown, so it is neither a
+      // sign of life nor a new reading.
+      if (kind === 'heartbeat') retainedOld.heartbeat.inc();
+      else if (kind === 'telemetry' || kind === 'mapped') retainedOld.telemetry.inc();
+      return;
+    }
     if (kind === 'telemetry') onTelemetry(deviceId, payload, receivedAt, false);
     else if (kind === 'mapped') onTelemetry(deviceId, payload, receivedAt, true);
     else if (kind === 'heartbeat') onHeartbeat(deviceId, receivedAt);
-    else if (kind === 'status') onStatus(deviceId, payload, receivedAt);
+    else if (kind === 'status') onStatus(deviceId, payload, receivedAt, retained);
     else if (kind === 'commands/ack') onCommandAck(deviceId, payload, receivedAt);
   }
 
@@ -184,13 +211,13 @@ export function createInbound(topicPrefix: string, opts: MqttInboundOptions, hub
     else refused.heartbeat.inc();
   }
 
-  function onStatus(deviceId: string, payload: Buffer, receivedAt: number): void {
+  function onStatus(deviceId: string, payload: Buffer, receivedAt: number, retained: boolean): void {
     if (!isDeviceId(deviceId)) return rejected('status', deviceId, 'invalid_device_id', 'bad device id in topic', receivedAt);
     const online = parseStatusPayload(payload);
     if (online === null) {
       return rejected('status', deviceId, 'invalid_status', 'status payload must be online or offline (any case), {"online":bool} or {"state":"online"|"offline"}', receivedAt);
     }
-    if (hub.deviceSaid(deviceId, online, receivedAt)) metrics.messagesIn.inc({ kind: 'status', outcome: 'accepted' });
+    if (hub.deviceSaid(deviceId, online, receivedAt, retained)) metrics.messagesIn.inc({ kind: 'status', outcome: 'accepted' });
     else refused.status.inc();
   }
 

@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import type { FieldMap } from '../domain/mapped-telemetry.js';
+import { objectId } from './mqtt-availability.js';
 import { compileTemplate, PRESETS, TemplateError, topicsOverlap, type TemplateKind, type TopicTemplate } from './topic-templates.js';
 
 /** What the hub reads besides `{prefix}/{id}/…`, from MQTT_PRESET and the MQTT_*_TOPICS settings. */
@@ -25,10 +26,22 @@ export function hubStateTopic(config: Config, instanceId: string | null): string
   return topic.replaceAll('{instance}', instanceId ?? 'hub');
 }
 
+/**
+ * HA_NODE_ID, else derived from MQTT_TOPIC_PREFIX: `vigil` for the default prefix (`devices`, so
+ * the ids of a single hub stay what they were), `vigil_{prefix}` otherwise (as an object id). Two
+ * hubs on one broker already need distinct prefixes (each reads `{prefix}/+/…`), so they get
+ * distinct Home Assistant ids without setting anything.
+ */
+export function haNodeId(config: Config): string {
+  if (config.HA_NODE_ID !== undefined) return config.HA_NODE_ID;
+  return config.MQTT_TOPIC_PREFIX === 'devices' ? 'vigil' : `vigil_${objectId(config.MQTT_TOPIC_PREFIX)}`;
+}
+
 /** Throws a TemplateError naming the bad setting; called when the configuration is read. */
 export function mqttInputs(config: Config, instanceId: string | null = null): MqttInputs {
   const byKind: Record<TemplateKind, string[]> = { telemetry: [], heartbeat: [], availability: [] };
   const fieldPairs: string[] = [];
+  const presetHold: string[] = [];
   const ignored = new Set<string>();
   for (const name of list(config.MQTT_PRESET)) {
     const preset = PRESETS[name];
@@ -36,6 +49,7 @@ export function mqttInputs(config: Config, instanceId: string | null = null): Mq
     byKind.telemetry.push(...preset.telemetry);
     byKind.heartbeat.push(...preset.heartbeat);
     byKind.availability.push(...preset.availability);
+    presetHold.push(...preset.hold);
     fieldPairs.push(...preset.fieldMap);
     for (const id of preset.ignoredIds) ignored.add(id);
   }
@@ -45,11 +59,19 @@ export function mqttInputs(config: Config, instanceId: string | null = null): Mq
   fieldPairs.push(...list(config.MQTT_FIELD_MAP));
   for (const id of list(config.MQTT_IGNORED_IDS)) ignored.add(id);
 
+  // MQTT_AVAILABILITY_HOLD, when given, replaces the presets' choice: `none`, or the templates that hold.
+  const holdSetting = config.MQTT_AVAILABILITY_HOLD === undefined ? presetHold : config.MQTT_AVAILABILITY_HOLD.trim() === 'none' ? [] : list(config.MQTT_AVAILABILITY_HOLD);
+  const hold = new Set(holdSetting);
+  for (const template of hold) {
+    if (!byKind.availability.includes(template)) {
+      throw new TemplateError(`MQTT_AVAILABILITY_HOLD: "${template}" is not an availability template (MQTT_AVAILABILITY_TOPICS or a preset's: ${byKind.availability.join(', ') || 'none'})`);
+    }
+  }
   const templates: TopicTemplate[] = [];
   for (const kind of ['availability', 'heartbeat', 'telemetry'] as const) {
     for (const template of byKind[kind]) {
       if (templates.some((t) => t.template === template)) continue;
-      templates.push(compileTemplate(kind, template));
+      templates.push(compileTemplate(kind, template, kind === 'availability' && hold.has(template)));
     }
   }
   if (templates.length > config.MAX_TOPIC_TEMPLATES) {

@@ -15,17 +15,25 @@ export interface TopicTemplate {
   readonly filter: string;
   readonly before: string;
   readonly after: string;
+  /**
+   * An availability input that holds its devices online (MQTT_AVAILABILITY_HOLD): its `online`
+   * lasts until its `offline`, with no offline timeout meanwhile.
+   */
+  readonly hold: boolean;
 }
 
 export interface TemplateMatch {
   readonly kind: TemplateKind;
   readonly deviceId: string;
+  readonly hold: boolean;
 }
 
 export interface Preset {
   readonly telemetry: readonly string[];
   readonly heartbeat: readonly string[];
   readonly availability: readonly string[];
+  /** The availability templates that hold their devices online unless MQTT_AVAILABILITY_HOLD says otherwise. */
+  readonly hold: readonly string[];
   readonly fieldMap: readonly string[];
   /** `{id}` values that are the bridge itself, never a device. */
   readonly ignoredIds: readonly string[];
@@ -38,12 +46,19 @@ export interface Preset {
  * Tasmota: `tele/<topic>/SENSOR` (nested sensor objects; `Time` is local time without a zone, so
  * not a timestamp), `tele/<topic>/STATE` (`Wifi.Signal` dBm → rssi; `Wifi.RSSI` is a 0–100 quality),
  * `tele/<topic>/LWT` (`Online`/`Offline`, retained).
+ *
+ * Holding (docs/presence.md#holding-devices-online): Zigbee2MQTT's availability is its own judgement
+ * (it pings active devices and times out passive ones, 25 h by default), and its battery sensors
+ * report only on change, so its `online` holds. Tasmota's LWT is only its connection's Last Will,
+ * which a broker restart can leave `Online` for a device that never came back, and Tasmota reports
+ * every TelePeriod, so the timeout keeps working there: not held by default.
  */
 export const PRESETS: Readonly<Record<string, Preset>> = {
   zigbee2mqtt: {
     telemetry: ['zigbee2mqtt/{id}'],
     heartbeat: [],
     availability: ['zigbee2mqtt/{id}/availability'],
+    hold: ['zigbee2mqtt/{id}/availability'],
     fieldMap: ['battery=battery_level', 'last_seen='],
     ignoredIds: ['bridge'],
   },
@@ -51,6 +66,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     telemetry: ['tele/{id}/SENSOR', 'tele/{id}/STATE'],
     heartbeat: [],
     availability: ['tele/{id}/LWT'],
+    hold: [],
     fieldMap: ['Wifi.Signal=rssi', 'Time='],
     ignoredIds: [],
   },
@@ -61,7 +77,7 @@ export class TemplateError extends Error {
 }
 
 /** One template: literal levels and exactly one `{id}` level; no `+`, `#` or empty levels. */
-export function compileTemplate(kind: TemplateKind, template: string): TopicTemplate {
+export function compileTemplate(kind: TemplateKind, template: string, hold = false): TopicTemplate {
   const levels = template.split('/');
   const at = levels.indexOf('{id}');
   if (at === -1 || levels.lastIndexOf('{id}') !== at) throw new TemplateError(`"${template}" must hold exactly one {id} level`);
@@ -72,7 +88,8 @@ export function compileTemplate(kind: TemplateKind, template: string): TopicTemp
   if (template.startsWith('$')) throw new TemplateError(`"${template}": $-topics are the broker's`);
   const before = levels.slice(0, at).map((l) => `${l}/`).join('');
   const after = levels.slice(at + 1).map((l) => `/${l}`).join('');
-  return { kind, template, filter: `${before}+${after}`, before, after };
+  if (hold && kind !== 'availability') throw new TemplateError(`"${template}": only availability templates can hold devices online`);
+  return { kind, template, filter: `${before}+${after}`, before, after, hold };
 }
 
 /** The first template `topic` matches, with its device id (one level, non-empty). */
@@ -82,7 +99,7 @@ export function matchTemplate(templates: readonly TopicTemplate[], topic: string
     if (topic.length <= t.before.length + t.after.length || !topic.startsWith(t.before) || !topic.endsWith(t.after)) continue;
     const deviceId = topic.slice(t.before.length, topic.length - t.after.length);
     if (deviceId.includes('/')) continue;
-    return { kind: t.kind, deviceId };
+    return { kind: t.kind, deviceId, hold: t.hold };
   }
   return null;
 }

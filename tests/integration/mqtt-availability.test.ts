@@ -5,6 +5,7 @@ import { spawnHub } from '../helpers/hub-process.js';
 import { httpUrl, startHubWithEnv, startTestHub, testHubEnv } from '../helpers/hub.js';
 import { SERVICES, randomSuffix } from '../helpers/services.js';
 import { letTimePass } from '../helpers/wait.js';
+import { haNodeId } from '../../src/transport/mqtt-inputs.js';
 
 /** A real MQTT subscriber that records every message (retained flag included) per topic. */
 async function subscriber(url: string, filters: string[], options: IClientOptions = {}) {
@@ -143,6 +144,89 @@ describe('across a hub restart', () => {
   }, 60_000);
 });
 
+/** One sample of the hub's /metrics (0 when absent), e.g. `vigil_mqtt_messages_total{kind="status",outcome="accepted"}`. */
+async function sample(hub: RunningHub, series: string): Promise<number> {
+  const text = await (await fetch(httpUrl(hub, '/metrics'))).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
+
+describe('retained input messages across a hub restart', () => {
+  it("a retained Tasmota `Online` (LWT) and retained SENSOR do not bring back a device the hub timed out", async () => {
+    const env: Record<string, string> = { ...testHubEnv('services'), MQTT_PRESET: 'tasmota', OFFLINE_TIMEOUT_S: '1.5', PRESENCE_BACKLOG_WAIT_S: '0' };
+    const prefix = env.MQTT_TOPIC_PREFIX!;
+    const plug = `tasmota_${randomSuffix().toUpperCase()}`;
+    const topic = `${prefix}/${plug}/availability`;
+    const lwt = `tele/${plug}/LWT`;
+    const sensor = `tele/${plug}/SENSOR`;
+    const sub = await subscriber(SERVICES.mqttUrl, [topic]);
+    clients.push(sub.client);
+    const first = await startHubWithEnv(env);
+    // Tasmota says Online (retained, its Will is Offline) and keeps its connection, but stops reporting.
+    const tasmota = await device(SERVICES.mqttUrl, { will: { topic: lwt, payload: Buffer.from('Offline'), qos: 1, retain: true } });
+    try {
+      await tasmota.publishAsync(lwt, 'Online', { qos: 1, retain: true });
+      await tasmota.publishAsync(sensor, JSON.stringify({ Time: '2026-12-01T14:00:05', AM2301: { Temperature: 21.3 } }), { qos: 1, retain: true });
+      await sub.until(topic, 'online');
+      await sub.until(topic, 'offline', 10_000); // silent past its timeout
+      const storedTs = first.hub.registry.get(plug)!.telemetry!.ts;
+      await first.stop();
+      const restartedAt = Date.now();
+      const second = await startHubWithEnv(env);
+      hubs.push(second);
+      // The retained LWT and SENSOR are delivered at the new subscription: both read, neither taken as live.
+      await poll(async () => (await sample(second, 'vigil_mqtt_messages_total{kind="status",outcome="accepted"}')) >= 1, 10_000, 'retained LWT read');
+      await letTimePass(2500, 'longer than the timeout: a false online, then offline, would have come');
+      expect(sub.seen.filter((m) => !m.retain && m.at >= restartedAt), 'publications after the restart').toEqual([]);
+      expect(second.hub.registry.get(plug)?.status).toBe('offline');
+      expect(second.hub.registry.get(plug)?.telemetry?.ts).toBe(storedTs);
+      expect(await sample(second, 'vigil_mqtt_messages_total{kind="telemetry",outcome="retained"}')).toBe(1);
+      // A live word still counts: the device reports again.
+      await tasmota.publishAsync(lwt, 'Online', { qos: 1, retain: true });
+      await poll(() => second.hub.registry.get(plug)?.status === 'online', 5000, 'online on a live LWT');
+    } finally {
+      await tasmota.publishAsync(lwt, '', { qos: 1, retain: true });
+      await tasmota.publishAsync(sensor, '', { qos: 1, retain: true });
+    }
+  }, 60_000);
+
+  it('Zigbee2MQTT availability holds a device that reports only on change online past its timeout, through a restart, until Zigbee2MQTT says offline', async () => {
+    const env: Record<string, string> = { ...testHubEnv('services'), MQTT_PRESET: 'zigbee2mqtt', OFFLINE_TIMEOUT_S: '1.5', PRESENCE_BACKLOG_WAIT_S: '0' };
+    const prefix = env.MQTT_TOPIC_PREFIX!;
+    const contact = `door-${randomSuffix()}`;
+    const topic = `${prefix}/${contact}/availability`;
+    const availability = `zigbee2mqtt/${contact}/availability`;
+    const sub = await subscriber(SERVICES.mqttUrl, [topic]);
+    clients.push(sub.client);
+    const first = await startHubWithEnv(env);
+    const bridge = await device(SERVICES.mqttUrl);
+    try {
+      // As Zigbee2MQTT does: availability retained, the state once (a contact sensor reports on change).
+      await bridge.publishAsync(availability, 'online', { qos: 1, retain: true });
+      await bridge.publishAsync(`zigbee2mqtt/${contact}`, JSON.stringify({ battery: 100, contact: true, linkquality: 87, last_seen: Date.now() }), { qos: 1 });
+      await sub.until(topic, 'online');
+      await letTimePass(3000, 'twice its timeout: it would have gone offline unless held');
+      expect(first.hub.registry.get(contact)?.status).toBe('online');
+      const held = (await (await fetch(httpUrl(first, `/devices/${contact}`))).json()) as { offline_timeout_source?: string };
+      expect(held.offline_timeout_source).toBe('held');
+      await first.stop();
+      const restartedAt = Date.now();
+      const second = await startHubWithEnv(env);
+      hubs.push(second);
+      // The retained `online` holds it again (no sign of life, so its last seen stays).
+      await poll(async () => (await sample(second, 'vigil_mqtt_messages_total{kind="status",outcome="accepted"}')) >= 1, 10_000, 'retained availability read');
+      await letTimePass(3000, 'twice its timeout after the restart');
+      expect(second.hub.registry.get(contact)?.status).toBe('online');
+      expect(sub.seen.filter((m) => m.at >= restartedAt && !m.retain), 'no offline contradicting Zigbee2MQTT').toEqual([]);
+      await bridge.publishAsync(availability, 'offline', { qos: 1, retain: true });
+      await sub.until(topic, 'offline');
+      expect(second.hub.registry.get(contact)?.status).toBe('offline');
+    } finally {
+      await bridge.publishAsync(availability, '', { qos: 1, retain: true });
+    }
+  }, 60_000);
+});
+
 describe("the hub's own state (a hub process)", () => {
   it('is online while the hub runs and offline once it is SIGKILLed (its Last Will)', async () => {
     const stateTopic = `t${randomSuffix()}/vigil/hub/state`;
@@ -183,11 +267,25 @@ describe('fleets as they are, by configuration alone', () => {
     const bridge = await device(SERVICES.mqttUrl);
     // Zigbee2MQTT: the bridge's own topics are not a device; a device's state is its friendly name's topic.
     await bridge.publishAsync('zigbee2mqtt/bridge/state', '{"state":"online"}', { qos: 1 });
-    await bridge.publishAsync(`zigbee2mqtt/${sensor}`, JSON.stringify({ battery: 97, linkquality: 120, occupancy: true, temperature: 21.3, voltage: 3000, update: { state: 'idle' } }), { qos: 1 });
+    // A full state as Zigbee2MQTT 1.x/2.x sends it (advanced.last_seen: epoch; the OTA `update` object).
+    const state = {
+      battery: 97, linkquality: 120, occupancy: true, temperature: 21.3, voltage: 3000, illuminance: 14, device_temperature: 27,
+      power_outage_count: 3, last_seen: Date.now(), update_available: false,
+      update: { state: 'idle', installed_version: 16777241, latest_version: 16777241 },
+    };
+    await bridge.publishAsync(`zigbee2mqtt/${sensor}`, JSON.stringify(state), { qos: 1 });
     await bridge.publishAsync(`zigbee2mqtt/${sensor}/availability`, '{"state":"online"}', { qos: 1 });
     await sub.until(`${prefix}/${sensor}/availability`, '{"state":"online"}');
     await poll(() => hub.hub.registry.get(sensor)?.telemetry?.batteryLevel === 97, 5000, 'z2m reading');
-    expect({ ...hub.hub.registry.get(sensor)!.telemetry!.metrics }).toEqual({ linkquality: 120, occupancy: 1, temperature: 21.3, voltage: 3000 });
+    expect({ ...hub.hub.registry.get(sensor)!.telemetry!.metrics }).toEqual({
+      linkquality: 120, occupancy: 1, temperature: 21.3, voltage: 3000, illuminance: 14, device_temperature: 27, power_outage_count: 3,
+      update_available: 0, 'update.installed_version': 16777241, 'update.latest_version': 16777241,
+    });
+    // A battery out of range (some devices report 101 or 200 %) is skipped and counted; the rest is stored.
+    await bridge.publishAsync(`zigbee2mqtt/${sensor}`, JSON.stringify({ ...state, battery: 101, temperature: 22.5, last_seen: Date.now() }), { qos: 1 });
+    await poll(() => hub.hub.registry.get(sensor)?.telemetry?.metrics?.temperature === 22.5, 5000, 'the rest of the state stored');
+    expect(hub.hub.registry.get(sensor)?.telemetry?.batteryLevel).toBeNull();
+    await poll(async () => (await sample(hub, 'vigil_readings_skipped_total{reason="out_of_range"}')) === 1, 5000, 'out_of_range counted');
     await bridge.publishAsync(`zigbee2mqtt/${sensor}/availability`, '{"state":"offline"}', { qos: 1 });
     await sub.until(`${prefix}/${sensor}/availability`, '{"state":"offline"}');
 
@@ -201,6 +299,10 @@ describe('fleets as they are, by configuration alone', () => {
     await tasmota.publishAsync(`tele/${plug}/SENSOR`, JSON.stringify({ Time: '2026-12-01T14:00:05', AM2301: { Temperature: 21.3, Humidity: 40 }, TempUnit: 'C' }), { qos: 1 });
     await poll(() => hub.hub.registry.get(plug)?.telemetry?.metrics?.['AM2301.Temperature'] === 21.3, 5000, 'tasmota sensor reading');
     expect(hub.hub.registry.get(plug)!.telemetry!.metrics).toMatchObject({ 'AM2301.Humidity': 40 });
+    // A two-channel energy meter, as Tasmota documents it: arrays per channel.
+    await tasmota.publishAsync(`tele/${plug}/SENSOR`, JSON.stringify({ Time: '2026-12-01T14:00:10', ENERGY: { TotalStartTime: '2026-01-01T00:00:00', Total: [1.5, 2.25], Yesterday: [0.1, 0.2], Today: [0.3, 0.4], Period: [0, 0], Power: [12, 0], ApparentPower: [14, 0], ReactivePower: [7, 0], Factor: [0.86, 0], Voltage: [230, 231], Current: [0.061, 0] } }), { qos: 1 });
+    await poll(() => hub.hub.registry.get(plug)?.telemetry?.metrics?.['ENERGY.Voltage.1'] === 231, 5000, 'tasmota energy channels');
+    expect(hub.hub.registry.get(plug)!.telemetry!.metrics).toMatchObject({ 'ENERGY.Voltage.0': 230, 'ENERGY.Power.0': 12, 'ENERGY.Total.1': 2.25, 'ENERGY.Current.0': 0.061 });
     // The device dies: the broker publishes its Last Will, Offline.
     (tasmota.stream as unknown as { destroy(): void }).destroy();
     await sub.until(`${prefix}/${plug}/availability`, '{"state":"offline"}');
@@ -234,11 +336,53 @@ describe('Home Assistant discovery', () => {
     const health = await poll(() => sub.seen.find((m) => m.topic === `${prefix}/${id}/health`), 10_000, 'health state');
     expect(JSON.parse(health.payload)).toMatchObject({ status: 'online', battery: 64, rssi: -70 });
     expect(typeof (JSON.parse(health.payload) as { score: unknown }).score).toBe('number');
+    // A battery change reaches the state topic (within HA_STATE_INTERVAL_S), though the score hardly moves.
+    await dev.publishAsync(`${prefix}/${id}/telemetry`, JSON.stringify({ battery_level: 63 }), { qos: 1 });
+    const changed = await poll(() => sub.seen.find((m) => m.topic === `${prefix}/${id}/health` && (JSON.parse(m.payload) as { battery?: number }).battery === 63), 10_000, 'battery 63 on the health state');
+    expect(JSON.parse(changed.payload)).toMatchObject({ status: 'online', battery: 63, rssi: -70 });
+    // The entities carry the hub's node id (HA_NODE_ID, derived from the topic prefix here).
+    expect(configs.every((c) => c.topic.includes(`/${haNodeId(hub.config)}_`))).toBe(true);
+    // A device that never sends a battery level or rssi gets no battery or RSSI entity.
+    const plain = `plain.${randomSuffix()}`;
+    await dev.publishAsync(`${prefix}/${plain}/telemetry`, JSON.stringify({ metrics: { t: 1 } }), { qos: 1 });
+    await poll(() => sub.seen.some((m) => m.topic.endsWith('/score/config') && m.payload.includes(`"name":"${plain}"`)), 10_000, 'plain device discovered');
+    await letTimePass(300, 'the other configs, had they been published, come with the first two');
+    expect(sub.seen.filter((m) => m.topic.endsWith('/config') && m.payload.includes(`"name":"${plain}"`)).map((m) => m.topic.split('/').at(-2)).sort()).toEqual(['connectivity', 'score']);
+    expect((await fetch(httpUrl(hub, `/devices/${plain}`), { method: 'DELETE' })).status).toBe(200);
     for (const c of configs) expect(await retained(SERVICES.mqttUrl, c.topic)).toBe(c.payload);
 
     expect((await fetch(httpUrl(hub, `/devices/${id}`), { method: 'DELETE' })).status).toBe(200);
     await poll(() => configs.every((c) => sub.seen.some((m) => m.topic === c.topic && m.payload === '')), 10_000, 'configs removed');
     expect(await retained(SERVICES.mqttUrl, configs[0]!.topic)).toBeNull();
+  }, 30_000);
+});
+
+describe('Home Assistant discovery with AVAILABILITY_FORMAT=json', () => {
+  it('gives every availability and the connectivity state a value_template reading {"state":…}', async () => {
+    const haPrefix = `t${randomSuffix()}/homeassistant`;
+    const hubState = `${haPrefix}-hub/state`;
+    const hub = await startTestHub('services', { HA_DISCOVERY: 'true', HA_DISCOVERY_PREFIX: haPrefix, HA_STATE_INTERVAL_S: '1', AVAILABILITY_FORMAT: 'json', HUB_STATE_TOPIC: hubState, PRESENCE_BACKLOG_WAIT_S: '0' });
+    hubs.push(hub);
+    const prefix = hub.config.MQTT_TOPIC_PREFIX;
+    const id = `haj-${randomSuffix()}`;
+    const sub = await subscriber(SERVICES.mqttUrl, [`${haPrefix}/#`, `${prefix}/${id}/availability`, hubState]);
+    clients.push(sub.client);
+    const dev = await device(SERVICES.mqttUrl);
+    await dev.publishAsync(`${prefix}/${id}/telemetry`, JSON.stringify({ battery_level: 70, rssi: -65 }), { qos: 1 });
+    const configs = await poll(() => {
+      const got = sub.seen.filter((m) => m.topic.endsWith('/config') && m.payload.includes(`"name":"${id}"`));
+      return got.length === 4 ? got.map((c) => JSON.parse(c.payload) as { device_class?: string; value_template?: string; availability?: { topic: string; value_template?: string }[] }) : null;
+    }, 10_000, 'four discovery configs');
+    await sub.until(`${prefix}/${id}/availability`, '{"state":"online"}');
+    await sub.until(hubState, '{"state":"online"}');
+    const connectivity = configs.find((c) => c.device_class === 'connectivity')!;
+    expect(connectivity.value_template).toBe('{{ value_json.state }}');
+    for (const config of configs) {
+      for (const entry of config.availability ?? []) expect(entry.value_template, entry.topic).toBe('{{ value_json.state }}');
+    }
+    expect(configs.filter((c) => c.device_class !== 'connectivity').every((c) => c.availability?.some((e) => e.topic === `${prefix}/${id}/availability`))).toBe(true);
+    expect((await fetch(httpUrl(hub, `/devices/${id}`), { method: 'DELETE' })).status).toBe(200);
+    await sub.client.publishAsync(hubState, '', { qos: 1, retain: true });
   }, 30_000);
 });
 

@@ -21,7 +21,7 @@ describe('tolerant readings in the Vigil payload', () => {
   it('stores booleans as 1/0, flattens nested objects and skips (and counts) the rest without dropping the message', () => {
     let result: ReturnType<typeof decodeTelemetry> | undefined;
     const skips = skipsOf((onSkip) => {
-      result = decodeTelemetry('d1', JSON.stringify({ battery_level: 80, metrics: { occupancy: true, door: false, mode: 'auto', gone: null, list: [1], env: { t: 21.5, inner: { h: 40 } }, ['x'.repeat(65)]: 1 } }), now, limits, onSkip);
+      result = decodeTelemetry('d1', JSON.stringify({ battery_level: 80, metrics: { occupancy: true, door: false, mode: 'auto', gone: null, list: [{ id: 1 }], env: { t: 21.5, inner: { h: 40 } }, ['x'.repeat(65)]: 1 } }), now, limits, onSkip);
     });
     expect(result).toMatchObject({ ok: true, telemetry: { batteryLevel: 80 } });
     if (!result?.ok) throw new Error('rejected');
@@ -60,8 +60,45 @@ describe('payloads in a fleet’s own shape', () => {
     expect(state.ok && { ...state.telemetry.metrics }).toEqual({ UptimeSec: 645, 'Wifi.AP': 1, 'Wifi.RSSI': 80 });
   });
 
-  it('validates mapped fields like Vigil fields, and refuses what is not an object', () => {
-    expect(mapped({ battery: 180 }, z2m.fieldMap)).toMatchObject({ ok: false, reason: 'invalid_battery_level' });
+  it('skips (and counts) a mapped field its Vigil field refuses, keeping the rest of the message', () => {
+    let r: ReturnType<typeof mapped> | undefined;
+    const skips = skipsOf((onSkip) => {
+      r = decodeMappedTelemetry('lamp', Buffer.from(JSON.stringify({ battery: 101, linkquality: 90, contact: false, Wifi: { Signal: 12 } })), now, limits, new Map([...z2m.fieldMap, ...tasmota.fieldMap]), onSkip);
+    });
+    expect(r).toMatchObject({ ok: true, telemetry: { batteryLevel: null, rssi: null } });
+    expect(r?.ok && { ...r.telemetry.metrics }).toEqual({ linkquality: 90, contact: 0 });
+    expect(skips).toEqual({ out_of_range: 2 });
+    // A mapped timestamp that is not one (or in the future) is skipped too: the receipt time counts.
+    const ts = skipsOf((onSkip) => {
+      const t = decodeMappedTelemetry('lamp', Buffer.from(JSON.stringify({ seen: now + 3_600_000, battery: 50 })), now, limits, new Map([['seen', 'timestamp']]), onSkip);
+      expect(t).toMatchObject({ ok: true, telemetry: { ts: now, batteryLevel: null, metrics: { battery: 50 } } });
+    });
+    expect(ts).toEqual({ out_of_range: 1 });
+    // The Vigil payload's own fields are still validated as documented: the message is refused.
+    expect(decodeTelemetry('lamp', JSON.stringify({ battery_level: 101 }), now, limits)).toMatchObject({ ok: false, reason: 'invalid_battery_level' });
+  });
+
+  it('flattens Tasmota multi-channel ENERGY arrays to indexed keys, counted within MAX_METRIC_KEYS', () => {
+    const energy = { Time: '2026-12-01T13:00:00', ENERGY: { TotalStartTime: '2026-01-01T00:00:00', Total: [1.5, 2.25], Yesterday: [0.1, 0.2], Today: [0.3, 0.4], Power: [12, 0], Voltage: [230, 231], Current: [0.05, 0], Factor: [0.9, 0] } };
+    let r: ReturnType<typeof mapped> | undefined;
+    const skips = skipsOf((onSkip) => {
+      r = decodeMappedTelemetry('plug', Buffer.from(JSON.stringify(energy)), now, limits, tasmota.fieldMap, onSkip);
+    });
+    expect(r?.ok && { ...r.telemetry.metrics }).toMatchObject({ 'ENERGY.Voltage.0': 230, 'ENERGY.Voltage.1': 231, 'ENERGY.Power.0': 12, 'ENERGY.Total.1': 2.25 });
+    expect(r?.ok && Object.keys(r.telemetry.metrics!).length).toBe(14);
+    expect(skips).toEqual({ string: 1 });
+    // Arrays of anything but numbers stay skipped whole; too many channels reject like any flattening.
+    const others = skipsOf((onSkip) => {
+      const t = decodeTelemetry('d1', JSON.stringify({ metrics: { list: [{ a: 1 }], names: ['a'], empty: [], mixed: [1, 'x'], flags: [true, false] } }), now, limits, onSkip);
+      expect(t.ok && { ...t.telemetry.metrics }).toEqual({ 'flags.0': 1, 'flags.1': 0 });
+    });
+    expect(others).toEqual({ array: 4 });
+    expect(decodeTelemetry('d1', JSON.stringify({ metrics: { v: [...Array(65).keys()] } }), now, limits)).toMatchObject({ ok: false, reason: 'too_many_metrics' });
+    const deep = decodeTelemetry('d1', JSON.stringify({ metrics: { a: { b: [1] }, c: 1 } }), now, { ...limits, maxMetricDepth: 2 });
+    expect(deep.ok && { ...deep.telemetry.metrics }).toEqual({ c: 1 });
+  });
+
+  it('refuses what is not an object', () => {
     expect(decodeMappedTelemetry('lamp', Buffer.from('"ON"'), now, limits, z2m.fieldMap)).toMatchObject({ ok: false, reason: 'not_an_object' });
     expect(mapped({ t: 1 }, new Map([['t', 'temperature']]))).toMatchObject({ ok: true, telemetry: { metrics: { temperature: 1 } } });
   });
@@ -81,14 +118,23 @@ describe('topic templates', () => {
   const templates = mqttInputs(loadConfig({ MQTT_PRESET: 'zigbee2mqtt,tasmota', MQTT_HEARTBEAT_TOPICS: 'site/{id}/ping' })).templates;
 
   it('captures the {id} level and nothing across levels', () => {
-    expect(matchTemplate(templates, 'zigbee2mqtt/lamp')).toEqual({ kind: 'telemetry', deviceId: 'lamp' });
-    expect(matchTemplate(templates, 'zigbee2mqtt/lamp/availability')).toEqual({ kind: 'availability', deviceId: 'lamp' });
+    expect(matchTemplate(templates, 'zigbee2mqtt/lamp')).toEqual({ kind: 'telemetry', deviceId: 'lamp', hold: false });
+    expect(matchTemplate(templates, 'zigbee2mqtt/lamp/availability')).toEqual({ kind: 'availability', deviceId: 'lamp', hold: true });
     expect(matchTemplate(templates, 'zigbee2mqtt/bridge/state')).toBeNull();
-    expect(matchTemplate(templates, 'tele/plug1/SENSOR')).toEqual({ kind: 'telemetry', deviceId: 'plug1' });
-    expect(matchTemplate(templates, 'tele/plug1/LWT')).toEqual({ kind: 'availability', deviceId: 'plug1' });
-    expect(matchTemplate(templates, 'site/x/ping')).toEqual({ kind: 'heartbeat', deviceId: 'x' });
+    expect(matchTemplate(templates, 'tele/plug1/SENSOR')).toEqual({ kind: 'telemetry', deviceId: 'plug1', hold: false });
+    expect(matchTemplate(templates, 'tele/plug1/LWT')).toEqual({ kind: 'availability', deviceId: 'plug1', hold: false });
+    expect(matchTemplate(templates, 'site/x/ping')).toEqual({ kind: 'heartbeat', deviceId: 'x', hold: false });
     expect(matchTemplate(templates, 'tele//SENSOR')).toBeNull();
     expect(compileTemplate('telemetry', 'a/{id}/b').filter).toBe('a/+/b');
+  });
+
+  it('holds devices online on the inputs MQTT_AVAILABILITY_HOLD names (by default Zigbee2MQTT’s availability, not Tasmota’s LWT)', () => {
+    const holding = (env: Record<string, string>) => mqttInputs(loadConfig(env)).templates.filter((t) => t.hold).map((t) => t.template);
+    expect(holding({ MQTT_PRESET: 'zigbee2mqtt,tasmota' })).toEqual(['zigbee2mqtt/{id}/availability']);
+    expect(holding({ MQTT_PRESET: 'zigbee2mqtt,tasmota', MQTT_AVAILABILITY_HOLD: 'none' })).toEqual([]);
+    expect(holding({ MQTT_PRESET: 'zigbee2mqtt,tasmota', MQTT_AVAILABILITY_HOLD: 'tele/{id}/LWT' })).toEqual(['tele/{id}/LWT']);
+    expect(holding({ MQTT_AVAILABILITY_TOPICS: 'z2m/{id}/availability', MQTT_AVAILABILITY_HOLD: 'z2m/{id}/availability' })).toEqual(['z2m/{id}/availability']);
+    expect(() => loadConfig({ MQTT_PRESET: 'zigbee2mqtt', MQTT_AVAILABILITY_HOLD: 'zigbee2mqtt/{id}' })).toThrow(/not an availability template/);
   });
 
   it('refuses bad templates, too many, and any input that would read the hub’s own publications', () => {

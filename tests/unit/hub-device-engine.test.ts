@@ -4,7 +4,7 @@ import type { DeviceStatus, TransitionReason } from '../../src/domain/device-sta
 import { DeviceEngine } from '../../src/hub/device-engine.js';
 import { DeviceRegistry, type DeviceLimits } from '../../src/hub/device-registry.js';
 import { FramePublisher } from '../../src/hub/frame-publisher.js';
-import { OfflineTimeouts } from '../../src/hub/offline-timeouts.js';
+import { HELD_MS, OfflineTimeouts } from '../../src/hub/offline-timeouts.js';
 import type { DeviceObserver } from '../../src/hub/outlets.js';
 import { quietBoundary, recordingLocalFanout, recordingSink, telemetry } from '../helpers/hub-parts.js';
 
@@ -28,7 +28,9 @@ function engineWith(limits: DeviceLimits = { maxDevices: 100, newPerS: 1000, bur
       registry.setStatus(state, status);
     },
     release: (state: DeviceState) => void released.push(state.id),
+    retime: (state: DeviceState) => void retimed.push(`${state.id} ${timeouts.of(state)}`),
   };
+  const retimed: string[] = [];
   const { fanout, delivered } = recordingLocalFanout();
   const sink = recordingSink();
   const timeouts = new OfflineTimeouts(60_000, new Map([['sensor', 5000]]), null);
@@ -48,7 +50,7 @@ function engineWith(limits: DeviceLimits = { maxDevices: 100, newPerS: 1000, bur
     outlets: { observer },
     owns,
   });
-  return { engine, registry, fanout, delivered, sink, heard, changed, released, touched, removed, scored, forgotten, insightsForgotten };
+  return { engine, registry, timeouts, fanout, delivered, sink, heard, changed, released, retimed, touched, removed, scored, forgotten, insightsForgotten };
 }
 
 describe('DeviceEngine', () => {
@@ -126,6 +128,47 @@ describe('DeviceEngine', () => {
     expect(engine.deviceSaid('d1', false, T0 + 2)).toBe(true); // already offline: nothing more
     expect(heard).toEqual([{ id: 'd1', at: T0, reason: 'heartbeat' }]);
     expect(changed).toEqual([{ id: 'd1', status: 'offline', reason: 'last_will', at: T0 + 1 }]);
+  });
+
+  it("takes a retained `online` (the broker's copy, sent at every subscription) as a sign of life only for a device of unknown status", () => {
+    const { engine, registry, heard, changed } = engineWith();
+    expect(engine.deviceSaid('new', true, T0, true)).toBe(true); // nothing known: the best word there is
+    engine.heartbeat('live', T0);
+    engine.deviceSaid('live', true, T0 + 5000, true);
+    engine.heartbeat('gone', T0);
+    engine.deviceSaid('gone', false, T0 + 1);
+    engine.deviceSaid('gone', true, T0 + 60_000, true); // timed out / said offline: a stale online changes nothing
+    expect(heard.map((h) => [h.id, h.at])).toEqual([['new', T0], ['live', T0], ['gone', T0]]);
+    expect(registry.get('live')?.lastSeen).toBe(T0);
+    expect(registry.get('gone')?.status).toBe('offline');
+    // A retained offline is still the device's last word.
+    engine.deviceSaid('live', false, T0 + 6000, true);
+    expect(changed.map((c) => [c.id, c.status])).toEqual([['gone', 'offline'], ['live', 'offline']]);
+  });
+
+  it('holds a device online while its availability input says online: no timeout, a retained online restores it', () => {
+    const { engine, registry, timeouts, heard, changed, retimed } = engineWith();
+    engine.availabilityHold('z1', true);
+    engine.deviceSaid('z1', true, T0);
+    expect(timeouts.of(registry.get('z1')!)).toBe(HELD_MS);
+    expect(timeouts.describe(registry.get('z1')!).source).toBe('held');
+    expect(heard).toEqual([{ id: 'z1', at: T0, reason: 'heartbeat' }]);
+    // After a restart (offline in the registry, say), the retained online of a held device counts: its source says online.
+    registry.setStatus(registry.get('z1')!, 'offline');
+    engine.deviceSaid('z1', true, T0 + 10_000, true);
+    expect(changed).toEqual([{ id: 'z1', status: 'online', reason: 'heartbeat', at: T0 + 10_000 }]);
+    expect(registry.get('z1')?.lastSeen).toBe(T0); // not heard from: its last seen stays
+    expect(retimed).toEqual([`z1 ${HELD_MS}`]);
+    // Its `offline` ends the hold: the device goes offline and its timeout is its own again.
+    engine.availabilityHold('z1', false);
+    engine.deviceSaid('z1', false, T0 + 20_000);
+    expect(registry.get('z1')?.status).toBe('offline');
+    expect(timeouts.describe(registry.get('z1')!)).toEqual({ ms: 60_000, source: 'default' });
+    expect(retimed).toEqual([`z1 ${HELD_MS}`, 'z1 60000']);
+    // A hold for a device not (yet) known here is kept for when it is.
+    engine.availabilityHold('elsewhere', true);
+    engine.heartbeat('elsewhere', T0);
+    expect(timeouts.of(registry.get('elsewhere')!)).toBe(HELD_MS);
   });
 
   it('forgets a device: presence released, its insights given back, gone from the registry and the fleet table, the MQTT observer told', () => {

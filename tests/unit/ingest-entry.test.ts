@@ -5,6 +5,8 @@ import type { DeviceState } from '../../src/domain/device-state.js';
 import { blankState } from '../../src/domain/device-state.js';
 import type { Telemetry } from '../../src/domain/telemetry.js';
 import { TOO_OLD } from '../../src/domain/reading-age.js';
+import type { SkipReason } from '../../src/domain/readings.js';
+import { statusBody } from '../../src/domain/status-body.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 
@@ -21,6 +23,7 @@ function fakeHub(refuse: 'device_limit' | null = null) {
     ingestTelemetry: (t: Telemetry) => void calls.push(`telemetry ${t.deviceId} ${t.batteryLevel}`) === undefined,
     heartbeat: (id, at) => void calls.push(`heartbeat ${id} ${at}`) === undefined,
     deviceSaid: (id, online) => void calls.push(`said ${id} ${online}`) === undefined,
+    availabilityHold: (id, held) => void calls.push(`hold ${id} ${held}`),
     countInvalid: (reason) => void invalid.push(reason),
     commands: { acknowledge: (id, commandId, status) => void calls.push(`ack ${id} ${commandId} ${status}`) === undefined },
   };
@@ -29,8 +32,9 @@ function fakeHub(refuse: 'device_limit' | null = null) {
 
 function singleEntry(refuse: 'device_limit' | null = null, router?: MessageRouting) {
   const fake = fakeHub(refuse);
-  const entry = new IngestEntry({ hub: fake.hub, owner: createOwnerApi(undefined, createMetrics()), router, limits, maxReadingAgeMs: 30 * DAY });
-  return { entry, ...fake };
+  const skipped: SkipReason[] = [];
+  const entry = new IngestEntry({ hub: fake.hub, owner: createOwnerApi(undefined, createMetrics()), router, limits, maxReadingAgeMs: 30 * DAY, onSkip: (r) => void skipped.push(r) });
+  return { entry, skipped, ...fake };
 }
 
 describe('IngestEntry on a single instance', () => {
@@ -47,6 +51,22 @@ describe('IngestEntry on a single instance', () => {
     const { entry, calls } = singleEntry();
     expect(entry.status('d-1', { device_id: 'd-1', battery_level: 50, online: false }, Date.now())).toEqual({ kind: 'accepted' });
     expect(calls).toEqual(['telemetry d-1 50', 'said d-1 false']);
+  });
+
+  it('reads a POST /status body as tolerantly as MQTT telemetry: booleans, nested objects, skipped readings counted', () => {
+    const { entry, hub, skipped } = singleEntry();
+    const ingested: Telemetry[] = [];
+    hub.ingestTelemetry = (t) => void ingested.push(t) === undefined;
+    const body = { device_id: 'd-1', battery_level: 40, metrics: { occupancy: true, env: { t: 21.5 }, energy: [230, 231], mode: 'eco', gone: null } };
+    // The route's schema lets it through (it answered 400 before) …
+    expect(statusBody.safeParse(body).success).toBe(true);
+    // … and the same decoding as MQTT's stores what it can and counts the rest.
+    expect(entry.status('d-1', body, Date.now())).toEqual({ kind: 'accepted' });
+    expect(ingested.map((t) => [t.batteryLevel, { ...t.metrics }])).toEqual([[40, { occupancy: 1, 'env.t': 21.5, 'energy.0': 230, 'energy.1': 231 }]]);
+    expect(skipped.sort()).toEqual(['null', 'string']);
+    // Bounded as MQTT's: more than MAX_METRIC_KEYS readings once flattened is refused.
+    const many = { device_id: 'd-1', metrics: { a: Object.fromEntries([...Array(65).keys()].map((k) => [`m${k}`, true])) } };
+    expect(entry.status('d-1', many, Date.now())).toMatchObject({ kind: 'invalid', reason: 'too_many_metrics' });
   });
 
   it('answers an invalid or too old body, and a refused new device, without touching the hub', () => {
@@ -83,7 +103,7 @@ describe('IngestEntry in a cluster', () => {
       const owner = createOwnerApi(port(id), createMetrics());
       owners.set(id, owner);
       hubs.set(id, fake);
-      entries.set(id, new IngestEntry({ hub: fake.hub, owner, router, limits, maxReadingAgeMs: 30 * DAY }));
+      entries.set(id, new IngestEntry({ hub: fake.hub, owner, router, limits, maxReadingAgeMs: 30 * DAY, onSkip: () => undefined }));
     }
     return { a: entries.get('a')!, hubs, router };
   }

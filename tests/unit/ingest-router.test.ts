@@ -34,9 +34,9 @@ function setup(opts: { known?: boolean; stored?: () => Promise<(number | null)[]
   let handoff = deferred();
   const ownership: RouterOwnership = { known: opts.known ?? true, handedOff: () => handoff.promise };
   const handled: string[] = [];
-  const router = new IngestRouter(cluster, ownership, registry, metrics, (topic, payload) => handled.push(`${topic}:${payload.toString()}`), faults);
+  const router = new IngestRouter(cluster, ownership, registry, metrics, (topic, payload, _at, retained) => handled.push(`${topic}:${payload.toString()}${retained ? ' retained' : ''}`), faults);
   /** A message in, as the MQTT ingest hands it: true when the router took it. */
-  const message = (deviceId: string, n: number, replayed = false) => router.route(deviceId, `devices/${deviceId}/telemetry`, Buffer.from(String(n)), 1000 + n, replayed);
+  const message = (deviceId: string, n: number, replayed = false, retained = false) => router.route(deviceId, `devices/${deviceId}/telemetry`, Buffer.from(String(n)), 1000 + n, replayed, retained);
   const count = async (name: 'clusterNotOwned' | 'clusterUnsynced') => (await metrics[name].get()).values[0]?.value ?? 0;
   return {
     router,
@@ -90,7 +90,7 @@ describe('IngestRouter', () => {
   it('holds a newly owned device during the handoff, then replays its messages in order after the stored seq', async () => {
     const t = setup();
     expect(t.message('a-1', 1)).toBe(true);
-    expect(t.message('a-1', 2)).toBe(true);
+    expect(t.message('a-1', 2, false, true)).toBe(true); // a retained message stays one when replayed
     await vi.advanceTimersByTimeAsync(500);
     // The previous owner has not handed off: nothing handled, nothing read.
     expect(t.handled).toEqual([]);
@@ -98,7 +98,7 @@ describe('IngestRouter', () => {
     t.handOff();
     await vi.advanceTimersByTimeAsync(0);
     expect(t.storedSeqs).toHaveBeenCalledWith(['a-1']);
-    expect(t.handled).toEqual(['devices/a-1/telemetry:1', 'devices/a-1/telemetry:2']);
+    expect(t.handled).toEqual(['devices/a-1/telemetry:1', 'devices/a-1/telemetry:2 retained']);
     const state = t.registry.get('a-1')!;
     expect(state.seq).toBe(7); // numbering continues where the previous owner stopped
     expect(state.syncedVersion).toBe(1);

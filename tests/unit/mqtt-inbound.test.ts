@@ -23,9 +23,12 @@ class RecordingPort implements IngestPort {
     this.calls.push(`heartbeat ${deviceId} ${at}`);
     return !this.refuse;
   }
-  deviceSaid(deviceId: string, online: boolean): boolean {
-    this.calls.push(`status ${deviceId} ${online}`);
+  deviceSaid(deviceId: string, online: boolean, _at: number, retained = false): boolean {
+    this.calls.push(`status ${deviceId} ${online}${retained ? ' retained' : ''}`);
     return !this.refuse;
+  }
+  availabilityHold(deviceId: string, held: boolean): void {
+    this.calls.push(`hold ${deviceId} ${held}`);
   }
   readonly commands = {
     acknowledge: (deviceId: string, commandId: string, status: string): boolean => {
@@ -51,7 +54,7 @@ describe('the MQTT inbound side', () => {
     const metrics = createMetrics();
     const inbound = createInbound('vigil', { limits: LIMITS, maxReadingAgeMs: 86_400_000, ...options }, port, createLogger('silent'), metrics, new Faults(createLogger('silent'), metrics));
     started.push(inbound);
-    const handle = (topic: string, payload: string | Buffer, replayed = false) => inbound.handle(topic, Buffer.isBuffer(payload) ? payload : Buffer.from(payload), NOW, replayed);
+    const handle = (topic: string, payload: string | Buffer, replayed = false, retained = false) => inbound.handle(topic, Buffer.isBuffer(payload) ? payload : Buffer.from(payload), NOW, replayed, retained);
     return { port, metrics, inbound, handle };
   };
 
@@ -59,6 +62,28 @@ describe('the MQTT inbound side', () => {
     expect(start().inbound.topics).toEqual(['vigil/+/telemetry', 'vigil/+/heartbeat', 'vigil/+/status', 'vigil/+/commands/ack']);
     const templated = start({ inputs: { templates: [compileTemplate('telemetry', 'zigbee2mqtt/{id}')], fieldMap: new Map(), ignoredIds: new Set() } });
     expect(templated.inbound.topics).toContain('zigbee2mqtt/+');
+  });
+
+  it("takes a retained reading or heartbeat for old news (counted, not handed on), and passes a retained status word on as such", async () => {
+    const templates = [compileTemplate('availability', 'zigbee2mqtt/{id}/availability', true), compileTemplate('telemetry', 'zigbee2mqtt/{id}'), compileTemplate('availability', 'tele/{id}/LWT')];
+    const { port, metrics, handle } = start({ inputs: { templates, fieldMap: new Map(), ignoredIds: new Set() } });
+    handle('vigil/d1/telemetry', '{"battery_level":80}', false, true);
+    handle('vigil/d1/heartbeat', '', false, true);
+    handle('zigbee2mqtt/lamp', '{"battery":90}', false, true);
+    handle('vigil/d1/status', 'online', false, true);
+    handle('tele/plug/LWT', 'Online', false, true);
+    expect(port.calls).toEqual(['status d1 true retained', 'status plug true retained']);
+    expect(await count(metrics, 'vigil_mqtt_messages_total', { kind: 'telemetry', outcome: 'retained' })).toBe(2);
+    expect(await count(metrics, 'vigil_mqtt_messages_total', { kind: 'heartbeat', outcome: 'retained' })).toBe(1);
+    // A holding input's word is marked before routing (every instance), then handed on to the owner.
+    const routed: string[] = [];
+    const router: MessageRouter = { route: (id) => void routed.push(id) === undefined };
+    const cluster = start({ inputs: { templates, fieldMap: new Map(), ignoredIds: new Set() }, router });
+    cluster.handle('zigbee2mqtt/lamp/availability', '{"state":"online"}', false, true);
+    cluster.handle('zigbee2mqtt/lamp/availability', 'offline');
+    cluster.handle('tele/plug/LWT', 'Online');
+    expect(cluster.port.calls).toEqual(['hold lamp true', 'hold lamp false']);
+    expect(routed).toEqual(['lamp', 'lamp', 'plug']);
   });
 
   it('hands each kind of message to the port', async () => {

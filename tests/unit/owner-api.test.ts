@@ -32,7 +32,7 @@ function localHub(cluster?: ClusterPort) {
   // The health trend reads the database: these tests ask only about devices without a score.
   const unservedByHub = hub.owner.services.unserved();
   hub.owner.serve(healthOperations(hub.insights, {} as VigilDb));
-  new IngestEntry({ hub, owner: hub.owner, router: undefined, limits, maxReadingAgeMs: 30 * 86_400_000 });
+  new IngestEntry({ hub, owner: hub.owner, router: undefined, limits, maxReadingAgeMs: 30 * 86_400_000, onSkip: () => undefined });
   hubs.push(hub);
   return { hub, metrics, unservedByHub };
 }

@@ -60,7 +60,7 @@ export const deviceView: z.ZodType<DeviceView> = z.object({
   name: z.string().nullable(),
   timeoutMs: z.number().nullable(),
   effectiveTimeoutMs: z.number(),
-  timeoutSource: z.enum(['device', 'type', 'learned', 'default']),
+  timeoutSource: z.enum(['held', 'device', 'type', 'learned', 'default']),
   healthScore: z.number().nullable(),
   activeAlerts: z.number().int().nonnegative(),
 });
