@@ -6,13 +6,7 @@ import WebSocket from 'ws';
  * output lines, where Node prints the inspector's address.
  */
 export async function heapAfterGc(logs: readonly string[]): Promise<number> {
-  const url = logs.join('\n').match(/Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/)?.[1];
-  if (url === undefined) throw new Error('the process was not started with --inspect=127.0.0.1:0');
-  const socket = new WebSocket(url);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve());
-    socket.once('error', reject);
-  });
+  const socket = await inspectorOf(logs);
   let next = 0;
   const call = (method: string) =>
     new Promise<Record<string, number>>((resolve, reject) => {
@@ -37,8 +31,8 @@ export async function heapAfterGc(logs: readonly string[]): Promise<number> {
   }
 }
 
-/** Writes a heap snapshot of the inspected process to `file` (through the inspector's command line API). */
-export async function writeSnapshotOf(logs: readonly string[], file: string): Promise<void> {
+/** A connection to the inspector of a process started with `--inspect=127.0.0.1:0` (its address is in `logs`). */
+async function inspectorOf(logs: readonly string[]): Promise<WebSocket> {
   const url = logs.join('\n').match(/Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/)?.[1];
   if (url === undefined) throw new Error('the process was not started with --inspect=127.0.0.1:0');
   const socket = new WebSocket(url);
@@ -46,6 +40,12 @@ export async function writeSnapshotOf(logs: readonly string[], file: string): Pr
     socket.once('open', () => resolve());
     socket.once('error', reject);
   });
+  return socket;
+}
+
+/** Writes a heap snapshot of the inspected process to `file` (through the inspector's command line API). */
+export async function writeSnapshotOf(logs: readonly string[], file: string): Promise<void> {
+  const socket = await inspectorOf(logs);
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('inspector: no snapshot in 300 s')), 300_000);
