@@ -1,7 +1,10 @@
 /**
- * Where a device's hub heap goes: an in-process hub (bench-hub.ts) takes one message from each of N
- * devices; heap snapshots before and after are compared by object kind (constructor or V8 type),
- * self size per device. `node --expose-gc --import tsx bench/heap-breakdown.ts [devices]`
+ * Where a device's hub heap goes, by object kind (constructor or V8 type), self size per device:
+ *  - `node --expose-gc --import tsx bench/heap-breakdown.ts [devices]`: an in-process hub
+ *    (bench-hub.ts) takes one message from each of N devices, snapshots before and after;
+ *  - `… bench/heap-breakdown.ts --compare before.heapsnapshot after.heapsnapshot devices`: two
+ *    snapshots of a real hub, such as those `FLEET_SNAPSHOTS=dir npm run bench -- --only fleet` writes
+ *    (give node `--max-old-space-size=8000` for large ones).
  */
 import { writeHeapSnapshot } from 'node:v8';
 import { readFileSync, unlinkSync } from 'node:fs';
@@ -28,6 +31,17 @@ function bySelfSize(file: string): Map<string, { count: number; bytes: number }>
   return out;
 }
 
+function printDiff(beforeFile: string, afterFile: string, devices: number): void {
+  const a = bySelfSize(beforeFile), b = bySelfSize(afterFile);
+  const rows = [...b].map(([k, v]) => ({ k, count: (v.count - (a.get(k)?.count ?? 0)) / devices, bytes: (v.bytes - (a.get(k)?.bytes ?? 0)) / devices }))
+    .filter((r) => Math.abs(r.bytes) >= 4).sort((x, y) => y.bytes - x.bytes);
+  for (const r of rows.slice(0, 40)) console.log(`${r.bytes.toFixed(1).padStart(8)} B ${r.count.toFixed(2).padStart(6)} objs  ${r.k}`);
+}
+
+if (process.argv[2] === '--compare') {
+  printDiff(process.argv[3]!, process.argv[4]!, Number(process.argv[5]));
+  process.exit(0);
+}
 const devices = Number(process.argv[2] ?? 20_000);
 const gc = (globalThis as { gc?: () => void }).gc!;
 const { hub, presence } = await createBenchHub();
@@ -44,11 +58,8 @@ gc();
 const heapAfter = process.memoryUsage().heapUsed;
 const after = join(tmpdir(), `vigil-heap-after-${process.pid}.heapsnapshot`);
 writeHeapSnapshot(after);
-const a = bySelfSize(before), b = bySelfSize(after);
-const rows = [...b].map(([k, v]) => ({ k, count: (v.count - (a.get(k)?.count ?? 0)) / devices, bytes: (v.bytes - (a.get(k)?.bytes ?? 0)) / devices }))
-  .filter((r) => Math.abs(r.bytes) >= 4).sort((x, y) => y.bytes - x.bytes);
 console.log(`heapUsed per device: ${((heapAfter - heapBefore) / devices).toFixed(0)} B over ${devices} devices`);
-for (const r of rows.slice(0, 40)) console.log(`${r.bytes.toFixed(1).padStart(8)} B ${r.count.toFixed(2).padStart(6)} objs  ${r.k}`);
+printDiff(before, after, devices);
 unlinkSync(before); unlinkSync(after);
 await presence.stop();
 process.exit(0);
