@@ -97,7 +97,7 @@ export function deviceCharts(deviceId, { sensors, thresholds }) {
       const v = values[spec.field];
       if (typeof v !== 'number') continue;
       const s = series.get(spec.field);
-      if (s.x.length > 0 && t < s.x.at(-1)) continue; // out of order: charts need rising time
+      if (s.x.length > 0 && t <= s.x.at(-1)) continue; // out of order or already drawn (stored and in the snapshot): charts need rising time
       s.x.push(t);
       s.y.push(v);
     }
