@@ -37,21 +37,22 @@ it('a young device: the threshold line spans the whole plot, the timeline legend
   const [line] = JSON.parse((await battery.getAttribute('data-thresholds'))!) as DrawnThreshold[];
   expect(line!.value).toBe(20);
   // The plot area (uPlot's overlay, the canvas less the axes): the line goes from its left edge to its right edge…
-  const plot = await battery.locator('.u-over').evaluate((o: HTMLElement) => ({ left: o.offsetLeft, width: o.clientWidth }));
+  const plot = (await page.evaluate(`(() => { const o = document.querySelector('[data-chart="battery_level"] .u-over'); return { left: o.offsetLeft, width: o.clientWidth }; })()`)) as { left: number; width: number };
   expect(Math.abs(line!.left - plot.left)).toBeLessThanOrEqual(1);
   expect(Math.abs(line!.width - plot.width)).toBeLessThanOrEqual(1);
   // …and is drawn there: the threshold colour near both ends of its row of pixels (one reading is one point).
-  const ends = await battery.locator('canvas').evaluate((c: HTMLCanvasElement, l: DrawnThreshold) => {
-    const ctx = c.getContext('2d')!;
+  const ends = (await page.evaluate(`((l) => {
+    const c = document.querySelector('[data-chart="battery_level"] canvas');
+    const ctx = c.getContext('2d');
     const scale = c.width / c.clientWidth;
-    const reddish = (x0: number) => {
+    const reddish = (x0) => {
       const data = ctx.getImageData(Math.round(x0 * scale), Math.round(l.y * scale) - 1, Math.round(16 * scale), 3).data;
       let n = 0;
-      for (let i = 0; i < data.length; i += 4) if (data[i]! > data[i + 1]! + 50 && data[i]! > data[i + 2]! + 50) n++;
+      for (let i = 0; i < data.length; i += 4) if (data[i] > data[i + 1] + 50 && data[i] > data[i + 2] + 50) n++;
       return n;
     };
     return [reddish(l.left + 1), reddish(l.left + l.width - 17)];
-  }, line!);
+  })(${JSON.stringify(line)})`)) as number[];
   expect(ends[0]).toBeGreaterThan(0);
   expect(ends[1]).toBeGreaterThan(0);
 
