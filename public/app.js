@@ -74,6 +74,7 @@ async function start() {
   try {
     await Promise.all([store.loadDevices(), store.loadActiveAlerts()]);
     store.sample();
+    store.loadHistory(); // the past 24 h, before that first sample of the page's own
   } catch {
     if (!hasKey()) showLogin('The hub needs an API key.');
     return; // the login form is showing
