@@ -95,3 +95,69 @@ it('an unknown device: one "No such device" message with a link back to Fleet, a
   await fresh.page.waitForSelector('.tbody .tr[data-id]');
   await fresh.page.close();
 });
+
+it('device forms: a command and its states, bad params refused in the page, settings saved (and "Saved." cleared on input), the ranges, the theme toggle', async () => {
+  await device.telemetry('forms-1', { battery_level: 60, rssi: -65, metrics: { temperature: 21.5 } });
+  const sent: string[] = [];
+  page.on('request', (r) => r.method() === 'POST' && sent.push(new URL(r.url()).pathname));
+  await page.goto(httpUrl(hub, '/#/device/forms-1'));
+  await page.waitForSelector('[data-chart="battery_level"][data-points]');
+
+  // Params that are not a JSON object: said in the form, nothing sent.
+  await page.fill('#cmd', 'reboot');
+  await page.fill('#cmd-params', '[1, 2]');
+  await page.getByRole('button', { name: 'Send command' }).click();
+  expect(await page.locator('section[aria-label="Commands"] .form-message').textContent()).toBe('Params: params must be a JSON object');
+  expect(sent.filter((p) => p.endsWith('/commands'))).toEqual([]);
+  // A command the device never answers: queued or sent at once, then timed out (1 s) live in the table.
+  await page.fill('#cmd-params', '{"delay_s": 5}');
+  await page.fill('#cmd-timeout', '1');
+  await page.getByRole('button', { name: 'Send command' }).click();
+  await expect.poll(() => page.locator('section[aria-label="Commands"] .form-message').textContent(), { timeout: 5000 }).toMatch(/^reboot (queued|sent)$/);
+  const command = page.locator('#device-commands tr[data-command]').first();
+  expect(await command.textContent()).toContain('{"delay_s":5}');
+  await expect.poll(() => command.getAttribute('data-state'), { timeout: 15_000 }).toMatch(/^(timed_out|expired)$/);
+  expect(await page.locator('#cmd').inputValue()).toBe('');
+
+  // Settings: saved, the title follows; a later edit clears "Saved."; a refused value says why.
+  const message = page.locator('section[aria-label="Settings"] .form-message');
+  await page.fill('#set-name', 'Boiler room');
+  await page.fill('#set-type', 'thermostat');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect.poll(() => message.textContent(), { timeout: 5000 }).toBe('Saved.');
+  expect(await page.locator('h1.view-title').textContent()).toBe('Boiler room');
+  const stored = (await (await fetch(httpUrl(hub, '/devices/forms-1'))).json()) as { name: string; type: string };
+  expect({ name: stored.name, type: stored.type }).toEqual({ name: 'Boiler room', type: 'thermostat' });
+  await page.fill('#set-timeout', '0');
+  expect(await message.textContent()).toBe('');
+  await page.getByRole('button', { name: 'Save settings' }).click(); // min=1: the browser refuses it before the hub
+  expect(await message.textContent()).toBe('');
+  await page.fill('#set-timeout', '600');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect.poll(() => message.textContent(), { timeout: 5000 }).toBe('Saved.');
+  expect(await page.locator('section[aria-label="Settings"] .muted.small').textContent()).toBe('In effect: 600 s');
+
+  // The ranges: each pressed in turn, read from its own source.
+  const status = page.locator('section[aria-label="Metrics"] > p[role="status"]');
+  for (const [label, text] of [['15 min', 'Every reading of the last 15 min, then live.'], ['24 h', 'Averages per minute, then live readings.'], ['7 d', 'Averages per hour, then live readings.'], ['1 h', 'Averages per minute, then live readings.']] as const) {
+    await page.getByRole('button', { name: label, exact: true }).click();
+    await expect.poll(() => status.textContent(), { timeout: 5000 }).toBe(text);
+    expect(await page.getByRole('button', { name: label, exact: true }).getAttribute('aria-pressed')).toBe('true');
+    await expect.poll(async () => Number(await page.locator('[data-chart="battery_level"]').getAttribute('data-points')), { timeout: 5000 }).toBeGreaterThan(0);
+  }
+
+  // The theme toggle: the other theme, kept, and the charts redrawn in its colours.
+  const theme = () => page.evaluate(`document.documentElement.dataset.theme || (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light')`);
+  const before = await theme();
+  const background = () => page.evaluate(`getComputedStyle(document.documentElement).getPropertyValue('--fg')`);
+  const bgBefore = await background();
+  await page.locator('#theme').click();
+  expect(await theme()).toBe(before === 'dark' ? 'light' : 'dark');
+  expect(await background()).not.toBe(bgBefore);
+  expect(await page.evaluate(`localStorage.getItem('vigil-theme')`)).toBe(await theme());
+  expect(await page.locator('#theme').getAttribute('aria-label')).toBe(`Switch to ${before} theme`);
+  await page.waitForSelector('[data-chart="battery_level"] .uplot');
+  await page.locator('#theme').click();
+  expect(await theme()).toBe(before);
+  expect(problems).toEqual([]);
+}, 60_000);
