@@ -5,7 +5,7 @@ import { mountRoutes } from '../transport/http/router.js';
 import { adminRoutes } from '../transport/http/admin-routes.js';
 import { commandRoutes } from '../transport/http/command-routes.js';
 import type { HttpSecurity } from '../transport/http/guard.js';
-import { healthRoutes } from '../transport/http/health-routes.js';
+import { healthRoutes, metricUnits } from '../transport/http/health-routes.js';
 import { FleetHistory } from '../hub/fleet-history.js';
 import { ingestRoutes } from '../transport/http/ingest-routes.js';
 import { notificationRoutes } from '../transport/http/notification-routes.js';
@@ -86,7 +86,7 @@ export async function startServing(ctx: StartContext, storage: Storage, core: Hu
   const routes: Route[] = [
     ...probeRoutes(checks, metrics),
     ...statusRoutes({ hub, presence, database, bounds: { ...queryBounds(config), refused } }),
-    ...healthRoutes(hub, database, history),
+    ...healthRoutes(hub, database, history, metricUnits(config.METRIC_UNITS)),
     ...ingestRoutes(hub, ingest.entry, database, config),
     ...adminRoutes(access.keys, access.tokens, log),
     ...ruleRoutes(rules, refused),

@@ -13,7 +13,7 @@ let problems: string[];
 let device: Awaited<ReturnType<typeof deviceClient>>;
 
 beforeAll(async () => {
-  hub = await startHubWithEnv({ ...testHubEnv('embedded'), OFFLINE_TIMEOUT_S: '8', PRESENCE_SWEEP_MS: '100' });
+  hub = await startHubWithEnv({ ...testHubEnv('embedded'), OFFLINE_TIMEOUT_S: '8', PRESENCE_SWEEP_MS: '100', METRIC_UNITS: 'flux=GW' });
   device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
   browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -97,11 +97,16 @@ it('an unknown device: one "No such device" message with a link back to Fleet, a
 });
 
 it('device forms: a command and its states, bad params refused in the page, settings saved (and "Saved." cleared on input), the ranges, the theme toggle', async () => {
-  await device.telemetry('forms-1', { battery_level: 60, rssi: -65, metrics: { temperature: 21.5 } });
+  await device.telemetry('forms-1', { battery_level: 60, rssi: -65, metrics: { temperature: 21.5, flux: 3, mystery: 7 } });
   const sent: string[] = [];
   page.on('request', (r) => r.method() === 'POST' && sent.push(new URL(r.url()).pathname));
   await page.goto(httpUrl(hub, '/#/device/forms-1'));
   await page.waitForSelector('[data-chart="battery_level"][data-points]');
+  // Sensor metrics with their units: built in (temperature), from METRIC_UNITS (flux), none known (mystery).
+  const axes = async (field: string) => JSON.parse((await page.locator(`[data-chart="${field}"]`).getAttribute('data-axes')) ?? '[]') as string[];
+  expect(await axes('temperature')).toEqual(['Local time', 'temperature (°C)']);
+  expect(await axes('flux')).toEqual(['Local time', 'flux (GW)']);
+  expect(await axes('mystery')).toEqual(['Local time', 'mystery']);
 
   // Params that are not a JSON object: said in the form, nothing sent.
   await page.fill('#cmd', 'reboot');

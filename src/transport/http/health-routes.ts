@@ -31,8 +31,27 @@ const BUCKETS = ['0-20', '20-40', '40-60', '60-80', '80-100'];
  * instance that owns a device (one instance unless clustered): each in-memory read is an owner API
  * call answered there (src/hub/health-views.ts), so any instance answers alike.
  */
-export function healthRoutes(hub: Hub, database: Database, history: FleetHistory): Route[] {
+/** METRIC_UNITS as a map (the schema checked its form). */
+export function metricUnits(setting: string | undefined): Record<string, string> {
+  const units: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const pair of setting ? setting.split(',') : []) {
+    const [name, unit] = pair.split('=');
+    units[name!.trim()] = unit!.trim();
+  }
+  return units;
+}
+
+export function healthRoutes(hub: Hub, database: Database, history: FleetHistory, units: Record<string, string> = {}): Route[] {
   return [
+    route({
+      method: 'GET',
+      path: '/metric-units',
+      summary: 'Units of sensor metrics set with METRIC_UNITS (name → unit), added to the dashboard\'s built-in ones',
+      action: 'public',
+      device: 'none',
+      ok: '200',
+      handle: (res) => sendJson(res, '200 OK', { units }),
+    }),
     route({
       method: 'GET',
       path: '/fleet/history',
