@@ -6,13 +6,14 @@ import { h } from './dom.js';
 import { SEVERITIES } from './format.js';
 import * as store from './fleet-store.js';
 
-const STATES = [['active', 'Active (raised or acknowledged)'], ['raised', 'Raised'], ['acknowledged', 'Acknowledged'], ['cleared', 'Cleared (history)'], ['all', 'All']];
+// Short labels (a phone's menu is narrow); what "active" means is said beside the menu.
+const STATES = [['active', 'Active'], ['raised', 'Raised'], ['acknowledged', 'Acknowledged'], ['cleared', 'Cleared (history)'], ['all', 'All']];
 const state = { state: 'active', severity: '' };
 
 export function alertsView(main) {
   const alerts = new Map();
   let nextBefore = null;
-  const stateSel = h('select', { id: 'a-state' }, ...STATES.map(([v, label]) => h('option', { value: v, selected: v === state.state }, label)));
+  const stateSel = h('select', { id: 'a-state', 'aria-describedby': 'a-state-hint' }, ...STATES.map(([v, label]) => h('option', { value: v, selected: v === state.state }, label)));
   const sevSel = h('select', { id: 'a-severity' }, h('option', { value: '' }, 'Any severity'), ...SEVERITIES.map((s) => h('option', { value: s, selected: s === state.severity }, s)));
   const body = h('tbody');
   const note = h('p', { class: 'muted', role: 'status' });
@@ -22,6 +23,7 @@ export function alertsView(main) {
     h('h1', { class: 'view-title' }, 'Alerts'),
     h('section', { class: 'panel', 'aria-label': 'Alert list' },
       h('div', { class: 'toolbar' }, field('State', stateSel), field('Severity', sevSel), note),
+      h('p', { class: 'muted small hint', id: 'a-state-hint' }, 'Active: raised or acknowledged, not yet cleared.'),
       h('div', { class: 'table-wrap' }, h('table', { class: 'data cards-on-phone', 'aria-label': 'Alert feed' },
         h('thead', {}, h('tr', {}, ...COLUMNS.map((c) => h('th', { scope: 'col' }, c || h('span', { class: 'sr-only' }, 'Action'))))), body)),
       more)));

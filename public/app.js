@@ -1,9 +1,10 @@
 // Vigil dashboard: routes between the fleet, alerts and device views, owns the connection state
 // and the API key prompt. Data: REST for what is stored, live.js (over vigil-client.js) for the WebSocket feed.
-import { hasKey, setKey, whenUnauthorized } from './api.js';
+import { hasKey, json, setKey, whenUnauthorized } from './api.js';
 import { alertsView } from './alerts-view.js';
 import { deviceView } from './device-view.js';
 import { $ } from './dom.js';
+import { setMetricUnits } from './format.js';
 import { fleetView } from './fleet-view.js';
 import * as store from './fleet-store.js';
 import { createLive } from './live.js';
@@ -72,8 +73,10 @@ window.addEventListener('hashchange', () => {
 
 async function start() {
   try {
-    await Promise.all([store.loadDevices(), store.loadActiveAlerts()]);
+    // The hub's METRIC_UNITS beside the built-in units (an older hub without them: the built-in ones).
+    await Promise.all([store.loadDevices(), store.loadActiveAlerts(), json('/metric-units').then((r) => setMetricUnits(r.units), () => undefined)]);
     store.sample();
+    store.loadHistory(); // the past 24 h, before that first sample of the page's own
   } catch {
     if (!hasKey()) showLogin('The hub needs an API key.');
     return; // the login form is showing

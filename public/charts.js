@@ -1,5 +1,6 @@
 // Charts through uPlot (served at /vendor/uplot.min.js, a global `uPlot`): time series with axes,
-// units, hover values in the legend and threshold lines as dashed series; bars; step timelines.
+// units, hover values in the legend and threshold lines (dashed, across the whole plot, drawn by a
+// draw hook: a series would only span the readings); bars; step timelines.
 // Colours come from the theme's CSS variables, and charts are rebuilt when the theme changes.
 const charts = new Set();
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -69,8 +70,41 @@ document.addEventListener('vigil-theme', () => {
 });
 
 /**
- * A time series: `series` [{label, unit?}], `thresholds` [{label, value}] drawn as dashed lines;
- * data [[unix seconds…], [values…] per series, [threshold values…]]. `format(v)` shows a value with its unit.
+ * Threshold lines from the plot's left edge to its right edge (not only over the readings: a young
+ * device's one reading would make a dot), at each threshold series' newest value (its `value`
+ * before any data). The lines drawn are told in the container's data-thresholds (CSS pixels of the
+ * canvas), for tests.
+ */
+function thresholdHook(container, thresholds, first, color) {
+  return (u) => {
+    const { ctx, bbox } = u;
+    const drawn = [];
+    for (const [i, t] of thresholds.entries()) {
+      const values = u.data[first + i] ?? [];
+      const value = values.length > 0 ? values[values.length - 1] : t.value;
+      if (typeof value !== 'number' || !u.series[first + i].show) continue;
+      const y = Math.round(u.valToPos(value, 'y', true)) + 0.5;
+      if (y < bbox.top || y > bbox.top + bbox.height) continue;
+      ctx.save();
+      ctx.strokeStyle = color;
+      ctx.lineWidth = 1.5 * devicePixelRatio;
+      ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+      ctx.beginPath();
+      ctx.moveTo(bbox.left, y);
+      ctx.lineTo(bbox.left + bbox.width, y);
+      ctx.stroke();
+      ctx.restore();
+      drawn.push({ value, y: y / devicePixelRatio, left: bbox.left / devicePixelRatio, width: bbox.width / devicePixelRatio });
+    }
+    container.dataset.thresholds = JSON.stringify(drawn);
+  };
+}
+
+/**
+ * A time series: `series` [{label, unit?}], `thresholds` [{label, value}] drawn as dashed lines across
+ * the plot; data [[unix seconds…], [values…] per series, [threshold values…]] (the threshold series
+ * give the legend its value and the y scale its room; the draw hook draws them).
+ * `format(v)` shows a value with its unit.
  */
 export function timeChart(container, { yLabel, series, thresholds = [], format, range, window, height = 220 }) {
   return mount(container, (p) => ({
@@ -80,8 +114,9 @@ export function timeChart(container, { yLabel, series, thresholds = [], format, 
     series: [
       { label: 'Time', value: (_u, ts) => (ts === null ? '—' : new Date(ts * 1000).toLocaleString()) },
       ...series.map((s, i) => ({ label: s.label, stroke: p.lines[i % p.lines.length], width: 2, spanGaps: true, value: (_u, v) => format(v), points: { show: false }, ...(s.fill ? { fill: `${p.lines[i % p.lines.length]}22` } : {}) })),
-      ...thresholds.map((t) => ({ label: t.label, stroke: p.bad, dash: [6, 4], width: 1.5, points: { show: false }, value: (_u, v) => format(v) })),
+      ...thresholds.map((t) => ({ label: t.label, stroke: p.bad, dash: [6, 4], width: 1.5, paths: () => null, points: { show: false }, value: (_u, v) => format(v ?? t.value) })),
     ],
+    hooks: { draw: [thresholdHook(container, thresholds, 1 + series.length, p.bad)] },
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
     empty: [[], ...series.map(() => []), ...thresholds.map(() => [])],
@@ -124,16 +159,32 @@ export function countsChart(container, { labels, height = 180 }) {
   }), height);
 }
 
-/** A status timeline: 1 online, 0 offline, drawn as steps, with the offline spans filled. */
+/**
+ * A status timeline: one Status series (1 online, 0 offline, null unknown: no line) drawn as steps;
+ * the offline spans are filled by a draw hook, so the legend has one entry with one value.
+ */
 export function statusChart(container, { from, to, height = 120 }) {
+  const offlineSpans = (color) => (u) => {
+    const [xs, ys] = u.data;
+    const { ctx, bbox } = u;
+    ctx.save();
+    ctx.fillStyle = `${color}55`;
+    for (let i = 0; i < xs.length - 1; i++) {
+      if (ys[i] !== 0) continue;
+      const x0 = Math.max(bbox.left, u.valToPos(xs[i], 'x', true));
+      const x1 = Math.min(bbox.left + bbox.width, u.valToPos(xs[i + 1], 'x', true));
+      if (x1 > x0) ctx.fillRect(x0, bbox.top, x1 - x0, bbox.height);
+    }
+    ctx.restore();
+  };
   return mount(container, (p) => ({
     scales: { x: { time: true, range: () => [from() / 1000, to() / 1000] }, y: { range: [0, 1.05] } },
     axes: [axis(p, 'Local time'), { ...axis(p, 'Status', (_u, ticks) => ticks.map((t) => (t === 1 ? 'online' : t === 0 ? 'offline' : ''))), splits: () => [0, 1], size: 80 }],
     series: [
       { label: 'Time', value: (_u, ts) => (ts === null ? '—' : new Date(ts * 1000).toLocaleString()) },
-      { label: 'Online', stroke: p.ok, fill: `${p.ok}55`, width: 1.5, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false }, value: (_u, v) => (v === 1 ? 'online' : v === 0 ? 'offline' : '—') },
-      { label: 'Offline', stroke: p.bad, fill: `${p.bad}55`, width: 1.5, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false }, value: (_u, v) => (v === 1 ? 'offline' : v === 0 ? 'online' : '—') },
+      { label: 'Status', stroke: p.ok, fill: `${p.ok}55`, width: 1.5, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false }, value: (_u, v) => (v === 1 ? 'online' : v === 0 ? 'offline' : 'unknown') },
     ],
-    empty: [[], [], []],
+    hooks: { drawSeries: [offlineSpans(p.bad)] },
+    empty: [[], []],
   }), height);
 }

@@ -3,7 +3,7 @@
 import { enc, json } from './api.js';
 import { timeChart } from './charts.js';
 import { h } from './dom.js';
-import { dbm, millis, percent, plain } from './format.js';
+import { dbm, millis, percent, reading, unitOf } from './format.js';
 
 const RANGES = [['15m', '15 min', 15 * 60_000], ['1h', '1 h', 3600_000], ['24h', '24 h', 86_400_000], ['7d', '7 d', 7 * 86_400_000]];
 /** The built-in rules' thresholds (docs/health-and-alerts.md), used until an alert of the device names its own. */
@@ -18,7 +18,7 @@ const MAX_SENSORS = 6;
 
 export function deviceCharts(deviceId, { sensors, thresholds }) {
   let range = RANGES[1];
-  const specs = [...STANDARD, ...sensors.slice(0, MAX_SENSORS).map((name) => ({ field: name, sensor: true, title: name, yLabel: name, format: plain }))];
+  const specs = [...STANDARD, ...sensors.slice(0, MAX_SENSORS).map((name) => ({ field: name, sensor: true, title: name, yLabel: unitOf(name) ? `${name} (${unitOf(name)})` : name, format: (v) => reading(name, v) }))];
   const series = new Map(); // field → { x:[], y:[] }
   const charts = new Map();
   const buttons = RANGES.map((r) => h('button', { type: 'button', class: 'seg', 'aria-pressed': String(r === range), onclick: () => select(r) }, r[1]));
@@ -97,7 +97,7 @@ export function deviceCharts(deviceId, { sensors, thresholds }) {
       const v = values[spec.field];
       if (typeof v !== 'number') continue;
       const s = series.get(spec.field);
-      if (s.x.length > 0 && t < s.x.at(-1)) continue; // out of order: charts need rising time
+      if (s.x.length > 0 && t <= s.x.at(-1)) continue; // out of order or already drawn (stored and in the snapshot): charts need rising time
       s.x.push(t);
       s.y.push(v);
     }

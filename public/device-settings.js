@@ -1,4 +1,4 @@
-// A device's settings: name, type and offline timeout, read from GET /devices/{id} and saved with
+// A device's settings: name, type and offline timeout, shown from GET /devices/{id} and saved with
 // PUT /devices/{id} (an admin key; a key without that scope sees the hub's refusal).
 import { enc, json } from './api.js';
 import { h } from './dom.js';
@@ -35,16 +35,15 @@ export function deviceSettings(deviceId, onSaved) {
     }
   });
 
+  // A later edit makes an earlier "Saved." (or refusal) stale: it goes as soon as the form changes.
+  form.addEventListener('input', () => (message.textContent = ''));
+
   return {
     root,
-    async start() {
-      try {
-        const d = await json(`/devices/${enc(deviceId)}`);
-        show(d);
-        onSaved(d);
-      } catch (err) {
-        message.textContent = `Could not load settings: ${err.message}`;
-      }
+    /** The device as GET /devices/{id} answered (the device view reads it first). */
+    show(d) {
+      show(d);
+      onSaved(d);
     },
   };
 }

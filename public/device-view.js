@@ -1,6 +1,6 @@
 // Device view: subscribes to the device (snapshot, then live frames) and lays out its panels:
 // metrics charts, 24 h status, score components, alerts, commands and settings.
-import { enc, json } from './api.js';
+import { ApiError, enc, json } from './api.js';
 import { alertRow, COLUMNS, tickAges } from './alert-row.js';
 import { deviceCharts } from './device-charts.js';
 import { deviceCommands } from './device-commands.js';
@@ -79,7 +79,6 @@ export function deviceView(main, id, live) {
     charts.start(snapshot.telemetry);
     timeline.start();
     commands.start();
-    settings.start();
   }
 
   function onFrame(f) {
@@ -101,7 +100,7 @@ export function deviceView(main, id, live) {
       snapshot.last_seen = f.last_seen ?? snapshot.last_seen;
       timeline.live(f);
     } else if (f.type === 'health_score') {
-      snapshot.health = { score: f.score, components: f.components };
+      snapshot.health = { score: f.score, components: f.components, timestamp: f.timestamp };
       score.update(snapshot.health);
     } else if (f.type === 'anomaly_alert') {
       const a = alerts.get(f.alert_id) ?? { alert_id: f.alert_id, device_id: f.device_id, anomaly_type: f.anomaly_type, severity: f.severity, raised_at: f.timestamp };
@@ -111,20 +110,43 @@ export function deviceView(main, id, live) {
     drawFacts();
   }
 
-  // The stored alerts (cleared ones too) load beside the snapshot's active ones.
-  json(`/alerts?state=all&device_id=${enc(id)}&limit=50`).then((page) => {
-    for (const a of page.alerts) if (!alerts.has(a.alert_id) || alerts.get(a.alert_id).state === a.state) alerts.set(a.alert_id, a);
-    drawAlerts();
+  let unsubscribe = () => {};
+  let tick = 0;
+  let left = false;
+  function begin(device) {
+    settings.show(device);
+    // The stored alerts (cleared ones too) load beside the snapshot's active ones.
+    json(`/alerts?state=all&device_id=${enc(id)}&limit=50`).then((page) => {
+      for (const a of page.alerts) if (!alerts.has(a.alert_id) || alerts.get(a.alert_id).state === a.state) alerts.set(a.alert_id, a);
+      drawAlerts();
+      drawFacts();
+    }).catch((e) => (alertsNote.textContent = `Could not load alerts: ${e.message}`));
+    unsubscribe = live.subscribeDevice(id, onFrame);
+    tick = setInterval(() => {
+      tickAges(main);
+      timeline.tick();
+    }, 1000);
     drawFacts();
-  }).catch((e) => (alertsNote.textContent = `Could not load alerts: ${e.message}`));
+  }
 
-  const unsubscribe = live.subscribeDevice(id, onFrame);
-  const tick = setInterval(() => {
-    tickAges(main);
-    timeline.tick();
-  }, 1000);
-  drawFacts();
+  // The device first: an id the hub does not know gets one message, and nothing else is asked for.
+  json(`/devices/${enc(id)}`).then(
+    (device) => left || begin(device),
+    (e) => {
+      if (left) return;
+      if (e instanceof ApiError && e.status === 404) {
+        document.title = 'No such device · Vigil';
+        main.replaceChildren(h('div', { id: 'device', class: 'view' },
+          h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/' }, 'Fleet'), ' / ', h('span', { 'aria-current': 'page' }, id)),
+          h('section', { class: 'panel not-found', role: 'alert' },
+            h('h1', { class: 'view-title' }, 'No such device'),
+            h('p', {}, 'The hub knows no device ', h('code', {}, id), '. It may have been deleted, or the link has a typo.'),
+            h('p', {}, h('a', { href: '#/', class: 'btn' }, '← Back to Fleet')))));
+      } else layout.replaceChildren(h('p', { class: 'form-message', role: 'status' }, `Could not load ${id}: ${e.message}`));
+    },
+  );
   return () => {
+    left = true;
     unsubscribe();
     clearInterval(tick);
     charts?.destroy();

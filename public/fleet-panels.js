@@ -23,7 +23,7 @@ export function fleetPanels() {
   const root = h('div', { class: 'fleet-top' },
     kpis,
     h('div', { class: 'panel-grid' },
-      panel('Online and offline', countsBox, 'since this page opened'),
+      panel('Online and offline', countsBox, 'last 24 h'),
       panel('Score distribution', scoresBox),
       panel('Alerts by severity', severity),
       panel('Worst devices', worst),
@@ -73,7 +73,10 @@ export function fleetPanels() {
       return li;
     }));
     if (types.childElementCount === 0) types.append(h('li', { class: 'muted' }, 'No devices yet'));
-    if (counts && store.history[0].length > 0) counts.setData(store.history);
+    if (counts && store.history[0].length > 0) {
+      counts.setData(store.history);
+      countsBox.dataset.samples = String(store.history[0].length);
+    }
     scores?.setData([BANDS.map((_b, i) => i), t.buckets]);
   }
 

@@ -7,7 +7,7 @@ import { parseTime } from './format.js';
 export const devices = new Map();
 /** Active alerts of the fleet by alert id (from GET /alerts, then the live frames). */
 export const activeAlerts = new Map();
-/** Online/offline counts sampled over time since the page opened: [times(s)], [online], [offline]. */
+/** Online/offline counts over time: the hub's last 24 h (GET /fleet/history), then the page's own samples: [times(s)], [online], [offline]. */
 export const history = [[], [], []];
 
 let version = 0;
@@ -132,14 +132,38 @@ export function totals() {
   return t;
 }
 
-const SAMPLE_MS = 5000;
-const KEEP = 720; // one hour of 5 s samples
+const SAMPLE_MS = 10_000; // as often as the hub samples (FLEET_COUNTS_SAMPLE_MS)
+const KEEP = 8640; // 24 h of 10 s samples, like the hub
+/** One sample of the page's own, appended after the hub's history. */
 export function sample() {
   const t = totals();
   history[0].push(Date.now() / 1000);
   history[1].push(t.online);
   history[2].push(t.offline);
-  if (history[0].length > KEEP) for (const s of history) s.shift();
+  if (history[0].length > KEEP) for (const s of history) s.splice(0, s.length - KEEP);
+}
+
+/**
+ * The last 24 h of the fleet's counts from GET /fleet/history, before the samples the page takes
+ * itself. A hub without it (404) or a key limited to devices (403: the counts are fleet-wide) leaves
+ * the panel to the page's own samples.
+ */
+export async function loadHistory() {
+  let page;
+  try {
+    page = await json('/fleet/history');
+  } catch {
+    return;
+  }
+  const { time_s: times, online, offline } = page.samples;
+  const after = history[0].length > 0 ? history[0][0] : Infinity;
+  const keep = times.findIndex((t) => t >= after); // the page's own samples from then on are newer
+  const end = keep === -1 ? times.length : keep;
+  history[0].unshift(...times.slice(0, end));
+  history[1].unshift(...online.slice(0, end));
+  history[2].unshift(...offline.slice(0, end));
+  if (history[0].length > KEEP) for (const s of history) s.splice(0, s.length - KEEP);
+  changed();
 }
 setInterval(sample, SAMPLE_MS);
 

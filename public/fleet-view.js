@@ -26,7 +26,9 @@ export function fleetView(main) {
   const shown = h('p', { class: 'muted shown', 'aria-live': 'polite' });
   const heads = COLUMNS.map(([k, label]) => h('div', { role: 'columnheader', class: `th c-${k}`, 'data-key': k }, h('button', { type: 'button', onclick: () => sortBy(k) }, label, h('span', { class: 'sort-mark', 'aria-hidden': 'true' }))));
   const spacer = h('div', { class: 'tbody', role: 'rowgroup' });
-  const viewport = h('div', { class: 'viewport', id: 'rows' }, spacer);
+  // No row to show: one row that says so (the filter matches nothing, or no device reported yet).
+  const emptyRow = h('div', { class: 'tr empty-row', role: 'row', hidden: true }, h('div', { role: 'cell', class: 'td' }, 'No devices match'));
+  const viewport = h('div', { class: 'viewport', id: 'rows' }, spacer, emptyRow);
   const table = h('div', { class: 'table', role: 'table', 'aria-label': 'Devices', id: 'devices' },
     h('div', { class: 'thead', role: 'rowgroup' }, h('div', { class: 'tr head', role: 'row' }, ...heads)), viewport);
   const field = (label, control) => h('label', { class: 'field' }, h('span', {}, label), control);
@@ -82,6 +84,8 @@ export function fleetView(main) {
     });
     table.setAttribute('aria-rowcount', String(rows.length + 1));
     setText(shown, `Showing ${count(rows.length)} of ${count(store.devices.size)}`);
+    emptyRow.hidden = rows.length > 0;
+    setText(emptyRow.firstChild, store.devices.size === 0 ? 'No devices yet: they appear when they first report' : 'No devices match the search and filters');
     for (const th of heads) th.setAttribute('aria-sort', th.dataset.key === key ? (dir === 1 ? 'ascending' : 'descending') : 'none');
     drawRows();
   }

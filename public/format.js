@@ -40,14 +40,31 @@ export const count = (v) => (num(v) ? v.toLocaleString() : NONE);
 export const ratio = (v) => (num(v) ? `${(v * 100).toFixed(1)} %` : NONE);
 export const plain = (v) => (num(v) ? String(Math.round(v * 100) / 100) : NONE);
 
-/** The unit of a reading or rule metric, for values, thresholds and chart axes. */
+/**
+ * Units of common sensor metrics (the names Zigbee2MQTT, Tasmota and ESPHome devices report), and
+ * of the built-in readings. Others come from the hub's METRIC_UNITS (GET /metric-units).
+ */
+export const BUILT_IN_UNITS = Object.freeze({
+  battery_level: '%', battery: '%', rssi: 'dBm', error_rate: '%',
+  temperature: '°C', temp: '°C', humidity: '%', pressure: 'hPa', voltage: 'V', current: 'A', power: 'W',
+  energy: 'kWh', linkquality: 'lqi', illuminance: 'lx', illuminance_lux: 'lx', co2: 'ppm', voc: 'ppb',
+  pm25: 'µg/m³', pm10: 'µg/m³', noise: 'dB', soil_moisture: '%', wind_speed: 'm/s', rain: 'mm', flow: 'L/min',
+});
+let extraUnits = {};
+/** The hub's METRIC_UNITS (they win over the built-in ones). */
+export function setMetricUnits(units) {
+  extraUnits = units && typeof units === 'object' ? { ...units } : {};
+}
+
+/** The unit of a reading or rule metric, for values, thresholds and chart axes ('' when unknown). */
 export function unitOf(metric) {
   const m = String(metric ?? '').replace(/^metrics\./, '');
-  if (m === 'battery_level' || m === 'battery') return '%';
-  if (m === 'rssi') return 'dBm';
+  if (Object.hasOwn(extraUnits, m)) return extraUnits[m];
+  if (Object.hasOwn(BUILT_IN_UNITS, m)) return BUILT_IN_UNITS[m];
   if (m.startsWith('response_time')) return 'ms';
-  if (m === 'error_rate') return '%';
-  return '';
+  // temperature_c, outdoor_temperature, humidity_2…: the known name inside it.
+  const known = Object.keys(BUILT_IN_UNITS).find((name) => name.length > 3 && (m.startsWith(`${name}_`) || m.endsWith(`_${name}`)));
+  return known ? BUILT_IN_UNITS[known] : '';
 }
 
 /** A reading with its unit; error rates are stored as a 0–1 share and shown as percent. */

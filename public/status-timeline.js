@@ -31,19 +31,16 @@ export function statusTimeline(deviceId) {
     const now = Date.now();
     const from = now - DAY;
     const xs = [];
-    const on = [];
-    const off = [];
+    const status = []; // 1 online, 0 offline, null unknown
     for (const c of changes) {
       xs.push(Math.max(from, c.t) / 1000);
-      on.push(c.status === 'online' ? 1 : 0);
-      off.push(c.status === 'offline' ? 1 : 0);
+      status.push(c.status === 'online' ? 1 : c.status === 'offline' ? 0 : null);
     }
     if (changes.length > 0) {
       xs.push(now / 1000);
-      on.push(on.at(-1));
-      off.push(off.at(-1));
+      status.push(status.at(-1));
     }
-    chart?.setData([xs, on, off]);
+    chart?.setData([xs, status]);
     const periods = changes.map((c, i) => ({ status: c.status, from: Math.max(from, c.t), to: changes[i + 1]?.t ?? now }));
     const known = periods.reduce((n, p) => n + (p.to - p.from), 0);
     const online = periods.filter((p) => p.status === 'online').reduce((n, p) => n + (p.to - p.from), 0);

@@ -138,6 +138,12 @@ export function createVigilClient(options) {
   const fleet = { handlers: new Set(), summaries: false, fleetSeq: null, epoch: null };
   /** @type {Map<number, Pending>} */
   const pending = new Map();
+  /**
+   * Requests made before the connection is open (or while it reconnects), waiting for it: each is
+   * sent once the socket is authenticated and subscribed, or rejected at its deadline.
+   * @type {Set<{ resolve: (ws: WebSocketLike) => void, reject: (error: VigilError) => void, timer: ReturnType<typeof setTimeout> }>}
+   */
+  const waiting = new Set();
   /** @type {Set<(error: VigilError) => void>} */
   const errorListeners = new Set();
   /** @type {Set<(status: VigilStatus, detail: VigilStatusDetail | null) => void>} */
@@ -184,6 +190,11 @@ export function createVigilClient(options) {
     retryTimer = null;
     stopRenewing();
     rejectAll('closed', `the client stopped: ${detail.reason}`);
+    for (const w of waiting) {
+      clearTimeout(w.timer);
+      w.reject(new VigilError('closed', `the client stopped: ${detail.reason}`));
+    }
+    waiting.clear();
     const ws = socket;
     socket = null;
     ready = false;
@@ -201,18 +212,53 @@ export function createVigilClient(options) {
    * @param {WebSocketLike} ws
    * @param {Record<string, unknown>} message
    * @param {((frame: VigilFrame) => void) | null} [onAck] run as the ack arrives, before any frame after it
+   * @param {number} [timeoutMs] how long to wait for the answer (what is left of a request's time)
    * @returns {Promise<VigilFrame>}
    */
-  const request = (ws, message, onAck = null) => {
+  const request = (ws, message, onAck = null, timeoutMs = requestTimeoutMs) => {
     const id = nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         pending.delete(id);
         reject(new VigilError('timeout', `no answer to ${String(message.type)} within ${requestTimeoutMs} ms`));
-      }, requestTimeoutMs);
+      }, timeoutMs);
       pending.set(id, { resolve, reject, timer, onAck });
       ws.send(JSON.stringify({ ...message, id }));
     });
+  };
+
+  /**
+   * The open socket, at once when there is one, else once the connection is open (authenticated and
+   * subscribed), so a request made before that (a page's first lines) is sent then instead of
+   * failing; rejected with `timeout` past the deadline, `closed` when the client stops.
+   * @param {string} what the request, for the timeout's message
+   * @param {number} deadline Date.now() by which it must be sent
+   * @returns {Promise<WebSocketLike>}
+   */
+  const whenOpen = (what, deadline) => {
+    if (closed) return Promise.reject(new VigilError('closed', 'the client was closed'));
+    if (ready && socket !== null && socket.readyState === OPEN) return Promise.resolve(socket);
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          waiting.delete(waiter);
+          reject(new VigilError('timeout', `not connected within ${requestTimeoutMs} ms: ${what} was not sent`));
+        }, Math.max(0, deadline - Date.now())),
+      };
+      waiting.add(waiter);
+    });
+  };
+
+  /** Sends the requests that waited for the connection, in the order they were made. @param {WebSocketLike} ws */
+  const releaseWaiting = (ws) => {
+    const released = [...waiting];
+    waiting.clear();
+    for (const w of released) {
+      clearTimeout(w.timer);
+      w.resolve(ws);
+    }
   };
 
   /** @param {string} code @param {string} message */
@@ -321,6 +367,7 @@ export function createVigilClient(options) {
     ready = true;
     attempt = 0;
     setStatus('open');
+    releaseWaiting(ws);
     await Promise.all(subscriptions);
   };
 
@@ -555,8 +602,14 @@ export function createVigilClient(options) {
       };
     },
     async ackAlert(alertId) {
-      if (!ready || socket === null) throw new VigilError('disconnected', 'not connected; try again once the status is open');
-      await request(socket, { type: 'ack_alert', alert_id: alertId });
+      // Made before the connection is open (or while it reconnects): sent once it is, all within requestTimeoutMs.
+      const deadline = Date.now() + requestTimeoutMs;
+      for (;;) {
+        // Open: sent at once (in this turn); else once it is.
+        const ws = ready && socket !== null && socket.readyState === OPEN ? socket : await whenOpen('ack_alert', deadline);
+        // The connection may have closed between its opening and this turn: wait for the next one.
+        if (ws === socket && ready) return void (await request(ws, { type: 'ack_alert', alert_id: alertId }, null, Math.max(0, deadline - Date.now())));
+      }
     },
     onStatus(fn) {
       statusListeners.add(fn);

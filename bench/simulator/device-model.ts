@@ -87,3 +87,14 @@ function round(value: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
 }
+
+/** Device types of the demo fleet, with names for some of each: every dashboard panel has something to show. */
+const TYPES = ['thermostat', 'air-quality', 'energy-meter', 'water-leak', 'gateway'] as const;
+const PLACES = ['Boiler room', 'Cold store', 'Office', 'Server room', 'Warehouse', 'Lobby', 'Roof', 'Basement'];
+
+/** The type of the device at `index`, and a name for one in three (the others go by their id). */
+export function deviceLabels(index: number): { type: string; name: string | null } {
+  const type = TYPES[index % TYPES.length]!;
+  const name = index % 3 === 0 ? `${PLACES[Math.floor(index / TYPES.length) % PLACES.length]} ${type.replace('-', ' ')} ${Math.floor(index / 3) + 1}` : null;
+  return { type, name };
+}

@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { createFleet, isFlappingOff, reading, rng, type SimulatedDevice } from './device-model.js';
+import { createFleet, deviceLabels, isFlappingOff, reading, rng, type SimulatedDevice } from './device-model.js';
 
 /**
  * Simulated devices publishing realistic telemetry over MQTT, with shares of misbehaving ones.
  *   npm run simulate -- --devices 1000 --rate 1 --mqtt-url mqtt://127.0.0.1:1883 --duration 600
  * Devices share `--connections` MQTT connections, except Last Will devices, which get their own so
  * the broker can publish their will when they drop. The run stops by itself after --duration seconds.
+ * Before sending, each device is given a type (and one in three a name) with PUT /devices/{id} on
+ * --hub-url (an admin key in --api-key or VIGIL_API_KEY when the hub needs one; --hub-url '' skips it).
  */
 const { values } = parseArgs({
   options: {
@@ -25,6 +27,8 @@ const { values } = parseArgs({
     silent: { type: 'string', default: '0.02' },
     'last-will': { type: 'string', default: '0.02' },
     flapping: { type: 'string', default: '0.02' },
+    'hub-url': { type: 'string', default: 'http://127.0.0.1:8080' },
+    'api-key': { type: 'string', default: process.env.VIGIL_API_KEY ?? '' },
   },
 });
 
@@ -62,8 +66,44 @@ function share(name: keyof typeof values): number {
   return positive(name, 0, 1);
 }
 
+/**
+ * Types and names through the REST API (the hub's device settings), a few at a time; a refusal (no
+ * admin key, no hub at that URL) is told once and the run goes on with untyped devices.
+ */
+async function register(hubUrl: string, apiKey: string): Promise<void> {
+  let next = 0;
+  let done = 0;
+  let failure: string | null = null;
+  const worker = async () => {
+    while (failure === null && next < fleet.length) {
+      const index = next++;
+      const device = fleet[index]!;
+      for (let attempt = 0; ; attempt++) {
+        const r = await fetch(`${hubUrl}/devices/${encodeURIComponent(device.id)}`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json', ...(apiKey ? { 'x-api-key': apiKey } : {}) },
+          body: JSON.stringify(deviceLabels(index)),
+        }).catch((e: unknown) => ({ ok: false, status: 0, statusText: (e as Error).message, headers: new Headers() }) as const);
+        if (r.ok) {
+          done++;
+          break;
+        }
+        if (r.status === 429 && attempt < 20) {
+          await new Promise((resolve) => setTimeout(resolve, 1000 * Number(r.headers.get('retry-after') ?? 1)));
+          continue;
+        }
+        failure = `PUT /devices/${device.id}: ${r.status} ${r.statusText}`;
+        break;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  process.stdout.write(failure === null ? `typed and named ${done} devices on ${hubUrl}\n` : `devices left untyped (${failure}); pass --hub-url and an admin --api-key\n`);
+}
+
 async function main(): Promise<void> {
   const url = values['mqtt-url']!;
+  if (values['hub-url']) await register(values['hub-url'].replace(/\/$/, ''), values['api-key']!);
   const shared: MqttClient[] = [];
   for (let i = 0; i < Math.min(connections, devices); i++) {
     shared.push(await connectAsync(url, { clientId: `vigil-sim-${process.pid}-${i}`, clean: true, reconnectPeriod: 1000 }));

@@ -5,7 +5,8 @@ import { mountRoutes } from '../transport/http/router.js';
 import { adminRoutes } from '../transport/http/admin-routes.js';
 import { commandRoutes } from '../transport/http/command-routes.js';
 import type { HttpSecurity } from '../transport/http/guard.js';
-import { healthRoutes } from '../transport/http/health-routes.js';
+import { healthRoutes, metricUnits } from '../transport/http/health-routes.js';
+import { FleetHistory } from '../hub/fleet-history.js';
 import { ingestRoutes } from '../transport/http/ingest-routes.js';
 import { notificationRoutes } from '../transport/http/notification-routes.js';
 import { openApiRoute } from '../transport/http/openapi.js';
@@ -78,10 +79,14 @@ export async function startServing(ctx: StartContext, storage: Storage, core: Hu
     maxHeaderBytes: config.HTTP_MAX_HEADER_BYTES,
     faults,
   };
+  // The fleet's counts over the last 24 h, as this instance's registry keeps them (docs/api.md#fleet-history).
+  const history = new FleetHistory(() => hub.registry.totals(), config.FLEET_COUNTS_SAMPLE_MS);
+  history.start();
+  life.onStop(() => history.stop());
   const routes: Route[] = [
     ...probeRoutes(checks, metrics),
     ...statusRoutes({ hub, presence, database, bounds: { ...queryBounds(config), refused } }),
-    ...healthRoutes(hub, database),
+    ...healthRoutes(hub, database, history, metricUnits(config.METRIC_UNITS)),
     ...ingestRoutes(hub, ingest.entry, database, config),
     ...adminRoutes(access.keys, access.tokens, log),
     ...ruleRoutes(rules, refused),

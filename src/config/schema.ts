@@ -148,6 +148,12 @@ export const configSchema = z.object({
   WS_LAG_CHECK_MS: int(10, 10_000).default(100),
   FLEET_SUMMARY_INTERVAL_MS: int(100, 60_000).default(1000),
   FLEET_SUMMARY_CHUNK: int(10, 10_000).default(1000),
+  FLEET_COUNTS_SAMPLE_MS: int(100, 600_000).default(10_000),
+  /** Units of sensor metrics the dashboard does not know: `flow=L/min,soil=%` (GET /metric-units). */
+  METRIC_UNITS: z
+    .string()
+    .regex(/^([A-Za-z0-9._:-]{1,64}=[^,=]{1,16})(,[A-Za-z0-9._:-]{1,64}=[^,=]{1,16})*$/, 'name=unit pairs separated by commas, e.g. flow=L/min,soil=%')
+    .optional(),
   RETENTION_DAYS: z.coerce.number().positive().max(36_500).default(30),
   HISTORY_RETENTION_DAYS: z.coerce.number().positive().max(36_500).default(365),
   RETENTION_CRON: z.string().min(9).default('17 * * * *'),

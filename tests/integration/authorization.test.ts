@@ -54,6 +54,8 @@ const EXPECTED: Record<string, Expected> = {
   'GET /devices/{device_id}/uptime': read('device'),
   'GET /devices/{device_id}/health': read('device'),
   'GET /health/devices': read('filtered'),
+  'GET /fleet/history': read('fleet'),
+  'GET /metric-units': PUBLIC,
   'GET /alerts': read('filtered'),
   'POST /alerts/{alert_id}/ack': { scope: 'command', devices: 'device' },
   'POST /devices/{device_id}/commands': { scope: 'command', devices: 'device' },

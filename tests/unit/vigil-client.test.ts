@@ -48,6 +48,15 @@ const socket = (i: number): FakeSocket => FakeSocket.all[i]!;
 /** Lets the client's promise chains (auth → subscribe) run. */
 const settle = () => vi.advanceTimersByTimeAsync(0);
 
+/** Whether a promise has settled yet (read after the microtasks ran). */
+const states = new WeakMap<Promise<unknown>, 'pending' | 'settled'>();
+const pendingState = (p: Promise<unknown>): 'pending' | 'settled' => states.get(p) ?? 'pending';
+const track = <T>(p: Promise<T>): Promise<T> => {
+  states.set(p, 'pending');
+  p.then(() => states.set(p, 'settled'), () => states.set(p, 'settled'));
+  return p;
+};
+
 const update = (deviceId: string, seq: number) => ({ type: 'device_update', device_id: deviceId, seq, data: { battery_level: seq } });
 
 describe('vigil-client', () => {
@@ -161,7 +170,6 @@ describe('vigil-client', () => {
 
   it('acks alerts with promises: resolved by the ack, rejected by the error frame or a timeout', async () => {
     const client = createVigilClient({ url: 'ws://hub/ws', WebSocket: Socket, requestTimeoutMs: 1000 });
-    await expect(client.ackAlert('a')).rejects.toMatchObject({ code: 'disconnected' });
     socket(0).open();
     await settle();
     const alertId = '00000000-0000-0000-0000-000000000001';
@@ -177,6 +185,63 @@ describe('vigil-client', () => {
     await vi.advanceTimersByTimeAsync(1000);
     await expectation;
     client.close();
+  });
+
+  it('a request made before the connection is open waits for it (after auth and the subscriptions), within requestTimeoutMs', async () => {
+    const client = createVigilClient({ url: 'ws://hub/ws', token: 'vgl_key', WebSocket: Socket, requestTimeoutMs: 1000, reconnect: { minMs: 10, maxMs: 10 } });
+    client.subscribeDevice('d1', () => undefined);
+    const alertId = '00000000-0000-0000-0000-000000000001';
+    // The documented embedding example's last line: an ack right after createVigilClient.
+    const early = client.ackAlert(alertId);
+    let settled = false;
+    void early.then(() => (settled = true), () => (settled = true));
+    await vi.advanceTimersByTimeAsync(300);
+    socket(0).open();
+    await settle();
+    expect(socket(0).sent.map((m) => m.type)).toEqual(['auth']); // nothing before the key
+    socket(0).ack('auth');
+    await settle();
+    expect(socket(0).sent.map((m) => m.type)).toEqual(['auth', 'subscribe_device', 'ack_alert']);
+    expect(socket(0).last('ack_alert')).toMatchObject({ alert_id: alertId });
+    expect(settled).toBe(false);
+    socket(0).ack('ack_alert');
+    await expect(early).resolves.toBeUndefined();
+
+    // While it reconnects: sent on the next connection.
+    socket(0).drop(1006);
+    const during = client.ackAlert(alertId);
+    await vi.advanceTimersByTimeAsync(10);
+    socket(1).open();
+    await settle();
+    socket(1).ack('auth');
+    await settle();
+    socket(1).ack('ack_alert');
+    await expect(during).resolves.toBeUndefined();
+
+    // Bounded: the wait and the answer together take at most requestTimeoutMs.
+    socket(1).drop(1006);
+    const late = track(client.ackAlert(alertId));
+    const timedOut = expect(late).rejects.toMatchObject({ code: 'timeout' });
+    await vi.advanceTimersByTimeAsync(10);
+    socket(2).open();
+    await vi.advanceTimersByTimeAsync(600);
+    socket(2).ack('auth');
+    await settle();
+    expect(socket(2).last('ack_alert')).toMatchObject({ alert_id: alertId });
+    await vi.advanceTimersByTimeAsync(389);
+    expect(pendingState(late)).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    await timedOut;
+
+    // Never connected: a timeout; close() rejects what waits with `closed`.
+    socket(2).drop(1006);
+    const never = client.ackAlert(alertId);
+    const neverExpectation = expect(never).rejects.toMatchObject({ code: 'timeout' });
+    await vi.advanceTimersByTimeAsync(1000); // sockets 3.. never open
+    await neverExpectation;
+    const closing = client.ackAlert(alertId);
+    client.close();
+    await expect(closing).rejects.toMatchObject({ code: 'closed' });
   });
 
   it('reports error frames nobody asked for (rate_limited) and subscription errors', async () => {
@@ -358,7 +423,7 @@ describe('vigil-client', () => {
       expect(client.statusDetail).toEqual({ code, reason });
       await vi.advanceTimersByTimeAsync(60_000);
       expect(FakeSocket.all).toHaveLength(1); // no reconnect
-      await expect(client.ackAlert('00000000-0000-0000-0000-000000000001')).rejects.toMatchObject({ code: 'disconnected' });
+      await expect(client.ackAlert('00000000-0000-0000-0000-000000000001')).rejects.toMatchObject({ code: 'closed' });
     });
 
     it.each([1001, 1006, 1011, 1009, 4008, 4029, 4440])('reconnects after %i, telling the code and the wait', async (code) => {

@@ -9,6 +9,7 @@ import { route, type Route } from './router.js';
 import { respondLater, sendJson } from './respond.js';
 import { OWNER_UNAVAILABLE, ownerReadRoute } from './owner-read.js';
 import { alertData } from '../../domain/representations.js';
+import type { FleetHistory } from '../../hub/fleet-history.js';
 
 export const alertsQuery = z.object({
   state: z.enum(['active', 'raised', 'acknowledged', 'cleared', 'all']).default('active'),
@@ -18,6 +19,7 @@ export const alertsQuery = z.object({
   before: z.iso.datetime({ offset: true }).optional(),
 });
 
+export const fleetHistoryQuery = z.object({ since: z.iso.datetime({ offset: true }).optional() });
 export const healthDevicesQuery = z.object({ worst: z.coerce.number().int().min(1).max(1000).default(10) });
 export const ackBody = z.object({ by: z.string().min(1).max(100).optional() }).strict();
 
@@ -29,8 +31,40 @@ const BUCKETS = ['0-20', '20-40', '40-60', '60-80', '80-100'];
  * instance that owns a device (one instance unless clustered): each in-memory read is an owner API
  * call answered there (src/hub/health-views.ts), so any instance answers alike.
  */
-export function healthRoutes(hub: Hub, database: Database): Route[] {
+/** METRIC_UNITS as a map (the schema checked its form). */
+export function metricUnits(setting: string | undefined): Record<string, string> {
+  const units: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const pair of setting ? setting.split(',') : []) {
+    const [name, unit] = pair.split('=');
+    units[name!.trim()] = unit!.trim();
+  }
+  return units;
+}
+
+export function healthRoutes(hub: Hub, database: Database, history: FleetHistory, units: Record<string, string> = {}): Route[] {
   return [
+    route({
+      method: 'GET',
+      path: '/metric-units',
+      summary: 'Units of sensor metrics set with METRIC_UNITS (name → unit), added to the dashboard\'s built-in ones',
+      action: 'public',
+      device: 'none',
+      ok: '200',
+      handle: (res) => sendJson(res, '200 OK', { units }),
+    }),
+    route({
+      method: 'GET',
+      path: '/fleet/history',
+      summary: 'Online, offline and unknown device counts over the last 24 h, sampled every FLEET_COUNTS_SAMPLE_MS (by this instance; fleet-wide, so not for keys limited to devices)',
+      action: 'fleet.feed',
+      device: 'none',
+      query: fleetHistoryQuery,
+      ok: '200',
+      handle(res, r) {
+        const since = r.query.since === undefined ? null : Date.parse(r.query.since);
+        sendJson(res, '200 OK', { interval_s: history.intervalMs / 1000, samples: history.columns(since) });
+      },
+    }),
     ownerReadRoute({ path: '/devices/{device_id}/metrics/summary', summary: 'Rolling metrics: recent and last 24 h', known: isDeviceId, read: (id) => hub.owner.metricsSummary(id) }),
     ownerReadRoute({ path: '/devices/{device_id}/health', summary: 'Health score, components and 24 h trend', known: isDeviceId, read: (id) => hub.owner.health(id) }),
     route({
