@@ -321,6 +321,42 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       expect(new Set(again.map((f) => f.seq)).size).toBe(again.length);
     });
 
+    it('hands a connection following a device and * every frame of the device in seq order, of every kind', async () => {
+      // Each connection follows two devices and `*` (one device before `*`, one after); the devices
+      // raise and clear an alert with every other message, so device_update, health_score,
+      // anomaly_alert and status_change frames interleave. A frame that comes after one with a
+      // higher seq of the same device is one the browser client drops (public/vigil-client.js).
+      const pairs = Array.from({ length: 2 }, () => [id(), id()] as const);
+      const watchers: TestClient[] = [];
+      for (const [before, after] of pairs) {
+        const c = await connect();
+        await subscribe(c, before);
+        expect((await c.request({ type: 'subscribe_all' }, 1)).type).toBe('ack');
+        await subscribe(c, after);
+        watchers.push(c);
+      }
+      const messages = 40;
+      await publishMany(
+        messages,
+        async (i) => {
+          for (const pair of pairs) for (const d of pair) await device.telemetry(d, { battery_level: 50, metrics: { probe: i % 2 === 0 ? 500 : 0, i } });
+        },
+        1,
+      );
+      for (const [w, c] of watchers.entries()) {
+        for (const d of pairs[w]!) {
+          await c.next((f) => f.type === 'status_change' && f.device_id === d && f.status === 'offline', 10_000);
+          const frames = c.frames.filter((f) => f.device_id === d && f.type !== 'snapshot');
+          const seqs = frames.map((f) => f.seq as number);
+          const outOfOrder = frames.filter((_, k) => k > 0 && seqs[k]! <= seqs[k - 1]!).map((f) => `${f.type}#${f.seq as number}`);
+          expect(outOfOrder, `${d}: ${outOfOrder.length} of ${frames.length} frames after a higher seq`).toEqual([]);
+          expect(seqs).toEqual(seqs.map((_, k) => k + 1));
+          expect(new Set(frames.map((f) => f.type))).toEqual(new Set(['device_update', 'status_change', 'health_score', 'anomaly_alert']));
+          expect(c.ofType('device_update', d).map((f) => (f.data as { metrics: { i: number } }).metrics.i)).toEqual([...Array(messages).keys()]);
+        }
+      }
+    });
+
     it('stops sending after unsubscribe_device and answers ping with pong', async () => {
       const d = id();
       const client = await connect();
