@@ -67,7 +67,7 @@ export async function startHubCore(ctx: StartContext, storage: Storage, cluster:
   const rules = new RuleStore({ db: database.db, insights: hub.insights, owner: hub.owner, log, metrics, faults, pollMs: config.RULES_POLL_S * 1000 });
   life.onStop(() => rules.stop());
   await rules.start(initialRuleSet(config));
-  await restoreState(hub, database, log);
+  await restoreState(hub, database, log, cluster === null || cluster.membership.list.length <= 1);
   if (notifications !== null) {
     await notifications.start({
       db: database.db,

@@ -9,6 +9,7 @@ import type { DeviceRegistry } from './device-registry.js';
 import type { FleetSummaries } from './fleet-summary.js';
 import { ALL_CHANNEL, type FramePublisher } from './frame-publisher.js';
 import type { Insights } from './insights.js';
+import type { Alert } from '../domain/alert.js';
 import { incidentAlert, MassOfflineGuard, type MassOfflineOptions } from './mass-offline.js';
 import type { OfflineTimeouts } from './offline-timeouts.js';
 import type { Outlets } from './outlets.js';
@@ -195,6 +196,31 @@ export class PresenceTracker implements PresenceListener {
     }
     if (store) publisher.storeStatusChange(change);
     this.watchForIncident(state, change);
+  }
+
+  /**
+   * A mass-offline incident stored as open when this instance started. Alone (one instance, or the
+   * first live member of a cluster), nobody watched the fleet while it was down: the incident ends
+   * here, `cleared` with `"ended":"restart"` (its counts as stored), and devices still offline are
+   * judged one by one from now. Joining live instances: it is adopted (the `*` owner may move here),
+   * covering the devices offline now that were last heard after its wave could have begun.
+   */
+  restoreIncident(stored: Alert, alone: boolean): void {
+    const at = this.deps.now();
+    const data = stored.data;
+    const returned = typeof data.returned === 'number' ? data.returned : 0;
+    if (alone) {
+      const ended: Alert = { ...stored, state: 'cleared', data: { ...data, ended: 'restart' }, updatedAt: at, clearedAt: at };
+      this.deps.publisher.fleetAlert(ended, 'cleared', at);
+      return;
+    }
+    const { registry, timeouts } = this.deps;
+    const windowMs = this.deps.massOffline.windowMs;
+    const members: string[] = [];
+    for (const state of registry.values()) {
+      if (state.status === 'offline' && state.lastSeen !== null && state.lastSeen >= stored.raisedAt - windowMs - timeouts.of(state)) members.push(state.id);
+    }
+    this.massOffline.adopt({ id: stored.id, raisedAt: stored.raisedAt, returned }, members, at);
   }
 
   /** Mass offline: one incident (on the `*` channel and stored as an alert) instead of an alert per device. */
