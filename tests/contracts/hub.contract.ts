@@ -456,6 +456,26 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       }
     });
 
+    it('answers POST /status with a reading older than RETENTION_DAYS 422 timestamp_too_old, counted, nothing stored', async () => {
+      const d = id();
+      const tooOld = async () => (await hub.metrics.invalidMessages.get()).values.find((v) => v.labels.reason === 'timestamp_too_old')?.value ?? 0;
+      const post = (timestamp: string | number) =>
+        fetch(httpUrl(hub, '/status'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ device_id: d, battery_level: 40, timestamp }) });
+      const day = 86_400_000;
+      const retentionMs = hub.config.RETENTION_DAYS * day;
+      const before = await tooOld();
+      for (const timestamp of [0, new Date(Date.now() - retentionMs - day).toISOString()]) {
+        const res = await post(timestamp);
+        expect(res.status, String(timestamp)).toBe(422);
+        expect(await res.json()).toEqual({ detail: [{ loc: ['body', 'timestamp'], msg: expect.any(String), type: 'timestamp_too_old' }] });
+      }
+      expect(await tooOld()).toBe(before + 2);
+      expect((await fetch(httpUrl(hub, `/status/${d}`))).status).toBe(404);
+      // Inside the window: accepted (its device time is trusted for storage).
+      expect((await post(new Date(Date.now() - retentionMs + day).toISOString())).status).toBe(200);
+      expect(await tooOld()).toBe(before + 2);
+    });
+
     it('accepts ISO and epoch timestamps and ignores unknown fields', async () => {
       const d = id();
       const client = await connect();
