@@ -87,6 +87,13 @@ export async function startHubCore(ctx: StartContext, storage: Storage, cluster:
     backlogRead = resolve;
   });
   hub.readingBacklog = true;
+  // A cluster that had no live member kept no presence and, on clean sessions, no broker queue:
+  // devices whose keys expired meanwhile get CLUSTER_START_GRACE_S to be heard again before they
+  // are judged (docs/presence.md, "A whole cluster restarted").
+  const alone = cluster !== null && cluster.membership.list.length <= 1;
+  const graceMs = alone ? config.CLUSTER_START_GRACE_S * 1000 : 0;
+  hub.presence.beginGrace(graceMs);
+  life.onStop(() => hub.presence.endGrace());
   const reconciled = judgeAfter.then(() => {
     hub.readingBacklog = false;
     return hub.reconcile().then(
