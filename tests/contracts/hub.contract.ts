@@ -357,6 +357,39 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       }
     });
 
+    it('on a connection following *, no frame of a device overtakes the snapshot of its subscribe', async () => {
+      // In a cluster the snapshot comes from the owner a round trip later; the device's alerts and
+      // health frames keep coming on `*` meanwhile and must wait behind it, as its updates do.
+      const d = id();
+      const c = await connect();
+      expect((await c.request({ type: 'subscribe_all' }, 1)).type).toBe('ack');
+      let publishing = true;
+      let i = 0;
+      const publisher = Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (publishing) await device.telemetry(d, { battery_level: 50, metrics: { probe: i++ % 2 === 0 ? 500 : 0 } });
+        }),
+      );
+      await c.next((f) => f.type === 'anomaly_alert' && f.device_id === d, 5000);
+      try {
+        for (let round = 0; round < 20; round++) {
+          const from = c.frames.length;
+          expect((await c.request({ type: 'subscribe_device', device_id: d }, 10 + round)).type).toBe('ack');
+          const snapshot = await c.next((f) => f.type === 'snapshot' && f.device_id === d, 5000, from);
+          await c.next((f) => f.type === 'anomaly_alert' && f.device_id === d, 5000, c.frames.indexOf(snapshot));
+          const at = c.frames.indexOf(snapshot);
+          const before = c.frames.slice(from, at).filter((f) => f.device_id === d && (f.seq as number) > (snapshot.seq as number));
+          expect(before.map((f) => `${f.type}#${f.seq as number}`), `overtook snapshot #${snapshot.seq as number}`).toEqual([]);
+          const after = c.frames.slice(at + 1).filter((f) => f.device_id === d && f.type !== 'snapshot').map((f) => f.seq as number);
+          expect(after[0]).toBe((snapshot.seq as number) + 1);
+          expect(after.filter((s, k) => k > 0 && s <= after[k - 1]!)).toEqual([]);
+        }
+      } finally {
+        publishing = false;
+        await publisher;
+      }
+    });
+
     it('stops sending after unsubscribe_device and answers ping with pong', async () => {
       const d = id();
       const client = await connect();
