@@ -67,7 +67,7 @@ export async function startHubCore(ctx: StartContext, storage: Storage, cluster:
   const rules = new RuleStore({ db: database.db, insights: hub.insights, owner: hub.owner, log, metrics, faults, pollMs: config.RULES_POLL_S * 1000 });
   life.onStop(() => rules.stop());
   await rules.start(initialRuleSet(config));
-  await restoreState(hub, database, log);
+  await restoreState(hub, database, log, cluster === null || cluster.membership.list.length <= 1);
   if (notifications !== null) {
     await notifications.start({
       db: database.db,
@@ -87,6 +87,13 @@ export async function startHubCore(ctx: StartContext, storage: Storage, cluster:
     backlogRead = resolve;
   });
   hub.readingBacklog = true;
+  // A cluster that had no live member kept no presence and, on clean sessions, no broker queue:
+  // devices whose keys expired meanwhile get CLUSTER_START_GRACE_S to be heard again before they
+  // are judged (docs/presence.md, "A whole cluster restarted").
+  const alone = cluster !== null && cluster.membership.list.length <= 1;
+  const graceMs = alone ? config.CLUSTER_START_GRACE_S * 1000 : 0;
+  hub.presence.beginGrace(graceMs);
+  life.onStop(() => hub.presence.endGrace());
   const reconciled = judgeAfter.then(() => {
     hub.readingBacklog = false;
     return hub.reconcile().then(

@@ -174,6 +174,8 @@ export const configSchema = z.object({
   FLEET_HISTORY_MAX_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
   CLUSTER_PROBE_MS: int(50, 10_000).default(250),
   CLUSTER_HANDOFF_TIMEOUT_MS: int(50, 60_000).default(1000),
+  /** An instance starting as the cluster's only live member judges no device offline for this long (docs/presence.md). */
+  CLUSTER_START_GRACE_S: z.coerce.number().min(0).max(3600).default(60),
   HISTORY_TTL_S: int(1, 86_400).default(300),
   MASS_OFFLINE_MIN_DEVICES: int(2, 10_000_000).default(20),
   MASS_OFFLINE_SHARE: z.coerce.number().min(0).max(1).default(0.3),

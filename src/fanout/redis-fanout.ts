@@ -31,11 +31,17 @@ type RedisWithFanout = RedisBus['commands'] & {
  * call keeps each device's seq and time window of history, and numbers the `*` feed (fleet_seq) for
  * the whole cluster, so a client can resume on any instance.
  *
- * This instance's own clients get a frame once that call returns, not before: every frame a client
- * holds is then stored in Redis (its seq, its history, its fleet_seq), so an instance killed at any
- * moment leaves no client with a frame the others cannot resume after. Costs the local clients one
- * Redis round trip of latency (docs/scaling.md). When Redis does not answer, frames are still
- * delivered here (`*` frames without fleet_seq): availability over resumability.
+ * This instance's own clients get its frames the way every other instance's clients do: from the
+ * channels, on the one subscriber connection. Redis sends that connection the messages of every
+ * channel in the order it published them, so a connection following a device and `*` gets the
+ * device's frames in seq order, whichever channel brings each (the device's own frames on
+ * ch:<device>, its status, health and alerts on ch:*); delivering the owner's device frames from the
+ * script's reply, on the command connection, raced the `*` ones (docs/scaling.md, "Order of a
+ * device's frames"). Every frame a client holds is still stored in Redis first (seq, history,
+ * fleet_seq) and fenced frames are never published, so an instance killed at any moment leaves no
+ * client with a frame the others cannot resume after. When Redis does not answer, frames are
+ * delivered here from the failed call (`*` frames without fleet_seq): availability over
+ * resumability.
  */
 export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanout> {
   const { bus, instanceId } = opts;
@@ -64,30 +70,30 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
   const echo = `${instanceId}|`;
   const dropped = opts.dropped;
 
-  /** This instance's clients get a batch's frames once Redis stored them (fenced ones: never). */
-  const deliver = (chunk: readonly (string | number)[], result: readonly (number | string)[] | null) => {
-    const fenced = new Map<number, number>(); // frame index → the seq Redis has for its device
-    if (result !== null) {
-      if (dropped) {
-        for (const [slot, scope, reason] of [[1, 'device', 'window'], [2, 'device', 'bytes'], [3, 'fleet', 'window'], [4, 'fleet', 'bytes']] as const) {
-          const n = Number(result[slot]);
-          if (n > 0) dropped(scope, reason, n);
-        }
+  /**
+   * A batch Redis stored: its frames reach this instance's clients through the channels, like every
+   * other instance's (bus.route below); here only the counts and the fenced frames (never published).
+   */
+  const stored = (chunk: readonly (string | number)[], result: readonly (number | string)[]) => {
+    if (dropped) {
+      for (const [slot, scope, reason] of [[1, 'device', 'window'], [2, 'device', 'bytes'], [3, 'fleet', 'window'], [4, 'fleet', 'bytes']] as const) {
+        const n = Number(result[slot]);
+        if (n > 0) dropped(scope, reason, n);
       }
-      for (let j = 5; j < result.length; j += 2) fenced.set(Number(result[j]), Number(result[j + 1]));
     }
+    for (let j = 5; j < result.length; j += 2) {
+      opts.metrics.fanoutFenced.inc();
+      // The script names a fenced frame by its index in the call (4 arguments per frame).
+      fencedListener(chunk[Number(result[j]) * 4] as string, Number(result[j + 1]));
+    }
+  };
+  /** Redis did not take a batch: this instance's clients get its frames from here, unnumbered by Redis. */
+  const unstored = (chunk: readonly (string | number)[]) => {
     for (let i = 0; i < chunk.length; i += 4) {
       const channel = chunk[i] as string;
-      const key = chunk[i + 2] as string;
-      const frame = chunk[i + 3] as string;
-      if (channel === ALL) {
-        // Stored and numbered `*` frames reach this instance as they reach every other one, through
-        // the channel (see bus.route below); only those Redis never took are delivered from here.
-        if (result === null && follows.has(ALL)) local?.toAll(frame, key);
-      } else if (fenced.has(i / 4)) {
-        opts.metrics.fanoutFenced.inc();
-        fencedListener(channel, fenced.get(i / 4)!);
-      } else if (follows.has(channel)) local?.toDevice(channel, frame, key);
+      if (!follows.has(channel)) continue;
+      if (channel === ALL) local?.toAll(chunk[i + 3] as string, chunk[i + 2] as string);
+      else local?.toDevice(channel, chunk[i + 3] as string, chunk[i + 2] as string);
     }
   };
 
@@ -101,10 +107,10 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
       lastDelivered = commands
         .vigilFanout(prefix, instanceId, ...limits, now(), ...fleetLimits, ...chunk)
         .then(
-          (result) => deliver(chunk, result),
+          (result) => stored(chunk, result),
           () => {
             opts.metrics.fanoutPublishFailures.inc(chunk.length / 4);
-            deliver(chunk, null);
+            unstored(chunk);
           },
         )
         .catch(opts.faults.catcher('fanout', { op: 'deliver' }))
@@ -121,24 +127,19 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
   };
 
   bus.route(channelPrefix, 'fanout', (channel, message) => {
+    // This instance's own frames come back too and are delivered from here: one connection brings
+    // every channel in the order Redis published (and, for `*`, numbered) them.
+    if (local === null) return;
     const text = message.toString('utf8');
-    // Device frames: this instance delivered its own already. `*` frames: its own come back too, so
-    // every instance sends the fleet feed in one order, the order Redis numbered it in (delivering
-    // its own from the script's answer would race the other instances' on the second connection).
-    if (local === null || (channel !== ALL && text.startsWith(echo))) return;
     const a = text.indexOf('|');
     const b = text.indexOf('|', a + 1);
     const c = text.indexOf('|', b + 1);
     if (a === -1 || b === -1 || c === -1) return;
+    if (!text.startsWith(echo)) opts.metrics.fanoutRemoteFrames.inc();
     const key = text.slice(b + 1, c);
     const frame = text.slice(c + 1);
-    if (channel === ALL) {
-      if (!text.startsWith(echo)) opts.metrics.fanoutRemoteFrames.inc();
-      local.toAll(frame, key);
-    } else {
-      opts.metrics.fanoutRemoteFrames.inc();
-      local.toDevice(channel, frame, key);
-    }
+    if (channel === ALL) local.toAll(frame, key);
+    else local.toDevice(channel, frame, key);
   });
 
   /** Writes what is queued now; the reads that follow on the same connection see it. */
@@ -202,8 +203,8 @@ export async function createRedisFanout(opts: RedisFanoutOptions): Promise<Fanou
     },
     settled() {
       writeQueued();
-      // `*` frames arrive through the channel: past the barrier, those stored so far have.
-      if (follows.has(ALL)) return lastDelivered.then(() => bus.barrier());
+      // Stored frames arrive through the channels: past the barrier, those stored so far have.
+      if (follows.size > 0) return lastDelivered.then(() => bus.barrier());
       return inFlight === 0 ? null : lastDelivered;
     },
     async stop() {

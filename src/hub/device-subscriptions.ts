@@ -1,5 +1,5 @@
 import { seqOf } from '../fanout/fanout.js';
-import { holdChannel } from './held-frames.js';
+import { holdChannel, queueWithFleet, releaseQueued } from './held-frames.js';
 import type { Prepared, ResumeFrom } from './hub.js';
 import { CloseCode, encodeAck, encodeResumeAck, type RequestId } from './protocol.js';
 import type { Session } from './session.js';
@@ -49,7 +49,10 @@ export function begin(session: Session, deviceId: string, resume: ResumeFrom | n
 /** Until the first frames arrive, live frames of the device are held (in order) rather than sent. */
 export function hold(session: Session, deviceId: string): string[] {
   session.leaveTopics(deviceId);
-  return holdChannel(session, deviceId);
+  const held = holdChannel(session, deviceId);
+  // Following `*`: the device's shared frames come there; they wait too (held-frames.ts).
+  if (session.all) queueWithFleet(session, deviceId);
+  return held;
 }
 
 /** Joins the device's channel right after its synchronous first frames: call inside one cork with them. */
@@ -71,7 +74,8 @@ export function release(session: Session, begun: Begun, first: Prepared): boolea
   session.preparing.delete(deviceId);
   for (const frame of first.frames) session.socket.send(frame);
   for (const frame of held) if (seqOf(frame) > first.seq) session.socket.send(frame);
-  rejoin(session, deviceId);
+  if (session.queuedDevices?.has(deviceId)) releaseQueued(session, deviceId, first.seq);
+  else rejoin(session, deviceId);
   return true;
 }
 
@@ -79,7 +83,8 @@ export function release(session: Session, begun: Begun, first: Prepared): boolea
 export function releaseFailed(session: Session, begun: Begun): void {
   if (session.closed || session.preparing?.get(begun.deviceId) !== begun.held) return;
   session.preparing.delete(begun.deviceId);
-  rejoin(session, begun.deviceId);
+  if (session.queuedDevices?.has(begun.deviceId)) releaseQueued(session, begun.deviceId, -1);
+  else rejoin(session, begun.deviceId);
 }
 
 function rejoin(session: Session, deviceId: string): void {
@@ -136,11 +141,13 @@ export function leaveDevice(session: Session, deviceId: string): boolean {
   if (!session.devices.delete(deviceId)) return false;
   session.metrics.wsSubscriptions.dec();
   session.hub.unfollow(deviceId);
-  if (session.lagging || session.preparing?.delete(deviceId)) {
+  const queued = session.queuedDevices?.has(deviceId) === true;
+  if (session.lagging || session.preparing?.delete(deviceId) || queued) {
     session.lag.unfollow(deviceId, session);
     session.dropPending(deviceId);
   }
   session.leaveTopics(deviceId);
+  if (queued) session.socket.cork(() => releaseQueued(session, deviceId, undefined));
   return true;
 }
 

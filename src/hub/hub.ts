@@ -218,7 +218,7 @@ export class Hub implements PresenceListener, InsightSink {
     this.presence.onReconnected();
   }
 
-  reconcile(): Promise<{ checked: number; offline: number }> {
+  reconcile(): Promise<{ checked: number; offline: number; held: number }> {
     return this.presence.reconcile();
   }
 

@@ -9,9 +9,17 @@ import type { DeviceRegistry } from './device-registry.js';
 import type { FleetSummaries } from './fleet-summary.js';
 import { ALL_CHANNEL, type FramePublisher } from './frame-publisher.js';
 import type { Insights } from './insights.js';
+import type { Alert } from '../domain/alert.js';
 import { incidentAlert, MassOfflineGuard, type MassOfflineOptions } from './mass-offline.js';
 import type { OfflineTimeouts } from './offline-timeouts.js';
 import type { Outlets } from './outlets.js';
+
+/** A device held by a start-up grace: its last_seen then, and whether this hub claimed its expiry in the store. */
+interface HeldDevice {
+  readonly state: DeviceState;
+  readonly lastSeen: number | null;
+  readonly claimed: boolean;
+}
 
 /** A device with `transitions` status changes within `windowMs` is flagged as flapping (FLAP_*). */
 export interface FlapSettings {
@@ -95,6 +103,8 @@ export class PresenceTracker implements PresenceListener {
       this.claimQuietly(this.statusChange(state, 'online', 'heartbeat', at));
       return;
     }
+    // Expired while no instance of the cluster ran: held for the start-up grace.
+    if (this.grace !== null && deadline < this.grace.since && this.hold(state, true)) return;
     // Measured from the true deadline: the store's own may include its coalescing slack.
     const lag = Math.max(0, at - Math.min(deadline, state.lastSeen + timeouts.of(state)));
     this.deps.metrics.expiryLag.observe(lag / 1000);
@@ -122,25 +132,88 @@ export class PresenceTracker implements PresenceListener {
   /**
    * A device recorded online whose presence is gone keeps the rest of its timeout if it was heard
    * from recently, and otherwise goes offline as `reconcile` (not observed live). Used at start
-   * and after the presence store comes back.
+   * and after the presence store comes back. During a start-up grace (`beginGrace`) such a device
+   * is held instead, and judged when the grace ends.
    */
-  async reconcile(): Promise<{ checked: number; offline: number }> {
+  async reconcile(): Promise<{ checked: number; offline: number; held: number }> {
     const { registry, store, timeouts } = this.deps;
     const online = [...registry.values()].filter((s) => s.status === 'online');
-    if (online.length === 0) return { checked: 0, offline: 0 };
+    if (online.length === 0) return { checked: 0, offline: 0, held: 0 };
     const seen = await store.lastSeen(online.map((s) => s.id));
     const now = this.deps.now();
     let offline = 0;
+    let held = 0;
     online.forEach((state, i) => {
       if (seen[i] !== null && seen[i] !== undefined) return;
       const lastSeen = state.lastSeen ?? 0;
       if (lastSeen + timeouts.of(state) > now) store.touch(state.id, lastSeen, timeouts.of(state));
       else if (state.status === 'online') {
-        this.changeStatus(state, 'offline', 'reconcile', now);
-        offline++;
+        if (this.hold(state, false)) held++;
+        else {
+          this.changeStatus(state, 'offline', 'reconcile', now);
+          offline++;
+        }
       }
     });
-    return { checked: online.length, offline };
+    return { checked: online.length, offline, held };
+  }
+
+  /** Devices whose presence ran out while no instance of the cluster ran, judged when the grace ends. */
+  private grace: { readonly since: number; readonly until: number; readonly held: Map<string, HeldDevice>; timer: NodeJS.Timeout | null } | null = null;
+
+  /**
+   * A cluster's first live member starts (nobody kept presence, and clean sessions queued nothing):
+   * for `graceMs`, a device whose presence ran out before now is not judged offline but held; when
+   * the grace ends, one heard from meanwhile stays online (no transition at all) and one still
+   * silent goes offline as `reconcile`, with its true last_seen (docs/presence.md).
+   */
+  beginGrace(graceMs: number): void {
+    if (graceMs <= 0) return;
+    const since = this.deps.now();
+    const timer = setTimeout(this.deps.faults.guard('reconcile', () => this.endGrace(true)), graceMs);
+    timer.unref();
+    this.grace = { since, until: since + graceMs, held: new Map(), timer };
+  }
+
+  /** The grace ends: at its time (`judge`), or as the hub stops (held devices are judged at the next start). */
+  endGrace(judge = false): void {
+    const grace = this.grace;
+    if (grace === null) return;
+    this.grace = null;
+    if (grace.timer !== null) clearTimeout(grace.timer);
+    if (!judge) return;
+    const { registry, store, timeouts } = this.deps;
+    for (const { state, lastSeen, claimed } of grace.held.values()) {
+      if (registry.get(state.id) !== state || state.status !== 'online') continue;
+      const at = this.deps.now();
+      if (state.lastSeen !== lastSeen) {
+        // Heard during the grace: it never went offline. An expiry this hub claimed is taken back.
+        if (claimed) {
+          store.touch(state.id, state.lastSeen!, timeouts.of(state));
+          this.claimQuietly(this.statusChange(state, 'online', 'heartbeat', at));
+        }
+        continue;
+      }
+      if (!claimed) {
+        this.changeStatus(state, 'offline', 'reconcile', at);
+        continue;
+      }
+      // Its expiry was claimed (exclusively) at start: report that outage now.
+      const change = this.statusChange(state, 'offline', 'reconcile', at);
+      this.deps.insights.beforeStatusChange(state, at);
+      registry.setStatus(state, 'offline');
+      this.announce(state, change, true);
+    }
+  }
+
+  /** During a start-up grace: holds a device whose presence ran out before it; false when there is none. */
+  private hold(state: DeviceState, claimed: boolean): boolean {
+    const grace = this.grace;
+    if (grace === null || this.deps.now() >= grace.until) return false;
+    // Held by the reconcile and then its expiry claimed by the sweep (or the reverse): one entry, claimed.
+    const prior = grace.held.get(state.id);
+    grace.held.set(state.id, { state, lastSeen: prior === undefined ? state.lastSeen : prior.lastSeen, claimed: claimed || (prior?.claimed ?? false) });
+    return true;
   }
 
   /**
@@ -195,6 +268,31 @@ export class PresenceTracker implements PresenceListener {
     }
     if (store) publisher.storeStatusChange(change);
     this.watchForIncident(state, change);
+  }
+
+  /**
+   * A mass-offline incident stored as open when this instance started. Alone (one instance, or the
+   * first live member of a cluster), nobody watched the fleet while it was down: the incident ends
+   * here, `cleared` with `"ended":"restart"` (its counts as stored), and devices still offline are
+   * judged one by one from now. Joining live instances: it is adopted (the `*` owner may move here),
+   * covering the devices offline now that were last heard after its wave could have begun.
+   */
+  restoreIncident(stored: Alert, alone: boolean): void {
+    const at = this.deps.now();
+    const data = stored.data;
+    const returned = typeof data.returned === 'number' ? data.returned : 0;
+    if (alone) {
+      const ended: Alert = { ...stored, state: 'cleared', data: { ...data, ended: 'restart' }, updatedAt: at, clearedAt: at };
+      this.deps.publisher.fleetAlert(ended, 'cleared', at);
+      return;
+    }
+    const { registry, timeouts } = this.deps;
+    const windowMs = this.deps.massOffline.windowMs;
+    const members: string[] = [];
+    for (const state of registry.values()) {
+      if (state.status === 'offline' && state.lastSeen !== null && state.lastSeen >= stored.raisedAt - windowMs - timeouts.of(state)) members.push(state.id);
+    }
+    this.massOffline.adopt({ id: stored.id, raisedAt: stored.raisedAt, returned }, members, at);
   }
 
   /** Mass offline: one incident (on the `*` channel and stored as an alert) instead of an alert per device. */

@@ -1,4 +1,4 @@
-import { holdFrame } from './held-frames.js';
+import { holdFrame, queueFrame } from './held-frames.js';
 import { ALL_CHANNEL } from './hub.js';
 import { CloseCode } from './protocol.js';
 import type { Session } from './session.js';
@@ -15,6 +15,7 @@ import { alsoOnAll } from './topics.js';
 export function conflate(session: Session, channel: string, key: string, frame: string): void {
   // Following `*` too: this frame comes on `*` (see topics.ts).
   if (session.all && channel !== ALL_CHANNEL && alsoOnAll(key)) return;
+  if (queueFrame(session, channel, key, frame)) return;
   if (holdFrame(session, channel, frame)) return;
   const pendingKey = `${channel}\u0000${key}`;
   // delete + set moves the key to the end, so pending frames stay in the order of their newest version.
@@ -73,7 +74,8 @@ function leaveLag(session: Session): void {
     session.lag.unfollow(deviceId, session);
     session.joinTopics(deviceId);
   }
-  if (session.all) {
+  // (While `*` waits for devices' first frames, it rejoins when they are here: held-frames.ts.)
+  if (session.all && session.fleetQueue === null) {
     session.lag.unfollow(ALL_CHANNEL, session);
     session.socket.subscribe(ALL_CHANNEL);
   }

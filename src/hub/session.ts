@@ -63,6 +63,14 @@ export class Session implements LagFollower {
   pending: Map<string, string> | null = null;
   /** Channels (devices, `*`) whose first frames are on their way (another instance, Redis): live frames wait here (held-frames.ts). */
   preparing: Map<string, string[]> | null = null;
+  /**
+   * Following `*` while devices' first frames are fetched (a cluster): `*` leaves its uWS topic and
+   * its frames wait here with those devices' (channel, key, frame), in arrival order, so none of a
+   * device's frames overtakes its snapshot and `*` keeps its fleet_seq order (held-frames.ts).
+   */
+  fleetQueue: string[] | null = null;
+  /** The devices whose frames wait in `fleetQueue`: null while fetching, then the seq their first frames end at. */
+  queuedDevices: Map<string, number | null> | null = null;
   refusedSubscriptions = 0;
   closed = false;
   principal: Principal | null;
@@ -198,7 +206,7 @@ export class Session implements LagFollower {
 
   /** Followed devices whose frames come through uWS topics when not lagging (not those still preparing). */
   *topicDevices(): Iterable<string> {
-    for (const deviceId of this.devices) if (this.preparing?.has(deviceId) !== true) yield deviceId;
+    for (const deviceId of this.devices) if (this.preparing?.has(deviceId) !== true && this.queuedDevices?.has(deviceId) !== true) yield deviceId;
   }
 
   /** The socket is gone (closed by either side): release everything it held. */
@@ -210,12 +218,14 @@ export class Session implements LagFollower {
     const fleet = this.all || this.preparing?.has(ALL_CHANNEL) === true;
     if (fleet) this.hub.unfollow(ALL_CHANNEL);
     this.leaveSummaries(false);
-    if (this.lagging || (this.preparing?.size ?? 0) > 0) {
+    if (this.lagging || (this.preparing?.size ?? 0) > 0 || this.fleetQueue !== null) {
       for (const deviceId of this.devices) this.lag.unfollow(deviceId, this);
       if (fleet) this.lag.unfollow(ALL_CHANNEL, this);
     }
     if (this.lagging) this.metrics.wsLaggingClients.dec();
     this.preparing?.clear();
+    this.fleetQueue = null;
+    this.queuedDevices = null;
     this.devices.clear();
     this.pending?.clear();
   }

@@ -321,6 +321,75 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       expect(new Set(again.map((f) => f.seq)).size).toBe(again.length);
     });
 
+    it('hands a connection following a device and * every frame of the device in seq order, of every kind', async () => {
+      // Each connection follows two devices and `*` (one device before `*`, one after); the devices
+      // raise and clear an alert with every other message, so device_update, health_score,
+      // anomaly_alert and status_change frames interleave. A frame that comes after one with a
+      // higher seq of the same device is one the browser client drops (public/vigil-client.js).
+      const pairs = Array.from({ length: 2 }, () => [id(), id()] as const);
+      const watchers: TestClient[] = [];
+      for (const [before, after] of pairs) {
+        const c = await connect();
+        await subscribe(c, before);
+        expect((await c.request({ type: 'subscribe_all' }, 1)).type).toBe('ack');
+        await subscribe(c, after);
+        watchers.push(c);
+      }
+      const messages = 40;
+      await publishMany(
+        messages,
+        async (i) => {
+          for (const pair of pairs) for (const d of pair) await device.telemetry(d, { battery_level: 50, metrics: { probe: i % 2 === 0 ? 500 : 0, i } });
+        },
+        1,
+      );
+      for (const [w, c] of watchers.entries()) {
+        for (const d of pairs[w]!) {
+          await c.next((f) => f.type === 'status_change' && f.device_id === d && f.status === 'offline', 10_000);
+          const frames = c.frames.filter((f) => f.device_id === d && f.type !== 'snapshot');
+          const seqs = frames.map((f) => f.seq as number);
+          const outOfOrder = frames.filter((_, k) => k > 0 && seqs[k]! <= seqs[k - 1]!).map((f) => `${f.type}#${f.seq as number}`);
+          expect(outOfOrder, `${d}: ${outOfOrder.length} of ${frames.length} frames after a higher seq`).toEqual([]);
+          expect(seqs).toEqual(seqs.map((_, k) => k + 1));
+          expect(new Set(frames.map((f) => f.type))).toEqual(new Set(['device_update', 'status_change', 'health_score', 'anomaly_alert']));
+          expect(c.ofType('device_update', d).map((f) => (f.data as { metrics: { i: number } }).metrics.i)).toEqual([...Array(messages).keys()]);
+        }
+      }
+    });
+
+    it('on a connection following *, no frame of a device overtakes the snapshot of its subscribe', async () => {
+      // In a cluster the snapshot comes from the owner a round trip later; the device's alerts and
+      // health frames keep coming on `*` meanwhile and must wait behind it, as its updates do.
+      const d = id();
+      const c = await connect();
+      expect((await c.request({ type: 'subscribe_all' }, 1)).type).toBe('ack');
+      let publishing = true;
+      let i = 0;
+      const publisher = Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (publishing) await device.telemetry(d, { battery_level: 50, metrics: { probe: i++ % 2 === 0 ? 500 : 0 } });
+        }),
+      );
+      await c.next((f) => f.type === 'anomaly_alert' && f.device_id === d, 5000);
+      try {
+        for (let round = 0; round < 20; round++) {
+          const from = c.frames.length;
+          expect((await c.request({ type: 'subscribe_device', device_id: d }, 10 + round)).type).toBe('ack');
+          const snapshot = await c.next((f) => f.type === 'snapshot' && f.device_id === d, 5000, from);
+          await c.next((f) => f.type === 'anomaly_alert' && f.device_id === d, 5000, c.frames.indexOf(snapshot));
+          const at = c.frames.indexOf(snapshot);
+          const before = c.frames.slice(from, at).filter((f) => f.device_id === d && (f.seq as number) > (snapshot.seq as number));
+          expect(before.map((f) => `${f.type}#${f.seq as number}`), `overtook snapshot #${snapshot.seq as number}`).toEqual([]);
+          const after = c.frames.slice(at + 1).filter((f) => f.device_id === d && f.type !== 'snapshot').map((f) => f.seq as number);
+          expect(after[0]).toBe((snapshot.seq as number) + 1);
+          expect(after.filter((s, k) => k > 0 && s <= after[k - 1]!)).toEqual([]);
+        }
+      } finally {
+        publishing = false;
+        await publisher;
+      }
+    });
+
     it('stops sending after unsubscribe_device and answers ping with pong', async () => {
       const d = id();
       const client = await connect();
@@ -418,6 +487,26 @@ export function runHubContract(name: string, start: () => Promise<RunningHub>): 
       for (const [reason] of [...invalid, ['invalid_device_id']]) {
         expect(text, reason as string).toMatch(new RegExp(`vigil_invalid_messages_total\\{reason="${reason}"\\} [1-9]`));
       }
+    });
+
+    it('answers POST /status with a reading older than RETENTION_DAYS 422 timestamp_too_old, counted, nothing stored', async () => {
+      const d = id();
+      const tooOld = async () => (await hub.metrics.invalidMessages.get()).values.find((v) => v.labels.reason === 'timestamp_too_old')?.value ?? 0;
+      const post = (timestamp: string | number) =>
+        fetch(httpUrl(hub, '/status'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ device_id: d, battery_level: 40, timestamp }) });
+      const day = 86_400_000;
+      const retentionMs = hub.config.RETENTION_DAYS * day;
+      const before = await tooOld();
+      for (const timestamp of [0, new Date(Date.now() - retentionMs - day).toISOString()]) {
+        const res = await post(timestamp);
+        expect(res.status, String(timestamp)).toBe(422);
+        expect(await res.json()).toEqual({ detail: [{ loc: ['body', 'timestamp'], msg: expect.any(String), type: 'timestamp_too_old' }] });
+      }
+      expect(await tooOld()).toBe(before + 2);
+      expect((await fetch(httpUrl(hub, `/status/${d}`))).status).toBe(404);
+      // Inside the window: accepted (its device time is trusted for storage).
+      expect((await post(new Date(Date.now() - retentionMs + day).toISOString())).status).toBe(200);
+      expect(await tooOld()).toBe(before + 2);
     });
 
     it('accepts ISO and epoch timestamps and ignores unknown fields', async () => {

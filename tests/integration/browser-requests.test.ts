@@ -60,10 +60,39 @@ describe('browser-borne requests to a hub without keys', () => {
       for (const method of methods.filter((m) => !allowed.has(m))) {
         const answer = await send(hub, path, method);
         expect(answer.status, `${method} ${path}`).toBe(405);
-        expect(String(answer.headers.allow).split(', ').sort(), `${method} ${path}`).toEqual([...allowed].sort());
+        const allow = allowed.has('GET') ? [...allowed, 'HEAD'] : [...allowed];
+        expect(String(answer.headers.allow).split(', ').sort(), `${method} ${path}`).toEqual(allow.sort());
       }
     }
     expect((await send(hub, '/no/such/path', 'GET')).status).toBe(404);
+    // The WebSocket endpoint is a known path too: other methods 405, a GET without Upgrade 426.
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+      const answer = await send(hub, '/ws', method);
+      expect(answer.status, `${method} /ws`).toBe(405);
+      expect(answer.headers.allow).toBe('GET, HEAD');
+      expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'method_not_allowed' } });
+    }
+    const plain = await send(hub, '/ws', 'GET');
+    expect(plain.status).toBe(426);
+    expect(plain.headers.upgrade).toBe('websocket');
+    expect(JSON.parse(plain.body)).toMatchObject({ error: { code: 'upgrade_required' } });
+    expect((await send(hub, '/ws', 'HEAD')).status).toBe(426);
+    expect(await upgrade(hub, {})).toBe(101);
+  });
+
+  it('answers HEAD on every GET route as GET, without the body', async () => {
+    const gets = hub.routes.filter((r) => r.method === 'GET');
+    expect(gets.length).toBeGreaterThan(10);
+    for (const r of gets) {
+      const path = r.path.replace(/\{\w+\}/g, 'x');
+      const get = await send(hub, path, 'GET').catch((e: Error) => { throw new Error(`GET ${path}: ${e.message}`); });
+      const head = await send(hub, path, 'HEAD').catch((e: Error) => { throw new Error(`HEAD ${path}: ${e.message}`); });
+      expect(head.status, `HEAD ${path}`).toBe(get.status);
+      expect(head.body, `HEAD ${path}`).toBe('');
+      expect(head.headers['content-type'], `HEAD ${path}`).toBe(get.headers['content-type']);
+      expect(head.headers['x-request-id'], `HEAD ${path}`).toMatch(/./);
+      if (get.status === 200 && !/metrics|healthz|readyz|health$/.test(path)) expect(Number(head.headers['content-length']), `HEAD ${path}`).toBe(Buffer.byteLength(get.body));
+    }
   });
 
   it('refuses a foreign Host name (DNS rebinding) with 421 and serves its own names', async () => {

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningHub } from '../../src/app.js';
-import { deviceClient, httpUrl, startTestHub, wsUrl, type HubMode } from '../helpers/hub.js';
+import { deviceClient, httpUrl, startHubWithEnv, startTestHub, testHubEnv, wsUrl, type HubMode } from '../helpers/hub.js';
 import { freshDatabases } from '../helpers/fresh-database.js';
 import { randomSuffix } from '../helpers/services.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
-import { letTimePass } from '../helpers/wait.js';
+import { eventually, letTimePass } from '../helpers/wait.js';
 
 const SETTINGS = {
   OFFLINE_TIMEOUT_S: '1',
@@ -87,6 +87,118 @@ for (const mode of ['embedded', 'services'] as HubMode[]) {
     }, 30_000);
   });
 }
+
+interface StoredAlert {
+  alert_id: string;
+  state: string;
+  anomaly_type?: string;
+  type?: string;
+  device_id: string;
+  data: IncidentData & { ended?: string };
+}
+
+const isIncident = (state: string) => (f: Frame) => f.type === 'anomaly_alert' && f.anomaly_type === 'mass_offline' && f.state === state;
+
+async function storedAlerts(hub: RunningHub): Promise<StoredAlert[]> {
+  return ((await (await fetch(httpUrl(hub, '/alerts?state=all&limit=100'))).json()) as { alerts: StoredAlert[] }).alerts;
+}
+
+/** Reports `ids` every 250 ms until the returned stop is called. */
+function beat(device: Awaited<ReturnType<typeof deviceClient>>, ids: readonly string[]): () => Promise<void> {
+  let on = true;
+  const loop = (async () => {
+    while (on) {
+      for (const d of ids) await device.telemetry(d, {});
+      await letTimePass(250, 'alive devices report every 250 ms');
+    }
+  })();
+  return async () => {
+    on = false;
+    await loop;
+  };
+}
+
+/**
+ * An incident's bounds: it takes joiners only while the wave goes on (MASS_OFFLINE_WINDOW_S after
+ * the last), a restart alone ends the stored incident instead of leaving it raised for ever, and in
+ * a cluster the instance that takes `*` over goes on with the same alert.
+ */
+describe('mass offline incident bounds (services)', () => {
+  const databases = freshDatabases();
+  const hubs: RunningHub[] = [];
+  const clients: TestClient[] = [];
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    for (const h of hubs) await h.stop().catch(() => undefined);
+    await databases.dropAll();
+  });
+  const watch = async (hub: RunningHub) => {
+    const c = await TestClient.connect(wsUrl(hub));
+    clients.push(c);
+    await c.request({ type: 'subscribe_all' }, 1);
+    return c;
+  };
+
+  it('takes no joiner after MASS_OFFLINE_WINDOW_S without one: a device failing later gets its own offline alert; a restart alone ends the stored incident', async () => {
+    const env = { ...testHubEnv('services'), ...SETTINGS, MASS_OFFLINE_WINDOW_S: '2', DATABASE_URL: await databases.create() };
+    const hub = await startHubWithEnv(env);
+    hubs.push(hub);
+    const device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
+    const fleet = await watch(hub);
+    const run = randomSuffix();
+    const wave = Array.from({ length: 5 }, (_, i) => `${run}-w${i}`);
+    const straggler = `${run}-late`;
+    for (const d of [...wave, straggler]) await device.telemetry(d, {});
+    const stop = beat(device, [straggler]);
+    const raised = await fleet.next(isIncident('raised'), 5000);
+    // The wave is over once 2 s pass without another device going down; then the straggler fails.
+    await letTimePass(2500, 'past MASS_OFFLINE_WINDOW_S without a joiner');
+    await stop();
+    const own = await fleet.next((f) => f.type === 'anomaly_alert' && f.anomaly_type === 'device_offline' && f.device_id === straggler, 8000);
+    expect(own.state).toBe('raised');
+    expect(fleet.frames.filter(isIncident('updated'))).toEqual([]);
+    await eventually('the incident stored as raised, five devices', async () => (await storedAlerts(hub)).find((a) => a.alert_id === raised.alert_id)?.data.devices === 5);
+
+    // Restarted alone: nobody watched the fleet meanwhile, so the stored incident ends (not raised for ever).
+    await device.client.endAsync();
+    await hub.stop();
+    const again = await startHubWithEnv(env);
+    hubs.push(again);
+    await eventually('the stored incident ended at the restart', async () => {
+      const row = (await storedAlerts(again)).find((a) => a.alert_id === raised.alert_id);
+      return row?.state === 'cleared' && row.data.ended === 'restart' && row.data.devices === 5;
+    });
+    await again.stop();
+  }, 40_000);
+
+  it('in a cluster, the instance that takes * over updates the same incident (same alert_id)', async () => {
+    const shared: Record<string, string> = { ...testHubEnv("services"), ...SETTINGS, DATABASE_URL: await databases.create() };
+    const run = randomSuffix();
+    const pair: RunningHub[] = [];
+    for (const name of ['a', 'b']) {
+      pair.push(await startHubWithEnv({ ...shared, MQTT_CLIENT_ID: `vigil-test-${name}-${run}`, DATA_DIR: `${shared.DATA_DIR!}-${name}`, CLUSTER_ENABLED: 'true', CLUSTER_INSTANCE_ID: `${name}-${run}` }));
+    }
+    hubs.push(...pair);
+    await eventually('two members on both', () => pair.every((h) => h.hub.owner.isLocal('*') !== pair.find((o) => o !== h)!.hub.owner.isLocal('*')), 20_000);
+    const owner = pair.find((h) => h.hub.owner.isLocal('*'))!;
+    const other = pair.find((h) => h !== owner)!;
+    const fleet = await watch(other);
+    const device = await deviceClient(other, other.config.MQTT_TOPIC_PREFIX);
+    const wave = Array.from({ length: 5 }, (_, i) => `${run}-w${i}`);
+    const later = `${run}-later`;
+    for (const d of [...wave, later]) await device.telemetry(d, {});
+    const stop = beat(device, [later]);
+    const raised = await fleet.next(isIncident('raised'), 8000);
+    // The owner of `*` leaves; the other takes `*` and the device that goes down now joins the same incident.
+    await owner.stop();
+    await eventually('the other instance owns *', () => other.hub.owner.isLocal('*'), 20_000);
+    await stop();
+    const updated = await fleet.next(isIncident('updated'), 8000);
+    expect(updated.alert_id).toBe(raised.alert_id);
+    expect((updated.data as IncidentData).devices).toBe(6);
+    await device.client.endAsync();
+  }, 60_000);
+});
 
 async function until(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

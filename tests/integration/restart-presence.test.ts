@@ -127,6 +127,75 @@ describe('hub restart with a broker backlog (device time)', () => {
   }, 60_000);
 });
 
+/*
+ * A whole cluster restarted for longer than a device's timeout: cluster instances use clean MQTT
+ * sessions, so the broker queued nothing, and no instance kept presence. The first live member
+ * holds judging of the devices whose keys expired meanwhile for CLUSTER_START_GRACE_S: one that
+ * kept publishing stays online (no stored offline → online pair), one that stopped goes offline
+ * once the grace ends, with its true last seen.
+ */
+describe.each(['SIGTERM', 'SIGKILL'] as const)('full-cluster restart, clean sessions (%s)', (signal) => {
+  it('keeps a device that published throughout online, and reports one that stopped offline with its true last seen', async () => {
+    const run = randomSuffix();
+    const prefix = `c${run}/devices`;
+    const env: Record<string, string> = {
+      MQTT_URL: SERVICES.mqttUrl,
+      MQTT_TOPIC_PREFIX: prefix,
+      REDIS_URL: SERVICES.redisUrl,
+      REDIS_KEY_PREFIX: `vigil-restart:${run}:`,
+      CLUSTER_ENABLED: 'true',
+      CLUSTER_INSTANCE_ID: `solo-${run}`,
+      CLUSTER_START_GRACE_S: '3',
+      DATABASE_URL: inject('postgresUrl'),
+      OFFLINE_TIMEOUT_S: '1.5',
+      PRESENCE_SWEEP_MS: '100',
+      WRITER_DEVICE_REFRESH_MS: '100',
+      PORT: '0',
+      DATA_DIR: `/tmp/vigil-restart-${run}`,
+    };
+    const [alive, stopped] = [`${run}-alive`, `${run}-stopped`];
+    const rows = () => sql<Row[]>`select device_id, status, reason, last_seen from status_changes where device_id in (${alive}, ${stopped}) order by id`;
+    const device = await connectAsync(SERVICES.mqttUrl, { clientId: `dev-${run}`, clean: true });
+    const publish = (id: string) => device.publishAsync(`${prefix}/${id}/telemetry`, JSON.stringify({ battery_level: 50 }), { qos: 1 });
+
+    hubs.push(await spawnHub(env));
+    let publishing = true;
+    const beating = (async () => {
+      while (publishing) {
+        await publish(alive);
+        await letTimePass(200, 'the device publishes every 200 ms');
+      }
+    })();
+    // Until the instance reads the device stream (a message sent the moment it listens may precede that).
+    let stoppedAt = 0;
+    await eventually('`stopped` online', async () => {
+      stoppedAt = Date.now();
+      await publish(stopped);
+      return (await rows()).some((r) => r.device_id === stopped);
+    });
+    await until(async () => (await rows()).length === 2);
+    await eventually('both device rows written', async () => (await seen([alive, stopped])) === 2);
+    await hubs.pop()!.stop(signal);
+    await letTimePass(2500, 'longer than the timeout, with no instance running: nothing is queued for a clean session');
+    hubs.push(await spawnHub(env));
+    await until(async () => (await rows()).some((r) => r.device_id === stopped && r.status === 'offline'));
+    await letTimePass(1000, '`alive` keeps publishing past the grace, and must not be called offline');
+    publishing = false;
+    await beating;
+    await device.endAsync();
+
+    const all = await rows();
+    expect(all.filter((r) => r.device_id === alive).map((r) => r.status), JSON.stringify(all)).toEqual(['online']);
+    const gone = all.filter((r) => r.device_id === stopped);
+    expect(gone.map((r) => [r.status, r.reason])).toEqual([
+      ['online', 'telemetry'],
+      ['offline', 'reconcile'],
+    ]);
+    // Its true last seen: its last message before the restart, not the time it was judged.
+    expect(Math.abs(gone[1]!.last_seen!.getTime() - stoppedAt)).toBeLessThan(300);
+  }, 60_000);
+});
+
 const until = (check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> => eventually('the status rows', check, timeoutMs);
 
 /** How many of these devices have their row, with a last-seen time, in the database. */

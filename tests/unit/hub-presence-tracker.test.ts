@@ -201,9 +201,33 @@ describe('PresenceTracker', () => {
       t.registry.setStatus(state, 'online');
       state.lastSeen = id === 'stale' ? T0 - 2 * TIMEOUT : T0 - 1000;
     }
-    expect(await t.tracker.reconcile()).toEqual({ checked: 3, offline: 1 });
+    expect(await t.tracker.reconcile()).toEqual({ checked: 3, offline: 1, held: 0 });
     expect(t.statusRows()).toEqual(['stale:offline:reconcile']);
     expect(t.fake.touches).toEqual([['recent', T0 - 1000, TIMEOUT]]);
+  });
+
+  it('a start-up grace holds the devices whose presence ran out before it: heard meanwhile, no transition; silent, offline (reconcile) at its end', async () => {
+    vi.useFakeTimers({ now: Date.now(), toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const t = trackerWith({ fake: fakeStore(() => true, (ids) => ids.map(() => null)) });
+      const now = Date.now();
+      for (const id of ['keeps', 'stopped', 'expired']) {
+        const state = t.device(id);
+        t.registry.setStatus(state, 'online');
+        state.lastSeen = now - 2 * TIMEOUT;
+      }
+      t.tracker.beginGrace(5000);
+      expect(await t.tracker.reconcile()).toEqual({ checked: 3, offline: 0, held: 3 });
+      // `expired`'s deadline passed before the start: its expiry, claimed by the sweep, is held too.
+      t.tracker.onExpired('expired', now - 2 * TIMEOUT, now - TIMEOUT);
+      t.tracker.heard(t.device('keeps'), now + 1000, 'telemetry');
+      expect(t.statusRows()).toEqual([]);
+      vi.advanceTimersByTime(5000);
+      await vi.waitFor(() => expect(t.statusRows().sort()).toEqual(['expired:offline:reconcile', 'stopped:offline:reconcile']));
+      expect(t.registry.get('keeps')!.status).toBe('online');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('retimes an online device at once: its deadline moves with its new timeout', () => {

@@ -67,9 +67,11 @@ export function mountRoutes(app: TemplatedApp, routes: readonly Route[], sec: Ht
     }
   };
 
-  app.any('/*', (res, req) => {
-    const requestId = commonHeaders(sec, res, req);
+  app.any('/*', (native, req) => {
     const method = req.getMethod().toUpperCase();
+    // HEAD is GET without a body (RFC 9110 §9.3.2): the same route, checks and headers.
+    const res = method === 'HEAD' ? withoutBody(native) : native;
+    const requestId = commonHeaders(sec, res, req);
     const url = req.getUrl();
     const aborted = watchAbort(res);
     const guarded = (r: HttpResponse, step: () => void) => {
@@ -86,15 +88,23 @@ export function mountRoutes(app: TemplatedApp, routes: readonly Route[], sec: Ht
       const host = req.getHeader('host');
       if (!sec.hostAllowed(host)) return refuse(sec, res, '421 Misdirected Request', 'misdirected_request', 'this hub does not serve that host name (ALLOWED_HOSTS)');
       if (method === 'OPTIONS') return sendCors(sec, res, req.getHeader('origin'));
+      // `/ws` is the WebSocket endpoint: uWS takes its upgrades before this catch-all.
+      if (url === WS_PATH) {
+        if (method !== 'GET' && method !== 'HEAD') return refuse(sec, res, '405 Method Not Allowed', 'method_not_allowed', `${method} is not allowed here; open a WebSocket (GET with Upgrade: websocket)`, { allow: 'GET, HEAD' });
+        return refuse(sec, res, '426 Upgrade Required', 'upgrade_required', 'this is the WebSocket endpoint: send Upgrade: websocket (docs/websocket-protocol.md)', { upgrade: 'websocket', connection: 'Upgrade' });
+      }
+      const lookup = method === 'HEAD' ? 'GET' : method;
       const parts = url.split('/').slice(1);
       const candidates = compiled.filter((c) => c.segments.length === parts.length && c.segments.every((s, i) => s === null || s === parts[i]));
       if (candidates.length === 0) return refuse(sec, res, '404 Not Found', 'not_found', `no route for ${url.slice(0, 200)}`);
       // A literal segment beats a parameter (`/status/summary` before `/status/{device_id}`).
       const mostSpecific = Math.max(...candidates.map((c) => c.literals));
       const atPath = candidates.filter((c) => c.literals === mostSpecific);
-      const match = atPath.find((c) => c.route.method === method);
+      const match = atPath.find((c) => c.route.method === lookup);
       if (match === undefined) {
-        const allow = [...new Set(atPath.map((c) => c.route.method))].join(', ');
+        const methods = new Set<string>(atPath.map((c) => c.route.method));
+        if (methods.has('GET')) methods.add('HEAD');
+        const allow = [...methods].join(', ');
         return refuse(sec, res, '405 Method Not Allowed', 'method_not_allowed', `${method} is not allowed here; use ${allow}`, { allow });
       }
       const r = match.route;
@@ -154,6 +164,37 @@ export function mountRoutes(app: TemplatedApp, routes: readonly Route[], sec: Ht
       r.run(res, req, { principal, requestId, ip, params, aborted }, { maxBodyBytes: sec.maxBodyBytes, countRefused: (code) => sec.metrics.httpRefused.inc({ code }), guarded });
     });
   });
+}
+
+const WS_PATH = '/ws';
+
+/**
+ * The response of a HEAD request: every handler writes it as for GET, and `end(body)` sends the
+ * status and headers with the body's Content-Length but not the body (RFC 9110 §9.3.2). Calls returning the response
+ * (chained writes) return this wrapper, so a chain ends here too.
+ */
+function withoutBody(res: HttpResponse): HttpResponse {
+  const head: HttpResponse = new Proxy(res, {
+    get(target, prop) {
+      if (prop === 'end') {
+        return (body?: string | Buffer | ArrayBuffer | ArrayBufferView) => {
+          // Content-Length written as a header: uWS's endWithoutBody(length) leaves the connection
+          // expecting that many body bytes, and the next request on it hangs up.
+          target.writeHeader('content-length', String(body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength));
+          // (No arguments: an explicit undefined length is written as a second Content-Length: 0.)
+          target.endWithoutBody();
+          return head;
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const out: unknown = Reflect.apply(value as (...a: unknown[]) => unknown, target, args);
+        return out === target ? head : out;
+      };
+    },
+  });
+  return head;
 }
 
 function refuse(sec: HttpSecurity, res: HttpResponse, status: string, code: string, detail: string, headers: Record<string, string> = {}): void {
