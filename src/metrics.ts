@@ -77,7 +77,7 @@ export function createMetrics() {
     writerRetries: counter('vigil_writer_retries_total', 'Failed batch writes retried'),
     writerRejectedRows: counter('vigil_writer_rejected_rows_total', 'Rows the database refused (a data error, never retried), moved to dead_letters; by table and SQLSTATE', ['table', 'reason']),
     writerDeadLetterDropped: counter('vigil_writer_dead_letter_dropped_total', 'Refused rows whose dead-letter row was refused too, so they were dropped (logged)', ['table']),
-    writerDropped: counter('vigil_writer_dropped_total', 'Rows dropped because the queue was full (ingest pauses first; this stays 0 unless pausing is off)'),
+    writerDropped: counter('vigil_writer_dropped_total', 'Telemetry rows dropped because WRITER_MAX_QUEUE readings were waiting (QoS 0: at QoS 1 held acknowledgements keep the queue below it)'),
     fleetSummaryFrames: counter('vigil_fleet_summary_frames_total', 'fleet_summary frames built, by kind (full: a snapshot chunk, built at most once per interval; delta: published once per interval to every summary subscriber)', ['kind']),
     fleetSummaryBytes: counter('vigil_fleet_summary_bytes_total', 'Bytes of fleet_summary frames built, by kind (full, delta)', ['kind']),
     fleetSummaryDevices: histogram('vigil_fleet_summary_devices', 'Devices per fleet_summary frame (at most FLEET_SUMMARY_CHUNK)', [], [0, 1, 10, 100, 1000, 10_000]),

@@ -27,9 +27,11 @@ export interface WriterOptions {
   readonly batchRows: number;
   readonly flushMs: number;
   /**
-   * Telemetry and status rows queued before new telemetry rows are dropped and counted. With QoS 1
-   * held acknowledgements (the ack gate, MQTT_RECEIVE_MAXIMUM) keep the queue below it; with QoS 0
-   * nothing else bounds it.
+   * Telemetry rows queued before new ones are dropped and counted. With QoS 1 held acknowledgements
+   * (the ack gate, MQTT_RECEIVE_MAXIMUM) keep the queue below it, so nothing is dropped; with QoS 0
+   * nothing else bounds it. Status changes never count against it: a fleet-wide wave of transitions
+   * (a million devices coming back after a restart) must not make the hub drop readings it holds
+   * acknowledgements for.
    */
   readonly maxQueue: number;
   /** How often device rows (last seen, newest reading) are brought up to date (WRITER_DEVICE_REFRESH_MS). */
@@ -56,8 +58,8 @@ export interface WriterStats {
  * The hub's only path to the database: enqueue is synchronous and O(1); rows are written in
  * batches by size or interval, retried through outages until they are stored, never dropped. A row
  * the database refuses (a data error) is kept in `dead_letters` instead, so it cannot stall the
- * rest (docs/storage.md). Past `maxQueue` rows, new telemetry rows are dropped and counted
- * (`vigil_writer_dropped_total`) rather than growing memory without bound.
+ * rest (docs/storage.md). Past `maxQueue` telemetry rows (only reached at QoS 0), new ones are
+ * dropped and counted (`vigil_writer_dropped_total`) rather than growing memory without bound.
  */
 export interface Writer extends EventSink {
   readonly depth: number;
@@ -159,23 +161,23 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
   const deviceTimer = setInterval(moveDeviceRows, opts.deviceRefreshMs);
   deviceTimer.unref();
 
+  // The rows a message waits for before its acknowledgement (reported as the writer's depth).
   const depth = () => telemetry.depth + statusChanges.depth;
-  // The gauge counts every table's rows (health scores, alerts and commands too); the bound above
-  // applies to the rows ingest produces.
+  // The gauge counts every table's rows; the bound applies to telemetry rows alone.
   const rowsWaiting = () => depth() + healthScores.depth + alerts.depth + commands.depth;
   const afterWrite = () => {
     metrics.writerQueueDepth.set(rowsWaiting());
     for (const listener of progressListeners) listener();
-    if (saturated && depth() < opts.maxQueue / 2) {
+    if (saturated && telemetry.depth < opts.maxQueue / 2) {
       saturated = false;
       metrics.ingestPaused.set(0);
     }
   };
   const afterEnqueue = () => {
-    if (!saturated && depth() >= opts.maxQueue) {
+    if (!saturated && telemetry.depth >= opts.maxQueue) {
       saturated = true;
       metrics.ingestPaused.set(1);
-      log.warn({ depth: depth() }, 'write queue full: new telemetry rows are dropped and counted until the database catches up');
+      log.warn({ depth: telemetry.depth }, 'write queue full: new telemetry rows are dropped and counted until the database catches up');
     }
   };
 
@@ -198,7 +200,7 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
     enqueueTelemetry(t) {
       // Held acknowledgements bound the queue with QoS 1; with QoS 0 nothing does, so past the
       // limit rows are dropped (and counted) rather than growing memory without bound.
-      if (saturated && depth() >= opts.maxQueue) {
+      if (saturated && telemetry.depth >= opts.maxQueue) {
         metrics.writerDropped.inc();
         return;
       }

@@ -5,6 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/storage/database.js';
 import { loadDeviceStates } from '../../src/storage/device-repository.js';
 import { createWriter } from '../../src/storage/writer.js';
+import { resultRows } from '../../src/storage/database.js';
+import { sql } from 'drizzle-orm';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { runStorageContract } from '../contracts/storage.contract.js';
@@ -34,6 +36,31 @@ describe('state survives a restart', () => {
       const [state] = (await loadDeviceStates(second.db, 10)).states;
       expect(state).toMatchObject({ id: 'survivor', status: 'online', lastSeen: at, lastTelemetry: { batteryLevel: 33, metrics: { t: 1 } } });
       await second.close();
+    });
+  }
+});
+
+describe('the telemetry bound', () => {
+  for (const engine of ['postgresql', 'pglite'] as const) {
+    it(`drops no reading because status changes are queued, only readings past the bound (${engine})`, async () => {
+      const url = engine === 'postgresql' ? await freshPostgresUrl() : undefined;
+      const database = await openDatabase({ url, dataDir: mkdtempSync(join(tmpdir(), 'vigil-bound-')) });
+      const metrics = createMetrics();
+      const writer = createWriter(database, { batchRows: 500, flushMs: 20, maxQueue: 1000, deviceRefreshMs: 60_000, log: createLogger('silent'), metrics });
+      const at = Date.UTC(2026, 1, 1);
+      const reading = (i: number) => ({ deviceId: `bound-${i % 50}`, ts: at + i, receivedAt: at + i, batteryLevel: 50, rssi: null, responseTimeMs: null, errorRate: null, metrics: null });
+      // A fleet-wide wave of transitions queued at once (a restart of a large fleet), then readings.
+      for (let i = 0; i < 3000; i++) writer.enqueueStatusChange({ deviceId: `wave-${i}`, status: 'online', previous: 'offline', reason: 'telemetry', lastSeen: at, at });
+      for (let i = 0; i < 200; i++) writer.enqueueTelemetry(reading(i));
+      const dropped = async () => (await metrics.registry.getSingleMetric('vigil_writer_dropped_total')!.get()).values[0]?.value ?? 0;
+      expect(await dropped()).toBe(0);
+      // Readings alone past the bound (QoS 0 with nothing holding acknowledgements) are dropped and counted.
+      for (let i = 200; i < 1500; i++) writer.enqueueTelemetry(reading(i));
+      expect(await dropped()).toBe(200 + 1300 - 1000);
+      await writer.close();
+      const stored = await database.db.execute(sql`select count(*)::int as n from telemetry`);
+      expect(resultRows<{ n: number }>(stored)[0]!.n).toBe(1000);
+      await database.close();
     });
   }
 });
