@@ -21,10 +21,6 @@ export class RowNumbers {
   give(row: number): void {
     this.free.push(row);
   }
-
-  get inUse(): number {
-    return this.next - this.free.length;
-  }
 }
 
 type Floats = Float64Array | Float32Array;
@@ -51,11 +47,6 @@ export class DenseRows<A extends Floats> {
   fill(row: number, value: number): void {
     const at = this.offset(row);
     this.chunk(row).fill(value, at, at + this.width);
-  }
-
-  /** Bytes allocated (every chunk reached so far). */
-  get bytes(): number {
-    return this.chunks.length * CHUNK_ROWS * this.width * (this.chunks[0]?.BYTES_PER_ELEMENT ?? 0);
   }
 
   private grow(index: number): A {

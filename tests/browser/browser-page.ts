@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { RunningHub } from '../../src/app.js';
+import { deviceClient, startHubWithEnv } from '../helpers/hub.js';
 
 /** Headless Chromium (Debian's package) for the dashboard tests. */
 export async function launchChromium(): Promise<Browser> {
@@ -7,6 +9,28 @@ export async function launchChromium(): Promise<Browser> {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+}
+
+/** A hub with `env`, a device publishing to it, and Chromium: what every dashboard test starts from. */
+export async function startDashboard(env: Record<string, string>): Promise<{
+  hub: RunningHub;
+  device: Awaited<ReturnType<typeof deviceClient>>;
+  browser: Browser;
+  stop(): Promise<void>;
+}> {
+  const hub = await startHubWithEnv(env);
+  const device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
+  const browser = await launchChromium();
+  return {
+    hub,
+    device,
+    browser,
+    async stop() {
+      await browser.close();
+      await device.client.endAsync();
+      await hub.stop();
+    },
+  };
 }
 
 /**

@@ -1,8 +1,8 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RunningHub } from '../../src/app.js';
-import { deviceClient, httpUrl, startHubWithEnv, testHubEnv } from '../helpers/hub.js';
-import { launchChromium, watchedPage } from './browser-page.js';
+import { deviceClient, httpUrl, testHubEnv } from '../helpers/hub.js';
+import { startDashboard, watchedPage } from './browser-page.js';
 
 /** The device view in headless Chromium: charts, timeline, score, forms, an unknown id. */
 let hub: RunningHub;
@@ -11,19 +11,17 @@ let context: BrowserContext;
 let page: Page;
 let problems: string[];
 let device: Awaited<ReturnType<typeof deviceClient>>;
+let dashboard: Awaited<ReturnType<typeof startDashboard>> | undefined;
 
 beforeAll(async () => {
-  hub = await startHubWithEnv({ ...testHubEnv('embedded'), OFFLINE_TIMEOUT_S: '8', PRESENCE_SWEEP_MS: '100', METRIC_UNITS: 'flux=GW' });
-  device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
-  browser = await launchChromium();
+  dashboard = await startDashboard({ ...testHubEnv('embedded'), OFFLINE_TIMEOUT_S: '8', PRESENCE_SWEEP_MS: '100', METRIC_UNITS: 'flux=GW' });
+  ({ hub, device, browser } = dashboard);
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   ({ page, problems } = await watchedPage(context));
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await device?.client.endAsync();
-  await hub?.stop();
+  await dashboard?.stop();
 });
 
 interface DrawnThreshold { value: number; y: number; left: number; width: number }

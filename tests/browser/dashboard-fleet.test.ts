@@ -1,14 +1,15 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RunningHub } from '../../src/app.js';
-import { deviceClient, httpUrl, startHubWithEnv, testHubEnv } from '../helpers/hub.js';
+import { deviceClient, httpUrl, testHubEnv } from '../helpers/hub.js';
 import { eventually } from '../helpers/wait.js';
-import { launchChromium, watchedPage } from './browser-page.js';
+import { startDashboard, watchedPage } from './browser-page.js';
 
 /** The fleet view's controls and panels in headless Chromium, on a small fleet made to tell them apart. */
 let hub: RunningHub;
 let browser: Browser;
 let device: Awaited<ReturnType<typeof deviceClient>>;
+let dashboard: Awaited<ReturnType<typeof startDashboard>> | undefined;
 
 const put = (id: string, body: unknown) =>
   fetch(httpUrl(hub, `/devices/${id}`), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -16,9 +17,8 @@ const activeAlerts = async () => ((await (await fetch(httpUrl(hub, '/alerts?stat
 
 beforeAll(async () => {
   // The fleet's counts sampled every 200 ms, so a page opened a second later has history to show.
-  hub = await startHubWithEnv({ ...testHubEnv('embedded'), FLEET_COUNTS_SAMPLE_MS: '200', PRESENCE_SWEEP_MS: '100' });
-  device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
-  browser = await launchChromium();
+  dashboard = await startDashboard({ ...testHubEnv('embedded'), FLEET_COUNTS_SAMPLE_MS: '200', PRESENCE_SWEEP_MS: '100' });
+  ({ hub, device, browser } = dashboard);
   await device.telemetry('f-alpha', { battery_level: 90, rssi: -50, error_rate: 0, response_time_ms: 100 });
   await device.telemetry('f-bravo', { battery_level: 8, rssi: -95, error_rate: 0.3, response_time_ms: 1900 });
   await device.telemetry('f-cellar', { battery_level: 50, rssi: -70 });
@@ -31,9 +31,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await device?.client.endAsync();
-  await hub?.stop();
+  await dashboard?.stop();
 });
 
 /** The ids of the rows drawn, in the table's order. */

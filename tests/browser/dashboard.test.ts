@@ -2,8 +2,8 @@ import { mkdirSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RunningHub } from '../../src/app.js';
-import { deviceClient, httpUrl, startHubWithEnv, testHubEnv } from '../helpers/hub.js';
-import { launchChromium, seriousViolations, watchedPage } from './browser-page.js';
+import { deviceClient, httpUrl, testHubEnv } from '../helpers/hub.js';
+import { startDashboard, seriousViolations, watchedPage } from './browser-page.js';
 
 /** The dashboard in real headless Chromium, fed by real MQTT telemetry through the embedded broker. */
 const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
@@ -13,6 +13,7 @@ let context: BrowserContext;
 let page: Page;
 let problems: string[];
 let device: Awaited<ReturnType<typeof deviceClient>>;
+let dashboard: Awaited<ReturnType<typeof startDashboard>> | undefined;
 const env = { ...testHubEnv('embedded'), OFFLINE_TIMEOUT_S: '6', PRESENCE_SWEEP_MS: '100' };
 
 interface StoredAlert { alert_id: string; device_id: string; anomaly_type: string; state: string }
@@ -21,17 +22,14 @@ const row = (id: string) => page.locator(`.tbody .tr[data-id="${id}"]`);
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  hub = await startHubWithEnv(env);
-  device = await deviceClient(hub, hub.config.MQTT_TOPIC_PREFIX);
-  browser = await launchChromium();
+  dashboard = await startDashboard(env);
+  ({ hub, device, browser } = dashboard);
   context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   ({ page, problems } = await watchedPage(context));
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await device?.client.endAsync();
-  await hub?.stop();
+  await dashboard?.stop();
 });
 
 it('a fleet row follows each message: battery and last seen within 2 s, and Enter opens the device', async () => {
