@@ -7,7 +7,7 @@ import { nowUs } from './latency-summary.js';
  * C WebSocket clients that only count frames: a hand-rolled handshake, then frame headers are
  * walked without decoding payloads, so one process can take millions of frames a second and the
  * server, not the load generator, sets the pace. (The `ws`-based generator tops out near 0.5M/s
- * here.) Mode `hub` subscribes each client to device `bench-{i % devices}` first. Prints 'ready'
+ * here.) Mode `hub` subscribes each client to device `bench-{(i × stride) % devices}` first. Prints 'ready'
  * once every client is upgraded, then {"frames","seconds"} once `expect` frames arrived or it idled.
  */
 const { values } = parseArgs({
@@ -15,10 +15,16 @@ const { values } = parseArgs({
     url: { type: 'string' },
     clients: { type: 'string', default: '1000' },
     devices: { type: 'string', default: '1' },
+    // Client i follows device bench-{(i * stride) % devices}: with a stride the followed devices are
+    // spread over the fleet, so a round-robin publisher reaches one every `stride` messages throughout.
+    stride: { type: 'string', default: '1' },
     mode: { type: 'string', default: 'raw' },
     expect: { type: 'string', default: '0' },
     'idle-ms': { type: 'string', default: '3000' },
     latency: { type: 'string', default: 'false' },
+    // On finishing, print `measured`, then hold the connections this long before the result and exit:
+    // a caller can read the server's state before 10,000 sockets close at once (itself a stall).
+    linger: { type: 'string', default: '0' },
   },
 });
 const measureLatency = values.latency === 'true';
@@ -31,6 +37,7 @@ let updates = 0;
 const url = new URL(values.url!);
 const clients = Number(values.clients);
 const devices = Number(values.devices);
+const stride = Number(values.stride);
 const expected = Number(values.expect);
 let frames = 0;
 let first = 0;
@@ -38,7 +45,18 @@ let last = 0;
 let upgraded = 0;
 let idle: NodeJS.Timeout | undefined;
 
+let finishing = false;
 const finish = () => {
+  if (finishing) return;
+  finishing = true;
+  clearTimeout(idle);
+  const linger = Number(values.linger);
+  if (linger <= 0) return report();
+  process.stdout.write('measured\n');
+  setTimeout(report, linger);
+};
+
+const report = () => {
   const sorted = samples.subarray(0, sampled).sort();
   const at = (p: number) => (sampled ? sorted[Math.min(sampled - 1, Math.floor(p * sampled))]! / 1000 : null);
   process.stdout.write(`${JSON.stringify({ frames, updates, seconds: (last - first) / 1000, p50: at(0.5), p99: at(0.99), p999: at(0.999), samples: sampled })}\n`);
@@ -87,7 +105,7 @@ function open(i: number): void {
       const end = data.indexOf('\r\n\r\n');
       if (end === -1) return void (pending = data);
       handshaken = true;
-      if (values.mode === 'hub') socket.write(textFrame(JSON.stringify({ type: 'subscribe_device', device_id: `bench-${i % devices}` })));
+      if (values.mode === 'hub') socket.write(textFrame(JSON.stringify({ type: 'subscribe_device', device_id: `bench-${(i * stride) % devices}` })));
       if (++upgraded === clients) setTimeout(() => process.stdout.write('ready\n'), 300);
       data = data.subarray(end + 4);
     }
@@ -138,6 +156,7 @@ function countFrame(): void {
   if (frames++ === 0) first = now;
   last = now;
   // Hub mode waits for `expect` device updates (status and health frames come too); raw for frames.
+  if (finishing) return;
   if (expected > 0 && (values.mode === 'hub' ? updates : frames) >= expected) return finish();
   if ((frames & 1023) === 0 || expected === 0) {
     clearTimeout(idle);

@@ -5,7 +5,8 @@ import { nowUs } from './latency-summary.js';
 /**
  * Publishes `count` telemetry messages over `devices` devices, as fast as the socket takes them
  * (`rate` 0) or at a fixed rate, each carrying its send time (µs, metrics.t) for latency. Bounded in
- * count and time; prints {"sent","seconds"}. `--warm N`: the first N carry no send time (warm-up).
+ * count and time; prints {"sent","seconds"}. `--warm N`: the first N carry no send time (warm-up),
+ * and a line `warm` is printed as the first measured message goes out.
  */
 const { values } = parseArgs({
   options: {
@@ -48,6 +49,8 @@ await new Promise<void>((resolve) => {
     let budget = rate > 0 ? due - sent : 2000;
     while (budget-- > 0 && sent < count) {
       const i = sent++;
+      // The warm-up is over: a caller measuring over the measured messages only starts now.
+      if (warm > 0 && i === warm) process.stdout.write('warm\n');
       if (qos === 1) {
         inflight++;
         client.publish(topics[i % devices]!, payload(i), { qos }, () => {

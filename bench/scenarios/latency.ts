@@ -4,9 +4,14 @@ import type { Figure } from '../report.js';
 import { readEventLoopWindow, startEventLoopWindow } from '../load/event-loop-delay.js';
 import { fleetEnv } from './restart.js';
 
-/** Of `messages` sent round-robin over `devices` devices, how many reach a followed one (the first `clients`). */
-const followedOf = (messages: number, clients: number, devices: number): number =>
-  Math.floor(messages / devices) * clients + Math.min(clients, messages % devices);
+/**
+ * Of `messages` sent round-robin over `devices` devices, how many reach a followed one: clients follow
+ * every `devices / clients`-th device (light-ws-clients.ts --stride), so one message in that many does.
+ */
+const followedOf = (messages: number, clients: number, devices: number): number => {
+  const stride = devices / clients;
+  return Math.floor(messages / devices) * clients + Math.min(clients, Math.ceil((messages % devices) / stride));
+};
 
 const ACCEPTED = /vigil_mqtt_messages_total\{kind="telemetry",outcome="accepted"\} (\d+)/;
 
@@ -32,13 +37,14 @@ export function parseLatencyCases(text: string): LatencyCase[] {
 
 /**
  * MQTT publish → WebSocket receive latency at fixed rates: C clients each follow one of D devices
- * (D = C unless given), messages go round-robin over the D devices, so a message reaches one client
- * when its device is followed (every message when D = C); publisher, clients and hub are three
+ * (D = C unless given; every D/C-th device), messages go round-robin over the D devices, so a message
+ * reaches one client when its device is followed (every message when D = C); publisher, clients and hub are three
  * processes on 2 cores. Each case runs `seconds` measured seconds after 1 s of warm-up.
  */
 export async function latencyScenario(s: BenchServices, cases: readonly LatencyCase[], seconds = 5): Promise<Figure[]> {
   const figures: Figure[] = [];
   for (const { rate, clients, devices = clients } of cases) {
+    if (devices % clients !== 0) throw new Error(`latency case ${rate}:${clients}:${devices}: the devices must be a multiple of the clients`);
     // One second at the rate first, unmeasured: the publisher, broker, hub and clients are then all
     // running warm code (a fresh load-generator process's first half second is not the hub's latency).
     const warm = rate;
@@ -56,7 +62,6 @@ export async function latencyScenario(s: BenchServices, cases: readonly LatencyC
     const [baseline] = await Promise.all([bare.result, barePub.result]);
     const { hub, prefix, stop } = await startBenchHub(s, { MQTT_QOS: '0', ...(devices > 10_000 ? fleetEnv(devices) : {}) });
     try {
-      const count = rate * seconds;
       // Steady state: every device is known before measuring (a device's first message also creates
       // its registry entry, presence, health state and an online transition; that burst is not the
       // latency of a running fleet).
@@ -70,19 +75,25 @@ export async function latencyScenario(s: BenchServices, cases: readonly LatencyC
       const ws = runChild<{ frames: number; updates: number; p50: number; p99: number; p999: number; samples: number }>('bench/load/light-ws-clients.ts', {
         url: `ws://127.0.0.1:${hub.port}/ws`,
         clients,
-        devices: clients,
+        devices,
+        stride: devices / clients,
         mode: 'hub',
         latency: 'true',
         expect: followedOf(total, clients, devices),
+        linger: 1000,
       });
       await waitForLine(ws.child, 'ready', 120_000);
-      // The event-loop delay histogram over the run (warm-up included): what stalls the hub, if anything does.
+      const pub = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix, count: total, warm, rate, devices, qos: 0 });
+      // The event-loop delay histogram over the measured seconds, the window the latency samples come
+      // from: opened as the first measured message goes out, read once the clients have them all
+      // (before they disconnect: 10,000 sockets closing at once is a stall of its own, not this run's).
+      await waitForLine(pub.child, 'warm', 30_000);
       await startEventLoopWindow(hub.port);
-      const pub = runChild<{ sent: number }>('bench/load/publisher.ts', { url: s.mqttUrl, prefix, count: total, warm, rate, devices: clients, qos: 0 });
-      const [r] = await Promise.all([ws.result, pub.result]);
+      await waitForLine(ws.child, 'measured', 120_000);
       const loop = await readEventLoopWindow(hub.port);
+      const [r] = await Promise.all([ws.result, pub.result]);
       const label = `${rate / 1000}k msg/s, ${clients} clients${devices === clients ? '' : `, ${devices} devices`}`;
-      const note = `${r.updates}/${followedOf(total, clients, devices)} updates delivered, the last ${followedOf(count, clients, devices)} measured (${r.samples} samples) after 1 s of warm-up at the rate, ${seconds} s measured`;
+      const note = `${r.updates}/${followedOf(total, clients, devices)} updates delivered, the last ${followedOf(total, clients, devices) - followedOf(warm, clients, devices)} measured (${r.samples} samples) after 1 s of warm-up at the rate, ${seconds} s measured`;
       figures.push(
         { scenario: 'latency', metric: `publish→WS p50 (${label})`, value: r.p50, unit: 'ms', note },
         { scenario: 'latency', metric: `publish→WS p99 (${label})`, value: r.p99, unit: 'ms' },
@@ -92,7 +103,7 @@ export async function latencyScenario(s: BenchServices, cases: readonly LatencyC
           metric: `hub event-loop delay p99 (${label})`,
           value: loop.p99,
           unit: 'ms',
-          note: `p50 ${loop.p50.toFixed(2)} ms, max ${loop.max.toFixed(1)} ms over the run (monitorEventLoopDelay, 10 ms timer subtracted); target p99 < 5 ms`,
+          note: `p50 ${loop.p50.toFixed(2)} ms, max ${loop.max.toFixed(1)} ms over the measured seconds (monitorEventLoopDelay, 10 ms timer subtracted); target p99 < 5 ms`,
         },
         { scenario: 'latency', metric: `hub event-loop delay max (${label})`, value: loop.max, unit: 'ms' },
         { scenario: 'latency', metric: `broker only p50 / p99 (${rate / 1000}k msg/s)`, value: baseline.p99, unit: 'ms p99', note: `p50 ${baseline.p50?.toFixed(2)} ms: publisher → Mosquitto → bare subscriber` },

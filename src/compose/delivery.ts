@@ -24,6 +24,6 @@ export function createPresence(config: Config, log: Logger, faults: Faults): Pre
  */
 export function createFanout(config: Config, cluster: ClusterParts | null, log: Logger, metrics: Metrics, faults: Faults): Fanout | Promise<Fanout> {
   const history = historySettings(config, metrics);
-  if (cluster === null) return createLocalFanout(history);
+  if (cluster === null) return createLocalFanout({ ...history, fault: faults.catcher('fanout', { op: 'history-sweep' }) });
   return createRedisFanout({ ...history, bus: cluster.bus, keyPrefix: config.REDIS_KEY_PREFIX, instanceId: cluster.instanceId, log, metrics, faults });
 }

@@ -21,6 +21,8 @@ export interface HistorySettings {
   readonly dropped?: (scope: 'device' | 'fleet', reason: DropReason, n: number) => void;
   /** Bytes kept in memory, by scope, after each sweep (vigil_history_bytes; in-process history only). */
   readonly kept?: (scope: 'device' | 'fleet', bytes: number) => void;
+  /** Where a history sweep's failure is reported (the error boundary of its timer); thrown when absent. */
+  readonly fault?: (error: unknown) => void;
 }
 
 export function historySettings(config: Config, metrics: Metrics): HistorySettings {
@@ -47,21 +49,28 @@ export function createLocalFanout(opts: HistorySettings): Fanout & { readonly hi
     maxBytes: opts.maxBytesPerDevice,
     ttlMs: opts.ttlMs,
     ...(dropped ? { dropped: (reason: DropReason, n: number) => dropped('device', reason, n) } : {}),
+    ...(opts.fault ? { fault: opts.fault } : {}),
   });
   const fleetHistory = new MemoryHistory({
     windowMs: opts.fleetWindowMs,
     maxBytes: opts.fleetMaxBytes,
     ttlMs: opts.ttlMs,
     ...(dropped ? { dropped: (reason: DropReason, n: number) => dropped('fleet', reason, n) } : {}),
+    ...(opts.fault ? { fault: opts.fault } : {}),
   });
   let fleetSeq = 0;
   // Most devices have no follower at a given moment: for them a frame goes nowhere, not even into uWS.
   const followers = new Map<string, number>();
   const sweeper = setInterval(() => {
-    history.sweep(now());
-    fleetHistory.sweep(now());
-    opts.kept?.('device', history.bytes);
-    opts.kept?.('fleet', fleetHistory.bytes);
+    try {
+      history.sweep(now());
+      fleetHistory.sweep(now());
+      opts.kept?.('device', history.bytes);
+      opts.kept?.('fleet', fleetHistory.bytes);
+    } catch (error) {
+      if (opts.fault === undefined) throw error;
+      opts.fault(error);
+    }
   }, HISTORY_SWEEP_MS);
   sweeper.unref();
   return {

@@ -5,7 +5,7 @@ import { healthFrom, PACKED_HEALTH_WIDTH, scoreInto, type Weights } from '../dom
 import { RollingMetricsTable } from '../domain/rolling-metrics.js';
 import type { Telemetry } from '../domain/telemetry.js';
 import { AlertBook } from './alert-book.js';
-import { inSlices } from './in-slices.js';
+import { inSlices } from '../jobs/in-slices.js';
 import { RestoredScores } from './restored-scores.js';
 import type { InsightSink } from './alert-types.js';
 import { dropRemoved, escalate, judgeStaleness, readRule, type RuleState } from './rule-evaluation.js';

@@ -40,7 +40,7 @@ export { mergeFlags, parseAnnouncement } from './redis-notifications.js';
  * script (ZREM decides), so the event path, the sweep and several hubs report it exactly once.
  *
  * Touches are coalesced and written in bounded batches (redis-touch-queue.ts), so a device is
- * reported offline at most 500 ms + `sweepMs` after its true deadline, never before it. No call's
+ * reported offline at most 2 × `sweepMs` after its true deadline, never before it. No call's
  * size grows with the fleet: touches go FLUSH_BATCH devices a call, last-seen reads LAST_SEEN_BATCH
  * keys an MGET, claims CLAIM_BATCH expiries a call.
  */
@@ -82,7 +82,9 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
     failing = false;
   };
 
-  const queue = new TouchQueue((args) => commands.vigilTouch(...keys, ...args), noteSuccess, noteFailure, onFlushFault);
+  // The coalescing slack is the sweep interval: a device is reported offline at most two sweep
+  // intervals after its true deadline (plus the time to process the claim).
+  const queue = new TouchQueue((args) => commands.vigilTouch(...keys, ...args), noteSuccess, noteFailure, onFlushFault, Date.now, opts.sweepMs);
   const flush = () => queue.flush();
 
   function report(id: string, lastSeen: string | undefined, deadline: string | undefined): void {

@@ -56,6 +56,23 @@ describe('Redis presence calls never grow with the fleet', () => {
     expect(calls).toBe(1 + Math.floor((FLEET + 1000) / FLUSH_BATCH)); // the last partial batch waits for the interval
   });
 
+  it('the deadline written carries a slack of min(the sweep interval, timeout / 4): coalesced, and never more late than that', async () => {
+    const calls: (string | number)[][] = [];
+    const send: SendTouches = async (args) => void calls.push(args);
+    const sweepMs = 250;
+    const queue = new TouchQueue(send, () => undefined, () => undefined, () => undefined, () => 1000, sweepMs);
+    queue.touch('a', 1000, 20_000); // written: 21,000 + 250
+    queue.touch('b', 1000, 400); // a short timeout: slack 100
+    await queue.flush();
+    expect(calls.at(-1)!.slice(1)).toEqual(['a', 1000, 21_250, 'b', 1000, 1500]);
+
+    queue.touch('a', 1200, 20_000); // true deadline 21,200: within the written one, no write
+    expect(queue.pendingDevices).toBe(0);
+    queue.touch('a', 1251, 20_000); // 21,251: past it, written again
+    await queue.flush();
+    expect(calls.at(-1)!.slice(1)).toEqual(['a', 1251, 21_501]);
+  });
+
   it('last-seen of 100,000 devices is read in MGETs of at most LAST_SEEN_BATCH keys, a few in flight, in order', async () => {
     const sizes: number[] = [];
     let inFlight = 0;
