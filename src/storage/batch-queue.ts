@@ -13,6 +13,14 @@ import { refusalOf, type DbFailure } from './db-errors.js';
 export interface BatchQueueOptions<T> {
   readonly batchRows: number;
   readonly maxInFlight: number;
+  /**
+   * A backlog (more closed batches than free write slots) is written in merged batches of up to this
+   * many rows (default: `batchRows`, no merging). Per-statement costs are then shared by more rows:
+   * PostgreSQL stored status changes at 17–27k rows/s in batches of 500 and 30–32k in batches of
+   * 2,000 (1,000,000 devices, 2026-12-01), so a fleet-wide wave drains faster, while a queue that
+   * keeps up still writes small batches soon.
+   */
+  readonly maxMergedRows?: number;
   write(rows: T[]): Promise<void>;
   /** Keeps a row the database refused; throws (an outage) to have it retried with its batch. */
   reject(row: T, failure: DbFailure): Promise<void>;
@@ -105,8 +113,17 @@ export class BatchQueue<T> {
 
   private pump(): void {
     if (this.retryTimer !== null || this.stopped) return; // backing off, or closed
+    const maxMerged = this.opts.maxMergedRows ?? this.opts.batchRows;
     while (this.inFlight.size < this.opts.maxInFlight && this.closed.length > 0) {
       const batch = this.closed.shift()!;
+      // Merge only what the other free slots would not take at once: a queue that keeps up keeps its parallelism.
+      const otherFreeSlots = this.opts.maxInFlight - this.inFlight.size - 1;
+      while (this.closed.length > otherFreeSlots && batch.rows.length + this.closed[0]!.rows.length <= maxMerged) {
+        // Rows keep their order; durability is by each batch's first sequence number, so the merged
+        // batch (first seq of the earlier one) is never taken as written before all its rows are.
+        const next = this.closed.shift()!;
+        for (const row of next.rows) batch.rows.push(row);
+      }
       this.inFlight.add(batch);
       void this.writeBatch(batch);
     }

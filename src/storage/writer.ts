@@ -82,6 +82,9 @@ const REFUSAL_LOG_INTERVAL_MS = 60_000;
 export function createWriter(database: Database, opts: WriterOptions): Writer {
   const { log, metrics } = opts;
   const batchRows = Math.min(opts.batchRows, database.maxBatchRows);
+  // A backlog is written in batches of up to four times the batch size (at most the database's
+  // limit): most of the per-statement saving, with a JSON encoding of a few milliseconds at most.
+  const maxMergedRows = Math.min(database.maxBatchRows, 4 * batchRows);
   const progressListeners: (() => void)[] = [];
   let saturated = false;
 
@@ -94,6 +97,7 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
     let refusedSinceLog = 0;
     return new BatchQueue<T>({
       batchRows,
+      maxMergedRows,
       maxInFlight,
       write,
       async reject(row, failure) {

@@ -65,6 +65,39 @@ describe('the telemetry bound', () => {
   }
 });
 
+describe('device rows are updated in place (#21: a fleet-wide wave of status changes)', () => {
+  for (const engine of ['postgresql', 'pglite'] as const) {
+    it(`no index covers a column status changes or refreshes write, and pages keep room for HOT updates (${engine})`, async () => {
+      const url = engine === 'postgresql' ? await freshPostgresUrl() : undefined;
+      const database = await openDatabase({ url, dataDir: mkdtempSync(join(tmpdir(), 'vigil-hot-')) });
+      const indexes = resultRows<{ indexdef: string }>(await database.db.execute(sql`select indexdef from pg_indexes where tablename = 'devices'`)).map((r) => r.indexdef);
+      for (const written of ['status', 'last_seen', 'last_telemetry', 'updated_at']) {
+        expect(indexes.filter((d) => new RegExp(`\\(${written}\\)|\\b${written}\\b`).test(d.replace(/^.*USING \\w+ /, '')))).toEqual([]);
+      }
+      const options = resultRows<{ reloptions: string[] | string | null }>(await database.db.execute(sql`select reloptions from pg_class where relname = 'devices'`))[0]!.reloptions;
+      expect(String(options)).toContain('fillfactor=70');
+      await database.close();
+    });
+  }
+
+  it('a wave of status changes is written in merged batches, all of it, in order (postgresql)', async () => {
+    const database = await openDatabase({ url: await freshPostgresUrl(), dataDir: '/nonexistent' });
+    const metrics = createMetrics();
+    const writer = createWriter(database, { batchRows: 500, flushMs: 20, maxQueue: 100_000, deviceRefreshMs: 60_000, log: createLogger('silent'), metrics });
+    const at = Date.UTC(2026, 1, 1);
+    for (let i = 0; i < 20_000; i++) writer.enqueueStatusChange({ deviceId: `wave-${i % 10_000}`, status: i < 10_000 ? 'online' : 'offline', previous: null, reason: 'telemetry', lastSeen: at, at: at + i });
+    await writer.flush();
+    const flushes = (await metrics.registry.getSingleMetric('vigil_writer_flush_seconds')!.get()).values.find((v) => v.metricName === 'vigil_writer_flush_seconds_count')?.value ?? 0;
+    expect(flushes).toBeLessThan(20_000 / 500); // merged: fewer statements than batches
+    const stored = resultRows<{ n: number; offline: number }>(
+      await database.db.execute(sql`select (select count(*)::int from status_changes) as n, (select count(*)::int from devices where status = 'offline') as offline`),
+    )[0]!;
+    expect(stored).toEqual({ n: 20_000, offline: 10_000 }); // the newer change of each device won
+    await writer.close();
+    await database.close();
+  });
+});
+
 it('names the database that could not be reached', async () => {
   await expect(openDatabase({ url: 'postgres://postgres@127.0.0.1:1/none', dataDir: '/tmp' })).rejects.toThrow(/DATABASE_URL/);
 });

@@ -298,3 +298,65 @@ describe('writer batch queue: batches in flight, order and retries', () => {
     expect(db.queue.retrying).toBe(false);
   });
 });
+
+describe('writer batch queue: a backlog is written in merged batches (#21: a fleet-wide wave of status changes)', () => {
+  /** A queue whose writes finish only when the test says so. */
+  function gatedQueue(maxInFlight: number) {
+    const calls: number[][] = [];
+    const gates: (() => void)[] = [];
+    const queue = new BatchQueue<number>({
+      batchRows: 10,
+      maxMergedRows: 40,
+      maxInFlight,
+      write(rows) {
+        calls.push([...rows]);
+        return new Promise<void>((resolve) => gates.push(resolve));
+      },
+      reject: async () => undefined,
+      onWritten: () => undefined,
+      onFailure: () => undefined,
+      onRecovered: () => undefined,
+    });
+    const release = async () => {
+      gates.shift()!();
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    return { queue, calls, release };
+  }
+
+  it('with one batch in flight, the batches that queued behind it go as one of up to maxMergedRows, in order', async () => {
+    const { queue, calls, release } = gatedQueue(1);
+    fill(queue, 10); // closes batch 1, written at once
+    for (let i = 10; i < 95; i++) queue.push(i); // eight more batches close behind it, and 5 rows stay open
+    expect(calls).toEqual([Array.from({ length: 10 }, (_, i) => i)]);
+    const mark = queue.enqueuedCount;
+    await release();
+    expect(calls[1]).toEqual(Array.from({ length: 40 }, (_, i) => 10 + i)); // four batches merged
+    expect(queue.durableThrough()).toBe(10); // the merged rows are not written yet
+    await release();
+    expect(calls[2]).toEqual(Array.from({ length: 40 }, (_, i) => 50 + i));
+    queue.kick();
+    await release();
+    expect(calls[3]).toEqual([90, 91, 92, 93, 94]);
+    await release();
+    expect(queue.durableThrough()).toBe(mark);
+    expect(queue.depth).toBe(0);
+    expect(calls.flat()).toEqual(Array.from({ length: 95 }, (_, i) => i));
+  });
+
+  it('a queue that keeps up writes each batch on its own, and free slots are filled before merging', async () => {
+    const { queue, calls, release } = gatedQueue(3);
+    for (let i = 0; i < 30; i++) queue.push(i); // three batches, three free slots: no merging
+    expect(calls.map((c) => c.length)).toEqual([10, 10, 10]);
+    for (let i = 30; i < 100; i++) queue.push(i); // seven batches wait
+    await release(); // one slot frees: it takes what the other (busy) slots cannot, up to 40 rows
+    expect(calls[3]).toEqual(Array.from({ length: 40 }, (_, i) => 30 + i));
+    await release();
+    await release();
+    expect(calls.slice(4).map((c) => c.length)).toEqual([30]);
+    await release();
+    await release();
+    expect(calls.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+  });
+});
