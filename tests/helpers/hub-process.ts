@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -23,6 +25,13 @@ export async function spawnHub(env: Record<string, string>, timeoutMs = 30_000, 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
+  // BENCH_HUB_LOG_DIR keeps each hub's output in <dir>/hub-<pid>.log as well (a long bench run's logs).
+  const logDir = process.env.BENCH_HUB_LOG_DIR;
+  if (logDir) {
+    const file = createWriteStream(join(logDir, `hub-${child.pid}.log`));
+    child.stdout!.pipe(file);
+    child.stderr!.pipe(file);
+  }
   let buffered = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {

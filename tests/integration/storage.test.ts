@@ -87,7 +87,7 @@ describe('device rows are updated in place (#21: a fleet-wide wave of status cha
     const at = Date.UTC(2026, 1, 1);
     for (let i = 0; i < 20_000; i++) writer.enqueueStatusChange({ deviceId: `wave-${i % 10_000}`, status: i < 10_000 ? 'online' : 'offline', previous: null, reason: 'telemetry', lastSeen: at, at: at + i });
     await writer.flush();
-    const flushes = (await metrics.registry.getSingleMetric('vigil_writer_flush_seconds')!.get()).values.find((v) => v.metricName === 'vigil_writer_flush_seconds_count')?.value ?? 0;
+    const flushes = (await metrics.registry.getSingleMetric('vigil_writer_flush_seconds')!.get()).values.find((v) => (v as { metricName?: string }).metricName === 'vigil_writer_flush_seconds_count')?.value ?? 0;
     expect(flushes).toBeLessThan(20_000 / 500); // merged: fewer statements than batches
     const stored = resultRows<{ n: number; offline: number }>(
       await database.db.execute(sql`select (select count(*)::int from status_changes) as n, (select count(*)::int from devices where status = 'offline') as offline`),
