@@ -43,7 +43,8 @@ export async function fleetScenario(s: BenchServices, counts: readonly number[])
   for (const devices of [0, ...counts]) {
     const label = devices === 0 ? 'no devices (baseline)' : `${devices.toLocaleString('en-US')} devices`;
     const timeoutMs = 60_000 + devices * 0.5;
-    const bench = await startRestartableBenchHub(s, { MQTT_QOS: '1', OFFLINE_TIMEOUT_S: String(OFFLINE_TIMEOUT_S), ...fleetEnv(devices) }, ['--inspect=127.0.0.1:0']);
+    // A persistent session, as the hub's default: a reconnect under the wave's load must not lose what the broker queued.
+    const bench = await startRestartableBenchHub(s, { MQTT_QOS: '1', MQTT_CLEAN_SESSION: 'false', OFFLINE_TIMEOUT_S: String(OFFLINE_TIMEOUT_S), ...fleetEnv(devices) }, ['--inspect=127.0.0.1:0']);
     try {
       await bench.halt();
       if (devices > 0) {

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { LATE_EXPIRY_MS } from './late-expiry.js';
 import { lastSeenInChunks } from './redis-last-seen.js';
 import { enableExpiryEvents, parseAnnouncement } from './redis-notifications.js';
-import { CLAIM_DUE, CLAIM_ONE, CLAIM_TRANSITION, TOUCH_MANY } from './redis-scripts.js';
+import { CLAIM_DUE, CLAIM_ONE, CLAIM_TRANSITIONS, TOUCH_MANY } from './redis-scripts.js';
+import { ClaimQueue } from './redis-claim-queue.js';
 import { TouchQueue } from './redis-touch-queue.js';
 import type { PresenceHealth, PresenceListener, PresenceStore } from './presence-store.js';
 import { JudgeGate } from './judge-gate.js';
@@ -26,7 +27,7 @@ type RedisWithScripts = Redis & {
   vigilTouch(...args: [...ScriptKeys, ...(string | number)[]]): Promise<number>;
   vigilClaimDue(...args: [...ScriptKeys, now: number, limit: number, hub: string, lateMs: number]): Promise<string[]>;
   vigilClaimOne(...args: [...ScriptKeys, id: string, now: number, hub: string, lateMs: number]): Promise<string[] | null>;
-  vigilClaim(...args: [...ScriptKeys, id: string, status: string, reason: string, at: number, lastSeen: string, hub: string]): Promise<number>;
+  vigilClaims(...args: [...ScriptKeys, hub: string, ...(string | number)[]]): Promise<number[]>;
 };
 
 const CLAIM_BATCH = 1000;
@@ -58,7 +59,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
   commands.defineCommand('vigilTouch', { numberOfKeys: 5, lua: TOUCH_MANY });
   commands.defineCommand('vigilClaimDue', { numberOfKeys: 5, lua: CLAIM_DUE });
   commands.defineCommand('vigilClaimOne', { numberOfKeys: 5, lua: CLAIM_ONE });
-  commands.defineCommand('vigilClaim', { numberOfKeys: 5, lua: CLAIM_TRANSITION });
+  commands.defineCommand('vigilClaims', { numberOfKeys: 5, lua: CLAIM_TRANSITIONS });
 
   let listener: PresenceListener | null = null;
   let flushTimer: NodeJS.Timeout | null = null;
@@ -84,7 +85,21 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
 
   // The coalescing slack is the sweep interval: a device is reported offline at most two sweep
   // intervals after its true deadline (plus the time to process the claim).
-  const queue = new TouchQueue((args) => commands.vigilTouch(...keys, ...args), noteSuccess, noteFailure, onFlushFault, Date.now, opts.sweepMs);
+  // Status changes are claimed in one call per event-loop turn; every other command sends the
+  // claims waiting before it, so Redis sees claims and touches in the order the hub made them.
+  const claims = new ClaimQueue((args) => commands.vigilClaims(...keys, hubId, ...args));
+  const inOrder = () => claims.flush();
+  const queue = new TouchQueue(
+    (args) => {
+      inOrder();
+      return commands.vigilTouch(...keys, ...args);
+    },
+    noteSuccess,
+    noteFailure,
+    onFlushFault,
+    Date.now,
+    opts.sweepMs,
+  );
   const flush = () => queue.flush();
 
   function report(id: string, lastSeen: string | undefined, deadline: string | undefined): void {
@@ -104,6 +119,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
     sweeping = true;
     try {
       await flush(); // touches heard before this sweep reach Redis before anything is claimed
+      inOrder();
       for (;;) {
         const claimed = await commands.vigilClaimDue(...keys, Date.now(), CLAIM_BATCH, hubId, LATE_EXPIRY_MS);
         for (let i = 0; i < claimed.length; i += 3) report(claimed[i]!, claimed[i + 1], claimed[i + 2]);
@@ -122,6 +138,7 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
     if (!gate.open) return; // the first sweep once judging claims it
     const id = key.slice(prefix.length);
     try {
+      inOrder();
       const claimed = await commands.vigilClaimOne(...keys, id, Date.now(), hubId, LATE_EXPIRY_MS);
       if (claimed) report(id, claimed[0], claimed[1]);
     } catch (error) {
@@ -186,17 +203,10 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
       if (change.status === 'offline') {
         queue.drop(change.deviceId);
       }
-      return commands.vigilClaim(
-        ...keys,
-        change.deviceId,
-        change.status,
-        change.reason,
-        change.at,
-        change.lastSeen === null ? '' : String(change.lastSeen),
-        hubId,
-      ).then((won) => won === 1);
+      return claims.claim(change);
     },
     lastSeen(deviceIds) {
+      inOrder();
       return lastSeenInChunks(deviceIds, prefix, (chunk) => commands.mget(chunk));
     },
     health(): PresenceHealth {
@@ -208,7 +218,10 @@ export function createRedisPresence(opts: RedisPresenceOptions): PresenceStore {
       stopped = true;
       if (flushTimer !== null) clearInterval(flushTimer);
       if (sweepTimer !== null) clearInterval(sweepTimer);
-      if (commands.status === 'ready') await flush().catch(onFlushFault);
+      if (commands.status === 'ready') {
+        inOrder();
+        await flush().catch(onFlushFault);
+      }
       listener = null;
       await Promise.allSettled([commands.quit(), subscriber.quit()]);
     },

@@ -59,6 +59,9 @@ export function installAckGate(client: MqttClient, writer: DurabilitySource, met
     if (cb) queueMicrotask(cb);
   };
   writer.onProgress(release);
+  // Read at each scrape: holding an acknowledgement sets no gauge (it is on every QoS 1 message's
+  // path), and a gauge set only on release showed the count of the last release, not the current one.
+  metrics.beforeCollect(() => metrics.mqttHeldAcks.set(held.length - head));
   client.on('close', () => {
     held = [];
     head = 0;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LAST_SEEN_BATCH, LAST_SEEN_IN_FLIGHT, lastSeenInChunks } from '../../src/presence/redis-last-seen.js';
+import { CLAIM_CALL_BATCH, ClaimQueue } from '../../src/presence/redis-claim-queue.js';
 import { FLUSH_BATCH, TouchQueue, type SendTouches } from '../../src/presence/redis-touch-queue.js';
 
 const FLEET = 100_000;
@@ -98,5 +99,38 @@ describe('Redis presence calls never grow with the fleet', () => {
     let calls = 0;
     expect(await lastSeenInChunks([], 'p:', async () => (calls++, []))).toEqual([]);
     expect(calls).toBe(0);
+  });
+});
+
+describe('Redis presence claims go in one call per event-loop turn (#21)', () => {
+  const change = (i: number, status: 'online' | 'offline' = 'online') => ({ deviceId: `d${i}`, status, previous: null, reason: 'telemetry' as const, lastSeen: i % 2 === 0 ? 1000 + i : null, at: 2000 + i });
+
+  it('2,500 changes made in one turn go out in three calls of at most CLAIM_CALL_BATCH, in order, and each caller hears its own flag', async () => {
+    const calls: (string | number)[][] = [];
+    const queue = new ClaimQueue(async (args) => {
+      calls.push(args);
+      return Array.from({ length: args.length / 5 }, (_, i) => (String(args[i * 5]).endsWith('7') ? 0 : 1));
+    });
+    const results = Array.from({ length: 2500 }, (_, i) => queue.claim(change(i)));
+    expect(calls.length).toBe(2); // two full batches at once; the rest waits for the end of the turn
+    const won = await Promise.all(results);
+    expect(calls.map((c) => c.length / 5)).toEqual([CLAIM_CALL_BATCH, CLAIM_CALL_BATCH, 500]);
+    expect(calls.flat().filter((_, i) => i % 5 === 0)).toEqual(Array.from({ length: 2500 }, (_, i) => `d${i}`));
+    expect(calls[0]!.slice(0, 10)).toEqual(['d0', 'online', 'telemetry', 2000, '1000', 'd1', 'online', 'telemetry', 2001, '']);
+    expect(won.filter((w) => !w).length).toBe(250);
+    expect(won[7]).toBe(false);
+    expect(won[8]).toBe(true);
+  });
+
+  it('a failed call rejects each of its changes and none of the next call', async () => {
+    let n = 0;
+    const queue = new ClaimQueue(async (args) => {
+      if (n++ === 0) throw new Error('Connection is closed.');
+      return args.filter((_, i) => i % 5 === 0).map(() => 1);
+    });
+    const first = [queue.claim(change(1)), queue.claim(change(2, 'offline'))];
+    await expect(first[0]).rejects.toThrow('Connection is closed.');
+    await expect(first[1]).rejects.toThrow('Connection is closed.');
+    await expect(queue.claim(change(3))).resolves.toBe(true);
   });
 });
