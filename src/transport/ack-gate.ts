@@ -27,6 +27,8 @@ type SendPacket = (packet: PubackPacket, cb?: (error?: Error) => void, ...rest: 
  * moment) until the writer has stored past it. The broker's window of unacknowledged messages (MQTT
  * 5 Receive Maximum, MQTT_RECEIVE_MAXIMUM) bounds how much is in memory: past it the broker waits,
  * which is the backpressure that keeps the write queue bounded when the database is slow or away.
+ * The gate enforces the same window itself (a broker may overrun it): with a window's worth held,
+ * MQTT.js is not let on to the next packet until one is released.
  * A reconnect drops the held acknowledgements: the persistent session redelivers those messages and
  * the storage keys (device, timestamp) make the second copy a no-op.
  */
@@ -35,6 +37,8 @@ export function installAckGate(client: MqttClient, writer: DurabilitySource, met
   const send = target._sendPacket.bind(client);
   let held: { packet: PubackPacket; mark: DurabilityMark }[] = [];
   let head = 0;
+  /** MQTT.js's go-on for the packet that filled the window: it reads nothing more until called. */
+  let paused: (() => void) | null = null;
 
   const release = () => {
     while (head < held.length && writer.isDurable(held[head]!.mark)) send(held[head++]!.packet);
@@ -46,6 +50,11 @@ export function installAckGate(client: MqttClient, writer: DurabilitySource, met
       head = 0;
     }
     metrics.mqttHeldAcks.set(held.length - head);
+    if (paused !== null && held.length - head < window) {
+      const goOn = paused;
+      paused = null;
+      queueMicrotask(goOn);
+    }
   };
 
   target._sendPacket = (packet, cb, ...rest) => {
@@ -53,8 +62,19 @@ export function installAckGate(client: MqttClient, writer: DurabilitySource, met
     const mark = writer.mark();
     if (head === held.length && writer.isDurable(mark)) return send(packet, cb, ...rest);
     held.push({ packet, mark });
+    const holding = held.length - head;
     // Half the window held: write now rather than wait for the flush interval.
-    if (held.length - head === Math.ceil(window / 2)) writer.kick();
+    if (holding === Math.ceil(window / 2)) writer.kick();
+    if (holding >= window) {
+      // The hub's own bound, whatever the broker does: MQTT.js handles one packet at a time and reads
+      // on only when told, so until an acknowledgement leaves nothing more is read (TCP pushes back
+      // on the broker). Mosquitto 2.0.11 was seen sending 349,000 messages with 324,000 of them
+      // unacknowledged, past a Receive Maximum of 1,000, while a million devices came online (#21):
+      // the write queue overflowed and QoS 1 readings were dropped.
+      if (cb) paused = cb;
+      metrics.mqttWindowFull.inc();
+      return;
+    }
     // Let MQTT.js read on (asynchronously, as a real send would, so no deep recursion).
     if (cb) queueMicrotask(cb);
   };
@@ -63,6 +83,8 @@ export function installAckGate(client: MqttClient, writer: DurabilitySource, met
   // path), and a gauge set only on release showed the count of the last release, not the current one.
   metrics.beforeCollect(() => metrics.mqttHeldAcks.set(held.length - head));
   client.on('close', () => {
+    // The connection's packets die with it (the broker redelivers them to the next one).
+    paused = null;
     held = [];
     head = 0;
     metrics.mqttHeldAcks.set(0);

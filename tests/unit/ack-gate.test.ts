@@ -123,6 +123,33 @@ describe('the QoS 1 ack gate', () => {
     expect(writer.kicks).toBe(1);
   });
 
+  it('with a window of acknowledgements held, MQTT.js reads nothing more until one is released, whatever the broker sends (#21)', async () => {
+    const { client, writer, held, message, metrics } = gate(4);
+    const goneOn: number[] = [];
+    for (let id = 1; id <= 4; id++) message(id, 1, () => goneOn.push(id));
+    await Promise.resolve();
+    expect(goneOn).toEqual([1, 2, 3]); // the fourth filled the window: MQTT.js waits
+    expect(held.held).toBe(4);
+    expect((await metrics.mqttWindowFull.get()).values[0]?.value).toBe(1);
+    writer.store(1); // one released: below the window, MQTT.js goes on
+    await Promise.resolve();
+    expect(client.acked()).toEqual([1]);
+    expect(goneOn).toEqual([1, 2, 3, 4]);
+    writer.store(4);
+    expect(client.acked()).toEqual([1, 2, 3, 4]);
+  });
+
+  it('a paused read does not outlive its connection', async () => {
+    const { client, writer, message } = gate(2);
+    const goneOn: number[] = [];
+    message(1, 1, () => goneOn.push(1));
+    message(2, 1, () => goneOn.push(2));
+    client.emit('close');
+    writer.store(2);
+    await Promise.resolve();
+    expect(goneOn).toEqual([1]);
+  });
+
   it('drops what it holds when the connection closes: the broker redelivers those messages', () => {
     const { client, writer, held, message } = gate();
     message(1);
