@@ -136,8 +136,13 @@ export class Hub implements PresenceListener, InsightSink {
 
   /** Raises due offline alerts only (cheap, run often); devices in a mass-offline incident raise none. */
   sweepOffline(): void {
-    this.insights.sweep(this.ownedDevices(), this.now(), false, this.presence.inIncident, this.sweepFaults.offline);
+    this.insights.raiseDueOfflineAlerts(this.now(), this.ownedState, this.presence.inIncident, this.sweepFaults.offline);
   }
+
+  private readonly ownedState = (deviceId: string): DeviceState | undefined => {
+    const state = this.registry.get(deviceId);
+    return state !== undefined && this.owns(deviceId) ? state : undefined;
+  };
 
   private *ownedDevices(): Iterable<DeviceState> {
     for (const state of this.registry.values()) if (this.owns(state.id)) yield state;

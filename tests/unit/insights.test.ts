@@ -76,7 +76,9 @@ function harness(overrides: Partial<InsightOptions> = {}) {
     state.status = status;
     insights.afterStatusChange(state, Date.now());
   };
-  const sweep = (rescore: boolean, inIncident?: (deviceId: string) => boolean) => insights.sweep(states.values(), Date.now(), rescore, inIncident);
+  // The cron's sweep re-scores every device; the offline check looks only at the devices whose alert is due.
+  const sweep = (rescore: boolean, inIncident?: (deviceId: string) => boolean) =>
+    rescore ? insights.sweep(states.values(), Date.now(), true, inIncident) : insights.raiseDueOfflineAlerts(Date.now(), (id) => states.get(id), inIncident);
   const seen = () => alerts.map((a) => `${a.type} ${a.transition}`);
   return { insights, scores, alerts, device, send, setStatus, sweep, seen };
 }
@@ -350,6 +352,10 @@ describe('Insights: offline alerts and outages', () => {
     vi.advanceTimersByTime(5000);
     sweep(false, (id) => id === 'a');
     expect(alerts.map((a) => `${a.deviceId} ${a.type}`)).toEqual(['b device_offline']);
+    // The incident closes while `a` is still offline: it gets its own alert at a later check.
+    vi.advanceTimersByTime(1000);
+    sweep(false, () => false);
+    expect(alerts.map((a) => `${a.deviceId} ${a.type}`)).toEqual(['b device_offline', 'a device_offline']);
   });
 
   it('holds telemetry alerts through an outage: neither cleared nor raised again', () => {

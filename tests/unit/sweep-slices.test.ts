@@ -59,9 +59,28 @@ describe('the periodic sweep over a large fleet', () => {
       insights.afterStatusChange(state, Date.now());
     }
     vi.advanceTimersByTime(61_000);
-    insights.sweep(states, Date.now(), false);
+    const byId = new Map(states.map((s) => [s.id, s]));
+    insights.raiseDueOfflineAlerts(Date.now(), (id) => byId.get(id));
+    expect(alerts.length).toBeLessThan(5000); // not all in one turn
     vi.runAllTimers();
     expect(new Set(alerts).size).toBe(5000);
+  });
+
+  it('the offline check looks only at devices whose alert is due, not at the fleet (#21)', () => {
+    const { insights, states, alerts } = fleet(20_000);
+    for (const state of states.slice(0, 10)) {
+      insights.beforeStatusChange(state, Date.now());
+      state.status = 'offline';
+      insights.afterStatusChange(state, Date.now());
+    }
+    vi.advanceTimersByTime(61_000);
+    const looked: string[] = [];
+    const byId = new Map(states.map((s) => [s.id, s]));
+    insights.raiseDueOfflineAlerts(Date.now(), (id) => (looked.push(id), byId.get(id)));
+    expect(looked.length).toBe(10); // 19,990 online devices never looked at
+    expect(alerts.length).toBe(10);
+    insights.raiseDueOfflineAlerts(Date.now() + 60_000, (id) => (looked.push(id), byId.get(id)));
+    expect(looked.length).toBe(10); // raised once: nothing due any more
   });
 
   it('sweeps a small fleet at once, within the call', () => {
