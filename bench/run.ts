@@ -69,15 +69,26 @@ const scenarios: Record<string, () => Promise<Figure[]>> = {
   restart: () => restartScenario(services, values['restart-devices']!.split(',').map(Number)),
 };
 
+// A bench stopped by a signal or a failed scenario leaves no broker behind (its persistence autosave of
+// a million queued messages slowed every later run on the machine), and no hub (spawnHub kills them at exit).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`bench: ${signal}: stopping\n`);
+    void Promise.resolve(broker?.stop()).finally(() => process.exit(130));
+  });
+}
 const selected = values.only ? values.only.split(',') : Object.keys(scenarios);
 const figures: Figure[] = [];
-for (const name of selected) {
-  const run = scenarios[name];
-  if (!run) throw new Error(`unknown scenario ${name}; known: ${Object.keys(scenarios).join(', ')}`);
-  process.stderr.write(`bench: ${name}…\n`);
-  figures.push(...(await run()));
+try {
+  for (const name of selected) {
+    const run = scenarios[name];
+    if (!run) throw new Error(`unknown scenario ${name}; known: ${Object.keys(scenarios).join(', ')}`);
+    process.stderr.write(`bench: ${name}…\n`);
+    figures.push(...(await run()));
+  }
+} finally {
+  await broker?.stop();
 }
-await broker?.stop();
 printTable(figures);
 process.stdout.write(`\nbroker: ${broker ? 'Mosquitto with deploy/mosquitto/mosquitto.conf, started by the bench' : services.mqttUrl}\n`);
 process.stdout.write(`results: ${saveResults(figures)}\n`);

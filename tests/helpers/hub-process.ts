@@ -15,6 +15,12 @@ export interface HubProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Hub processes still running: killed when this process exits, however it exits (no orphan hub keeps loading the machine). */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /** Runs the hub as its own process (`node --import tsx src/main.ts`), as a user would. */
 export async function spawnHub(env: Record<string, string>, timeoutMs = 30_000, nodeArgs: readonly string[] = []): Promise<HubProcess> {
   // BENCH_HUB_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the hub processes only.
@@ -24,6 +30,8 @@ export async function spawnHub(env: Record<string, string>, timeoutMs = 30_000, 
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   const logs: string[] = [];
   // BENCH_HUB_LOG_DIR keeps each hub's output in <dir>/hub-<pid>.log as well (a long bench run's logs).
   const logDir = process.env.BENCH_HUB_LOG_DIR;
