@@ -33,7 +33,7 @@ export function createMetrics() {
     mqttPublished: counter('vigil_mqtt_published_total', 'Messages the hub published to the broker, by kind (availability, hub_state, discovery, ha_state) and outcome (sent, failed)', ['kind', 'outcome']),
     ingestToPush: histogram('vigil_ingest_to_push_seconds', 'Time from MQTT message receipt to WebSocket publish (sampled 1 in 64)', [], [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1]),
     mqttConnected: gauge('vigil_mqtt_connected', '1 when the ingest client is connected'),
-    mqttWindowFull: counter('vigil_mqtt_window_full_total', 'Times the hub stopped reading from the broker because MQTT_RECEIVE_MAXIMUM QoS 1 acknowledgements were held (waiting for storage); it reads on as they are released'),
+    mqttWindowFull: counter('vigil_mqtt_window_full_total', 'Times the hub stopped reading from the broker because half of WRITER_MAX_QUEUE QoS 1 acknowledgements were held (waiting for storage): the broker sent past its window; it reads on as they are released'),
     mqttHeldAcks: gauge('vigil_mqtt_held_acks', 'QoS 1 messages processed but not yet acknowledged to the broker (waiting for storage)'),
     brokerOversizePackets: counter('vigil_broker_oversize_packets_total', 'Packets the embedded broker refused (connection closed) for being larger than MAX_PAYLOAD_BYTES or HTTP_MAX_BODY_BYTES plus 4 KiB'),
     mqttReconnects: counter('vigil_mqtt_reconnects_total', 'Ingest client reconnect attempts'),

@@ -64,6 +64,9 @@ export async function connectMqtt(ctx: StartContext, writer: Writer, instanceId:
       password: config.MQTT_PASSWORD,
       protocolVersion: (config.MQTT_PROTOCOL ?? (config.MQTT_URL === undefined ? 4 : 5)) as 4 | 5,
       receiveMaximum: config.MQTT_RECEIVE_MAXIMUM,
+      // Half the writer's bound: readings held for acknowledgement never reach WRITER_MAX_QUEUE (a
+      // message stores at most one reading), whatever window the broker keeps.
+      holdLimit: Math.floor(config.WRITER_MAX_QUEUE / 2),
       sessionExpiryS: instanceId !== null ? 0 : config.MQTT_SESSION_EXPIRY_S,
       durability: writer,
     },

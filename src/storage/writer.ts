@@ -82,8 +82,11 @@ const REFUSAL_LOG_INTERVAL_MS = 60_000;
 export function createWriter(database: Database, opts: WriterOptions): Writer {
   const { log, metrics } = opts;
   const batchRows = Math.min(opts.batchRows, database.maxBatchRows);
-  // A backlog is written in batches of up to four times the batch size (at most the database's
-  // limit): most of the per-statement saving, with a JSON encoding of a few milliseconds at most.
+  // A backlog of a one-at-a-time table (status changes, health, alerts, commands, device rows: a
+  // fleet-wide wave backs them up) is written in batches of up to four times the batch size (at most
+  // the database's limit): most of the per-statement saving, with a JSON encoding of a few
+  // milliseconds at most. Telemetry keeps its batch size: three batches in flight keep up, and a
+  // bigger batch would only hold QoS 1 acknowledgements longer.
   const maxMergedRows = Math.min(database.maxBatchRows, 4 * batchRows);
   const progressListeners: (() => void)[] = [];
   let saturated = false;
@@ -97,7 +100,7 @@ export function createWriter(database: Database, opts: WriterOptions): Writer {
     let refusedSinceLog = 0;
     return new BatchQueue<T>({
       batchRows,
-      maxMergedRows,
+      maxMergedRows: maxInFlight === 1 ? maxMergedRows : batchRows,
       maxInFlight,
       write,
       async reject(row, failure) {

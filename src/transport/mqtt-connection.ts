@@ -19,6 +19,12 @@ export interface MqttConnectionOptions {
   /** 5 (default): Receive Maximum sets the broker's window of unacknowledged messages; 4 for old brokers. */
   readonly protocolVersion: 4 | 5;
   readonly receiveMaximum: number;
+  /**
+   * With QoS 1, the most acknowledgements the hub holds before it stops reading from the broker
+   * (default: `receiveMaximum`); the hub sets half of WRITER_MAX_QUEUE, so a broker overrunning its
+   * window can never make the writer drop readings whose acknowledgements it holds.
+   */
+  readonly holdLimit?: number;
   readonly sessionExpiryS: number;
   /** With QoS 1, acknowledgements wait until the writer has stored what each message produced. */
   readonly durability: DurabilitySource;
@@ -132,7 +138,7 @@ export function createMqttConnection(opts: MqttConnectionOptions, log: Logger, m
     // Cluster mode: the control topic is read in the same subscription as the device topics, so a
     // members marker keeps its place among the device messages on every connection.
     const topics = reading.control === undefined ? [...reading.topics] : [...reading.topics, marker.topic];
-    if (opts.qos === 1) installAckGate(c, opts.durability, metrics, opts.receiveMaximum);
+    if (opts.qos === 1) installAckGate(c, opts.durability, metrics, opts.receiveMaximum, opts.holdLimit ?? opts.receiveMaximum);
 
     c.on('connect', (connack) => {
       // Acknowledgements and commands leave at once rather than wait for Nagle's algorithm.

@@ -123,7 +123,7 @@ describe('the QoS 1 ack gate', () => {
     expect(writer.kicks).toBe(1);
   });
 
-  it('with a window of acknowledgements held, MQTT.js reads nothing more until one is released, whatever the broker sends (#21)', async () => {
+  it('with holdLimit acknowledgements held, MQTT.js reads nothing more until one is released, whatever the broker sends (#21)', async () => {
     const { client, writer, held, message, metrics } = gate(4);
     const goneOn: number[] = [];
     for (let id = 1; id <= 4; id++) message(id, 1, () => goneOn.push(id));
